@@ -1,0 +1,1 @@
+"""The spec layer: YAML with source positions, models, templating, variants, diagnostics."""

@@ -1,0 +1,107 @@
+"""Spec diagnostics: where a problem is (file:line:col and field path) and what it is.
+
+Every stage of loading collects diagnostics instead of stopping at the first one, so a
+user sees all problems at once (the DVC habit). `SpecError` carries them to the CLI,
+which prints them and exits 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+Path_ = tuple[str | int, ...]
+
+@dataclass(frozen=True)
+class Mark:
+    """A position in a source file; line and column are 1-based as editors show them.
+
+    Line 0 marks a value that came from no file (a `--set` flag): `file` then holds the
+    flag as typed, so the message names it.
+    """
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        if self.line == 0:
+            return self.file
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+def format_path(path: Path_) -> str:
+    """('steps', 0, 'parallel_run', 'x') -> 'steps[0].parallel_run.x'."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "<spec>"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    mark: Mark
+    path: Path_
+    message: str
+    # Extra context, e.g. "set by --set steps[0].x=1" or "bound from parameters.p".
+    note: str = ""
+
+    def headline(self) -> str:
+        where = format_path(self.path) if self.path else ""
+        text = f"{self.mark} {where}: {self.message}" if where else f"{self.mark}: {self.message}"
+        return f"{text} ({self.note})" if self.note else text
+
+
+@dataclass
+class SpecError(Exception):
+    """One or more problems with a spec; the CLI maps it to exit code 2."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "\n".join(d.headline() for d in self.diagnostics)
+
+
+def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:
+    return (d.mark.file, d.mark.line, d.mark.col, d.message)
+
+
+def unique_sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """Drop exact repeats (a value checked in two passes) and order by position."""
+    return sorted(dict.fromkeys(diags), key=sort_key)
+
+
+def snippet(mark: Mark, context: int = 2, source: str | None = None) -> str:
+    """A numbered excerpt of the file around `mark`, with a caret under the column."""
+    if mark.line == 0:
+        return ""
+    if source is None:
+        try:
+            source = Path(mark.file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return ""
+    lines = source.splitlines()
+    if not 1 <= mark.line <= len(lines):
+        return ""
+    first = max(1, mark.line - context)
+    width = len(str(mark.line))
+    out = []
+    for number in range(first, mark.line + 1):
+        out.append(f"  {number:>{width}} | {lines[number - 1]}")
+    out.append(f"  {' ' * width} | {' ' * (mark.col - 1)}^")
+    return "\n".join(out)
+
+
+def render(diags: list[Diagnostic], with_snippets: bool = True) -> str:
+    """All diagnostics as text: headline, then the numbered snippet."""
+    blocks = []
+    for d in diags:
+        block = d.headline()
+        excerpt = snippet(d.mark) if with_snippets else ""
+        blocks.append(f"{block}\n{excerpt}" if excerpt else block)
+    count = len(diags)
+    summary = f"{count} error{'s' if count != 1 else ''} in spec"
+    return "\n".join(blocks) + f"\n{summary}"

@@ -1,0 +1,167 @@
+"""Load a spec: read, merge its variant chain, apply overrides, render templates, bind
+parameters, validate with the models, check cross-field rules, and report every problem
+at once with its file:line:col and field path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Mapping as AbcMapping, Sequence as AbcSequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from runner.spec.binding import Binding, bind_parameters
+from runner.spec.checks import check_spec
+from runner.spec.diagnostics import Diagnostic, Path_, SpecError, unique_sorted
+from runner.spec.models import Spec
+from runner.spec.templating import render_tree, secret_paths
+from runner.spec.tree import Mapping, Scalar, lookup, to_plain, walk
+from runner.spec.variants import apply_set, apply_set_param, load_with_extends, read_spec_file
+
+
+@dataclass
+class LoadedSpec:
+    """A validated spec and everything `plan` and the compilers need to know about it."""
+
+    spec: Spec  # parameters bound: the values a local run uses
+    source: str  # the file as named in messages
+    chain: list[str]  # the variant chain, base first
+    bindings: list[Binding]  # fields that stay pipeline parameters on Azure
+    tree: Mapping  # bound values with their source marks (provenance)
+    unbound: dict[str, Any]  # the data before binding: references intact
+    secrets: set[Path_] = field(default_factory=set)
+    base_parameters: dict[str, Any] = field(default_factory=dict)  # the first file's own
+
+
+def load_spec(path: str, sets: AbcSequence[str] = (), set_params: AbcSequence[str] = (),
+              environ: AbcMapping[str, str] | None = None) -> LoadedSpec:
+    tree, chain = load_with_extends(path)
+    for assignment in sets:
+        apply_set(tree, assignment)
+    for assignment in set_params:
+        apply_set_param(tree, assignment)
+    diags = render_tree(tree, environ)
+    unbound = to_plain(tree)
+    bindings, binding_diags = bind_parameters(tree)
+    diags += binding_diags
+    reported = {d.path for d in diags}
+    spec: Spec | None = None
+    try:
+        spec = Spec.model_validate(to_plain(tree))
+    except ValidationError as exc:
+        diags += [d for d in _from_pydantic(exc, tree) if d.path not in reported]
+    if spec is not None:
+        diags += [_at(tree, p, msg) for p, msg in check_spec(spec)]
+        diags += _literal_secrets(tree)
+    if diags:
+        raise SpecError(unique_sorted(diags))
+    assert spec is not None
+    return LoadedSpec(spec=spec, source=chain[-1], chain=chain, bindings=bindings, tree=tree,
+                      unbound=unbound, secrets=secret_paths(tree),
+                      base_parameters=_base_parameters(chain, path, environ))
+
+
+def _base_parameters(chain: list[str], path: str, environ: AbcMapping[str, str] | None) -> dict[str, Any]:
+    """Parameters as the first file of the chain sets them, to show what a variant changed."""
+    if len(chain) == 1:
+        base = read_spec_file(path, chain[0])
+        base.entries.pop("extends", None)
+    else:
+        base = read_spec_file(chain[0], chain[0])
+    render_tree(base, environ)
+    params = base.entries.get("parameters")
+    return to_plain(params.node) if params and isinstance(params.node, Mapping) else {}
+
+
+def _at(tree: Mapping, path: Path_, message: str) -> Diagnostic:
+    node, key_mark, matched = lookup(tree, path)
+    note = node.bound_from if isinstance(node, Scalar) and node.bound_from else ""
+    return Diagnostic(node.mark if matched == path else key_mark, path, message, note)
+
+
+def _from_pydantic(exc: ValidationError, tree: Mapping) -> list[Diagnostic]:
+    out = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        node, key_mark, matched = lookup(tree, loc)
+        kind = error["type"]
+        note = node.bound_from if isinstance(node, Scalar) and node.bound_from else ""
+        if kind == "extra_forbidden":
+            key = matched[-1]
+            out.append(Diagnostic(key_mark, matched, _unknown_field(str(key), matched[:-1], tree)))
+        elif kind == "missing":
+            missing = loc[-1]
+            out.append(Diagnostic(node.mark, (*matched, missing), f"missing required field '{missing}'"))
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            out.append(Diagnostic(node.mark, matched, _friendlier(message, error), note))
+    return out
+
+
+def _friendlier(message: str, error: Any) -> str:
+    if error["type"] == "literal_error":
+        return f"must be one of {error['ctx']['expected']}"
+    if error["type"] == "string_pattern_mismatch":
+        return f"'{error['input']}' does not match {error['ctx']['pattern']}"
+    return message
+
+
+def _unknown_field(key: str, parent: Path_, tree: Mapping) -> str:
+    fields = _fields_at(parent, tree)
+    hint = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+    suffix = f"; did you mean '{hint[0]}'?" if hint else ""
+    return f"unknown field '{key}'{suffix}"
+
+
+def _fields_at(path: Path_, tree: Mapping) -> list[str]:
+    """The field names of the model that validates the mapping at `path`."""
+    annotation: Any = Spec
+    for depth, part in enumerate((*path, None)):
+        annotation = _model_of(annotation, path[:depth], tree)
+        if part is None:
+            break
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            info = annotation.model_fields.get(str(part))
+            if info is None:
+                return []
+            annotation = info.annotation
+        else:
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            origin = typing.get_origin(annotation)
+            annotation = args[-1] if origin in (list, dict) and args else annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _model_of(annotation: Any, path: Path_, tree: Mapping) -> Any:
+    """Unwrap Optional/Annotated/unions down to a model (picking the union member by `kind`)."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    members = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        models = [_model_of(m, path, tree) for m in members]
+        models = [m for m in models if isinstance(m, type) and issubclass(m, BaseModel)]
+        node, _, matched = lookup(tree, (*path, "kind"))
+        kind = node.value if matched == (*path, "kind") and isinstance(node, Scalar) else None
+        for model in models:
+            literal = model.model_fields.get("kind")
+            if literal and kind in typing.get_args(literal.annotation):
+                return model
+        return models[0] if models else annotation
+    return annotation
+
+
+def _literal_secrets(tree: Mapping) -> list[Diagnostic]:
+    out = []
+    for path, node in walk(tree):
+        if (len(path) == 4 and path[:2] == ("azure", "datastores") and path[3] in ("account_key", "sas_token")
+                and isinstance(node, Scalar) and node.value is not None and not node.templated):
+            out.append(Diagnostic(node.mark, path, "secrets must not be written in a spec; "
+                                                   "use \"{{ env.NAME }}\" to read it from the environment"))
+    return out
+

@@ -1,0 +1,174 @@
+"""The spec's Pydantic models: every field of Azure ML's ParallelRunConfig and
+ParallelRunStep, plus the spec-level parts (parameters, datasets, models, azure, steps).
+
+Models check one value at a time; rules that relate several fields or sections live in
+`checks.py`, where each error can name the exact field it is about.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag
+
+from runner.spec.types import (
+    AssetName, EnvName, EnvValue, ExperimentName, FileName, Float, Int, MiniBatchSize, Name,
+    OutputName, ParamName, ParameterValue, RelativePath,
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# --- datasets and models ------------------------------------------------------------
+
+class FileDataset(Strict):
+    """Files: `run()` gets a list of local paths. `path` is a folder (recursive), a glob,
+    a single file, or a datastore URI (azureml://datastores/<name>/paths/<path>)."""
+
+    kind: Literal["file"]
+    path: str = Field(min_length=1)
+    description: str | None = None
+    # e.g. "/{year}/{month}/{name}.png": partitions a file dataset for partition_keys.
+    partition_format: str | None = None
+
+
+class TabularDataset(Strict):
+    """Rows: `run()` gets a pandas DataFrame of about mini_batch_size bytes."""
+
+    kind: Literal["tabular"]
+    path: str = Field(min_length=1)
+    format: Literal["csv", "parquet", "jsonl"] | None = None  # None: from the file suffix
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    header: bool = True
+    encoding: str = "utf-8"
+    description: str | None = None
+    partition_format: str | None = None
+
+
+def _dataset_kind(value: Any) -> str | None:
+    return value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+
+
+Dataset = Annotated[
+    Annotated[FileDataset, Tag("file")] | Annotated[TabularDataset, Tag("tabular")],
+    Discriminator(_dataset_kind, custom_error_type="dataset_kind",
+                  custom_error_message="kind must be 'file' or 'tabular'"),
+]
+
+
+class ModelAsset(Strict):
+    """A model folder or file; registered on Azure, bound to a local path locally."""
+
+    path: str = Field(min_length=1)
+    tags: dict[str, str] = {}
+    description: str | None = None
+
+
+# --- azure ------------------------------------------------------------------------
+
+class Workspace(Strict):
+    config: str | None = "config.json"
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    name: str | None = None
+
+
+class Compute(Strict):
+    # AmlCompute names: 2-16 characters, letters, digits and dashes, starting with a letter.
+    name: str = Field(min_length=2, max_length=16, pattern=r"^[A-Za-z][A-Za-z0-9-]*$")
+    vm_size: str = "STANDARD_D2_V2"
+    vm_priority: Literal["dedicated", "lowpriority"] = "dedicated"
+    min_nodes: Int = Field(0, ge=0)
+    max_nodes: Int = Field(4, ge=1)
+    idle_seconds_before_scaledown: Int | None = Field(None, ge=0)
+
+
+class Datastore(Strict):
+    kind: Literal["blob"] = "blob"
+    container_name: str = Field(min_length=3, max_length=63)
+    account_name: str = Field(min_length=3, max_length=24)
+    # Secrets come from the environment ("{{ env.NAME }}"); `plan` never prints them.
+    account_key: SecretStr | None = None
+    sas_token: SecretStr | None = None
+
+
+class Environment(Strict):
+    name: str = Field(min_length=1, max_length=255)
+    python_version: str | None = None
+    pip: list[str] = []
+    conda: list[str] = []
+    docker_base_image: str | None = None
+
+
+class Azure(Strict):
+    workspace: Workspace = Workspace()
+    compute: Compute | None = None
+    datastores: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,255}$")], Datastore] = {}
+    environment: Environment | None = None
+
+
+# --- steps ------------------------------------------------------------------------
+
+class Output(Strict):
+    name: OutputName
+    datastore: str | None = None  # None: the workspace's default datastore
+
+
+class ParallelRun(Strict):
+    """ParallelRunConfig, field for field (environment and compute come from `azure`)."""
+
+    # Relative paths are relative to the folder of the file that sets them.
+    source_directory: str = Field(".", min_length=1)
+    entry_script: RelativePath  # inside source_directory
+    mini_batch_size: MiniBatchSize | None = None  # None: 10 files, or 1MB of rows
+    partition_keys: list[Annotated[str, Field(min_length=1)]] | None = Field(None, min_length=1)
+    error_threshold: Int = Field(-1, ge=-1)
+    allowed_failed_count: Int | None = Field(None, ge=-1)
+    allowed_failed_percent: Float | None = Field(None, ge=0, le=100)
+    output_action: Literal["append_row", "summary_only"] = "append_row"
+    append_row_file_name: FileName = "parallel_run_step.txt"
+    run_invocation_timeout: Int = Field(60, gt=0)
+    run_max_try: Int = Field(3, ge=1)
+    process_count_per_node: Int | None = Field(None, ge=1)  # None: one per CPU core
+    node_count: Int = Field(1, ge=1)
+    logging_level: Literal["WARNING", "INFO", "DEBUG"] = "INFO"
+    environment_variables: dict[EnvName, EnvValue] = {}
+    description: str | None = None
+
+
+Argument = Annotated[str | Int | Float, Field(union_mode="left_to_right")]
+
+
+class Step(Strict):
+    name: Name
+    description: str | None = None
+    inputs: list[str] = Field(min_length=1)
+    side_inputs: list[str] = []
+    output: Output | None = None
+    arguments: list[Argument] = []
+    allow_reuse: bool = True
+    parallel_run: ParallelRun
+
+
+# --- the spec ---------------------------------------------------------------------
+
+class Spec(Strict):
+    """A batch inference job: parameters, data, models, where to run, and its steps."""
+
+    name: Name
+    description: str | None = None
+    experiment: ExperimentName | None = None  # None: the job's name
+    target: Literal["local", "azureml", "azureml-v2"] = "local"
+    parameters: dict[ParamName, ParameterValue] = {}
+    datasets: dict[AssetName, Dataset] = {}
+    models: dict[AssetName, ModelAsset] = {}
+    azure: Azure | None = None
+    steps: list[Step] = Field(min_length=1)
+
+
+class Variant(BaseModel):
+    """Only for the variant JSON Schema: a variant names its base and overrides fields."""
+
+    extends: str

@@ -1,0 +1,195 @@
+"""Variants (`extends:`), deep merge, and `--set` / `--set-param` overrides.
+
+A variant names its base with a path relative to itself and keeps only what differs.
+Merging is deep: mappings merge key by key, lists of named items (steps) merge by
+`name`, anything else is replaced, and an explicit `null` removes a key from the base.
+Every merged node keeps its own mark, so an error points at the file that set the value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from runner.spec.diagnostics import Diagnostic, Mark, SpecError
+from runner.spec.tree import Entry, Mapping, Node, Scalar, Sequence, from_plain
+from runner.spec.yaml_loader import load_yaml
+
+_MAX_CHAIN = 16
+
+
+def _named_items(node: Node) -> dict[str, Node] | None:
+    """{name: item} when every item of a sequence is a mapping with a string name."""
+    if not isinstance(node, Sequence):
+        return None
+    named: dict[str, Node] = {}
+    for item in node.items:
+        if not isinstance(item, Mapping) or "name" not in item.entries:
+            return None
+        name = item.entries["name"].node
+        if not isinstance(name, Scalar) or not isinstance(name.value, str):
+            return None
+        named[name.value] = item
+    return named
+
+
+def merge(base: Node, override: Node) -> Node:
+    """Deep-merge `override` onto `base` (both are consumed)."""
+    if isinstance(base, Mapping) and isinstance(override, Mapping):
+        for key, entry in override.entries.items():
+            removing = isinstance(entry.node, Scalar) and entry.node.value is None
+            if removing:
+                base.entries.pop(key, None)
+            elif key in base.entries:
+                base.entries[key] = Entry(entry.key_mark, merge(base.entries[key].node, entry.node))
+            else:
+                base.entries[key] = entry
+        return base
+    base_named, over_named = _named_items(base), _named_items(override)
+    if base_named is not None and over_named is not None and isinstance(base, Sequence):
+        for name, item in over_named.items():
+            if name in base_named:
+                index = base.items.index(base_named[name])
+                base.items[index] = merge(base.items[index], item)
+            else:
+                base.items.append(item)
+        return base
+    return override
+
+
+def _display(path: str) -> str:
+    """How a file is named in messages: relative to the working directory when inside it."""
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute)
+    return absolute if relative.startswith("..") else relative
+
+
+def read_spec_file(path: str, display: str | None = None) -> Mapping:
+    display = display or _display(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([Diagnostic(Mark(display, 0, 0), (), "no such spec file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([Diagnostic(Mark(display, 0, 0), (), f"cannot read spec file: {exc}")]) from None
+    tree = load_yaml(text, display)
+    assert isinstance(tree, Mapping)
+    return tree
+
+
+def load_with_extends(path: str) -> tuple[Mapping, list[str]]:
+    """Load a spec and its chain of bases, merged; returns the tree and the chain (base first)."""
+    chain: list[str] = []
+    seen: list[str] = []
+    tree = _load_chain(path, _display(path), chain, seen)
+    return tree, chain
+
+
+def _load_chain(path: str, display: str, chain: list[str], seen: list[str]) -> Mapping:
+    real = os.path.realpath(path)
+    tree = read_spec_file(path, display)
+    seen.append(real)
+    entry = tree.entries.pop("extends", None)
+    if entry is None:
+        chain.append(display)
+        return tree
+    target = entry.node
+    if not isinstance(target, Scalar) or not isinstance(target.value, str) or not target.value:
+        raise SpecError([Diagnostic(target.mark, ("extends",), "extends must be a relative path to a spec file")])
+    base_path = os.path.join(os.path.dirname(path), target.value)
+    base_display = os.path.normpath(os.path.join(os.path.dirname(display), target.value))
+    base_real = os.path.realpath(base_path)
+    if base_real in seen:
+        cycle = " -> ".join([*(_display(p) for p in seen), _display(base_real)])
+        raise SpecError([Diagnostic(target.mark, ("extends",), f"extends forms a cycle: {cycle}")])
+    if len(seen) >= _MAX_CHAIN:
+        raise SpecError([Diagnostic(target.mark, ("extends",), f"extends chain longer than {_MAX_CHAIN} files")])
+    if not os.path.isfile(base_path):
+        raise SpecError([Diagnostic(target.mark, ("extends",), f"extends names a file that does not exist: {base_display}")])
+    base = _load_chain(base_path, base_display, chain, seen)
+    chain.append(display)
+    merged = merge(base, tree)
+    assert isinstance(merged, Mapping)
+    return merged
+
+
+# --set a.b[0].c=value ------------------------------------------------------------
+
+_SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_set_path(text: str) -> list[str | int] | None:
+    """'steps[0].parallel_run.x' -> ['steps', 0, 'parallel_run', 'x']; None if malformed."""
+    parts: list[str | int] = []
+    position = 0
+    for match in _SEGMENT.finditer(text):
+        gap = text[position:match.start()]
+        if gap not in ("", ".") or (gap == "" and position and match.group(1)):
+            return None
+        parts.append(int(match.group(2)) if match.group(2) is not None else match.group(1))
+        position = match.end()
+    if position != len(text) or not parts or not isinstance(parts[0], str):
+        return None
+    return parts
+
+
+def _parse_value(text: str):
+    try:
+        return yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+
+
+def apply_set(tree: Mapping, assignment: str, shown_as: str | None = None) -> None:
+    """Apply one `path=value` override; the value is read as a YAML scalar or flow value."""
+    mark = Mark(shown_as or f"--set {assignment}", 0, 0)
+    path_text, sep, value_text = assignment.partition("=")
+    parts = parse_set_path(path_text.strip()) if sep else None
+    if parts is None:
+        raise SpecError([Diagnostic(mark, (), "expected PATH=VALUE, e.g. steps[0].parallel_run.node_count=2")])
+    new = from_plain(_parse_value(value_text), mark)
+    node: Node = tree
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, Sequence):
+            named = _named_items(node) or {}
+            if isinstance(part, str) and part in named:
+                part = node.items.index(named[part])
+            if not isinstance(part, int) or not 0 <= part < len(node.items):
+                raise SpecError([Diagnostic(mark, tuple(parts[:depth]), f"no list item '{part}' to set")])
+            if last:
+                node.items[part] = new
+                return
+            node = node.items[part]
+        elif isinstance(node, Mapping) and isinstance(part, str):
+            if last:
+                node.entries[part] = Entry(mark, new)
+                return
+            if part not in node.entries:
+                node.entries[part] = Entry(mark, Mapping(mark))
+            node = node.entries[part].node
+        else:
+            raise SpecError([Diagnostic(mark, tuple(parts[:depth]), "cannot set a field inside a plain value")])
+
+
+def apply_set_param(tree: Mapping, assignment: str) -> None:
+    """`--set-param name=value`: sets parameters.name; a dataset parameter takes a dataset name."""
+    name, sep, value = assignment.partition("=")
+    mark = Mark(f"--set-param {assignment}", 0, 0)
+    params = tree.entries.get("parameters")
+    declared = params.node.entries if params and isinstance(params.node, Mapping) else {}
+    if not sep or name.strip() not in declared:
+        hint = difflib.get_close_matches(name.strip(), list(declared), n=1)
+        suffix = f"; did you mean '{hint[0]}'?" if hint else ""
+        known = ", ".join(declared) or "none"
+        raise SpecError([Diagnostic(mark, ("parameters",),
+                                    f"no parameter named '{name.strip()}' (declared: {known}){suffix}")])
+    current = declared[name.strip()].node
+    field = f"parameters.{name.strip()}"
+    if isinstance(current, Mapping) and "dataset" in current.entries:
+        field += ".dataset"  # a dataset parameter is rebound by naming another dataset
+    apply_set(tree, f"{field}={value}", shown_as=mark.file)

@@ -1,0 +1,123 @@
+"""Safe YAML loading into a position tree.
+
+PyYAML composes the document (SafeLoader: no Python objects are ever built), then we
+walk the node graph ourselves so that we can: keep every key's and value's position,
+report duplicate keys (PyYAML silently keeps the last), refuse any tag outside YAML's
+core schema (``!!python/object``, ``!Ref``, ...), and bound alias expansion so a
+"billion laughs" document is an error rather than an out-of-memory kill.
+"""
+
+from __future__ import annotations
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+
+from runner.spec.diagnostics import Diagnostic, Mark, SpecError
+from runner.spec.tree import Entry, Mapping, Node, Scalar, Sequence
+
+_CORE = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
+_MAX_NODES = 100_000  # expanded nodes per document; real specs have a few hundred
+_MAX_DEPTH = 64
+
+
+class _Walker:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.diags: list[Diagnostic] = []
+        self.count = 0
+        self.constructor = SafeConstructor()
+
+    def mark(self, node: yaml.Node) -> Mark:
+        return Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def error(self, node: yaml.Node, path: tuple, message: str) -> None:
+        self.diags.append(Diagnostic(self.mark(node), path, message))
+
+    def convert(self, node: yaml.Node, path: tuple, depth: int = 0) -> Node:
+        self.count += 1
+        if self.count > _MAX_NODES or depth > _MAX_DEPTH:
+            raise SpecError(
+                [Diagnostic(self.mark(node), path, "document is too large or too deeply nested "
+                            "(aliases expand to more than 100000 values)")]
+            )
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != f"{_CORE}seq":
+                self.error(node, path, self.tag_message(node.tag))
+            items = [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+            return Sequence(self.mark(node), items)
+        return self.scalar(node, path)
+
+    def scalar(self, node: yaml.ScalarNode, path: tuple) -> Scalar:
+        if node.tag not in _SCALAR_TAGS:
+            self.error(node, path, self.tag_message(node.tag))
+            return Scalar(self.mark(node), node.value)
+        if node.tag == f"{_CORE}timestamp":
+            # Dates stay text: no spec field is a date, and a str field must accept them.
+            return Scalar(self.mark(node), node.value)
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except ConstructorError as exc:
+            self.error(node, path, str(exc.problem))
+            value = node.value
+        return Scalar(self.mark(node), value)
+
+    def mapping(self, node: yaml.MappingNode, path: tuple, depth: int) -> Mapping:
+        if node.tag != f"{_CORE}map":
+            self.error(node, path, self.tag_message(node.tag))
+        out = Mapping(self.mark(node))
+        own: dict[str, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
+                key = key_node.value
+                if key in own:
+                    first = self.mark(own[key])
+                    self.error(key_node, (*path, key),
+                               f"duplicate key '{key}' (first defined at line {first.line})")
+                own[key] = key_node
+        try:
+            # Resolves `<<: *anchor` merge keys the way YAML defines them.
+            self.constructor.flatten_mapping(node)
+        except ConstructorError as exc:
+            self.error(node, path, str(exc.problem))
+            return out
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.error(key_node, path, "mapping keys must be plain strings")
+                continue
+            # The raw text is the key: `on:` or `1:` stay the strings "on" and "1".
+            key = key_node.value
+            key_path = (*path, key)
+            out.entries[key] = Entry(self.mark(key_node), self.convert(value_node, key_path, depth + 1))
+        return out
+
+    @staticmethod
+    def tag_message(tag: str) -> str:
+        shown = tag.replace(_CORE, "!!")
+        return f"tag '{shown}' is not allowed: specs are loaded as plain YAML (no tags)"
+
+
+def load_yaml(text: str, file: str) -> Node:
+    """Parse one YAML document into a position tree, or raise SpecError."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or "invalid YAML"
+        if exc.context:
+            problem = f"{problem} ({exc.context})"
+        raise SpecError([Diagnostic(Mark(file, line, col), (), f"YAML syntax error: {problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([Diagnostic(Mark(file, 1, 1), (), f"YAML error: {exc}")]) from None
+    if root is None:
+        raise SpecError([Diagnostic(Mark(file, 1, 1), (), "the spec is empty")])
+    walker = _Walker(file)
+    tree = walker.convert(root, ())
+    if walker.diags:
+        raise SpecError(walker.diags)
+    if not isinstance(tree, Mapping):
+        raise SpecError([Diagnostic(tree.mark, (), "a spec must be a mapping of fields (name, steps, ...)")])
+    return tree
