@@ -37,12 +37,13 @@ def load(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (),
     return load_spec(spec, sets, set_params, environ)
 
 
-def validate(specs: Sequence[str], environ: Mapping[str, str] | None = None) -> list[ValidationResult]:
+def validate(specs: Sequence[str], sets: Sequence[str] = (), set_params: Sequence[str] = (),
+             environ: Mapping[str, str] | None = None) -> list[ValidationResult]:
     """Validate each spec independently; never raises for a bad spec."""
     results = []
     for spec in specs:
         try:
-            load_spec(spec, environ=environ)
+            load_spec(spec, sets, set_params, environ)
             results.append(ValidationResult(spec, None))
         except SpecError as exc:
             results.append(ValidationResult(spec, exc))

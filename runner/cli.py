@@ -65,13 +65,14 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def validate(specs: tuple[str, ...]) -> None:
+@override_options
+def validate(specs: tuple[str, ...], sets: tuple[str, ...], set_params: tuple[str, ...]) -> None:
     """Check specs: every problem at once, with file:line:col and field path.
 
-    Exit 0 when all are valid, 2 otherwise.
+    Overrides, if given, apply to every spec. Exit 0 when all are valid, 2 otherwise.
     """
     failed = 0
-    for result in api.validate(list(specs)):
+    for result in api.validate(list(specs), sets, set_params):
         if result.ok:
             click.echo(f"ok    {result.path}")
         else:

@@ -101,28 +101,28 @@ def bind_parameters(root: Mapping) -> tuple[list[Binding], list[Diagnostic]]:
             diags.append(Diagnostic(node.mark, path, f"no parameter named '{ref.name}'{suffix}"))
             continue
         value = params[ref.name].node
-        bound = _bound_value(value, slot, ref, path, diags)
+        bound = _bound_value(value, node, slot, ref, path, diags)
         if bound is not None:
             _replace(root, path, bound)
             bindings.append(Binding(path, ref.name))
     return bindings, diags
 
 
-def _bound_value(value: Node, slot: str, ref: Reference, path: Path_, diags: list[Diagnostic]) -> Scalar | None:
+def _bound_value(value: Node, node: Scalar, slot: str, ref: Reference, path: Path_,
+                 diags: list[Diagnostic]) -> Scalar | None:
     note = f"bound from parameters.{ref.name}"
     is_dataset = isinstance(value, Mapping) and "dataset" in value.entries
     if slot == "input":
         if not is_dataset:
-            diags.append(Diagnostic(value.mark, ("parameters", ref.name),
-                                    f"is used as an input at {format_path(path)}, so it must be "
-                                    "a dataset parameter: {dataset: <name>}"))
+            diags.append(Diagnostic(node.mark, path, f"parameters.{ref.name} is not a dataset parameter; "
+                                                     "an input needs one: {dataset: <name>}"))
             return None
         dataset = value.entries["dataset"].node
         name = dataset.value if isinstance(dataset, Scalar) else None
         return Scalar(dataset.mark, f"${{{{ datasets.{name} }}}}", bound_from=note)
     if not isinstance(value, Scalar):
-        diags.append(Diagnostic(value.mark, ("parameters", ref.name),
-                                f"is bound to {format_path(path)}, which takes a plain value, not a dataset"))
+        diags.append(Diagnostic(node.mark, path, f"parameters.{ref.name} is a dataset parameter; "
+                                                 "this field takes a plain value"))
         return None
     return Scalar(value.mark, value.value, secret=value.secret, bound_from=note)
 

@@ -122,8 +122,8 @@ def _check_partition_keys(spec: Spec, step: Step, run: ParallelRun, pr: Path_) -
                                                       "partition_format, so it has no keys to partition by"))
         elif dataset.partition_format and not set(run.partition_keys) <= declared:
             missing = ", ".join(sorted(set(run.partition_keys) - declared))
-            problems.append(((*pr, "partition_keys"), f"keys {missing} are not in the partition_format "
-                                                      f"of dataset '{ref.name}'"))
+            problems.append(((*pr, "partition_keys"), f"not in the partition_format of dataset "
+                                                      f"'{ref.name}': {missing}"))
     return problems
 
 

@@ -55,14 +55,21 @@ def load_spec(path: str, sets: AbcSequence[str] = (), set_params: AbcSequence[st
     except ValidationError as exc:
         diags += [d for d in _from_pydantic(exc, tree) if d.path not in reported]
     if spec is not None:
-        diags += [_at(tree, p, msg) for p, msg in check_spec(spec)]
+        diags += [_at(tree, p, msg) for p, msg in check_spec(spec) if p not in reported]
         diags += _literal_secrets(tree)
+    diags = _drop_echoes(diags)
     if diags:
         raise SpecError(unique_sorted(diags))
     assert spec is not None
     return LoadedSpec(spec=spec, source=chain[-1], chain=chain, bindings=bindings, tree=tree,
                       unbound=unbound, secrets=secret_paths(tree),
                       base_parameters=_base_parameters(chain, path, environ))
+
+
+def _drop_echoes(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """A bad parameter is reported once, where it is set, not again at every field it is bound to."""
+    bad = {d.path[1] for d in diags if len(d.path) >= 2 and d.path[0] == "parameters"}
+    return [d for d in diags if not any(d.note == f"bound from parameters.{name}" for name in bad)]
 
 
 def _base_parameters(chain: list[str], path: str, environ: AbcMapping[str, str] | None) -> dict[str, Any]:
@@ -89,6 +96,8 @@ def _from_pydantic(exc: ValidationError, tree: Mapping) -> list[Diagnostic]:
         loc = tuple(error["loc"])
         node, key_mark, matched = lookup(tree, loc)
         kind = error["type"]
+        if kind == "dataset_kind":  # point at the kind itself, not at the dataset
+            node, key_mark, matched = lookup(tree, (*loc, "kind"))
         note = node.bound_from if isinstance(node, Scalar) and node.bound_from else ""
         if kind == "extra_forbidden":
             key = matched[-1]

@@ -91,7 +91,9 @@ def _explain(exc: TemplateError) -> str:
     if isinstance(exc, SecurityError):
         return f"template blocked by the sandbox: {exc}"
     if isinstance(exc, UndefinedError):
-        return f"template error: {exc} (use `| default(...)` for optional values)"
+        missing = re.search(r"_Env object' has no attribute '([^']+)'", str(exc))
+        what = f"environment variable '{missing.group(1)}' is not set" if missing else str(exc)
+        return f"template error: {what} (use `| default(...)` for optional values)"
     if isinstance(exc, TemplateSyntaxError):
         return f"template syntax error: {exc.message}"
     return f"template error: {exc}"

@@ -23,7 +23,11 @@ _MAX_CHAIN = 16
 
 
 def _named_items(node: Node) -> dict[str, Node] | None:
-    """{name: item} when every item of a sequence is a mapping with a string name."""
+    """{name: item} when every item of a sequence is a mapping with a distinct string name.
+
+    Repeated names disable merging by name (the list is replaced), so validation still
+    sees, and reports, both items.
+    """
     if not isinstance(node, Sequence):
         return None
     named: dict[str, Node] = {}
@@ -31,7 +35,7 @@ def _named_items(node: Node) -> dict[str, Node] | None:
         if not isinstance(item, Mapping) or "name" not in item.entries:
             return None
         name = item.entries["name"].node
-        if not isinstance(name, Scalar) or not isinstance(name.value, str):
+        if not isinstance(name, Scalar) or not isinstance(name.value, str) or name.value in named:
             return None
         named[name.value] = item
     return named

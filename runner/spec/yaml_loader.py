@@ -38,7 +38,7 @@ class _Walker:
         self.count += 1
         if self.count > _MAX_NODES or depth > _MAX_DEPTH:
             raise SpecError(
-                [Diagnostic(self.mark(node), path, "document is too large or too deeply nested "
+                [Diagnostic(self.mark(node), (), "document is too large or too deeply nested "
                             "(aliases expand to more than 100000 values)")]
             )
         if isinstance(node, yaml.MappingNode):
