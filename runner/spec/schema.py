@@ -39,9 +39,12 @@ def _allow_expressions(node: Any) -> None:
 def _wrap(prop: dict[str, Any]) -> dict[str, Any]:
     if prop.get("type") in ("object", "array") or prop.get("type") == "string" and "pattern" not in prop:
         return prop
-    if "$ref" in prop or prop.get("$ref") or prop == {}:
+    if "$ref" in prop or prop == {}:
         return prop
-    return {"anyOf": [prop, {"$ref": "#/$defs/Expression"}], **({"default": prop["default"]} if "default" in prop else {})}
+    wrapped: dict[str, Any] = {"anyOf": [prop, {"$ref": "#/$defs/Expression"}]}
+    if "default" in prop:
+        wrapped["default"] = prop["default"]
+    return wrapped
 
 
 def spec_schema() -> dict[str, Any]:

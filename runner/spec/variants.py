@@ -113,7 +113,8 @@ def _load_chain(path: str, display: str, chain: list[str], seen: list[str]) -> M
     if len(seen) >= _MAX_CHAIN:
         raise SpecError([Diagnostic(target.mark, ("extends",), f"extends chain longer than {_MAX_CHAIN} files")])
     if not os.path.isfile(base_path):
-        raise SpecError([Diagnostic(target.mark, ("extends",), f"extends names a file that does not exist: {base_display}")])
+        raise SpecError([Diagnostic(target.mark, ("extends",),
+                                    f"extends names a file that does not exist: {base_display}")])
     base = _load_chain(base_path, base_display, chain, seen)
     chain.append(display)
     merged = merge(base, tree)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Write dedented files under a temporary folder that is also the working directory."""
+    monkeypatch.chdir(tmp_path)
+
+    def _write(name: str, text: str) -> str:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return name
+
+    return _write
+
+
+BASE = """
+name: score-images
+parameters:
+  images: {dataset: images}
+  batch: 4
+datasets:
+  images: {kind: file, path: data/images/}
+  single: {kind: file, path: data/images/0.png}
+models:
+  clf: {path: models/clf}
+steps:
+  - name: score-images
+    inputs: ["${{ parameters.images }}"]
+    output: {name: scores}
+    arguments: ["--model", "${{ models.clf }}"]
+    parallel_run:
+      entry_script: score.py
+      mini_batch_size: "${{ parameters.batch }}"
+      error_threshold: 5
+"""

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+
+from runner.spec.diagnostics import SpecError
+from runner.spec.load import load_spec
+from tests.conftest import BASE
+
+
+def test_variant_overrides_parameters_and_reports_base_values(write) -> None:
+    write("specs/base.yaml", BASE)
+    variant = write("specs/one.yaml", """
+        extends: base.yaml
+        parameters: {images: {dataset: single}, batch: 1}
+    """)
+    loaded = load_spec(variant)
+    assert loaded.chain == ["specs/base.yaml", "specs/one.yaml"]
+    assert loaded.spec.steps[0].inputs == ["${{ datasets.single }}"]
+    assert loaded.spec.steps[0].parallel_run.mini_batch_size == 1
+    assert loaded.base_parameters == {"images": {"dataset": "images"}, "batch": 4}
+
+
+def test_steps_merge_by_name_and_null_removes_a_key(write) -> None:
+    write("base.yaml", BASE)
+    loaded = load_spec(write("v.yaml", """
+        extends: base.yaml
+        steps:
+          - name: score-images
+            arguments: null
+            parallel_run: {node_count: 3}
+          - name: score-again
+            inputs: ["${{ steps.score-images.outputs.scores }}"]
+            parallel_run: {entry_script: again.py, output_action: summary_only}
+    """))
+    first, second = loaded.spec.steps
+    assert first.parallel_run.node_count == 3
+    assert first.parallel_run.error_threshold == 5  # kept from the base
+    assert first.arguments == []  # removed by null, back to the default
+    assert second.name == "score-again"
+
+
+def test_error_in_variant_points_at_the_variant_file(write) -> None:
+    write("base.yaml", BASE)
+    with pytest.raises(SpecError) as info:
+        load_spec(write("bad.yaml", "extends: base.yaml\nparameters:\n  batch: -1\n"))
+    (diag,) = info.value.diagnostics
+    assert (diag.mark.file, diag.mark.line) == ("bad.yaml", 3)
+    assert diag.path == ("steps", 0, "parallel_run", "mini_batch_size")
+
+
+def test_set_and_set_param_apply_last(write) -> None:
+    spec = write("base.yaml", BASE)
+    loaded = load_spec(spec, sets=["steps.score-images.parallel_run.node_count=2", "description=from cli"],
+                       set_params=["images=single", "batch=7"])
+    assert loaded.spec.steps[0].parallel_run.node_count == 2
+    assert loaded.spec.description == "from cli"
+    assert loaded.spec.steps[0].inputs == ["${{ datasets.single }}"]
+    assert loaded.spec.steps[0].parallel_run.mini_batch_size == 7
+
+
+@pytest.mark.parametrize("assignment", ["no-equals", "steps[x=1", "steps[5].name=a", "name.inner=1"])
+def test_malformed_set_is_a_spec_error(write, assignment: str) -> None:
+    spec = write("base.yaml", BASE)
+    with pytest.raises(SpecError) as info:
+        load_spec(spec, sets=[assignment])
+    assert info.value.diagnostics[0].mark.file == f"--set {assignment}"
+
+
+def test_extends_resolves_relative_to_the_variant(write) -> None:
+    write("a/base.yaml", BASE)
+    loaded = load_spec(write("b/c/v.yaml", "extends: ../../a/base.yaml\n"))
+    assert loaded.chain == ["a/base.yaml", "b/c/v.yaml"]

@@ -1,0 +1,115 @@
+"""The CLI as a user runs it: real processes, exit codes, stdout for results, stderr for problems."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import BASE, ROOT
+
+
+def runner(*args: str, cwd=ROOT, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AML_")}
+    environ.update(env or {})
+    return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, env=environ,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_example_specs_validate() -> None:
+    result = runner("validate", "specs/mnist.yaml", "specs/mnist.single-image.yaml")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["ok    specs/mnist.yaml", "ok    specs/mnist.single-image.yaml"]
+
+
+def test_plan_of_the_variant_shows_what_changed_from_the_base() -> None:
+    result = runner("plan", "specs/mnist.single-image.yaml")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Spec: specs/mnist.single-image.yaml, extends specs/mnist.yaml" in out
+    assert "Parameters (3 changed from the base)" in out
+    assert 'batch_size_param     "1"  (changed from "5"; set at specs/mnist.single-image.yaml:7:21)' in out
+    assert "mnist_param          {dataset: single_image}  (changed from {dataset: mnist}" in out
+    assert "input          datasets.single_image (file) <- parameters.mnist_param: data/mnist/0.png" in out
+    assert "workers        2 = 2 node(s) x 1 process(es)  <- parameters.process_count_param" in out
+    assert "mini-batch     1 file  <- parameters.batch_size_param" in out
+    assert "arguments      --model models/mnist" in out
+    # Defaults are filled in the resolved spec.
+    assert "run_invocation_timeout: 60" in out and "run_max_try: 3" in out
+
+
+def test_plan_of_the_base_changes_nothing() -> None:
+    result = runner("plan", "specs/mnist.yaml")
+    assert "Parameters (0 changed from the base)" in result.stdout
+    assert "mini-batch     5 files  <- parameters.batch_size_param" in result.stdout
+
+
+def test_plan_json_overrides_and_target(tmp_path) -> None:
+    out = tmp_path / "plan.json"
+    result = runner("plan", "specs/mnist.yaml", "--json", "--target", "azureml-v2", "--out", str(out),
+                    "--set-param", "batch_size_param=10", "--set", "steps[0].parallel_run.node_count=1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    plan = json.loads(out.read_text())
+    assert plan["target"] == "azureml-v2"
+    step = plan["steps"][0]
+    assert (step["mini_batch_size"], step["node_count"]) == (10, 1)
+    assert step["bindings"] == {"inputs[0]": "mnist_param", "parallel_run.mini_batch_size": "batch_size_param",
+                                "parallel_run.process_count_per_node": "process_count_param"}
+    changed = {p["name"]: p["changed"] for p in plan["parameters"]}
+    assert changed == {"mnist_param": False, "batch_size_param": True, "process_count_param": False}
+
+
+def test_template_reads_the_environment() -> None:
+    result = runner("plan", "specs/mnist.yaml", "--json", env={"AML_COMPUTE_CLUSTER_NAME": "gpu-cluster"})
+    assert json.loads(result.stdout)["resolved"]["azure"]["compute"]["name"] == "gpu-cluster"
+
+
+def test_plan_never_prints_secrets(tmp_path) -> None:
+    (tmp_path / "s.yaml").write_text(BASE + 'azure:\n  datastores:\n    store: {container_name: box, '
+                                     'account_name: acct, account_key: "{{ env.STORE }}"}\n')
+    result = runner("plan", "s.yaml", cwd=tmp_path, env={"STORE": "very-secret-key-value"})
+    assert result.returncode == 0, result.stderr
+    assert "very-secret-key-value" not in result.stdout + result.stderr
+    assert "account_key: '**********'" in result.stdout
+
+
+def test_bad_spec_exits_2_with_positions_on_stderr(tmp_path) -> None:
+    (tmp_path / "s.yaml").write_text(BASE.replace("error_threshold: 5", "error_threshold: -5"))
+    for command in ("validate", "plan", "apply"):
+        result = runner(command, "s.yaml", cwd=tmp_path)
+        assert result.returncode == 2
+        assert "s.yaml:19:24 steps[0].parallel_run.error_threshold:" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_2() -> None:
+    assert runner("plan").returncode == 2
+    assert runner("plan", "specs/mnist.yaml", "--target", "nowhere").returncode == 2
+    missing = runner("validate", "specs/nope.yaml")
+    assert missing.returncode == 2 and "specs/nope.yaml: no such spec file" in missing.stderr
+
+
+def test_apply_and_run_commands_say_plainly_what_is_missing(tmp_path) -> None:
+    applied = runner("apply", "specs/mnist.yaml")
+    assert applied.returncode == 3 and "no engine for target 'local'" in applied.stderr
+    listed = runner("runs", cwd=tmp_path)
+    assert listed.returncode == 0 and listed.stdout == "" and "no runs yet" in listed.stderr
+    for command in ("status", "results", "logs"):
+        result = runner(command, "no-such-run", cwd=tmp_path)
+        assert result.returncode == 2 and "no run named 'no-such-run'" in result.stderr
+
+
+def test_help_shows_examples() -> None:
+    result = runner("--help")
+    assert result.returncode == 0
+    assert "runner plan specs/mnist.single-image.yaml" in result.stdout
+    for command in ("validate", "plan", "apply", "runs", "status", "results", "logs", "schema"):
+        assert command in result.stdout
+
+
+def test_schema_command_writes_both_files(tmp_path) -> None:
+    result = runner("schema", "--out", str(tmp_path))
+    assert result.returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runner-spec.schema.json", "runner-variant.schema.json"]
