@@ -105,7 +105,11 @@ def plan(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: 
     result = api.plan(spec, sets, set_params, target)
     text = plan_json(result) if as_json else plan_text(result)
     if out:
-        Path(out).write_text(text, encoding="utf-8")
+        try:
+            Path(out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            _err(f"runner plan: cannot write --out {out}: {exc.strerror or exc}")
+            sys.exit(EXIT_USAGE)
         _err(f"wrote {out}")
     else:
         click.echo(text, nl=False)

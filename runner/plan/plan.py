@@ -104,8 +104,10 @@ def build_plan(loaded: LoadedSpec, target: str | None = None, cpu_count: int = 1
         if isinstance(value, dict):  # a dataset parameter: where its dataset name was set
             node, _, _ = lookup(loaded.tree, ("parameters", name, "dataset"))
         base = loaded.base_parameters.get(name)
-        shown = REDACTED if ("parameters", name) in loaded.secrets else value
-        parameters.append(ParameterPlan(name, shown, base, base != value, str(node.mark), bound_to.get(name, [])))
+        changed = base != value
+        if ("parameters", name) in loaded.secrets or name in loaded.base_secrets:
+            value, base = REDACTED, REDACTED
+        parameters.append(ParameterPlan(name, value, base, changed, str(node.mark), bound_to.get(name, [])))
     steps = [_step_plan(loaded, i, step, chosen, cpu_count) for i, step in enumerate(spec.steps)]
     return Plan(name=spec.name, experiment=spec.experiment or spec.name, target=chosen, source=loaded.source,
                 chain=loaded.chain, parameters=parameters, steps=steps, resolved=resolved_spec(loaded))
@@ -184,7 +186,8 @@ def _step_plan(loaded: LoadedSpec, index: int, step: Step, target: str, cpu_coun
         run_max_try=run.run_max_try,
         run_invocation_timeout=run.run_invocation_timeout,
         logging_level=run.logging_level,
-        arguments=[_argument(loaded, arg) for arg in step.arguments],
+        arguments=[REDACTED if (*base, "arguments", j) in loaded.secrets else _argument(loaded, arg)
+                   for j, arg in enumerate(step.arguments)],
         environment_variables={k: (REDACTED if (*base, "parallel_run", "environment_variables", k) in loaded.secrets
                                    else v) for k, v in run.environment_variables.items()},
         allow_reuse=step.allow_reuse,

@@ -12,6 +12,9 @@ from pathlib import Path
 
 Path_ = tuple[str | int, ...]
 
+MAX_SHOWN = 50  # diagnostics printed in full; the rest are counted
+_LINE_WINDOW = 160  # characters of a source line shown in a snippet
+
 @dataclass(frozen=True)
 class Mark:
     """A position in a source file; line and column are 1-based as editors show them.
@@ -88,20 +91,29 @@ def snippet(mark: Mark, context: int = 2, source: str | None = None) -> str:
         return ""
     first = max(1, mark.line - context)
     width = len(str(mark.line))
+    # Long lines are cut to a window around the column, so one huge line cannot flood the terminal.
+    longest = max(len(line) for line in lines[first - 1:mark.line])
+    start = max(0, mark.col - 1 - _LINE_WINDOW // 2) if longest > _LINE_WINDOW else 0
     out = []
     for number in range(first, mark.line + 1):
-        out.append(f"  {number:>{width}} | {lines[number - 1]}")
-    out.append(f"  {' ' * width} | {' ' * (mark.col - 1)}^")
+        text = lines[number - 1]
+        shown = text[start:start + _LINE_WINDOW]
+        prefix, suffix = ("..." if start else ""), ("..." if len(text) > start + _LINE_WINDOW else "")
+        out.append(f"  {number:>{width}} | {prefix}{shown}{suffix}")
+    caret = mark.col - 1 - start + (3 if start else 0)
+    out.append(f"  {' ' * width} | {' ' * caret}^")
     return "\n".join(out)
 
 
 def render(diags: list[Diagnostic], with_snippets: bool = True) -> str:
-    """All diagnostics as text: headline, then the numbered snippet."""
+    """All diagnostics as text: headline, then the numbered snippet (the first 50 in full)."""
     blocks = []
-    for d in diags:
+    for d in diags[:MAX_SHOWN]:
         block = d.headline()
         excerpt = snippet(d.mark) if with_snippets else ""
         blocks.append(f"{block}\n{excerpt}" if excerpt else block)
     count = len(diags)
     summary = f"{count} error{'s' if count != 1 else ''} in spec"
+    if count > MAX_SHOWN:
+        summary += f" ({count - MAX_SHOWN} more not shown)"
     return "\n".join(blocks) + f"\n{summary}"

@@ -35,6 +35,7 @@ class LoadedSpec:
     unbound: dict[str, Any]  # the data before binding: references intact
     secrets: set[Path_] = field(default_factory=set)
     base_parameters: dict[str, Any] = field(default_factory=dict)  # the first file's own
+    base_secrets: set[str] = field(default_factory=set)  # base parameters read from secret variables
 
 
 def load_spec(path: str, sets: AbcSequence[str] = (), set_params: AbcSequence[str] = (),
@@ -54,16 +55,17 @@ def load_spec(path: str, sets: AbcSequence[str] = (), set_params: AbcSequence[st
         spec = Spec.model_validate(to_plain(tree))
     except ValidationError as exc:
         diags += [d for d in _from_pydantic(exc, tree) if d.path not in reported]
+    diags += _literal_secrets(tree)
     if spec is not None:
         diags += [_at(tree, p, msg) for p, msg in check_spec(spec) if p not in reported]
-        diags += _literal_secrets(tree)
     diags = _drop_echoes(diags)
     if diags:
         raise SpecError(unique_sorted(diags))
     assert spec is not None
+    base_parameters, base_secrets = _base_parameters(chain, path, environ)
     return LoadedSpec(spec=spec, source=chain[-1], chain=chain, bindings=bindings, tree=tree,
                       unbound=unbound, secrets=secret_paths(tree),
-                      base_parameters=_base_parameters(chain, path, environ))
+                      base_parameters=base_parameters, base_secrets=base_secrets)
 
 
 def _drop_echoes(diags: list[Diagnostic]) -> list[Diagnostic]:
@@ -72,7 +74,8 @@ def _drop_echoes(diags: list[Diagnostic]) -> list[Diagnostic]:
     return [d for d in diags if not any(d.note == f"bound from parameters.{name}" for name in bad)]
 
 
-def _base_parameters(chain: list[str], path: str, environ: AbcMapping[str, str] | None) -> dict[str, Any]:
+def _base_parameters(chain: list[str], path: str,
+                     environ: AbcMapping[str, str] | None) -> tuple[dict[str, Any], set[str]]:
     """Parameters as the first file of the chain sets them, to show what a variant changed."""
     if len(chain) == 1:
         base = read_spec_file(path, chain[0])
@@ -81,7 +84,10 @@ def _base_parameters(chain: list[str], path: str, environ: AbcMapping[str, str] 
         base = read_spec_file(chain[0], chain[0])
     render_tree(base, environ)
     params = base.entries.get("parameters")
-    return to_plain(params.node) if params and isinstance(params.node, Mapping) else {}
+    if not (params and isinstance(params.node, Mapping)):
+        return {}, set()
+    secret = {path[1] for path in secret_paths(base) if len(path) > 1 and path[0] == "parameters"}
+    return to_plain(params.node), {str(name) for name in secret}
 
 
 def _at(tree: Mapping, path: Path_, message: str) -> Diagnostic:
@@ -169,7 +175,7 @@ def _literal_secrets(tree: Mapping) -> list[Diagnostic]:
     out = []
     for path, node in walk(tree):
         if (len(path) == 4 and path[:2] == ("azure", "datastores") and path[3] in ("account_key", "sas_token")
-                and isinstance(node, Scalar) and node.value is not None and not node.templated):
+                and isinstance(node, Scalar) and node.value is not None and not node.from_env):
             out.append(Diagnostic(node.mark, path, "secrets must not be written in a spec; "
                                                    "use \"{{ env.NAME }}\" to read it from the environment"))
     return out

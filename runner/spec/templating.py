@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping as AbcMapping
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2 import StrictUndefined, TemplateError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -48,12 +48,43 @@ class _Env(AbcMapping):
         return len(self._environ)
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox, plus a bound on string/list repetition and powers."""
+# A spec value is an expression, perhaps with a condition: loops, macros and assignments
+# could run unbounded, and nothing in a spec needs them.
+_STATEMENTS = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.Assign, nodes.AssignBlock,
+               nodes.FilterBlock, nodes.With, nodes.Import, nodes.FromImport, nodes.Include,
+               nodes.Extends, nodes.Block)
+# Calls whose size argument could allocate gigabytes before any output check.
+_PADDING_METHODS = {"center", "ljust", "rjust", "zfill", "expandtabs", "format", "format_map"}
+_PADDING_FILTERS = ("center", "format", "indent", "wordwrap", "filesizeformat")
+_MAX_RANGE = 10_000
 
-    intercepted_binops = frozenset(["*", "**"])
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, bounded: no statements, no unbounded repetition or padding."""
+
+    intercepted_binops = frozenset(["*", "**", "%"])
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        for name in _PADDING_FILTERS:
+            self.filters.pop(name, None)
+        self.globals["range"] = self._range
+
+    @staticmethod
+    def _range(*args: int) -> range:
+        span = range(*args)
+        if len(span) > _MAX_RANGE:
+            raise SecurityError(f"range larger than {_MAX_RANGE} in template")
+        return span
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, str) and attr in _PADDING_METHODS:
+            return False
+        return super().is_safe_attribute(obj, attr, value)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "%" and isinstance(left, str):
+            raise SecurityError("%-formatting of strings is not allowed in templates")
         if operator == "**" and isinstance(right, int) and abs(right) > 64:
             raise SecurityError("exponent too large in template")
         if operator == "*":
@@ -79,7 +110,11 @@ def _render_one(sandbox: _Sandbox, text: str, env: _Env) -> str:
     masked = text
     for index, binding in enumerate(bindings):
         masked = masked.replace(binding, f"\x00{index}\x00", 1)
-    rendered = sandbox.from_string(masked).render(env=env)
+    tree = sandbox.parse(masked)
+    if any(True for _ in tree.find_all(_STATEMENTS)):
+        raise SecurityError("loops, macros, blocks and assignments are not allowed in spec templates; "
+                            "use an expression, optionally with {% if %}")
+    rendered = sandbox.from_string(tree).render(env=env)
     if len(rendered) > _MAX_OUTPUT:
         raise SecurityError("template output would be too large")
     for index, binding in enumerate(bindings):
@@ -109,7 +144,7 @@ def render_tree(root: Node, environ: AbcMapping[str, str] | None = None) -> list
         env = _Env(os.environ if environ is None else environ)
         try:
             node.value = _render_one(sandbox, node.value, env)
-            node.templated = True
+            node.from_env = bool(env.read)
         except TemplateError as exc:
             diags.append(Diagnostic(node.mark, path, _explain(exc)))
             continue

@@ -20,8 +20,9 @@ class Scalar:
     value: Any
     # Rendered from an environment variable whose name looks like a secret: `plan` hides it.
     secret: bool = False
-    # Rendered from a Jinja template (a secret written literally in a spec is refused).
-    templated: bool = False
+    # Rendered from a template that read the environment (a secret written literally in a
+    # spec, or produced by a template that reads no variable, is refused).
+    from_env: bool = False
     # "parameters.x" when the value was bound from a pipeline parameter.
     bound_from: str | None = None
 
@@ -94,11 +95,3 @@ def walk(node: Node, path: Path_ = ()):
         for index, item in enumerate(node.items):
             yield from walk(item, (*path, index))
 
-
-def from_plain(value: Any, mark: Mark) -> Node:
-    """Build nodes for a value that came from outside a file (--set), all with one mark."""
-    if isinstance(value, dict):
-        return Mapping(mark, {str(k): Entry(mark, from_plain(v, mark)) for k, v in value.items()})
-    if isinstance(value, list):
-        return Sequence(mark, [from_plain(v, mark) for v in value])
-    return Scalar(mark, value)

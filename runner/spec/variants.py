@@ -13,11 +13,9 @@ import os
 import re
 from pathlib import Path
 
-import yaml
-
 from runner.spec.diagnostics import Diagnostic, Mark, SpecError
-from runner.spec.tree import Entry, Mapping, Node, Scalar, Sequence, from_plain
-from runner.spec.yaml_loader import load_yaml
+from runner.spec.tree import Entry, Mapping, Node, Scalar, Sequence
+from runner.spec.yaml_loader import load_value, load_yaml
 
 _MAX_CHAIN = 16
 
@@ -103,7 +101,7 @@ def _load_chain(path: str, display: str, chain: list[str], seen: list[str]) -> M
         return tree
     target = entry.node
     if not isinstance(target, Scalar) or not isinstance(target.value, str) or not target.value:
-        raise SpecError([Diagnostic(target.mark, ("extends",), "extends must be a relative path to a spec file")])
+        raise SpecError([Diagnostic(target.mark, ("extends",), "extends must be the path of a spec file")])
     base_path = os.path.join(os.path.dirname(path), target.value)
     base_display = os.path.normpath(os.path.join(os.path.dirname(display), target.value))
     base_real = os.path.realpath(base_path)
@@ -112,6 +110,9 @@ def _load_chain(path: str, display: str, chain: list[str], seen: list[str]) -> M
         raise SpecError([Diagnostic(target.mark, ("extends",), f"extends forms a cycle: {cycle}")])
     if len(seen) >= _MAX_CHAIN:
         raise SpecError([Diagnostic(target.mark, ("extends",), f"extends chain longer than {_MAX_CHAIN} files")])
+    if os.path.isdir(base_path):
+        raise SpecError([Diagnostic(target.mark, ("extends",),
+                                    f"extends names a folder, not a spec file: {base_display}")])
     if not os.path.isfile(base_path):
         raise SpecError([Diagnostic(target.mark, ("extends",),
                                     f"extends names a file that does not exist: {base_display}")])
@@ -142,13 +143,6 @@ def parse_set_path(text: str) -> list[str | int] | None:
     return parts
 
 
-def _parse_value(text: str):
-    try:
-        return yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        return text
-
-
 def apply_set(tree: Mapping, assignment: str, shown_as: str | None = None) -> None:
     """Apply one `path=value` override; the value is read as a YAML scalar or flow value."""
     mark = Mark(shown_as or f"--set {assignment}", 0, 0)
@@ -156,7 +150,7 @@ def apply_set(tree: Mapping, assignment: str, shown_as: str | None = None) -> No
     parts = parse_set_path(path_text.strip()) if sep else None
     if parts is None:
         raise SpecError([Diagnostic(mark, (), "expected PATH=VALUE, e.g. steps[0].parallel_run.node_count=2")])
-    new = from_plain(_parse_value(value_text), mark)
+    new = load_value(value_text, mark.file)
     node: Node = tree
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
@@ -187,7 +181,9 @@ def apply_set_param(tree: Mapping, assignment: str) -> None:
     mark = Mark(f"--set-param {assignment}", 0, 0)
     params = tree.entries.get("parameters")
     declared = params.node.entries if params and isinstance(params.node, Mapping) else {}
-    if not sep or name.strip() not in declared:
+    if not sep:
+        raise SpecError([Diagnostic(mark, ("parameters",), "expected NAME=VALUE, e.g. batch_size_param=10")])
+    if name.strip() not in declared:
         hint = difflib.get_close_matches(name.strip(), list(declared), n=1)
         suffix = f"; did you mean '{hint[0]}'?" if hint else ""
         known = ", ".join(declared) or "none"

@@ -9,14 +9,19 @@ core schema (``!!python/object``, ``!Ref``, ...), and bound alias expansion so a
 
 from __future__ import annotations
 
+import re
+
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from runner.spec.diagnostics import Diagnostic, Mark, SpecError
-from runner.spec.tree import Entry, Mapping, Node, Scalar, Sequence
+from runner.spec.tree import Entry, Mapping, Node, Scalar, Sequence, walk
 
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
+# YAML 1.1 (PyYAML) reads 010 as eight and `on` as true; we read them as YAML 1.2 does.
+_DECIMAL = re.compile(r"^[-+]?[0-9][0-9_]*$")
+_BOOLS = {"true", "True", "TRUE", "false", "False", "FALSE"}
 _MAX_NODES = 100_000  # expanded nodes per document; real specs have a few hundred
 _MAX_DEPTH = 64
 
@@ -57,6 +62,12 @@ class _Walker:
         if node.tag == f"{_CORE}timestamp":
             # Dates stay text: no spec field is a date, and a str field must accept them.
             return Scalar(self.mark(node), node.value)
+        if node.tag == f"{_CORE}int" and not _DECIMAL.match(node.value):
+            return Scalar(self.mark(node), node.value)  # 0x1F, 0o7, 1:30 stay text; 010 is ten
+        if node.tag == f"{_CORE}bool" and node.value not in _BOOLS:
+            return Scalar(self.mark(node), node.value)  # yes/no/on/off are words, not booleans
+        if node.tag == f"{_CORE}int":
+            return Scalar(self.mark(node), int(node.value.replace("_", ""), 10))
         try:
             value = self.constructor.construct_object(node, deep=True)
         except ConstructorError as exc:
@@ -97,6 +108,27 @@ class _Walker:
     def tag_message(tag: str) -> str:
         shown = tag.replace(_CORE, "!!")
         return f"tag '{shown}' is not allowed: specs are loaded as plain YAML (no tags)"
+
+
+def load_value(text: str, shown_as: str) -> Node:
+    """A `--set` value, read by the same rules as a file (no tags, no duplicate keys,
+    bounded aliases); every node is marked with the flag itself."""
+    if not text.strip():
+        return Scalar(Mark(shown_as, 0, 0), "")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return Scalar(Mark(shown_as, 0, 0), text)  # not YAML: the text itself
+    walker = _Walker(shown_as)
+    node = walker.convert(root, ()) if root is not None else Scalar(Mark(shown_as, 0, 0), None)
+    if walker.diags:
+        raise SpecError([Diagnostic(Mark(shown_as, 0, 0), (), d.message) for d in walker.diags])
+    for _, child in walk(node):
+        child.mark = Mark(shown_as, 0, 0)
+        if isinstance(child, Mapping):
+            for entry in child.entries.values():
+                entry.key_mark = child.mark
+    return node
 
 
 def load_yaml(text: str, file: str) -> Node:
