@@ -21,11 +21,15 @@ def _show(value: Any) -> str:
     return json.dumps(value) if isinstance(value, str) else str(value)
 
 
+def _base_name(plan: Plan) -> str:
+    return f"the base, {plan.chain[0]}" if len(plan.chain) > 1 else "the spec file"
+
+
 def _parameter_lines(plan: Plan) -> list[str]:
     width = max(len(p.name) for p in plan.parameters)
     lines = []
     for p in plan.parameters:
-        change = f"changed from {_show(p.base_value)}" if p.changed else "as in the base"
+        change = f"changed from {_show(p.base_value)}" if p.changed else "unchanged"
         lines.append(f"  {p.name:<{width}}  {_show(p.value)}  ({change}; set at {p.set_by})")
         for target in p.bound_to:
             lines.append(f"  {'':<{width}}    -> {target}")
@@ -35,6 +39,18 @@ def _parameter_lines(plan: Plan) -> list[str]:
 def _input_line(item: InputPlan) -> str:
     via = f" <- parameters.{item.parameter}" if item.parameter else ""
     return f"{item.reference} ({item.kind}){via}: {item.location}"
+
+
+def _workers(step: StepPlan) -> str:
+    if step.process_count_per_node is None:
+        return f"{step.node_count} node(s) x one process per core of the VM (Azure's default)"
+    return f"{step.workers} = {step.node_count} node(s) x {step.process_count_per_node} process(es)"
+
+
+def _limit(value: int | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    return "-1 (no limit)" if value == -1 else f"{value}{unit}"
 
 
 def _step_lines(step: StepPlan) -> list[str]:
@@ -55,11 +71,11 @@ def _step_lines(step: StepPlan) -> list[str]:
         *[f"  input          {_input_line(i)}" for i in step.inputs],
         *[f"  side input     {_input_line(i)}" for i in step.side_inputs],
         f"  output         {output}",
-        f"  workers        {step.workers} = {step.node_count} node(s) x {step.process_count_per_node} process(es)"
-        f"{via('process_count_per_node') or via('node_count')}",
+        f"  workers        {_workers(step)}{via('process_count_per_node') or via('node_count')}",
         f"  mini-batch     {step.mini_batch}{via('mini_batch_size')}",
-        f"  failures       error_threshold {step.error_threshold} items, allowed_failed_count "
-        f"{optional(step.allowed_failed_count)}, allowed_failed_percent {optional(step.allowed_failed_percent, '%')}",
+        f"  failures       error_threshold {_limit(step.error_threshold, ' failed items')}, allowed_failed_count "
+        f"{_limit(step.allowed_failed_count, ' failed mini-batches')}, allowed_failed_percent "
+        f"{optional(step.allowed_failed_percent, '%')}",
         f"  tries          run_max_try {step.run_max_try}, run_invocation_timeout {step.run_invocation_timeout} s",
         f"  logging        {step.logging_level}",
         f"  arguments      {' '.join(step.arguments) or '-'}",
@@ -73,12 +89,12 @@ def _step_lines(step: StepPlan) -> list[str]:
 def plan_text(plan: Plan) -> str:
     lines = [f"Plan for {plan.name} (target: {plan.target}, experiment: {plan.experiment})"]
     if len(plan.chain) > 1:
-        lines.append(f"Spec: {plan.source}, extends {' <- '.join(reversed(plan.chain[:-1]))}")
+        lines.append(f"Spec: {plan.source} (variant chain: {' -> '.join(plan.chain)})")
     else:
         lines.append(f"Spec: {plan.source}")
     if plan.parameters:
         changed = [p.name for p in plan.parameters if p.changed]
-        lines += ["", f"Parameters ({len(changed)} changed from the base)", *_parameter_lines(plan)]
+        lines += ["", f"Parameters ({len(changed)} changed from {_base_name(plan)})", *_parameter_lines(plan)]
     for step in plan.steps:
         lines += ["", *_step_lines(step)]
     resolved = yaml.safe_dump(plan.resolved, sort_keys=False, default_flow_style=False, width=WIDTH)

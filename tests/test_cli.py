@@ -27,8 +27,8 @@ def test_plan_of_the_variant_shows_what_changed_from_the_base() -> None:
     result = runner("plan", "specs/mnist.single-image.yaml")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Spec: specs/mnist.single-image.yaml, extends specs/mnist.yaml" in out
-    assert "Parameters (3 changed from the base)" in out
+    assert "Spec: specs/mnist.single-image.yaml (variant chain: specs/mnist.yaml -> specs/mnist.single-image.yaml)" in out
+    assert "Parameters (3 changed from the base, specs/mnist.yaml)" in out
     assert 'batch_size_param     "1"  (changed from "5"; set at specs/mnist.single-image.yaml:7:21)' in out
     assert "mnist_param          {dataset: single_image}  (changed from {dataset: mnist}" in out
     assert "input          datasets.single_image (file) <- parameters.mnist_param: data/mnist/0.png" in out
@@ -41,7 +41,7 @@ def test_plan_of_the_variant_shows_what_changed_from_the_base() -> None:
 
 def test_plan_of_the_base_changes_nothing() -> None:
     result = runner("plan", "specs/mnist.yaml")
-    assert "Parameters (0 changed from the base)" in result.stdout
+    assert "Parameters (0 changed from the spec file)" in result.stdout
     assert "mini-batch     5 files  <- parameters.batch_size_param" in result.stdout
 
 
@@ -59,6 +59,30 @@ def test_plan_json_overrides_and_target(tmp_path) -> None:
                                 "parallel_run.process_count_per_node": "process_count_param"}
     changed = {p["name"]: p["changed"] for p in plan["parameters"]}
     assert changed == {"mnist_param": False, "batch_size_param": True, "process_count_param": False}
+
+
+def test_plan_for_azure_leaves_process_count_to_the_vm(tmp_path) -> None:
+    (tmp_path / "s.yaml").write_text(BASE)
+    result = runner("plan", "s.yaml", "--target", "azureml", cwd=tmp_path)
+    assert "workers        1 node(s) x one process per core of the VM (Azure's default)" in result.stdout
+
+
+def test_secrets_do_not_leak_through_parameters_or_arguments(tmp_path) -> None:
+    spec = BASE.replace("  batch: 4", "  batch: 4\n  token: \"{{ env.MY_TOKEN }}\"").replace(
+        '"--model", "${{ models.clf }}"',
+        '"--model", "${{ models.clf }}", "--token", "${{ parameters.token }}", "--key", "{{ env.API_KEY }}"')
+    (tmp_path / "s.yaml").write_text(spec)
+    env = {"MY_TOKEN": "tok-0123456789", "API_KEY": "key-9876543210"}
+    for extra in ((), ("--json",)):
+        result = runner("plan", "s.yaml", *extra, cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        assert "tok-0123456789" not in result.stdout and "key-9876543210" not in result.stdout
+        assert "***" in result.stdout
+
+
+def test_unwritable_out_is_a_usage_error(tmp_path) -> None:
+    result = runner("plan", "specs/mnist.yaml", "--out", str(tmp_path / "missing" / "plan.txt"))
+    assert result.returncode == 2 and "cannot write --out" in result.stderr
 
 
 def test_template_reads_the_environment() -> None:

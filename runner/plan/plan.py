@@ -51,9 +51,9 @@ class StepPlan:
     side_inputs: list[InputPlan]
     output: str | None  # the output folder name, or None for summary_only without output
     append_row_file: str | None
-    workers: int  # node_count x process_count_per_node
+    workers: int | None  # node_count x process_count_per_node; None: decided by the VM size
     node_count: int
-    process_count_per_node: int
+    process_count_per_node: int | None  # None on Azure: one per core of the VM
     mini_batch: str  # human text: "5 files", "1 MiB of rows", "one per value of (a, b)"
     mini_batch_size: int | None  # files or bytes; None when partition_keys split the data
     partition_keys: list[str] | None
@@ -85,8 +85,9 @@ def resolve_path(loaded: LoadedSpec, path: Path_, value: str) -> str:
     """A spec path made usable from the working directory (remote URIs are left alone)."""
     if value.startswith(_REMOTE) or os.path.isabs(value):
         return value
-    node, _, matched = lookup(loaded.tree, path)
-    if matched != path or node.mark.line == 0:
+    # A default (not in the tree) is relative to the file that declared the nearest parent.
+    node, _, _ = lookup(loaded.tree, path)
+    if node.mark.line == 0:
         return os.path.normpath(value)
     trailing = "/" if value.endswith("/") else ""
     return os.path.normpath(os.path.join(os.path.dirname(node.mark.file), value)) + trailing
@@ -116,6 +117,16 @@ def build_plan(loaded: LoadedSpec, target: str | None = None, cpu_count: int = 1
 def resolved_spec(loaded: LoadedSpec) -> dict[str, Any]:
     """The validated spec with every default filled in and secrets hidden."""
     data = loaded.spec.model_dump(mode="json")
+    data["experiment"] = data["experiment"] or data["name"]
+    # Paths were relative to the file that wrote each; here all are relative to the
+    # working directory, so the resolved spec stands on its own there.
+    for kind in ("datasets", "models"):
+        for name, item in data[kind].items():
+            item["path"] = resolve_path(loaded, (kind, name, "path"), item["path"])
+    for index, step in enumerate(data["steps"]):
+        run = step["parallel_run"]
+        run["source_directory"] = resolve_path(loaded, ("steps", index, "parallel_run", "source_directory"),
+                                               run["source_directory"])
     for path in loaded.secrets:
         _redact(data, path)
     return data
@@ -155,6 +166,7 @@ def _mini_batch(run: ParallelRun, kind: str) -> tuple[str, int | None]:
         return f"{size} file{'s' if size != 1 else ''}", size
     size = mini_batch_bytes(run.mini_batch_size) if run.mini_batch_size else DEFAULT_BYTES_PER_MINI_BATCH
     shown = run.mini_batch_size if is_size_string(run.mini_batch_size) else f"{size} bytes"
+    shown = "1MB" if run.mini_batch_size is None else shown
     return f"about {shown} of rows", size
 
 
@@ -163,7 +175,7 @@ def _step_plan(loaded: LoadedSpec, index: int, step: Step, target: str, cpu_coun
     base: Path_ = ("steps", index)
     inputs = _inputs(loaded, index, "inputs", step)
     text, size = _mini_batch(run, inputs[0].kind if inputs else "file")
-    per_node = run.process_count_per_node or (cpu_count if target == "local" else 1)
+    per_node = run.process_count_per_node or (cpu_count if target == "local" else None)
     source_directory = resolve_path(loaded, (*base, "parallel_run", "source_directory"), run.source_directory)
     prefix = len(format_path(base)) + 1
     return StepPlan(
@@ -174,7 +186,7 @@ def _step_plan(loaded: LoadedSpec, index: int, step: Step, target: str, cpu_coun
         side_inputs=_inputs(loaded, index, "side_inputs", step),
         output=step.output.name if step.output else None,
         append_row_file=run.append_row_file_name if run.output_action == "append_row" else None,
-        workers=run.node_count * per_node,
+        workers=run.node_count * per_node if per_node else None,
         node_count=run.node_count,
         process_count_per_node=per_node,
         mini_batch=text,

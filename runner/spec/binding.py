@@ -121,7 +121,8 @@ def _bound_value(value: Node, node: Scalar, slot: str, ref: Reference, path: Pat
         name = dataset.value if isinstance(dataset, Scalar) else None
         return Scalar(dataset.mark, f"${{{{ datasets.{name} }}}}", bound_from=note)
     if not isinstance(value, Scalar):
-        diags.append(Diagnostic(node.mark, path, f"parameters.{ref.name} is a dataset parameter; "
+        what = "a dataset parameter" if is_dataset else "not a plain value (string, number or boolean)"
+        diags.append(Diagnostic(node.mark, path, f"parameters.{ref.name} is {what}; "
                                                  "this field takes a plain value"))
         return None
     return Scalar(value.mark, value.value, secret=value.secret, bound_from=note)
@@ -147,6 +148,8 @@ def _malformed(text: str) -> str:
 
 
 def _misplaced(ref: Reference, path: Path_) -> str:
+    if path and path[-1] in ("inputs", "side_inputs", "arguments"):
+        return f"{path[-1]} must be a list, e.g. [\"${{{{ {ref} }}}}\"]"
     if ref.kind == "parameters":
         fields = ", ".join(f"parallel_run.{f}" for f in BINDABLE_FIELDS)
         return (f"a parameter cannot be bound here; Azure accepts pipeline parameters only in "

@@ -86,6 +86,9 @@ def _check_step(spec: Spec, step: Step, base: Path_, outputs: dict[str, str]) ->
              for i, text in enumerate(step.inputs)]
     for i, text in enumerate(step.side_inputs):
         _resolve_input(spec, text, (*base, "side_inputs", i), outputs, problems)
+    for i, text in enumerate(step.inputs):
+        if text in step.inputs[:i]:
+            problems.append(((*base, "inputs", i), f"input repeats inputs[{step.inputs.index(text)}]"))
     known = [k for k in kinds if k]
     for i, kind in enumerate(kinds):
         if kind and kind != known[0]:
@@ -114,6 +117,9 @@ def _check_partition_keys(spec: Spec, step: Step, run: ParallelRun, pr: Path_) -
     for text in step.inputs:
         ref = parse_reference(text)
         dataset = spec.datasets.get(ref.name) if ref and ref.kind == "datasets" else None
+        if ref and ref.kind == "steps":
+            problems.append(((*pr, "partition_keys"), f"input {ref} is a step output, which is not "
+                                                      "partitioned: partition_keys need dataset inputs"))
         if dataset is None:
             continue
         declared = set(re.findall(r"\{([^}]+)\}", dataset.partition_format or ""))

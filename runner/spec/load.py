@@ -118,6 +118,13 @@ def _from_pydantic(exc: ValidationError, tree: Mapping) -> list[Diagnostic]:
 
 
 def _friendlier(message: str, error: Any) -> str:
+    kind = error["type"]
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "must be a mapping of fields"
+    if kind == "list_type":
+        return "must be a list"
+    if kind == "string_type" and isinstance(error["input"], (int, float)):
+        return f"must be a string: put it in quotes, or YAML reads it as the number {error['input']}"
     if error["type"] == "literal_error":
         return f"must be one of {error['ctx']['expected']}"
     if error["type"] == "string_pattern_mismatch":

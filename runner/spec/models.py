@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PlainValidator, SecretStr, Tag, WithJsonSchema
 
 from runner.spec.types import (
     AssetName, EnvName, EnvValue, ExperimentName, FileName, Float, Int, MiniBatchSize, Name,
@@ -77,7 +77,7 @@ class Workspace(Strict):
 
 class Compute(Strict):
     # AmlCompute names: 2-16 characters, letters, digits and dashes, starting with a letter.
-    name: str = Field(min_length=2, max_length=16, pattern=r"^[A-Za-z][A-Za-z0-9-]*$")
+    name: str = Field(min_length=2, max_length=16, pattern=r"^[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?$")
     vm_size: str = "STANDARD_D2_V2"
     vm_priority: Literal["dedicated", "lowpriority"] = "dedicated"
     min_nodes: Int = Field(0, ge=0)
@@ -87,8 +87,9 @@ class Compute(Strict):
 
 class Datastore(Strict):
     kind: Literal["blob"] = "blob"
-    container_name: str = Field(min_length=3, max_length=63)
-    account_name: str = Field(min_length=3, max_length=24)
+    # Azure Storage's own naming rules.
+    container_name: str = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9](-?[a-z0-9])*$")
+    account_name: str = Field(min_length=3, max_length=24, pattern=r"^[a-z0-9]+$")
     # Secrets come from the environment ("{{ env.NAME }}"); `plan` never prints them.
     account_key: SecretStr | None = None
     sas_token: SecretStr | None = None
@@ -138,7 +139,14 @@ class ParallelRun(Strict):
     description: str | None = None
 
 
-Argument = Annotated[str | Int | Float, Field(union_mode="left_to_right")]
+def _argument(value: Any) -> str | int | float:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError("an argument must be a string or a number")
+    return value
+
+
+Argument = Annotated[str | int | float, PlainValidator(_argument),
+                     WithJsonSchema({"type": ["string", "number"]})]
 
 
 class Step(Strict):

@@ -24,6 +24,28 @@ def test_scalars_keep_yaml_types_but_dates_and_keys_stay_text() -> None:
     assert to_plain(tree) == {"n": 3, "f": 1.5, "b": True, "z": None, "d": "2024-01-02", "on": "x", "1": "y"}
 
 
+def test_yaml_1_1_surprises_are_read_as_yaml_1_2_does() -> None:
+    tree = load_yaml("a: 010\nb: 0x1F\nc: on\nd: 1_000\ne: yes\n", "f.yaml")
+    assert to_plain(tree) == {"a": 10, "b": "0x1F", "c": "on", "d": 1000, "e": "yes"}
+
+
+def test_set_values_follow_the_file_rules(write) -> None:
+    spec = write("spec.yaml", BASE)
+    for value in ("&a [*a]", "{a: 1, a: 2}", "!!python/name:os.system"):
+        with pytest.raises(SpecError):
+            load_spec(spec, sets=[f"description={value}"])
+    assert load_spec(spec, sets=["description=2024-01-01"]).spec.description == "2024-01-01"
+
+
+def test_default_source_directory_is_the_spec_folder(write) -> None:
+    from runner.plan.plan import build_plan
+
+    write("jobs/spec.yaml", BASE)
+    plan = build_plan(load_spec("jobs/spec.yaml"))
+    assert plan.steps[0].entry_script == "jobs/score.py"
+    assert plan.resolved["datasets"]["images"]["path"] == "jobs/data/images/"
+
+
 def test_merge_keys_are_resolved_and_not_reported_as_duplicates() -> None:
     tree = load_yaml("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n", "f.yaml")
     assert to_plain(tree)["other"] == {"x": 1, "y": 3}

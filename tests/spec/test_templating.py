@@ -49,3 +49,32 @@ def test_all_template_errors_are_reported_together(write) -> None:
     with pytest.raises(SpecError) as info:
         load_spec(spec, environ={})
     assert len(info.value.diagnostics) == 2
+
+
+@pytest.mark.parametrize("template", [
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "{% set x = 'ab' %}{{ x }}",
+    "{{ 'x' | center(1000000000) }}",
+    "{{ 'x'.rjust(1000000000) }}",
+    "{{ '%1000000000d' % 1 }}",
+    "{{ range(100000000) | length }}",
+])
+def test_templates_cannot_run_unbounded(write, template: str) -> None:
+    spec = write("s.yaml", BASE + f"description: \"{template}\"\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(spec, environ={})
+    assert "template" in info.value.diagnostics[0].message
+
+
+def test_conditionals_still_work(write) -> None:
+    spec = write("s.yaml", BASE + "description: \"{% if env.PROD is defined %}prod{% else %}dev{% endif %}\"\n")
+    assert load_spec(spec, environ={}).spec.description == "dev"
+    assert load_spec(spec, environ={"PROD": "1"}).spec.description == "prod"
+
+
+def test_a_template_that_reads_no_variable_is_still_a_literal_secret(write) -> None:
+    spec = write("s.yaml", BASE + "azure:\n  datastores:\n    store: {container_name: box, account_name: acct,"
+                                  " account_key: \"{{ 'literal' }}\"}\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(spec, environ={})
+    assert "secrets must not be written in a spec" in info.value.diagnostics[0].message
