@@ -27,7 +27,8 @@ def test_plan_of_the_variant_shows_what_changed_from_the_base() -> None:
     result = runner("plan", "specs/mnist.single-image.yaml")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Spec: specs/mnist.single-image.yaml (variant chain: specs/mnist.yaml -> specs/mnist.single-image.yaml)" in out
+    chain = "specs/mnist.yaml -> specs/mnist.single-image.yaml"
+    assert f"Spec: specs/mnist.single-image.yaml (variant chain: {chain})" in out
     assert "Parameters (3 changed from the base, specs/mnist.yaml)" in out
     assert 'batch_size_param     "1"  (changed from "5"; set at specs/mnist.single-image.yaml:7:21)' in out
     assert "mnist_param          {dataset: single_image}  (changed from {dataset: mnist}" in out
