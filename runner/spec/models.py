@@ -175,8 +175,3 @@ class Spec(Strict):
     azure: Azure | None = None
     steps: list[Step] = Field(min_length=1)
 
-
-class Variant(BaseModel):
-    """Only for the variant JSON Schema: a variant names its base and overrides fields."""
-
-    extends: str
