@@ -165,8 +165,10 @@ def _mini_batch(run: ParallelRun, kind: str) -> tuple[str, int | None]:
         size = mini_batch_bytes(run.mini_batch_size) if run.mini_batch_size else DEFAULT_FILES_PER_MINI_BATCH
         return f"{size} file{'s' if size != 1 else ''}", size
     size = mini_batch_bytes(run.mini_batch_size) if run.mini_batch_size else DEFAULT_BYTES_PER_MINI_BATCH
-    shown = run.mini_batch_size if is_size_string(run.mini_batch_size) else f"{size} bytes"
-    shown = "1MB" if run.mini_batch_size is None else shown
+    if run.mini_batch_size is None:
+        shown = "1MB"  # Azure's default for tabular inputs
+    else:
+        shown = run.mini_batch_size if is_size_string(run.mini_batch_size) else f"{size} bytes"
     return f"about {shown} of rows", size
 
 

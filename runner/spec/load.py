@@ -125,9 +125,9 @@ def _friendlier(message: str, error: Any) -> str:
         return "must be a list"
     if kind == "string_type" and isinstance(error["input"], (int, float)):
         return f"must be a string: put it in quotes, or YAML reads it as the number {error['input']}"
-    if error["type"] == "literal_error":
+    if kind == "literal_error":
         return f"must be one of {error['ctx']['expected']}"
-    if error["type"] == "string_pattern_mismatch":
+    if kind == "string_pattern_mismatch":
         return f"'{error['input']}' does not match {error['ctx']['pattern']}"
     return message
 

@@ -62,12 +62,11 @@ class _Walker:
         if node.tag == f"{_CORE}timestamp":
             # Dates stay text: no spec field is a date, and a str field must accept them.
             return Scalar(self.mark(node), node.value)
-        if node.tag == f"{_CORE}int" and not _DECIMAL.match(node.value):
-            return Scalar(self.mark(node), node.value)  # 0x1F, 0o7, 1:30 stay text; 010 is ten
+        if node.tag == f"{_CORE}int":  # 010 is ten; 0x1F, 0o7 and 1:30 stay text
+            decimal = _DECIMAL.match(node.value)
+            return Scalar(self.mark(node), int(node.value.replace("_", ""), 10) if decimal else node.value)
         if node.tag == f"{_CORE}bool" and node.value not in _BOOLS:
             return Scalar(self.mark(node), node.value)  # yes/no/on/off are words, not booleans
-        if node.tag == f"{_CORE}int":
-            return Scalar(self.mark(node), int(node.value.replace("_", ""), 10))
         try:
             value = self.constructor.construct_object(node, deep=True)
         except ConstructorError as exc:
