@@ -5,17 +5,25 @@ Errors are exceptions (`SpecError` for a bad spec); nothing here prints or exits
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
+from runner.local import runfolder
+from runner.local.engine import RunResult, execute
+from runner.local.job import build_jobs, save_jobs
 from runner.plan.plan import Plan, build_plan
+from runner.render import plan_json, plan_text
 from runner.spec.diagnostics import SpecError
 from runner.spec.load import LoadedSpec, load_spec
 from runner.spec.schema import SPEC_SCHEMA_FILE, VARIANT_SCHEMA_FILE, dumps, spec_schema, variant_schema
 
-__all__ = ["SpecError", "ValidationResult", "load", "plan", "validate", "write_schemas", "RUNS_DIR"]
+__all__ = ["SpecError", "ValidationResult", "RunError", "RunResult", "load", "plan", "validate", "write_schemas",
+           "apply", "resume", "list_runs", "status", "results", "logs", "RUNS_DIR"]
 
 # Where the local engine keeps its run folders, relative to the working directory.
 RUNS_DIR = Path(".runner") / "runs"
@@ -69,8 +77,139 @@ def write_schemas(folder: str | Path) -> list[Path]:
     return written
 
 
-def list_runs(root: Path = RUNS_DIR) -> list[Path]:
-    """Run folders, oldest first (the local engine creates them)."""
-    if not root.is_dir():
-        return []
-    return sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+class RunError(Exception):
+    """A run that cannot be found, resumed or read (the CLI exits 2)."""
+
+
+class BackendError(Exception):
+    """A target this build cannot run (the CLI exits 3)."""
+
+
+def apply(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
+          environ: Mapping[str, str] | None = None, root: Path = RUNS_DIR, stream: IO[str] | None = None) -> RunResult:
+    """Run a spec. Locally: a new run folder under `root`, every step in order."""
+    loaded = load_spec(spec, sets, set_params, environ)
+    result = build_plan(loaded, target=target, cpu_count=os.cpu_count() or 1)
+    if result.target != "local":
+        raise BackendError(f"target '{result.target}' cannot be applied by this build yet; "
+                           "`runner plan --target` shows what it would compile")
+    run = runfolder.new_run(root, result.name)
+    save_jobs(run.file("job.json"), build_jobs(loaded, result, str(run.path)))
+    Path(run.file("plan.txt")).write_text(plan_text(result), encoding="utf-8")
+    Path(run.file("plan.json")).write_text(plan_json(result), encoding="utf-8")
+    run.update(id=run.id, name=result.name, experiment=result.experiment, spec=loaded.source, chain=loaded.chain,
+               target="local", status="created", started=time.time(), cwd=os.getcwd(),
+               parameters={p.name: p.value for p in result.parameters})
+    return execute(run, root, stream)
+
+
+def find(run: str, root: Path = RUNS_DIR) -> runfolder.RunFolder:
+    found = runfolder.find_run(root, run)
+    if found is None:
+        raise RunError(f"no run named '{run}' under {root} (`runner runs` lists them)")
+    return found
+
+
+def resume(run: str, root: Path = RUNS_DIR, stream: IO[str] | None = None) -> RunResult:
+    """Finish a run that was interrupted (Ctrl-C, a killed driver): committed work is
+    kept, torn output is cut back to the last commit, the rest runs."""
+    folder = find(run, root)
+    info = folder.read()
+    if info.get("status") == "running" and runfolder.pid_alive(info.get("driver_pid")) \
+            and info.get("driver_pid") != os.getpid():
+        raise RunError(f"run {folder.id} is still running (driver pid {info['driver_pid']})")
+    if info.get("status") in ("succeeded", "reused"):
+        raise RunError(f"run {folder.id} already {info['status']}; nothing to resume")
+    return execute(folder, root, stream)
+
+
+def list_runs(root: Path = RUNS_DIR) -> list[dict[str, Any]]:
+    """Every run, oldest first, with its status (a run whose driver is gone while it said
+    running is shown as interrupted)."""
+    return [_with_liveness(run.read()) for run in runfolder.list_runs(root)]
+
+
+def _with_liveness(info: dict[str, Any]) -> dict[str, Any]:
+    if info.get("status") == "running" and not runfolder.pid_alive(info.get("driver_pid")):
+        info["status"] = "interrupted"
+        info["reason"] = "the driver stopped without finishing (killed?); `runner resume` continues it"
+    return info
+
+
+def status(run: str, root: Path = RUNS_DIR) -> dict[str, Any]:
+    folder = find(run, root)
+    info = _with_liveness(folder.read())
+    steps = []
+    for name in _step_names(folder):
+        step = folder.step(name)
+        entry = {"name": name, **step.read()}
+        if os.path.exists(step.progress):
+            entry["progress"] = runfolder.read_json(Path(step.progress))
+        steps.append(entry)
+    info["steps"] = steps
+    return info
+
+
+def _step_names(folder: runfolder.RunFolder) -> list[str]:
+    with open(folder.file("job.json"), encoding="utf-8") as handle:
+        return [job["name"] for job in json.load(handle)]
+
+
+@dataclass
+class Results:
+    path: str
+    rows: int
+    head: list[str]
+
+
+def results(run: str, head: int = 10, step: str | None = None, root: Path = RUNS_DIR) -> Results:
+    """The output rows of a step (the last step with an append_row output by default)."""
+    folder = find(run, root)
+    with open(folder.file("job.json"), encoding="utf-8") as handle:
+        jobs = json.load(handle)
+    candidates = [j for j in jobs if j["append_row_file"] and j["output_name"] and (step in (None, j["name"]))]
+    if not candidates:
+        raise RunError(f"run {folder.id} has no append_row output" + (f" in step '{step}'" if step else ""))
+    job = candidates[-1]
+    path = folder.path / job["name"] / "outputs" / job["output_name"] / job["append_row_file"]
+    if not path.exists():
+        raise RunError(f"run {folder.id} has no output yet ({path} does not exist)")
+    if job["row_format"] == "parquet":
+        import pandas as pd
+
+        frame = pd.read_parquet(path)
+        return Results(str(path), len(frame), frame.head(head).to_string(index=False).splitlines())
+    return Results(str(path), *_count_and_head(path, head, job["row_format"] == "csv"))
+
+
+def _count_and_head(path: Path, head: int, has_header: bool) -> tuple[int, list[str]]:
+    rows, first = 0, []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            rows += 1
+            if len(first) < head + has_header:
+                first.append(line.rstrip("\n"))
+    return max(0, rows - has_header), first
+
+
+def logs(run: str, worker: int | None = None, system: bool = False, step: str | None = None,
+         root: Path = RUNS_DIR) -> Iterator[tuple[str, str]]:
+    """(path, text) of the logs: each worker's user logs, or the driver's (--sys)."""
+    folder = find(run, root)
+    for name in _step_names(folder):
+        if step not in (None, name):
+            continue
+        base = folder.path / name / "logs"
+        pattern = "sys/**/*" if system else "user/**/*"
+        for path in sorted(base.glob(pattern)):
+            if not path.is_file():
+                continue
+            if worker is not None and not _is_worker(path, worker, folder, name):
+                continue
+            yield str(path), path.read_text(encoding="utf-8", errors="replace")
+
+
+def _is_worker(path: Path, worker: int, folder: runfolder.RunFolder, step: str) -> bool:
+    with open(folder.file("job.json"), encoding="utf-8") as handle:
+        per_node = next(j["process_count_per_node"] for j in json.load(handle) if j["name"] == step)
+    return path.parent.name == f"node{worker // per_node}" and path.name.startswith(f"process{worker % per_node:03d}")

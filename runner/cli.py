@@ -7,8 +7,10 @@ Exit codes: 0 ok, 1 the job ran and failed its thresholds, 2 spec or usage error
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -124,16 +126,71 @@ def schema(folder: str) -> None:
         click.echo(str(path))
 
 
+def run_errors_exit(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A run that cannot be found or resumed: exit 2; a target not in this build: exit 3."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except api.RunError as exc:
+            _err(f"runner: {exc}")
+            sys.exit(EXIT_USAGE)
+        except api.BackendError as exc:
+            _err(f"runner: {exc}")
+            sys.exit(EXIT_BACKEND)
+
+    return wrapper
+
+
+def _finish(result: api.RunResult) -> None:
+    """The outcome of apply/resume: one line per step, then where to look; exit code."""
+    for step in result.steps:
+        line = f"{step.name}: {step.status}"
+        if step.reused_from:
+            line += f" (output of run {step.reused_from})"
+        _err(line + (f": {step.reason}" if step.reason and step.status != "preflight" else ""))
+        if step.status == "preflight":
+            _err(f"runner apply: cannot start step '{step.name}':\n{step.reason}")
+    run_id = result.run.id
+    if result.status in ("succeeded", "reused"):
+        _err(f"run {run_id} {result.status}; `runner results {run_id}` shows the output")
+    elif result.status == "interrupted":
+        _err(f"run {run_id} interrupted; `runner resume {run_id}` continues it")
+    elif result.status == "failed":
+        _err(f"run {run_id} failed; see `runner status {run_id}` and `runner logs {run_id}`")
+    click.echo(run_id)
+    sys.exit(result.exit_code)
+
+
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @override_options
 @click.option("--target", type=TARGETS, help="Override the spec's target.")
 @spec_errors_exit
+@run_errors_exit
 def apply(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: str | None) -> None:
-    """Run a spec: on this machine (target local) or on Azure ML."""
-    result = api.plan(spec, sets, set_params, target)
-    _err(f"runner apply: spec is valid, but no engine for target '{result.target}' is in this build yet")
-    sys.exit(EXIT_BACKEND)
+    """Run a spec: on this machine (target local, the default) or on Azure ML.
+
+    Prints the run id on stdout; progress, logs and the outcome go to stderr. Exit 0 when
+    the job succeeds (failures within its thresholds included), 1 when a threshold is
+    exceeded, 2 for a bad spec or a failed pre-flight check, 130 when interrupted.
+
+    \b
+    Examples:
+      runner apply specs/mnist.yaml
+      runner apply specs/mnist.single-image.yaml --set-param batch_size_param=1
+    """
+    _finish(api.apply(spec, sets, set_params, target))
+
+
+@cli.command()
+@click.argument("run")
+@run_errors_exit
+def resume(run: str) -> None:
+    """Continue an interrupted run (Ctrl-C, a killed driver): what was committed stays,
+    exactly once; the rest runs. RUN is a run id, a prefix of one, or `latest`."""
+    _finish(api.resume(run))
 
 
 @cli.command()
@@ -142,33 +199,65 @@ def runs() -> None:
     found = api.list_runs()
     if not found:
         _err(f"no runs yet (they are kept under {api.RUNS_DIR})")
-    for path in found:
-        click.echo(path.name)
+    for info in found:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.get("started") or 0))
+        click.echo(f"{info.get('id', '?'):<48} {info.get('status', '?'):<12} {started}  {info.get('spec', '')}")
 
 
-def _run_command(name: str, help_text: str, *options: Callable[..., Any]) -> None:
-    """status / results / logs: each reads one run folder."""
+@cli.command()
+@click.argument("run")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@run_errors_exit
+def status(run: str, as_json: bool) -> None:
+    """Show a run's progress: mini-batches and items done, failed, total; rate and ETA."""
+    info = api.status(run)
+    if as_json:
+        click.echo(json.dumps(info, indent=1, default=str))
+        return
+    click.echo(f"run {info['id']}: {info['status']}" + (f" ({info['reason']})" if info.get("reason") else ""))
+    for step in info["steps"]:
+        click.echo(f"  step {step['name']}: {step.get('status', 'pending')}")
+        if step.get("reused_from"):
+            click.echo(f"    reused the output of run {step['reused_from']}")
+        progress = step.get("progress")
+        if progress:
+            mb, items = progress["mini_batches"], progress["items"]
+            total_items = items["total"] if items["total"] is not None else "?"
+            click.echo(f"    mini-batches: {mb['succeeded']} succeeded, {mb['failed']} failed, "
+                       f"{mb['total'] - mb['succeeded'] - mb['failed']} left of {mb['total']}")
+            click.echo(f"    items: {items['succeeded']} succeeded, {items['failed']} failed, of {total_items}")
+            click.echo(f"    retries: {progress['retries']}; worker restarts: {progress['worker_restarts']}; "
+                       f"{progress['mini_batches_per_second']} mini-batches/s")
+        if step.get("reason"):
+            click.echo(f"    {step['reason']}")
 
-    def command(run: str, **_: Any) -> None:
-        folder = api.RUNS_DIR / run
-        if not folder.is_dir():
-            _err(f"no run named '{run}' (`runner runs` lists them)")
-            sys.exit(EXIT_USAGE)
-        _err(f"runner {name}: reading runs is not in this build yet")
-        sys.exit(EXIT_BACKEND)
 
-    command.__doc__ = help_text
-    decorated = click.argument("run")(command)
-    for option in options:
-        decorated = option(decorated)
-    cli.command(name=name)(decorated)
+@cli.command()
+@click.argument("run")
+@click.option("--head", type=click.IntRange(min=0), default=10, show_default=True, help="Rows to show.")
+@click.option("--step", help="The step whose output to show (default: the last with one).")
+@run_errors_exit
+def results(run: str, head: int, step: str | None) -> None:
+    """Show a run's output rows: how many, and the first few (the tutorial's view)."""
+    found = api.results(run, head, step)
+    _err(found.path)
+    click.echo(f"Prediction has {found.rows} rows")
+    for line in found.head:
+        click.echo(line)
 
 
-_run_command("status", "Show a run's progress: items and mini-batches done, failed, total.")
-_run_command("results", "Show a run's output rows.",
-             click.option("--head", type=click.IntRange(min=0), default=10, show_default=True, help="Rows to show."))
-_run_command("logs", "Show a run's logs.",
-             click.option("--worker", type=click.IntRange(min=0), help="Only this worker's user log."))
+@cli.command()
+@click.argument("run")
+@click.option("--worker", type=click.IntRange(min=0), help="Only this worker's user logs.")
+@click.option("--sys", "system", is_flag=True, help="The engine's own logs instead of the entry script's.")
+@click.option("--step", help="Only this step.")
+@run_errors_exit
+def logs(run: str, worker: int | None, system: bool, step: str | None) -> None:
+    """Show a run's logs: each worker's stdout, stderr and logging (or --sys)."""
+    for path, text in api.logs(run, worker, system, step):
+        if text.strip():
+            click.echo(f"==> {path} <==")
+            click.echo(text.rstrip("\n"))
 
 
 def main() -> None:

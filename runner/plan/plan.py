@@ -200,7 +200,7 @@ def _step_plan(loaded: LoadedSpec, index: int, step: Step, target: str, cpu_coun
         run_max_try=run.run_max_try,
         run_invocation_timeout=run.run_invocation_timeout,
         logging_level=run.logging_level,
-        arguments=[REDACTED if (*base, "arguments", j) in loaded.secrets else _argument(loaded, arg)
+        arguments=[REDACTED if (*base, "arguments", j) in loaded.secrets else local_argument(loaded, arg)
                    for j, arg in enumerate(step.arguments)],
         environment_variables={k: (REDACTED if (*base, "parallel_run", "environment_variables", k) in loaded.secrets
                                    else v) for k, v in run.environment_variables.items()},
@@ -209,7 +209,7 @@ def _step_plan(loaded: LoadedSpec, index: int, step: Step, target: str, cpu_coun
     )
 
 
-def _argument(loaded: LoadedSpec, arg: Any) -> str:
+def local_argument(loaded: LoadedSpec, arg: Any) -> str:
     """Arguments as the entry script will see them locally: model references become paths."""
     ref = parse_reference(arg) if isinstance(arg, str) else None
     if ref and ref.kind == "models":

@@ -32,6 +32,9 @@ class FileDataset(Strict):
     description: str | None = None
     # e.g. "/{year}/{month}/{name}.png": partitions a file dataset for partition_keys.
     partition_format: str | None = None
+    # `path` is a failed-items manifest a local run wrote (failed_items.jsonl): the
+    # dataset is exactly what failed there, so a variant re-runs only that.
+    manifest: bool = False
 
 
 class TabularDataset(Strict):
@@ -45,6 +48,7 @@ class TabularDataset(Strict):
     encoding: str = "utf-8"
     description: str | None = None
     partition_format: str | None = None
+    manifest: bool = False  # as for file datasets: re-run the failed rows of a local run
 
 
 def _dataset_kind(value: Any) -> str | None:
@@ -130,6 +134,9 @@ class ParallelRun(Strict):
     allowed_failed_percent: Float | None = Field(None, ge=0, le=100)
     output_action: Literal["append_row", "summary_only"] = "append_row"
     append_row_file_name: FileName = "parallel_run_step.txt"
+    # Not an Azure field: text is Azure's append_row (str() per element, DataFrame values
+    # separated by spaces); csv adds a header row; parquet writes a typed table at the end.
+    append_row_format: Literal["text", "csv", "parquet"] = "text"
     run_invocation_timeout: Int = Field(60, gt=0)
     run_max_try: Int = Field(3, ge=1)
     process_count_per_node: Int | None = Field(None, ge=1)  # None: one per CPU core

@@ -1,0 +1,1 @@
+"""What Azure ML entry scripts import, provided when they run on the local engine."""

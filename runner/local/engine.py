@@ -1,0 +1,303 @@
+"""The local engine: run a job's steps in a run folder, or resume one.
+
+Per step: pre-flight checks (entry script, inputs, output folder), streaming partition to
+minibatches.jsonl, reuse of an identical earlier step (allow_reuse), the supervisor's
+loop, then reports. Ctrl-C (or SIGTERM) stops workers and leaves a resumable run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from runner.local.job import StepJob, load_jobs
+from runner.local.ledger import Ledger
+from runner.local.progress import Progress
+from runner.local.reports import finish_parquet, staged_output, write_reports
+from runner.local.reuse import find_reusable, fingerprint, link_outputs
+from runner.local.runfolder import RunFolder, StepFolder, list_runs
+from runner.local.sources import InputError, Partitioner
+from runner.local.supervisor import Outcome, Slot, Supervisor, Task
+
+EXIT_CODES = {"succeeded": 0, "reused": 0, "failed": 1, "preflight": 2, "interrupted": 130}
+
+
+class PreflightError(Exception):
+    """Something to fix before any worker starts (exit 2)."""
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str  # succeeded | reused | failed | interrupted | preflight
+    reason: str = ""
+    progress: dict[str, Any] = field(default_factory=dict)
+    output: str | None = None
+    reused_from: str | None = None
+
+
+@dataclass
+class RunResult:
+    run: RunFolder
+    status: str
+    steps: list[StepResult]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.status, 3)
+
+    @property
+    def reason(self) -> str:
+        return next((s.reason for s in self.steps if s.status not in ("succeeded", "reused")), "")
+
+
+class _Stop:
+    """Ctrl-C and SIGTERM set a flag the loop reads, so no write is cut in half."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Stop:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop waiting
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None) -> RunResult:
+    """Run (or resume) every step of the run folder's job.json, in order."""
+    stream = stream or sys.stderr
+    jobs = load_jobs(run.file("job.json"))
+    before = run.read()
+    resumed = before.get("resumed", 0) + (before.get("status") not in (None, "created"))
+    run.update(status="running", driver_pid=os.getpid(), resumed=resumed, finished=None)
+    results: list[StepResult] = []
+    fingerprints: dict[str, str] = {}
+    status = "succeeded"
+    with _Stop() as stop:
+        for job in jobs:
+            try:
+                result = _run_step(run, job, runs_root, fingerprints, stop, stream)
+            except PreflightError as exc:
+                result = StepResult(job.name, "preflight", str(exc))
+            results.append(result)
+            run.step(job.name).update(status=result.status, reason=result.reason)
+            if result.status not in ("succeeded", "reused"):
+                status = result.status
+                break
+    if status == "succeeded" and results and all(r.status == "reused" for r in results):
+        status = "reused"
+    run.update(status=status, finished=time.time(), reason=next(
+        (r.reason for r in results if r.status not in ("succeeded", "reused")), ""),
+        steps={r.name: {"status": r.status, "output": r.output, "reused_from": r.reused_from,
+                        **({"progress": r.progress} if r.progress else {})} for r in results})
+    return RunResult(run, status, results)
+
+
+def _run_step(run: RunFolder, job: StepJob, runs_root: Path, fingerprints: dict[str, str], stop: _Stop,
+              stream: IO[str]) -> StepResult:
+    folder = run.step(job.name)
+    info = folder.read()
+    output = _output_file(run, job)
+    if info.get("status") in ("succeeded", "reused"):  # resuming a later step
+        fingerprints[job.name] = info.get("fingerprint", "")
+        return StepResult(job.name, info["status"], output=output, reused_from=info.get("reused_from"))
+    _preflight(job, folder, output)
+    if "mini_batches" not in info:
+        info = _partition(job, folder)
+    fingerprints[job.name] = fingerprint(job, info["listing"], fingerprints)
+    folder.update(fingerprint=fingerprints[job.name])
+    if job.allow_reuse and not info.get("started"):
+        earlier = find_reusable(list_runs(runs_root), job.name, fingerprints[job.name], exclude=run.id)
+        if earlier is not None:
+            link_outputs(earlier.step(job.name).path / "outputs", folder.path / "outputs")
+            print(f"{job.name}: reused the output of run {earlier.id} (same spec, inputs and code; "
+                  "allow_reuse is on)", file=stream)
+            return StepResult(job.name, "reused", output=output, reused_from=earlier.id)
+    folder.update(started=time.time())
+    return _supervise(job, folder, output, info, stop, stream)
+
+
+def _supervise(job: StepJob, folder: StepFolder, output: str | None, info: dict[str, Any], stop: _Stop,
+               stream: IO[str]) -> StepResult:
+    total = info["mini_batches"]
+    ledger = Ledger(folder.ledger, staged_output(output, job.row_format) if output else None, total)
+    log = _driver_log(folder)
+    if ledger.recovered:
+        log(f"resuming: {ledger.recovered} of {total} mini-batches were already committed")
+        print(f"{job.name}: resuming, {ledger.recovered} of {total} mini-batches already done", file=stream)
+    progress = Progress(folder, job.name, total, info["items"] if job.kind == "file" else None, stream)
+    supervisor = Supervisor(
+        workers=job.workers, per_node=job.process_count_per_node, tasks=_tasks(folder, ledger), ledger=ledger,
+        total=total, run_max_try=job.run_max_try, timeout=float(job.run_invocation_timeout),
+        thresholds=_thresholds(job, total), worker_config=lambda slot: _worker_config(job, folder, output, slot),
+        worker_env=_worker_env(job), log=log, interrupted=lambda: stop.requested, tick=progress.tick)
+    try:
+        outcome = supervisor.run()
+    except BaseException:
+        supervisor._stop_all(graceful=False)
+        ledger.close()
+        progress.close(supervisor, "interrupted")
+        raise
+    ledger.close()
+    if outcome.status == "preflight":
+        progress.close(supervisor, "failed")
+        raise PreflightError(outcome.reason)
+    status = outcome.status
+    snap = progress.close(supervisor, status)
+    write_reports(folder)
+    if status == "succeeded" and output and job.row_format == "parquet":
+        finish_parquet(output)
+    reason = outcome.reason or _within(job, ledger)
+    log(f"step {status}: {reason}" if reason else f"step {status}")
+    return StepResult(job.name, status, reason, snap, output)
+
+
+def _tasks(folder: StepFolder, ledger: Ledger) -> Iterator[Task]:
+    with open(folder.minibatches, encoding="utf-8") as handle:
+        for line in handle:
+            descriptor = json.loads(line)
+            if not ledger.done(descriptor["id"]):
+                yield Task(descriptor)
+
+
+def _thresholds(job: StepJob, total: int) -> Callable[[Ledger], str | None]:
+    def check(ledger: Ledger) -> str | None:
+        t = ledger.totals
+        if job.error_threshold != -1 and t.items_failed > job.error_threshold:
+            return (f"error_threshold exceeded: {t.items_failed} items failed, more than the "
+                    f"{job.error_threshold} allowed{_first_error(t.first_errors)}")
+        if job.allowed_failed_count not in (None, -1) and t.mini_batches_failed > job.allowed_failed_count:
+            return (f"allowed_failed_count exceeded: {t.mini_batches_failed} mini-batches failed, more than "
+                    f"the {job.allowed_failed_count} allowed{_first_error(t.first_errors)}")
+        if job.allowed_failed_percent is not None and job.allowed_failed_percent < 100:
+            percent = 100.0 * t.mini_batches_failed / total
+            if percent > job.allowed_failed_percent:
+                return (f"allowed_failed_percent exceeded: {t.mini_batches_failed} of {total} mini-batches "
+                        f"failed ({percent:.1f}% > {job.allowed_failed_percent:g}%)"
+                        f"{_first_error(t.first_errors)}")
+        return None
+
+    return check
+
+
+def _within(job: StepJob, ledger: Ledger) -> str:
+    t = ledger.totals
+    if not t.items_failed and not t.mini_batches_failed:
+        return ""
+    return (f"{t.items_failed} items and {t.mini_batches_failed} mini-batches failed, within the thresholds "
+            f"(error_threshold {job.error_threshold}); see failed_items.jsonl")
+
+
+def _first_error(errors: list[str]) -> str:
+    if not errors:
+        return ""
+    lines = [line for line in errors[0].strip().splitlines() if line.strip()]
+    return f"; the first error: {lines[-1].strip()}" if lines else ""
+
+
+def _preflight(job: StepJob, folder: StepFolder, output: str | None) -> None:
+    problems = []
+    if not os.path.isdir(job.source_directory):
+        problems.append(f"source_directory {job.source_directory} is not a folder")
+    if not os.path.isfile(job.entry_script):
+        problems.append(f"entry_script {job.entry_script} does not exist")
+    else:
+        try:
+            with open(job.entry_script, "rb") as handle:
+                compile(handle.read(), job.entry_script, "exec")
+        except SyntaxError as exc:
+            problems.append(f"entry_script {job.entry_script} has a syntax error at line {exc.lineno}: {exc.msg}")
+    for name, path in {**job.models, **job.side_inputs}.items():
+        if not os.path.exists(path):
+            problems.append(f"{name}: {path} does not exist")
+    try:
+        folder.path.mkdir(parents=True, exist_ok=True)
+        target = os.path.dirname(output) if output else str(folder.path / "outputs")
+        os.makedirs(target, exist_ok=True)
+        probe = os.path.join(target, ".write-test")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        problems.append(f"the output folder is not writable: {exc.strerror or exc}")
+    if problems:
+        raise PreflightError("\n".join(problems))
+
+
+def _partition(job: StepJob, folder: StepFolder) -> dict[str, Any]:
+    hashed = {i for i, spec in enumerate(job.inputs) if spec.reference not in job.produced_by}
+    partitioner = Partitioner(job.mini_batch_size, job.partition_keys, hashed)
+    tmp = folder.minibatches + ".tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as out:
+            for descriptor in partitioner.descriptors(job.inputs):
+                out.write(json.dumps(descriptor, separators=(",", ":")) + "\n")
+    except InputError as exc:
+        raise PreflightError(str(exc)) from exc
+    os.replace(tmp, folder.minibatches)
+    folder.update(mini_batches=partitioner.count, items=partitioner.items, files=partitioner.files,
+                  listing=partitioner.digest.hexdigest())
+    return folder.read()
+
+
+def _output_file(run: RunFolder, job: StepJob) -> str | None:
+    if job.output_name is None or job.append_row_file is None:
+        return None
+    return str(run.path / job.name / "outputs" / job.output_name / job.append_row_file)
+
+
+def _worker_config(job: StepJob, folder: StepFolder, output: str | None, slot: Slot) -> dict[str, Any]:
+    output_dir = os.path.dirname(output) if output else str(folder.path / "outputs" / (job.output_name or "default"))
+    os.makedirs(output_dir, exist_ok=True)
+    scratch = folder.path / "work" / f"node{slot.node}" / f"process{slot.process:03d}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    paths = {stream: folder.user_log(stream, slot.node, slot.process)
+             for stream in ("stdout", "stderr", "entry_script_log")}
+    for path in paths.values():
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    return {
+        "entry_script": job.entry_script, "source_directory": job.source_directory,
+        "working_dir": job.source_directory, "arguments": job.arguments, "logging_level": job.logging_level,
+        "inputs": [asdict(spec) for spec in job.inputs], "kind": job.kind, "output_action": job.output_action,
+        "row_format": job.row_format, "stdout": paths["stdout"], "stderr": paths["stderr"],
+        "log_file": paths["entry_script_log"],
+        "env": {"RUNNER_WORKER": str(slot.index), "RUNNER_AGENT_NAME": f"node{slot.node}.process{slot.process:03d}",
+                "RUNNER_OUTPUT_DIR": output_dir, "RUNNER_LOG_DIR": str(folder.path / "logs" / "user"),
+                "RUNNER_WORKING_DIR": str(scratch)},
+    }
+
+
+def _worker_env(job: StepJob) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(job.environment_variables)
+    env["RUNNER_MODELS"] = json.dumps(job.models)
+    env["RUNNER_SIDE_INPUTS"] = json.dumps(job.side_inputs)
+    env.setdefault("PYTHONHASHSEED", "0")
+    return env
+
+
+def _driver_log(folder: StepFolder) -> Callable[[str], None]:
+    os.makedirs(os.path.dirname(folder.driver_log), exist_ok=True)
+
+    def log(message: str) -> None:
+        with open(folder.driver_log, "a", encoding="utf-8") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+
+    return log

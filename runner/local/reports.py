@@ -1,0 +1,69 @@
+"""What a step leaves for people and for the next run, all derived from the ledger (so
+a resumed run rewrites them whole): the processed mini-batches report, the failed-items
+manifest, and the final Parquet output."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from typing import Any
+
+from runner.local.ledger import read_records
+from runner.local.runfolder import StepFolder
+
+
+def write_reports(folder: StepFolder) -> None:
+    failed: dict[int, dict[str, Any]] = {}
+    os.makedirs(os.path.dirname(folder.report), exist_ok=True)
+    with open(folder.report + ".tmp", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["mini_batch", "status", "items", "succeeded", "failed", "tries", "worker", "seconds",
+                         "error"])
+        for record in read_records(folder.ledger):
+            error = (record.get("error") or "").strip().splitlines()
+            writer.writerow([record["mb"], record["status"], record["items"], record["ok"], record["failed"],
+                             record["tries"], record["worker"], record["secs"], error[-1] if error else ""])
+            if record["failed"] or record["status"] != "ok":
+                failed[record["mb"]] = record
+    os.replace(folder.report + ".tmp", folder.report)
+    _write_manifest(folder, failed)
+
+
+def _write_manifest(folder: StepFolder, failed: dict[int, dict[str, Any]]) -> None:
+    """One line per mini-batch with failed items: its descriptor (paths, or file and byte
+    range / row groups), what failed, and the error. A dataset with `manifest: true`
+    over this file re-runs exactly these."""
+    with open(folder.failed_items + ".tmp", "w", encoding="utf-8") as out:
+        if failed:
+            with open(folder.minibatches, encoding="utf-8") as handle:
+                for line in handle:
+                    descriptor = json.loads(line)
+                    record = failed.get(descriptor["id"])
+                    if record is None:
+                        continue
+                    entry: dict[str, Any] = {"mini_batch": descriptor, "status": record["status"],
+                                             "failed_items": record["failed"], "tries": record["tries"],
+                                             "error": record.get("error", "")}
+                    if "failed_files" in record:
+                        entry["failed_files"] = record["failed_files"]
+                    elif record["status"] == "ok":
+                        entry["which_failed"] = "unknown: run() returned fewer results than items"
+                    out.write(json.dumps(entry) + "\n")
+    os.replace(folder.failed_items + ".tmp", folder.failed_items)
+
+
+def staged_output(final: str, row_format: str) -> str:
+    """Where committed rows go while the step runs; Parquet is written once at the end."""
+    return final + ".staging.csv" if row_format == "parquet" else final
+
+
+def finish_parquet(final: str) -> None:
+    import pandas as pd
+
+    staged = staged_output(final, "parquet")
+    if not os.path.exists(staged) or os.path.getsize(staged) == 0:
+        return
+    pd.read_csv(staged).to_parquet(final + ".tmp", index=False)
+    os.replace(final + ".tmp", final)
+    os.remove(staged)

@@ -1,0 +1,312 @@
+"""Inputs, listed and cut into mini-batch descriptors, streaming.
+
+The driver never holds the data, nor the whole listing: files are walked in a
+deterministic order (sorted within each folder), cut into descriptors as they come, and
+each descriptor is written to the step's `minibatches.jsonl` at once. Workers read the
+data a descriptor names; the driver only moves descriptors and results.
+
+Descriptors (one JSON object per line, `id` counts from 0):
+  files          {"id", "in", "files": [path, ...]}                        file datasets
+  byte range     {"id", "in", "path", "fmt": "csv"|"jsonl", "start", "end"} one file, rows
+                 whose line starts in [start, end) (the reader aligns to lines)
+  row groups     {"id", "in", "path", "fmt": "parquet", "row_groups": [...]}
+  partition      {"id", "in", "keys": {k: v}, "files": [...], "fmt"?}       partition_keys
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+_MAGIC = re.compile(r"[*?[]")
+_SUFFIX_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
+                   ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+
+
+class InputError(Exception):
+    """An input that cannot be listed: missing, empty, remote, or not readable."""
+
+
+@dataclass
+class InputSpec:
+    """One step input as the engine needs it (from the plan, stored in the run folder)."""
+
+    reference: str
+    kind: str  # file | tabular
+    location: str  # local path, folder, glob, or a failed-items manifest
+    manifest: bool = False
+    format: str | None = None  # tabular: csv | parquet | jsonl (None: from each file's suffix)
+    delimiter: str = ","
+    header: bool = True
+    encoding: str = "utf-8"
+    partition_format: str | None = None
+
+
+# --- listing ------------------------------------------------------------------------
+
+def iter_files(location: str) -> Iterator[os.DirEntry[str] | str]:
+    """Every file a location names, in a stable order: a folder (recursively), a glob
+    (`**` crosses folders), or one file. Yields DirEntry objects where a walk has them."""
+    if location.startswith(("azureml://", "https://", "http://", "wasbs://", "abfss://", "adl://")):
+        raise InputError(f"{location} is a datastore URI: it is read on the azure targets only; "
+                         "locally, give a path on this machine")
+    if _MAGIC.search(location):
+        root = _glob_root(location)
+        pattern = _glob_regex(os.path.abspath(location))
+        if os.path.isdir(root):
+            for entry in _walk(root):
+                if pattern.fullmatch(os.path.abspath(entry.path)):
+                    yield entry
+        return
+    if os.path.isdir(location):
+        yield from _walk(location)
+    elif os.path.isfile(location):
+        yield location
+    elif not os.path.exists(location):
+        raise InputError(f"{location} does not exist")
+    else:
+        raise InputError(f"{location} is neither a file nor a folder")
+
+
+def _walk(folder: str) -> Iterator[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        raise InputError(f"cannot list {folder}: {exc.strerror or exc}") from exc
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(entry.path)
+        elif entry.is_file():
+            yield entry
+
+
+def _glob_root(pattern: str) -> str:
+    parts = pattern.split(os.sep)
+    fixed = []
+    for part in parts:
+        if _MAGIC.search(part):
+            break
+        fixed.append(part)
+    return os.sep.join(fixed) or "."
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Glob to regex: `*` and `?` stay within a folder, `**/` spans folders, hidden
+    names match only a pattern that starts with a dot (as glob.glob does)."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append(r"(?:[^/.][^/]*/)*")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(r"(?:[^/.][^/]*)?(?:/[^/.][^/]*)*")
+            i += 2
+        elif c == "*":
+            out.append(r"[^/]*" if i and pattern[i - 1] != "/" else r"(?:[^/.][^/]*)?")
+            i += 1
+        elif c == "?":
+            out.append(r"[^/]")
+            i += 1
+        elif c == "[" and "]" in pattern[i + 2:]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1:end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return re.compile("".join(out))
+
+
+def _stat(entry: os.DirEntry[str] | str) -> tuple[str, int, int]:
+    if isinstance(entry, str):
+        st = os.stat(entry)
+        return os.path.abspath(entry), st.st_size, st.st_mtime_ns
+    st = entry.stat()
+    return os.path.abspath(entry.path), st.st_size, st.st_mtime_ns
+
+
+# --- cutting into mini-batches --------------------------------------------------------
+
+class Partitioner:
+    """Streams one step's inputs into descriptors; keeps counts and a fingerprint of
+    what it listed (paths, sizes, modification times) for allow_reuse."""
+
+    def __init__(self, mini_batch_size: int, partition_keys: list[str] | None,
+                 hashed: set[int] | None = None) -> None:
+        self.size = mini_batch_size
+        # Inputs whose listing goes into the fingerprint (another step's output is
+        # covered by that step's fingerprint instead).
+        self.hashed = hashed
+        self._hash = True
+        self.keys = partition_keys
+        self.count = 0  # descriptors
+        self.items = 0  # files (file datasets); 0 for rows, which only workers count
+        self.files = 0
+        self.digest = hashlib.sha256()
+
+    def descriptors(self, inputs: list[InputSpec]) -> Iterator[dict[str, Any]]:
+        for index, spec in enumerate(inputs):
+            self._hash = self.hashed is None or index in self.hashed
+            if spec.manifest:
+                produced = self._from_manifest(index, spec)
+            elif self.keys:
+                produced = self._partitioned(index, spec)
+            elif spec.kind == "file":
+                produced = self._file_batches(index, spec)
+            else:
+                produced = self._tabular_batches(index, spec)
+            before = self.count
+            for descriptor in produced:
+                descriptor["id"] = self.count
+                self.count += 1
+                yield descriptor
+            if self.count == before:
+                raise InputError(f"input {spec.reference} ({spec.location}) has no files")
+
+    def _listed(self, spec: InputSpec) -> Iterator[tuple[str, int]]:
+        for entry in iter_files(spec.location):
+            path, size, mtime = _stat(entry)
+            if self._hash:
+                self.digest.update(f"{path}\0{size}\0{mtime}\n".encode())
+            self.files += 1
+            yield path, size
+
+    def _file_batches(self, index: int, spec: InputSpec) -> Iterator[dict[str, Any]]:
+        batch: list[str] = []
+        for path, _ in self._listed(spec):
+            batch.append(path)
+            if len(batch) == self.size:
+                self.items += len(batch)
+                yield {"in": index, "files": batch}
+                batch = []
+        if batch:
+            self.items += len(batch)
+            yield {"in": index, "files": batch}
+
+    def _tabular_batches(self, index: int, spec: InputSpec) -> Iterator[dict[str, Any]]:
+        for path, size in self._listed(spec):
+            fmt = table_format(spec, path)
+            if fmt == "parquet":
+                yield from _parquet_batches(index, path, self.size)
+                continue
+            # A mini-batch never crosses a file; a large file is cut into byte ranges
+            # that workers align to whole lines (rows that start in the range).
+            start = 0
+            while start < size or start == 0:
+                end = min(size, start + self.size)
+                yield {"in": index, "path": path, "fmt": fmt, "start": start, "end": end}
+                if end >= size:
+                    break
+                start = end
+
+    def _partitioned(self, index: int, spec: InputSpec) -> Iterator[dict[str, Any]]:
+        """One mini-batch per distinct combination of key values: from the paths when the
+        dataset has a partition_format, else from the key columns of each file."""
+        assert self.keys is not None
+        groups: dict[tuple[str, ...], list[str]] = {}
+        regex = partition_regex(spec.partition_format) if spec.partition_format else None
+        root = _listing_root(spec.location)
+        for path, _ in self._listed(spec):
+            if regex is not None:
+                match = regex.fullmatch(os.path.relpath(path, root).replace(os.sep, "/"))
+                if not match:
+                    continue  # not part of the partitioned layout (as Azure skips it)
+                combos = [tuple(match.group(k) for k in self.keys)]
+            else:
+                combos = _key_values(spec, path, self.keys)
+            for combo in combos:
+                groups.setdefault(combo, []).append(path)
+        for combo in sorted(groups):
+            files = groups[combo]
+            self.items += len(files) if spec.kind == "file" else 0
+            descriptor: dict[str, Any] = {"in": index, "keys": dict(zip(self.keys, combo)), "files": files}
+            if regex is not None:
+                descriptor["by_path"] = True
+            yield descriptor
+
+    def _from_manifest(self, index: int, spec: InputSpec) -> Iterator[dict[str, Any]]:
+        """Re-run what a previous run could not: its failed-items manifest, one
+        descriptor per failed mini-batch (or only the items known to have failed)."""
+        try:
+            handle = open(spec.location, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read manifest {spec.location}: {exc.strerror or exc}") from exc
+        with handle:
+            for number, line in enumerate(handle, 1):
+                try:
+                    record = json.loads(line)
+                    descriptor = dict(record["mini_batch"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise InputError(f"{spec.location}:{number}: not a failed-items manifest line") from exc
+                if record.get("failed_files"):
+                    descriptor["files"] = record["failed_files"]
+                descriptor["in"] = index
+                self.items += len(descriptor.get("files", ())) if spec.kind == "file" else 0
+                self.digest.update(line.encode())
+                yield descriptor
+
+
+def table_format(spec: InputSpec, path: str) -> str:
+    if spec.format:
+        return spec.format
+    return _SUFFIX_FORMATS.get(os.path.splitext(path)[1].lower(), "csv")
+
+
+def _listing_root(location: str) -> str:
+    return _glob_root(location) if _MAGIC.search(location) else (
+        location if os.path.isdir(location) else os.path.dirname(location) or ".")
+
+
+def partition_regex(partition_format: str) -> re.Pattern[str]:
+    """Azure's partition_format ('/{year}/{month}/{name}.csv') as a regex over the path
+    relative to the dataset's folder; each {key} is one path segment or part of one."""
+    text = partition_format.lstrip("/")
+    out, last = [], 0
+    for match in re.finditer(r"\{([^}]+)\}", text):
+        out.append(re.escape(text[last:match.start()]).replace(r"\*", "[^/]*"))
+        name = match.group(1).split(":")[0]  # Azure allows {key:format}; the value stays text
+        out.append(f"(?P<{re.sub(r'[^A-Za-z0-9_]', '_', name)}>[^/]+)")
+        last = match.end()
+    out.append(re.escape(text[last:]).replace(r"\*", "[^/]*"))
+    return re.compile("".join(out))
+
+
+def _key_values(spec: InputSpec, path: str, keys: list[str]) -> list[tuple[str, ...]]:
+    """Distinct key combinations in one file, reading only the key columns."""
+    from runner.local.tables import read_columns
+
+    frame = read_columns(spec, path, keys)
+    missing = [k for k in keys if k not in frame.columns]
+    if missing:
+        raise InputError(f"{path} has no column {', '.join(missing)} (partition_keys)")
+    combos = frame[keys].astype(str).drop_duplicates()
+    return [tuple(row) for row in combos.itertuples(index=False, name=None)]
+
+
+def _parquet_batches(index: int, path: str, size: int) -> Iterator[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
+        # A corrupt file is the worker's to fail on, so it counts against error_threshold.
+        yield {"in": index, "path": path, "fmt": "parquet", "row_groups": [], "unreadable": str(exc)}
+        return
+    groups: list[int] = []
+    total = 0
+    for group in range(meta.num_row_groups):
+        groups.append(group)
+        total += meta.row_group(group).total_byte_size
+        if total >= size:
+            yield {"in": index, "path": path, "fmt": "parquet", "row_groups": groups}
+            groups, total = [], 0
+    if groups or meta.num_row_groups == 0:
+        yield {"in": index, "path": path, "fmt": "parquet", "row_groups": groups}

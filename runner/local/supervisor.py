@@ -1,0 +1,368 @@
+"""The driver's one scheduling loop: worker processes, dispatch, retries, timeouts,
+crashes and thresholds, for one step.
+
+Each worker has up to PREFETCH mini-batches queued, so it never waits on the driver;
+it runs them in order, so the one in flight is always the head of its queue and it
+started when the previous result arrived (no extra message needed). A worker that dies
+or times out fails only its head mini-batch (one try); the rest of its queue goes back
+without a try counted. Retries go before new work.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from runner.local.ledger import Ledger
+
+PREFETCH = 2
+STOP_GRACE_SECONDS = 10.0
+KILL_GRACE_SECONDS = 1.0
+_RUNNER_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@dataclass
+class Task:
+    descriptor: dict[str, Any]
+    tries: int = 0  # failed tries so far
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> int:
+        return int(self.descriptor["id"])
+
+    @property
+    def files(self) -> int | None:
+        files = self.descriptor.get("files")
+        return len(files) if files is not None and "keys" not in self.descriptor else None
+
+
+@dataclass
+class Slot:
+    index: int
+    node: int
+    process: int
+    proc: subprocess.Popen[bytes] | None = None
+    conn: Connection | None = None
+    state: str = "down"  # down | starting | imported | ready | retired
+    queue: deque[Task] = field(default_factory=deque)
+    started: float = 0.0  # when the head of the queue started running
+    rows: int | None = None  # rows of the head mini-batch, once read (tabular)
+    init_failures: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class Outcome:
+    status: str  # succeeded | failed | interrupted | preflight
+    reason: str = ""
+
+
+class Supervisor:
+    def __init__(self, *, workers: int, per_node: int, tasks: Iterator[Task], ledger: Ledger, total: int,
+                 run_max_try: int, timeout: float, thresholds: Callable[[Ledger], str | None],
+                 worker_config: Callable[[Slot], dict[str, Any]], worker_env: dict[str, str],
+                 log: Callable[[str], None], interrupted: Callable[[], bool],
+                 tick: Callable[[Supervisor], None]) -> None:
+        self.slots = [Slot(i, i // per_node, i % per_node) for i in range(workers)]
+        self.tasks = tasks
+        self.retries: deque[Task] = deque()
+        self.ledger = ledger
+        self.total = total
+        self.run_max_try = run_max_try
+        self.timeout = timeout
+        self.thresholds = thresholds
+        self.worker_config = worker_config
+        self.worker_env = worker_env
+        self.log = log
+        self.interrupted = interrupted
+        self.tick = tick
+        self.exhausted = False
+        self.in_flight_items = 0
+        self.restarts = 0
+        self._outcome: Outcome | None = None
+
+    # --- the loop -------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        try:
+            for slot in self.slots:
+                self._start(slot)
+            outcome = self._wait_imported() or self._loop()
+        finally:
+            self.ledger.maybe_flush()
+        self._stop_all(graceful=outcome.status == "succeeded")
+        return outcome
+
+    def _wait_imported(self) -> Outcome | None:
+        """Pre-flight: no mini-batch is sent until every worker has imported the entry
+        script and found run() (an import error is the user's to fix: exit 2)."""
+        while any(s.state == "starting" for s in self.slots):
+            if self.interrupted():
+                return Outcome("interrupted", "interrupted before any mini-batch ran")
+            self._poll(0.2)
+            if self._outcome:
+                return self._outcome
+            if all(s.state == "retired" for s in self.slots):
+                return self._all_retired()
+        return None
+
+    def _loop(self) -> Outcome:
+        while True:
+            if self.interrupted():
+                return Outcome("interrupted", "interrupted (Ctrl-C)")
+            self._dispatch()
+            if self.exhausted and not self.retries and not any(s.queue for s in self.slots):
+                return Outcome("succeeded")
+            if all(s.state == "retired" for s in self.slots):
+                return self._all_retired()
+            self._poll(self._wait_time())
+            self._check_timeouts()
+            if self._outcome:
+                return self._outcome
+            self.ledger.maybe_flush()
+            self.tick(self)
+
+    def _wait_time(self) -> float:
+        now, wait_for = time.monotonic(), 0.25
+        for slot in self.slots:
+            if slot.state == "ready" and slot.queue:
+                wait_for = min(wait_for, slot.started + self.timeout - now)
+        return max(wait_for, 0.0)
+
+    def _next_task(self) -> Task | None:
+        if self.retries:
+            return self.retries.popleft()
+        if self.exhausted:
+            return None
+        task = next(self.tasks, None)
+        if task is None:
+            self.exhausted = True
+        return task
+
+    def _dispatch(self) -> None:
+        for slot in self.slots:
+            while slot.state == "ready" and len(slot.queue) < PREFETCH:
+                task = self._next_task()
+                if task is None:
+                    return
+                if not slot.queue:
+                    slot.started, slot.rows = time.monotonic(), None
+                slot.queue.append(task)
+                self.in_flight_items += task.files or 0
+                try:
+                    assert slot.conn is not None
+                    slot.conn.send(("task", task.descriptor))
+                except OSError:
+                    self._worker_died(slot)
+
+    def _poll(self, timeout: float) -> None:
+        conns = {s.conn: s for s in self.slots if s.conn is not None}
+        for conn in wait(list(conns), timeout):
+            slot = conns[conn]  # type: ignore[index]
+            try:
+                while slot.conn is conn and conn.poll():
+                    self._receive(slot, conn.recv())
+            except (EOFError, OSError):
+                self._worker_died(slot)
+
+    # --- messages -------------------------------------------------------------------
+
+    def _receive(self, slot: Slot, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "imported":
+            slot.state = "imported"
+        elif kind == "import_error":
+            self._outcome = Outcome("preflight", f"the entry script failed to import:\n{message[1]}")
+        elif kind == "ready":
+            slot.state, slot.init_failures = "ready", 0
+        elif kind == "init_error":
+            self._init_failed(slot, f"init() raised:\n{message[1]}")
+        elif kind == "loaded":
+            slot.rows = message[2]
+        elif kind == "done":
+            _, mb, items, succeeded, rows, header, failed_files, seconds = message
+            task = self._finish_head(slot, mb)
+            record = {"mb": mb, "status": "ok", "items": items, "ok": succeeded, "failed": items - succeeded,
+                      "rows": succeeded, "tries": task.tries + 1, "worker": slot.index, "secs": round(seconds, 4)}
+            if items > succeeded:
+                record["error"] = f"run() returned {succeeded} results for {items} items"
+                if failed_files is not None:
+                    record["failed_files"] = failed_files
+            self.ledger.commit(record, rows, header)
+            self._check_thresholds()
+        elif kind == "failed":
+            _, mb, items, text, _seconds = message
+            task = self._finish_head(slot, mb)
+            self._try_failed(task, slot, text, items)
+
+    def _finish_head(self, slot: Slot, mb: int) -> Task:
+        task = slot.queue.popleft()
+        assert task.id == mb, f"worker {slot.index} answered mini-batch {mb}, expected {task.id}"
+        self.in_flight_items -= task.files or 0
+        slot.started, slot.rows = time.monotonic(), None
+        return task
+
+    def _try_failed(self, task: Task, slot: Slot, text: str, items: int | None) -> None:
+        task.tries += 1
+        task.errors.append(text)
+        if task.tries < self.run_max_try:
+            self.log(f"mini-batch {task.id} failed on worker {slot.index} (try {task.tries} of "
+                     f"{self.run_max_try}), retrying: {_last_line(text)}")
+            self.retries.append(task)
+            return
+        count = items if items is not None else task.files
+        record = {"mb": task.id, "status": "failed", "items": count or 0, "ok": 0, "failed": count or 0,
+                  "rows": 0, "tries": task.tries, "worker": slot.index, "secs": 0, "error": text}
+        if count is None:
+            record["items_unknown"] = True  # rows never read: the worker died before
+        self.log(f"mini-batch {task.id} failed after {task.tries} tries: {_last_line(text)}")
+        self.ledger.commit(record)
+        self._check_thresholds()
+
+    def _check_thresholds(self) -> None:
+        reason = self.thresholds(self.ledger)
+        if reason and self._outcome is None:
+            self._outcome = Outcome("failed", reason)
+
+    # --- failures of the worker itself -----------------------------------------------------
+
+    def _check_timeouts(self) -> None:
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.state == "ready" and slot.queue and now - slot.started > self.timeout:
+                self._kill(slot)
+                self._lose_worker(slot, f"run() did not return within run_invocation_timeout "
+                                        f"({self.timeout:g} s); the worker was killed and restarted")
+
+    def _worker_died(self, slot: Slot) -> None:
+        starting = slot.state in ("starting", "imported")
+        self._kill(slot)  # what it started may live on; then its exit status is final
+        code = slot.proc.returncode if slot.proc is not None else None
+        if starting:
+            self._init_failed(slot, f"the worker exited during start-up ({_exit_text(code)})")
+            return
+        self._lose_worker(slot, f"the worker process died ({_exit_text(code)}) while running this mini-batch")
+
+    def _lose_worker(self, slot: Slot, text: str) -> None:
+        """The head mini-batch fails one try; the queued ones go back untouched."""
+        queue, slot.queue = slot.queue, deque()
+        for task in queue:
+            self.in_flight_items -= task.files or 0
+        if queue:
+            head = queue.popleft()
+            self.retries.extendleft(reversed(queue))
+            self._try_failed(head, slot, text, slot.rows)
+        self.restarts += 1
+        self._start(slot)
+
+    def _init_failed(self, slot: Slot, text: str) -> None:
+        """Azure's policy: a worker whose init fails is restarted; after run_max_try
+        failures in a row it is retired; when every worker is retired the job fails."""
+        slot.init_failures += 1
+        slot.last_error = text
+        self._kill(slot)
+        for task in slot.queue:
+            self.in_flight_items -= task.files or 0
+        self.retries.extendleft(reversed(slot.queue))
+        slot.queue.clear()
+        if slot.init_failures >= self.run_max_try:
+            slot.state = "retired"
+            self.log(f"worker {slot.index} retired after {slot.init_failures} failed starts:\n{text}")
+        else:
+            self.log(f"worker {slot.index} failed to start ({slot.init_failures} of {self.run_max_try}), "
+                     f"restarting:\n{text}")
+            self._start(slot)
+
+    def _all_retired(self) -> Outcome:
+        last = self.slots[0].last_error
+        return Outcome("failed", f"every worker failed to start {self.run_max_try} times; the last error:\n{last}")
+
+    # --- processes ------------------------------------------------------------------
+
+    def _start(self, slot: Slot) -> None:
+        config = self.worker_config(slot)
+        parent, child = socket.socketpair()
+        env = dict(self.worker_env)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_RUNNER_ROOT, env.get("PYTHONPATH")) if p)
+        with open(config["stdout"], "ab") as out, open(config["stderr"], "ab") as err:
+            slot.proc = subprocess.Popen(
+                [sys.executable, "-m", "runner.local.worker", str(child.fileno())],
+                pass_fds=[child.fileno()], start_new_session=True, env=env, stdin=subprocess.DEVNULL,
+                stdout=out, stderr=err, cwd=config["working_dir"])
+        child.close()
+        slot.conn = Connection(parent.detach())
+        slot.state, slot.rows = "starting", None
+        slot.conn.send(config)
+
+    def _kill(self, slot: Slot, sig: int = signal.SIGKILL) -> None:
+        """The whole process tree: the worker leads its own session."""
+        if slot.proc is not None:
+            try:
+                os.killpg(slot.proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            if sig == signal.SIGKILL:
+                slot.proc.wait()
+        if slot.conn is not None and sig == signal.SIGKILL:
+            slot.conn.close()
+            slot.conn = None
+        if slot.state != "retired":
+            slot.state = "down"
+
+    def _stop_all(self, graceful: bool) -> None:
+        """On success each worker gets `stop` and runs shutdown(); otherwise (threshold,
+        Ctrl-C) workers are stopped at once: their unfinished mini-batches are not in the
+        ledger, so a resume runs them again."""
+        live = [s for s in self.slots if s.proc is not None and s.proc.poll() is None]
+        if graceful:
+            for slot in live:
+                try:
+                    assert slot.conn is not None
+                    slot.conn.send(("stop",))
+                except (OSError, AssertionError):
+                    pass
+            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            for slot in live:
+                try:
+                    assert slot.proc is not None
+                    slot.proc.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+        else:
+            for slot in live:
+                self._kill(slot, signal.SIGTERM)
+            deadline = time.monotonic() + KILL_GRACE_SECONDS
+            for slot in live:
+                try:
+                    assert slot.proc is not None
+                    slot.proc.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+        for slot in self.slots:
+            self._kill(slot)
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "exit status unknown"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else text

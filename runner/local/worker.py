@@ -1,0 +1,233 @@
+"""One worker process: import the entry script, `init()` once, `run()` per mini-batch.
+
+Started by the supervisor as `python -m runner.local.worker FD` in a session of its own
+(so a timeout can kill the whole process tree, and Ctrl-C on the terminal reaches only
+the driver). FD is its end of a socket pair; the first message is its configuration.
+The worker reads each mini-batch's data itself and sends back only the formatted output
+rows and counts. Its stdout and stderr (print, C extensions, tracebacks) go to its files
+under logs/user; `logging` goes to its entry_script_log file.
+
+Messages to the driver:
+  ("imported",) | ("import_error", text)      the entry script imported and defines run
+  ("ready",)    | ("init_error", text)         init() returned (or raised)
+  ("loaded", id, rows)                         a tabular mini-batch was read
+  ("done", id, items, succeeded, rows_bytes, header_bytes, failed_files, seconds)
+  ("failed", id, items_or_None, text, seconds)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+from runner.compat.context import MiniBatchContext
+from runner.local.sources import InputSpec
+
+
+class RunResultError(Exception):
+    """run() returned something the engine cannot count."""
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when workers stop
+    conn = Connection(int(sys.argv[1]))
+    config: dict[str, Any] = conn.recv()
+    _redirect_output(config)
+    _configure_logging(config)
+    module = _import_entry_script(conn, config)
+    if module is None:
+        return
+    if not _call_init(conn, module):
+        return
+    Worker(conn, config, module).serve()
+
+
+def _redirect_output(config: dict[str, Any]) -> None:
+    """fd 1 and 2 are already this worker's log files (the driver opened them, so even
+    an interpreter crash lands there); line buffering keeps them current."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    os.environ.update(config["env"])
+
+
+def _configure_logging(config: dict[str, Any]) -> None:
+    os.makedirs(os.path.dirname(config["log_file"]), exist_ok=True)
+    handler = logging.FileHandler(config["log_file"], encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(config["logging_level"])
+
+
+def _import_entry_script(conn: Connection, config: dict[str, Any]) -> Any:
+    script = config["entry_script"]
+    sys.path.insert(0, config["source_directory"])
+    sys.path.insert(0, os.path.dirname(script))
+    sys.argv = [script, *config["arguments"]]
+    os.chdir(config["working_dir"])
+    name = os.path.splitext(os.path.basename(script))[0]
+    try:
+        spec = importlib.util.spec_from_file_location(name, script)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {script}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    except BaseException:  # noqa: BLE001 - SystemExit from argparse included
+        text = traceback.format_exc()
+        print(text, file=sys.stderr)
+        conn.send(("import_error", text))
+        return None
+    if not callable(getattr(module, "run", None)):
+        conn.send(("import_error", f"{script} defines no run(mini_batch) function"))
+        return None
+    conn.send(("imported",))
+    return module
+
+
+def _call_init(conn: Connection, module: Any) -> bool:
+    init = getattr(module, "init", None)
+    if init is not None:
+        try:
+            init()
+        except BaseException:  # noqa: BLE001
+            text = traceback.format_exc()
+            print(text, file=sys.stderr)
+            conn.send(("init_error", text))
+            return False
+    conn.send(("ready",))
+    return True
+
+
+class Worker:
+    def __init__(self, conn: Connection, config: dict[str, Any], module: Any) -> None:
+        self.conn = conn
+        self.config = config
+        self.module = module
+        self.inputs = [InputSpec(**spec) for spec in config["inputs"]]
+        self.kind = config["kind"]
+        self.summary_only = config["output_action"] == "summary_only"
+        self.row_format = config["row_format"]
+        self.log = logging.getLogger("runner.worker")
+        try:
+            params = inspect.signature(module.run).parameters.values()
+            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            self.pass_context = len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+        except (TypeError, ValueError):
+            self.pass_context = False
+
+    def serve(self) -> None:
+        while True:
+            try:
+                message = self.conn.recv()
+            except EOFError:  # the driver is gone
+                break
+            if message[0] == "stop":
+                break
+            self.handle(message[1])
+        shutdown = getattr(self.module, "shutdown", None)
+        if shutdown is not None:
+            try:
+                shutdown()
+            except Exception:  # noqa: BLE001 - shutdown errors are logged, not fatal
+                traceback.print_exc()
+
+    def handle(self, descriptor: dict[str, Any]) -> None:
+        mb_id = descriptor["id"]
+        started = time.perf_counter()
+        items: int | None = len(descriptor["files"]) if self.kind == "file" else None
+        try:
+            mini_batch = self._read(descriptor)
+            if self.kind == "tabular":
+                items = len(mini_batch)
+                self.conn.send(("loaded", mb_id, items))
+            args: tuple[Any, ...] = (mini_batch,)
+            if self.pass_context:
+                args += (MiniBatchContext(descriptor.get("keys", {}), mb_id, self.inputs[descriptor["in"]].reference),)
+            result = self.module.run(*args)
+            elements, payload, header = self._format(result)
+        except BaseException as exc:  # noqa: BLE001 - every failure of run() fails the mini-batch
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            text = str(exc) if isinstance(exc, RunResultError) else traceback.format_exc()
+            print(f"mini-batch {mb_id} failed:\n{text}", file=sys.stderr)
+            self.conn.send(("failed", mb_id, items, text, time.perf_counter() - started))
+            return
+        assert items is not None
+        succeeded = min(elements, items)
+        failed_files = None
+        if succeeded < items and self.kind == "file" and not self.summary_only:
+            failed_files = _unaccounted(descriptor["files"], result, items - succeeded)
+        self.conn.send(("done", mb_id, items, succeeded, payload, header, failed_files,
+                        time.perf_counter() - started))
+
+    def _read(self, descriptor: dict[str, Any]) -> Any:
+        if self.kind == "file":
+            return list(descriptor["files"])
+        from runner.local.tables import read_descriptor
+
+        return read_descriptor(self.inputs[descriptor["in"]], descriptor)
+
+    def _format(self, result: Any) -> tuple[int, bytes, bytes | None]:
+        """Count the returned elements and format them as output rows."""
+        if result is None:
+            raise RunResultError("run() returned None: it must return a list, a tuple or a pandas "
+                                 "DataFrame with one element per input item that succeeded")
+        frame_type = _dataframe_type()
+        if frame_type is not None and isinstance(result, frame_type):
+            count = len(result)
+            if self.summary_only:
+                return count, b"", None
+            return count, *_frame_rows(result, self.row_format)
+        if isinstance(result, (str, bytes, dict)) or not hasattr(result, "__iter__"):
+            raise RunResultError(f"run() returned {type(result).__name__}: it must return a list, a tuple "
+                                 "or a pandas DataFrame with one element per input item that succeeded")
+        elements = list(result)
+        if self.summary_only:
+            return len(elements), b"", None
+        if self.row_format == "text":
+            text = "".join(f"{_one_line(e)}\n" for e in elements)
+            return len(elements), text.encode("utf-8"), None
+        import pandas as pd
+
+        rows = [e if isinstance(e, (list, tuple)) else [e] for e in elements]
+        return len(elements), *_frame_rows(pd.DataFrame(rows), self.row_format)
+
+
+def _one_line(element: Any) -> str:
+    return str(element).replace("\r\n", "\n").replace("\n", " ")
+
+
+def _dataframe_type() -> type | None:
+    pandas = sys.modules.get("pandas")  # a script that never imported pandas returns none
+    return pandas.DataFrame if pandas is not None else None
+
+
+def _frame_rows(frame: Any, row_format: str) -> tuple[bytes, bytes | None]:
+    if row_format == "text":  # Azure's append_row: values separated by spaces, no header
+        return frame.to_csv(sep=" ", header=False, index=False).encode("utf-8"), None
+    header = frame.iloc[:0].to_csv(index=False).encode("utf-8")
+    return frame.to_csv(header=False, index=False).encode("utf-8"), header
+
+
+def _unaccounted(files: list[str], result: Any, shortfall: int) -> list[str] | None:
+    """Which files failed when run() returned fewer rows than files: those whose name no
+    returned row mentions, if that is exactly the shortfall (else unknown)."""
+    try:
+        text = "\n".join(str(e) for e in result)
+    except Exception:  # noqa: BLE001
+        return None
+    missing = [f for f in files if os.path.basename(f) not in text]
+    return missing if len(missing) == shortfall else None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Build a job in a temporary folder and run it through the real engine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCRIPTS = Path(__file__).parent / "scripts"
+RUNNER = [sys.executable, "-m", "runner"]
+
+
+def make_files(folder: Path, count: int, start: int = 0) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + count):
+        (folder / f"f{i:04d}.txt").write_text(f"{i}\n")
+    return [f"f{i:04d}.txt" for i in range(start, start + count)]
+
+
+def write_spec(root: Path, *, script: str = "faulty.py", env: dict[str, Any] | None = None,
+               name: str = "spec.yaml", dataset: dict[str, Any] | None = None, step: dict[str, Any] | None = None,
+               **parallel_run: Any) -> Path:
+    code = root / "code"
+    code.mkdir(exist_ok=True)
+    if (SCRIPTS / script).exists():
+        shutil.copy(SCRIPTS / script, code / script)
+    markers = root / "markers"
+    markers.mkdir(exist_ok=True)
+    run: dict[str, Any] = {"source_directory": "code", "entry_script": script, "mini_batch_size": 5,
+                           "process_count_per_node": 2, "run_invocation_timeout": 20,
+                           "environment_variables": {"FAULT_MARKERS": str(markers), **(env or {})}}
+    run.update(parallel_run)
+    spec = {"name": "job", "datasets": {"d": dataset or {"kind": "file", "path": "data/"}},
+            "steps": [{"name": "score", "inputs": ["${{ datasets.d }}"], "output": {"name": "out"},
+                       "allow_reuse": False, "parallel_run": run, **(step or {})}]}
+    path = root / name
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*RUNNER, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+
+
+def run_folder(root: Path, run_id: str) -> Path:
+    return root / ".runner" / "runs" / run_id
+
+
+def output_rows(root: Path, run_id: str, step: str = "score", output: str = "out",
+                file: str = "parallel_run_step.txt") -> list[str]:
+    path = run_folder(root, run_id) / step / "outputs" / output / file
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def expected_rows(names: list[str], factor: int = 1, skip: tuple[str, ...] = ()) -> list[str]:
+    return sorted(f"{n}: {int(n[1:5]) * factor}" for n in names if n not in skip)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
