@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import sys
 import time
@@ -103,11 +104,15 @@ def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None) -> R
                 break
     if status == "succeeded" and results and all(r.status == "reused" for r in results):
         status = "reused"
-    run.update(status=status, finished=time.time(), reason=next(
+    run.update(status=status, finished=time.time(), driver_peak_rss_mb=_peak_rss_mb(), reason=next(
         (r.reason for r in results if r.status not in ("succeeded", "reused")), ""),
         steps={r.name: {"status": r.status, "output": r.output, "reused_from": r.reused_from,
                         **({"progress": r.progress} if r.progress else {})} for r in results})
     return RunResult(run, status, results)
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
 def _run_step(run: RunFolder, job: StepJob, runs_root: Path, fingerprints: dict[str, str], stop: _Stop,
@@ -245,6 +250,7 @@ def _partition(job: StepJob, folder: StepFolder) -> dict[str, Any]:
     hashed = {i for i, spec in enumerate(job.inputs) if spec.reference not in job.produced_by}
     partitioner = Partitioner(job.mini_batch_size, job.partition_keys, hashed)
     tmp = folder.minibatches + ".tmp"
+    started = time.monotonic()
     try:
         with open(tmp, "w", encoding="utf-8") as out:
             for descriptor in partitioner.descriptors(job.inputs):
@@ -253,7 +259,7 @@ def _partition(job: StepJob, folder: StepFolder) -> dict[str, Any]:
         raise PreflightError(str(exc)) from exc
     os.replace(tmp, folder.minibatches)
     folder.update(mini_batches=partitioner.count, items=partitioner.items, files=partitioner.files,
-                  listing=partitioner.digest.hexdigest())
+                  listing=partitioner.digest.hexdigest(), partition_seconds=round(time.monotonic() - started, 3))
     return folder.read()
 
 

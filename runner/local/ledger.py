@@ -8,8 +8,10 @@ complete line and the output is truncated to that line's `out`: rows of a mini-b
 whose ledger line was lost are removed and the mini-batch runs again. Nothing committed
 is lost; nothing is written twice.
 
-Ledger lines are flushed in groups (every FLUSH_SECONDS) rather than one by one; a kill
-then costs at most that much redone work, never correctness. `close()` fsyncs both.
+Writes are grouped: rows go to the output file's buffer, ledger lines to a list, and
+every FLUSH_SECONDS the output is flushed first, then the ledger lines are written in one
+call. The order on disk is the same (rows before the lines naming them); a kill costs at
+most that much redone work, never correctness. `close()` fsyncs both.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ class Ledger:
         self.totals = Totals()
         self.recovered = 0
         out_end = self._recover()
-        self._ledger: IO[bytes] = open(path, "ab")
+        self._ledger: IO[bytes] = open(path, "ab", buffering=0)
+        self._pending: list[bytes] = []  # ledger lines whose rows may still be in the output buffer
         self._out: IO[bytes] | None = None
         if output is not None:
             os.makedirs(os.path.dirname(output), exist_ok=True)
@@ -99,23 +102,33 @@ class Ledger:
         if rows and self._out is not None:
             if header and self.out_pos == 0:
                 self._out.write(header)
+                self.out_pos += len(header)
             self._out.write(rows)
-            self._out.flush()  # rows reach the OS before the ledger line that names them
-            self.out_pos = self._out.tell()
+            self.out_pos += len(rows)
         if record.get("error") and len(record["error"]) > MAX_ERROR_CHARS:
             record["error"] = record["error"][:MAX_ERROR_CHARS] + "\n[... cut]"
         record["out"] = self.out_pos
-        self._ledger.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        self._pending.append(json.dumps(record, separators=(",", ":")).encode() + b"\n")
         self.state[record["mb"]] = OK if record["status"] == "ok" else FAILED
         self.totals.add(record)
         self.maybe_flush()
 
     def maybe_flush(self) -> None:
         if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
-            self._ledger.flush()
-            self._last_flush = time.monotonic()
+            self.flush()
+
+    def flush(self) -> None:
+        if self._out is not None:
+            self._out.flush()  # the rows reach the OS before the ledger lines that name them
+        if self._pending:
+            data = memoryview(b"".join(self._pending))
+            while data:  # a raw write may be partial
+                data = data[self._ledger.write(data) or 0:]
+            self._pending.clear()
+        self._last_flush = time.monotonic()
 
     def close(self) -> None:
+        self.flush()
         for handle in (self._out, self._ledger):
             if handle is not None and not handle.closed:
                 handle.flush()

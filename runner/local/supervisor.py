@@ -11,6 +11,7 @@ without a try counted. Retries go before new work.
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any
 
 from runner.local.ledger import Ledger
@@ -90,6 +91,7 @@ class Supervisor:
         self.in_flight_items = 0
         self.restarts = 0
         self._outcome: Outcome | None = None
+        self._selector = selectors.DefaultSelector()  # kept across loops: cheaper than wait()
 
     # --- the loop -------------------------------------------------------------------
 
@@ -166,12 +168,12 @@ class Supervisor:
                     self._worker_died(slot)
 
     def _poll(self, timeout: float) -> None:
-        conns = {s.conn: s for s in self.slots if s.conn is not None}
-        for conn in wait(list(conns), timeout):
-            slot = conns[conn]  # type: ignore[index]
-            try:
-                while slot.conn is conn and conn.poll():
-                    self._receive(slot, conn.recv())
+        for key, _ in self._selector.select(timeout):
+            slot, conn = key.data
+            if slot.conn is not conn:
+                continue  # restarted since
+            try:  # one message per readiness event: Connection.poll() would build a selector each time
+                self._receive(slot, conn.recv())
             except (EOFError, OSError):
                 self._worker_died(slot)
 
@@ -301,6 +303,7 @@ class Supervisor:
                 stdout=out, stderr=err, cwd=config["working_dir"])
         child.close()
         slot.conn = Connection(parent.detach())
+        self._selector.register(slot.conn.fileno(), selectors.EVENT_READ, (slot, slot.conn))
         slot.state, slot.rows = "starting", None
         slot.conn.send(config)
 
@@ -314,6 +317,7 @@ class Supervisor:
             if sig == signal.SIGKILL:
                 slot.proc.wait()
         if slot.conn is not None and sig == signal.SIGKILL:
+            self._selector.unregister(slot.conn.fileno())
             slot.conn.close()
             slot.conn = None
         if slot.state != "retired":
@@ -350,6 +354,7 @@ class Supervisor:
                     pass
         for slot in self.slots:
             self._kill(slot)
+        self._selector.close()
 
 
 def _exit_text(code: int | None) -> str:

@@ -1,0 +1,85 @@
+"""Listing and partitioning, without processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runner.local.ledger import Ledger
+from runner.local.sources import InputError, InputSpec, Partitioner, iter_files, partition_regex
+
+
+def _tree(root: Path, names: list[str]) -> None:
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("x")
+
+
+def _listed(location: str, root: Path) -> list[str]:
+    return [str(Path(e if isinstance(e, str) else e.path).relative_to(root)) for e in iter_files(location)]
+
+
+def test_folders_are_walked_recursively_in_a_stable_order(tmp_path):
+    _tree(tmp_path, ["b/2.png", "a.png", "b/1.png", "c/d/e.png", ".hidden/x.png"])
+    assert _listed(str(tmp_path), tmp_path) == [".hidden/x.png", "a.png", "b/1.png", "b/2.png", "c/d/e.png"]
+
+
+def test_globs_match_like_glob_glob(tmp_path):
+    _tree(tmp_path, ["a.png", "a.txt", "b/1.png", "b/c/2.png", ".h.png", "b/.h.png"])
+    assert _listed(f"{tmp_path}/*.png", tmp_path) == ["a.png"]
+    assert _listed(f"{tmp_path}/**/*.png", tmp_path) == ["a.png", "b/1.png", "b/c/2.png"]
+    assert _listed(f"{tmp_path}/b/*", tmp_path) == ["b/1.png"]
+    assert _listed(f"{tmp_path}/[ab].*", tmp_path) == ["a.png", "a.txt"]
+
+
+def test_missing_and_remote_inputs_are_clear_errors(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        list(iter_files(str(tmp_path / "nope")))
+    with pytest.raises(InputError, match="read on the azure targets only"):
+        list(iter_files("azureml://datastores/x/paths/y"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="has no files"):
+        list(Partitioner(5, None).descriptors([InputSpec("datasets.e", "file", str(tmp_path / "empty"))]))
+
+
+def test_files_are_cut_into_mini_batches_with_a_fingerprint(tmp_path):
+    _tree(tmp_path, [f"{i:02d}.png" for i in range(12)])
+    parts = Partitioner(5, None)
+    batches = list(parts.descriptors([InputSpec("datasets.d", "file", str(tmp_path))]))
+    assert [len(b["files"]) for b in batches] == [5, 5, 2] and [b["id"] for b in batches] == [0, 1, 2]
+    again = Partitioner(5, None)
+    list(again.descriptors([InputSpec("datasets.d", "file", str(tmp_path))]))
+    assert again.digest.hexdigest() == parts.digest.hexdigest() and parts.items == 12
+    (tmp_path / "00.png").write_text("changed")
+    changed = Partitioner(5, None)
+    list(changed.descriptors([InputSpec("datasets.d", "file", str(tmp_path))]))
+    assert changed.digest.hexdigest() != parts.digest.hexdigest()
+
+
+def test_partition_format_groups_files_by_path_values(tmp_path):
+    _tree(tmp_path, ["2024/01/a.png", "2024/01/b.png", "2024/02/c.png", "other.txt"])
+    assert partition_regex("/{year}/{month}/{name}.png").fullmatch("2024/01/a.png")
+    spec = InputSpec("datasets.d", "file", str(tmp_path), partition_format="/{year}/{month}/{name}.png")
+    batches = list(Partitioner(0, ["month"]).descriptors([spec]))
+    assert [(b["keys"], len(b["files"])) for b in batches] == [({"month": "01"}, 2), ({"month": "02"}, 1)]
+
+
+def test_the_ledger_recovers_to_its_last_complete_line(tmp_path):
+    ledger_path, output = str(tmp_path / "ledger.jsonl"), str(tmp_path / "out" / "rows.txt")
+    ledger = Ledger(ledger_path, output, total=3)
+    ledger.commit({"mb": 0, "status": "ok", "items": 1, "ok": 1, "failed": 0, "tries": 1}, b"a\n")
+    ledger.commit({"mb": 2, "status": "failed", "items": 1, "ok": 0, "failed": 1, "tries": 3, "error": "boom"})
+    ledger.close()
+    with open(output, "ab") as handle:
+        handle.write(b"uncommitted\n")
+    with open(ledger_path, "ab") as handle:
+        handle.write(b'{"mb": 1, "sta')
+    again = Ledger(ledger_path, output, total=3)
+    assert [again.done(i) for i in range(3)] == [True, False, True]
+    assert (again.totals.items_ok, again.totals.items_failed, again.totals.mini_batches_failed) == (1, 1, 1)
+    again.commit({"mb": 1, "status": "ok", "items": 1, "ok": 1, "failed": 0, "tries": 1}, b"b\n")
+    again.close()
+    assert Path(output).read_bytes() == b"a\nb\n"
+    assert [json.loads(line)["mb"] for line in Path(ledger_path).read_text().splitlines()] == [0, 2, 1]
