@@ -77,6 +77,15 @@ def write_schemas(folder: str | Path) -> list[Path]:
     return written
 
 
+def prepare_example(name: str, root: str | Path = ".", force: bool = False) -> Any:
+    """Make an example's data and model from what an installed package ships."""
+    if name != "mnist":
+        raise RunError(f"no example named '{name}' (there is: mnist)")
+    from runner.examples.mnist import prepare
+
+    return prepare(root, force=force)
+
+
 class RunError(Exception):
     """A run that cannot be found, resumed or read (the CLI exits 2)."""
 

@@ -117,8 +117,8 @@ def test_usage_errors_exit_2() -> None:
 
 
 def test_apply_and_run_commands_say_plainly_what_is_missing(tmp_path) -> None:
-    applied = runner("apply", "specs/mnist.yaml")
-    assert applied.returncode == 3 and "no engine for target 'local'" in applied.stderr
+    applied = runner("apply", "specs/mnist.yaml", "--target", "azureml-v2")
+    assert applied.returncode == 3 and "target 'azureml-v2' cannot be applied by this build yet" in applied.stderr
     listed = runner("runs", cwd=tmp_path)
     assert listed.returncode == 0 and listed.stdout == "" and "no runs yet" in listed.stderr
     for command in ("status", "results", "logs"):
@@ -130,7 +130,7 @@ def test_help_shows_examples() -> None:
     result = runner("--help")
     assert result.returncode == 0
     assert "runner plan specs/mnist.single-image.yaml" in result.stdout
-    for command in ("validate", "plan", "apply", "runs", "status", "results", "logs", "schema"):
+    for command in ("validate", "plan", "apply", "resume", "runs", "status", "results", "logs", "example", "schema"):
         assert command in result.stdout
 
 

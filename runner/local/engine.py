@@ -152,7 +152,7 @@ def _supervise(job: StepJob, folder: StepFolder, output: str | None, info: dict[
         workers=job.workers, per_node=job.process_count_per_node, tasks=_tasks(folder, ledger), ledger=ledger,
         total=total, run_max_try=job.run_max_try, timeout=float(job.run_invocation_timeout),
         thresholds=_thresholds(job, total), worker_config=lambda slot: _worker_config(job, folder, output, slot),
-        worker_env=_worker_env(job), log=log, interrupted=lambda: stop.requested, tick=progress.tick)
+        worker_env=_worker_env(job, _model_dir(job, folder)), log=log, interrupted=lambda: stop.requested, tick=progress.tick)
     try:
         outcome = supervisor.run()
     except BaseException:
@@ -290,8 +290,26 @@ def _worker_config(job: StepJob, folder: StepFolder, output: str | None, slot: S
     }
 
 
-def _worker_env(job: StepJob) -> dict[str, str]:
+def _model_dir(job: StepJob, folder: StepFolder) -> str:
+    """AZUREML_MODEL_DIR as on Azure: <name>/<version> per model (here links to the
+    spec's model paths), so Model.get_model_path(name) finds it."""
+    root = folder.path / "azureml-models"
+    for name, path in job.models.items():
+        version = root / name / "1"
+        if version.exists() or version.is_symlink():
+            continue
+        version.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.isdir(path):
+            version.symlink_to(path, target_is_directory=True)
+        else:
+            version.mkdir()
+            (version / os.path.basename(path)).symlink_to(path)
+    return str(root)
+
+
+def _worker_env(job: StepJob, model_dir: str) -> dict[str, str]:
     env = dict(os.environ)
+    env["AZUREML_MODEL_DIR"] = model_dir
     env.update(job.environment_variables)
     env["RUNNER_MODELS"] = json.dumps(job.models)
     env["RUNNER_SIDE_INPUTS"] = json.dumps(job.side_inputs)

@@ -71,6 +71,9 @@ def _import_entry_script(conn: Connection, config: dict[str, Any]) -> Any:
     script = config["entry_script"]
     sys.path.insert(0, config["source_directory"])
     sys.path.insert(0, os.path.dirname(script))
+    # What Azure ML entry scripts import (azureml_user.parallel_run, azureml.core.Model),
+    # last on the path: an installed Azure package wins.
+    sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "compat", "shims"))
     sys.argv = [script, *config["arguments"]]
     os.chdir(config["working_dir"])
     name = os.path.splitext(os.path.basename(script))[0]

@@ -1,0 +1,3 @@
+from runner.compat.model import Model
+
+__all__ = ["Model"]

@@ -1,0 +1,3 @@
+from runner.compat.model import Model, ModelNotFoundException
+
+__all__ = ["Model", "ModelNotFoundException"]

@@ -1,0 +1,1 @@
+"""Local stand-in for the package Azure ML puts on ParallelRunStep compute nodes."""

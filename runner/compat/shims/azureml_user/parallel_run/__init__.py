@@ -1,0 +1,3 @@
+from runner.compat.entry_script import EntryScript
+
+__all__ = ["EntryScript"]

@@ -1,0 +1,23 @@
+"""Entry scripts written for Azure ML run unmodified on the local engine."""
+
+from __future__ import annotations
+
+from tests.local.helpers import cli, make_files, output_rows, run_folder, write_spec
+
+
+def test_an_azure_style_script_finds_its_model_logger_and_folders(tmp_path):
+    names = make_files(tmp_path / "data", 12)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "offset.txt").write_text("100")
+    spec = write_spec(tmp_path, script="azure_style.py", step={"arguments": ["--suffix", "!", "--extra", "x"]})
+    text = spec.read_text().replace("steps:", "models:\n  offset-model: {path: model}\nsteps:")
+    spec.write_text(text)
+    result = cli("apply", "spec.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_id = result.stdout.strip()
+    assert sorted(output_rows(tmp_path, run_id)) == sorted(f"{n}: {int(n[1:5]) + 100}!" for n in names)
+    logs = cli("logs", run_id, "--worker", "0", cwd=tmp_path).stdout
+    assert "init: offset 100, unknown args ['--extra', 'x']" in logs
+    assert "INFO EntryScript" in logs and "init on node0.process000" in logs
+    work = run_folder(tmp_path, run_id) / "score" / "work" / "node0" / "process000" / "scratch.txt"
+    assert work.read_text() == "scratch"
