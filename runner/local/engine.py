@@ -156,7 +156,7 @@ def _supervise(job: StepJob, folder: StepFolder, output: str | None, info: dict[
     try:
         outcome = supervisor.run()
     except BaseException:
-        supervisor._stop_all(graceful=False)
+        supervisor.stop_all(graceful=False)
         ledger.close()
         progress.close(supervisor, "interrupted")
         raise

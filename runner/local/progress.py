@@ -73,16 +73,19 @@ class Progress:
         self._last_bar = now
         snap = self.snapshot(sup)
         if self._bar is not None:
-            mb = snap["mini_batches"]
-            self._bar.update(self._task, completed=mb["succeeded"] + mb["failed"],
-                             detail=f"failed {mb['failed']}  items ok {snap['items']['succeeded']} "
-                                    f"failed {snap['items']['failed']}  {snap['mini_batches_per_second']:.0f}/s")
+            self._draw(snap)
         elif now - self._last_plain >= PLAIN_SECONDS:
             self._last_plain = now
             print(_line(snap), file=self.stream, flush=True)
         if now - self._last_file >= FILE_SECONDS:
             self._last_file = now
             self.write(snap)
+
+    def _draw(self, snap: dict[str, Any]) -> None:
+        mb = snap["mini_batches"]
+        self._bar.update(self._task, completed=mb["succeeded"] + mb["failed"],
+                         detail=f"failed {mb['failed']}  items ok {snap['items']['succeeded']} "
+                                f"failed {snap['items']['failed']}  {snap['mini_batches_per_second']:.0f}/s")
 
     def write(self, snap: dict[str, Any]) -> None:
         write_json(Path(self.folder.progress), snap)
@@ -93,8 +96,7 @@ class Progress:
     def close(self, sup: Supervisor | None, status: str) -> dict[str, Any]:
         snap = self.snapshot(sup, status)
         if self._bar is not None:
-            mb = snap["mini_batches"]
-            self._bar.update(self._task, completed=mb["succeeded"] + mb["failed"])
+            self._draw(snap)
             self._bar.stop()
         self.write(snap)
         return snap

@@ -26,6 +26,9 @@ from typing import Any
 from runner.local.ledger import Ledger
 
 PREFETCH = 2
+# Import and init() get at least this long (a large model can take minutes to load);
+# a start that hangs past it is a failed start, so a hung init() cannot hang the job.
+MIN_START_SECONDS = float(os.environ.get("RUNNER_START_TIMEOUT", "600"))
 STOP_GRACE_SECONDS = 10.0
 KILL_GRACE_SECONDS = 1.0
 _RUNNER_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -60,6 +63,7 @@ class Slot:
     rows: int | None = None  # rows of the head mini-batch, once read (tabular)
     init_failures: int = 0
     last_error: str = ""
+    spawned: float = 0.0
 
 
 @dataclass
@@ -102,7 +106,7 @@ class Supervisor:
             outcome = self._wait_imported() or self._loop()
         finally:
             self.ledger.maybe_flush()
-        self._stop_all(graceful=outcome.status == "succeeded")
+        self.stop_all(graceful=outcome.status == "succeeded")
         return outcome
 
     def _wait_imported(self) -> Outcome | None:
@@ -112,6 +116,7 @@ class Supervisor:
             if self.interrupted():
                 return Outcome("interrupted", "interrupted before any mini-batch ran")
             self._poll(0.2)
+            self._check_timeouts()
             if self._outcome:
                 return self._outcome
             if all(s.state == "retired" for s in self.slots):
@@ -240,7 +245,11 @@ class Supervisor:
 
     def _check_timeouts(self) -> None:
         now = time.monotonic()
+        start_limit = max(MIN_START_SECONDS, self.timeout)
         for slot in self.slots:
+            if slot.state in ("starting", "imported") and now - slot.spawned > start_limit:
+                self._init_failed(slot, f"import and init() did not finish within {start_limit:g} s")
+                continue
             if slot.state == "ready" and slot.queue and now - slot.started > self.timeout:
                 self._kill(slot)
                 self._lose_worker(slot, f"run() did not return within run_invocation_timeout "
@@ -304,7 +313,7 @@ class Supervisor:
         child.close()
         slot.conn = Connection(parent.detach())
         self._selector.register(slot.conn.fileno(), selectors.EVENT_READ, (slot, slot.conn))
-        slot.state, slot.rows = "starting", None
+        slot.state, slot.rows, slot.spawned = "starting", None, time.monotonic()
         slot.conn.send(config)
 
     def _kill(self, slot: Slot, sig: int = signal.SIGKILL) -> None:
@@ -323,7 +332,7 @@ class Supervisor:
         if slot.state != "retired":
             slot.state = "down"
 
-    def _stop_all(self, graceful: bool) -> None:
+    def stop_all(self, graceful: bool) -> None:
         """On success each worker gets `stop` and runs shutdown(); otherwise (threshold,
         Ctrl-C) workers are stopped at once: their unfinished mini-batches are not in the
         ledger, so a resume runs them again."""

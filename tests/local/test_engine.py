@@ -172,6 +172,16 @@ def test_init_failing_always_fails_the_job_with_its_error(job, mode, shown):
     assert time.monotonic() - started < 30
 
 
+def test_a_hung_init_is_a_failed_start_not_a_hung_job(job, monkeypatch):
+    root, _ = job
+    monkeypatch.setenv("RUNNER_START_TIMEOUT", "1")
+    write_spec(root, env={"INIT_FAULT": "hang"}, run_max_try=1, run_invocation_timeout=1)
+    started = time.monotonic()
+    code, _, err = _apply(root)
+    assert code == 1 and "import and init() did not finish within 1 s" in err
+    assert time.monotonic() - started < 30
+
+
 def test_the_failed_items_manifest_reruns_only_what_failed(job):
     root, names = job
     write_spec(root, env={"FAULT": "raise", "FAULT_ON": "f0013.txt"}, run_max_try=1)

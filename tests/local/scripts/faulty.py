@@ -39,6 +39,8 @@ def init():
             raise RuntimeError("model file is corrupt")
         if mode == "exit":
             os._exit(3)
+        if mode == "hang":
+            time.sleep(300)
 
 
 def _fault(name):
