@@ -79,11 +79,15 @@ def write_schemas(folder: str | Path) -> list[Path]:
 
 def prepare_example(name: str, root: str | Path = ".", force: bool = False) -> Any:
     """Make an example's data and model from what an installed package ships."""
-    if name != "mnist":
-        raise RunError(f"no example named '{name}' (there is: mnist)")
-    from runner.examples.mnist import prepare
+    if name == "mnist":
+        from runner.examples import mnist
 
-    return prepare(root, force=force)
+        return mnist.prepare(root, force=force)
+    if name == "tabular":
+        from runner.examples import tabular
+
+        return tabular.prepare(root, force=force)
+    raise RunError(f"no example named '{name}' (there are: mnist, tabular)")
 
 
 class RunError(Exception):

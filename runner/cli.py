@@ -261,7 +261,7 @@ def logs(run: str, worker: int | None, system: bool, step: str | None) -> None:
 
 
 @cli.command()
-@click.argument("name", type=click.Choice(["mnist"]))
+@click.argument("name", type=click.Choice(["mnist", "tabular"]))
 @click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where data/ and models/ go (the example specs expect the repository root).")
 @click.option("--force", is_flag=True, help="Make them again even if they are there.")
@@ -269,13 +269,19 @@ def logs(run: str, worker: int | None, system: bool, step: str | None) -> None:
 def example(name: str, root: str, force: bool) -> None:
     """Prepare an example's data and model, offline, from what installed packages ship.
 
-    mnist: scikit-learn's handwritten digits as 28x28 PNG files under data/mnist/ (labels in
-    data/mnist-labels.csv) and a Keras classifier trained on the rest under models/mnist/.
+    \b
+    mnist: scikit-learn's handwritten digits as 28x28 PNG files under data/mnist/ (labels
+           in data/mnist-labels.csv), a Keras classifier trained on the rest in models/mnist/.
+    tabular: scikit-learn's breast cancer rows, replicated to a few MB of CSV under
+           data/tabular/, with a scikit-learn classifier in models/tabular/.
     """
     made = api.prepare_example(name, root, force)
     verb = "made" if made.made else "already there (use --force to make them again)"
-    _err(f"{made.test_images} test images in {made.images}, model in {made.model}: {verb}; "
-         f"held-out accuracy {made.test_accuracy:.1%}")
+    if name == "mnist":
+        _err(f"{made.test_images} test images in {made.images}, model in {made.model}: {verb}; "
+             f"held-out accuracy {made.test_accuracy:.1%}")
+    else:
+        _err(f"{made.rows} rows in {made.data}, model in {made.model}: {verb}")
 
 
 def main() -> None:
