@@ -1,28 +1,29 @@
-"""Model.get_model_path, as scripts call it on Azure ML compute: the model's folder under
-AZUREML_MODEL_DIR (<name>/<version>), which the local engine lays out from the spec's
-`models`."""
+"""Model.get_model_path, as scripts call it: where azureml-core looks offline,
+$AML_APP_ROOT/azureml-models/<name>/<version>/<the model file or folder>, which the local
+engine lays out from the spec's `models`. Used only when azureml-core is not installed;
+the real one finds the same path."""
 
 from __future__ import annotations
 
 import os
 
 
+class ModelNotFoundException(Exception):
+    pass
+
+
 class Model:
     @staticmethod
     def get_model_path(model_name: str, version: int | None = None, _workspace: object = None) -> str:
-        root = os.environ.get("AZUREML_MODEL_DIR")
-        if not root or not os.path.isdir(os.path.join(root, model_name)):
-            known = sorted(os.listdir(root)) if root and os.path.isdir(root) else []
-            raise ModelNotFoundException(f"model '{model_name}' is not bound to this step"
-                                         f" (the spec's models: {', '.join(known) or 'none'})")
-        versions = sorted(os.listdir(os.path.join(root, model_name)), key=lambda v: int(v) if v.isdigit() else 0)
-        chosen = str(version) if version is not None else versions[-1]
-        path = os.path.join(root, model_name, chosen)
-        entries = os.listdir(path) if os.path.isdir(path) and not os.path.islink(path) else []
-        # A model registered from one file resolves to that file, as on Azure.
-        return os.path.join(path, entries[0]) if len(entries) == 1 and os.path.islink(os.path.join(path, entries[0])) \
-            else path
-
-
-class ModelNotFoundException(Exception):
-    pass
+        root = os.path.join(os.environ.get("AML_APP_ROOT", ""), "azureml-models")
+        folder = os.path.join(root, model_name)
+        if not os.path.isdir(folder):
+            known = sorted(os.listdir(root)) if os.path.isdir(root) else []
+            raise ModelNotFoundException(f"model '{model_name}' is not bound to this step "
+                                         f"(the spec's models: {', '.join(known) or 'none'})")
+        versions = [v for v in os.listdir(folder) if v.isdigit()]
+        chosen = str(version) if version is not None else max(versions, key=int)
+        entries = os.listdir(os.path.join(folder, chosen))
+        if len(entries) != 1:
+            raise ModelNotFoundException(f"{os.path.join(folder, chosen)} must hold exactly one file or folder")
+        return os.path.join(folder, chosen, entries[0])

@@ -291,25 +291,24 @@ def _worker_config(job: StepJob, folder: StepFolder, output: str | None, slot: S
 
 
 def _model_dir(job: StepJob, folder: StepFolder) -> str:
-    """AZUREML_MODEL_DIR as on Azure: <name>/<version> per model (here links to the
-    spec's model paths), so Model.get_model_path(name) finds it."""
+    """The layout azureml-core's Model.get_model_path reads offline, which our stand-in
+    reads too: $AML_APP_ROOT/azureml-models/<name>/<version>/<one entry>, the entry here
+    a link to the spec's model file or folder. Returns AML_APP_ROOT."""
     root = folder.path / "azureml-models"
     for name, path in job.models.items():
         version = root / name / "1"
-        if version.exists() or version.is_symlink():
+        link = version / os.path.basename(os.path.normpath(path))
+        if link.is_symlink():
             continue
-        version.parent.mkdir(parents=True, exist_ok=True)
-        if os.path.isdir(path):
-            version.symlink_to(path, target_is_directory=True)
-        else:
-            version.mkdir()
-            (version / os.path.basename(path)).symlink_to(path)
-    return str(root)
+        version.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(path, target_is_directory=os.path.isdir(path))
+    return str(folder.path)
 
 
-def _worker_env(job: StepJob, model_dir: str) -> dict[str, str]:
+def _worker_env(job: StepJob, app_root: str) -> dict[str, str]:
     env = dict(os.environ)
-    env["AZUREML_MODEL_DIR"] = model_dir
+    env["AML_APP_ROOT"] = app_root
+    env["AZUREML_MODEL_DIR"] = os.path.join(app_root, "azureml-models")
     env.update(job.environment_variables)
     env["RUNNER_MODELS"] = json.dumps(job.models)
     env["RUNNER_SIDE_INPUTS"] = json.dumps(job.side_inputs)
