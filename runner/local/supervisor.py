@@ -337,30 +337,22 @@ class Supervisor:
         Ctrl-C) workers are stopped at once: their unfinished mini-batches are not in the
         ledger, so a resume runs them again."""
         live = [s for s in self.slots if s.proc is not None and s.proc.poll() is None]
-        if graceful:
-            for slot in live:
+        for slot in live:
+            if graceful:
                 try:
                     assert slot.conn is not None
                     slot.conn.send(("stop",))
                 except (OSError, AssertionError):
                     pass
-            deadline = time.monotonic() + STOP_GRACE_SECONDS
-            for slot in live:
-                try:
-                    assert slot.proc is not None
-                    slot.proc.wait(max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    pass
-        else:
-            for slot in live:
+            else:
                 self._kill(slot, signal.SIGTERM)
-            deadline = time.monotonic() + KILL_GRACE_SECONDS
-            for slot in live:
-                try:
-                    assert slot.proc is not None
-                    slot.proc.wait(max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    pass
+        deadline = time.monotonic() + (STOP_GRACE_SECONDS if graceful else KILL_GRACE_SECONDS)
+        for slot in live:
+            try:
+                assert slot.proc is not None
+                slot.proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
         for slot in self.slots:
             self._kill(slot)
         self._selector.close()

@@ -4,25 +4,18 @@ with real TensorFlow, on digits made from scikit-learn's data set."""
 from __future__ import annotations
 
 import csv
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.local.helpers import cli, output_rows
+from tests.local.helpers import cli, example_project, output_rows
 
 pytest.importorskip("tensorflow")
-REPO = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mnist")
-    for folder in ("specs", "entry_scripts"):
-        shutil.copytree(REPO / folder, root / folder)
-    made = cli("example", "mnist", "--root", str(root), cwd=root, timeout=300)
-    assert made.returncode == 0, made.stderr
-    return root
+    return example_project(tmp_path_factory.mktemp("mnist"), "mnist")
 
 
 def _labels(root: Path) -> dict[str, str]:

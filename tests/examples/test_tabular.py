@@ -4,26 +4,19 @@ partition key; the output keeps the key columns and joins back to every input ro
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.local.helpers import cli, run_folder
+from tests.local.helpers import cli, example_project, run_folder
 
 pytest.importorskip("sklearn")
-REPO = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tabular")
-    for folder in ("specs", "entry_scripts"):
-        shutil.copytree(REPO / folder, root / folder)
-    made = cli("example", "tabular", "--root", str(root), cwd=root, timeout=300)
-    assert made.returncode == 0, made.stderr
-    return root
+    return example_project(tmp_path_factory.mktemp("tabular"), "tabular")
 
 
 def _scores(root: Path, run_id: str) -> pd.DataFrame:

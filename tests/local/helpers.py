@@ -73,3 +73,13 @@ def pid_alive(pid: int) -> bool:
             return handle.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def example_project(root: Path, name: str) -> Path:
+    """A copy of the repository's specs and entry scripts with an example's data made."""
+    repo = Path(__file__).parents[2]
+    for folder in ("specs", "entry_scripts"):
+        shutil.copytree(repo / folder, root / folder)
+    made = cli("example", name, "--root", str(root), cwd=root, timeout=300)
+    assert made.returncode == 0, made.stderr
+    return root
