@@ -25,7 +25,7 @@ from runner.local.reports import finish_parquet, staged_output, write_reports
 from runner.local.reuse import find_reusable, fingerprint, link_outputs
 from runner.local.runfolder import RunFolder, StepFolder, list_runs
 from runner.local.sources import InputError, Partitioner
-from runner.local.supervisor import Outcome, Slot, Supervisor, Task
+from runner.local.supervisor import Slot, Supervisor, Task
 
 EXIT_CODES = {"succeeded": 0, "reused": 0, "failed": 1, "preflight": 2, "interrupted": 130}
 
@@ -152,7 +152,8 @@ def _supervise(job: StepJob, folder: StepFolder, output: str | None, info: dict[
         workers=job.workers, per_node=job.process_count_per_node, tasks=_tasks(folder, ledger), ledger=ledger,
         total=total, run_max_try=job.run_max_try, timeout=float(job.run_invocation_timeout),
         thresholds=_thresholds(job, total), worker_config=lambda slot: _worker_config(job, folder, output, slot),
-        worker_env=_worker_env(job, _model_dir(job, folder)), log=log, interrupted=lambda: stop.requested, tick=progress.tick)
+        worker_env=_worker_env(job, _model_dir(job, folder)), log=log, interrupted=lambda: stop.requested,
+        tick=progress.tick)
     try:
         outcome = supervisor.run()
     except BaseException:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Mapping as AbcMapping, Sequence as AbcSequence
+from collections.abc import Mapping as AbcMapping
+from collections.abc import Sequence as AbcSequence
 from dataclasses import dataclass, field
 from typing import Any
 

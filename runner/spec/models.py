@@ -12,8 +12,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PlainValidator, SecretStr, Tag, WithJsonSchema
 
 from runner.spec.types import (
-    AssetName, EnvName, EnvValue, ExperimentName, FileName, Float, Int, MiniBatchSize, Name,
-    OutputName, ParamName, ParameterValue, RelativePath,
+    AssetName,
+    EnvName,
+    EnvValue,
+    ExperimentName,
+    FileName,
+    Float,
+    Int,
+    MiniBatchSize,
+    Name,
+    OutputName,
+    ParameterValue,
+    ParamName,
+    RelativePath,
 )
 
 

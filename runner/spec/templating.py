@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping as AbcMapping
+from collections.abc import Iterator
+from collections.abc import Mapping as AbcMapping
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, UndefinedError, nodes

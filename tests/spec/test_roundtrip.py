@@ -6,7 +6,8 @@ import string
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from runner.spec.load import load_spec
 from runner.spec.models import Spec
