@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
@@ -36,8 +37,23 @@ class RunResultError(Exception):
     """run() returned something the engine cannot count."""
 
 
+def _watch_driver() -> None:
+    """If the driver dies (even by SIGKILL), end this worker and what it started: a
+    run() stuck in a loop must not outlive the run it belonged to."""
+    driver = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != driver:
+                os.killpg(os.getpgid(0), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="runner-driver-watch", daemon=True).start()
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when workers stop
+    _watch_driver()
     conn = Connection(int(sys.argv[1]))
     config: dict[str, Any] = conn.recv()
     _redirect_output(config)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.local.helpers import cli, expected_rows, make_files, output_rows, run_folder, write_spec
+from tests.local.helpers import cli, expected_rows, make_files, output_rows, pid_alive, run_folder, write_spec
 
 
 def _start(root: Path) -> subprocess.Popen[str]:
@@ -53,6 +53,24 @@ def test_driver_sigkill_then_resume_is_exactly_once(tmp_path, kill_after):
     assert len(rows) == len(set(rows))
     records = [json.loads(line) for line in ledger.read_text().splitlines()]
     assert sorted(r["mb"] for r in records) == list(range(40))
+
+
+def test_workers_do_not_outlive_a_killed_driver(tmp_path):
+    make_files(tmp_path / "data", 20)
+    write_spec(tmp_path, mini_batch_size=1, env={"FAULT": "hang", "FAULT_ON": "f0003.txt"})
+    proc = _start(tmp_path)
+    deadline = time.monotonic() + 60
+    child_file = tmp_path / "markers" / "child.pid"
+    while not child_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    child = int(child_file.read_text())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while pid_alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(child), "a hung worker's child outlived the killed driver"
 
 
 def test_a_torn_ledger_line_and_uncommitted_rows_are_cut_on_resume(tmp_path):
