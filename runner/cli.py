@@ -254,10 +254,17 @@ def results(run: str, head: int, step: str | None) -> None:
 @run_errors_exit
 def logs(run: str, worker: int | None, system: bool, step: str | None) -> None:
     """Show a run's logs: each worker's stdout, stderr and logging (or --sys)."""
+    shown = False
     for path, text in api.logs(run, worker, system, step):
         if text.strip():
+            shown = True
             click.echo(f"==> {path} <==")
             click.echo(text.rstrip("\n"))
+    if not shown:
+        reused = [s for s in api.status(run)["steps"] if s.get("reused_from")]
+        hint = "".join(f"; step {s['name']} reused run {s['reused_from']}: `runner logs {s['reused_from']}`"
+                       for s in reused)
+        _err(f"no logs to show{hint}")
 
 
 @cli.command()

@@ -98,7 +98,7 @@ def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None) -> R
             except PreflightError as exc:
                 result = StepResult(job.name, "preflight", str(exc))
             results.append(result)
-            run.step(job.name).update(status=result.status, reason=result.reason)
+            run.step(job.name).update(status=result.status, reason=result.reason, reused_from=result.reused_from)
             if result.status not in ("succeeded", "reused"):
                 status = result.status
                 break
