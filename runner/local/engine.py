@@ -132,9 +132,10 @@ def _run_step(run: RunFolder, job: StepJob, runs_root: Path, fingerprints: dict[
         earlier = find_reusable(list_runs(runs_root), job.name, fingerprints[job.name], exclude=run.id)
         if earlier is not None:
             link_outputs(earlier.step(job.name).path / "outputs", folder.path / "outputs")
-            print(f"{job.name}: reused the output of run {earlier.id} (same spec, inputs and code; "
+            origin = earlier.step(job.name).read().get("reused_from") or earlier.id  # the run that ran it
+            print(f"{job.name}: reused the output of run {origin} (same spec, inputs and code; "
                   "allow_reuse is on)", file=stream)
-            return StepResult(job.name, "reused", output=output, reused_from=earlier.id)
+            return StepResult(job.name, "reused", output=output, reused_from=origin)
     folder.update(started=time.time())
     return _supervise(job, folder, output, info, stop, stream)
 
