@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from runner.local import runfolder
-from runner.local.engine import RunResult, execute
+from runner.local.engine import RunBusy, RunResult, execute
 from runner.local.job import build_jobs, save_jobs
 from runner.plan.plan import Plan, build_plan
 from runner.render import plan_json, plan_text
@@ -117,7 +117,10 @@ def apply(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), t
 
 
 def find(run: str, root: Path = RUNS_DIR) -> runfolder.RunFolder:
-    found = runfolder.find_run(root, run)
+    try:
+        found = runfolder.find_run(root, run)
+    except runfolder.Ambiguous as exc:
+        raise RunError(f"'{run}' could be any of: {', '.join(exc.args[0])}; give more of the id") from exc
     if found is None:
         raise RunError(f"no run named '{run}' under {root} (`runner runs` lists them)")
     return found
@@ -133,7 +136,14 @@ def resume(run: str, root: Path = RUNS_DIR, stream: IO[str] | None = None) -> Ru
         raise RunError(f"run {folder.id} is still running (driver pid {info['driver_pid']})")
     if info.get("status") in ("succeeded", "reused"):
         raise RunError(f"run {folder.id} already {info['status']}; nothing to resume")
-    return execute(folder, root, stream)
+    if info.get("status") == "failed":
+        raise RunError(f"run {folder.id} failed ({info.get('reason', '').splitlines()[0] if info.get('reason') else ''}); "
+                       "resuming would count the same failures again. To re-run only what failed, use its "
+                       "failed_items.jsonl as a dataset with `manifest: true`, or apply the spec again")
+    try:
+        return execute(folder, root, stream)
+    except RunBusy as exc:
+        raise RunError(str(exc)) from exc
 
 
 def list_runs(root: Path = RUNS_DIR) -> list[dict[str, Any]]:
@@ -195,14 +205,26 @@ def results(run: str, head: int = 10, step: str | None = None, root: Path = RUNS
     return Results(str(path), *_count_and_head(path, head, job["row_format"] == "csv"))
 
 
-def _count_and_head(path: Path, head: int, has_header: bool) -> tuple[int, list[str]]:
+def _count_and_head(path: Path, head: int, is_csv: bool) -> tuple[int, list[str]]:
+    """Rows and the first few as text (CSV records may span lines: count records)."""
     rows, first = 0, []
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
+    with open(path, encoding="utf-8", errors="replace", newline="" if is_csv else None) as handle:
+        if is_csv:
+            import csv
+            import io
+
+            for record in csv.reader(handle):
+                rows += 1
+                if len(first) < head + 1:
+                    line = io.StringIO()
+                    csv.writer(line, lineterminator="").writerow(record)
+                    first.append(line.getvalue())
+            return max(0, rows - 1), first
+        for text in handle:
             rows += 1
-            if len(first) < head + has_header:
-                first.append(line.rstrip("\n"))
-    return max(0, rows - has_header), first
+            if len(first) < head:
+                first.append(text.rstrip("\n"))
+    return rows, first
 
 
 def logs(run: str, worker: int | None = None, system: bool = False, step: str | None = None,

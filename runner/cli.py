@@ -293,8 +293,14 @@ def example(name: str, root: str, force: bool) -> None:
 
 def main() -> None:
     try:
-        cli.main(prog_name="runner", standalone_mode=True)
-    except KeyboardInterrupt:
+        code = cli.main(prog_name="runner", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+    except click.exceptions.Exit as exc:  # --help, --version
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # usage errors: exit 2, as click would
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, click.Abort):  # click turns Ctrl-C into Abort; we keep 130
         _err("interrupted")
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # a bug in runner, not in the user's spec

@@ -7,6 +7,7 @@ loop, then reports. Ctrl-C (or SIGTERM) stops workers and leaves a resumable run
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import resource
@@ -81,9 +82,26 @@ class _Stop:
             signal.signal(sig, handler)
 
 
+class RunBusy(Exception):
+    """Another driver holds the run."""
+
+
 def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None) -> RunResult:
-    """Run (or resume) every step of the run folder's job.json, in order."""
-    stream = stream or sys.stderr
+    """Run (or resume) every step of the run folder's job.json, in order. One driver at a
+    time: the run folder's lock is held until the run ends (the OS drops it if we die)."""
+    lock = open(run.file(".lock"), "w")  # noqa: SIM115 - held for the whole run
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        lock.close()
+        raise RunBusy(f"run {run.id} is being run by another driver") from exc
+    try:
+        return _execute(run, runs_root, stream or sys.stderr)
+    finally:
+        lock.close()
+
+
+def _execute(run: RunFolder, runs_root: Path, stream: IO[str]) -> RunResult:
     jobs = load_jobs(run.file("job.json"))
     before = run.read()
     resumed = before.get("resumed", 0) + (before.get("status") not in (None, "created"))
@@ -97,6 +115,8 @@ def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None) -> R
                 result = _run_step(run, job, runs_root, fingerprints, stop, stream)
             except PreflightError as exc:
                 result = StepResult(job.name, "preflight", str(exc))
+            except KeyboardInterrupt:  # a second Ctrl-C: workers are already stopped
+                result = StepResult(job.name, "interrupted", "interrupted (Ctrl-C twice)")
             results.append(result)
             run.step(job.name).update(status=result.status, reason=result.reason, reused_from=result.reused_from)
             if result.status not in ("succeeded", "reused"):
@@ -150,7 +170,7 @@ def _supervise(job: StepJob, folder: StepFolder, output: str | None, info: dict[
         print(f"{job.name}: resuming, {ledger.recovered} of {total} mini-batches already done", file=stream)
     progress = Progress(folder, job.name, total, info["items"] if job.kind == "file" else None, stream)
     supervisor = Supervisor(
-        workers=job.workers, per_node=job.process_count_per_node, tasks=_tasks(folder, ledger), ledger=ledger,
+        workers=job.workers, per_node=job.process_count_per_node, tasks=_tasks(folder, ledger, job.kind), ledger=ledger,
         total=total, run_max_try=job.run_max_try, timeout=float(job.run_invocation_timeout),
         thresholds=_thresholds(job, total), worker_config=lambda slot: _worker_config(job, folder, output, slot),
         worker_env=_worker_env(job, _model_dir(job, folder)), log=log, interrupted=lambda: stop.requested,
@@ -176,12 +196,14 @@ def _supervise(job: StepJob, folder: StepFolder, output: str | None, info: dict[
     return StepResult(job.name, status, reason, snap, output)
 
 
-def _tasks(folder: StepFolder, ledger: Ledger) -> Iterator[Task]:
-    with open(folder.minibatches, encoding="utf-8") as handle:
+def _tasks(folder: StepFolder, ledger: Ledger, kind: str) -> Iterator[Task]:
+    offset = 0
+    with open(folder.minibatches, "rb") as handle:
         for line in handle:
             descriptor = json.loads(line)
             if not ledger.done(descriptor["id"]):
-                yield Task(descriptor)
+                yield Task(descriptor["id"], offset, len(descriptor["files"]) if kind == "file" else None)
+            offset += len(line)
 
 
 def _thresholds(job: StepJob, total: int) -> Callable[[Ledger], str | None]:
@@ -284,7 +306,7 @@ def _worker_config(job: StepJob, folder: StepFolder, output: str | None, slot: S
         "entry_script": job.entry_script, "source_directory": job.source_directory,
         "working_dir": job.source_directory, "arguments": job.arguments, "logging_level": job.logging_level,
         "inputs": [asdict(spec) for spec in job.inputs], "kind": job.kind, "output_action": job.output_action,
-        "row_format": job.row_format, "stdout": paths["stdout"], "stderr": paths["stderr"],
+        "row_format": job.row_format, "minibatches": folder.minibatches, "stdout": paths["stdout"], "stderr": paths["stderr"],
         "log_file": paths["entry_script_log"],
         "env": {"RUNNER_WORKER": str(slot.index), "RUNNER_AGENT_NAME": f"node{slot.node}.process{slot.process:03d}",
                 "RUNNER_OUTPUT_DIR": output_dir, "RUNNER_LOG_DIR": str(folder.path / "logs" / "user"),

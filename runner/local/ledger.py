@@ -9,9 +9,11 @@ whose ledger line was lost are removed and the mini-batch runs again. Nothing co
 is lost; nothing is written twice.
 
 Writes are grouped: rows go to the output file's buffer, ledger lines to a list, and
-every FLUSH_SECONDS the output is flushed first, then the ledger lines are written in one
-call. The order on disk is the same (rows before the lines naming them); a kill costs at
-most that much redone work, never correctness. `close()` fsyncs both.
+every FLUSH_SECONDS the output is flushed and fsynced first, then the ledger lines are
+written in one call. So the order on disk is the same (rows before the lines naming
+them) even after a machine crash; a kill costs at most that much redone work, never
+correctness. Should the output still be shorter than the ledger says, recovery keeps
+only the lines whose rows are there. `close()` fsyncs both.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class Ledger:
         self.state = bytearray(total)  # per mini-batch: 0 to do, OK, FAILED
         self.totals = Totals()
         self.recovered = 0
-        out_end = self._recover()
+        out_end = self._recover(os.path.getsize(output) if output and os.path.exists(output) else 0)
         self._ledger: IO[bytes] = open(path, "ab", buffering=0)
         self._pending: list[bytes] = []  # ledger lines whose rows may still be in the output buffer
         self._out: IO[bytes] | None = None
@@ -72,9 +74,10 @@ class Ledger:
         self.out_pos = out_end
         self._last_flush = time.monotonic()
 
-    def _recover(self) -> int:
-        """Read what a previous driver committed; cut a torn last line. Returns the output
-        offset of the last commit."""
+    def _recover(self, out_size: int) -> int:
+        """Read what a previous driver committed; cut a torn last line, and any line whose
+        rows are not all in the output (a machine crash can lose the file's tail): those
+        mini-batches run again. Returns the output offset of the last commit kept."""
         if not os.path.exists(self.path):
             return 0
         out_end, good = 0, 0
@@ -84,7 +87,7 @@ class Ledger:
                     record = json.loads(line) if line.endswith(b"\n") else None
                 except ValueError:
                     record = None
-                if record is None:
+                if record is None or record["out"] > out_size:
                     break
                 good += len(line)
                 self.state[record["mb"]] = OK if record["status"] == "ok" else FAILED
@@ -118,8 +121,10 @@ class Ledger:
             self.flush()
 
     def flush(self) -> None:
-        if self._out is not None:
-            self._out.flush()  # the rows reach the OS before the ledger lines that name them
+        if self._out is not None and self._pending:
+            self._out.flush()
+            # On disk before the ledger lines that name them, even if the machine crashes.
+            os.fsync(self._out.fileno())
         if self._pending:
             data = memoryview(b"".join(self._pending))
             while data:  # a raw write may be partial

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import struct
 from typing import Any
 
 from runner.local.ledger import read_records
@@ -54,16 +55,33 @@ def _write_manifest(folder: StepFolder, failed: dict[int, dict[str, Any]]) -> No
 
 
 def staged_output(final: str, row_format: str) -> str:
-    """Where committed rows go while the step runs; Parquet is written once at the end."""
-    return final + ".staging.csv" if row_format == "parquet" else final
+    """Where committed rows go while the step runs. Parquet is written once at the end
+    from staged frames: each mini-batch's rows as one Arrow IPC stream, length-prefixed,
+    so the ledger's offsets work as for text and every column keeps its type."""
+    return final + ".staging.arrows" if row_format == "parquet" else final
+
+
+def frame_to_staged(frame: Any) -> bytes:
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    data = sink.getvalue().to_pybytes()
+    return struct.pack("<Q", len(data)) + data
 
 
 def finish_parquet(final: str) -> None:
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     staged = staged_output(final, "parquet")
-    if not os.path.exists(staged) or os.path.getsize(staged) == 0:
-        return
-    pd.read_csv(staged).to_parquet(final + ".tmp", index=False)
-    os.replace(final + ".tmp", final)
-    os.remove(staged)
+    tables = []
+    with open(staged, "rb") as handle:
+        while header := handle.read(8):
+            (size,) = struct.unpack("<Q", header)
+            tables.append(pa.ipc.open_stream(handle.read(size)).read_all())
+    if tables:  # frames of different mini-batches may differ in type (int vs float): promote
+        pq.write_table(pa.concat_tables(tables, promote_options="default"), final + ".tmp")
+        os.replace(final + ".tmp", final)

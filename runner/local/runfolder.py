@@ -125,7 +125,7 @@ def list_runs(root: Path) -> list[RunFolder]:
 
 
 def find_run(root: Path, name: str) -> RunFolder | None:
-    """A run by id, by a unique prefix of its id, or `latest`."""
+    """A run by id, by a prefix only one run id starts with, or `latest`."""
     runs = list_runs(root)
     if name in ("latest", "last"):
         return runs[-1] if runs else None
@@ -135,7 +135,13 @@ def find_run(root: Path, name: str) -> RunFolder | None:
     if exact:
         return exact[0]
     prefixed = [r for r in runs if r.id.startswith(name)]
-    return prefixed[-1] if prefixed else None
+    if len(prefixed) > 1:
+        raise Ambiguous([r.id for r in prefixed])
+    return prefixed[0] if prefixed else None
+
+
+class Ambiguous(Exception):
+    """A prefix that more than one run id starts with (args[0]: those ids)."""
 
 
 def pid_alive(pid: int | None) -> bool:

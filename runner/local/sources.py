@@ -73,15 +73,21 @@ def iter_files(location: str) -> Iterator[os.DirEntry[str] | str]:
         raise InputError(f"{location} is neither a file nor a folder")
 
 
-def _walk(folder: str) -> Iterator[os.DirEntry[str]]:
+def _walk(folder: str, seen: set[tuple[int, int]] | None = None) -> Iterator[os.DirEntry[str]]:
+    """Linked folders are followed, each real folder once (so a link loop ends)."""
+    seen = set() if seen is None else seen
     try:
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
     except OSError as exc:
         raise InputError(f"cannot list {folder}: {exc.strerror or exc}") from exc
     for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk(entry.path)
+        if entry.is_dir():
+            yield from _walk(entry.path, seen)
         elif entry.is_file():
             yield entry
 
@@ -281,13 +287,13 @@ def partition_regex(partition_format: str) -> re.Pattern[str]:
 
 def _key_values(spec: InputSpec, path: str, keys: list[str]) -> list[tuple[str, ...]]:
     """Distinct key combinations in one file, reading only the key columns."""
-    from runner.local.tables import read_columns
+    from runner.local.tables import key_text, read_columns
 
     frame = read_columns(spec, path, keys)
     missing = [k for k in keys if k not in frame.columns]
     if missing:
         raise InputError(f"{path} has no column {', '.join(missing)} (partition_keys)")
-    combos = frame[keys].astype(str).drop_duplicates()
+    combos = frame[keys].apply(key_text).drop_duplicates()
     return [tuple(row) for row in combos.itertuples(index=False, name=None)]
 
 

@@ -36,18 +36,14 @@ _RUNNER_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_
 
 @dataclass
 class Task:
-    descriptor: dict[str, Any]
+    """A mini-batch by reference: workers read its descriptor from minibatches.jsonl at
+    `offset`, so every message the driver sends is a few bytes and never blocks."""
+
+    id: int
+    offset: int
+    files: int | None  # items of a file dataset; None for rows, which only workers count
     tries: int = 0  # failed tries so far
     errors: list[str] = field(default_factory=list)
-
-    @property
-    def id(self) -> int:
-        return int(self.descriptor["id"])
-
-    @property
-    def files(self) -> int | None:
-        files = self.descriptor.get("files")
-        return len(files) if files is not None and "keys" not in self.descriptor else None
 
 
 @dataclass
@@ -168,7 +164,7 @@ class Supervisor:
                 self.in_flight_items += task.files or 0
                 try:
                     assert slot.conn is not None
-                    slot.conn.send(("task", task.descriptor))
+                    slot.conn.send(("task", task.id, task.offset))
                 except OSError:
                     self._worker_died(slot)
 
@@ -197,10 +193,11 @@ class Supervisor:
         elif kind == "loaded":
             slot.rows = message[2]
         elif kind == "done":
-            _, mb, items, succeeded, rows, header, failed_files, seconds = message
+            _, mb, items, elements, rows, header, failed_files, seconds = message
             task = self._finish_head(slot, mb)
+            succeeded = min(elements, items)
             record = {"mb": mb, "status": "ok", "items": items, "ok": succeeded, "failed": items - succeeded,
-                      "rows": succeeded, "tries": task.tries + 1, "worker": slot.index, "secs": round(seconds, 4)}
+                      "rows": elements, "tries": task.tries + 1, "worker": slot.index, "secs": round(seconds, 4)}
             if items > succeeded:
                 record["error"] = f"run() returned {succeeded} results for {items} items"
                 if failed_files is not None:
@@ -228,10 +225,13 @@ class Supervisor:
             self.retries.append(task)
             return
         count = items if items is not None else task.files
-        record = {"mb": task.id, "status": "failed", "items": count or 0, "ok": 0, "failed": count or 0,
+        # Rows never read (unreadable input, or the worker died first) are an unknown
+        # number: at least one, so error_threshold still sees the failure.
+        failed = count if count is not None else 1
+        record = {"mb": task.id, "status": "failed", "items": failed, "ok": 0, "failed": failed,
                   "rows": 0, "tries": task.tries, "worker": slot.index, "secs": 0, "error": text}
         if count is None:
-            record["items_unknown"] = True  # rows never read: the worker died before
+            record["items_unknown"] = True
         self.log(f"mini-batch {task.id} failed after {task.tries} tries: {_last_line(text)}")
         self.ledger.commit(record)
         self._check_thresholds()
@@ -247,6 +247,9 @@ class Supervisor:
         now = time.monotonic()
         start_limit = max(MIN_START_SECONDS, self.timeout)
         for slot in self.slots:
+            if slot.proc is not None and slot.state not in ("down", "retired") and slot.proc.poll() is not None:
+                self._worker_died(slot)  # exited, though something it started holds its socket open
+                continue
             if slot.state in ("starting", "imported") and now - slot.spawned > start_limit:
                 self._init_failed(slot, f"import and init() did not finish within {start_limit:g} s")
                 continue

@@ -25,13 +25,15 @@ def read_descriptor(spec: InputSpec, descriptor: dict[str, Any]) -> pd.DataFrame
     if "unreadable" in descriptor:
         raise ValueError(f"cannot read {descriptor['path']}: {descriptor['unreadable']}")
     if "keys" in descriptor:
-        frames = [_read_whole(spec, path) for path in descriptor["files"]]
+        keys = list(descriptor["keys"])
+        text_columns = [] if descriptor.get("by_path") else keys
+        frames = [_read_whole(spec, path, text_columns) for path in descriptor["files"]]
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         for key, value in descriptor["keys"].items():
             if descriptor.get("by_path"):
                 frame[key] = value  # keys parsed from the path become columns, as on Azure
             else:
-                frame = frame[frame[key].astype(str) == value]
+                frame = frame[key_text(frame[key]) == value]
         return frame.reset_index(drop=True)
     if descriptor["fmt"] == "parquet":
         import pyarrow.parquet as pq
@@ -42,15 +44,22 @@ def read_descriptor(spec: InputSpec, descriptor: dict[str, Any]) -> pd.DataFrame
     return _parse(spec, descriptor["fmt"], header + data)
 
 
-def _parse(spec: InputSpec, fmt: str, data: bytes) -> pd.DataFrame:
+def key_text(column: pd.Series) -> pd.Series:
+    """A partition key's values as the text both the driver (grouping) and the workers
+    (filtering) compare: missing is "", anything else str() of what was read."""
+    return column.map(lambda v: "" if v is None or v != v else str(v)).astype(object)
+
+
+def _parse(spec: InputSpec, fmt: str, data: bytes, text_columns: list[str] | None = None) -> pd.DataFrame:
     import pandas as pd
 
     if fmt == "jsonl":
         return pd.read_json(io.BytesIO(data), lines=True, encoding=spec.encoding) if data.strip() else pd.DataFrame()
     if not data.strip():
         return pd.DataFrame()
+    # Key columns stay text ("01" must not become 1), as the driver read them.
     return pd.read_csv(io.BytesIO(data), sep=spec.delimiter, header=0 if spec.header else None,
-                       encoding=spec.encoding)
+                       encoding=spec.encoding, dtype={c: str for c in text_columns or ()} or None)
 
 
 def _byte_range(path: str, start: int, end: int, header: bool) -> tuple[bytes, bytes]:
@@ -73,7 +82,7 @@ def _byte_range(path: str, start: int, end: int, header: bool) -> tuple[bytes, b
         return data, head
 
 
-def _read_whole(spec: InputSpec, path: str) -> pd.DataFrame:
+def _read_whole(spec: InputSpec, path: str, text_columns: list[str] | None = None) -> pd.DataFrame:
     from runner.local.sources import table_format
 
     fmt = table_format(spec, path)
@@ -82,7 +91,7 @@ def _read_whole(spec: InputSpec, path: str) -> pd.DataFrame:
 
         return pd.read_parquet(path)
     with open(path, "rb") as handle:
-        return _parse(spec, fmt, handle.read())
+        return _parse(spec, fmt, handle.read(), text_columns)
 
 
 def read_columns(spec: InputSpec, path: str, columns: list[str]) -> pd.DataFrame:

@@ -7,11 +7,13 @@ The worker reads each mini-batch's data itself and sends back only the formatted
 rows and counts. Its stdout and stderr (print, C extensions, tracebacks) go to its files
 under logs/user; `logging` goes to its entry_script_log file.
 
+Messages from the driver: the configuration, then ("task", id, offset) per mini-batch
+(its descriptor is the line of minibatches.jsonl at that offset), then ("stop",).
 Messages to the driver:
   ("imported",) | ("import_error", text)      the entry script imported and defines run
   ("ready",)    | ("init_error", text)         init() returned (or raised)
   ("loaded", id, rows)                         a tabular mini-batch was read
-  ("done", id, items, succeeded, rows_bytes, header_bytes, failed_files, seconds)
+  ("done", id, items, elements, rows_bytes, header_bytes, failed_files, seconds)
   ("failed", id, items_or_None, text, seconds)
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import json
 import logging
 import os
 import signal
@@ -54,7 +57,9 @@ def _watch_driver() -> None:
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when workers stop
     _watch_driver()
-    conn = Connection(int(sys.argv[1]))
+    fd = int(sys.argv[1])
+    os.set_inheritable(fd, False)  # what run() starts must not hold the driver's socket open
+    conn = Connection(fd)
     config: dict[str, Any] = conn.recv()
     _redirect_output(config)
     _configure_logging(config)
@@ -135,6 +140,7 @@ class Worker:
         self.kind = config["kind"]
         self.summary_only = config["output_action"] == "summary_only"
         self.row_format = config["row_format"]
+        self.descriptors = open(config["minibatches"], "rb")  # noqa: SIM115 - open for the worker's life
         self.log = logging.getLogger("runner.worker")
         try:
             params = inspect.signature(module.run).parameters.values()
@@ -151,7 +157,8 @@ class Worker:
                 break
             if message[0] == "stop":
                 break
-            self.handle(message[1])
+            self.descriptors.seek(message[2])
+            self.handle(json.loads(self.descriptors.readline()))
         shutdown = getattr(self.module, "shutdown", None)
         if shutdown is not None:
             try:
@@ -181,11 +188,10 @@ class Worker:
             self.conn.send(("failed", mb_id, items, text, time.perf_counter() - started))
             return
         assert items is not None
-        succeeded = min(elements, items)
         failed_files = None
-        if succeeded < items and self.kind == "file" and not self.summary_only:
-            failed_files = _unaccounted(descriptor["files"], result, items - succeeded)
-        self.conn.send(("done", mb_id, items, succeeded, payload, header, failed_files,
+        if elements < items and self.kind == "file" and not self.summary_only:
+            failed_files = _unaccounted(descriptor["files"], result, items - elements)
+        self.conn.send(("done", mb_id, items, elements, payload, header, failed_files,
                         time.perf_counter() - started))
 
     def _read(self, descriptor: dict[str, Any]) -> Any:
@@ -222,7 +228,8 @@ class Worker:
 
 
 def _one_line(element: Any) -> str:
-    return str(element).replace("\r\n", "\n").replace("\n", " ")
+    """One output row per element: any line break inside (\\n, \\r, \\u2028, ...) becomes a space."""
+    return " ".join(str(element).splitlines())
 
 
 def _dataframe_type() -> type | None:
@@ -233,6 +240,10 @@ def _dataframe_type() -> type | None:
 def _frame_rows(frame: Any, row_format: str) -> tuple[bytes, bytes | None]:
     if row_format == "text":  # Azure's append_row: values separated by spaces, no header
         return frame.to_csv(sep=" ", header=False, index=False).encode("utf-8"), None
+    if row_format == "parquet":
+        from runner.local.reports import frame_to_staged
+
+        return frame_to_staged(frame.rename(columns=str)), None
     header = frame.iloc[:0].to_csv(index=False).encode("utf-8")
     return frame.to_csv(header=False, index=False).encode("utf-8"), header
 
