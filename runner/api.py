@@ -137,7 +137,8 @@ def resume(run: str, root: Path = RUNS_DIR, stream: IO[str] | None = None) -> Ru
     if info.get("status") in ("succeeded", "reused"):
         raise RunError(f"run {folder.id} already {info['status']}; nothing to resume")
     if info.get("status") == "failed":
-        raise RunError(f"run {folder.id} failed ({info.get('reason', '').splitlines()[0] if info.get('reason') else ''}); "
+        first = (info.get("reason") or "").split("\n")[0]
+        raise RunError(f"run {folder.id} failed ({first}); "
                        "resuming would count the same failures again. To re-run only what failed, use its "
                        "failed_items.jsonl as a dataset with `manifest: true`, or apply the spec again")
     try:

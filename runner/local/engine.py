@@ -306,9 +306,11 @@ def _worker_config(job: StepJob, folder: StepFolder, output: str | None, slot: S
         "entry_script": job.entry_script, "source_directory": job.source_directory,
         "working_dir": job.source_directory, "arguments": job.arguments, "logging_level": job.logging_level,
         "inputs": [asdict(spec) for spec in job.inputs], "kind": job.kind, "output_action": job.output_action,
-        "row_format": job.row_format, "minibatches": folder.minibatches, "stdout": paths["stdout"], "stderr": paths["stderr"],
+        "row_format": job.row_format, "minibatches": folder.minibatches,
+        "stdout": paths["stdout"], "stderr": paths["stderr"],
         "log_file": paths["entry_script_log"],
-        "env": {"RUNNER_WORKER": str(slot.index), "RUNNER_AGENT_NAME": f"node{slot.node}.process{slot.process:03d}",
+        "env": {"RUNNER_WORKER": str(slot.index),
+                "RUNNER_AGENT_NAME": f"node{slot.node}.process{slot.process:03d}",
                 "RUNNER_OUTPUT_DIR": output_dir, "RUNNER_LOG_DIR": str(folder.path / "logs" / "user"),
                 "RUNNER_WORKING_DIR": str(scratch)},
     }
