@@ -21,3 +21,25 @@ def test_an_azure_style_script_finds_its_model_logger_and_folders(tmp_path):
     assert "INFO EntryScript" in logs and "init on node0.process000" in logs
     work = run_folder(tmp_path, run_id) / "score" / "work" / "node0" / "process000" / "scratch.txt"
     assert work.read_text() == "scratch"
+
+
+def test_side_inputs_and_dataset_arguments_resolve_to_local_paths(tmp_path):
+    make_files(tmp_path / "data", 3)
+    (tmp_path / "lookup").mkdir()
+    (tmp_path / "lookup" / "names.txt").write_text("zero one two")
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "side.py").write_text(
+        "import argparse, json, os\n"
+        "p = argparse.ArgumentParser(); p.add_argument('--lookup'); a, _ = p.parse_known_args()\n"
+        "def run(mb):\n"
+        "    side = json.loads(os.environ['RUNNER_SIDE_INPUTS'])['datasets.lookup']\n"
+        "    assert os.path.samefile(side, a.lookup)\n"
+        "    words = open(os.path.join(a.lookup, 'names.txt')).read().split()\n"
+        "    return [f\"{os.path.basename(p)}: {words[int(open(p).read())]}\" for p in mb]\n")
+    spec = write_spec(tmp_path, script="side.py", step={"side_inputs": ["${{ datasets.lookup }}"],
+                                                         "arguments": ["--lookup", "${{ datasets.lookup }}"]})
+    spec.write_text(spec.read_text().replace("datasets:", "datasets:\n  lookup: {kind: file, path: lookup/}"))
+    result = cli("apply", "spec.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(output_rows(tmp_path, result.stdout.strip())) == ["f0000.txt: zero", "f0001.txt: one",
+                                                                    "f0002.txt: two"]
