@@ -16,6 +16,7 @@ from typing import IO, Any
 from runner.local import runfolder
 from runner.local.engine import RunBusy, RunResult, execute
 from runner.local.job import build_jobs, save_jobs
+from runner.local.ledger import Totals, read_records
 from runner.plan.plan import Plan, build_plan
 from runner.render import plan_json, plan_text
 from runner.spec.diagnostics import SpecError
@@ -107,6 +108,7 @@ def apply(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), t
         raise BackendError(f"target '{result.target}' cannot be applied by this build yet; "
                            "`runner plan --target` shows what it would compile")
     run = runfolder.new_run(root, result.name)
+    run.update(id=run.id, name=result.name, spec=loaded.source, target="local", status="created", started=time.time())
     save_jobs(run.file("job.json"), build_jobs(loaded, result, str(run.path)))
     Path(run.file("plan.txt")).write_text(plan_text(result), encoding="utf-8")
     Path(run.file("plan.json")).write_text(plan_json(result), encoding="utf-8")
@@ -122,6 +124,8 @@ def find(run: str, root: Path = RUNS_DIR) -> runfolder.RunFolder:
     except runfolder.Ambiguous as exc:
         raise RunError(f"'{run}' could be any of: {', '.join(exc.args[0])}; give more of the id") from exc
     if found is None:
+        if run in ("latest", "last"):
+            raise RunError(f"no runs yet under {root}")
         raise RunError(f"no run named '{run}' under {root} (`runner runs` lists them)")
     return found
 
@@ -139,8 +143,9 @@ def resume(run: str, root: Path = RUNS_DIR, stream: IO[str] | None = None) -> Ru
     if info.get("status") == "failed":
         first = (info.get("reason") or "").split("\n")[0]
         raise RunError(f"run {folder.id} failed ({first}); "
-                       "resuming would count the same failures again. To re-run only what failed, use its "
-                       "failed_items.jsonl as a dataset with `manifest: true`, or apply the spec again")
+                       "resuming would count the same failures again. Its failed_items.jsonl lists what failed "
+                       "and what never ran: use it as a dataset with `manifest: true` to run just those, or "
+                       "apply the spec again")
     try:
         return execute(folder, root, stream)
     except RunBusy as exc:
@@ -166,12 +171,26 @@ def status(run: str, root: Path = RUNS_DIR) -> dict[str, Any]:
     steps = []
     for name in _step_names(folder):
         step = folder.step(name)
-        entry = {"name": name, **step.read()}
+        entry = {"name": name, "status": "pending", **step.read()}
         if os.path.exists(step.progress):
             entry["progress"] = runfolder.read_json(Path(step.progress))
+            if info["status"] != "running":
+                _count_from_ledger(step, entry["progress"])  # newer than a killed driver's last write
+        if entry["status"] == "running" and info["status"] == "interrupted":
+            entry["status"] = "interrupted"
         steps.append(entry)
     info["steps"] = steps
     return info
+
+
+def _count_from_ledger(step: runfolder.StepFolder, progress: dict[str, Any]) -> None:
+    totals = Totals()
+    for record in read_records(step.ledger):
+        totals.add(record)
+    progress["mini_batches"].update(succeeded=totals.mini_batches_ok, failed=totals.mini_batches_failed,
+                                    in_flight=0, retrying=0)
+    progress["items"].update(succeeded=totals.items_ok, failed=totals.items_failed)
+    progress["rows_written"] = totals.rows_out
 
 
 def _step_names(folder: runfolder.RunFolder) -> list[str]:
@@ -191,12 +210,20 @@ def results(run: str, head: int = 10, step: str | None = None, root: Path = RUNS
     folder = find(run, root)
     with open(folder.file("job.json"), encoding="utf-8") as handle:
         jobs = json.load(handle)
+    if step is not None and step not in [j["name"] for j in jobs]:
+        raise RunError(f"run {folder.id} has no step '{step}' (its steps: {', '.join(j['name'] for j in jobs)})")
     candidates = [j for j in jobs if j["append_row_file"] and j["output_name"] and (step in (None, j["name"]))]
     if not candidates:
-        raise RunError(f"run {folder.id} has no append_row output" + (f" in step '{step}'" if step else ""))
+        named = [j for j in jobs if step in (None, j["name"])]
+        raise RunError(f"run {folder.id} has no append_row output: step '{named[-1]['name']}' is summary_only, "
+                       f"so its entry script wrote its own files, under {folder.path / named[-1]['name'] / 'outputs'}")
     job = candidates[-1]
     path = folder.path / job["name"] / "outputs" / job["output_name"] / job["append_row_file"]
     if not path.exists():
+        info = folder.step(job["name"]).read()
+        if info.get("status") == "preflight":
+            raise RunError(f"step '{job['name']}' failed its pre-flight checks, so it has no output: "
+                           f"{info.get('reason', '')}")
         raise RunError(f"run {folder.id} has no output yet ({path} does not exist)")
     if job["row_format"] == "parquet":
         import pandas as pd
@@ -232,11 +259,18 @@ def logs(run: str, worker: int | None = None, system: bool = False, step: str | 
          root: Path = RUNS_DIR) -> Iterator[tuple[str, str]]:
     """(path, text) of the logs: each worker's user logs, or the driver's (--sys)."""
     folder = find(run, root)
-    for name in _step_names(folder):
+    with open(folder.file("job.json"), encoding="utf-8") as handle:
+        jobs = {j["name"]: j for j in json.load(handle)}
+    if step is not None and step not in jobs:
+        raise RunError(f"run {folder.id} has no step '{step}' (its steps: {', '.join(jobs)})")
+    workers = max(j["node_count"] * j["process_count_per_node"] for j in jobs.values())
+    if worker is not None and worker >= workers:
+        raise RunError(f"run {folder.id} has workers 0 to {workers - 1}")
+    for name in jobs:
         if step not in (None, name):
             continue
         base = folder.path / name / "logs"
-        pattern = "sys/**/*" if system else "user/**/*"
+        pattern = "sys/*.log" if system else "user/**/*"
         for path in sorted(base.glob(pattern)):
             if not path.is_file():
                 continue

@@ -151,10 +151,12 @@ def _finish(result: api.RunResult) -> None:
             line += f" (output of run {step.reused_from})"
         _err(line + (f": {step.reason}" if step.reason and step.status != "preflight" else ""))
         if step.status == "preflight":
-            _err(f"runner apply: cannot start step '{step.name}':\n{step.reason}")
+            _err(f"runner: cannot start step '{step.name}':\n{step.reason}")
     run_id = result.run.id
     if result.status in ("succeeded", "reused"):
-        _err(f"run {run_id} {result.status}; `runner results {run_id}` shows the output")
+        rows = any(step.output for step in result.steps)
+        _err(f"run {run_id} {result.status}; " + (f"`runner results {run_id}` shows the output" if rows else
+             f"the entry script wrote its outputs (summary_only) under {result.run.path}/<step>/outputs"))
     elif result.status == "interrupted":
         _err(f"run {run_id} interrupted; `runner resume {run_id}` continues it")
     elif result.status == "failed":
@@ -265,6 +267,8 @@ def logs(run: str, worker: int | None, system: bool, step: str | None) -> None:
         hint = "".join(f"; step {s['name']} reused run {s['reused_from']}: `runner logs {s['reused_from']}`"
                        for s in reused)
         _err(f"no logs to show{hint}")
+    elif system:
+        _err("one row per mini-batch: logs/sys/report/processed_mini_batches.csv in each step's folder")
 
 
 @cli.command()

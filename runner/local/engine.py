@@ -25,7 +25,7 @@ from runner.local.progress import Progress
 from runner.local.reports import finish_parquet, staged_output, write_reports
 from runner.local.reuse import find_reusable, fingerprint, link_outputs
 from runner.local.runfolder import RunFolder, StepFolder, list_runs
-from runner.local.sources import InputError, Partitioner
+from runner.local.sources import InputError, Partitioner, is_glob
 from runner.local.supervisor import Slot, Supervisor, Task
 
 EXIT_CODES = {"succeeded": 0, "reused": 0, "failed": 1, "preflight": 2, "interrupted": 130}
@@ -105,7 +105,7 @@ def _execute(run: RunFolder, runs_root: Path, stream: IO[str]) -> RunResult:
     jobs = load_jobs(run.file("job.json"))
     before = run.read()
     resumed = before.get("resumed", 0) + (before.get("status") not in (None, "created"))
-    run.update(status="running", driver_pid=os.getpid(), resumed=resumed, finished=None)
+    run.update(status="running", driver_pid=os.getpid(), resumed=resumed, finished=None, reason="")
     results: list[StepResult] = []
     fingerprints: dict[str, str] = {}
     status = "succeeded"
@@ -156,7 +156,7 @@ def _run_step(run: RunFolder, job: StepJob, runs_root: Path, fingerprints: dict[
             print(f"{job.name}: reused the output of run {origin} (same spec, inputs and code; "
                   "allow_reuse is on)", file=stream)
             return StepResult(job.name, "reused", output=output, reused_from=origin)
-    folder.update(started=time.time())
+    folder.update(started=info.get("started") or time.time(), status="running", reason="")
     return _supervise(job, folder, output, info, stop, stream)
 
 
@@ -168,6 +168,12 @@ def _supervise(job: StepJob, folder: StepFolder, output: str | None, info: dict[
     if ledger.recovered:
         log(f"resuming: {ledger.recovered} of {total} mini-batches were already committed")
         print(f"{job.name}: resuming, {ledger.recovered} of {total} mini-batches already done", file=stream)
+    if ledger.recovered >= total:  # every mini-batch was committed before the driver stopped
+        ledger.close()
+        tripped = _thresholds(job, total)(ledger)
+        write_reports(folder)
+        return StepResult(job.name, "failed" if tripped else "succeeded", tripped or _within(job, ledger),
+                          output=output)
     progress = Progress(folder, job.name, total, info["items"] if job.kind == "file" else None, stream)
     supervisor = Supervisor(
         workers=job.workers, per_node=job.process_count_per_node, tasks=_tasks(folder, ledger, job.kind), ledger=ledger,
@@ -188,10 +194,13 @@ def _supervise(job: StepJob, folder: StepFolder, output: str | None, info: dict[
         raise PreflightError(outcome.reason)
     status = outcome.status
     snap = progress.close(supervisor, status)
-    write_reports(folder)
+    not_run = write_reports(folder, stopped=status == "failed")
     if status == "succeeded" and output and job.row_format == "parquet":
         finish_parquet(output)
     reason = outcome.reason or _within(job, ledger)
+    if not_run:
+        reason += (f"\n{not_run} mini-batches never ran; failed_items.jsonl lists them with the failed ones, "
+                   "so a dataset with `manifest: true` over it re-runs both")
     log(f"step {status}: {reason}" if reason else f"step {status}")
     return StepResult(job.name, status, reason, snap, output)
 
@@ -253,9 +262,19 @@ def _preflight(job: StepJob, folder: StepFolder, output: str | None) -> None:
                 compile(handle.read(), job.entry_script, "exec")
         except SyntaxError as exc:
             problems.append(f"entry_script {job.entry_script} has a syntax error at line {exc.lineno}: {exc.msg}")
+    missing = False
     for name, path in {**job.models, **job.side_inputs}.items():
         if not os.path.exists(path):
             problems.append(f"{name}: {path} does not exist")
+            missing = True
+    for spec in job.inputs:
+        if spec.reference not in job.produced_by and not is_glob(spec.location) \
+                and not os.path.exists(spec.location):
+            problems.append(f"{spec.reference}: {spec.location} does not exist")
+            missing = True
+    if missing:
+        problems.append("(the example specs' data and models are made by `runner example mnist` and "
+                        "`runner example tabular`)")
     try:
         folder.path.mkdir(parents=True, exist_ok=True)
         target = os.path.dirname(output) if output else str(folder.path / "outputs")

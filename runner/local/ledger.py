@@ -90,6 +90,8 @@ class Ledger:
                 if record is None or record["out"] > out_size:
                     break
                 good += len(line)
+                if self.state[record["mb"]]:
+                    continue  # written twice by an older driver: count it once
                 self.state[record["mb"]] = OK if record["status"] == "ok" else FAILED
                 self.totals.add(record)
                 out_end = record["out"]
@@ -126,10 +128,10 @@ class Ledger:
             # On disk before the ledger lines that name them, even if the machine crashes.
             os.fsync(self._out.fileno())
         if self._pending:
-            data = memoryview(b"".join(self._pending))
+            # Taken before writing: an interrupt mid-write must not write these lines twice.
+            data, self._pending = memoryview(b"".join(self._pending)), []
             while data:  # a raw write may be partial
                 data = data[self._ledger.write(data) or 0:]
-            self._pending.clear()
         self._last_flush = time.monotonic()
 
     def close(self) -> None:

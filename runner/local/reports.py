@@ -14,8 +14,12 @@ from runner.local.ledger import read_records
 from runner.local.runfolder import StepFolder
 
 
-def write_reports(folder: StepFolder) -> None:
+def write_reports(folder: StepFolder, stopped: bool = False) -> int:
+    """The report and the manifest; with `stopped` (a threshold ended the step early) the
+    manifest also lists the mini-batches that never ran, so re-running it covers the rest.
+    Returns how many never ran."""
     failed: dict[int, dict[str, Any]] = {}
+    done: set[int] = set()
     os.makedirs(os.path.dirname(folder.report), exist_ok=True)
     with open(folder.report + ".tmp", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -25,23 +29,29 @@ def write_reports(folder: StepFolder) -> None:
             error = (record.get("error") or "").strip().splitlines()
             writer.writerow([record["mb"], record["status"], record["items"], record["ok"], record["failed"],
                              record["tries"], record["worker"], record["secs"], error[-1] if error else ""])
+            done.add(record["mb"])
             if record["failed"] or record["status"] != "ok":
                 failed[record["mb"]] = record
     os.replace(folder.report + ".tmp", folder.report)
-    _write_manifest(folder, failed)
+    return _write_manifest(folder, failed, done if stopped else None)
 
 
-def _write_manifest(folder: StepFolder, failed: dict[int, dict[str, Any]]) -> None:
+def _write_manifest(folder: StepFolder, failed: dict[int, dict[str, Any]], done: set[int] | None) -> int:
     """One line per mini-batch with failed items: its descriptor (paths, or file and byte
     range / row groups), what failed, and the error. A dataset with `manifest: true`
     over this file re-runs exactly these."""
+    not_run = 0
     with open(folder.failed_items + ".tmp", "w", encoding="utf-8") as out:
-        if failed:
+        if failed or done is not None:
             with open(folder.minibatches, encoding="utf-8") as handle:
                 for line in handle:
                     descriptor = json.loads(line)
                     record = failed.get(descriptor["id"])
                     if record is None:
+                        if done is not None and descriptor["id"] not in done:
+                            not_run += 1
+                            out.write(json.dumps({"mini_batch": descriptor, "status": "not_run",
+                                                  "error": "not run: the step stopped on a threshold"}) + "\n")
                         continue
                     entry: dict[str, Any] = {"mini_batch": descriptor, "status": record["status"],
                                              "failed_items": record["failed"], "tries": record["tries"],
@@ -52,6 +62,7 @@ def _write_manifest(folder: StepFolder, failed: dict[int, dict[str, Any]]) -> No
                         entry["which_failed"] = "unknown: run() returned fewer results than items"
                     out.write(json.dumps(entry) + "\n")
     os.replace(folder.failed_items + ".tmp", folder.failed_items)
+    return not_run
 
 
 def staged_output(final: str, row_format: str) -> str:

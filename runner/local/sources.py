@@ -49,6 +49,10 @@ class InputSpec:
 
 # --- listing ------------------------------------------------------------------------
 
+def is_glob(location: str) -> bool:
+    return bool(_MAGIC.search(location))
+
+
 def iter_files(location: str) -> Iterator[os.DirEntry[str] | str]:
     """Every file a location names, in a stable order: a folder (recursively), a glob
     (`**` crosses folders), or one file. Yields DirEntry objects where a walk has them."""

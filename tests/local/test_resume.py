@@ -42,7 +42,10 @@ def test_driver_sigkill_then_resume_is_exactly_once(tmp_path, kill_after):
     proc.wait()
     run_id = ledger.parents[1].name
     time.sleep(0.2)  # the orphaned workers see the driver gone and exit
-    assert json.loads(cli("status", run_id, "--json", cwd=tmp_path).stdout)["status"] == "interrupted"
+    status = json.loads(cli("status", run_id, "--json", cwd=tmp_path).stdout)
+    assert status["status"] == "interrupted" and status["steps"][0]["status"] == "interrupted"
+    committed = len(ledger.read_bytes().splitlines())
+    assert status["steps"][0]["progress"]["mini_batches"]["succeeded"] == committed  # counted from the ledger
     partial = output_rows(tmp_path, run_id)
     assert len(partial) < len(names)
     resumed = cli("resume", run_id, cwd=tmp_path)

@@ -126,3 +126,57 @@ def test_ambiguous_prefixes_linked_folders_and_resuming_a_failed_run(tmp_path):
     assert code == 1
     refused = cli("resume", failed, cwd=tmp_path)
     assert refused.returncode == 2 and "failed_items.jsonl" in refused.stderr
+
+
+def test_an_interrupt_mid_write_does_not_write_ledger_lines_twice(tmp_path):
+    ledger = Ledger(str(tmp_path / "ledger.jsonl"), str(tmp_path / "rows.txt"), total=3)
+    for mb in range(3):
+        ledger.commit({"mb": mb, "status": "ok", "items": 1, "ok": 1, "failed": 0, "tries": 1}, b"r\n")
+    real_write = ledger._ledger.write
+
+    def write_then_interrupt(data):
+        real_write(data)
+        raise KeyboardInterrupt
+
+    ledger._ledger.write = write_then_interrupt
+    try:
+        ledger.flush()
+    except KeyboardInterrupt:
+        pass
+    ledger._ledger.write = real_write
+    ledger.close()
+    lines = (tmp_path / "ledger.jsonl").read_text().splitlines()
+    assert [json.loads(line)["mb"] for line in lines] == [0, 1, 2]
+
+
+def test_a_threshold_stop_lists_what_never_ran_so_the_manifest_covers_the_rest(tmp_path):
+    names = make_files(tmp_path / "data", 60)
+    write_spec(tmp_path, env={"FAULT": "raise", "FAULT_ON": "f0007.txt"}, run_max_try=1, error_threshold=0,
+               process_count_per_node=1)
+    code, first, err = _apply(tmp_path)
+    assert code == 1 and "mini-batches never ran" in err
+    manifest = run_folder(tmp_path, first) / "score" / "failed_items.jsonl"
+    statuses = [json.loads(line)["status"] for line in manifest.read_text().splitlines()]
+    assert statuses[0] == "failed" and set(statuses[1:]) == {"not_run"}
+    write_spec(tmp_path, name="rest.yaml", dataset={"kind": "file", "path": str(manifest), "manifest": True})
+    code, second, err = _apply(tmp_path, "rest.yaml")
+    assert code == 0, err
+    done = output_rows(tmp_path, first) + output_rows(tmp_path, second)
+    assert sorted(r.split(":")[0] for r in done) == names  # every file exactly once across both runs
+
+
+def test_messages_that_give_the_next_step(tmp_path):
+    make_files(tmp_path / "data", 4)
+    write_spec(tmp_path, output_action="summary_only")
+    code, run_id, err = _apply(tmp_path)
+    assert code == 0 and "summary_only" in err and "runner results" not in err
+    shown = cli("results", run_id, cwd=tmp_path)
+    assert shown.returncode == 2 and "summary_only" in shown.stderr and "outputs" in shown.stderr
+    bad_worker = cli("logs", run_id, "--worker", "9", cwd=tmp_path)
+    assert bad_worker.returncode == 2 and "workers 0 to 1" in bad_worker.stderr
+    bad_step = cli("logs", run_id, "--step", "nope", cwd=tmp_path)
+    assert bad_step.returncode == 2 and "no step 'nope'" in bad_step.stderr
+    (tmp_path / "code" / "faulty.py").unlink()
+    (tmp_path / "data").rename(tmp_path / "gone")
+    code, _, err = _apply(tmp_path)
+    assert code == 2 and "entry_script" in err and "datasets.d" in err and "does not exist" in err
