@@ -148,7 +148,7 @@ def _finish(result: api.RunResult) -> None:
     for step in result.steps:
         line = f"{step.name}: {step.status}"
         if step.reused_from:
-            line += f" (output of run {step.reused_from})"
+            line = f"{step.name}: reused the output of run {step.reused_from} (same spec, inputs and code; allow_reuse)"
         _err(line + (f": {step.reason}" if step.reason and step.status != "preflight" else ""))
         if step.status == "preflight":
             _err(f"runner: cannot start step '{step.name}':\n{step.reason}")

@@ -153,8 +153,6 @@ def _run_step(run: RunFolder, job: StepJob, runs_root: Path, fingerprints: dict[
         if earlier is not None:
             link_outputs(earlier.step(job.name).path / "outputs", folder.path / "outputs")
             origin = earlier.step(job.name).read().get("reused_from") or earlier.id  # the run that ran it
-            print(f"{job.name}: reused the output of run {origin} (same spec, inputs and code; "
-                  "allow_reuse is on)", file=stream)
             return StepResult(job.name, "reused", output=output, reused_from=origin)
     folder.update(started=info.get("started") or time.time(), status="running", reason="")
     return _supervise(job, folder, output, info, stop, stream)
