@@ -274,12 +274,10 @@ def logs(run: str, worker: int | None = None, system: bool = False, step: str | 
         for path in sorted(base.glob(pattern)):
             if not path.is_file():
                 continue
-            if worker is not None and not _is_worker(path, worker, folder, name):
+            if worker is not None and not _is_worker(path, worker, jobs[name]["process_count_per_node"]):
                 continue
             yield str(path), path.read_text(encoding="utf-8", errors="replace")
 
 
-def _is_worker(path: Path, worker: int, folder: runfolder.RunFolder, step: str) -> bool:
-    with open(folder.file("job.json"), encoding="utf-8") as handle:
-        per_node = next(j["process_count_per_node"] for j in json.load(handle) if j["name"] == step)
+def _is_worker(path: Path, worker: int, per_node: int) -> bool:
     return path.parent.name == f"node{worker // per_node}" and path.name.startswith(f"process{worker % per_node:03d}")

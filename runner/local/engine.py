@@ -175,7 +175,7 @@ def _supervise(job: StepJob, folder: StepFolder, output: str | None, info: dict[
     progress = Progress(folder, job.name, total, info["items"] if job.kind == "file" else None, stream)
     supervisor = Supervisor(
         workers=job.workers, per_node=job.process_count_per_node, tasks=_tasks(folder, ledger, job.kind), ledger=ledger,
-        total=total, run_max_try=job.run_max_try, timeout=float(job.run_invocation_timeout),
+        run_max_try=job.run_max_try, timeout=float(job.run_invocation_timeout),
         thresholds=_thresholds(job, total), worker_config=lambda slot: _worker_config(job, folder, output, slot),
         worker_env=_worker_env(job, _model_dir(job, folder)), log=log, interrupted=lambda: stop.requested,
         tick=progress.tick)

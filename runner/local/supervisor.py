@@ -69,7 +69,7 @@ class Outcome:
 
 
 class Supervisor:
-    def __init__(self, *, workers: int, per_node: int, tasks: Iterator[Task], ledger: Ledger, total: int,
+    def __init__(self, *, workers: int, per_node: int, tasks: Iterator[Task], ledger: Ledger,
                  run_max_try: int, timeout: float, thresholds: Callable[[Ledger], str | None],
                  worker_config: Callable[[Slot], dict[str, Any]], worker_env: dict[str, str],
                  log: Callable[[str], None], interrupted: Callable[[], bool],
@@ -78,7 +78,6 @@ class Supervisor:
         self.tasks = tasks
         self.retries: deque[Task] = deque()
         self.ledger = ledger
-        self.total = total
         self.run_max_try = run_max_try
         self.timeout = timeout
         self.thresholds = thresholds
@@ -88,7 +87,6 @@ class Supervisor:
         self.interrupted = interrupted
         self.tick = tick
         self.exhausted = False
-        self.in_flight_items = 0
         self.restarts = 0
         self._outcome: Outcome | None = None
         self._selector = selectors.DefaultSelector()  # kept across loops: cheaper than wait()
@@ -161,7 +159,6 @@ class Supervisor:
                 if not slot.queue:
                     slot.started, slot.rows = time.monotonic(), None
                 slot.queue.append(task)
-                self.in_flight_items += task.files or 0
                 try:
                     assert slot.conn is not None
                     slot.conn.send(("task", task.id, task.offset))
@@ -212,7 +209,6 @@ class Supervisor:
     def _finish_head(self, slot: Slot, mb: int) -> Task:
         task = slot.queue.popleft()
         assert task.id == mb, f"worker {slot.index} answered mini-batch {mb}, expected {task.id}"
-        self.in_flight_items -= task.files or 0
         slot.started, slot.rows = time.monotonic(), None
         return task
 
@@ -270,8 +266,6 @@ class Supervisor:
     def _lose_worker(self, slot: Slot, text: str) -> None:
         """The head mini-batch fails one try; the queued ones go back untouched."""
         queue, slot.queue = slot.queue, deque()
-        for task in queue:
-            self.in_flight_items -= task.files or 0
         if queue:
             head = queue.popleft()
             self.retries.extendleft(reversed(queue))
@@ -285,8 +279,6 @@ class Supervisor:
         slot.init_failures += 1
         slot.last_error = text
         self._kill(slot)
-        for task in slot.queue:
-            self.in_flight_items -= task.files or 0
         self.retries.extendleft(reversed(slot.queue))
         slot.queue.clear()
         if slot.init_failures >= self.run_max_try:
