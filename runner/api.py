@@ -193,9 +193,17 @@ def _count_from_ledger(step: runfolder.StepFolder, progress: dict[str, Any]) -> 
     progress["rows_written"] = totals.rows_out
 
 
-def _step_names(folder: runfolder.RunFolder) -> list[str]:
+def _jobs(folder: runfolder.RunFolder, step: str | None = None) -> list[dict[str, Any]]:
+    """The run's steps as job.json stores them; a step named but not there is an error."""
     with open(folder.file("job.json"), encoding="utf-8") as handle:
-        return [job["name"] for job in json.load(handle)]
+        jobs: list[dict[str, Any]] = json.load(handle)
+    if step is not None and step not in [j["name"] for j in jobs]:
+        raise RunError(f"run {folder.id} has no step '{step}' (its steps: {', '.join(j['name'] for j in jobs)})")
+    return jobs
+
+
+def _step_names(folder: runfolder.RunFolder) -> list[str]:
+    return [job["name"] for job in _jobs(folder)]
 
 
 @dataclass
@@ -208,10 +216,7 @@ class Results:
 def results(run: str, head: int = 10, step: str | None = None, root: Path = RUNS_DIR) -> Results:
     """The output rows of a step (the last step with an append_row output by default)."""
     folder = find(run, root)
-    with open(folder.file("job.json"), encoding="utf-8") as handle:
-        jobs = json.load(handle)
-    if step is not None and step not in [j["name"] for j in jobs]:
-        raise RunError(f"run {folder.id} has no step '{step}' (its steps: {', '.join(j['name'] for j in jobs)})")
+    jobs = _jobs(folder, step)
     candidates = [j for j in jobs if j["append_row_file"] and j["output_name"] and (step in (None, j["name"]))]
     if not candidates:
         named = [j for j in jobs if step in (None, j["name"])]
@@ -259,10 +264,7 @@ def logs(run: str, worker: int | None = None, system: bool = False, step: str | 
          root: Path = RUNS_DIR) -> Iterator[tuple[str, str]]:
     """(path, text) of the logs: each worker's user logs, or the driver's (--sys)."""
     folder = find(run, root)
-    with open(folder.file("job.json"), encoding="utf-8") as handle:
-        jobs = {j["name"]: j for j in json.load(handle)}
-    if step is not None and step not in jobs:
-        raise RunError(f"run {folder.id} has no step '{step}' (its steps: {', '.join(jobs)})")
+    jobs = {j["name"]: j for j in _jobs(folder, step)}
     workers = max(j["node_count"] * j["process_count_per_node"] for j in jobs.values())
     if worker is not None and worker >= workers:
         raise RunError(f"run {folder.id} has workers 0 to {workers - 1}")
