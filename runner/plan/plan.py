@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.plan.targets import check_target
 from runner.spec.binding import parse_reference
 from runner.spec.diagnostics import Path_, format_path
 from runner.spec.load import LoadedSpec
@@ -96,6 +97,8 @@ def resolve_path(loaded: LoadedSpec, path: Path_, value: str) -> str:
 def build_plan(loaded: LoadedSpec, target: str | None = None, cpu_count: int = 1) -> Plan:
     spec = loaded.spec
     chosen = target or spec.target
+    check_target(loaded, chosen, {name: resolve_path(loaded, ("datasets", name, "path"), dataset.path)
+                                  for name, dataset in spec.datasets.items()})
     bound_to: dict[str, list[str]] = {}
     for binding in loaded.bindings:
         bound_to.setdefault(binding.parameter, []).append(format_path(binding.path))

@@ -58,7 +58,7 @@ def load_spec(path: str, sets: AbcSequence[str] = (), set_params: AbcSequence[st
         diags += [d for d in _from_pydantic(exc, tree) if d.path not in reported]
     diags += _literal_secrets(tree)
     if spec is not None:
-        diags += [_at(tree, p, msg) for p, msg in check_spec(spec) if p not in reported]
+        diags += [diagnostic_at(tree, p, msg) for p, msg in check_spec(spec) if p not in reported]
     diags = _drop_echoes(diags)
     if diags:
         raise SpecError(unique_sorted(diags))
@@ -91,7 +91,8 @@ def _base_parameters(chain: list[str], path: str,
     return to_plain(params.node), {str(name) for name in secret}
 
 
-def _at(tree: Mapping, path: Path_, message: str) -> Diagnostic:
+def diagnostic_at(tree: Mapping, path: Path_, message: str) -> Diagnostic:
+    """A problem at a field of the spec, marked where its value was written."""
     node, key_mark, matched = lookup(tree, path)
     note = node.bound_from if isinstance(node, Scalar) and node.bound_from else ""
     return Diagnostic(node.mark if matched == path else key_mark, path, message, note)

@@ -1,0 +1,102 @@
+"""What each Azure target can express, checked at plan time.
+
+A spec that is valid for the local engine may use what Azure ML has no word for (the
+runner's own output formats, failed-items manifests) or leave out what Azure needs (a
+compute cluster, an environment). Each problem names the field, so it is an error in
+the pull request, not a surprise in the cloud.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+from runner.spec.binding import parse_reference
+from runner.spec.checks import Problem
+from runner.spec.diagnostics import SpecError, unique_sorted
+from runner.spec.load import LoadedSpec, diagnostic_at
+
+AZURE_TARGETS = ("azureml", "azureml-v2")
+_GLOB = re.compile(r"[*?[]")  # as the local engine reads a path (runner/local/sources.py)
+REMOTE = ("azureml://", "azureml:", "https://", "http://", "wasbs://", "abfss://", "adl://")
+
+
+def is_remote(path: str) -> bool:
+    return path.startswith(REMOTE)
+
+
+def used_datasets(loaded: LoadedSpec) -> list[str]:
+    """Datasets a step reads, now or through a dataset parameter's base value."""
+    spec = loaded.spec
+    names: list[str] = []
+    for step in spec.steps:
+        for text in (*step.inputs, *step.side_inputs, *[a for a in step.arguments if isinstance(a, str)]):
+            ref = parse_reference(text)
+            if ref and ref.kind == "datasets":
+                names.append(ref.name)
+    for value in loaded.base_parameters.values():
+        if isinstance(value, dict) and value.get("dataset") in spec.datasets:
+            names.append(value["dataset"])
+    return list(dict.fromkeys(names))
+
+
+def check_target(loaded: LoadedSpec, target: str, resolve: dict[str, str]) -> None:
+    """Raise SpecError when `target` cannot express the spec. `resolve` maps each dataset
+    name to its path as seen from the working directory."""
+    if target not in AZURE_TARGETS:
+        return
+    problems = list(_problems(loaded, target, resolve))
+    if problems:
+        raise SpecError(unique_sorted([diagnostic_at(loaded.tree, path, f"{msg} (target {target})")
+                                       for path, msg in problems]))
+
+
+def _problems(loaded: LoadedSpec, target: str, resolve: dict[str, str]) -> Iterator[Problem]:
+    spec = loaded.spec
+    if spec.azure is None or spec.azure.compute is None:
+        yield (("azure",) if spec.azure else ("name",),
+               "an Azure target needs azure.compute: the cluster the steps run on")
+    if spec.azure is None or spec.azure.environment is None:
+        yield (("azure",) if spec.azure else ("name",),
+               "an Azure target needs azure.environment: the Python packages the entry script imports")
+    for index, step in enumerate(spec.steps):
+        run = step.parallel_run
+        base = ("steps", index, "parallel_run")
+        if run.append_row_format != "text":
+            yield ((*base, "append_row_format"), f"append_row_format '{run.append_row_format}' is the local "
+                                                 "engine's own; Azure ML appends text rows")
+        if run.partition_keys:
+            yield from _partitioned(loaded, index, target)
+        if target == "azureml-v2" and len(step.inputs) > 1:
+            yield (("steps", index, "inputs", 1), "a v2 parallel job splits one input_data; "
+                                                  "give the other inputs as side_inputs or merge them")
+    for name in used_datasets(loaded):
+        dataset = spec.datasets[name]
+        path = ("datasets", name)
+        if dataset.manifest:
+            yield ((*path, "manifest"), "a failed-items manifest is a local run's file; "
+                                        "Azure ML cannot read it as a dataset")
+        elif not is_remote(dataset.path) and _GLOB.search(dataset.path):
+            yield ((*path, "path"), "a local glob cannot be uploaded as a dataset: point at a folder or file, "
+                                    "or at a datastore path (azureml://datastores/<name>/paths/<glob>)")
+        elif target == "azureml-v2" and dataset.kind == "tabular" and os.path.isdir(resolve[name]) \
+                and not os.path.isfile(os.path.join(resolve[name], "MLTable")):
+            yield ((*path, "path"), "a v2 parallel job reads tabular data as an MLTable: put an MLTable file "
+                                    "in this folder (`runner example tabular` writes one), or use an "
+                                    "azureml: data asset")
+        elif target == "azureml-v2" and dataset.kind == "tabular" and not is_remote(dataset.path) \
+                and not os.path.isdir(resolve[name]) and os.path.exists(resolve[name]):
+            yield ((*path, "path"), "a v2 parallel job reads tabular data as an MLTable folder, not one file")
+
+
+def _partitioned(loaded: LoadedSpec, index: int, target: str) -> Iterator[Problem]:
+    step = loaded.spec.steps[index]
+    for text in step.inputs:
+        ref = parse_reference(text)
+        dataset = loaded.spec.datasets.get(ref.name) if ref and ref.kind == "datasets" else None
+        if dataset is None or dataset.kind != "tabular" or not dataset.partition_format:
+            yield (("steps", index, "parallel_run", "partition_keys"),
+                   "Azure ML partitions only a tabular dataset with a partition_format; "
+                   f"input '{text}' has none (the local engine reads keys from columns, Azure does not)")
+            return

@@ -1,0 +1,92 @@
+"""What an Azure target cannot express is a spec error at plan time (exit 2, file:line:col),
+not a surprise after submission. These run without any Azure SDK installed."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner import api
+from runner.spec.diagnostics import SpecError
+
+SPEC = """
+name: score-images
+parameters:
+  images: {dataset: images}
+datasets:
+  images: {kind: file, path: data/images/}
+  rows: {kind: tabular, path: data/rows/}
+  globbed: {kind: file, path: "data/images/*.png"}
+  failed: {kind: file, path: failed_items.jsonl, manifest: true}
+  more: {kind: file, path: data/more/}
+models:
+  clf: {path: models/clf}
+azure:
+  compute: {name: cpu-cluster}
+  environment: {name: env, pip: [pillow]}
+steps:
+  - name: score-images
+    inputs: ["${{ parameters.images }}"]
+    output: {name: scores}
+    parallel_run:
+      entry_script: score.py
+"""
+
+
+def errors(write, text: str, target: str) -> list[str]:
+    write("s.yaml", text)
+    with pytest.raises(SpecError) as caught:
+        api.plan("s.yaml", target=target)
+    return [d.headline() for d in caught.value.diagnostics]
+
+
+@pytest.mark.parametrize("target", ["azureml", "azureml-v2"])
+def test_the_local_engines_own_output_formats_are_refused(write, target: str) -> None:
+    text = SPEC + "      append_row_format: csv\n"
+    assert errors(write, text, target) == [
+        f"s.yaml:21:26 steps[0].parallel_run.append_row_format: append_row_format 'csv' is the local engine's own; "
+        f"Azure ML appends text rows (target {target})"]
+    api.plan("s.yaml", target="local")  # the same spec is fine locally
+
+
+@pytest.mark.parametrize("target", ["azureml", "azureml-v2"])
+def test_a_manifest_and_a_local_glob_cannot_be_uploaded(write, target: str) -> None:
+    text = SPEC.replace('inputs: ["${{ parameters.images }}"]',
+                        'inputs: ["${{ datasets.globbed }}"]\n    side_inputs: ["${{ datasets.failed }}"]')
+    found = errors(write, text, target)
+    assert len(found) == 2
+    assert found[0].startswith("s.yaml:7:31 datasets.globbed.path: a local glob cannot be uploaded as a dataset")
+    assert found[1].startswith("s.yaml:8:60 datasets.failed.manifest: a failed-items manifest is a local run's file")
+
+
+@pytest.mark.parametrize("target", ["azureml", "azureml-v2"])
+def test_partition_keys_need_a_partitioned_tabular_dataset(write, target: str) -> None:
+    text = SPEC.replace("parameters.images", "datasets.rows") + "      partition_keys: [clinic]\n"
+    [found] = errors(write, text, target)
+    assert found.startswith("s.yaml:21:23 steps[0].parallel_run.partition_keys: Azure ML partitions only a tabular "
+                            "dataset with a partition_format; input '${{ datasets.rows }}' has none")
+    fixed = text.replace("path: data/rows/}", "path: data/rows/, partition_format: '/{clinic}/{name}.csv'}")
+    write("s.yaml", fixed)
+    api.plan("s.yaml", target="azureml")
+
+
+def test_an_azure_target_needs_a_compute_and_an_environment(write) -> None:
+    text = SPEC.replace("  compute: {name: cpu-cluster}\n  environment: {name: env, pip: [pillow]}\n",
+                        "  workspace: {config: config.json}\n")
+    assert [e.split(": ", 1)[1] for e in errors(write, text, "azureml")] == [
+        "an Azure target needs azure.compute: the cluster the steps run on (target azureml)",
+        "an Azure target needs azure.environment: the Python packages the entry script imports (target azureml)"]
+
+
+def test_v2_reads_one_input_and_tabular_data_as_an_mltable(write, tmp_path) -> None:
+    two = SPEC.replace('inputs: ["${{ parameters.images }}"]', 'inputs: ["${{ parameters.images }}", '
+                                                              '"${{ datasets.more }}"]')
+    [found] = errors(write, two, "azureml-v2")
+    assert found.startswith("s.yaml:17:42 steps[0].inputs[1]: a v2 parallel job splits one input_data")
+    api.plan("s.yaml", target="azureml")  # v1 takes a list of inputs
+    (tmp_path / "data" / "rows").mkdir(parents=True)
+    (tmp_path / "data" / "rows" / "a.csv").write_text("x\n1\n")
+    one = SPEC.replace("parameters.images", "datasets.rows")
+    [found] = errors(write, one, "azureml-v2")
+    assert found.startswith("s.yaml:6:31 datasets.rows.path: a v2 parallel job reads tabular data as an MLTable")
+    (tmp_path / "data" / "rows" / "MLTable").write_text("paths: [{pattern: ./*.csv}]\n")
+    api.plan("s.yaml", target="azureml-v2")
