@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from runner.local import runfolder
-from runner.local.engine import RunBusy, RunResult, execute
+from runner.local.engine import RunBusy, RunResult, StepResult, execute
 from runner.local.job import build_jobs, save_jobs
 from runner.local.ledger import Totals, read_records
 from runner.plan.plan import Plan, build_plan
@@ -66,6 +67,64 @@ def plan(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), ta
     return build_plan(loaded, target=target, cpu_count=os.cpu_count() or 1)
 
 
+@dataclass
+class Compiled:
+    """What an Azure target makes of a spec: the compiled YAML (for azureml-v2, the job
+    file `az ml job create -f` accepts), what apply will create or reuse, in words, and
+    single files to link into folders of their own before the YAML is used."""
+
+    target: str
+    text: str
+    description: list[str]
+    data: dict[str, Any]
+    stage: dict[str, str]
+
+
+def compile_plan(loaded: LoadedSpec, result: Plan, base_dir: str = ".", reveal: bool = False) -> Compiled | None:
+    """The Azure pipeline for a plan (None for the local target). Local paths in a v2 job
+    are relative to `base_dir`, the folder its YAML will be written to."""
+    from runner.azureml import compile_v1, compile_v2, describe
+
+    source = " -> ".join(loaded.chain)
+    if result.target == "azureml":
+        data = compile_v1.compile_v1(loaded, result, reveal=reveal)
+        header = (f"# The Azure ML SDK v1 pipeline that `runner apply --target azureml` builds from {source}\n"
+                  "# (Workspace, AmlCompute, Datastore, Dataset, Model, Environment, PipelineParameter,\n"
+                  "# ParallelRunConfig, ParallelRunStep), as data: a review aid, not an Azure file format.\n")
+        return Compiled("azureml", header + describe.dump(data), describe.describe_v1(data), data, {})
+    if result.target == "azureml-v2":
+        job = compile_v2.compile_v2(loaded, result, base_dir=base_dir, reveal=reveal)
+        header = (f"# Azure ML v2 pipeline job with a parallel step, compiled from {source} by runner.\n"
+                  "# Submit: az ml job create -f <this file>  (or: runner apply <spec> --target azureml-v2)\n")
+        shared = compile_v1.resources(loaded, reveal=reveal)
+        lines = describe.describe_v2(job, shared["compute"], shared["datastores"], shared["workspace"])
+        return Compiled("azureml-v2", header + describe.dump(job.job), lines, job.job, job.stage)
+    return None
+
+
+def stage_inputs(stage: Mapping[str, str]) -> None:
+    """Link each single-file input into its own folder (a copy where links cannot be made)."""
+    for folder, file in stage.items():
+        os.makedirs(folder, exist_ok=True)
+        target = os.path.join(folder, os.path.basename(file))
+        if os.path.exists(target):
+            if os.path.samefile(target, file):
+                continue
+            os.remove(target)
+        try:
+            os.link(file, target)
+        except OSError:
+            shutil.copy2(file, target)
+
+
+def plan_compiled(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
+                  environ: Mapping[str, str] | None = None, base_dir: str = ".") -> tuple[Plan, Compiled | None]:
+    """The plan and, for an Azure target, its compiled pipeline (raises SpecError)."""
+    loaded = load_spec(spec, sets, set_params, environ)
+    result = build_plan(loaded, target=target, cpu_count=os.cpu_count() or 1)
+    return result, compile_plan(loaded, result, base_dir)
+
+
 def write_schemas(folder: str | Path) -> list[Path]:
     """Write the spec and variant JSON Schemas into `folder`; returns the files written."""
     folder = Path(folder)
@@ -100,13 +159,15 @@ class BackendError(Exception):
 
 
 def apply(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
-          environ: Mapping[str, str] | None = None, root: Path = RUNS_DIR, stream: IO[str] | None = None) -> RunResult:
-    """Run a spec. Locally: a new run folder under `root`, every step in order."""
+          environ: Mapping[str, str] | None = None, root: Path = RUNS_DIR, stream: IO[str] | None = None,
+          session: Any = None) -> RunResult:
+    """Run a spec. Locally: a new run folder under `root`, every step in order. On Azure:
+    compile, submit through `session` (the SDK seam; None: the real one), follow the run
+    to its end and download each step's append_row file into the run folder."""
     loaded = load_spec(spec, sets, set_params, environ)
     result = build_plan(loaded, target=target, cpu_count=os.cpu_count() or 1)
     if result.target != "local":
-        raise BackendError(f"target '{result.target}' cannot be applied by this build yet; "
-                           "`runner plan --target` shows what it would compile")
+        return _apply_azure(loaded, result, root, stream, session)
     run = runfolder.new_run(root, result.name)
     run.update(id=run.id, name=result.name, spec=loaded.source, target="local", status="created", started=time.time())
     save_jobs(run.file("job.json"), build_jobs(loaded, result, str(run.path)))
@@ -116,6 +177,86 @@ def apply(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), t
                target="local", status="created", started=time.time(), cwd=os.getcwd(),
                parameters={p.name: p.value for p in result.parameters})
     return execute(run, root, stream)
+
+
+def _apply_azure(loaded: LoadedSpec, result: Plan, root: Path, stream: IO[str] | None, session: Any) -> RunResult:
+    from runner.azureml.compile_v1 import resources
+    from runner.azureml.compile_v2 import node_name
+    from runner.azureml.submit import AzureError, Wanted, place, require_sdk, submit_v1, submit_v2
+
+    if session is None:
+        try:
+            require_sdk(result.target)
+        except AzureError as exc:
+            raise BackendError(str(exc)) from exc
+    run = runfolder.new_run(root, result.name)
+    run.update(id=run.id, name=result.name, experiment=result.experiment, spec=loaded.source, chain=loaded.chain,
+               target=result.target, status="submitting", started=time.time(), cwd=os.getcwd(),
+               driver_pid=os.getpid(), parameters={p.name: p.value for p in result.parameters})
+    shown = compile_plan(loaded, result, base_dir=str(run.path))
+    assert shown is not None
+    Path(run.file("plan.txt")).write_text(plan_text(result) + "\n".join(["", *shown.description, ""]),
+                                          encoding="utf-8")
+    jobs = [{"name": s.name, "output_name": s.output, "append_row_file": s.append_row_file, "row_format": "text",
+             "node_count": s.node_count, "process_count_per_node": s.process_count_per_node or 1}
+            for s in result.steps]
+    Path(run.file("job.json")).write_text(json.dumps(jobs, indent=1) + "\n", encoding="utf-8")
+    v2 = result.target == "azureml-v2"
+    wanted = [Wanted(s.name, node_name(s.output) if v2 else s.output, s.append_row_file)
+              for s in result.steps if s.output and s.append_row_file]
+    for step in result.steps:
+        run.step(step.name).update(name=step.name, status="running")
+
+    def submitted(info: dict[str, str]) -> None:
+        run.update(status="running", **info)
+        if stream is not None:
+            stream.write(f"submitted {info['azure_run_id']}: {info['portal_url']}\n")
+
+    try:
+        real = compile_plan(loaded, result, base_dir=str(run.path), reveal=True)
+        assert real is not None
+        if v2:
+            from runner.azureml.session_v2 import SessionV2
+
+            stage_inputs(real.stage)
+            job_file = run.file("job.yaml")
+            fd = os.open(job_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold secret values
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(real.text)
+            shared = resources(loaded, reveal=True)
+            outcome = submit_v2(job_file, shared["workspace"], session or SessionV2(), wanted, str(run.path),
+                                submitted, compute=shared["compute"], datastores=shared["datastores"], stream=stream)
+        else:
+            Path(run.file("pipeline.yaml")).write_text(shown.text, encoding="utf-8")
+            if session is None:
+                from runner.azureml.session_v1 import Session
+
+                session = Session()
+            outcome = submit_v1(real.data, session, wanted, str(run.path), submitted, stream)
+    except KeyboardInterrupt:
+        info = run.read()
+        where = f"; it goes on in Azure ML: {info['portal_url']}" if info.get("portal_url") else ""
+        run.update(status="interrupted", reason=f"stopped following the run{where}")
+        return RunResult(run, "interrupted", [StepResult(s.name, "interrupted") for s in result.steps])
+    except AzureError as exc:
+        run.update(status="error", reason=str(exc))
+        raise BackendError(str(exc)) from exc
+    except Exception as exc:  # the SDKs raise their own kinds for auth, network and service errors
+        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        run.update(status="error", reason=reason)
+        raise BackendError(f"{result.target}: {reason} (run folder {run.path})") from exc
+    status_ = outcome.status
+    reason = "" if status_ == "succeeded" else f"Azure ML run {outcome.info['azure_run_id']} ended {outcome.azure_status}"
+    steps = []
+    for step in result.steps:
+        output = None
+        if step.name in outcome.files:
+            output = place(outcome.files[step.name], str(run.path / step.name / "outputs" / (step.output or "")))
+        run.step(step.name).update(status=status_, reason=reason)
+        steps.append(StepResult(step.name, status_, reason, output=output))
+    shutil.rmtree(run.path / "download", ignore_errors=True)
+    run.update(status=status_, azure_status=outcome.azure_status, reason=reason, finished=time.time())
+    return RunResult(run, status_, steps)
 
 
 def find(run: str, root: Path = RUNS_DIR) -> runfolder.RunFolder:
@@ -138,6 +279,10 @@ def resume(run: str, root: Path = RUNS_DIR, stream: IO[str] | None = None) -> Ru
     if info.get("status") == "running" and runfolder.pid_alive(info.get("driver_pid")) \
             and info.get("driver_pid") != os.getpid():
         raise RunError(f"run {folder.id} is still running (driver pid {info['driver_pid']})")
+    if info.get("target", "local") != "local":
+        where = f": {info['portal_url']}" if info.get("portal_url") else ""
+        raise RunError(f"run {folder.id} was submitted to Azure ML ({info['target']}), which runs it to the end "
+                       f"whether or not runner follows it{where}")
     if info.get("status") in ("succeeded", "reused"):
         raise RunError(f"run {folder.id} already {info['status']}; nothing to resume")
     if info.get("status") == "failed":
@@ -264,6 +409,10 @@ def logs(run: str, worker: int | None = None, system: bool = False, step: str | 
          root: Path = RUNS_DIR) -> Iterator[tuple[str, str]]:
     """(path, text) of the logs: each worker's user logs, or the driver's (--sys)."""
     folder = find(run, root)
+    info = folder.read()
+    if info.get("target", "local") != "local":
+        where = info.get("portal_url") or "the Azure ML studio"
+        raise RunError(f"run {folder.id} ran on Azure ML ({info['target']}); its logs are there: {where}")
     jobs = {j["name"]: j for j in _jobs(folder, step)}
     workers = max(j["node_count"] * j["process_count_per_node"] for j in jobs.values())
     if worker is not None and worker >= workers:

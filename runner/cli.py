@@ -99,15 +99,34 @@ def plan(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: 
     Variants are merged, templates rendered, parameters bound and defaults filled in;
     parameters changed from the base spec are marked. Secrets are never printed.
 
+    With --target azureml or azureml-v2 it also shows what apply will create or reuse
+    in the workspace and the compiled pipeline (no credentials or network needed);
+    --out then writes just the compiled YAML.
+
     \b
     Examples:
       runner plan specs/mnist.single-image.yaml
       runner plan specs/mnist.yaml --set steps[0].parallel_run.node_count=1 --out plan.txt
+      runner plan specs/mnist.yaml --target azureml-v2 --out job.yaml   # then: az ml job create -f job.yaml
     """
-    result = api.plan(spec, sets, set_params, target)
-    text = plan_json(result) if as_json else plan_text(result)
+    base_dir = os.path.dirname(os.path.abspath(out)) if out else "."
+    result, compiled = api.plan_compiled(spec, sets, set_params, target, base_dir=base_dir)
+    if as_json:
+        data = json.loads(plan_json(result))
+        if compiled:
+            data["compiled"] = compiled.data
+        text = json.dumps(data, indent=2) + "\n"
+    elif compiled and out:
+        text = compiled.text  # the file itself: for azureml-v2, what `az ml job create -f` takes
+    else:
+        text = plan_text(result)
+        if compiled:
+            text += "\n".join(["", f"Azure ML ({compiled.target}): what `runner apply` creates, reuses and submits",
+                               *compiled.description, "", "Compiled:", compiled.text])
     if out:
         try:
+            if compiled and compiled.stage:
+                api.stage_inputs(compiled.stage)
             Path(out).write_text(text, encoding="utf-8")
         except OSError as exc:
             _err(f"runner plan: cannot write --out {out}: {exc.strerror or exc}")
@@ -157,6 +176,8 @@ def _finish(result: api.RunResult) -> None:
         rows = any(step.output for step in result.steps)
         _err(f"run {run_id} {result.status}; " + (f"`runner results {run_id}` shows the output" if rows else
              f"the entry script wrote its outputs (summary_only) under {result.run.path}/<step>/outputs"))
+    elif result.status == "interrupted" and result.run.read().get("target", "local") != "local":
+        _err(f"run {run_id}: {result.run.read().get('reason', 'stopped following it')}")
     elif result.status == "interrupted":
         _err(f"run {run_id} interrupted; `runner resume {run_id}` continues it")
     elif result.status == "failed":
@@ -203,7 +224,8 @@ def runs() -> None:
         _err(f"no runs yet (they are kept under {api.RUNS_DIR})")
     for info in found:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.get("started") or 0))
-        click.echo(f"{info.get('id', '?'):<48} {info.get('status', '?'):<12} {started}  {info.get('spec', '')}")
+        click.echo(f"{info.get('id', '?'):<48} {info.get('status', '?'):<12} {info.get('target', 'local'):<11} "
+                   f"{started}  {info.get('spec', '')}")
 
 
 @cli.command()
@@ -217,6 +239,8 @@ def status(run: str, as_json: bool) -> None:
         click.echo(json.dumps(info, indent=1, default=str))
         return
     click.echo(f"run {info['id']}: {info['status']}" + (f" ({info['reason']})" if info.get("reason") else ""))
+    if info.get("azure_run_id"):
+        click.echo(f"  {info['target']} run {info['azure_run_id']}: {info.get('portal_url', '')}")
     for step in info["steps"]:
         click.echo(f"  step {step['name']}: {step.get('status', 'pending')}")
         if step.get("reused_from"):

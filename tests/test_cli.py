@@ -62,8 +62,15 @@ def test_plan_json_overrides_and_target(tmp_path) -> None:
     assert changed == {"mnist_param": False, "batch_size_param": True, "process_count_param": False}
 
 
+AZURE = """
+azure:
+  compute: {name: cpu-cluster}
+  environment: {name: env, pip: [pillow]}
+"""
+
+
 def test_plan_for_azure_leaves_process_count_to_the_vm(tmp_path) -> None:
-    (tmp_path / "s.yaml").write_text(BASE)
+    (tmp_path / "s.yaml").write_text(BASE + AZURE)
     result = runner("plan", "s.yaml", "--target", "azureml", cwd=tmp_path)
     assert "workers        1 node(s) x one process per core of the VM (Azure's default)" in result.stdout
 
@@ -117,8 +124,12 @@ def test_usage_errors_exit_2() -> None:
 
 
 def test_apply_and_run_commands_say_plainly_what_is_missing(tmp_path) -> None:
-    applied = runner("apply", "specs/mnist.yaml", "--target", "azureml-v2")
-    assert applied.returncode == 3 and "target 'azureml-v2' cannot be applied by this build yet" in applied.stderr
+    for target, extra in (("azureml", "azureml"), ("azureml-v2", "azureml-v2")):
+        applied = runner("apply", str(ROOT / "specs/mnist.yaml"), "--target", target, cwd=tmp_path)
+        assert applied.returncode == 3 and "Traceback" not in applied.stderr
+        assert f"target {target} needs its Azure ML SDK, which is not installed here " \
+               f"(pip install 'runner[{extra}]')" in applied.stderr
+        assert not (tmp_path / ".runner").exists()  # nothing was created
     listed = runner("runs", cwd=tmp_path)
     assert listed.returncode == 0 and listed.stdout == "" and "no runs yet" in listed.stderr
     for command in ("status", "results", "logs"):

@@ -13,6 +13,16 @@ SEED = 0
 COPIES = 24
 FILES = 4
 CLINICS = ["north", "south", "east", "west"]
+MLTABLE = """\
+# The CSV files of this folder, as Azure ML v2 reads them (written by `runner example tabular`).
+paths:
+  - pattern: ./*.csv
+transformations:
+  - read_delimited:
+      delimiter: ','
+      header: all_files_same_headers
+      encoding: utf8
+"""
 
 
 @dataclass
@@ -51,6 +61,8 @@ def prepare(root: str | Path = ".", force: bool = False) -> Prepared:
     for part, chunk in enumerate(np.array_split(np.arange(len(table)), FILES)):
         table.iloc[chunk].to_csv(data / f"part-{part}.csv", index=False)
 
+    # Azure ML v2 reads a tabular folder as an MLTable; the local engine skips this file.
+    (data / "MLTable").write_text(MLTABLE, encoding="utf-8")
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=SEED))
     model.fit(features, original.target)
     model_dir.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+MLTABLE = "MLTable"
 _MAGIC = re.compile(r"[*?[]")
 _SUFFIX_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
                    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
@@ -184,6 +185,8 @@ class Partitioner:
     def _listed(self, spec: InputSpec) -> Iterator[tuple[str, int]]:
         for entry in iter_files(spec.location):
             path, size, mtime = _stat(entry)
+            if spec.kind == "tabular" and os.path.basename(path) == MLTABLE:
+                continue  # Azure's description of the folder's tables (v2), not a table
             if self._hash:
                 self.digest.update(f"{path}\0{size}\0{mtime}\n".encode())
             self.files += 1

@@ -1,0 +1,195 @@
+"""Build the real SDK v1 objects from the compiled pipeline, as the tutorial does by hand:
+Environment, datasets, PipelineParameters, DatasetConsumptionConfigs, PipelineData,
+ParallelRunConfig and ParallelRunStep. Everything that talks to Azure goes through
+`Session` (session_v1.py), the one seam tests replace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from azureml.core import Dataset, Environment
+from azureml.data import FileDataset
+from azureml.core.conda_dependencies import CondaDependencies
+from azureml.data.dataset_consumption_config import DatasetConsumptionConfig
+from azureml.pipeline.core import PipelineData, PipelineParameter
+from azureml.pipeline.steps import ParallelRunConfig, ParallelRunStep
+
+from runner.azureml.session_v1 import Session
+
+
+@dataclass
+class Built:
+    """The pipeline's parts, ready for `Session.submit`."""
+
+    workspace: Any
+    steps: list[Any]
+    parameters: dict[str, Any]  # name -> PipelineParameter
+    datasets: dict[str, Any]  # name -> FileDataset / TabularDataset
+    pipeline_parameters: dict[str, Any]  # what the variant submits
+    models: dict[str, Any] = field(default_factory=dict)  # name -> registered Model
+    model_paths: dict[str, str] = field(default_factory=dict)  # name -> local folder or file
+    outputs: dict[str, Any] = field(default_factory=dict)  # step name -> PipelineData
+
+
+def listing_digest(path: str) -> str:
+    """Names, sizes and modification times of what would be uploaded: same files, same
+    folder on the datastore, so a second apply uploads nothing."""
+    digest = hashlib.sha256()
+    if os.path.isfile(path):
+        stat = os.stat(path)
+        digest.update(f"{os.path.basename(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            stat = os.stat(full)
+            digest.update(f"{os.path.relpath(full, path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def environment(spec: dict[str, Any]) -> Environment:
+    env = Environment(name=spec["name"])
+    versions = {"python_version": spec["python_version"]} if spec["python_version"] else {}
+    env.python.conda_dependencies = CondaDependencies.create(
+        conda_packages=spec["conda_packages"] or None, pip_packages=spec["pip_packages"], **versions)
+    if spec["docker_base_image"]:
+        env.docker.base_image = spec["docker_base_image"]
+    return env
+
+
+def _dataset(session: Session, ws: Any, name: str, spec: dict[str, Any], stores: dict[str, Any]) -> Any:
+    if "url" in spec:
+        path: Any = spec["url"]
+    elif "datastore" in spec:
+        store = stores.get(spec["datastore"]) or session.datastore(ws, spec["datastore"])
+        path = (store, spec["path"])
+    else:
+        store = session.datastore(ws, None)
+        target = f"{spec['upload_to']}/{listing_digest(spec['local'])}"
+        session.upload(store, spec["local"], target)
+        if os.path.isfile(spec["local"]):
+            target += "/" + os.path.basename(spec["local"])
+        path = (store, target)
+    extra = {"partition_format": spec["partition_format"]} if spec.get("partition_format") else {}
+    if spec["kind"] == "file":
+        return Dataset.File.from_files(path=path, validate=False, **extra)
+    if spec["format"] == "parquet":
+        return Dataset.Tabular.from_parquet_files(path=path, validate=False, **extra)
+    if spec["format"] == "jsonl":
+        return Dataset.Tabular.from_json_lines_files(path=path, validate=False, encoding=_encoding(spec), **extra)
+    # CSV column types are inferred by reading the data in Azure (the seam says whether it can).
+    infer = session.reads_data
+    return Dataset.Tabular.from_delimited_files(path=path, validate=False, separator=spec["delimiter"],
+                                                header=spec["header"], encoding=_encoding(spec),
+                                                infer_column_types=infer, **extra)
+
+
+def _encoding(spec: dict[str, Any]) -> str:
+    # Dataset.Tabular names encodings its own way ("utf8", "latin1", ...).
+    return {"utf-8": "utf8", "latin-1": "latin1", "iso-8859-1": "iso88591", "ascii": "ascii",
+            "utf-16": "utf16", "windows-1252": "windows1252"}.get(spec["encoding"].lower(), spec["encoding"])
+
+
+def build(compiled: dict[str, Any], session: Session) -> Built:
+    """Create or reuse the workspace resources (through the seam), then build the steps."""
+    ws = session.workspace(compiled["workspace"])
+    compute = session.compute(ws, compiled["compute"])
+    stores = {name: session.register_datastore(ws, name, spec) for name, spec in compiled["datastores"].items()}
+    models = {name: session.register_model(ws, name, spec) for name, spec in compiled["models"].items()}
+    datasets = {name: _dataset(session, ws, name, spec, stores) for name, spec in compiled["datasets"].items()}
+    env = environment(compiled["environment"])
+    parameters = {}
+    for name, default in compiled["parameters"].items():
+        value = datasets[default["dataset"]] if isinstance(default, dict) else default
+        parameters[name] = PipelineParameter(name=name, default_value=value)
+    built = Built(ws, [], parameters, datasets, {}, models,
+                  {name: spec["path"] for name, spec in compiled["models"].items()})
+    for spec in compiled["steps"]:
+        built.steps.append(_step(spec, built, compute, env, stores, session))
+    for name, value in compiled["submit"]["pipeline_parameters"].items():
+        built.pipeline_parameters[name] = datasets[value["dataset"]] if isinstance(value, dict) else value
+    return built
+
+
+def _consume(ref: dict[str, Any], built: Built, session: Session) -> Any:
+    """What ParallelRunStep takes for an input, side input, or an argument naming one."""
+    if "parameter" in ref and "input_name" not in ref:
+        return built.parameters[ref["parameter"]]
+    if "parameter" in ref:
+        param = built.parameters[ref["parameter"]]
+        return _mounted(DatasetConsumptionConfig(ref["input_name"], param), param.default_value)
+    if "step_output" in ref:
+        return built.outputs[ref["step_output"]].as_dataset().as_named_input(ref["input_name"]).as_mount()
+    if "model" in ref:
+        dataset = built.datasets.get(f"model:{ref['model']}")
+        if dataset is None:  # the model's files, mounted so an argument can name their path
+            store = session.datastore(built.workspace, None)
+            local = built.model_paths[ref["model"]]
+            target = f"runner/models/{ref['model']}/{listing_digest(local)}"
+            session.upload(store, local, target)
+            dataset = Dataset.File.from_files(path=(store, target), validate=False)
+            built.datasets[f"model:{ref['model']}"] = dataset
+        return dataset.as_named_input(ref["input_name"]).as_mount()
+    dataset = built.datasets[ref["dataset"]]
+    return _mounted(dataset.as_named_input(ref["input_name"]), dataset)
+
+
+def _mounted(config: DatasetConsumptionConfig, dataset: Any) -> DatasetConsumptionConfig:
+    """Files are mounted (as the tutorial); a TabularDataset is read directly, in mini-batches."""
+    return config.as_mount() if isinstance(dataset, FileDataset) else config
+
+
+def _value(value: Any, built: Built) -> Any:
+    return built.parameters[value["parameter"]] if isinstance(value, dict) else value
+
+
+def _step(spec: dict[str, Any], built: Built, compute: Any, env: Environment, stores: dict[str, Any],
+          session: Session) -> ParallelRunStep:
+    config = spec["parallel_run_config"]
+    run_config = ParallelRunConfig(
+        source_directory=config["source_directory"],
+        entry_script=config["entry_script"],
+        mini_batch_size=_value(config["mini_batch_size"], built),
+        error_threshold=config["error_threshold"],
+        allowed_failed_count=config["allowed_failed_count"],
+        allowed_failed_percent=config["allowed_failed_percent"],
+        output_action=config["output_action"],
+        append_row_file_name=config["append_row_file_name"],
+        environment=env,
+        compute_target=compute,
+        process_count_per_node=_value(config["process_count_per_node"], built),
+        node_count=_value(config["node_count"], built),
+        logging_level=_value(config["logging_level"], built),
+        run_invocation_timeout=_value(config["run_invocation_timeout"], built),
+        run_max_try=_value(config["run_max_try"], built),
+        partition_keys=config["partition_keys"],
+        environment_variables=config["environment_variables"] or None,
+        description=config["description"],
+    )
+    consumed: dict[str, Any] = {}
+
+    def consume(ref: dict[str, Any]) -> Any:
+        key = repr(sorted(ref.items()))
+        if key not in consumed:  # an argument and the side input it names are one object
+            consumed[key] = _consume(ref, built, session)
+        return consumed[key]
+
+    output = None
+    if spec["output"]:
+        store = stores.get(spec["output"]["datastore"] or "") or session.datastore(built.workspace,
+                                                                                   spec["output"]["datastore"])
+        output = PipelineData(name=spec["output"]["name"], datastore=store)
+        built.outputs[spec["name"]] = output
+    return ParallelRunStep(
+        name=spec["name"],
+        parallel_run_config=run_config,
+        inputs=[consume(ref) for ref in spec["inputs"]],
+        output=output,
+        side_inputs=[consume(ref) for ref in spec["side_inputs"]] or None,
+        arguments=[consume(a) if isinstance(a, dict) else a for a in spec["arguments"]] or None,
+        allow_reuse=spec["allow_reuse"],
+    )

@@ -1,0 +1,216 @@
+"""Compile a plan to what the tutorial builds by hand with SDK v1, as plain data.
+
+The result is what `runner plan --target azureml` prints and what `build_v1` turns into
+real azureml-core / azureml-pipeline-steps objects, so the plan a reviewer reads and
+the pipeline that is submitted cannot drift apart. Pure: no SDK import, no network.
+
+Each `${{ parameters.x }}` binding stays a PipelineParameter whose default is the value
+the *base* spec file gives; a variant's own values are submitted as
+`pipeline_parameters=`, exactly as the tutorial's second run re-submits its pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from runner.plan.plan import REDACTED, Plan, resolve_path
+from runner.plan.targets import is_remote, used_datasets
+from runner.spec.binding import parse_reference
+from runner.spec.load import LoadedSpec
+
+# Azure requires these in the environment of every ParallelRunStep (it warns otherwise,
+# and file datasets cannot be mounted without fuse).
+REQUIRED_PIP = ("azureml-core", "azureml-dataset-runtime[pandas,fuse]")
+_DATASTORE_URI = re.compile(r"^azureml://datastores/(?P<store>[^/]+)/paths/(?P<path>.*)$")
+INT_FIELDS = ("process_count_per_node", "node_count", "run_invocation_timeout", "run_max_try")
+
+
+def input_name(text: str) -> str:
+    """A DatasetConsumptionConfig / job input name: letters, digits and underscores."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", text)
+
+
+def datastore_path(path: str) -> tuple[str, str] | None:
+    match = _DATASTORE_URI.match(path)
+    return (match.group("store"), match.group("path")) if match else None
+
+
+def compile_v1(loaded: LoadedSpec, plan: Plan, reveal: bool = False) -> dict[str, Any]:
+    """The SDK v1 pipeline as data. `reveal` keeps secret values (for building the real
+    objects); without it they are shown as *** (for the plan)."""
+    spec = loaded.spec
+    azure = spec.azure
+    assert azure is not None and azure.compute is not None and azure.environment is not None  # check_target
+    env = azure.environment
+    pip = list(env.pip) + [p for p in REQUIRED_PIP if not _has_package(env.pip, p)]
+    return {
+        "target": "azureml",
+        **resources(loaded, reveal),
+        "environment": {"name": env.name, "python_version": env.python_version, "conda_packages": list(env.conda),
+                        "pip_packages": pip, "docker_base_image": env.docker_base_image},
+        "models": {name: {"path": resolve_path(loaded, ("models", name, "path"), model.path), "tags": model.tags,
+                          "description": model.description} for name, model in spec.models.items()},
+        "datasets": {name: _dataset(loaded, name) for name in used_datasets(loaded)},
+        "parameters": _parameters(loaded, reveal),
+        "steps": [_step(loaded, plan, index, reveal) for index in range(len(spec.steps))],
+        "submit": {"experiment": plan.experiment, "pipeline_parameters": _overrides(loaded, reveal)},
+    }
+
+
+def resources(loaded: LoadedSpec, reveal: bool = False) -> dict[str, Any]:
+    """The workspace, compute and datastores: the same for both SDKs."""
+    azure = loaded.spec.azure
+    assert azure is not None and azure.compute is not None  # check_target
+    return {"workspace": _workspace(loaded), "compute": azure.compute.model_dump(mode="json"),
+            "datastores": {name: _datastore(store, reveal) for name, store in azure.datastores.items()}}
+
+
+def _has_package(packages: list[str], wanted: str) -> bool:
+    base = re.split(r"[\[<>=!~ ]", wanted)[0].lower()
+    return any(re.split(r"[\[<>=!~ ]", p)[0].lower() == base for p in packages)
+
+
+def _workspace(loaded: LoadedSpec) -> dict[str, Any]:
+    assert loaded.spec.azure is not None
+    ws = loaded.spec.azure.workspace
+    if ws.subscription_id:
+        return {"subscription_id": ws.subscription_id, "resource_group": ws.resource_group, "name": ws.name}
+    return {"config": resolve_path(loaded, ("azure", "workspace", "config"), ws.config or "config.json")}
+
+
+def _datastore(store: Any, reveal: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"container_name": store.container_name, "account_name": store.account_name}
+    for key in ("account_key", "sas_token"):
+        secret = getattr(store, key)
+        if secret is not None:
+            out[key] = secret.get_secret_value() if reveal else REDACTED
+    return out
+
+
+def _dataset(loaded: LoadedSpec, name: str) -> dict[str, Any]:
+    dataset = loaded.spec.datasets[name]
+    path = resolve_path(loaded, ("datasets", name, "path"), dataset.path)
+    out: dict[str, Any] = {"kind": dataset.kind}
+    remote = datastore_path(path)
+    if remote:
+        out.update(datastore=remote[0], path=remote[1])
+    elif is_remote(path):
+        out.update(url=path)
+    else:
+        # Uploaded to the default datastore under a folder named by a digest of the files
+        # (computed at apply), so unchanged data is not uploaded twice.
+        out.update(local=path, upload_to=f"runner/{loaded.spec.name}/{name}")
+    if dataset.kind == "tabular":
+        suffix = path.rstrip("/").rsplit(".", 1)[-1].lower()
+        out.update(format=dataset.format or (suffix if suffix in ("parquet", "jsonl") else "csv"),
+                   delimiter=dataset.delimiter, header=dataset.header, encoding=dataset.encoding)
+    if dataset.partition_format:
+        out["partition_format"] = dataset.partition_format
+    return out
+
+
+def _typed(field: str | None, value: Any) -> Any:
+    """A parameter's value typed by the field it binds to ("{{ 1+2 }}" renders as "3")."""
+    if field in INT_FIELDS and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if field == "mini_batch_size" and not isinstance(value, dict):
+        return str(value)  # ParallelRunStep takes a string (files, or "1MB" for rows)
+    return value
+
+
+def _bound_field(loaded: LoadedSpec, parameter: str) -> str | None:
+    for binding in loaded.bindings:
+        if binding.parameter == parameter and binding.path[2] == "parallel_run":
+            return str(binding.path[3])
+    return None
+
+
+def _secret_parameter(loaded: LoadedSpec, name: str) -> bool:
+    return ("parameters", name) in loaded.secrets or name in loaded.base_secrets
+
+
+def _parameters(loaded: LoadedSpec, reveal: bool) -> dict[str, Any]:
+    """PipelineParameter defaults: the base spec's values (a variant submits its own)."""
+    out = {}
+    for name, value in loaded.spec.parameters.items():
+        base = loaded.base_parameters.get(name, value)
+        out[name] = REDACTED if _secret_parameter(loaded, name) and not reveal else \
+            _typed(_bound_field(loaded, name), base)
+    return out
+
+
+def _overrides(loaded: LoadedSpec, reveal: bool) -> dict[str, Any]:
+    out = {}
+    for name, value in loaded.spec.parameters.items():
+        field = _bound_field(loaded, name)
+        base = _typed(field, loaded.base_parameters.get(name, value))
+        if _typed(field, value) != base:
+            out[name] = REDACTED if _secret_parameter(loaded, name) and not reveal else _typed(field, value)
+    return out
+
+
+def _reference(text: Any, loaded: LoadedSpec) -> dict[str, Any] | None:
+    """A `${{ ... }}` reference as the compiled pipeline names it."""
+    ref = parse_reference(text) if isinstance(text, str) else None
+    if ref is None:
+        return None
+    if ref.kind == "parameters":
+        value = loaded.spec.parameters[ref.name]
+        if isinstance(value, dict):
+            return {"parameter": ref.name, "input_name": input_name(ref.name)}
+        return {"parameter": ref.name}
+    if ref.kind == "steps":
+        return {"step_output": ref.name, "output": ref.output, "input_name": input_name(ref.output or "")}
+    kind = "model" if ref.kind == "models" else "dataset"
+    prefix = "model_" if kind == "model" else ""
+    return {kind: ref.name, "input_name": input_name(prefix + ref.name)}
+
+
+def _step(loaded: LoadedSpec, plan: Plan, index: int, reveal: bool) -> dict[str, Any]:
+    step = loaded.spec.steps[index]
+    raw = loaded.unbound["steps"][index]
+    run = step.parallel_run
+    step_plan = plan.steps[index]
+    bound = {str(b.path[3]): b.parameter for b in loaded.bindings
+             if b.path[:3] == ("steps", index, "parallel_run")}
+    arguments: list[Any] = []
+    side_inputs = [_reference(text, loaded) for text in raw.get("side_inputs", [])]
+    for j, arg in enumerate(raw.get("arguments", [])):
+        ref = _reference(arg, loaded)
+        if ref is None:
+            secret = ("steps", index, "arguments", j) in loaded.secrets
+            arguments.append(REDACTED if secret and not reveal else str(step.arguments[j]))
+            continue
+        arguments.append(ref)
+        if "input_name" in ref and ref not in side_inputs:
+            side_inputs.append(ref)  # Azure mounts what an argument names only as a side input
+    config: dict[str, Any] = {
+        "source_directory": step_plan.source_directory,
+        "entry_script": run.entry_script,
+        "mini_batch_size": None if run.mini_batch_size is None else str(run.mini_batch_size),
+        "error_threshold": run.error_threshold,
+        "allowed_failed_count": run.allowed_failed_count,
+        "allowed_failed_percent": run.allowed_failed_percent,
+        "output_action": run.output_action,
+        "append_row_file_name": run.append_row_file_name if run.output_action == "append_row" else None,
+        "process_count_per_node": run.process_count_per_node,
+        "node_count": run.node_count,
+        "logging_level": run.logging_level,
+        "run_invocation_timeout": run.run_invocation_timeout,
+        "run_max_try": run.run_max_try,
+        "partition_keys": run.partition_keys,
+        "environment_variables": step_plan.environment_variables if not reveal else dict(run.environment_variables),
+        "description": run.description,
+    }
+    for field, parameter in bound.items():
+        config[field] = {"parameter": parameter}
+    return {
+        "name": step.name,
+        "inputs": [_reference(text, loaded) for text in raw["inputs"]],
+        "side_inputs": side_inputs,
+        "output": {"name": step.output.name, "datastore": step.output.datastore} if step.output else None,
+        "arguments": arguments,
+        "allow_reuse": step.allow_reuse,
+        "parallel_run_config": config,
+    }

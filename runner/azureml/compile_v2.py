@@ -1,0 +1,246 @@
+"""Compile a plan to an Azure ML v2 pipeline job with one `parallel` node per step: the
+YAML that `az ml job create -f` accepts and `azure.ai.ml.load_job` loads. Pure: no SDK
+import, no network; tests load every emitted file back with the real SDK.
+
+Mapping from ParallelRunStep (v1) to the v2 parallel job:
+- mini_batch_size, partition_keys, error_threshold as they are; allowed_failed_count is
+  mini_batch_error_threshold; allowed_failed_percent a program argument, as Azure's
+  v2 examples pass it; node_count is resources.instance_count; process_count_per_node
+  is max_concurrency_per_instance; run_max_try counts tries, v2's max_retries counts
+  retries (one fewer); run_invocation_timeout is retry_settings.timeout.
+- allow_reuse is the component's is_deterministic.
+- A parameter bound to mini_batch_size or run_invocation_timeout stays a pipeline input;
+  v2 cannot bind the other fields, so their values are written in (plan says which).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.azureml.compile_v1 import REQUIRED_PIP, _has_package, _typed, input_name
+from runner.plan.plan import REDACTED, Plan, resolve_path
+from runner.plan.targets import is_remote
+from runner.spec.binding import parse_reference
+from runner.spec.load import LoadedSpec
+
+SCHEMA = "https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json"
+DEFAULT_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"  # azureml-core's DEFAULT_CPU_IMAGE
+V2_BINDABLE = ("mini_batch_size", "run_invocation_timeout")
+
+
+@dataclass
+class V2Job:
+    job: dict[str, Any]  # the pipeline job YAML, as data
+    stage: dict[str, str] = field(default_factory=dict)  # folder -> file: single files become folders
+    inlined: list[str] = field(default_factory=list)  # bindings v2 cannot keep, written in as values
+
+
+def node_name(step: str) -> str:
+    """Pipeline node names must be Python identifiers."""
+    return input_name(step)
+
+
+def stage_folder(loaded: LoadedSpec, dataset: str) -> str:
+    """Where a single-file dataset is linked into a folder of its own: a v2 parallel job
+    reads a uri_folder or an MLTable, not a uri_file."""
+    return os.path.join(".runner", "stage", loaded.spec.name, dataset)
+
+
+def compile_v2(loaded: LoadedSpec, plan: Plan, base_dir: str = ".", reveal: bool = False) -> V2Job:
+    """The pipeline job; local paths are written relative to `base_dir`, the folder the
+    YAML file will be in (Azure resolves them from there)."""
+    spec = loaded.spec
+    assert spec.azure is not None and spec.azure.compute is not None  # check_target
+    out = V2Job({})
+    compute = f"azureml:{spec.azure.compute.name}"
+    job: dict[str, Any] = {"$schema": SCHEMA, "type": "pipeline", "display_name": spec.name,
+                           "experiment_name": plan.experiment}
+    if spec.description:
+        job["description"] = spec.description
+    job["settings"] = {"default_compute": compute}
+    job["inputs"] = _pipeline_inputs(loaded, base_dir, out, reveal)
+    outputs = {}
+    for step in spec.steps:
+        if step.output:
+            outputs[step.output.name] = _output(loaded, step.output.datastore)
+    if outputs:
+        job["outputs"] = outputs
+    job["jobs"] = {node_name(step.name): _node(loaded, plan, i, compute, base_dir, out, reveal)
+                   for i, step in enumerate(spec.steps)}
+    out.job = job
+    return out
+
+
+def _rel(path: str, base_dir: str) -> str:
+    trailing = "/" if path.endswith("/") else ""
+    return os.path.relpath(path, base_dir) + trailing
+
+
+def _data_input(loaded: LoadedSpec, name: str, base_dir: str, out: V2Job) -> dict[str, Any]:
+    dataset = loaded.spec.datasets[name]
+    path = resolve_path(loaded, ("datasets", name, "path"), dataset.path)
+    kind = "mltable" if dataset.kind == "tabular" else "uri_folder"
+    mode = "direct" if kind == "mltable" else "ro_mount"
+    if not is_remote(path) and _is_file(path) and kind == "uri_folder":
+        folder = stage_folder(loaded, name)
+        out.stage[folder] = path
+        path = folder + "/"
+    return {"type": kind, "path": path if is_remote(path) else _rel(path, base_dir), "mode": mode}
+
+
+def _is_file(path: str) -> bool:
+    """A file, or (not made yet, as in a fresh clone) a path that names one: the same
+    plan on every machine."""
+    if os.path.exists(path):
+        return os.path.isfile(path)
+    return not path.endswith("/") and "." in os.path.basename(path)
+
+
+def _pipeline_inputs(loaded: LoadedSpec, base_dir: str, out: V2Job, reveal: bool) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    for name, value in loaded.spec.parameters.items():
+        if isinstance(value, dict):
+            inputs[input_name(name)] = _data_input(loaded, value["dataset"], base_dir, out)
+            continue
+        secret = ("parameters", name) in loaded.secrets
+        fields = [str(b.path[3]) for b in loaded.bindings if b.parameter == name and b.path[2] == "parallel_run"]
+        inputs[input_name(name)] = REDACTED if secret and not reveal else _typed(fields[0] if fields else None,
+                                                                                 value)
+    return inputs
+
+
+def _output(loaded: LoadedSpec, datastore: str | None) -> dict[str, Any]:
+    output: dict[str, Any] = {"type": "uri_folder", "mode": "rw_mount"}
+    if datastore:
+        output["path"] = f"azureml://datastores/{datastore}/paths/runner/{loaded.spec.name}/${{{{name}}}}/"
+    return output
+
+
+def _input_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return {int: "integer", float: "number"}.get(type(value), "string")
+
+
+def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: str, out: V2Job,
+          reveal: bool) -> dict[str, Any]:
+    spec = loaded.spec
+    step = spec.steps[index]
+    run = step.parallel_run
+    raw = loaded.unbound["steps"][index]
+    env = spec.azure.environment if spec.azure else None
+    assert env is not None
+    node_inputs: dict[str, Any] = {}
+    component_inputs: dict[str, Any] = {}
+
+    def add(ref_text: str) -> str:
+        """A node input for a reference; its name, for ${{inputs.<name>}}."""
+        ref = parse_reference(ref_text)
+        assert ref is not None
+        if ref.kind == "parameters":
+            name = input_name(ref.name)
+            node_inputs[name] = f"${{{{parent.inputs.{name}}}}}"
+            value = spec.parameters[ref.name]
+            kind = (_data_input(loaded, value["dataset"], base_dir, V2Job({}))["type"]
+                    if isinstance(value, dict) else _input_type(value))
+            component_inputs[name] = {"type": kind}
+            return name
+        if ref.kind == "steps":
+            name = input_name(ref.output or "")
+            node_inputs[name] = f"${{{{parent.jobs.{node_name(ref.name)}.outputs.{name}}}}}"
+            component_inputs[name] = {"type": "uri_folder"}
+            return name
+        if ref.kind == "models":
+            name = input_name("model_" + ref.name)
+            path = resolve_path(loaded, ("models", ref.name, "path"), spec.models[ref.name].path)
+            node_inputs[name] = {"type": "custom_model", "path": _rel(path, base_dir)}
+            component_inputs[name] = {"type": "custom_model"}
+            return name
+        name = input_name(ref.name)
+        node_inputs[name] = _data_input(loaded, ref.name, base_dir, out)
+        component_inputs[name] = {"type": node_inputs[name]["type"]}
+        return name
+
+    data = add(raw["inputs"][0])
+    for text in raw.get("side_inputs", []):
+        add(text)
+    arguments: list[str] = []
+    for j, arg in enumerate(raw.get("arguments", [])):
+        if isinstance(arg, str) and parse_reference(arg):
+            arguments.append(f"${{{{inputs.{add(arg)}}}}}")
+        elif ("steps", index, "arguments", j) in loaded.secrets and not reveal:
+            arguments.append(REDACTED)
+        else:
+            arguments.append(shlex.quote(str(step.arguments[j])))
+    if run.allowed_failed_percent is not None:
+        arguments += ["--allowed_failed_percent", _number(run.allowed_failed_percent)]
+    bound = {str(b.path[3]): input_name(b.parameter) for b in loaded.bindings
+             if b.path[:3] == ("steps", index, "parallel_run")}
+    for field_name, parameter in bound.items():
+        if field_name not in V2_BINDABLE:
+            out.inlined.append(f"steps[{index}].parallel_run.{field_name} (parameters.{parameter})")
+
+    def value(field_name: str, literal: Any) -> Any:
+        if field_name in bound and field_name in V2_BINDABLE:
+            return f"${{{{parent.inputs.{bound[field_name]}}}}}"
+        return literal
+
+    pip = list(env.pip) + [p for p in REQUIRED_PIP if not _has_package(env.pip, p)]
+    if component_inputs[data]["type"] == "mltable" and not _has_package(pip, "mltable"):
+        pip.append("mltable")  # a parallel job reads an MLTable input with it
+    dependencies: list[Any] = [f"python={env.python_version}"] if env.python_version else []
+    dependencies += list(env.conda) + [{"pip": pip}]
+    task: dict[str, Any] = {
+        "type": "run_function",
+        "code": _rel(plan.steps[index].source_directory, base_dir),
+        "entry_script": run.entry_script,
+        "environment": {"image": env.docker_base_image or DEFAULT_IMAGE,
+                        "conda_file": {"name": env.name, "channels": ["conda-forge"], "dependencies": dependencies}},
+    }
+    if arguments:
+        task["program_arguments"] = " ".join(arguments)
+    if run.output_action == "append_row" and step.output:
+        task["append_row_to"] = f"${{{{outputs.{input_name(step.output.name)}}}}}"
+    component: dict[str, Any] = {"type": "parallel", "display_name": step.name, "is_deterministic": step.allow_reuse}
+    if step.description or run.description:
+        component["description"] = step.description or run.description
+    component["inputs"] = component_inputs
+    if step.output:
+        component["outputs"] = {input_name(step.output.name): {"type": "uri_folder"}}
+    component["input_data"] = f"${{{{inputs.{data}}}}}"
+    if run.partition_keys:
+        component["partition_keys"] = list(run.partition_keys)
+    elif run.mini_batch_size is not None:
+        component["mini_batch_size"] = str(run.mini_batch_size)
+    component.update(error_threshold=run.error_threshold,
+                     mini_batch_error_threshold=-1 if run.allowed_failed_count is None else run.allowed_failed_count,
+                     logging_level=run.logging_level,
+                     retry_settings={"max_retries": run.run_max_try - 1, "timeout": run.run_invocation_timeout})
+    if run.process_count_per_node is not None:
+        component["max_concurrency_per_instance"] = run.process_count_per_node
+    component["task"] = task
+    node: dict[str, Any] = {"type": "parallel", "compute": compute, "inputs": node_inputs}
+    if step.output:
+        node["outputs"] = {input_name(step.output.name): f"${{{{parent.outputs.{input_name(step.output.name)}}}}}"}
+    node["resources"] = {"instance_count": run.node_count}
+    if run.process_count_per_node is not None:
+        node["max_concurrency_per_instance"] = run.process_count_per_node
+    if not run.partition_keys:
+        node["mini_batch_size"] = value("mini_batch_size", component.get("mini_batch_size"))
+        if node["mini_batch_size"] is None:
+            del node["mini_batch_size"]
+    timeout = value("run_invocation_timeout", run.run_invocation_timeout)
+    if timeout != run.run_invocation_timeout:
+        node["retry_settings"] = {"max_retries": run.run_max_try - 1, "timeout": timeout}
+    if run.environment_variables:
+        node["environment_variables"] = {k: (v if reveal else plan.steps[index].environment_variables[k])
+                                         for k, v in run.environment_variables.items()}
+    node["component"] = component
+    return node
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)

@@ -1,0 +1,101 @@
+"""What `runner apply` will create, reuse and submit on Azure, in words, for `runner plan`.
+
+Read from the compiled pipeline (never the network): whether a cluster already exists
+is decided at apply time, so the plan says "reused if it exists, else created".
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from runner.azureml.compile_v2 import V2Job
+from runner.plan.targets import is_remote
+
+
+def _compute(spec: dict[str, Any]) -> str:
+    return (f"{spec['name']}: reused if it exists, else created and waited for ({spec['vm_size']}, "
+            f"{spec['min_nodes']}-{spec['max_nodes']} nodes, {spec['vm_priority']})")
+
+
+def _workspace(spec: dict[str, Any]) -> str:
+    if "config" in spec:
+        return f"from {spec['config']}"
+    return f"{spec['name']} in resource group {spec['resource_group']}, subscription {spec['subscription_id']}"
+
+
+def _store(name: str, spec: dict[str, Any]) -> str:
+    how = "account key" if "account_key" in spec else "SAS token" if "sas_token" in spec else "no credentials"
+    return (f"{name}: blob container {spec['container_name']} in account {spec['account_name']} "
+            f"({how}), registered (overwrite)")
+
+
+def describe_v1(compiled: dict[str, Any]) -> list[str]:
+    env = compiled["environment"]
+    lines = [f"  workspace    {_workspace(compiled['workspace'])}",
+             f"  compute      {_compute(compiled['compute'])}"]
+    lines += [f"  datastore    {_store(n, s)}" for n, s in compiled["datastores"].items()]
+    lines.append(f"  environment  {env['name']}: python {env['python_version'] or '(image default)'}, "
+                 f"{len(env['conda_packages'])} conda and {len(env['pip_packages'])} pip packages"
+                 + (f", image {env['docker_base_image']}" if env["docker_base_image"] else ""))
+    for name, model in compiled["models"].items():
+        lines.append(f"  model        {name}: registered from {model['path']} (a new version each apply)")
+    for name, data in compiled["datasets"].items():
+        if "local" in data:
+            where = (f"{data['local']} uploaded to the default datastore under {data['upload_to']}/<digest>/ "
+                     "(files already there are not uploaded again)")
+        elif "datastore" in data:
+            where = f"{data['path']} on datastore {data['datastore']}"
+        else:
+            where = data["url"]
+        lines.append(f"  dataset      {name} ({data['kind']}): {where}")
+    for step in compiled["steps"]:
+        for ref in step["side_inputs"]:
+            if "model" in ref:
+                lines.append(f"  side input   {ref['input_name']}: model {ref['model']}'s files, uploaded and mounted "
+                             f"so the argument that names it is a path")
+    names = ", ".join(compiled["parameters"]) or "none"
+    lines.append(f"  pipeline     {len(compiled['steps'])} ParallelRunStep(s); PipelineParameters: {names}")
+    overrides = compiled["submit"]["pipeline_parameters"]
+    shown = ", ".join(f"{k}={_flow(v)}" for k, v in overrides.items()) or "none (the defaults)"
+    lines.append(f"  submit       Experiment({compiled['submit']['experiment']!r}).submit(pipeline, "
+                 f"pipeline_parameters: {shown})")
+    return lines
+
+
+def describe_v2(job: V2Job, compute: dict[str, Any], datastores: dict[str, Any],
+                workspace: dict[str, Any]) -> list[str]:
+    lines = [f"  workspace    MLClient {_workspace(workspace)}, DefaultAzureCredential",
+             f"  compute      {_compute(compute)}"]
+    lines += [f"  datastore    {_store(n, s)}" for n, s in datastores.items()]
+    locals_ = [k for k, v in job.job["inputs"].items() if isinstance(v, dict) and not is_remote(v["path"])]
+    for name, node in job.job["jobs"].items():
+        locals_ += [f"{name}.{k}" for k, v in node["inputs"].items() if isinstance(v, dict) and not is_remote(v["path"])]
+    if locals_:
+        lines.append(f"  uploads      local inputs, uploaded by the SDK at submission: {', '.join(locals_)}")
+    for folder, file in job.stage.items():
+        lines.append(f"  staged       {file} linked into {folder}/ (a parallel job reads a folder, not one file)")
+    for item in job.inlined:
+        lines.append(f"  inlined      {item}: v2 cannot bind this field to a pipeline input; its value is "
+                     "written in")
+    lines.append(f"  submit       MLClient.jobs.create_or_update(job, experiment_name="
+                 f"{job.job['experiment_name']!r}), then stream and download")
+    return lines
+
+
+def _flow(value: Any) -> str:
+    if isinstance(value, dict) and set(value) == {"dataset"}:
+        return f"{{dataset: {value['dataset']}}}"
+    return json.dumps(value)
+
+
+class _NoAliases(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump(data: Any) -> str:
+    """YAML as a person writes it: keys in order, no anchors, long lines kept whole."""
+    return yaml.dump(data, Dumper=_NoAliases, sort_keys=False, width=100, allow_unicode=True)

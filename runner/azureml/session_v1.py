@@ -1,0 +1,86 @@
+"""The one seam between the runner and an Azure ML workspace (SDK v1).
+
+Every call that needs credentials or the network is a method here; everything else
+(the objects a pipeline is made of) is built in build_v1.py from the compiled plan.
+Tests replace this class with a recording subclass; nothing in this file was run
+against a live workspace from this project's machines (see README).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import IO, Any
+
+
+class Session:
+    """azureml-core calls, as the tutorial makes them."""
+
+    # Whether datasets may read their data when defined (Dataset.Tabular infers column
+    # types that way): yes in a workspace, no offline.
+    reads_data = True
+
+    def workspace(self, spec: dict[str, Any]) -> Any:
+        from azureml.core import Workspace
+
+        if "config" in spec:
+            return Workspace.from_config(path=spec["config"])
+        return Workspace.get(name=spec["name"], subscription_id=spec["subscription_id"],
+                             resource_group=spec["resource_group"])
+
+    def compute(self, ws: Any, spec: dict[str, Any]) -> Any:
+        """Reuse the cluster if it exists, else create it and wait (as the tutorial)."""
+        from azureml.core.compute import AmlCompute, ComputeTarget
+
+        if spec["name"] in ws.compute_targets:
+            return ws.compute_targets[spec["name"]]
+        config = AmlCompute.provisioning_configuration(
+            vm_size=spec["vm_size"], vm_priority=spec["vm_priority"], min_nodes=spec["min_nodes"],
+            max_nodes=spec["max_nodes"], idle_seconds_before_scaledown=spec["idle_seconds_before_scaledown"])
+        target = ComputeTarget.create(ws, spec["name"], config)
+        target.wait_for_completion(show_output=True, min_node_count=None, timeout_in_minutes=20)
+        return target
+
+    def register_datastore(self, ws: Any, name: str, spec: dict[str, Any]) -> Any:
+        from azureml.core import Datastore
+
+        return Datastore.register_azure_blob_container(
+            ws, datastore_name=name, container_name=spec["container_name"], account_name=spec["account_name"],
+            account_key=spec.get("account_key"), sas_token=spec.get("sas_token"), overwrite=True)
+
+    def datastore(self, ws: Any, name: str | None) -> Any:
+        """A datastore by name; None: the workspace's default (where outputs and uploads go)."""
+        from azureml.core import Datastore
+
+        return ws.get_default_datastore() if name is None else Datastore.get(ws, name)
+
+    def upload(self, store: Any, local: str, target: str) -> None:
+        """Local files to the datastore; files already there are kept (same digest, same data)."""
+        if os.path.isfile(local):
+            store.upload_files([local], target_path=target, overwrite=False, show_progress=False)
+        else:
+            store.upload(src_dir=local, target_path=target, overwrite=False, show_progress=False)
+
+    def register_model(self, ws: Any, name: str, spec: dict[str, Any]) -> Any:
+        from azureml.core.model import Model
+
+        return Model.register(workspace=ws, model_path=spec["path"], model_name=name, tags=spec["tags"] or None,
+                              description=spec["description"])
+
+    def submit(self, ws: Any, experiment: str, steps: list[Any], pipeline_parameters: dict[str, Any]) -> Any:
+        from azureml.core import Experiment
+        from azureml.pipeline.core import Pipeline
+
+        pipeline = Pipeline(workspace=ws, steps=steps)
+        return Experiment(ws, experiment).submit(pipeline, pipeline_parameters=pipeline_parameters or None)
+
+    def run_info(self, run: Any) -> dict[str, str]:
+        return {"azure_run_id": run.id, "portal_url": run.get_portal_url()}
+
+    def wait(self, run: Any, stream: IO[str] | None) -> str:
+        """Follow the run to its end (the SDK prints its progress); its final status."""
+        run.wait_for_completion(show_output=stream is not None, raise_on_error=False)
+        return str(run.get_status())
+
+    def download(self, run: Any, step: str, output: str, dest: str) -> None:
+        step_run = run.find_step_run(step)[0]
+        step_run.get_output_data(output).download(local_path=dest)

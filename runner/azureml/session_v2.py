@@ -1,0 +1,72 @@
+"""The one seam between the runner and an Azure ML workspace (azure-ai-ml, SDK v2).
+
+`MLClient` with azure-identity's `DefaultAzureCredential`; every call that needs the
+network is a method here. Tests replace this class with a recording subclass; nothing
+in this file was run against a live workspace from this project's machines (README).
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+
+class SessionV2:
+    def client(self, spec: dict[str, Any]) -> Any:
+        from azure.ai.ml import MLClient
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+        if "config" in spec:
+            return MLClient.from_config(credential=credential, path=spec["config"])
+        return MLClient(credential, spec["subscription_id"], spec["resource_group"], spec["name"])
+
+    def ensure_compute(self, client: Any, spec: dict[str, Any]) -> None:
+        """Reuse the cluster if it exists, else create it and wait."""
+        from azure.ai.ml.entities import AmlCompute
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            client.compute.get(spec["name"])
+        except ResourceNotFoundError:
+            tier = "low_priority" if spec["vm_priority"] == "lowpriority" else "dedicated"  # v2's words
+            cluster = AmlCompute(name=spec["name"], size=spec["vm_size"], tier=tier,
+                                 min_instances=spec["min_nodes"], max_instances=spec["max_nodes"],
+                                 idle_time_before_scale_down=spec["idle_seconds_before_scaledown"])
+            client.compute.begin_create_or_update(cluster).result()
+
+    def register_datastore(self, client: Any, name: str, spec: dict[str, Any]) -> None:
+        from azure.ai.ml.entities import AccountKeyConfiguration, AzureBlobDatastore, SasTokenConfiguration
+
+        credentials = None
+        if spec.get("account_key"):
+            credentials = AccountKeyConfiguration(account_key=spec["account_key"])
+        elif spec.get("sas_token"):
+            credentials = SasTokenConfiguration(sas_token=spec["sas_token"])
+        client.datastores.create_or_update(AzureBlobDatastore(
+            name=name, account_name=spec["account_name"], container_name=spec["container_name"],
+            credentials=credentials))
+
+    def load(self, path: str) -> Any:
+        from azure.ai.ml import load_job
+
+        return load_job(path)
+
+    def submit(self, client: Any, job: Any, experiment: str) -> Any:
+        return client.jobs.create_or_update(job, experiment_name=experiment)
+
+    def run_info(self, submitted: Any) -> dict[str, str]:
+        return {"azure_run_id": submitted.name, "portal_url": submitted.studio_url or ""}
+
+    def wait(self, client: Any, submitted: Any, stream: IO[str] | None) -> str:
+        """Stream the job's log until it ends; its final status."""
+        from azure.ai.ml.exceptions import JobException
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            client.jobs.stream(submitted.name)
+        except (HttpResponseError, JobException):
+            pass  # stream raises when the job fails; the status says so
+        return str(client.jobs.get(submitted.name).status)
+
+    def download(self, client: Any, submitted: Any, output: str, dest: str) -> None:
+        client.jobs.download(submitted.name, download_path=dest, output_name=output)

@@ -1,0 +1,140 @@
+"""Offline stand-ins for the two seams: the real SDK classes, with every call that would
+reach Azure recorded instead. Objects a pipeline is made of stay the SDK's own."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from azureml.core import Workspace
+from azureml.core.authentication import AbstractAuthentication
+from azureml.data.azure_storage_datastore import AzureBlobDatastore
+
+from runner.azureml.session_v1 import Session
+from runner.azureml.session_v2 import SessionV2
+
+
+class OfflineAuth(AbstractAuthentication):
+    """Tokens nobody checks: the Workspace object is built, never contacted."""
+
+    def _get_arm_token(self) -> str:
+        return "offline"
+
+    def _get_graph_token(self) -> str:
+        return "offline"
+
+    def _get_azureml_client_token(self) -> str:
+        return "offline"
+
+    def _get_all_subscription_ids(self) -> list[str]:
+        return []
+
+    def get_authentication_header(self) -> dict[str, str]:
+        return {"Authorization": "Bearer offline"}
+
+
+def offline_workspace() -> Workspace:
+    return Workspace("00000000-0000-0000-0000-000000000000", "rg", "ws", auth=OfflineAuth(),
+                     _location="westeurope", _disable_service_check=True)
+
+
+@dataclass
+class FakeRun:
+    id: str = "predict-digits-mnist_1700000000_abcd1234"
+
+
+@dataclass
+class RecordingSession(Session):
+    """Session v1 with the network calls recorded (and the rows a run would write)."""
+
+    rows: list[str] = field(default_factory=lambda: ["0.png: 7"])
+    status: str = "Finished"
+    reads_data: bool = False
+    append_row_file: str = "mnist_outputs.txt"
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    def workspace(self, spec: dict[str, Any]) -> Any:
+        self.calls.append(("workspace", spec))
+        self.ws = offline_workspace()
+        return self.ws
+
+    def compute(self, ws: Any, spec: dict[str, Any]) -> Any:
+        self.calls.append(("compute", spec))
+        return spec["name"]
+
+    def register_datastore(self, ws: Any, name: str, spec: dict[str, Any]) -> Any:
+        self.calls.append(("register_datastore", name, spec))
+        return AzureBlobDatastore(ws, name, spec["container_name"], spec["account_name"])
+
+    def datastore(self, ws: Any, name: str | None) -> Any:
+        self.calls.append(("datastore", name))
+        return AzureBlobDatastore(ws, name or "workspaceblobstore", "azureml-blobstore", "wsaccount")
+
+    def upload(self, store: Any, local: str, target: str) -> None:
+        self.calls.append(("upload", store.name, local, target))
+
+    def register_model(self, ws: Any, name: str, spec: dict[str, Any]) -> Any:
+        self.calls.append(("register_model", name, spec))
+        return {"name": name, "version": 1}
+
+    def submit(self, ws: Any, experiment: str, steps: list[Any], pipeline_parameters: dict[str, Any]) -> Any:
+        self.calls.append(("submit", experiment, steps, pipeline_parameters))
+        return FakeRun()
+
+    def run_info(self, run: Any) -> dict[str, str]:
+        return {"azure_run_id": run.id, "portal_url": f"https://ml.azure.com/runs/{run.id}"}
+
+    def wait(self, run: Any, stream: IO[str] | None) -> str:
+        self.calls.append(("wait", run.id))
+        return self.status
+
+    def download(self, run: Any, step: str, output: str, dest: str) -> None:
+        self.calls.append(("download", step, output))
+        folder = os.path.join(dest, "azureml", run.id, output)  # where the SDK puts a PipelineData
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, self.append_row_file), "w", encoding="utf-8") as handle:
+            handle.writelines(row + "\n" for row in self.rows)
+
+
+@dataclass
+class Submitted:
+    name: str = "shy_lamp_0a1b2c3d"
+    studio_url: str = "https://ml.azure.com/runs/shy_lamp_0a1b2c3d"
+
+
+@dataclass
+class RecordingSessionV2(SessionV2):
+    """SessionV2 with MLClient's calls recorded; `load` is the real azure.ai.ml.load_job."""
+
+    rows: list[str] = field(default_factory=lambda: ["0.png: 7"])
+    status: str = "Completed"
+    append_row_file: str = "mnist_outputs.txt"
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    jobs: list[Any] = field(default_factory=list)
+
+    def client(self, spec: dict[str, Any]) -> Any:
+        self.calls.append(("client", spec))
+        return "client"
+
+    def ensure_compute(self, client: Any, spec: dict[str, Any]) -> None:
+        self.calls.append(("ensure_compute", spec))
+
+    def register_datastore(self, client: Any, name: str, spec: dict[str, Any]) -> None:
+        self.calls.append(("register_datastore", name, spec))
+
+    def submit(self, client: Any, job: Any, experiment: str) -> Any:
+        self.calls.append(("submit", experiment))
+        self.jobs.append(job)
+        return Submitted()
+
+    def wait(self, client: Any, submitted: Any, stream: IO[str] | None) -> str:
+        self.calls.append(("wait", submitted.name))
+        return self.status
+
+    def download(self, client: Any, submitted: Any, output: str, dest: str) -> None:
+        self.calls.append(("download", submitted.name, output))
+        folder = os.path.join(dest, "named-outputs", output)  # where jobs.download puts a named output
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, self.append_row_file), "w", encoding="utf-8") as handle:
+            handle.writelines(row + "\n" for row in self.rows)

@@ -1,0 +1,157 @@
+"""Target azureml-v2: every emitted job YAML loads back with azure.ai.ml.load_job (as
+`az ml job create -f` reads it), and every field of the loaded entities matches the spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from azure.ai.ml import load_job
+from azure.ai.ml.entities import PipelineJob
+from azure.ai.ml.entities._builders.parallel import Parallel
+
+from runner import api
+from tests.conftest import ROOT
+from tests.plan.test_compiled_golden import golden_path
+
+
+def loaded_job(spec: str, folder: Path, environ: dict[str, str] | None = None) -> tuple[PipelineJob, api.Compiled]:
+    """Compile as `runner plan --out` does (paths relative to the file), then load it."""
+    _, compiled = api.plan_compiled(spec, target="azureml-v2", environ=environ or {}, base_dir=str(folder))
+    assert compiled is not None
+    api.stage_inputs(compiled.stage)
+    path = folder / "job.yaml"
+    path.write_text(compiled.text, encoding="utf-8")
+    job = load_job(path)
+    assert isinstance(job, PipelineJob)
+    return job, compiled
+
+
+def test_mnist_job(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    job, _ = loaded_job("specs/mnist.yaml", out)
+    assert (job.display_name, job.experiment_name) == ("predict-digits-mnist", "digit_identification")
+    assert job.settings.default_compute == "cpu-cluster"
+    data = job.inputs["mnist_param"]._data
+    assert (data.type, data.mode) == ("uri_folder", "ro_mount")
+    assert (out / data.path).resolve() == project / "data" / "mnist"
+    assert (job.inputs["batch_size_param"]._data, job.inputs["process_count_param"]._data) == ("5", 2)
+    node = job.jobs["predict_digits_mnist"]
+    assert isinstance(node, Parallel)
+    assert node.compute == "cpu-cluster"
+    assert node.resources.instance_count == 2  # node_count
+    assert node.max_concurrency_per_instance == 2  # process_count_per_node
+    assert node.mini_batch_size == "${{parent.inputs.batch_size_param}}"  # stays a pipeline input
+    component = node.component
+    assert component.is_deterministic is True  # allow_reuse
+    assert component.mini_batch_size == 5
+    assert (component.error_threshold, component.mini_batch_error_threshold, component.logging_level) == \
+        (10, -1, "INFO")
+    assert (component.retry_settings.max_retries, component.retry_settings.timeout) == (2, 60)  # 3 tries
+    assert component.input_data == "${{inputs.mnist_param}}"
+    task = component.task
+    assert (task.type, task.entry_script) == ("run_function", "entry_scripts/digit_identification.py")
+    assert (out / task.code).resolve() == project
+    assert task.program_arguments == "--model ${{inputs.model_mnist_prs}}"
+    assert task.append_row_to == "${{outputs.inferences}}"
+    env = task.environment
+    assert env.image == "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
+    assert env.conda_file["dependencies"] == [
+        "python=3.8", "pip==20.2.4", {"pip": ["tensorflow==2.13.0", "pillow", "protobuf==4.23.3", "azureml-core",
+                                             "azureml-dataset-runtime[fuse]"]}]
+    model = node.inputs["model_mnist_prs"]._data
+    assert model.type == "custom_model" and (out / model.path).resolve() == project / "models" / "mnist"
+    assert str(node.outputs["inferences"]._data) == "${{parent.outputs.inferences}}"
+    assert job.outputs["inferences"].type == "uri_folder"
+
+
+def test_the_single_image_variant_reads_a_folder_of_one(project: Path, tmp_path: Path) -> None:
+    job, compiled = loaded_job("specs/mnist.single-image.yaml", tmp_path)
+    folder = project / ".runner" / "stage" / "predict-digits-mnist" / "single_image"
+    assert compiled.stage == {".runner/stage/predict-digits-mnist/single_image": "data/mnist/0.png"}
+    assert [p.name for p in folder.iterdir()] == ["0.png"]
+    assert (folder / "0.png").samefile(project / "data" / "mnist" / "0.png")  # linked, not copied
+    assert (tmp_path / job.inputs["mnist_param"]._data.path).resolve() == folder
+    node = job.jobs["predict_digits_mnist"]
+    assert node.component.mini_batch_size == 1 and node.max_concurrency_per_instance == 1
+    assert node.resources.instance_count == 2
+
+
+def test_tabular_reads_an_mltable(project: Path, tmp_path: Path) -> None:
+    job, _ = loaded_job("specs/tabular.azure.yaml", tmp_path)
+    rows = job.inputs["rows_param"]._data
+    assert (rows.type, rows.mode) == ("mltable", "direct")
+    node = job.jobs["score_rows"]
+    assert node.component.mini_batch_size == 256 * 1024  # the SDK reads "256KB"
+    assert node.component.task.append_row_to == "${{outputs.scores}}"
+    assert node.component.task.environment.conda_file["dependencies"][-1]["pip"][-1] == "mltable"
+
+
+EVERYTHING = """
+name: every-field
+parameters:
+  timeout: 300
+  threshold: "0.5"
+datasets:
+  images: {kind: file, path: "azureml://datastores/lake/paths/images/"}
+  labels: {kind: file, path: labels/}
+azure:
+  compute: {name: big}
+  datastores:
+    lake: {container_name: images, account_name: lakeacct}
+  environment: {name: env, pip: [pillow]}
+steps:
+  - name: score
+    inputs: ["${{ datasets.images }}"]
+    side_inputs: ["${{ datasets.labels }}"]
+    output: {name: scored, datastore: workspaceblobstore}
+    arguments: ["--threshold", "${{ parameters.threshold }}", "--labels", "${{ datasets.labels }}", "--note", "a b"]
+    allow_reuse: false
+    parallel_run:
+      entry_script: entry_scripts/tabular_scoring.py
+      mini_batch_size: 3
+      error_threshold: 7
+      allowed_failed_count: 3
+      allowed_failed_percent: 12.5
+      run_invocation_timeout: "${{ parameters.timeout }}"
+      run_max_try: 1
+      logging_level: DEBUG
+      node_count: 4
+      environment_variables: {MODE: batch}
+"""
+
+
+def test_every_field_maps(project: Path, tmp_path: Path) -> None:
+    (project / "labels").mkdir()
+    (project / "every.yaml").write_text(EVERYTHING)
+    job, compiled = loaded_job("every.yaml", tmp_path)
+    node = job.jobs["score"]
+    component = node.component
+    assert component.is_deterministic is False
+    assert (component.error_threshold, component.mini_batch_error_threshold, component.logging_level) == \
+        (7, 3, "DEBUG")
+    assert component.retry_settings.max_retries == 0  # run_max_try 1: one try, no retry
+    assert node.retry_settings.timeout == "${{parent.inputs.timeout}}"  # bound: stays an input
+    assert node.resources.instance_count == 4 and node.max_concurrency_per_instance is None
+    assert node.environment_variables == {"MODE": "batch"}
+    assert component.task.program_arguments == (
+        "--threshold ${{inputs.threshold}} --labels ${{inputs.labels}} --note 'a b' --allowed_failed_percent 12.5")
+    assert node.inputs["images"]._data.path == "azureml://datastores/lake/paths/images/"
+    assert str(node.inputs["threshold"]._data) == "${{parent.inputs.threshold}}"
+    assert component.inputs["threshold"].type == "string"
+    assert job.outputs["scored"].path == "azureml://datastores/workspaceblobstore/paths/runner/every-field/${{name}}/"
+    assert compiled.data["jobs"]["score"]["component"]["task"]["program_arguments"].endswith("12.5")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "tests" / "plan" / "golden").glob("*.azureml-v2.yaml")),
+                         ids=lambda p: p.name)
+def test_golden_v2_files_load(path: Path, project: Path) -> None:
+    """The files in git, placed at the repository root where their relative paths point."""
+    assert path == golden_path(path.name.split(".azureml-v2")[0], "azureml-v2")
+    copy = project / path.name
+    copy.write_text(path.read_text())
+    job = load_job(copy)
+    assert isinstance(job, PipelineJob)
+    assert yaml.safe_load(path.read_text())["jobs"].keys() == job.jobs.keys()
