@@ -5,10 +5,13 @@ Errors are exceptions (`SpecError` for a bad spec); nothing here prints or exits
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sys
 import time
+import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,14 +106,20 @@ def compile_plan(loaded: LoadedSpec, result: Plan, base_dir: str = ".", reveal: 
 
 
 def stage_inputs(stage: Mapping[str, str]) -> None:
-    """Link each single-file input into its own folder (a copy where links cannot be made)."""
+    """Link each single-file input into a folder of its own, holding only that file (a
+    copy where links cannot be made). Raises RunError for a file that is not there."""
     for folder, file in stage.items():
+        if not os.path.isfile(file):
+            raise RunError(f"{file} does not exist (a single-file dataset: it is linked into {folder}/ "
+                           "for azureml-v2)")
         os.makedirs(folder, exist_ok=True)
         target = os.path.join(folder, os.path.basename(file))
+        for name in os.listdir(folder):  # what an earlier plan or apply staged
+            path = os.path.join(folder, name)
+            if path != target or not os.path.samefile(path, file):
+                shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
         if os.path.exists(target):
-            if os.path.samefile(target, file):
-                continue
-            os.remove(target)
+            continue
         try:
             os.link(file, target)
         except OSError:
@@ -180,15 +189,38 @@ def apply(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), t
 
 
 def _apply_azure(loaded: LoadedSpec, result: Plan, root: Path, stream: IO[str] | None, session: Any) -> RunResult:
-    from runner.azureml.compile_v1 import resources
-    from runner.azureml.compile_v2 import node_name
-    from runner.azureml.submit import AzureError, Wanted, place, require_sdk, submit_v1, submit_v2
+    from runner.azureml.submit import AzureError, preflight, require_sdk
 
-    if session is None:
-        try:
+    try:
+        if session is None:
             require_sdk(result.target)
-        except AzureError as exc:
-            raise BackendError(str(exc)) from exc
+    except AzureError as exc:
+        raise BackendError(str(exc)) from exc
+    problems = preflight(loaded, result)
+    if problems:  # before anything is created in the workspace
+        raise RunError("cannot submit:\n" + "\n".join(f"  {p}" for p in problems))
+    run = _start_azure_run(loaded, result, root)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # the SDKs print; stdout is for the run id
+            outcome = _submit_azure(loaded, result, run, stream, session)
+    except KeyboardInterrupt:
+        info = run.read()
+        reason = (f"stopped following the run; it goes on in Azure ML: {info['portal_url']}"
+                  if info.get("azure_run_id") else "stopped before anything was submitted; apply the spec again")
+        _end_azure_run(run, result, "interrupted", reason)
+        return RunResult(run, "interrupted", [StepResult(s.name, "interrupted") for s in result.steps])
+    except Exception as exc:  # the SDKs raise their own kinds for auth, network and service errors
+        from runner.azureml.submit import error_text
+
+        reason = error_text(exc)
+        _end_azure_run(run, result, "error", reason)
+        Path(run.file("error.log")).write_text(traceback.format_exc(), encoding="utf-8")
+        raise BackendError(f"{result.target}: {reason} (the whole error: {run.file('error.log')})") from exc
+    return _finish_azure_run(run, result, outcome)
+
+
+def _start_azure_run(loaded: LoadedSpec, result: Plan, root: Path) -> runfolder.RunFolder:
+    """A run folder as the local engine keeps one, so runs/status/results read it."""
     run = runfolder.new_run(root, result.name)
     run.update(id=run.id, name=result.name, experiment=result.experiment, spec=loaded.source, chain=loaded.chain,
                target=result.target, status="submitting", started=time.time(), cwd=os.getcwd(),
@@ -197,54 +229,60 @@ def _apply_azure(loaded: LoadedSpec, result: Plan, root: Path, stream: IO[str] |
     assert shown is not None
     Path(run.file("plan.txt")).write_text(plan_text(result) + "\n".join(["", *shown.description, ""]),
                                           encoding="utf-8")
+    if result.target == "azureml":
+        Path(run.file("pipeline.yaml")).write_text(shown.text, encoding="utf-8")
     jobs = [{"name": s.name, "output_name": s.output, "append_row_file": s.append_row_file, "row_format": "text",
              "node_count": s.node_count, "process_count_per_node": s.process_count_per_node or 1}
             for s in result.steps]
     Path(run.file("job.json")).write_text(json.dumps(jobs, indent=1) + "\n", encoding="utf-8")
+    for step in result.steps:
+        run.step(step.name).update(name=step.name, status="running")
+    return run
+
+
+def _submit_azure(loaded: LoadedSpec, result: Plan, run: runfolder.RunFolder, stream: IO[str] | None,
+                  session: Any) -> Any:
+    from runner.azureml.compile_v1 import resources
+    from runner.azureml.compile_v2 import node_name
+    from runner.azureml.submit import Wanted, submit_v1, submit_v2
+
     v2 = result.target == "azureml-v2"
     wanted = [Wanted(s.name, node_name(s.output) if v2 else s.output, s.append_row_file)
               for s in result.steps if s.output and s.append_row_file]
-    for step in result.steps:
-        run.step(step.name).update(name=step.name, status="running")
 
     def submitted(info: dict[str, str]) -> None:
         run.update(status="running", **info)
         if stream is not None:
             stream.write(f"submitted {info['azure_run_id']}: {info['portal_url']}\n")
 
-    try:
-        real = compile_plan(loaded, result, base_dir=str(run.path), reveal=True)
-        assert real is not None
-        if v2:
-            from runner.azureml.session_v2 import SessionV2
+    real = compile_plan(loaded, result, base_dir=str(run.path), reveal=True)
+    assert real is not None
+    if not v2:
+        from runner.azureml.session_v1 import Session
 
-            stage_inputs(real.stage)
-            job_file = run.file("job.yaml")
-            fd = os.open(job_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold secret values
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(real.text)
-            shared = resources(loaded, reveal=True)
-            outcome = submit_v2(job_file, shared["workspace"], session or SessionV2(), wanted, str(run.path),
-                                submitted, compute=shared["compute"], datastores=shared["datastores"], stream=stream)
-        else:
-            Path(run.file("pipeline.yaml")).write_text(shown.text, encoding="utf-8")
-            if session is None:
-                from runner.azureml.session_v1 import Session
+        return submit_v1(real.data, session or Session(), wanted, str(run.path), submitted, stream)
+    from runner.azureml.session_v2 import SessionV2
 
-                session = Session()
-            outcome = submit_v1(real.data, session, wanted, str(run.path), submitted, stream)
-    except KeyboardInterrupt:
-        info = run.read()
-        where = f"; it goes on in Azure ML: {info['portal_url']}" if info.get("portal_url") else ""
-        run.update(status="interrupted", reason=f"stopped following the run{where}")
-        return RunResult(run, "interrupted", [StepResult(s.name, "interrupted") for s in result.steps])
-    except AzureError as exc:
-        run.update(status="error", reason=str(exc))
-        raise BackendError(str(exc)) from exc
-    except Exception as exc:  # the SDKs raise their own kinds for auth, network and service errors
-        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        run.update(status="error", reason=reason)
-        raise BackendError(f"{result.target}: {reason} (run folder {run.path})") from exc
+    stage_inputs(real.stage)
+    job_file = run.file("job.yaml")
+    fd = os.open(job_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold secret values
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(real.text)
+    shared = resources(loaded, reveal=True)
+    return submit_v2(job_file, shared["workspace"], session or SessionV2(), wanted, str(run.path), submitted,
+                     compute=shared["compute"], datastores=shared["datastores"], stream=stream)
+
+
+def _end_azure_run(run: runfolder.RunFolder, result: Plan, status_: str, reason: str) -> None:
+    for step in result.steps:
+        run.step(step.name).update(status=status_, reason=reason)
+    run.update(status=status_, reason=reason, finished=time.time())
+
+
+def _finish_azure_run(run: runfolder.RunFolder, result: Plan, outcome: Any) -> RunResult:
+    """Move each downloaded output where the local engine keeps it; record the end."""
+    from runner.azureml.submit import place
+
     status_ = outcome.status
     reason = "" if status_ == "succeeded" else f"Azure ML run {outcome.info['azure_run_id']} ended {outcome.azure_status}"
     steps = []
@@ -252,10 +290,10 @@ def _apply_azure(loaded: LoadedSpec, result: Plan, root: Path, stream: IO[str] |
         output = None
         if step.name in outcome.files:
             output = place(outcome.files[step.name], str(run.path / step.name / "outputs" / (step.output or "")))
-        run.step(step.name).update(status=status_, reason=reason)
         steps.append(StepResult(step.name, status_, reason, output=output))
     shutil.rmtree(run.path / "download", ignore_errors=True)
-    run.update(status=status_, azure_status=outcome.azure_status, reason=reason, finished=time.time())
+    _end_azure_run(run, result, status_, reason)
+    run.update(azure_status=outcome.azure_status)
     return RunResult(run, status_, steps)
 
 
@@ -279,10 +317,12 @@ def resume(run: str, root: Path = RUNS_DIR, stream: IO[str] | None = None) -> Ru
     if info.get("status") == "running" and runfolder.pid_alive(info.get("driver_pid")) \
             and info.get("driver_pid") != os.getpid():
         raise RunError(f"run {folder.id} is still running (driver pid {info['driver_pid']})")
+    if info.get("target", "local") != "local" and not info.get("azure_run_id"):
+        raise RunError(f"run {folder.id} never reached Azure ML ({info.get('reason', 'nothing was submitted')}); "
+                       "apply the spec again")
     if info.get("target", "local") != "local":
-        where = f": {info['portal_url']}" if info.get("portal_url") else ""
         raise RunError(f"run {folder.id} was submitted to Azure ML ({info['target']}), which runs it to the end "
-                       f"whether or not runner follows it{where}")
+                       f"whether or not runner follows it: {info.get('portal_url', '')}")
     if info.get("status") in ("succeeded", "reused"):
         raise RunError(f"run {folder.id} already {info['status']}; nothing to resume")
     if info.get("status") == "failed":
@@ -410,9 +450,11 @@ def logs(run: str, worker: int | None = None, system: bool = False, step: str | 
     """(path, text) of the logs: each worker's user logs, or the driver's (--sys)."""
     folder = find(run, root)
     info = folder.read()
+    if info.get("target", "local") != "local" and not info.get("azure_run_id"):
+        raise RunError(f"run {folder.id} never reached Azure ML: {info.get('reason', 'nothing was submitted')}")
     if info.get("target", "local") != "local":
-        where = info.get("portal_url") or "the Azure ML studio"
-        raise RunError(f"run {folder.id} ran on Azure ML ({info['target']}); its logs are there: {where}")
+        raise RunError(f"run {folder.id} ran on Azure ML ({info['target']}); its logs are there: "
+                       f"{info.get('portal_url', '')}")
     jobs = {j["name"]: j for j in _jobs(folder, step)}
     workers = max(j["node_count"] * j["process_count_per_node"] for j in jobs.values())
     if worker is not None and worker >= workers:

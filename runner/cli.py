@@ -124,14 +124,21 @@ def plan(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: 
             text += "\n".join(["", f"Azure ML ({compiled.target}): what `runner apply` creates, reuses and submits",
                                *compiled.description, "", "Compiled:", compiled.text])
     if out:
-        try:
-            if compiled and compiled.stage:
+        if compiled and compiled.stage:
+            try:
                 api.stage_inputs(compiled.stage)
+            except api.RunError as exc:
+                _err(f"runner plan: {exc}")
+                sys.exit(EXIT_USAGE)
+        try:
             Path(out).write_text(text, encoding="utf-8")
         except OSError as exc:
             _err(f"runner plan: cannot write --out {out}: {exc.strerror or exc}")
             sys.exit(EXIT_USAGE)
         _err(f"wrote {out}")
+        if compiled and "***" in text:
+            _err(f"note: {out} shows secret values as ***; `runner apply` fills them in, "
+                 "`az ml job create` needs them set first")
     else:
         click.echo(text, nl=False)
 
@@ -197,12 +204,15 @@ def apply(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target:
 
     Prints the run id on stdout; progress, logs and the outcome go to stderr. Exit 0 when
     the job succeeds (failures within its thresholds included), 1 when a threshold is
-    exceeded, 2 for a bad spec or a failed pre-flight check, 130 when interrupted.
+    exceeded, 2 for a bad spec or a failed pre-flight check, 3 when Azure ML (or its SDK)
+    fails, 130 when interrupted. On Azure, apply submits, follows the run to its end and
+    downloads its output into the run folder.
 
     \b
     Examples:
       runner apply specs/mnist.yaml
       runner apply specs/mnist.single-image.yaml --set-param batch_size_param=1
+      runner apply specs/mnist.yaml --target azureml-v2
     """
     _finish(api.apply(spec, sets, set_params, target))
 

@@ -20,6 +20,8 @@ from azureml.pipeline.steps import ParallelRunConfig, ParallelRunStep
 
 from runner.azureml.session_v1 import Session
 
+MLTABLE = "MLTable"
+
 
 @dataclass
 class Built:
@@ -35,20 +37,34 @@ class Built:
     outputs: dict[str, Any] = field(default_factory=dict)  # step name -> PipelineData
 
 
-def listing_digest(path: str) -> str:
-    """Names, sizes and modification times of what would be uploaded: same files, same
-    folder on the datastore, so a second apply uploads nothing."""
-    digest = hashlib.sha256()
+def listing(path: str, skip: tuple[str, ...] = ()) -> tuple[str, list[str]]:
+    """What to upload for a local path: (the folder files are relative to, the files).
+    `skip` names files that describe the data rather than hold it (a v2 MLTable)."""
     if os.path.isfile(path):
-        stat = os.stat(path)
-        digest.update(f"{os.path.basename(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    for root, dirs, files in os.walk(path):
+        return os.path.dirname(path) or ".", [path]
+    files = []
+    for root, dirs, names in os.walk(path):
         dirs.sort()
-        for name in sorted(files):
-            full = os.path.join(root, name)
-            stat = os.stat(full)
-            digest.update(f"{os.path.relpath(full, path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        files += [os.path.join(root, name) for name in sorted(names) if name not in skip]
+    return path, files
+
+
+def listing_digest(root: str, files: list[str]) -> str:
+    """Names, sizes and modification times of what is uploaded: same files, same folder
+    on the datastore, so a second apply uploads nothing."""
+    digest = hashlib.sha256()
+    for path in files:
+        stat = os.stat(path)
+        digest.update(f"{os.path.relpath(path, root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def upload(session: Session, store: Any, local: str, prefix: str, skip: tuple[str, ...] = ()) -> str:
+    """Upload a local file or folder under prefix/<digest>; the datastore path to read."""
+    root, files = listing(local, skip)
+    target = f"{prefix}/{listing_digest(root, files)}"
+    session.upload(store, files, root, target)
+    return f"{target}/{os.path.basename(local)}" if os.path.isfile(local) else target
 
 
 def environment(spec: dict[str, Any]) -> Environment:
@@ -69,11 +85,8 @@ def _dataset(session: Session, ws: Any, name: str, spec: dict[str, Any], stores:
         path = (store, spec["path"])
     else:
         store = session.datastore(ws, None)
-        target = f"{spec['upload_to']}/{listing_digest(spec['local'])}"
-        session.upload(store, spec["local"], target)
-        if os.path.isfile(spec["local"]):
-            target += "/" + os.path.basename(spec["local"])
-        path = (store, target)
+        skip = (MLTABLE,) if spec["kind"] == "tabular" else ()  # read by v2 only; not rows
+        path = (store, upload(session, store, spec["local"], spec["upload_to"], skip))
     extra = {"partition_format": spec["partition_format"]} if spec.get("partition_format") else {}
     if spec["kind"] == "file":
         return Dataset.File.from_files(path=path, validate=False, **extra)
@@ -128,9 +141,7 @@ def _consume(ref: dict[str, Any], built: Built, session: Session) -> Any:
         dataset = built.datasets.get(f"model:{ref['model']}")
         if dataset is None:  # the model's files, mounted so an argument can name their path
             store = session.datastore(built.workspace, None)
-            local = built.model_paths[ref["model"]]
-            target = f"runner/models/{ref['model']}/{listing_digest(local)}"
-            session.upload(store, local, target)
+            target = upload(session, store, built.model_paths[ref["model"]], f"runner/models/{ref['model']}")
             dataset = Dataset.File.from_files(path=(store, target), validate=False)
             built.datasets[f"model:{ref['model']}"] = dataset
         return dataset.as_named_input(ref["input_name"]).as_mount()

@@ -26,6 +26,23 @@ _DATASTORE_URI = re.compile(r"^azureml://datastores/(?P<store>[^/]+)/paths/(?P<p
 INT_FIELDS = ("process_count_per_node", "node_count", "run_invocation_timeout", "run_max_try")
 
 
+def shown(loaded: LoadedSpec, path: tuple[Any, ...], value: Any, reveal: bool) -> Any:
+    """A value as the compiled pipeline shows it: *** when it came from a secret variable."""
+    return REDACTED if not reveal and path in loaded.secrets else value
+
+
+def environment(loaded: LoadedSpec, reveal: bool) -> dict[str, Any]:
+    """The environment's packages, with those Azure requires of every ParallelRunStep."""
+    assert loaded.spec.azure is not None and loaded.spec.azure.environment is not None
+    env = loaded.spec.azure.environment
+    base = ("azure", "environment")
+    pip = [shown(loaded, (*base, "pip", i), p, reveal) for i, p in enumerate(env.pip)]
+    return {"name": env.name, "python_version": env.python_version,
+            "conda_packages": [shown(loaded, (*base, "conda", i), p, reveal) for i, p in enumerate(env.conda)],
+            "pip_packages": pip + [p for p in REQUIRED_PIP if not _has_package(env.pip, p)],
+            "docker_base_image": shown(loaded, (*base, "docker_base_image"), env.docker_base_image, reveal)}
+
+
 def input_name(text: str) -> str:
     """A DatasetConsumptionConfig / job input name: letters, digits and underscores."""
     return re.sub(r"[^A-Za-z0-9_]", "_", text)
@@ -40,18 +57,13 @@ def compile_v1(loaded: LoadedSpec, plan: Plan, reveal: bool = False) -> dict[str
     """The SDK v1 pipeline as data. `reveal` keeps secret values (for building the real
     objects); without it they are shown as *** (for the plan)."""
     spec = loaded.spec
-    azure = spec.azure
-    assert azure is not None and azure.compute is not None and azure.environment is not None  # check_target
-    env = azure.environment
-    pip = list(env.pip) + [p for p in REQUIRED_PIP if not _has_package(env.pip, p)]
     return {
         "target": "azureml",
         **resources(loaded, reveal),
-        "environment": {"name": env.name, "python_version": env.python_version, "conda_packages": list(env.conda),
-                        "pip_packages": pip, "docker_base_image": env.docker_base_image},
+        "environment": environment(loaded, reveal),
         "models": {name: {"path": resolve_path(loaded, ("models", name, "path"), model.path), "tags": model.tags,
                           "description": model.description} for name, model in spec.models.items()},
-        "datasets": {name: _dataset(loaded, name) for name in used_datasets(loaded)},
+        "datasets": {name: _dataset(loaded, name, reveal) for name in used_datasets(loaded)},
         "parameters": _parameters(loaded, reveal),
         "steps": [_step(loaded, plan, index, reveal) for index in range(len(spec.steps))],
         "submit": {"experiment": plan.experiment, "pipeline_parameters": _overrides(loaded, reveal)},
@@ -62,7 +74,7 @@ def resources(loaded: LoadedSpec, reveal: bool = False) -> dict[str, Any]:
     """The workspace, compute and datastores: the same for both SDKs."""
     azure = loaded.spec.azure
     assert azure is not None and azure.compute is not None  # check_target
-    return {"workspace": _workspace(loaded), "compute": azure.compute.model_dump(mode="json"),
+    return {"workspace": _workspace(loaded, reveal), "compute": azure.compute.model_dump(mode="json"),
             "datastores": {name: _datastore(store, reveal) for name, store in azure.datastores.items()}}
 
 
@@ -71,11 +83,12 @@ def _has_package(packages: list[str], wanted: str) -> bool:
     return any(re.split(r"[\[<>=!~ ]", p)[0].lower() == base for p in packages)
 
 
-def _workspace(loaded: LoadedSpec) -> dict[str, Any]:
+def _workspace(loaded: LoadedSpec, reveal: bool) -> dict[str, Any]:
     assert loaded.spec.azure is not None
     ws = loaded.spec.azure.workspace
     if ws.subscription_id:
-        return {"subscription_id": ws.subscription_id, "resource_group": ws.resource_group, "name": ws.name}
+        return {key: shown(loaded, ("azure", "workspace", key), getattr(ws, key), reveal)
+                for key in ("subscription_id", "resource_group", "name")}
     return {"config": resolve_path(loaded, ("azure", "workspace", "config"), ws.config or "config.json")}
 
 
@@ -88,10 +101,12 @@ def _datastore(store: Any, reveal: bool) -> dict[str, Any]:
     return out
 
 
-def _dataset(loaded: LoadedSpec, name: str) -> dict[str, Any]:
+def _dataset(loaded: LoadedSpec, name: str, reveal: bool) -> dict[str, Any]:
     dataset = loaded.spec.datasets[name]
     path = resolve_path(loaded, ("datasets", name, "path"), dataset.path)
     out: dict[str, Any] = {"kind": dataset.kind}
+    if shown(loaded, ("datasets", name, "path"), path, reveal) == REDACTED:
+        return {**out, "url": REDACTED}  # a URL with a SAS token in it, say
     remote = datastore_path(path)
     if remote:
         out.update(datastore=remote[0], path=remote[1])

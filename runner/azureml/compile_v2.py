@@ -20,7 +20,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.azureml.compile_v1 import REQUIRED_PIP, _has_package, _typed, input_name
+from runner.azureml.compile_v1 import _has_package, _typed, environment, input_name, shown
 from runner.plan.plan import REDACTED, Plan, resolve_path
 from runner.plan.targets import is_remote
 from runner.spec.binding import parse_reference
@@ -79,11 +79,14 @@ def _rel(path: str, base_dir: str) -> str:
     return os.path.relpath(path, base_dir) + trailing
 
 
-def _data_input(loaded: LoadedSpec, name: str, base_dir: str, out: V2Job) -> dict[str, Any]:
+def _data_input(loaded: LoadedSpec, name: str, base_dir: str, out: V2Job, reveal: bool) -> dict[str, Any]:
     dataset = loaded.spec.datasets[name]
-    path = resolve_path(loaded, ("datasets", name, "path"), dataset.path)
+    path = shown(loaded, ("datasets", name, "path"), resolve_path(loaded, ("datasets", name, "path"), dataset.path),
+                 reveal)
     kind = "mltable" if dataset.kind == "tabular" else "uri_folder"
     mode = "direct" if kind == "mltable" else "ro_mount"
+    if path == REDACTED:
+        return {"type": kind, "path": path, "mode": mode}
     if not is_remote(path) and _is_file(path) and kind == "uri_folder":
         folder = stage_folder(loaded, name)
         out.stage[folder] = path
@@ -103,7 +106,7 @@ def _pipeline_inputs(loaded: LoadedSpec, base_dir: str, out: V2Job, reveal: bool
     inputs: dict[str, Any] = {}
     for name, value in loaded.spec.parameters.items():
         if isinstance(value, dict):
-            inputs[input_name(name)] = _data_input(loaded, value["dataset"], base_dir, out)
+            inputs[input_name(name)] = _data_input(loaded, value["dataset"], base_dir, out, reveal)
             continue
         secret = ("parameters", name) in loaded.secrets
         fields = [str(b.path[3]) for b in loaded.bindings if b.parameter == name and b.path[2] == "parallel_run"]
@@ -144,7 +147,7 @@ def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: st
             name = input_name(ref.name)
             node_inputs[name] = f"${{{{parent.inputs.{name}}}}}"
             value = spec.parameters[ref.name]
-            kind = (_data_input(loaded, value["dataset"], base_dir, V2Job({}))["type"]
+            kind = (_data_input(loaded, value["dataset"], base_dir, V2Job({}), reveal)["type"]
                     if isinstance(value, dict) else _input_type(value))
             component_inputs[name] = {"type": kind}
             return name
@@ -160,7 +163,7 @@ def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: st
             component_inputs[name] = {"type": "custom_model"}
             return name
         name = input_name(ref.name)
-        node_inputs[name] = _data_input(loaded, ref.name, base_dir, out)
+        node_inputs[name] = _data_input(loaded, ref.name, base_dir, out, reveal)
         component_inputs[name] = {"type": node_inputs[name]["type"]}
         return name
 
@@ -188,16 +191,17 @@ def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: st
             return f"${{{{parent.inputs.{bound[field_name]}}}}}"
         return literal
 
-    pip = list(env.pip) + [p for p in REQUIRED_PIP if not _has_package(env.pip, p)]
+    packages = environment(loaded, reveal)
+    pip = packages["pip_packages"]
     if component_inputs[data]["type"] == "mltable" and not _has_package(pip, "mltable"):
         pip.append("mltable")  # a parallel job reads an MLTable input with it
     dependencies: list[Any] = [f"python={env.python_version}"] if env.python_version else []
-    dependencies += list(env.conda) + [{"pip": pip}]
+    dependencies += packages["conda_packages"] + [{"pip": pip}]
     task: dict[str, Any] = {
         "type": "run_function",
         "code": _rel(plan.steps[index].source_directory, base_dir),
         "entry_script": run.entry_script,
-        "environment": {"image": env.docker_base_image or DEFAULT_IMAGE,
+        "environment": {"image": packages["docker_base_image"] or DEFAULT_IMAGE,
                         "conda_file": {"name": env.name, "channels": ["conda-forge"], "dependencies": dependencies}},
     }
     if arguments:

@@ -8,7 +8,6 @@ against a live workspace from this project's machines (see README).
 
 from __future__ import annotations
 
-import os
 from typing import IO, Any
 
 
@@ -53,12 +52,10 @@ class Session:
 
         return ws.get_default_datastore() if name is None else Datastore.get(ws, name)
 
-    def upload(self, store: Any, local: str, target: str) -> None:
-        """Local files to the datastore; files already there are kept (same digest, same data)."""
-        if os.path.isfile(local):
-            store.upload_files([local], target_path=target, overwrite=False, show_progress=False)
-        else:
-            store.upload(src_dir=local, target_path=target, overwrite=False, show_progress=False)
+    def upload(self, store: Any, files: list[str], root: str, target: str) -> None:
+        """Local files to target/<path relative to root>; files already there are kept
+        (the target is named by a digest of the listing: same files, same data)."""
+        store.upload_files(files, relative_root=root, target_path=target, overwrite=False, show_progress=False)
 
     def register_model(self, ws: Any, name: str, spec: dict[str, Any]) -> Any:
         from azureml.core.model import Model

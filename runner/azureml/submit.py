@@ -12,6 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from runner.azureml.compile_v1 import compile_v1
+from runner.plan.plan import Plan
+from runner.spec.load import LoadedSpec
+
 # Azure ML run statuses (v1 and v2) -> the runner's.
 _STATUS = {"completed": "succeeded", "finished": "succeeded", "failed": "failed", "canceled": "failed",
            "cancelled": "failed", "notresponding": "failed"}
@@ -51,6 +55,43 @@ def require_sdk(target: str) -> None:
         extra = "azureml" if target == "azureml" else "azureml-v2"
         raise AzureError(f"target {target} needs its Azure ML SDK, which is not installed here "
                          f"(pip install 'runner[{extra}]'): {exc}") from exc
+
+
+def error_text(exc: BaseException) -> str:
+    """One line saying what went wrong. azureml-core's exceptions start with their class
+    name and keep the text in `message` ("UserErrorException:\\n\\tMessage: ...")."""
+    text = getattr(exc, "message", None) or str(exc)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    lines = [line for line in lines if line.rstrip(":") != type(exc).__name__]
+    for line in lines:
+        if line.startswith("Message:"):
+            lines = [line[len("Message:"):].strip()]
+            break
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def preflight(loaded: LoadedSpec, plan: Plan) -> list[str]:
+    """What would fail after resources are created: checked before anything is."""
+    data = compile_v1(loaded, plan)
+    problems = []
+    config = data["workspace"].get("config")
+    if config and not os.path.isfile(config):
+        problems.append(f"workspace config {config} does not exist (download it from the Azure ML studio, "
+                        "or give subscription_id, resource_group and name)")
+    for step in plan.steps:
+        if not os.path.isdir(step.source_directory):
+            problems.append(f"step {step.name}: source_directory {step.source_directory} does not exist")
+        elif not os.path.isfile(step.entry_script):
+            problems.append(f"step {step.name}: entry script {step.entry_script} does not exist")
+    for name, dataset in data["datasets"].items():
+        if "local" in dataset and not os.path.exists(dataset["local"]):
+            problems.append(f"dataset {name}: {dataset['local']} does not exist")
+        elif "local" in dataset and os.path.isdir(dataset["local"]) and not any(os.scandir(dataset["local"])):
+            problems.append(f"dataset {name}: {dataset['local']} is empty")
+    for name, model in data["models"].items():
+        if not os.path.exists(model["path"]):
+            problems.append(f"model {name}: {model['path']} does not exist")
+    return problems
 
 
 def runner_status(azure_status: str) -> str:

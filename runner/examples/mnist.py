@@ -84,7 +84,9 @@ def prepare(root: str | Path = ".", force: bool = False, epochs: int = 15) -> Pr
     accuracy = float((model.predict(read_back, verbose=0).argmax(axis=1) == y_test).mean())
     model_dir.mkdir(parents=True, exist_ok=True)
     model.save(model_dir / "model.keras")
+    # The model loads where the same Keras reads it: the spec's Azure environment pins it.
     stamp.write_text(json.dumps({"source": "sklearn.datasets.load_digits", "seed": SEED,
                                  "test_images": len(x_test), "train_images": len(x_train),
-                                 "test_accuracy": round(accuracy, 4)}, indent=1) + "\n")
+                                 "test_accuracy": round(accuracy, 4), "tensorflow": tf.__version__,
+                                 "keras": tf.keras.__version__}, indent=1) + "\n")
     return Prepared(images, labels, model_dir, len(x_test), round(accuracy, 4), made=True)

@@ -113,8 +113,10 @@ def build_plan(loaded: LoadedSpec, target: str | None = None, cpu_count: int = 1
             value, base = REDACTED, REDACTED
         parameters.append(ParameterPlan(name, value, base, changed, str(node.mark), bound_to.get(name, [])))
     steps = [_step_plan(loaded, i, step, chosen, cpu_count) for i, step in enumerate(spec.steps)]
+    resolved = resolved_spec(loaded)
+    resolved["target"] = chosen  # as --target chose it
     return Plan(name=spec.name, experiment=spec.experiment or spec.name, target=chosen, source=loaded.source,
-                chain=loaded.chain, parameters=parameters, steps=steps, resolved=resolved_spec(loaded))
+                chain=loaded.chain, parameters=parameters, steps=steps, resolved=resolved)
 
 
 def resolved_spec(loaded: LoadedSpec) -> dict[str, Any]:

@@ -60,9 +60,16 @@ def _problems(loaded: LoadedSpec, target: str, resolve: dict[str, str]) -> Itera
     if spec.azure is None or spec.azure.environment is None:
         yield (("azure",) if spec.azure else ("name",),
                "an Azure target needs azure.environment: the Python packages the entry script imports")
+    outputs: dict[str, int] = {}
     for index, step in enumerate(spec.steps):
         run = step.parallel_run
         base = ("steps", index, "parallel_run")
+        if step.output and step.output.name in outputs:
+            yield (("steps", index, "output", "name"), f"output '{step.output.name}' is already the output of "
+                                                       f"steps[{outputs[step.output.name]}]; a pipeline's outputs "
+                                                       "need names of their own")
+        elif step.output:
+            outputs[step.output.name] = index
         if run.append_row_format != "text":
             yield ((*base, "append_row_format"), f"append_row_format '{run.append_row_format}' is the local "
                                                  "engine's own; Azure ML appends text rows")

@@ -41,6 +41,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "data" / "tabular" / "MLTable").write_text("paths:\n  - pattern: ./*.csv\n")
     (tmp_path / "models" / "tabular").mkdir(parents=True)
     (tmp_path / "models" / "tabular" / "model.joblib").write_bytes(b"joblib")
+    (tmp_path / "specs" / "config.json").write_text(  # what the studio's "download config.json" gives
+        '{"subscription_id": "00000000-0000-0000-0000-000000000000", "resource_group": "rg", '
+        '"workspace_name": "ws"}\n')
     monkeypatch.chdir(tmp_path)
     for name in [n for n in os.environ if n.startswith("AML_")]:
         monkeypatch.delenv(name)

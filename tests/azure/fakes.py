@@ -71,8 +71,8 @@ class RecordingSession(Session):
         self.calls.append(("datastore", name))
         return AzureBlobDatastore(ws, name or "workspaceblobstore", "azureml-blobstore", "wsaccount")
 
-    def upload(self, store: Any, local: str, target: str) -> None:
-        self.calls.append(("upload", store.name, local, target))
+    def upload(self, store: Any, files: list[str], root: str, target: str) -> None:
+        self.calls.append(("upload", store.name, root, [os.path.relpath(f, root) for f in files], target))
 
     def register_model(self, ws: Any, name: str, spec: dict[str, Any]) -> Any:
         self.calls.append(("register_model", name, spec))

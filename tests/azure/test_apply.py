@@ -79,6 +79,37 @@ def test_an_sdk_error_is_a_backend_error_recorded_in_the_run(project: Path) -> N
         api.apply("specs/mnist.yaml", target="azureml", environ={}, session=Unreachable())
     [info] = api.list_runs()
     assert info["status"] == "error" and "Failed to resolve" in info["reason"]
+    status = api.status(info["id"])
+    assert [s["status"] for s in status["steps"]] == ["error"]
+    assert "Traceback" in (project / ".runner" / "runs" / info["id"] / "error.log").read_text()
+    with pytest.raises(api.RunError, match="never reached Azure ML"):
+        api.resume(info["id"])
+
+
+def test_azureml_core_errors_keep_their_message(project: Path) -> None:
+    from azureml.exceptions import UserErrorException
+
+    from runner.azureml.submit import error_text
+
+    exc = UserErrorException("We could not find config.json in: /tmp/x or in its parent directories.")
+    assert str(exc).startswith("UserErrorException:\n")
+    assert error_text(exc) == ("UserErrorException: We could not find config.json in: /tmp/x or in its parent "
+                               "directories.")
+    assert error_text(ValueError("plain")) == "ValueError: plain"
+
+
+def test_what_would_fail_in_azure_is_refused_before_anything_is_created(project: Path) -> None:
+    (project / "entry_scripts" / "digit_identification.py").unlink()
+    (project / "models" / "mnist" / "model.keras").unlink()
+    (project / "models" / "mnist").rmdir()
+    session = RecordingSession()
+    with pytest.raises(api.RunError) as caught:
+        api.apply("specs/mnist.yaml", target="azureml", environ={}, session=session)
+    assert str(caught.value).splitlines() == [
+        "cannot submit:",
+        "  step predict-digits-mnist: entry script entry_scripts/digit_identification.py does not exist",
+        "  model mnist-prs: models/mnist does not exist"]
+    assert session.calls == [] and not (project / ".runner").exists()
 
 
 def test_v2_apply_loads_the_yaml_and_submits_the_job(project: Path) -> None:
@@ -126,3 +157,11 @@ def test_ctrl_c_stops_following_and_says_where_the_run_goes_on(project: Path) ->
                               "https://ml.azure.com/runs/predict-digits-mnist_1700000000_abcd1234")
     with pytest.raises(api.RunError, match="was submitted to Azure ML \\(azureml\\), which runs it to the end"):
         api.resume(result.run.id)
+
+    class Early(RecordingSession):
+        def workspace(self, spec: dict[str, object]) -> object:
+            raise KeyboardInterrupt  # still authenticating
+
+    early = api.apply("specs/mnist.yaml", target="azureml", environ={}, session=Early())
+    assert early.status == "interrupted"
+    assert early.run.read()["reason"] == "stopped before anything was submitted; apply the spec again"

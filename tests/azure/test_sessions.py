@@ -67,14 +67,11 @@ def test_v1_compute_is_created_and_waited_for(monkeypatch: pytest.MonkeyPatch) -
 
 def test_v1_upload_keeps_what_is_there(tmp_path: Path) -> None:
     store = Recorder()
-    (tmp_path / "one.png").write_bytes(b"x")
-    Session().upload(store, str(tmp_path / "one.png"), "runner/a/1")
-    Session().upload(store, str(tmp_path), "runner/a/2")
+    Session().upload(store, [str(tmp_path / "a" / "one.png")], str(tmp_path), "runner/a/1")
     assert store.calls == [
-        ("upload_files", ([str(tmp_path / "one.png")],), {"target_path": "runner/a/1", "overwrite": False,
-                                                          "show_progress": False}),
-        ("upload", (), {"src_dir": str(tmp_path), "target_path": "runner/a/2", "overwrite": False,
-                        "show_progress": False})]
+        ("upload_files", ([str(tmp_path / "a" / "one.png")],), {"relative_root": str(tmp_path),
+                                                                "target_path": "runner/a/1", "overwrite": False,
+                                                                "show_progress": False})]
 
 
 def test_v1_download_reads_the_steps_output() -> None:

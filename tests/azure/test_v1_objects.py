@@ -13,7 +13,7 @@ from azureml.pipeline.core import PipelineData, PipelineParameter
 from azureml.pipeline.steps import ParallelRunStep
 
 from runner import api
-from runner.azureml.build_v1 import Built, build, listing_digest
+from runner.azureml.build_v1 import Built, build, listing, listing_digest
 from runner.spec.load import load_spec
 from tests.azure.fakes import RecordingSession
 
@@ -38,8 +38,8 @@ def dataset_path(dataset: Any) -> str:
 
 def test_mnist_is_the_tutorials_pipeline(project: Path) -> None:
     built, session = built_for("specs/mnist.yaml")
-    digest = listing_digest("data/mnist/")
-    model_digest = listing_digest("models/mnist")
+    digest = listing_digest(*listing("data/mnist/"))
+    model_digest = listing_digest(*listing("models/mnist"))
     calls = [c for c in session.calls if c[0] != "datastore"]
     assert calls == [
         ("workspace", {"config": "specs/config.json"}),
@@ -48,8 +48,9 @@ def test_mnist_is_the_tutorials_pipeline(project: Path) -> None:
         ("register_datastore", "mnist_datastore", {"container_name": "sampledata", "account_name": "pipelinedata"}),
         ("register_model", "mnist-prs", {"path": "models/mnist", "tags": {"pretrained": "mnist"},
                                          "description": "Mnist trained tensorflow model"}),
-        ("upload", "workspaceblobstore", "data/mnist/", f"runner/predict-digits-mnist/mnist/{digest}"),
-        ("upload", "workspaceblobstore", "models/mnist", f"runner/models/mnist-prs/{model_digest}"),
+        ("upload", "workspaceblobstore", "data/mnist/", ["0.png", "1.png", "2.png"],
+         f"runner/predict-digits-mnist/mnist/{digest}"),
+        ("upload", "workspaceblobstore", "models/mnist", ["model.keras"], f"runner/models/mnist-prs/{model_digest}"),
     ]
     [step] = built.steps
     assert isinstance(step, ParallelRunStep) and step.name == "predict-digits-mnist"
@@ -67,9 +68,9 @@ def test_mnist_is_the_tutorials_pipeline(project: Path) -> None:
     assert isinstance(env, Environment) and env.name == "batch_environment"
     assert env.docker.base_image == "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
     conda = env.python.conda_dependencies
-    assert conda.get_python_version() == "3.8"
-    assert list(conda.conda_packages) == ["python=3.8", "pip==20.2.4"]
-    assert list(conda.pip_packages) == ["tensorflow==2.13.0", "pillow", "protobuf==4.23.3", "azureml-core",
+    assert conda.get_python_version() == "3.11"
+    assert list(conda.conda_packages) == ["python=3.11", "pip"]
+    assert list(conda.pip_packages) == ["tensorflow-cpu~=2.21.0", "pillow", "azureml-core",
                                         "azureml-dataset-runtime[fuse]"]
     # The input: a dataset PipelineParameter, mounted, as the tutorial's DatasetConsumptionConfig.
     consumed, mounted_side_input = step._inputs  # ParallelRunStep lists side inputs after the inputs
@@ -106,15 +107,18 @@ def test_the_variant_resubmits_the_same_pipeline_with_new_parameter_values(proje
     assert set(overrides) == {"mnist_param", "batch_size_param", "process_count_param"}
     assert (overrides["batch_size_param"], overrides["process_count_param"]) == ("1", 1)
     assert isinstance(overrides["mnist_param"], FileDataset)
-    digest = listing_digest("data/mnist/0.png")
+    digest = listing_digest(*listing("data/mnist/0.png"))
     assert dataset_path(overrides["mnist_param"]).count(
         f"paths/runner/predict-digits-mnist/single_image/{digest}/0.png") == 1
-    assert ("upload", "workspaceblobstore", "data/mnist/0.png",
+    assert ("upload", "workspaceblobstore", "data/mnist", ["0.png"],
             f"runner/predict-digits-mnist/single_image/{digest}") in session.calls
 
 
 def test_tabular_reads_delimited_files(project: Path) -> None:
-    built, _ = built_for("specs/tabular.azure.yaml")
+    built, session = built_for("specs/tabular.azure.yaml")
+    # The MLTable file (for v2) is not uploaded: v1 would read it as rows.
+    [rows] = [c for c in session.calls if c[0] == "upload" and c[2] == "data/tabular/"]
+    assert rows[3] == ["part-0.csv"]
     [step] = built.steps
     config = step._parallel_run_config
     assert isinstance(built.datasets["rows"], TabularDataset)
@@ -206,3 +210,34 @@ def test_plan_shows_no_secret_but_the_sdk_gets_it(project: Path) -> None:
     assert compiled is not None
     assert "secret-lake-key" not in compiled.text + "\n".join(compiled.description)
     assert "account_key: '***'" in compiled.text
+
+
+TWO_STEPS = """
+name: two-steps
+datasets:
+  images: {kind: file, path: data/mnist/}
+azure:
+  compute: {name: cpu-cluster}
+  environment: {name: env, pip: [pillow]}
+steps:
+  - name: first
+    inputs: ["${{ datasets.images }}"]
+    output: {name: first_out}
+    parallel_run: {entry_script: entry_scripts/digit_identification.py}
+  - name: second
+    inputs: ["${{ steps.first.outputs.first_out }}"]
+    output: {name: second_out}
+    parallel_run: {entry_script: entry_scripts/digit_identification.py}
+"""
+
+
+def test_a_step_reads_the_output_of_the_step_before(project: Path) -> None:
+    from azureml.pipeline.core.pipeline_output_dataset import PipelineOutputFileDataset
+
+    (project / "two.yaml").write_text(TWO_STEPS)
+    built, _ = built_for("two.yaml")
+    first, second = built.steps
+    [consumed] = second._inputs
+    assert isinstance(consumed, PipelineOutputFileDataset) and consumed.name == "first_out"
+    assert consumed._pipeline_data is first._output[0]
+    assert second._output[0].name == "second_out"

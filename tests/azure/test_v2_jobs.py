@@ -59,8 +59,8 @@ def test_mnist_job(project: Path, tmp_path: Path) -> None:
     env = task.environment
     assert env.image == "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
     assert env.conda_file["dependencies"] == [
-        "python=3.8", "pip==20.2.4", {"pip": ["tensorflow==2.13.0", "pillow", "protobuf==4.23.3", "azureml-core",
-                                             "azureml-dataset-runtime[fuse]"]}]
+        "python=3.11", "pip", {"pip": ["tensorflow-cpu~=2.21.0", "pillow", "azureml-core",
+                                       "azureml-dataset-runtime[fuse]"]}]
     model = node.inputs["model_mnist_prs"]._data
     assert model.type == "custom_model" and (out / model.path).resolve() == project / "models" / "mnist"
     assert str(node.outputs["inferences"]._data) == "${{parent.outputs.inferences}}"
@@ -77,6 +77,28 @@ def test_the_single_image_variant_reads_a_folder_of_one(project: Path, tmp_path:
     node = job.jobs["predict_digits_mnist"]
     assert node.component.mini_batch_size == 1 and node.max_concurrency_per_instance == 1
     assert node.resources.instance_count == 2
+
+
+def test_staging_again_keeps_only_the_current_file(project: Path, tmp_path: Path) -> None:
+    loaded_job("specs/mnist.single-image.yaml", tmp_path)
+    _, compiled = api.plan_compiled("specs/mnist.single-image.yaml", target="azureml-v2", environ={},
+                                    sets=["datasets.single_image.path=data/mnist/1.png"], base_dir=str(tmp_path))
+    assert compiled is not None
+    api.stage_inputs(compiled.stage)
+    folder = project / ".runner" / "stage" / "predict-digits-mnist" / "single_image"
+    assert [p.name for p in folder.iterdir()] == ["1.png"]
+
+
+def test_a_step_reads_the_output_of_the_step_before(project: Path, tmp_path: Path) -> None:
+    from tests.azure.test_v1_objects import TWO_STEPS
+
+    (project / "two.yaml").write_text(TWO_STEPS)
+    job, _ = loaded_job("two.yaml", tmp_path)
+    first, second = job.jobs["first"], job.jobs["second"]
+    assert str(second.inputs["first_out"]._data) == "${{parent.jobs.first.outputs.first_out}}"
+    assert second.component.input_data == "${{inputs.first_out}}"
+    assert str(first.outputs["first_out"]._data) == "${{parent.outputs.first_out}}"
+    assert set(job.outputs) == {"first_out", "second_out"}
 
 
 def test_tabular_reads_an_mltable(project: Path, tmp_path: Path) -> None:

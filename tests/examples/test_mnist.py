@@ -45,3 +45,17 @@ def test_the_single_image_variant(project):
     rows = output_rows(project, result.stdout.strip(), step="predict-digits-mnist", output="inferences",
                        file="mnist_outputs.txt")
     assert rows == [f"0.png: {_labels(project)['0.png']}"]
+
+
+def test_the_azure_environment_can_load_the_model_it_is_given(project):
+    """The spec's Azure environment pins the TensorFlow that trained the example model:
+    a Keras 3 model does not load in another major Keras (the tutorial's 2.13 is Keras 2)."""
+    import json
+
+    import yaml
+    from packaging.requirements import Requirement
+
+    spec = yaml.safe_load((project / "specs" / "mnist.yaml").read_text())
+    [pin] = [Requirement(p) for p in spec["azure"]["environment"]["pip"] if p.startswith("tensorflow")]
+    trained_with = json.loads((project / "models" / "mnist" / "example.json").read_text())["tensorflow"]
+    assert pin.specifier.contains(trained_with), f"{pin} does not admit {trained_with}, which trained the model"

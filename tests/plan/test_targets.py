@@ -90,3 +90,29 @@ def test_v2_reads_one_input_and_tabular_data_as_an_mltable(write, tmp_path) -> N
     assert found.startswith("s.yaml:6:31 datasets.rows.path: a v2 parallel job reads tabular data as an MLTable")
     (tmp_path / "data" / "rows" / "MLTable").write_text("paths: [{pattern: ./*.csv}]\n")
     api.plan("s.yaml", target="azureml-v2")
+
+
+def test_two_steps_cannot_share_an_output_name(write) -> None:
+    text = SPEC + """  - name: again
+    inputs: ["${{ datasets.images }}"]
+    output: {name: scores}
+    parallel_run:
+      entry_script: score.py
+"""
+    [found] = errors(write, text, "azureml-v2")
+    assert found == ("s.yaml:23:20 steps[1].output.name: output 'scores' is already the output of steps[0]; "
+                     "a pipeline's outputs need names of their own (target azureml-v2)")
+
+
+def test_a_secret_in_a_package_index_or_a_url_is_not_shown(write) -> None:
+    text = SPEC.replace("pip: [pillow]", 'pip: [pillow, "--extra-index-url https://u:{{ env.PIP_TOKEN }}@pkgs/simple"]')
+    text = text.replace("path: data/more/}", 'path: "https://acct.blob.core.windows.net/c/more?{{ env.SAS_TOKEN }}"}')
+    text = text.replace('inputs: ["${{ parameters.images }}"]', 'inputs: ["${{ datasets.more }}"]')
+    write("s.yaml", text)
+    environ = {"PIP_TOKEN": "pip-secret-123", "SAS_TOKEN": "sv=sas-secret-456"}
+    for target in ("azureml", "azureml-v2"):
+        _, compiled = api.plan_compiled("s.yaml", target=target, environ=environ)
+        assert compiled is not None
+        shown = compiled.text + "\n".join(compiled.description)
+        assert "pip-secret-123" not in shown and "sas-secret-456" not in shown
+        assert "'***'" in compiled.text
