@@ -189,6 +189,8 @@ def _finish(result: api.RunResult) -> None:
         _err(f"run {run_id} interrupted; `runner resume {run_id}` continues it")
     elif result.status == "failed":
         _err(f"run {run_id} failed; see `runner status {run_id}` and `runner logs {run_id}`")
+    elif result.status == "error":
+        _err(f"run {run_id} stopped; `runner resume {run_id}` goes on once the cause is fixed")
     click.echo(run_id)
     sys.exit(result.exit_code)
 

@@ -7,6 +7,8 @@ loop, then reports. Ctrl-C (or SIGTERM) stops workers and leaves a resumable run
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -28,7 +30,10 @@ from runner.local.runfolder import RunFolder, StepFolder, list_runs
 from runner.local.sources import InputError, Partitioner, is_glob
 from runner.local.supervisor import Slot, Supervisor, Task
 
-EXIT_CODES = {"succeeded": 0, "reused": 0, "failed": 1, "preflight": 2, "interrupted": 130}
+EXIT_CODES = {"succeeded": 0, "reused": 0, "failed": 1, "preflight": 2, "interrupted": 130, "error": 3}
+# The run folder's disk is full (or a quota or file size limit is reached): the step
+# stops with what it committed kept, and resumes once there is room.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class PreflightError(Exception):
@@ -117,17 +122,26 @@ def _execute(run: RunFolder, runs_root: Path, stream: IO[str]) -> RunResult:
                 result = StepResult(job.name, "preflight", str(exc))
             except KeyboardInterrupt:  # a second Ctrl-C: workers are already stopped
                 result = StepResult(job.name, "interrupted", "interrupted (Ctrl-C twice)")
+            except OSError as exc:
+                if exc.errno not in DISK_FULL:
+                    raise
+                result = StepResult(job.name, "error", f"cannot write {exc.filename or 'to the run folder'}: "
+                                                       f"{exc.strerror}. What was committed is kept: make room, "
+                                                       f"then `runner resume {run.id}` goes on from there")
             results.append(result)
-            run.step(job.name).update(status=result.status, reason=result.reason, reused_from=result.reused_from)
+            with contextlib.suppress(OSError):  # with the disk full this may not be written either
+                run.step(job.name).update(status=result.status, reason=result.reason,
+                                          reused_from=result.reused_from)
             if result.status not in ("succeeded", "reused"):
                 status = result.status
                 break
     if status == "succeeded" and results and all(r.status == "reused" for r in results):
         status = "reused"
-    run.update(status=status, finished=time.time(), driver_peak_rss_mb=_peak_rss_mb(), reason=next(
-        (r.reason for r in results if r.status not in ("succeeded", "reused")), ""),
-        steps={r.name: {"status": r.status, "output": r.output, "reused_from": r.reused_from,
-                        **({"progress": r.progress} if r.progress else {})} for r in results})
+    with contextlib.suppress(OSError):  # a full disk: the run shows as interrupted, and resumes
+        run.update(status=status, finished=time.time(), driver_peak_rss_mb=_peak_rss_mb(), reason=next(
+            (r.reason for r in results if r.status not in ("succeeded", "reused")), ""),
+            steps={r.name: {"status": r.status, "output": r.output, "reused_from": r.reused_from,
+                            **({"progress": r.progress} if r.progress else {})} for r in results})
     return RunResult(run, status, results)
 
 
@@ -183,8 +197,12 @@ def _supervise(job: StepJob, folder: StepFolder, output: str | None, info: dict[
         outcome = supervisor.run()
     except BaseException:
         supervisor.stop_all(graceful=False)
-        ledger.close()
-        progress.close(supervisor, "interrupted")
+        # Keep what is committed; a write that fails again here (a full disk) changes nothing:
+        # rows past the last ledger line are cut on resume.
+        with contextlib.suppress(OSError):
+            ledger.close()
+        with contextlib.suppress(OSError):
+            progress.close(supervisor, "interrupted")
         raise
     ledger.close()
     if outcome.status == "preflight":

@@ -135,12 +135,16 @@ class Ledger:
         self._last_flush = time.monotonic()
 
     def close(self) -> None:
-        self.flush()
-        for handle in (self._out, self._ledger):
-            if handle is not None and not handle.closed:
-                handle.flush()
-                os.fsync(handle.fileno())
-                handle.close()
+        try:
+            self.flush()
+        finally:  # the files are closed even when a write fails (a full disk)
+            for handle in (self._out, self._ledger):
+                if handle is not None and not handle.closed:
+                    try:
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                    finally:
+                        handle.close()
 
 
 def read_records(path: str) -> Iterator[dict[str, Any]]:

@@ -93,7 +93,9 @@ def _walk(folder: str, seen: set[tuple[int, int]] | None = None) -> Iterator[os.
     for entry in entries:
         if entry.is_dir():
             yield from _walk(entry.path, seen)
-        elif entry.is_file():
+        elif entry.is_file() or entry.is_symlink():
+            # A dangling link is an input that cannot be read: its mini-batch fails and
+            # lists it, rather than the file quietly vanishing from the job.
             yield entry
 
 
@@ -137,11 +139,12 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 
 
 def _stat(entry: os.DirEntry[str] | str) -> tuple[str, int, int]:
-    if isinstance(entry, str):
-        st = os.stat(entry)
-        return os.path.abspath(entry), st.st_size, st.st_mtime_ns
-    st = entry.stat()
-    return os.path.abspath(entry.path), st.st_size, st.st_mtime_ns
+    path = entry if isinstance(entry, str) else entry.path
+    try:
+        st = os.stat(entry) if isinstance(entry, str) else entry.stat()
+    except FileNotFoundError:  # a dangling link: the link's own size and time
+        st = os.lstat(path)
+    return os.path.abspath(path), st.st_size, st.st_mtime_ns
 
 
 # --- cutting into mini-batches --------------------------------------------------------
