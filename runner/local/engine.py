@@ -146,6 +146,15 @@ def _execute(run: RunFolder, runs_root: Path, stream: IO[str]) -> RunResult:
 
 
 def _peak_rss_mb() -> float:
+    """The driver's own peak RSS. ru_maxrss would also count the parent's memory copied at
+    fork (Linux keeps it across exec); VmHWM belongs to this program alone."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
@@ -225,10 +234,35 @@ def _tasks(folder: StepFolder, ledger: Ledger, kind: str) -> Iterator[Task]:
     offset = 0
     with open(folder.minibatches, "rb") as handle:
         for line in handle:
-            descriptor = json.loads(line)
-            if not ledger.done(descriptor["id"]):
-                yield Task(descriptor["id"], offset, len(descriptor["files"]) if kind == "file" else None)
+            mb, files = task_fields(line, kind)
+            if not ledger.done(mb):
+                yield Task(mb, offset, files)
             offset += len(line)
+
+
+_ID_TAIL = b',"id":'
+
+
+def task_fields(line: bytes, kind: str) -> tuple[int, int | None]:
+    """A descriptor's id and file count without parsing it: _partition writes compact JSON
+    with the id last, and in JSON a quote-comma-quote only separates strings (a quote in a
+    name is escaped). Anything else is parsed."""
+    cut = line.rfind(_ID_TAIL)
+    head = line[:cut]
+    if cut > 0 and line.rstrip().endswith(b"}") and (kind != "file" or head.startswith(b'{"in":')):
+        try:
+            mb = int(line[cut + len(_ID_TAIL):].rstrip()[:-1])
+        except ValueError:
+            mb = -1
+        if mb >= 0:
+            if kind != "file":
+                return mb, None
+            start = head.find(b',"files":[')
+            if start > 0 and head.endswith(b"]"):
+                inner = head[start + 10:-1]
+                return mb, (inner.count(b'","') + 1) if inner else 0
+    descriptor = json.loads(line)
+    return descriptor["id"], len(descriptor["files"]) if kind == "file" else None
 
 
 def _thresholds(job: StepJob, total: int) -> Callable[[Ledger], str | None]:

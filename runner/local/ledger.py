@@ -113,7 +113,7 @@ class Ledger:
         if record.get("error") and len(record["error"]) > MAX_ERROR_CHARS:
             record["error"] = record["error"][:MAX_ERROR_CHARS] + "\n[... cut]"
         record["out"] = self.out_pos
-        self._pending.append(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        self._pending.append(_line(record))
         self.state[record["mb"]] = OK if record["status"] == "ok" else FAILED
         self.totals.add(record)
         self.maybe_flush()
@@ -145,6 +145,19 @@ class Ledger:
                         os.fsync(handle.fileno())
                     finally:
                         handle.close()
+
+
+_PLAIN = ("mb", "status", "items", "ok", "failed", "rows", "tries", "worker", "secs", "out")
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    """A ledger line. The common record (numbers and an "ok") is written by hand: json.dumps
+    per mini-batch was a tenth of the driver's time with tiny mini-batches."""
+    if record["status"] == "ok" and tuple(record) == _PLAIN:
+        return (f'{{"mb":{record["mb"]},"status":"ok","items":{record["items"]},"ok":{record["ok"]},'
+                f'"failed":{record["failed"]},"rows":{record["rows"]},"tries":{record["tries"]},'
+                f'"worker":{record["worker"]},"secs":{float(record["secs"])!r},"out":{record["out"]}}}\n').encode()
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
 
 
 def read_records(path: str) -> Iterator[dict[str, Any]]:

@@ -6,6 +6,11 @@ it runs them in order, so the one in flight is always the head of its queue and 
 started when the previous result arrived (no extra message needed). A worker that dies
 or times out fails only its head mini-batch (one try); the rest of its queue goes back
 without a try counted. Retries go before new work.
+
+When mini-batches take well under a millisecond, a message per mini-batch would cost
+more than the work: the queue then runs deeper (DEEP), and is refilled a batch of
+mini-batches per message once it is half empty. Results still come back one message
+per mini-batch, so a crash is still pinned on the mini-batch that caused it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ from typing import Any
 from runner.local.ledger import Ledger
 
 PREFETCH = 2
+DEEP = 16  # queue depth for tiny mini-batches (refilled at DEEP // 2)
+TINY_SECONDS = 0.001  # a mean run() time below this counts as tiny
+TIMEOUT_CHECK_SECONDS = 0.02  # timeouts are seconds long: checking each message is waste
 # Import and init() get at least this long (a large model can take minutes to load);
 # a start that hangs past it is a failed start, so a hung init() cannot hang the job.
 MIN_START_SECONDS = float(os.environ.get("RUNNER_START_TIMEOUT", "600"))
@@ -90,6 +98,8 @@ class Supervisor:
         self.restarts = 0
         self._outcome: Outcome | None = None
         self._selector = selectors.DefaultSelector()  # kept across loops: cheaper than wait()
+        self._mean_seconds = 1.0  # run() time, a moving average: deep queues only once it is tiny
+        self._last_timeout_check = 0.0
 
     # --- the loop -------------------------------------------------------------------
 
@@ -127,7 +137,10 @@ class Supervisor:
             if all(s.state == "retired" for s in self.slots):
                 return self._all_retired()
             self._poll(self._wait_time())
-            self._check_timeouts()
+            now = time.monotonic()
+            if now - self._last_timeout_check >= TIMEOUT_CHECK_SECONDS:
+                self._last_timeout_check = now
+                self._check_timeouts()
             if self._outcome:
                 return self._outcome
             self.ledger.maybe_flush()
@@ -151,19 +164,27 @@ class Supervisor:
         return task
 
     def _dispatch(self) -> None:
+        tiny = self._mean_seconds < TINY_SECONDS
+        depth, refill = (DEEP, DEEP // 2) if tiny else (PREFETCH, PREFETCH)
         for slot in self.slots:
-            while slot.state == "ready" and len(slot.queue) < PREFETCH:
+            if slot.state != "ready" or len(slot.queue) >= refill:
+                continue
+            sent: list[tuple[int, int]] = []
+            while len(slot.queue) < depth:
                 task = self._next_task()
                 if task is None:
-                    return
+                    break
                 if not slot.queue:
                     slot.started, slot.rows = time.monotonic(), None
                 slot.queue.append(task)
-                try:
-                    assert slot.conn is not None
-                    slot.conn.send(("task", task.id, task.offset))
-                except OSError:
-                    self._worker_died(slot)
+                sent.append((task.id, task.offset))
+            if not sent:
+                return
+            try:
+                assert slot.conn is not None
+                slot.conn.send(("tasks", sent))
+            except OSError:
+                self._worker_died(slot)
 
     def _poll(self, timeout: float) -> None:
         for key, _ in self._selector.select(timeout):
@@ -191,6 +212,7 @@ class Supervisor:
             slot.rows = message[2]
         elif kind == "done":
             _, mb, items, elements, rows, header, failed_files, seconds = message
+            self._mean_seconds += (seconds - self._mean_seconds) / 16
             task = self._finish_head(slot, mb)
             succeeded = min(elements, items)
             record = {"mb": mb, "status": "ok", "items": items, "ok": succeeded, "failed": items - succeeded,

@@ -7,8 +7,9 @@ The worker reads each mini-batch's data itself and sends back only the formatted
 rows and counts. Its stdout and stderr (print, C extensions, tracebacks) go to its files
 under logs/user; `logging` goes to its entry_script_log file.
 
-Messages from the driver: the configuration, then ("task", id, offset) per mini-batch
-(its descriptor is the line of minibatches.jsonl at that offset), then ("stop",).
+Messages from the driver: the configuration, then ("tasks", [(id, offset), ...]), one or
+more mini-batches to run in order (each descriptor is the line of minibatches.jsonl at
+its offset), then ("stop",).
 Messages to the driver:
   ("imported",) | ("import_error", text)      the entry script imported and defines run
   ("ready",)    | ("init_error", text)         init() returned (or raised)
@@ -157,8 +158,9 @@ class Worker:
                 break
             if message[0] == "stop":
                 break
-            self.descriptors.seek(message[2])
-            self.handle(json.loads(self.descriptors.readline()))
+            for _, offset in message[1]:  # ("tasks", [(id, offset), ...]): run in order
+                self.descriptors.seek(offset)
+                self.handle(json.loads(self.descriptors.readline()))
         shutdown = getattr(self.module, "shutdown", None)
         if shutdown is not None:
             try:

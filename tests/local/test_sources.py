@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from runner.local.engine import task_fields
 from runner.local.ledger import Ledger
 from runner.local.sources import InputError, InputSpec, Partitioner, iter_files, partition_regex
 
@@ -83,3 +86,15 @@ def test_the_ledger_recovers_to_its_last_complete_line(tmp_path):
     again.close()
     assert Path(output).read_bytes() == b"a\nb\n"
     assert [json.loads(line)["mb"] for line in Path(ledger_path).read_text().splitlines()] == [0, 2, 1]
+
+
+@given(st.lists(st.text(), max_size=12), st.integers(min_value=0, max_value=10**9),
+       st.one_of(st.none(), st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2)))
+def test_the_drivers_quick_read_of_a_descriptor_agrees_with_json(names, mb, keys):
+    """The driver reads a descriptor's id and file count without parsing it; any file
+    name (quotes, commas, brackets) must give what json.loads gives."""
+    descriptor = {"in": 0, "files": names, **({"keys": keys} if keys is not None else {}), "id": mb}
+    line = (json.dumps(descriptor, separators=(",", ":")) + "\n").encode()
+    assert task_fields(line, "file") == (mb, len(names))
+    table = {"in": 1, "path": names[0] if names else "a.csv", "fmt": "csv", "start": 0, "end": 9, "id": mb}
+    assert task_fields((json.dumps(table, separators=(",", ":")) + "\n").encode(), "tabular") == (mb, None)
