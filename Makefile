@@ -45,10 +45,14 @@ test: setup setup-azure
 schema: setup
 	$(BIN)/runner schema --out schema
 
-# Benchmarks (bench/README.md): results go to bench/results/.
+# Benchmarks (bench/README.md): results go to bench/results/. Ray Data, the peer, is
+# installed here only.
 bench: setup
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench dispatch
+	$(BIN)/python -m bench mnist
 	$(BIN)/python -m bench scale
+	$(BIN)/python -m bench resume
 
 clean:
 	rm -rf $(VENV) $(AZ_VENV) .pytest_cache .hypothesis .runner data models
