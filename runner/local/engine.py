@@ -12,6 +12,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import resource
 import signal
 import sys
@@ -240,27 +241,19 @@ def _tasks(folder: StepFolder, ledger: Ledger, kind: str) -> Iterator[Task]:
             offset += len(line)
 
 
-_ID_TAIL = b',"id":'
+_TAIL = re.compile(rb',"n":(\d+),"id":(\d+)\}\s*')
 
 
 def task_fields(line: bytes, kind: str) -> tuple[int, int | None]:
-    """A descriptor's id and file count without parsing it: _partition writes compact JSON
-    with the id last, and in JSON a quote-comma-quote only separates strings (a quote in a
-    name is escaped). Anything else is parsed."""
-    cut = line.rfind(_ID_TAIL)
-    head = line[:cut]
-    if cut > 0 and line.rstrip().endswith(b"}") and (kind != "file" or head.startswith(b'{"in":')):
-        try:
-            mb = int(line[cut + len(_ID_TAIL):].rstrip()[:-1])
-        except ValueError:
-            mb = -1
-        if mb >= 0:
-            if kind != "file":
-                return mb, None
-            start = head.find(b',"files":[')
-            if start > 0 and head.endswith(b"]"):
-                inner = head[start + 10:-1]
-                return mb, (inner.count(b'","') + 1) if inner else 0
+    """A descriptor's id and file count without parsing it (a JSON parse per mini-batch was
+    a tenth of the driver's time with tiny ones). _partition ends each line of a file
+    dataset with `,"n":<files>,"id":<id>}`: the line's own end, which no file name can
+    fake. Other lines (tables, runs partitioned before this) are parsed."""
+    cut = line.rfind(b',"n":')
+    if cut > 0:
+        match = _TAIL.fullmatch(line, cut)
+        if match:
+            return int(match[2]), int(match[1]) if kind == "file" else None
     descriptor = json.loads(line)
     return descriptor["id"], len(descriptor["files"]) if kind == "file" else None
 
@@ -347,6 +340,9 @@ def _partition(job: StepJob, folder: StepFolder) -> dict[str, Any]:
     try:
         with open(tmp, "w", encoding="utf-8") as out:
             for descriptor in partitioner.descriptors(job.inputs):
+                if "files" in descriptor:  # the count, then the id, last: what task_fields reads
+                    descriptor["n"] = len(descriptor["files"])
+                    descriptor["id"] = descriptor.pop("id")
                 out.write(json.dumps(descriptor, separators=(",", ":")) + "\n")
     except InputError as exc:
         raise PreflightError(str(exc)) from exc

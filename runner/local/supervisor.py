@@ -40,6 +40,11 @@ MIN_START_SECONDS = float(os.environ.get("RUNNER_START_TIMEOUT", "600"))
 STOP_GRACE_SECONDS = 10.0
 KILL_GRACE_SECONDS = 1.0
 _RUNNER_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Not `python -m runner.local.worker`: that puts the worker's working directory (the
+# user's source_directory) first on sys.path, where a folder named `runner` would shadow
+# this package. The name stays in the command line, for ps and pgrep.
+_WORKER_MAIN = (f"import sys; sys.path.insert(0, {_RUNNER_ROOT!r}); "
+                "import runner.local.worker as w; w.main()")
 
 
 @dataclass
@@ -272,11 +277,25 @@ class Supervisor:
                 self._init_failed(slot, f"import and init() did not finish within {start_limit:g} s")
                 continue
             if slot.state == "ready" and slot.queue and now - slot.started > self.timeout:
+                self._drain(slot)  # a result already sent moves the head on: it is not hung
+                if not slot.queue or slot.conn is None or time.monotonic() - slot.started <= self.timeout:
+                    continue
                 self._kill(slot)
                 self._lose_worker(slot, f"run() did not return within run_invocation_timeout "
                                         f"({self.timeout:g} s); the worker was killed and restarted")
 
+    def _drain(self, slot: Slot) -> None:
+        """Read what a worker sent before it died or hung. With a deep queue several results
+        can be waiting: without them the head blamed would be one that had finished."""
+        conn = slot.conn
+        try:
+            while conn is not None and slot.conn is conn and conn.poll(0):
+                self._receive(slot, conn.recv())
+        except (EOFError, OSError):
+            pass
+
     def _worker_died(self, slot: Slot) -> None:
+        self._drain(slot)
         starting = slot.state in ("starting", "imported")
         self._kill(slot)  # what it started may live on; then its exit status is final
         code = slot.proc.returncode if slot.proc is not None else None
@@ -324,7 +343,7 @@ class Supervisor:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_RUNNER_ROOT, env.get("PYTHONPATH")) if p)
         with open(config["stdout"], "ab") as out, open(config["stderr"], "ab") as err:
             slot.proc = subprocess.Popen(
-                [sys.executable, "-m", "runner.local.worker", str(child.fileno())],
+                [sys.executable, "-c", _WORKER_MAIN, str(child.fileno())],
                 pass_fds=[child.fileno()], start_new_session=True, env=env, stdin=subprocess.DEVNULL,
                 stdout=out, stderr=err, cwd=config["working_dir"])
         child.close()

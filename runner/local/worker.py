@@ -1,6 +1,7 @@
 """One worker process: import the entry script, `init()` once, `run()` per mini-batch.
 
-Started by the supervisor as `python -m runner.local.worker FD` in a session of its own
+Started by the supervisor as `python -c "...import runner.local.worker..." FD` (so a `runner`
+folder in the source directory cannot shadow this package) in a session of its own
 (so a timeout can kill the whole process tree, and Ctrl-C on the terminal reaches only
 the driver). FD is its end of a socket pair; the first message is its configuration.
 The worker reads each mini-batch's data itself and sends back only the formatted output

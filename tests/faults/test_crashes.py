@@ -84,12 +84,12 @@ def test_driver_sigkill_at_random_points_then_resume_many_times(tmp_path: Path) 
     seed = int(os.environ.get("RUNNER_FAULT_SEED", time.time_ns() % 100_000))
     rng = random.Random(seed)
     names = make_files(tmp_path / "data", 300)
-    write_spec(tmp_path, mini_batch_size=3, env={"SLEEP": "0.002", "FAULT": "raise", "FAULT_RATE": "0.05",
+    write_spec(tmp_path, mini_batch_size=3, env={"SLEEP": "0.01", "FAULT": "raise", "FAULT_RATE": "0.05",
                                                   "FAULT_ONCE": "1"})
     proc = start(tmp_path)
     kills = 0
     while True:  # kill the driver (first run or a resume) at a random commit, until one finishes
-        target = ledger_lines(tmp_path) + rng.randint(1, 25)
+        target = ledger_lines(tmp_path) + rng.randint(1, 12)
         if not wait_for(tmp_path, target, proc) or kills == 8:
             break
         proc.send_signal(signal.SIGKILL)

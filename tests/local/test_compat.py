@@ -43,3 +43,13 @@ def test_side_inputs_and_dataset_arguments_resolve_to_local_paths(tmp_path):
     assert result.returncode == 0, result.stderr
     assert sorted(output_rows(tmp_path, result.stdout.strip())) == ["f0000.txt: zero", "f0001.txt: one",
                                                                     "f0002.txt: two"]
+
+
+def test_a_runner_folder_in_the_source_directory_does_not_shadow_the_engine(tmp_path):
+    names = make_files(tmp_path / "data", 6)
+    write_spec(tmp_path)
+    (tmp_path / "code" / "runner").mkdir()
+    (tmp_path / "code" / "runner" / "__init__.py").write_text("raise ImportError('the user\\'s own runner')\n")
+    result = cli("apply", "spec.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(output_rows(tmp_path, result.stdout.strip())) == sorted(f"{n}: {int(n[1:5])}" for n in names)

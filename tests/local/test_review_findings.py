@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -180,3 +181,65 @@ def test_messages_that_give_the_next_step(tmp_path):
     (tmp_path / "data").rename(tmp_path / "gone")
     code, _, err = _apply(tmp_path)
     assert code == 2 and "entry_script" in err and "datasets.d" in err and "does not exist" in err
+
+
+CRASHER = '''
+import os, signal
+POISON = set(os.environ["POISON"].split(","))
+def run(mini_batch):
+    for name in mini_batch:
+        if name in POISON:
+            try:  # once per name
+                os.close(os.open(os.path.join(os.environ["MARKS"], name), os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                continue
+            os.kill(os.getpid(), signal.SIGKILL)
+    return list(mini_batch)
+'''
+
+
+def test_a_crash_under_a_deep_queue_is_pinned_on_the_mini_batch_that_crashed(tmp_path):
+    """Tiny mini-batches run with deep queues, so results can wait unread in the socket
+    when a worker dies; a slow driver (stalls in tick) makes that likely. The mini-batch
+    that fails must be the one that crashed, never one that had finished."""
+    from runner.local.ledger import read_records
+    from runner.local.supervisor import Supervisor, Task
+
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "crasher.py").write_text(CRASHER)
+    (tmp_path / "marks").mkdir()
+    total, poison = 6000, [1000 + 250 * k for k in range(16)]
+    tasks, offset = [], 0
+    with open(tmp_path / "minibatches.jsonl", "wb") as handle:
+        for i in range(total):
+            line = (json.dumps({"in": 0, "files": [f"x{i}"], "n": 1, "id": i}, separators=(",", ":")) + "\n").encode()
+            tasks.append(Task(i, offset, 1))
+            offset += len(line)
+            handle.write(line)
+    ledger = Ledger(str(tmp_path / "ledger.jsonl"), str(tmp_path / "out.txt"), total)
+
+    def config(slot):
+        return {"entry_script": str(tmp_path / "code" / "crasher.py"), "source_directory": str(tmp_path / "code"),
+                "working_dir": str(tmp_path / "code"), "arguments": [], "logging_level": "INFO", "inputs": [],
+                "kind": "file", "output_action": "append_row", "row_format": "text",
+                "minibatches": str(tmp_path / "minibatches.jsonl"), "env": {},
+                "stdout": str(tmp_path / f"w{slot.index}.out"), "stderr": str(tmp_path / f"w{slot.index}.err"),
+                "log_file": str(tmp_path / f"w{slot.index}.log")}
+
+    ticks = [0]
+
+    def slow_tick(_supervisor):
+        ticks[0] += 1
+        if ticks[0] % 20 == 0:
+            time.sleep(0.003)  # an fsync, a busy machine
+
+    env = dict(os.environ, POISON=",".join(f"x{p}" for p in poison), MARKS=str(tmp_path / "marks"))
+    supervisor = Supervisor(workers=2, per_node=2, tasks=iter(tasks), ledger=ledger, run_max_try=1, timeout=30,
+                            thresholds=lambda _ledger: None, worker_config=config, worker_env=env, log=lambda _m: None,
+                            interrupted=lambda: False, tick=slow_tick)
+    assert supervisor.run().status == "succeeded"
+    ledger.close()
+    failed = sorted(r["mb"] for r in read_records(str(tmp_path / "ledger.jsonl")) if r["status"] == "failed")
+    assert failed == poison
+    rows = (tmp_path / "out.txt").read_text().split()
+    assert len(rows) == len(set(rows)) == total - len(poison)

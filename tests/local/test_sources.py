@@ -88,13 +88,28 @@ def test_the_ledger_recovers_to_its_last_complete_line(tmp_path):
     assert [json.loads(line)["mb"] for line in Path(ledger_path).read_text().splitlines()] == [0, 2, 1]
 
 
-@given(st.lists(st.text(), max_size=12), st.integers(min_value=0, max_value=10**9),
-       st.one_of(st.none(), st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2)))
-def test_the_drivers_quick_read_of_a_descriptor_agrees_with_json(names, mb, keys):
+NAMES = st.text(alphabet=st.sampled_from(list('ab",[]{}:\\ é/')), max_size=8)
+
+
+@given(st.lists(NAMES, max_size=12), st.integers(min_value=0, max_value=10**9),
+       st.one_of(st.none(), st.dictionaries(NAMES, NAMES, max_size=2)),
+       st.one_of(st.none(), st.lists(NAMES, max_size=3)))
+def test_the_drivers_quick_read_of_a_descriptor_agrees_with_json(names, mb, keys, extra):
     """The driver reads a descriptor's id and file count without parsing it; any file
-    name (quotes, commas, brackets) must give what json.loads gives."""
-    descriptor = {"in": 0, "files": names, **({"keys": keys} if keys is not None else {}), "id": mb}
+    name (quotes, commas, brackets, backslashes) and any other keys must give what
+    json.loads gives."""
+    descriptor = {"in": 0, **({"keys": keys} if keys is not None else {}), "files": names,
+                  **({"extra": extra} if extra is not None else {}), "n": len(names), "id": mb}
     line = (json.dumps(descriptor, separators=(",", ":")) + "\n").encode()
     assert task_fields(line, "file") == (mb, len(names))
+    del descriptor["n"]  # as a run partitioned before the count was written: parsed
+    assert task_fields((json.dumps(descriptor, separators=(",", ":")) + "\n").encode(), "file") == (mb, len(names))
     table = {"in": 1, "path": names[0] if names else "a.csv", "fmt": "csv", "start": 0, "end": 9, "id": mb}
     assert task_fields((json.dumps(table, separators=(",", ":")) + "\n").encode(), "tabular") == (mb, None)
+
+
+def test_names_that_look_like_the_end_of_a_line_do_not_fool_it():
+    for names in (['say "hi",', "b"], ["]},", "}{:}}"], ['x,"n":9,"id":4}']):
+        line = (json.dumps({"in": 0, "files": names, "n": len(names), "id": 3}, separators=(",", ":"))
+                + "\n").encode()
+        assert task_fields(line, "file") == (3, len(names))
