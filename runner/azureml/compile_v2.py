@@ -79,11 +79,16 @@ def _rel(path: str, base_dir: str) -> str:
     return os.path.relpath(path, base_dir) + trailing
 
 
+def _input_kind(loaded: LoadedSpec, name: str) -> str:
+    """A parallel job reads tables as an MLTable, files as a folder."""
+    return "mltable" if loaded.spec.datasets[name].kind == "tabular" else "uri_folder"
+
+
 def _data_input(loaded: LoadedSpec, name: str, base_dir: str, out: V2Job, reveal: bool) -> dict[str, Any]:
     dataset = loaded.spec.datasets[name]
     path = shown(loaded, ("datasets", name, "path"), resolve_path(loaded, ("datasets", name, "path"), dataset.path),
                  reveal)
-    kind = "mltable" if dataset.kind == "tabular" else "uri_folder"
+    kind = _input_kind(loaded, name)
     mode = "direct" if kind == "mltable" else "ro_mount"
     if path == REDACTED:
         return {"type": kind, "path": path, "mode": mode}
@@ -147,8 +152,7 @@ def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: st
             name = input_name(ref.name)
             node_inputs[name] = f"${{{{parent.inputs.{name}}}}}"
             value = spec.parameters[ref.name]
-            kind = (_data_input(loaded, value["dataset"], base_dir, V2Job({}), reveal)["type"]
-                    if isinstance(value, dict) else _input_type(value))
+            kind = _input_kind(loaded, value["dataset"]) if isinstance(value, dict) else _input_type(value)
             component_inputs[name] = {"type": kind}
             return name
         if ref.kind == "steps":

@@ -246,9 +246,10 @@ _TAIL = re.compile(rb',"n":(\d+),"id":(\d+)\}\s*')
 
 def task_fields(line: bytes, kind: str) -> tuple[int, int | None]:
     """A descriptor's id and file count without parsing it (a JSON parse per mini-batch was
-    a tenth of the driver's time with tiny ones). _partition ends each line of a file
-    dataset with `,"n":<files>,"id":<id>}`: the line's own end, which no file name can
-    fake. Other lines (tables, runs partitioned before this) are parsed."""
+    a tenth of the driver's time with tiny ones). The Partitioner ends each descriptor of a
+    file dataset with "n" (its files) and "id", so the line ends `,"n":<files>,"id":<id>}`,
+    which no file name can fake. Other lines (tables, runs partitioned before this) are
+    parsed."""
     cut = line.rfind(b',"n":')
     if cut > 0:
         match = _TAIL.fullmatch(line, cut)
@@ -340,9 +341,6 @@ def _partition(job: StepJob, folder: StepFolder) -> dict[str, Any]:
     try:
         with open(tmp, "w", encoding="utf-8") as out:
             for descriptor in partitioner.descriptors(job.inputs):
-                if "files" in descriptor:  # the count, then the id, last: what task_fields reads
-                    descriptor["n"] = len(descriptor["files"])
-                    descriptor["id"] = descriptor.pop("id")
                 out.write(json.dumps(descriptor, separators=(",", ":")) + "\n")
     except InputError as exc:
         raise PreflightError(str(exc)) from exc

@@ -179,6 +179,10 @@ class Partitioner:
                 produced = self._tabular_batches(index, spec)
             before = self.count
             for descriptor in produced:
+                descriptor.pop("n", None)  # a manifest's descriptor: counted again, placed last
+                descriptor.pop("id", None)
+                if "files" in descriptor:  # the count, then the id, last: what the driver reads
+                    descriptor["n"] = len(descriptor["files"])
                 descriptor["id"] = self.count
                 self.count += 1
                 yield descriptor
