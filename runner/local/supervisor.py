@@ -295,7 +295,15 @@ class Supervisor:
             pass
 
     def _worker_died(self, slot: Slot) -> None:
+        proc = slot.proc
         self._drain(slot)
+        # What it sent before it died may already have settled it: an init_error or
+        # import_error restarts or retires the slot. Acting on the slot after that would
+        # kill the new process and blame its SIGKILL (the flaky "exited during start-up
+        # (killed by SIGKILL)" in place of the init() error, under CPU load).
+        if slot.proc is not proc or slot.state == "retired" or (
+                self._outcome is not None and self._outcome.status == "preflight"):
+            return
         starting = slot.state in ("starting", "imported")
         self._kill(slot)  # what it started may live on; then its exit status is final
         code = slot.proc.returncode if slot.proc is not None else None
