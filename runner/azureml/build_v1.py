@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from azureml.core import Dataset, Environment
 from azureml.data import FileDataset
@@ -21,6 +21,17 @@ from azureml.pipeline.steps import ParallelRunConfig, ParallelRunStep
 from runner.azureml.session_v1 import Session
 
 MLTABLE = "MLTable"
+
+# The SDK's objects are typed Any (azureml-core ships no type information); the compiled
+# pipeline is JSON-like data from compile_v1, typed here where its shape is fixed.
+
+
+class EnvironmentSpec(TypedDict):
+    name: str
+    python_version: str | None
+    conda_packages: list[str]
+    pip_packages: list[str]
+    docker_base_image: str | None
 
 
 @dataclass
@@ -67,7 +78,7 @@ def upload(session: Session, store: Any, local: str, prefix: str, skip: tuple[st
     return f"{target}/{os.path.basename(local)}" if os.path.isfile(local) else target
 
 
-def environment(spec: dict[str, Any]) -> Environment:
+def environment(spec: EnvironmentSpec) -> Environment:
     env = Environment(name=spec["name"])
     versions = {"python_version": spec["python_version"]} if spec["python_version"] else {}
     env.python.conda_dependencies = CondaDependencies.create(
@@ -103,8 +114,9 @@ def _dataset(session: Session, ws: Any, name: str, spec: dict[str, Any], stores:
 
 def _encoding(spec: dict[str, Any]) -> str:
     # Dataset.Tabular names encodings its own way ("utf8", "latin1", ...).
+    encoding: str = spec["encoding"]
     return {"utf-8": "utf8", "latin-1": "latin1", "iso-8859-1": "iso88591", "ascii": "ascii",
-            "utf-16": "utf16", "windows-1252": "windows1252"}.get(spec["encoding"].lower(), spec["encoding"])
+            "utf-16": "utf16", "windows-1252": "windows1252"}.get(encoding.lower(), encoding)
 
 
 def build(compiled: dict[str, Any], session: Session) -> Built:

@@ -12,21 +12,22 @@ from typing import Any
 import yaml
 
 from runner.azureml.compile_v2 import V2Job
+from runner.azureml.session_v1 import ComputeSpec, DatastoreSpec, WorkspaceSpec
 from runner.plan.targets import is_remote
 
 
-def _compute(spec: dict[str, Any]) -> str:
+def _compute(spec: ComputeSpec) -> str:
     return (f"{spec['name']}: reused if it exists, else created and waited for ({spec['vm_size']}, "
             f"{spec['min_nodes']}-{spec['max_nodes']} nodes, {spec['vm_priority']})")
 
 
-def _workspace(spec: dict[str, Any]) -> str:
+def _workspace(spec: WorkspaceSpec) -> str:
     if "config" in spec:
         return f"from {spec['config']}"
     return f"{spec['name']} in resource group {spec['resource_group']}, subscription {spec['subscription_id']}"
 
 
-def _store(name: str, spec: dict[str, Any]) -> str:
+def _store(name: str, spec: DatastoreSpec) -> str:
     how = "account key" if "account_key" in spec else "SAS token" if "sas_token" in spec else "no credentials"
     return (f"{name}: blob container {spec['container_name']} in account {spec['account_name']} "
             f"({how}), registered (overwrite)")
@@ -65,8 +66,8 @@ def describe_v1(compiled: dict[str, Any]) -> list[str]:
     return lines
 
 
-def describe_v2(job: V2Job, compute: dict[str, Any], datastores: dict[str, Any],
-                workspace: dict[str, Any]) -> list[str]:
+def describe_v2(job: V2Job, compute: ComputeSpec, datastores: dict[str, DatastoreSpec],
+                workspace: WorkspaceSpec) -> list[str]:
     lines = [f"  workspace    MLClient {_workspace(workspace)}, DefaultAzureCredential",
              f"  compute      {_compute(compute)}"]
     lines += [f"  datastore    {_store(n, s)}" for n, s in datastores.items()]
@@ -85,17 +86,17 @@ def describe_v2(job: V2Job, compute: dict[str, Any], datastores: dict[str, Any],
     return lines
 
 
-def _flow(value: Any) -> str:
+def _flow(value: object) -> str:
     if isinstance(value, dict) and set(value) == {"dataset"}:
         return f"{{dataset: {value['dataset']}}}"
     return json.dumps(value)
 
 
 class _NoAliases(yaml.SafeDumper):
-    def ignore_aliases(self, data: Any) -> bool:
+    def ignore_aliases(self, data: object) -> bool:
         return True
 
 
-def dump(data: Any) -> str:
+def dump(data: object) -> str:
     """YAML as a person writes it: keys in order, no anchors, long lines kept whole."""
     return yaml.dump(data, Dumper=_NoAliases, sort_keys=False, width=100, allow_unicode=True)

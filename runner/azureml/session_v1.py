@@ -8,7 +8,49 @@ against a live workspace from this project's machines (see README).
 
 from __future__ import annotations
 
-from typing import IO, Any
+from typing import IO, Any, Literal, TypedDict
+
+# The SDK's objects (Workspace, ComputeTarget, Datastore, Model, PipelineRun) are typed Any:
+# azureml-core ships no type information. What the compiled pipeline hands the seams
+# (compile_v1.resources, the same for both SDKs) is typed below.
+
+
+class WorkspaceSpec(TypedDict, total=False):
+    """A workspace config file, or the workspace's three names."""
+
+    config: str
+    subscription_id: str
+    resource_group: str
+    name: str
+
+
+class ComputeSpec(TypedDict):
+    """An AmlCompute cluster, as the spec's azure.compute gives it."""
+
+    name: str
+    vm_size: str
+    vm_priority: Literal["dedicated", "lowpriority"]
+    min_nodes: int
+    max_nodes: int
+    idle_seconds_before_scaledown: int | None
+
+
+class _DatastoreNames(TypedDict):
+    container_name: str
+    account_name: str
+
+
+class DatastoreSpec(_DatastoreNames, total=False):
+    """A blob container; at most one of the two credentials."""
+
+    account_key: str
+    sas_token: str
+
+
+class ModelSpec(TypedDict):
+    path: str
+    tags: dict[str, str]
+    description: str | None
 
 
 class Session:
@@ -18,7 +60,7 @@ class Session:
     # types that way): yes in a workspace, no offline.
     reads_data = True
 
-    def workspace(self, spec: dict[str, Any]) -> Any:
+    def workspace(self, spec: WorkspaceSpec) -> Any:
         from azureml.core import Workspace
 
         if "config" in spec:
@@ -26,7 +68,7 @@ class Session:
         return Workspace.get(name=spec["name"], subscription_id=spec["subscription_id"],
                              resource_group=spec["resource_group"])
 
-    def compute(self, ws: Any, spec: dict[str, Any]) -> Any:
+    def compute(self, ws: Any, spec: ComputeSpec) -> Any:
         """Reuse the cluster if it exists, else create it and wait (as the tutorial)."""
         from azureml.core.compute import AmlCompute, ComputeTarget
 
@@ -39,7 +81,7 @@ class Session:
         target.wait_for_completion(show_output=True, min_node_count=None, timeout_in_minutes=20)
         return target
 
-    def register_datastore(self, ws: Any, name: str, spec: dict[str, Any]) -> Any:
+    def register_datastore(self, ws: Any, name: str, spec: DatastoreSpec) -> Any:
         from azureml.core import Datastore
 
         return Datastore.register_azure_blob_container(
@@ -57,7 +99,7 @@ class Session:
         (the target is named by a digest of the listing: same files, same data)."""
         store.upload_files(files, relative_root=root, target_path=target, overwrite=False, show_progress=False)
 
-    def register_model(self, ws: Any, name: str, spec: dict[str, Any]) -> Any:
+    def register_model(self, ws: Any, name: str, spec: ModelSpec) -> Any:
         from azureml.core.model import Model
 
         return Model.register(workspace=ws, model_path=spec["path"], model_name=name, tags=spec["tags"] or None,

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from typing import IO, Any
 
+from runner.azureml.session_v1 import ComputeSpec, DatastoreSpec, WorkspaceSpec
+
+# MLClient, the job and the SDK's entities are typed Any here: azure-ai-ml is installed in
+# .venv-azure only, and mypy runs in .venv.
+
 
 class SessionV2:
-    def client(self, spec: dict[str, Any]) -> Any:
+    def client(self, spec: WorkspaceSpec) -> Any:
         from azure.ai.ml import MLClient
         from azure.identity import DefaultAzureCredential
 
@@ -20,7 +25,7 @@ class SessionV2:
             return MLClient.from_config(credential=credential, path=spec["config"])
         return MLClient(credential, spec["subscription_id"], spec["resource_group"], spec["name"])
 
-    def ensure_compute(self, client: Any, spec: dict[str, Any]) -> None:
+    def ensure_compute(self, client: Any, spec: ComputeSpec) -> None:
         """Reuse the cluster if it exists, else create it and wait."""
         from azure.ai.ml.entities import AmlCompute
         from azure.core.exceptions import ResourceNotFoundError
@@ -34,7 +39,7 @@ class SessionV2:
                                  idle_time_before_scale_down=spec["idle_seconds_before_scaledown"])
             client.compute.begin_create_or_update(cluster).result()
 
-    def register_datastore(self, client: Any, name: str, spec: dict[str, Any]) -> None:
+    def register_datastore(self, client: Any, name: str, spec: DatastoreSpec) -> None:
         from azure.ai.ml.entities import AccountKeyConfiguration, AzureBlobDatastore, SasTokenConfiguration
 
         credentials = None

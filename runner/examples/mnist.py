@@ -12,6 +12,11 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for the annotations: the functions import numpy when they run
+    import numpy as np
+    import numpy.typing as npt
 
 SEED = 0
 TEST_FRACTION = 0.2
@@ -27,7 +32,7 @@ class Prepared:
     made: bool  # False: already there, left alone
 
 
-def _to_28x28(digits_8x8):  # type: ignore[no-untyped-def]
+def _to_28x28(digits_8x8: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.uint8]:
     import numpy as np
     from PIL import Image
 

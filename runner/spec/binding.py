@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from runner.spec.diagnostics import Diagnostic, Path_, format_path
-from runner.spec.tree import Mapping, Node, Scalar, walk
+from runner.spec.tree import Mapping, Node, Scalar, Sequence, child, walk
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
 REFERENCE = re.compile(
@@ -113,7 +113,7 @@ def _bound_value(value: Node, node: Scalar, slot: str, ref: Reference, path: Pat
     note = f"bound from parameters.{ref.name}"
     is_dataset = isinstance(value, Mapping) and "dataset" in value.entries
     if slot == "input":
-        if not is_dataset:
+        if not (isinstance(value, Mapping) and "dataset" in value.entries):
             diags.append(Diagnostic(node.mark, path, f"parameters.{ref.name} is not a dataset parameter; "
                                                      "an input needs one: {dataset: <name>}"))
             return None
@@ -129,14 +129,20 @@ def _bound_value(value: Node, node: Scalar, slot: str, ref: Reference, path: Pat
 
 
 def _replace(root: Mapping, path: Path_, new: Node) -> None:
+    """Put `new` at `path`, a path that `walk(root)` yielded."""
     parent: Node = root
     for part in path[:-1]:
-        parent = parent.entries[part].node if isinstance(parent, Mapping) else parent.items[part]
+        found = child(parent, part)
+        if found is None:
+            raise LookupError(f"no node at {format_path(path)}")
+        parent = found[1]
     last = path[-1]
-    if isinstance(parent, Mapping):
+    if isinstance(parent, Mapping) and isinstance(last, str):
         parent.entries[last].node = new
-    else:
+    elif isinstance(parent, Sequence) and isinstance(last, int):
         parent.items[last] = new
+    else:
+        raise LookupError(f"no node at {format_path(path)}")
 
 
 def _malformed(text: str) -> str:

@@ -116,8 +116,10 @@ def _check_partition_keys(spec: Spec, step: Step, run: ParallelRun, pr: Path_) -
         problems.append(((*pr, "partition_keys"), "partition_keys must not repeat a key"))
     for text in step.inputs:
         ref = parse_reference(text)
-        dataset = spec.datasets.get(ref.name) if ref and ref.kind == "datasets" else None
-        if ref and ref.kind == "steps":
+        if ref is None:
+            continue
+        dataset = spec.datasets.get(ref.name) if ref.kind == "datasets" else None
+        if ref.kind == "steps":
             problems.append(((*pr, "partition_keys"), f"input {ref} is a step output, which is not "
                                                       "partitioned: partition_keys need dataset inputs"))
         if dataset is None:
@@ -169,8 +171,8 @@ def _check_azure(spec: Spec) -> list[Problem]:
         if compute and compute.min_nodes > compute.max_nodes:
             problems.append((("azure", "compute", "min_nodes"),
                              f"min_nodes ({compute.min_nodes}) is more than max_nodes ({compute.max_nodes})"))
-        for i, step in enumerate(spec.steps if compute else []):
-            if step.parallel_run.node_count > compute.max_nodes:
+        for i, step in enumerate(spec.steps):
+            if compute and step.parallel_run.node_count > compute.max_nodes:
                 problems.append((("steps", i, "parallel_run", "node_count"),
                                  f"node_count {step.parallel_run.node_count} is more than the compute's "
                                  f"max_nodes ({compute.max_nodes})"))
@@ -184,8 +186,9 @@ def _check_azure(spec: Spec) -> list[Problem]:
             problems.append((("datasets", name, "path"), f"no datastore named '{match.group(1)}' in azure.datastores"
                                                          f"{_suggest(match.group(1), stores)}"))
     for i, step in enumerate(spec.steps):
-        store = step.output.datastore if step.output else None
-        if store and store not in (*stores, *DEFAULT_DATASTORES):
+        output_store = step.output.datastore if step.output else None
+        if output_store and output_store not in (*stores, *DEFAULT_DATASTORES):
             problems.append((("steps", i, "output", "datastore"),
-                             f"no datastore named '{store}' in azure.datastores{_suggest(store, stores)}"))
+                             f"no datastore named '{output_store}' in azure.datastores"
+                             f"{_suggest(output_store, stores)}"))
     return problems

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from runner.spec.binding import Binding, bind_parameters
 from runner.spec.checks import check_spec
 from runner.spec.diagnostics import Diagnostic, Path_, SpecError, unique_sorted
 from runner.spec.models import Spec
 from runner.spec.templating import render_tree, secret_paths
-from runner.spec.tree import Mapping, Scalar, lookup, to_plain, walk
+from runner.spec.tree import Mapping, Plain, Scalar, lookup, to_plain, walk
 from runner.spec.variants import apply_set, apply_set_param, load_with_extends, read_spec_file
 
 
@@ -33,6 +34,8 @@ class LoadedSpec:
     chain: list[str]  # the variant chain, base first
     bindings: list[Binding]  # fields that stay pipeline parameters on Azure
     tree: Mapping  # bound values with their source marks (provenance)
+    # Plain data (tree.Plain), typed Any so that the compilers can index into it as the
+    # models lay it out without re-checking each level's type.
     unbound: dict[str, Any]  # the data before binding: references intact
     secrets: set[Path_] = field(default_factory=set)
     base_parameters: dict[str, Any] = field(default_factory=dict)  # the first file's own
@@ -76,7 +79,7 @@ def _drop_echoes(diags: list[Diagnostic]) -> list[Diagnostic]:
 
 
 def _base_parameters(chain: list[str], path: str,
-                     environ: AbcMapping[str, str] | None) -> tuple[dict[str, Any], set[str]]:
+                     environ: AbcMapping[str, str] | None) -> tuple[dict[str, Plain], set[str]]:
     """Parameters as the first file of the chain sets them, to show what a variant changed."""
     if len(chain) == 1:
         base = read_spec_file(path, chain[0])
@@ -119,7 +122,7 @@ def _from_pydantic(exc: ValidationError, tree: Mapping) -> list[Diagnostic]:
     return out
 
 
-def _friendlier(message: str, error: Any) -> str:
+def _friendlier(message: str, error: ErrorDetails) -> str:
     kind = error["type"]
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return "must be a mapping of fields"
@@ -143,7 +146,7 @@ def _unknown_field(key: str, parent: Path_, tree: Mapping) -> str:
 
 def _fields_at(path: Path_, tree: Mapping) -> list[str]:
     """The field names of the model that validates the mapping at `path`."""
-    annotation: Any = Spec
+    annotation: object = Spec
     for depth, part in enumerate((*path, None)):
         annotation = _model_of(annotation, path[:depth], tree)
         if part is None:
@@ -162,14 +165,14 @@ def _fields_at(path: Path_, tree: Mapping) -> list[str]:
     return []
 
 
-def _model_of(annotation: Any, path: Path_, tree: Mapping) -> Any:
+def _model_of(annotation: object, path: Path_, tree: Mapping) -> object:
     """Unwrap Optional/Annotated/unions down to a model (picking the union member by `kind`)."""
     while typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
     members = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        models = [_model_of(m, path, tree) for m in members]
-        models = [m for m in models if isinstance(m, type) and issubclass(m, BaseModel)]
+        unwrapped = [_model_of(m, path, tree) for m in members]
+        models = [m for m in unwrapped if isinstance(m, type) and issubclass(m, BaseModel)]
         node, _, matched = lookup(tree, (*path, "kind"))
         kind = node.value if matched == (*path, "kind") and isinstance(node, Scalar) else None
         for model in models:

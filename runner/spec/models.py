@@ -157,7 +157,7 @@ class ParallelRun(Strict):
     description: str | None = None
 
 
-def _argument(value: Any) -> str | int | float:
+def _argument(value: object) -> str | int | float:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError("an argument must be a string or a number")
     return value

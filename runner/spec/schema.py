@@ -19,7 +19,7 @@ _EXPRESSION = {"type": "string", "pattern": r"\{\{|\{%",
                "description": "A Jinja template or a ${{ reference }}, checked by `runner validate`."}
 
 
-def _allow_expressions(node: Any) -> None:
+def _allow_expressions(node: object) -> None:
     """Let every non-object, non-array property also be an expression string."""
     if isinstance(node, dict):
         for key in ("properties", "additionalProperties", "items"):
@@ -56,7 +56,7 @@ def spec_schema() -> dict[str, Any]:
     return schema
 
 
-def _drop_required(node: Any) -> None:
+def _drop_required(node: object) -> None:
     if isinstance(node, dict):
         node.pop("required", None)
         for value in node.values():

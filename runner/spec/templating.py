@@ -16,6 +16,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from runner.spec.diagnostics import Diagnostic, Path_
@@ -31,7 +32,7 @@ def looks_secret(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
-class _Env(AbcMapping):
+class _Env(AbcMapping[str, str]):
     """os.environ as the templates see it; remembers which variables were read."""
 
     def __init__(self, environ: AbcMapping[str, str]) -> None:
@@ -83,7 +84,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             return False
         return super().is_safe_attribute(obj, attr, value)
 
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "%" and isinstance(left, str):
             raise SecurityError("%-formatting of strings is not allowed in templates")
         if operator == "**" and isinstance(right, int) and abs(right) > 64:

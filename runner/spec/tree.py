@@ -8,16 +8,20 @@ set it. The Pydantic models see plain data (`to_plain`); errors come back as pat
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import TypeAlias, Union, overload
 
 from runner.spec.diagnostics import Mark, Path_
+
+# What a scalar holds: YAML's core scalars (dates stay text), or a rendered template (text).
+ScalarValue: TypeAlias = Union[str, int, float, bool, None]
 
 
 @dataclass
 class Scalar:
     mark: Mark
-    value: Any
+    value: ScalarValue
     # Rendered from an environment variable whose name looks like a secret: `plan` hides it.
     secret: bool = False
     # Rendered from a template that read the environment (a secret written literally in a
@@ -45,10 +49,18 @@ class Sequence:
     items: list[Node] = field(default_factory=list)
 
 
-Node = Union[Scalar, Mapping, Sequence]
+Node: TypeAlias = Union[Scalar, Mapping, Sequence]
+# A node without its marks, as the models validate it.
+Plain: TypeAlias = Union[dict[str, "Plain"], list["Plain"], ScalarValue]
 
 
-def to_plain(node: Node) -> Any:
+@overload
+def to_plain(node: Mapping) -> dict[str, Plain]: ...
+@overload
+def to_plain(node: Sequence) -> list[Plain]: ...
+@overload
+def to_plain(node: Node) -> Plain: ...
+def to_plain(node: Node) -> Plain:
     """The data the models validate: dicts, lists and scalars."""
     if isinstance(node, Mapping):
         return {key: to_plain(entry.node) for key, entry in node.entries.items()}
@@ -75,7 +87,8 @@ def lookup(root: Node, path: Path_) -> tuple[Node, Mark, Path_]:
     of the path that matched (Pydantic adds union tags and validator names to error
     locations; those parts match nothing and are skipped).
     """
-    node, key_mark, matched = root, root.mark, ()
+    node, key_mark = root, root.mark
+    matched: Path_ = ()
     for part in path:
         found = child(node, part)
         if found is None:
@@ -85,7 +98,7 @@ def lookup(root: Node, path: Path_) -> tuple[Node, Mark, Path_]:
     return node, key_mark, matched
 
 
-def walk(node: Node, path: Path_ = ()):
+def walk(node: Node, path: Path_ = ()) -> Iterator[tuple[Path_, Node]]:
     """Yield (path, node) for every node, parents before children."""
     yield path, node
     if isinstance(node, Mapping):

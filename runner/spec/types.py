@@ -25,7 +25,7 @@ MINI_BATCH_PATTERN = re.compile(r"^\d+([kKmMgG][bB])?$")
 _UNITS = {"kb": 1024, "mb": 1024**2, "gb": 1024**3}
 
 
-def _no_bool(value: Any) -> Any:
+def _no_bool(value: object) -> object:
     # YAML `true` is not a count; Pydantic's lax mode would read it as 1.
     if isinstance(value, bool):
         raise ValueError("expected a number, not a boolean")
@@ -36,7 +36,7 @@ Int = Annotated[int, BeforeValidator(_no_bool)]
 Float = Annotated[float, BeforeValidator(_no_bool)]
 
 
-def _mini_batch_size(value: Any) -> int | str:
+def _mini_batch_size(value: object) -> int | str:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError("mini_batch_size must be a file count (e.g. 10) or a size string (e.g. 1MB)")
     if isinstance(value, int):
@@ -97,7 +97,7 @@ def _relative_path(value: str) -> str:
 RelativePath = Annotated[str, Field(min_length=1), AfterValidator(_relative_path)]
 
 
-def _env_value(value: Any) -> str:
+def _env_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float, str)):
@@ -108,7 +108,7 @@ def _env_value(value: Any) -> str:
 EnvValue = Annotated[str, PlainValidator(_env_value), WithJsonSchema({"type": ["string", "number", "boolean"]})]
 
 
-def _parameter_value(value: Any) -> Any:
+def _parameter_value(value: object) -> str | int | float | bool | dict[str, str]:
     if isinstance(value, (str, int, float, bool)):
         return value
     if isinstance(value, dict):
@@ -118,6 +118,8 @@ def _parameter_value(value: Any) -> Any:
     raise ValueError("a parameter value must be a string, number, boolean or {dataset: <name>}")
 
 
+# The values are what _parameter_value returns; the annotation is Any so that Pydantic
+# builds no schema of its own for them (the validator alone decides, and they serialise as given).
 ParameterValue = Annotated[
     Any,
     PlainValidator(_parameter_value),

@@ -14,7 +14,7 @@ import re
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
-from runner.spec.diagnostics import Diagnostic, Mark, SpecError
+from runner.spec.diagnostics import Diagnostic, Mark, Path_, SpecError
 from runner.spec.tree import Entry, Mapping, Node, Scalar, Sequence, walk
 
 _CORE = "tag:yaml.org,2002:"
@@ -36,10 +36,10 @@ class _Walker:
     def mark(self, node: yaml.Node) -> Mark:
         return Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
-    def error(self, node: yaml.Node, path: tuple, message: str) -> None:
+    def error(self, node: yaml.Node, path: Path_, message: str) -> None:
         self.diags.append(Diagnostic(self.mark(node), path, message))
 
-    def convert(self, node: yaml.Node, path: tuple, depth: int = 0) -> Node:
+    def convert(self, node: yaml.Node, path: Path_, depth: int = 0) -> Node:
         self.count += 1
         if self.count > _MAX_NODES or depth > _MAX_DEPTH:
             raise SpecError(
@@ -53,9 +53,11 @@ class _Walker:
                 self.error(node, path, self.tag_message(node.tag))
             items = [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
             return Sequence(self.mark(node), items)
-        return self.scalar(node, path)
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, path)
+        raise TypeError(f"PyYAML composed an unknown node: {type(node).__name__}")
 
-    def scalar(self, node: yaml.ScalarNode, path: tuple) -> Scalar:
+    def scalar(self, node: yaml.ScalarNode, path: Path_) -> Scalar:
         if node.tag not in _SCALAR_TAGS:
             self.error(node, path, self.tag_message(node.tag))
             return Scalar(self.mark(node), node.value)
@@ -74,14 +76,14 @@ class _Walker:
             value = node.value
         return Scalar(self.mark(node), value)
 
-    def mapping(self, node: yaml.MappingNode, path: tuple, depth: int) -> Mapping:
+    def mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> Mapping:
         if node.tag != f"{_CORE}map":
             self.error(node, path, self.tag_message(node.tag))
         out = Mapping(self.mark(node))
         own: dict[str, yaml.Node] = {}
         for key_node, _ in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
-                key = key_node.value
+                key: str = key_node.value
                 if key in own:
                     first = self.mark(own[key])
                     self.error(key_node, (*path, key),
@@ -99,7 +101,7 @@ class _Walker:
                 continue
             # The raw text is the key: `on:` or `1:` stay the strings "on" and "1".
             key = key_node.value
-            key_path = (*path, key)
+            key_path: Path_ = (*path, key)
             out.entries[key] = Entry(self.mark(key_node), self.convert(value_node, key_path, depth + 1))
         return out
 
