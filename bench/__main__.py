@@ -1,9 +1,9 @@
 """Benchmarks of the local engine, side by side in one run (this machine is shared and
 noisy: compare ratios from one run, not figures across runs).
 
-    python -m bench dispatch [--files 100000]     no-op run(): mini-batches/s, ours vs
-                                                  multiprocessing.Pool (init per worker)
-                                                  vs Ray Data map_batches (actor pool)
+    python -m bench dispatch [--files 100000]     no-op run(): mini-batches/s and end-to-end
+                                                  time, ours vs multiprocessing.Pool (chunksize
+                                                  1, and tuned) vs Ray Data map_batches
     python -m bench mnist [--copies 20]           the tutorial's entry script on PNGs: files/s,
                                                   ours vs a plain loop in 2 processes (the
                                                   limit) vs Ray Data, mini_batch_size 5 and 64
@@ -12,8 +12,10 @@ noisy: compare ratios from one run, not figures across runs).
                                                   end time of a no-op run as inputs grow
     python -m bench resume                        SIGKILL the driver half way, resume: work
                                                   redone vs in flight, exactly-once checked
+    python -m bench startup [--runs 20]           a one-file job, --help, validate, import:
+                                                  median wall times; -X importtime's top list
 
-Results: bench/results/<name>.json and <name>.md. Data is made under --work (default
+Results: bench/results/<name>.json and <name>.md (--out elsewhere). Data is made under --work (default
 /tmp/runner-bench) and reused across invocations.
 """
 
@@ -23,102 +25,28 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.peers import run_plain_loop, run_pool, run_ray
-
-HERE = Path(__file__).parent
-RESULTS = HERE / "results"
-NOOP = HERE / "scripts" / "noop.py"
-COUNT = HERE / "scripts" / "count.py"
-REPO = HERE.parent
-
-
-def make_files(folder: Path, count: int) -> Path:
-    """`count` empty files, 10,000 per sub-folder (made once, then reused)."""
-    marker = folder.with_name(folder.name + ".complete")  # outside: not an input
-    if marker.exists():
-        return folder
-    shutil.rmtree(folder, ignore_errors=True)
-    for start in range(0, count, 10_000):
-        sub = folder / f"d{start // 10_000:04d}"
-        sub.mkdir(parents=True)
-        for i in range(start, min(count, start + 10_000)):
-            (sub / f"{i:07d}.png").touch()
-    marker.touch()
-    return folder
-
-
-def apply_job(job: Path, spec: str, *args: str) -> tuple[float, Path]:
-    """`runner apply` of a spec in its own folder: wall seconds and the run folder."""
-    (job / "spec.yaml").write_text(spec)
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "runner", *(args or ("apply", "spec.yaml"))], cwd=job,
-                          capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"runner {' '.join(args or ('apply',))} failed:\n{done.stderr}")
-    return wall, next((job / ".runner" / "runs").iterdir())
-
-
-def job_spec(data: Path, source: Path, script: str, size: int, workers: int, arguments: list[str] = (),
-             env: dict[str, str] | None = None) -> str:
-    return ("name: bench\n"
-            f"datasets: {{d: {{kind: file, path: '{data}'}}}}\n"
-            "steps:\n  - name: step\n    inputs: ['${{ datasets.d }}']\n    output: {name: out}\n"
-            f"    allow_reuse: false\n    arguments: {json.dumps(list(arguments))}\n"
-            f"    parallel_run: {{source_directory: '{source}', entry_script: {script}, mini_batch_size: {size}, "
-            f"process_count_per_node: {workers}, run_invocation_timeout: 600, "
-            f"environment_variables: {json.dumps(env or {})}}}\n")
-
-
-def run_ours(work: Path, data: Path, size: int, workers: int) -> dict[str, Any]:
-    job = work / f"job-{data.name}-{size}"
-    shutil.rmtree(job, ignore_errors=True)
-    (job / "code").mkdir(parents=True)
-    shutil.copy(NOOP, job / "code" / "noop.py")
-    wall, run = apply_job(job, job_spec(data, job / "code", "noop.py", size, workers))
-    info = json.loads((run / "run.json").read_text())
-    step = json.loads((run / "step" / "step.json").read_text())
-    progress = json.loads((run / "step" / "progress.json").read_text())
-    mini_batches = progress["mini_batches"]["succeeded"]
-    rows = sum(1 for _ in open(run / "step" / "outputs" / "out" / "parallel_run_step.txt", "rb"))
-    assert rows == step["files"], "every file must be one output row"
-    return {"mini_batches": mini_batches, "files": step["files"], "plan_seconds": step["partition_seconds"],
-            "run_seconds": progress["elapsed_seconds"],
-            "mini_batches_per_second": round(mini_batches / progress["elapsed_seconds"], 1),
-            "end_to_end_seconds": round(wall, 2), "driver_peak_rss_mb": info["driver_peak_rss_mb"]}
-
-
-def listing(data: Path, suffix: str = ".png") -> list[str]:
-    return sorted(str(p) for p in data.rglob(f"*{suffix}"))
-
-
-def dispatch(args: argparse.Namespace) -> dict[str, Any]:
-    data = make_files(args.work / f"files-{args.files}", args.files)
-    rows = []
-    files = listing(data)
-    for size in (1, 10):
-        ours = run_ours(args.work, data, size, args.workers)
-        pool = run_pool(data, size, args.workers)
-        ray = run_ray(NOOP, [], files, size, args.workers) if not args.no_ray else None
-        rows.append({"mini_batch_size": size, "runner": ours, "multiprocessing_pool": pool, "ray_data": ray,
-                     "ratio_vs_pool": round(ours["mini_batches_per_second"] / pool["mini_batches_per_second"], 2),
-                     "ratio_vs_ray": round(ours["mini_batches_per_second"] / ray["mini_batches_per_second"], 2)
-                     if ray else None})
-    return {"files": args.files, "workers": args.workers, "rows": rows}
+from bench import dispatch, startup
+from bench.common import (COUNT, REPO, RESULTS, apply_job, job_spec, listing, make_files, run_ours,
+                          runner_version)
+from bench.peer_cmd import in_fresh_process
+from bench.peers import run_plain_loop
 
 
 def mnist(args: argparse.Namespace) -> dict[str, Any]:
     """The tutorial's job end to end: digits as PNG files, classified by its entry script."""
     root = args.work / "mnist"
-    made = subprocess.run([sys.executable, "-m", "runner", "example", "mnist", "--root", str(root)],
+    args.work.mkdir(parents=True, exist_ok=True)
+    made = subprocess.run([sys.executable, "-m", "runner", "example", "mnist", "--root", str(root)], cwd=args.work,
                           capture_output=True, text=True)
     if made.returncode != 0:
         raise SystemExit(f"runner example mnist failed:\n{made.stderr}")
@@ -152,7 +80,8 @@ def mnist(args: argparse.Namespace) -> dict[str, Any]:
             ours = {"end_to_end_seconds": round(wall, 2)}
             loop = run_plain_loop(script, argv, batches, args.workers, args.work / f"loop-mnist-{size}")
             assert loop["rows"] == len(files)
-            ray = run_ray(script, argv, files, size, args.workers) if not args.no_ray else None
+            ray = None if args.no_ray else in_fresh_process("ray", data, size, args.workers, "--script", str(script),
+                                                            "--argv", json.dumps(argv))
             assert ray is None or ray["rows"] == len(files)
             for name, result in (("runner", ours), ("plain_loop", loop), ("ray_data", ray)):
                 if result and (name not in best or result["end_to_end_seconds"] < best[name]["end_to_end_seconds"]):
@@ -213,57 +142,84 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
     return {"workers": args.workers, "mini_batch_size": 10, "rows": rows}
 
 
+def _mnist_markdown(result: dict[str, Any]) -> list[str]:
+    lines = ["Files/s is files over the end-to-end wall time (s in brackets). Ray Data runs as a fresh command; "
+             "the limit's processes are spawned by the benchmark.", "",
+             "| mini_batch_size | files | runner files/s (s) | plain loop files/s (s), the limit | "
+             "Ray Data files/s (s) | runner / limit | runner / Ray |", "|---|---|---|---|---|---|---|"]
+    for row in result["rows"]:
+        cells = [f"{row[key]['files_per_second']} ({row[key]['end_to_end_seconds']})" if key in row else "-"
+                 for key in ("runner", "plain_loop", "ray_data")]
+        lines.append(f"| {row['mini_batch_size']} | {row['files']:,} | {' | '.join(cells)} | "
+                     f"{row['ratio_vs_limit']} | {row.get('ratio_vs_ray', '-')} |")
+    return lines
+
+
+def _resume_markdown(result: dict[str, Any]) -> list[str]:
+    return ["| mini-batches | committed before kill | in flight at kill | redone | resume s | exactly once |",
+            "|---|---|---|---|---|---|",
+            f"| {result['mini_batches']:,} | {result['committed_before_kill']} | {result['in_flight_at_kill']} | "
+            f"{result['redone']} | {result['resume_seconds']} | {result['exactly_once']} |"]
+
+
+def _scale_markdown(result: dict[str, Any]) -> list[str]:
+    lines = ["| files | plan s | run s | end to end s | driver peak RSS MB | mb/s |", "|---|---|---|---|---|---|"]
+    for row in result["rows"]:
+        r = row["runner"]
+        lines.append(f"| {row['files']:,} | {r['plan_seconds']} | {r['run_seconds']} | {r['end_to_end_seconds']} | "
+                     f"{r['driver_peak_rss_mb']} | {r['mini_batches_per_second']} |")
+    return lines
+
+
+BENCHMARKS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]],
+                            Callable[[dict[str, Any]], list[str]]]] = {
+    "dispatch": (dispatch.dispatch, dispatch.markdown), "mnist": (mnist, _mnist_markdown),
+    "scale": (scale, _scale_markdown), "resume": (resume, _resume_markdown),
+    "startup": (startup.startup, startup.markdown),
+}
+
+
 def _markdown(name: str, result: dict[str, Any]) -> str:
-    lines = [f"# {name}", "", f"`{result['command']}` on {result['machine']}", ""]
-    if name == "dispatch":
-        lines += ["| mini_batch_size | runner mb/s | Pool mb/s | Ray Data mb/s | runner / Pool | runner / Ray | "
-                  "runner driver RSS MB |", "|---|---|---|---|---|---|---|"]
-        for row in result["rows"]:
-            ray = row["ray_data"]["mini_batches_per_second"] if row.get("ray_data") else "-"
-            lines.append(f"| {row['mini_batch_size']} | {row['runner']['mini_batches_per_second']} | "
-                         f"{row['multiprocessing_pool']['mini_batches_per_second']} | {ray} | {row['ratio_vs_pool']} | "
-                         f"{row.get('ratio_vs_ray') or '-'} | {row['runner']['driver_peak_rss_mb']} |")
-    elif name == "mnist":
-        lines += ["| mini_batch_size | files | runner files/s | plain loop files/s (limit) | Ray Data files/s | "
-                  "runner / limit | runner / Ray |", "|---|---|---|---|---|---|---|"]
-        for row in result["rows"]:
-            ray = row.get("ray_data", {}).get("files_per_second", "-")
-            lines.append(f"| {row['mini_batch_size']} | {row['files']:,} | {row['runner']['files_per_second']} | "
-                         f"{row['plain_loop']['files_per_second']} | {ray} | {row['ratio_vs_limit']} | "
-                         f"{row.get('ratio_vs_ray', '-')} |")
-    elif name == "resume":
-        lines += ["| mini-batches | committed before kill | in flight at kill | redone | resume s | exactly once |",
-                  "|---|---|---|---|---|---|",
-                  f"| {result['mini_batches']:,} | {result['committed_before_kill']} | {result['in_flight_at_kill']} | "
-                  f"{result['redone']} | {result['resume_seconds']} | {result['exactly_once']} |"]
-    else:
-        lines += ["| files | plan s | run s | end to end s | driver peak RSS MB | mb/s |", "|---|---|---|---|---|---|"]
-        for row in result["rows"]:
-            r = row["runner"]
-            lines.append(f"| {row['files']:,} | {r['plan_seconds']} | {r['run_seconds']} | {r['end_to_end_seconds']} | "
-                         f"{r['driver_peak_rss_mb']} | {r['mini_batches_per_second']} |")
+    lines = [f"# {name}", "", f"`{result['command']}` on {result['machine']}, {result['when']}, runner at "
+             f"{result.get('runner_version') or result['commit']}; {result['benchmark_seconds']} s in all, load "
+             f"average {result['load_average'][0]} before, {result['load_average'][1]} after", "",
+             *BENCHMARKS[name][1](result)]
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", choices=["dispatch", "mnist", "scale", "resume"])
+    parser.add_argument("name", choices=list(BENCHMARKS))
     parser.add_argument("--copies", type=int, default=20, help="mnist: copies of the 360 test images")
     parser.add_argument("--repeat", type=int, default=3, help="mnist: runs of each, the best kept")
     parser.add_argument("--no-ray", action="store_true", help="leave Ray Data out (not installed)")
-    parser.add_argument("--files", type=int, default=100_000)
-    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--files", type=int, default=100_000, help="dispatch: input files")
+    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000, 1_000_000],
+                        help="scale: input files, comma-separated")
+    parser.add_argument("--runs", type=int, default=20, help="startup: runs of each command, the median kept")
+    parser.add_argument("--source", type=Path, help="startup: measure the runner package under this folder "
+                        "(put first on PYTHONPATH), e.g. an unpacked `git archive` of an older commit")
+    parser.add_argument("--note", help="startup: what --source is, for the results (default: its git state)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/runner-bench"))
-    args = parser.parse_args()
-    result = {"dispatch": dispatch, "mnist": mnist, "scale": scale, "resume": resume}[args.name](args)
-    result["command"] = "python -m bench " + " ".join(sys.argv[1:])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/runner-bench"), help="where inputs and jobs go")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where <name>.json and <name>.md go")
+    return parser
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
+    result = BENCHMARKS[args.name][0](args)
+    result["command"] = "python -m bench " + shlex.join(sys.argv[1:])
     result["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    result["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
-    (RESULTS / f"{args.name}.md").write_text(_markdown(args.name, result))
+    result["when"] = time.strftime("%Y-%m-%d %H:%M")
+    result["commit"] = runner_version(args.work)
+    result["benchmark_seconds"] = round(time.perf_counter() - started, 1)
+    result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # 1 min, before and after
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (args.out / f"{args.name}.md").write_text(_markdown(args.name, result))
     print(_markdown(args.name, result))
 
 
