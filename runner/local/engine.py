@@ -12,7 +12,6 @@ import errno
 import fcntl
 import json
 import os
-import re
 import resource
 import signal
 import sys
@@ -22,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from runner.local.descriptors import encode, task_fields
 from runner.local.job import StepJob, load_jobs
 from runner.local.ledger import Ledger
 from runner.local.progress import Progress
@@ -241,24 +241,6 @@ def _tasks(folder: StepFolder, ledger: Ledger, kind: str) -> Iterator[Task]:
             offset += len(line)
 
 
-_TAIL = re.compile(rb',"n":(\d+),"id":(\d+)\}\s*')
-
-
-def task_fields(line: bytes, kind: str) -> tuple[int, int | None]:
-    """A descriptor's id and file count without parsing it (a JSON parse per mini-batch was
-    a tenth of the driver's time with tiny ones). The Partitioner ends each descriptor of a
-    file dataset with "n" (its files) and "id", so the line ends `,"n":<files>,"id":<id>}`,
-    which no file name can fake. Other lines (tables, runs partitioned before this) are
-    parsed."""
-    cut = line.rfind(b',"n":')
-    if cut > 0:
-        match = _TAIL.fullmatch(line, cut)
-        if match:
-            return int(match[2]), int(match[1]) if kind == "file" else None
-    descriptor = json.loads(line)
-    return descriptor["id"], len(descriptor["files"]) if kind == "file" else None
-
-
 def _thresholds(job: StepJob, total: int) -> Callable[[Ledger], str | None]:
     def check(ledger: Ledger) -> str | None:
         t = ledger.totals
@@ -341,7 +323,7 @@ def _partition(job: StepJob, folder: StepFolder) -> dict[str, Any]:
     try:
         with open(tmp, "w", encoding="utf-8") as out:
             for descriptor in partitioner.descriptors(job.inputs):
-                out.write(json.dumps(descriptor, separators=(",", ":")) + "\n")
+                out.write(encode(descriptor))
     except InputError as exc:
         raise PreflightError(str(exc)) from exc
     os.replace(tmp, folder.minibatches)

@@ -10,6 +10,7 @@ import os
 import struct
 from typing import Any
 
+from runner.local.descriptors import decode, to_fields
 from runner.local.ledger import read_records
 from runner.local.runfolder import StepFolder
 
@@ -43,17 +44,17 @@ def _write_manifest(folder: StepFolder, failed: dict[int, dict[str, Any]], done:
     not_run = 0
     with open(folder.failed_items + ".tmp", "w", encoding="utf-8") as out:
         if failed or done is not None:
-            with open(folder.minibatches, encoding="utf-8") as handle:
+            with open(folder.minibatches, "rb") as handle:
                 for line in handle:
-                    descriptor = json.loads(line)
-                    record = failed.get(descriptor["id"])
+                    descriptor = decode(line)
+                    record = failed.get(descriptor.id)
                     if record is None:
-                        if done is not None and descriptor["id"] not in done:
+                        if done is not None and descriptor.id not in done:
                             not_run += 1
-                            out.write(json.dumps({"mini_batch": descriptor, "status": "not_run",
+                            out.write(json.dumps({"mini_batch": to_fields(descriptor), "status": "not_run",
                                                   "error": "not run: the step stopped on a threshold"}) + "\n")
                         continue
-                    entry: dict[str, Any] = {"mini_batch": descriptor, "status": record["status"],
+                    entry: dict[str, Any] = {"mini_batch": to_fields(descriptor), "status": record["status"],
                                              "failed_items": record["failed"], "tries": record["tries"],
                                              "error": record.get("error", "")}
                     if "failed_files" in record:
@@ -79,7 +80,7 @@ def frame_to_staged(frame: Any) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    data = sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
     return struct.pack("<Q", len(data)) + data
 
 

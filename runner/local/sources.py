@@ -3,14 +3,8 @@
 The driver never holds the data, nor the whole listing: files are walked in a
 deterministic order (sorted within each folder), cut into descriptors as they come, and
 each descriptor is written to the step's `minibatches.jsonl` at once. Workers read the
-data a descriptor names; the driver only moves descriptors and results.
-
-Descriptors (one JSON object per line, `id` counts from 0):
-  files          {"id", "in", "files": [path, ...]}                        file datasets
-  byte range     {"id", "in", "path", "fmt": "csv"|"jsonl", "start", "end"} one file, rows
-                 whose line starts in [start, end) (the reader aligns to lines)
-  row groups     {"id", "in", "path", "fmt": "parquet", "row_groups": [...]}
-  partition      {"id", "in", "keys": {k: v}, "files": [...], "fmt"?}       partition_keys
+data a descriptor names; the driver only moves descriptors and results. The descriptors
+and their line format: runner/local/descriptors.py.
 """
 
 from __future__ import annotations
@@ -21,7 +15,9 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+
+from runner.local.descriptors import (ByteRange, Descriptor, FilesBatch, Partition, RowGroups, files_of,
+                                      from_fields)
 
 MLTABLE = "MLTable"
 _MAGIC = re.compile(r"[*?[]")
@@ -166,7 +162,8 @@ class Partitioner:
         self.files = 0
         self.digest = hashlib.sha256()
 
-    def descriptors(self, inputs: list[InputSpec]) -> Iterator[dict[str, Any]]:
+    def descriptors(self, inputs: list[InputSpec]) -> Iterator[Descriptor]:
+        """Every input's descriptors in order, numbered from 0 across inputs."""
         for index, spec in enumerate(inputs):
             self._hash = self.hashed is None or index in self.hashed
             if spec.manifest:
@@ -178,16 +175,15 @@ class Partitioner:
             else:
                 produced = self._tabular_batches(index, spec)
             before = self.count
-            for descriptor in produced:
-                descriptor.pop("n", None)  # a manifest's descriptor: counted again, placed last
-                descriptor.pop("id", None)
-                if "files" in descriptor:  # the count, then the id, last: what the driver reads
-                    descriptor["n"] = len(descriptor["files"])
-                descriptor["id"] = self.count
-                self.count += 1
-                yield descriptor
+            yield from produced
             if self.count == before:
                 raise InputError(f"input {spec.reference} ({spec.location}) has no files")
+
+    def _next_id(self) -> int:
+        """Ids count from 0 across inputs, in the order descriptors are made (each is
+        yielded as soon as it is made)."""
+        self.count += 1
+        return self.count - 1
 
     def _listed(self, spec: InputSpec) -> Iterator[tuple[str, int]]:
         for entry in iter_files(spec.location):
@@ -199,35 +195,36 @@ class Partitioner:
             self.files += 1
             yield path, size
 
-    def _file_batches(self, index: int, spec: InputSpec) -> Iterator[dict[str, Any]]:
+    def _file_batches(self, index: int, spec: InputSpec) -> Iterator[Descriptor]:
         batch: list[str] = []
         for path, _ in self._listed(spec):
             batch.append(path)
             if len(batch) == self.size:
                 self.items += len(batch)
-                yield {"in": index, "files": batch}
+                yield FilesBatch(self._next_id(), index, batch)
                 batch = []
         if batch:
             self.items += len(batch)
-            yield {"in": index, "files": batch}
+            yield FilesBatch(self._next_id(), index, batch)
 
-    def _tabular_batches(self, index: int, spec: InputSpec) -> Iterator[dict[str, Any]]:
+    def _tabular_batches(self, index: int, spec: InputSpec) -> Iterator[Descriptor]:
         for path, size in self._listed(spec):
             fmt = table_format(spec, path)
             if fmt == "parquet":
-                yield from _parquet_batches(index, path, self.size)
+                for groups, unreadable in _parquet_batches(path, self.size):
+                    yield RowGroups(self._next_id(), index, path, groups, unreadable)
                 continue
             # A mini-batch never crosses a file; a large file is cut into byte ranges
             # that workers align to whole lines (rows that start in the range).
             start = 0
             while start < size or start == 0:
                 end = min(size, start + self.size)
-                yield {"in": index, "path": path, "fmt": fmt, "start": start, "end": end}
+                yield ByteRange(self._next_id(), index, path, fmt, start, end)
                 if end >= size:
                     break
                 start = end
 
-    def _partitioned(self, index: int, spec: InputSpec) -> Iterator[dict[str, Any]]:
+    def _partitioned(self, index: int, spec: InputSpec) -> Iterator[Descriptor]:
         """One mini-batch per distinct combination of key values: from the paths when the
         dataset has a partition_format, else from the key columns of each file."""
         assert self.keys is not None
@@ -247,12 +244,9 @@ class Partitioner:
         for combo in sorted(groups):
             files = groups[combo]
             self.items += len(files) if spec.kind == "file" else 0
-            descriptor: dict[str, Any] = {"in": index, "keys": dict(zip(self.keys, combo)), "files": files}
-            if regex is not None:
-                descriptor["by_path"] = True
-            yield descriptor
+            yield Partition(self._next_id(), index, dict(zip(self.keys, combo)), files, by_path=regex is not None)
 
-    def _from_manifest(self, index: int, spec: InputSpec) -> Iterator[dict[str, Any]]:
+    def _from_manifest(self, index: int, spec: InputSpec) -> Iterator[Descriptor]:
         """Re-run what a previous run could not: its failed-items manifest, one
         descriptor per failed mini-batch (or only the items known to have failed)."""
         try:
@@ -263,13 +257,15 @@ class Partitioner:
             for number, line in enumerate(handle, 1):
                 try:
                     record = json.loads(line)
-                    descriptor = dict(record["mini_batch"])
-                except (ValueError, KeyError, TypeError) as exc:
+                    fields = dict(record["mini_batch"])
+                    if record.get("failed_files"):
+                        fields["files"] = record["failed_files"]
+                    # Renumbered into this step, from this step's input; "n" is recounted.
+                    descriptor = from_fields({**fields, "in": index, "id": self._next_id()})
+                except (ValueError, KeyError, TypeError) as exc:  # DescriptorError is a ValueError
                     raise InputError(f"{spec.location}:{number}: not a failed-items manifest line") from exc
-                if record.get("failed_files"):
-                    descriptor["files"] = record["failed_files"]
-                descriptor["in"] = index
-                self.items += len(descriptor.get("files", ())) if spec.kind == "file" else 0
+                files = files_of(descriptor)
+                self.items += len(files) if spec.kind == "file" and files is not None else 0
                 self.digest.update(line.encode())
                 yield descriptor
 
@@ -311,14 +307,16 @@ def _key_values(spec: InputSpec, path: str, keys: list[str]) -> list[tuple[str, 
     return [tuple(row) for row in combos.itertuples(index=False, name=None)]
 
 
-def _parquet_batches(index: int, path: str, size: int) -> Iterator[dict[str, Any]]:
+def _parquet_batches(path: str, size: int) -> Iterator[tuple[list[int], str | None]]:
+    """One Parquet file's row groups cut to about `size` bytes each, with the reason the
+    file is unreadable (or None)."""
     import pyarrow.parquet as pq
 
     try:
         meta = pq.ParquetFile(path).metadata
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
         # A corrupt file is the worker's to fail on, so it counts against error_threshold.
-        yield {"in": index, "path": path, "fmt": "parquet", "row_groups": [], "unreadable": str(exc)}
+        yield [], str(exc)
         return
     groups: list[int] = []
     total = 0
@@ -326,7 +324,7 @@ def _parquet_batches(index: int, path: str, size: int) -> Iterator[dict[str, Any
         groups.append(group)
         total += meta.row_group(group).total_byte_size
         if total >= size:
-            yield {"in": index, "path": path, "fmt": "parquet", "row_groups": groups}
+            yield groups, None
             groups, total = [], 0
     if groups or meta.num_row_groups == 0:
-        yield {"in": index, "path": path, "fmt": "parquet", "row_groups": groups}
+        yield groups, None

@@ -9,7 +9,9 @@ a newline inside can straddle a cut; Azure's tabular datasets have the same limi
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from runner.local.descriptors import ByteRange, Descriptor, Partition, RowGroups
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,29 +21,35 @@ if TYPE_CHECKING:
 _CHUNK = 1 << 16
 
 
-def read_descriptor(spec: InputSpec, descriptor: dict[str, Any]) -> pd.DataFrame:
-    import pandas as pd
-
-    if "unreadable" in descriptor:
-        raise ValueError(f"cannot read {descriptor['path']}: {descriptor['unreadable']}")
-    if "keys" in descriptor:
-        keys = list(descriptor["keys"])
-        text_columns = [] if descriptor.get("by_path") else keys
-        frames = [_read_whole(spec, path, text_columns) for path in descriptor["files"]]
-        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        for key, value in descriptor["keys"].items():
-            if descriptor.get("by_path"):
-                frame[key] = value  # keys parsed from the path become columns, as on Azure
-            else:
-                frame = frame[key_text(frame[key]) == value]
-        return frame.reset_index(drop=True)
-    if descriptor["fmt"] == "parquet":
+def read_descriptor(spec: InputSpec, descriptor: Descriptor) -> pd.DataFrame:
+    if isinstance(descriptor, Partition):
+        return _read_partition(spec, descriptor)
+    if isinstance(descriptor, RowGroups):
+        if descriptor.unreadable is not None:
+            raise ValueError(f"cannot read {descriptor.path}: {descriptor.unreadable}")
         import pyarrow.parquet as pq
 
-        return pq.ParquetFile(descriptor["path"]).read_row_groups(descriptor["row_groups"]).to_pandas()
-    data, header = _byte_range(descriptor["path"], descriptor["start"], descriptor["end"],
-                               spec.header and descriptor["fmt"] == "csv")
-    return _parse(spec, descriptor["fmt"], header + data)
+        return pq.ParquetFile(descriptor.path).read_row_groups(descriptor.row_groups).to_pandas()
+    if isinstance(descriptor, ByteRange):
+        data, header = _byte_range(descriptor.path, descriptor.start, descriptor.end,
+                                   spec.header and descriptor.fmt == "csv")
+        return _parse(spec, descriptor.fmt, header + data)
+    # A list of files is a file dataset's mini-batch: a tabular input never makes one.
+    raise ValueError(f"mini-batch {descriptor.id} names files, not table rows: {spec.reference} is tabular")
+
+
+def _read_partition(spec: InputSpec, descriptor: Partition) -> pd.DataFrame:
+    import pandas as pd
+
+    text_columns = [] if descriptor.by_path else list(descriptor.keys)
+    frames = [_read_whole(spec, path, text_columns) for path in descriptor.files]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    for key, value in descriptor.keys.items():
+        if descriptor.by_path:
+            frame[key] = value  # keys parsed from the path become columns, as on Azure
+        else:
+            frame = frame[key_text(frame[key]) == value]
+    return frame.reset_index(drop=True)
 
 
 def key_text(column: pd.Series) -> pd.Series:

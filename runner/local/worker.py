@@ -10,7 +10,7 @@ under logs/user; `logging` goes to its entry_script_log file.
 
 Messages from the driver: the configuration, then ("tasks", [(id, offset), ...]), one or
 more mini-batches to run in order (each descriptor is the line of minibatches.jsonl at
-its offset), then ("stop",).
+its offset: runner/local/descriptors.py), then ("stop",).
 Messages to the driver:
   ("imported",) | ("import_error", text)      the entry script imported and defines run
   ("ready",)    | ("init_error", text)         init() returned (or raised)
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import json
 import logging
 import os
 import signal
@@ -35,6 +34,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from runner.compat.context import MiniBatchContext
+from runner.local.descriptors import Descriptor, Partition, decode, files_of
 from runner.local.sources import InputSpec
 
 
@@ -161,7 +161,7 @@ class Worker:
                 break
             for _, offset in message[1]:  # ("tasks", [(id, offset), ...]): run in order
                 self.descriptors.seek(offset)
-                self.handle(json.loads(self.descriptors.readline()))
+                self.handle(decode(self.descriptors.readline()))
         shutdown = getattr(self.module, "shutdown", None)
         if shutdown is not None:
             try:
@@ -169,18 +169,20 @@ class Worker:
             except Exception:  # noqa: BLE001 - shutdown errors are logged, not fatal
                 traceback.print_exc()
 
-    def handle(self, descriptor: dict[str, Any]) -> None:
-        mb_id = descriptor["id"]
+    def handle(self, descriptor: Descriptor) -> None:
+        mb_id = descriptor.id
         started = time.perf_counter()
-        items: int | None = len(descriptor["files"]) if self.kind == "file" else None
+        files = files_of(descriptor)
+        items: int | None = len(files) if self.kind == "file" and files is not None else None
         try:
-            mini_batch = self._read(descriptor)
+            mini_batch = self._read(descriptor, files)
             if self.kind == "tabular":
                 items = len(mini_batch)
                 self.conn.send(("loaded", mb_id, items))
             args: tuple[Any, ...] = (mini_batch,)
             if self.pass_context:
-                args += (MiniBatchContext(descriptor.get("keys", {}), mb_id, self.inputs[descriptor["in"]].reference),)
+                keys = descriptor.keys if isinstance(descriptor, Partition) else {}
+                args += (MiniBatchContext(keys, mb_id, self.inputs[descriptor.input].reference),)
             result = self.module.run(*args)
             elements, payload, header = self._format(result)
         except BaseException as exc:  # noqa: BLE001 - every failure of run() fails the mini-batch
@@ -192,17 +194,19 @@ class Worker:
             return
         assert items is not None
         failed_files = None
-        if elements < items and self.kind == "file" and not self.summary_only:
-            failed_files = _unaccounted(descriptor["files"], result, items - elements)
+        if elements < items and files is not None and self.kind == "file" and not self.summary_only:
+            failed_files = _unaccounted(files, result, items - elements)
         self.conn.send(("done", mb_id, items, elements, payload, header, failed_files,
                         time.perf_counter() - started))
 
-    def _read(self, descriptor: dict[str, Any]) -> Any:
+    def _read(self, descriptor: Descriptor, files: list[str] | None) -> Any:
         if self.kind == "file":
-            return list(descriptor["files"])
+            if files is None:
+                raise ValueError(f"mini-batch {descriptor.id} of a file dataset names no files")
+            return list(files)  # a copy: run() may change it, and _unaccounted reads the files
         from runner.local.tables import read_descriptor
 
-        return read_descriptor(self.inputs[descriptor["in"]], descriptor)
+        return read_descriptor(self.inputs[descriptor.input], descriptor)
 
     def _format(self, result: Any) -> tuple[int, bytes, bytes | None]:
         """Count the returned elements and format them as output rows."""
