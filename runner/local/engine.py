@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +25,7 @@ from runner.local.descriptors import encode, task_fields
 from runner.local.job import StepJob, load_jobs
 from runner.local.ledger import Ledger
 from runner.local.progress import Progress
+from runner.local.protocol import WorkerConfig
 from runner.local.reports import finish_parquet, staged_output, write_reports
 from runner.local.reuse import find_reusable, fingerprint, link_outputs
 from runner.local.runfolder import RunFolder, StepFolder, list_runs
@@ -338,7 +339,7 @@ def _output_file(run: RunFolder, job: StepJob) -> str | None:
     return str(run.path / job.name / "outputs" / job.output_name / job.append_row_file)
 
 
-def _worker_config(job: StepJob, folder: StepFolder, output: str | None, slot: Slot) -> dict[str, Any]:
+def _worker_config(job: StepJob, folder: StepFolder, output: str | None, slot: Slot) -> WorkerConfig:
     output_dir = os.path.dirname(output) if output else str(folder.path / "outputs" / (job.output_name or "default"))
     os.makedirs(output_dir, exist_ok=True)
     scratch = folder.path / "work" / f"node{slot.node}" / f"process{slot.process:03d}"
@@ -347,18 +348,14 @@ def _worker_config(job: StepJob, folder: StepFolder, output: str | None, slot: S
              for stream in ("stdout", "stderr", "entry_script_log")}
     for path in paths.values():
         os.makedirs(os.path.dirname(path), exist_ok=True)
-    return {
-        "entry_script": job.entry_script, "source_directory": job.source_directory,
-        "working_dir": job.source_directory, "arguments": job.arguments, "logging_level": job.logging_level,
-        "inputs": [asdict(spec) for spec in job.inputs], "kind": job.kind, "output_action": job.output_action,
-        "row_format": job.row_format, "minibatches": folder.minibatches,
-        "stdout": paths["stdout"], "stderr": paths["stderr"],
-        "log_file": paths["entry_script_log"],
-        "env": {"RUNNER_WORKER": str(slot.index),
-                "RUNNER_AGENT_NAME": f"node{slot.node}.process{slot.process:03d}",
-                "RUNNER_OUTPUT_DIR": output_dir, "RUNNER_LOG_DIR": str(folder.path / "logs" / "user"),
-                "RUNNER_WORKING_DIR": str(scratch)},
-    }
+    return WorkerConfig(
+        entry_script=job.entry_script, source_directory=job.source_directory, working_dir=job.source_directory,
+        arguments=job.arguments, logging_level=job.logging_level, inputs=list(job.inputs),
+        kind=job.kind, output_action=job.output_action, row_format=job.row_format, minibatches=folder.minibatches,
+        stdout=paths["stdout"], stderr=paths["stderr"], log_file=paths["entry_script_log"],
+        env={"RUNNER_WORKER": str(slot.index), "RUNNER_AGENT_NAME": f"node{slot.node}.process{slot.process:03d}",
+             "RUNNER_OUTPUT_DIR": output_dir, "RUNNER_LOG_DIR": str(folder.path / "logs" / "user"),
+             "RUNNER_WORKING_DIR": str(scratch)})
 
 
 def _model_dir(job: StepJob, folder: StepFolder) -> str:

@@ -23,12 +23,15 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, assert_never
 
+from runner.local import protocol
 from runner.local.ledger import Ledger
+from runner.local.protocol import (Done, Failed, FromWorker, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop,
+                                   Tasks, WorkerConfig)
 
 PREFETCH = 2
 DEEP = 16  # queue depth for tiny mini-batches (refilled at DEEP // 2)
@@ -84,7 +87,7 @@ class Outcome:
 class Supervisor:
     def __init__(self, *, workers: int, per_node: int, tasks: Iterator[Task], ledger: Ledger,
                  run_max_try: int, timeout: float, thresholds: Callable[[Ledger], str | None],
-                 worker_config: Callable[[Slot], dict[str, Any]], worker_env: dict[str, str],
+                 worker_config: Callable[[Slot], WorkerConfig | Mapping[str, Any]], worker_env: dict[str, str],
                  log: Callable[[str], None], interrupted: Callable[[], bool],
                  tick: Callable[[Supervisor], None]) -> None:
         self.slots = [Slot(i, i // per_node, i % per_node) for i in range(workers)]
@@ -174,7 +177,8 @@ class Supervisor:
         for slot in self.slots:
             if slot.state != "ready" or len(slot.queue) >= refill:
                 continue
-            sent: list[tuple[int, int]] = []
+            ids: list[int] = []
+            offsets: list[int] = []
             while len(slot.queue) < depth:
                 task = self._next_task()
                 if task is None:
@@ -182,12 +186,13 @@ class Supervisor:
                 if not slot.queue:
                     slot.started, slot.rows = time.monotonic(), None
                 slot.queue.append(task)
-                sent.append((task.id, task.offset))
-            if not sent:
+                ids.append(task.id)
+                offsets.append(task.offset)
+            if not ids:
                 return
             try:
                 assert slot.conn is not None
-                slot.conn.send(("tasks", sent))
+                protocol.send(slot.conn, Tasks(ids, offsets))
             except OSError:
                 self._worker_died(slot)
 
@@ -197,41 +202,44 @@ class Supervisor:
             if slot.conn is not conn:
                 continue  # restarted since
             try:  # one message per readiness event: Connection.poll() would build a selector each time
-                self._receive(slot, conn.recv())
+                self._receive(slot, protocol.receive_from_worker(conn))
             except (EOFError, OSError):
                 self._worker_died(slot)
 
     # --- messages -------------------------------------------------------------------
 
-    def _receive(self, slot: Slot, message: tuple[Any, ...]) -> None:
-        kind = message[0]
-        if kind == "imported":
-            slot.state = "imported"
-        elif kind == "import_error":
-            self._outcome = Outcome("preflight", f"the entry script failed to import:\n{message[1]}")
-        elif kind == "ready":
-            slot.state, slot.init_failures = "ready", 0
-        elif kind == "init_error":
-            self._init_failed(slot, f"init() raised:\n{message[1]}")
-        elif kind == "loaded":
-            slot.rows = message[2]
-        elif kind == "done":
-            _, mb, items, elements, rows, header, failed_files, seconds = message
-            self._mean_seconds += (seconds - self._mean_seconds) / 16
-            task = self._finish_head(slot, mb)
-            succeeded = min(elements, items)
-            record = {"mb": mb, "status": "ok", "items": items, "ok": succeeded, "failed": items - succeeded,
-                      "rows": elements, "tries": task.tries + 1, "worker": slot.index, "secs": round(seconds, 4)}
-            if items > succeeded:
-                record["error"] = f"run() returned {succeeded} results for {items} items"
-                if failed_files is not None:
-                    record["failed_files"] = failed_files
-            self.ledger.commit(record, rows, header)
-            self._check_thresholds()
-        elif kind == "failed":
-            _, mb, items, text, _seconds = message
-            task = self._finish_head(slot, mb)
-            self._try_failed(task, slot, text, items)
+    def _receive(self, slot: Slot, message: FromWorker) -> None:
+        match message:  # the per-mini-batch messages first: they are nearly all of them
+            case Done():
+                self._commit(slot, message)
+            case Loaded(rows=rows):
+                slot.rows = rows
+            case Failed(mb=mb, items=items, text=text):
+                self._try_failed(self._finish_head(slot, mb), slot, text, items)
+            case Imported():
+                slot.state = "imported"
+            case ImportFailed(text=text):
+                self._outcome = Outcome("preflight", f"the entry script failed to import:\n{text}")
+            case Ready():
+                slot.state, slot.init_failures = "ready", 0
+            case InitFailed(text=text):
+                self._init_failed(slot, f"init() raised:\n{text}")
+            case _:
+                assert_never(message)
+
+    def _commit(self, slot: Slot, done: Done) -> None:
+        mb, items, elements, seconds = done.mb, done.items, done.elements, done.seconds
+        self._mean_seconds += (seconds - self._mean_seconds) / 16
+        task = self._finish_head(slot, mb)
+        succeeded = min(elements, items)
+        record = {"mb": mb, "status": "ok", "items": items, "ok": succeeded, "failed": items - succeeded,
+                  "rows": elements, "tries": task.tries + 1, "worker": slot.index, "secs": round(seconds, 4)}
+        if items > succeeded:
+            record["error"] = f"run() returned {succeeded} results for {items} items"
+            if done.failed_files is not None:
+                record["failed_files"] = done.failed_files
+        self.ledger.commit(record, done.payload, done.header)
+        self._check_thresholds()
 
     def _finish_head(self, slot: Slot, mb: int) -> Task:
         task = slot.queue.popleft()
@@ -290,7 +298,7 @@ class Supervisor:
         conn = slot.conn
         try:
             while conn is not None and slot.conn is conn and conn.poll(0):
-                self._receive(slot, conn.recv())
+                self._receive(slot, protocol.receive_from_worker(conn))
         except (EOFError, OSError):
             pass
 
@@ -345,20 +353,20 @@ class Supervisor:
     # --- processes ------------------------------------------------------------------
 
     def _start(self, slot: Slot) -> None:
-        config = self.worker_config(slot)
+        config = WorkerConfig.of(self.worker_config(slot))
         parent, child = socket.socketpair()
         env = dict(self.worker_env)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_RUNNER_ROOT, env.get("PYTHONPATH")) if p)
-        with open(config["stdout"], "ab") as out, open(config["stderr"], "ab") as err:
+        with open(config.stdout, "ab") as out, open(config.stderr, "ab") as err:
             slot.proc = subprocess.Popen(
                 [sys.executable, "-c", _WORKER_MAIN, str(child.fileno())],
                 pass_fds=[child.fileno()], start_new_session=True, env=env, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=err, cwd=config["working_dir"])
+                stdout=out, stderr=err, cwd=config.working_dir)
         child.close()
         slot.conn = Connection(parent.detach())
         self._selector.register(slot.conn.fileno(), selectors.EVENT_READ, (slot, slot.conn))
         slot.state, slot.rows, slot.spawned = "starting", None, time.monotonic()
-        slot.conn.send(config)
+        protocol.send_config(slot.conn, config)
 
     def _kill(self, slot: Slot, sig: int = signal.SIGKILL) -> None:
         """The whole process tree: the worker leads its own session."""
@@ -385,7 +393,7 @@ class Supervisor:
             if graceful:
                 try:
                     assert slot.conn is not None
-                    slot.conn.send(("stop",))
+                    protocol.send(slot.conn, Stop())
                 except (OSError, AssertionError):
                     pass
             else:

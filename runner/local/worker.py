@@ -1,28 +1,17 @@
 """One worker process: import the entry script, `init()` once, `run()` per mini-batch.
 
-Started by the supervisor as `python -c "...import runner.local.worker..." FD` (so a `runner`
-folder in the source directory cannot shadow this package) in a session of its own
-(so a timeout can kill the whole process tree, and Ctrl-C on the terminal reaches only
-the driver). FD is its end of a socket pair; the first message is its configuration.
-The worker reads each mini-batch's data itself and sends back only the formatted output
-rows and counts. Its stdout and stderr (print, C extensions, tracebacks) go to its files
-under logs/user; `logging` goes to its entry_script_log file.
-
-Messages from the driver: the configuration, then ("tasks", [(id, offset), ...]), one or
-more mini-batches to run in order (each descriptor is the line of minibatches.jsonl at
-its offset: runner/local/descriptors.py), then ("stop",).
-Messages to the driver:
-  ("imported",) | ("import_error", text)      the entry script imported and defines run
-  ("ready",)    | ("init_error", text)         init() returned (or raised)
-  ("loaded", id, rows)                         a tabular mini-batch was read
-  ("done", id, items, elements, rows_bytes, header_bytes, failed_files, seconds)
-  ("failed", id, items_or_None, text, seconds)
+How it is started and what it exchanges with the driver: runner/local/protocol.py. The
+worker reads each mini-batch's data itself (its descriptor from minibatches.jsonl, then
+the files or table rows it names) and sends back only the formatted output rows and
+counts. Its stdout and stderr (print, C extensions, tracebacks) go to its files under
+logs/user; `logging` goes to its entry_script_log file.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import inspect
+import io
 import logging
 import os
 import signal
@@ -34,8 +23,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from runner.compat.context import MiniBatchContext
+from runner.local import protocol
 from runner.local.descriptors import Descriptor, Partition, decode, files_of
-from runner.local.sources import InputSpec
+from runner.local.protocol import Done, Failed, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop, WorkerConfig
 
 
 class RunResultError(Exception):
@@ -62,7 +52,7 @@ def main() -> None:
     fd = int(sys.argv[1])
     os.set_inheritable(fd, False)  # what run() starts must not hold the driver's socket open
     conn = Connection(fd)
-    config: dict[str, Any] = conn.recv()
+    config = protocol.receive_config(conn)
     _redirect_output(config)
     _configure_logging(config)
     module = _import_entry_script(conn, config)
@@ -73,32 +63,33 @@ def main() -> None:
     Worker(conn, config, module).serve()
 
 
-def _redirect_output(config: dict[str, Any]) -> None:
+def _redirect_output(config: WorkerConfig) -> None:
     """fd 1 and 2 are already this worker's log files (the driver opened them, so even
     an interpreter crash lands there); line buffering keeps them current."""
     for stream in (sys.stdout, sys.stderr):
-        stream.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
-    os.environ.update(config["env"])
+        if isinstance(stream, io.TextIOWrapper):  # not when something replaced sys.stdout
+            stream.reconfigure(line_buffering=True)
+    os.environ.update(config.env)
 
 
-def _configure_logging(config: dict[str, Any]) -> None:
-    os.makedirs(os.path.dirname(config["log_file"]), exist_ok=True)
-    handler = logging.FileHandler(config["log_file"], encoding="utf-8")
+def _configure_logging(config: WorkerConfig) -> None:
+    os.makedirs(os.path.dirname(config.log_file), exist_ok=True)
+    handler = logging.FileHandler(config.log_file, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(config["logging_level"])
+    root.setLevel(config.logging_level)
 
 
-def _import_entry_script(conn: Connection, config: dict[str, Any]) -> Any:
-    script = config["entry_script"]
-    sys.path.insert(0, config["source_directory"])
+def _import_entry_script(conn: Connection, config: WorkerConfig) -> Any:
+    script = config.entry_script
+    sys.path.insert(0, config.source_directory)
     sys.path.insert(0, os.path.dirname(script))
     # What Azure ML entry scripts import (azureml_user.parallel_run, azureml.core.Model),
     # last on the path: an installed Azure package wins.
     sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "compat", "shims"))
-    sys.argv = [script, *config["arguments"]]
-    os.chdir(config["working_dir"])
+    sys.argv = [script, *config.arguments]
+    os.chdir(config.working_dir)
     name = os.path.splitext(os.path.basename(script))[0]
     try:
         spec = importlib.util.spec_from_file_location(name, script)
@@ -110,12 +101,12 @@ def _import_entry_script(conn: Connection, config: dict[str, Any]) -> Any:
     except BaseException:  # noqa: BLE001 - SystemExit from argparse included
         text = traceback.format_exc()
         print(text, file=sys.stderr)
-        conn.send(("import_error", text))
+        protocol.send(conn, ImportFailed(text))
         return None
     if not callable(getattr(module, "run", None)):
-        conn.send(("import_error", f"{script} defines no run(mini_batch) function"))
+        protocol.send(conn, ImportFailed(f"{script} defines no run(mini_batch) function"))
         return None
-    conn.send(("imported",))
+    protocol.send(conn, Imported())
     return module
 
 
@@ -127,22 +118,22 @@ def _call_init(conn: Connection, module: Any) -> bool:
         except BaseException:  # noqa: BLE001
             text = traceback.format_exc()
             print(text, file=sys.stderr)
-            conn.send(("init_error", text))
+            protocol.send(conn, InitFailed(text))
             return False
-    conn.send(("ready",))
+    protocol.send(conn, Ready())
     return True
 
 
 class Worker:
-    def __init__(self, conn: Connection, config: dict[str, Any], module: Any) -> None:
+    def __init__(self, conn: Connection, config: WorkerConfig, module: Any) -> None:
         self.conn = conn
         self.config = config
         self.module = module
-        self.inputs = [InputSpec(**spec) for spec in config["inputs"]]
-        self.kind = config["kind"]
-        self.summary_only = config["output_action"] == "summary_only"
-        self.row_format = config["row_format"]
-        self.descriptors = open(config["minibatches"], "rb")  # noqa: SIM115 - open for the worker's life
+        self.inputs = config.inputs
+        self.kind = config.kind
+        self.summary_only = config.output_action == "summary_only"
+        self.row_format = config.row_format
+        self.descriptors = open(config.minibatches, "rb")  # noqa: SIM115 - open for the worker's life
         self.log = logging.getLogger("runner.worker")
         try:
             params = inspect.signature(module.run).parameters.values()
@@ -154,12 +145,12 @@ class Worker:
     def serve(self) -> None:
         while True:
             try:
-                message = self.conn.recv()
+                message = protocol.receive_from_driver(self.conn)
             except EOFError:  # the driver is gone
                 break
-            if message[0] == "stop":
+            if isinstance(message, Stop):
                 break
-            for _, offset in message[1]:  # ("tasks", [(id, offset), ...]): run in order
+            for offset in message.offsets:  # in order: the driver counts the head as running
                 self.descriptors.seek(offset)
                 self.handle(decode(self.descriptors.readline()))
         shutdown = getattr(self.module, "shutdown", None)
@@ -178,7 +169,7 @@ class Worker:
             mini_batch = self._read(descriptor, files)
             if self.kind == "tabular":
                 items = len(mini_batch)
-                self.conn.send(("loaded", mb_id, items))
+                protocol.send(self.conn, Loaded(mb_id, items))
             args: tuple[Any, ...] = (mini_batch,)
             if self.pass_context:
                 keys = descriptor.keys if isinstance(descriptor, Partition) else {}
@@ -190,14 +181,14 @@ class Worker:
                 raise
             text = str(exc) if isinstance(exc, RunResultError) else traceback.format_exc()
             print(f"mini-batch {mb_id} failed:\n{text}", file=sys.stderr)
-            self.conn.send(("failed", mb_id, items, text, time.perf_counter() - started))
+            protocol.send(self.conn, Failed(mb_id, items, text, time.perf_counter() - started))
             return
         assert items is not None
         failed_files = None
         if elements < items and files is not None and self.kind == "file" and not self.summary_only:
             failed_files = _unaccounted(files, result, items - elements)
-        self.conn.send(("done", mb_id, items, elements, payload, header, failed_files,
-                        time.perf_counter() - started))
+        protocol.send(self.conn, Done(mb_id, items, elements, payload, header, failed_files,
+                                      time.perf_counter() - started))
 
     def _read(self, descriptor: Descriptor, files: list[str] | None) -> Any:
         if self.kind == "file":
@@ -239,7 +230,7 @@ def _one_line(element: Any) -> str:
     return " ".join(str(element).splitlines())
 
 
-def _dataframe_type() -> type | None:
+def _dataframe_type() -> type[Any] | None:
     pandas = sys.modules.get("pandas")  # a script that never imported pandas returns none
     return pandas.DataFrame if pandas is not None else None
 
