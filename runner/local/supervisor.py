@@ -104,6 +104,9 @@ class Supervisor:
         self.tick = tick
         self.exhausted = False
         self.restarts = 0
+        # Slots retired (a final state): counted, not found by all() over the slots each
+        # time round the loop, which runs once or twice per mini-batch.
+        self.retired = 0
         self._outcome: Outcome | None = None
         self._selector = selectors.DefaultSelector()  # kept across loops: cheaper than wait()
         self._mean_seconds = 1.0  # run() time, a moving average: deep queues only once it is tiny
@@ -131,7 +134,7 @@ class Supervisor:
             self._check_timeouts()
             if self._outcome:
                 return self._outcome
-            if all(s.state == "retired" for s in self.slots):
+            if self.retired == len(self.slots):
                 return self._all_retired()
         return None
 
@@ -142,7 +145,7 @@ class Supervisor:
             self._dispatch()
             if self.exhausted and not self.retries and not any(s.queue for s in self.slots):
                 return Outcome("succeeded")
-            if all(s.state == "retired" for s in self.slots):
+            if self.retired == len(self.slots):
                 return self._all_retired()
             self._poll(self._wait_time())
             now = time.monotonic()
@@ -239,7 +242,10 @@ class Supervisor:
             if done.failed_files is not None:
                 record["failed_files"] = done.failed_files
         self.ledger.commit(record, done.payload, done.header)
-        self._check_thresholds()
+        if items > succeeded:
+            # Thresholds count failed items and mini-batches, so a whole success cannot
+            # trip one (checking after each cost 2-3% of the driver's time per mini-batch).
+            self._check_thresholds()
 
     def _finish_head(self, slot: Slot, mb: int) -> Task:
         task = slot.queue.popleft()
@@ -340,6 +346,7 @@ class Supervisor:
         slot.queue.clear()
         if slot.init_failures >= self.run_max_try:
             slot.state = "retired"
+            self.retired += 1
             self.log(f"worker {slot.index} retired after {slot.init_failures} failed starts:\n{text}")
         else:
             self.log(f"worker {slot.index} failed to start ({slot.init_failures} of {self.run_max_try}), "
