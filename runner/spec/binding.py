@@ -9,11 +9,10 @@ reported where it was set) and record the binding for the plan and the compilers
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 
-from runner.spec.diagnostics import Diagnostic, Path_, format_path
+from runner.spec.diagnostics import Diagnostic, Path_, did_you_mean, format_path
 from runner.spec.tree import Mapping, Node, Scalar, Sequence, child, walk
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
@@ -96,9 +95,8 @@ def bind_parameters(root: Mapping) -> tuple[list[Binding], list[Diagnostic]]:
         if ref.kind != "parameters":
             continue  # datasets, models and step outputs are checked against the spec later
         if ref.name not in params:
-            hint = difflib.get_close_matches(ref.name, list(params), n=1)
-            suffix = f"; did you mean '{hint[0]}'?" if hint else ""
-            diags.append(Diagnostic(node.mark, path, f"no parameter named '{ref.name}'{suffix}"))
+            diags.append(Diagnostic(node.mark, path, f"no parameter named '{ref.name}'"
+                                                     f"{did_you_mean(ref.name, params)}"))
             continue
         value = params[ref.name].node
         bound = _bound_value(value, node, slot, ref, path, diags)

@@ -7,12 +7,11 @@ up front instead of failing at submission.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator
 
 from runner.spec.binding import parse_reference
-from runner.spec.diagnostics import Path_
+from runner.spec.diagnostics import Path_, did_you_mean
 from runner.spec.models import FileDataset, ParallelRun, Spec, Step
 from runner.spec.types import is_size_string
 
@@ -29,8 +28,7 @@ _DATASTORE_URI = re.compile(r"^azureml://datastores/([^/]+)/paths/")
 
 
 def _suggest(name: str, known: list[str]) -> str:
-    hint = difflib.get_close_matches(name, known, n=1)
-    return f"; did you mean '{hint[0]}'?" if hint else ""
+    return did_you_mean(name, known)
 
 
 def check_spec(spec: Spec) -> list[Problem]:

@@ -7,6 +7,8 @@ which prints them and exits 2 without a traceback.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,3 +119,9 @@ def render(diags: list[Diagnostic], with_snippets: bool = True) -> str:
     if count > MAX_SHOWN:
         summary += f" ({count - MAX_SHOWN} more not shown)"
     return "\n".join(blocks) + f"\n{summary}"
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """"; did you mean 'x'?" for the closest known name, or "" (every message says it alike)."""
+    hint = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean '{hint[0]}'?" if hint else ""

@@ -5,7 +5,6 @@ at once with its file:line:col and field path.
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
 from collections.abc import Mapping as AbcMapping
@@ -18,7 +17,7 @@ from pydantic_core import ErrorDetails
 
 from runner.spec.binding import Binding, bind_parameters
 from runner.spec.checks import check_spec
-from runner.spec.diagnostics import Diagnostic, Path_, SpecError, unique_sorted
+from runner.spec.diagnostics import Diagnostic, Path_, SpecError, did_you_mean, unique_sorted
 from runner.spec.models import Spec
 from runner.spec.templating import render_tree, secret_paths
 from runner.spec.tree import Mapping, Plain, Scalar, lookup, to_plain, walk
@@ -139,9 +138,7 @@ def _friendlier(message: str, error: ErrorDetails) -> str:
 
 def _unknown_field(key: str, parent: Path_, tree: Mapping) -> str:
     fields = _fields_at(parent, tree)
-    hint = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
-    suffix = f"; did you mean '{hint[0]}'?" if hint else ""
-    return f"unknown field '{key}'{suffix}"
+    return f"unknown field '{key}'{did_you_mean(key, fields)}"
 
 
 def _fields_at(path: Path_, tree: Mapping) -> list[str]:

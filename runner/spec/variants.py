@@ -8,12 +8,11 @@ Every merged node keeps its own mark, so an error points at the file that set th
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
 
-from runner.spec.diagnostics import Diagnostic, Mark, SpecError
+from runner.spec.diagnostics import Diagnostic, Mark, SpecError, did_you_mean
 from runner.spec.tree import Entry, Mapping, Node, Scalar, Sequence
 from runner.spec.yaml_loader import load_value, load_yaml
 
@@ -184,8 +183,7 @@ def apply_set_param(tree: Mapping, assignment: str) -> None:
     if not sep:
         raise SpecError([Diagnostic(mark, ("parameters",), "expected NAME=VALUE, e.g. batch_size_param=10")])
     if name.strip() not in declared:
-        hint = difflib.get_close_matches(name.strip(), list(declared), n=1)
-        suffix = f"; did you mean '{hint[0]}'?" if hint else ""
+        suffix = did_you_mean(name.strip(), declared)
         known = ", ".join(declared) or "none"
         raise SpecError([Diagnostic(mark, ("parameters",),
                                     f"no parameter named '{name.strip()}' (declared: {known}){suffix}")])
