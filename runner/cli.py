@@ -13,16 +13,25 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from runner import __version__, api
-from runner.render import plan_json, plan_text
-from runner.spec.diagnostics import render
+from runner.runs.status import ExitCode
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BACKEND, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-TARGETS = click.Choice(["local", "azureml", "azureml-v2"])
+if TYPE_CHECKING:
+    from runner.runs.outcome import RunResult
+
+EXIT_OK, EXIT_USAGE, EXIT_BACKEND, EXIT_INTERRUPTED = ExitCode.OK, ExitCode.USAGE, ExitCode.BACKEND, \
+    ExitCode.INTERRUPTED
+TARGETS = click.Choice(list(api.TARGETS))
+
+
+def render(diagnostics: Any) -> str:
+    from runner.spec.diagnostics import render as render_diagnostics
+
+    return render_diagnostics(diagnostics)
 
 
 def _err(message: str) -> None:
@@ -109,6 +118,8 @@ def plan(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: 
       runner plan specs/mnist.yaml --set steps[0].parallel_run.node_count=1 --out plan.txt
       runner plan specs/mnist.yaml --target azureml-v2 --out job.yaml   # then: az ml job create -f job.yaml
     """
+    from runner.render import plan_json, plan_text
+
     base_dir = os.path.dirname(os.path.abspath(out)) if out else "."
     result, compiled = api.plan_compiled(spec, sets, set_params, target, base_dir=base_dir)
     if as_json:
@@ -126,7 +137,7 @@ def plan(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: 
     if out:
         if compiled and compiled.stage:
             try:
-                api.stage_inputs(compiled.stage)
+                api.stage_inputs(compiled)
             except api.RunError as exc:
                 _err(f"runner plan: {exc}")
                 sys.exit(EXIT_USAGE)
@@ -169,7 +180,7 @@ def run_errors_exit(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _finish(result: api.RunResult) -> None:
+def _finish(result: RunResult) -> None:
     """The outcome of apply/resume: one line per step, then where to look; exit code."""
     for step in result.steps:
         line = f"{step.name}: {step.status}"
@@ -179,12 +190,12 @@ def _finish(result: api.RunResult) -> None:
         if step.status == "preflight":
             _err(f"runner: cannot start step '{step.name}':\n{step.reason}")
     run_id = result.run.id
-    if result.status in ("succeeded", "reused"):
+    if result.status.ok:
         rows = any(step.output for step in result.steps)
         _err(f"run {run_id} {result.status}; " + (f"`runner results {run_id}` shows the output" if rows else
              f"the entry script wrote its outputs (summary_only) under {result.run.path}/<step>/outputs"))
-    elif result.status == "interrupted" and result.run.read().get("target", "local") != "local":
-        _err(f"run {run_id}: {result.run.read().get('reason', 'stopped following it')}")
+    elif result.note:  # the backend's own word on what happens next
+        _err(f"run {run_id}: {result.note}")
     elif result.status == "interrupted":
         _err(f"run {run_id} interrupted; `runner resume {run_id}` continues it")
     elif result.status == "failed":
@@ -192,7 +203,7 @@ def _finish(result: api.RunResult) -> None:
     elif result.status == "error":
         _err(f"run {run_id} stopped; `runner resume {run_id}` goes on once the cause is fixed")
     click.echo(run_id)
-    sys.exit(result.exit_code)
+    sys.exit(int(result.exit_code))
 
 
 @cli.command()
@@ -229,6 +240,16 @@ def resume(run: str) -> None:
 
 
 @cli.command()
+@click.argument("run")
+@run_errors_exit
+def cancel(run: str) -> None:
+    """Stop a running run from any terminal. Locally the driver stops its workers and
+    keeps what it committed (`runner resume` goes on later); an Azure run is cancelled in
+    the studio. RUN is a run id, a prefix of one, or `latest`."""
+    _err(api.cancel(run))
+
+
+@cli.command()
 def runs() -> None:
     """List runs, oldest first."""
     found = api.list_runs()
@@ -236,7 +257,7 @@ def runs() -> None:
         _err(f"no runs yet (they are kept under {api.RUNS_DIR})")
     for info in found:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.get("started") or 0))
-        click.echo(f"{info.get('id', '?'):<48} {info.get('status', '?'):<12} {info.get('target', 'local'):<11} "
+        click.echo(f"{info.get('id', '?'):<48} {str(info.get('status', '?')):<12} {info.get('target', 'local'):<11} "
                    f"{started}  {info.get('spec', '')}")
 
 

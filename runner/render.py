@@ -1,14 +1,15 @@
-"""Text and JSON views of a Plan, for `runner plan` (results go to stdout)."""
+"""Text and JSON views of a Plan, for `runner plan` (results go to stdout). The plan
+holds real values; these views are where secrets become ***."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from typing import Any
 
-import yaml
-
-from runner.plan.plan import InputPlan, Plan, StepPlan
+from runner.plan.plan import REDACTED, Plan, StepPlan
+from runner.plan.references import ArgumentPlan, InputPlan, Secret
 
 WIDTH = 100  # YAML line width in the resolved spec
 
@@ -29,16 +30,32 @@ def _parameter_lines(plan: Plan) -> list[str]:
     width = max(len(p.name) for p in plan.parameters)
     lines = []
     for p in plan.parameters:
-        change = f"changed from {_show(p.base_value)}" if p.changed else "unchanged"
-        lines.append(f"  {p.name:<{width}}  {_show(p.value)}  ({change}; set at {p.set_by})")
+        value, base = (REDACTED, REDACTED) if p.secret else (p.value, p.base_value)
+        change = f"changed from {_show(base)}" if p.changed else "unchanged"
+        lines.append(f"  {p.name:<{width}}  {_show(value)}  ({change}; set at {p.set_by})")
         for target in p.bound_to:
             lines.append(f"  {'':<{width}}    -> {target}")
     return lines
 
 
+def input_location(item: InputPlan) -> str:
+    if item.secret:
+        return REDACTED
+    return f"output '{item.output}' of step '{item.step}'" if item.step else item.location
+
+
+def argument_text(arg: ArgumentPlan) -> str:
+    """An argument as a reviewer sees it: secrets hidden, a step's output by name."""
+    if arg.secret:
+        return REDACTED
+    if arg.input is not None and arg.input.step:
+        return f"${{{{ {arg.input.reference} }}}}"
+    return arg.value
+
+
 def _input_line(item: InputPlan) -> str:
     via = f" <- parameters.{item.parameter}" if item.parameter else ""
-    return f"{item.reference} ({item.kind}){via}: {item.location}"
+    return f"{item.reference} ({item.kind}){via}: {input_location(item)}"
 
 
 def _workers(step: StepPlan) -> str:
@@ -78,11 +95,11 @@ def _step_lines(step: StepPlan) -> list[str]:
         f"{optional(step.allowed_failed_percent, '%')}",
         f"  tries          run_max_try {step.run_max_try}, run_invocation_timeout {step.run_invocation_timeout} s",
         f"  logging        {step.logging_level}",
-        f"  arguments      {' '.join(step.arguments) or '-'}",
+        f"  arguments      {' '.join(argument_text(a) for a in step.arguments) or '-'}",
         f"  reuse          {'allowed' if step.allow_reuse else 'never'}",
     ]
     for name, value in step.environment_variables.items():
-        lines.append(f"  env            {name}={value}")
+        lines.append(f"  env            {name}={REDACTED if name in step.secret_env else value}")
     return lines
 
 
@@ -97,11 +114,49 @@ def plan_text(plan: Plan) -> str:
         lines += ["", f"Parameters ({len(changed)} changed from {_base_name(plan)})", *_parameter_lines(plan)]
     for step in plan.steps:
         lines += ["", *_step_lines(step)]
-    resolved = yaml.safe_dump(plan.resolved, sort_keys=False, default_flow_style=False, width=WIDTH)
+    import yaml  # a second or so of `runner --help` otherwise: only plan text needs it
+
+    resolved = yaml.safe_dump(redacted_spec(plan), sort_keys=False, default_flow_style=False, width=WIDTH)
     lines += ["", "Resolved spec (variants merged, templates rendered, parameters bound, defaults filled in):",
               *("  " + line for line in resolved.rstrip().splitlines())]
     return "\n".join(lines) + "\n"
 
 
+def redacted_spec(plan: Plan) -> dict[str, Any]:
+    """The resolved spec with each secret value shown as ***."""
+    data = copy.deepcopy(plan.resolved)
+    for path in plan.secrets:
+        node: Any = data
+        for part in path[:-1]:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                node = None
+                break
+        if isinstance(node, dict) and path[-1] in node or isinstance(node, list) and isinstance(path[-1], int) \
+                and path[-1] < len(node):
+            node[path[-1]] = REDACTED
+    return data
+
+
+def public_plan(plan: Plan) -> dict[str, Any]:
+    """The plan as JSON data with secrets hidden (`runner plan --json`, plan.json)."""
+    data = dataclasses.asdict(plan)
+    data["resolved"] = redacted_spec(plan)
+    for shown, parameter in zip(data["parameters"], plan.parameters, strict=True):
+        if parameter.secret:
+            shown["value"] = shown["base_value"] = REDACTED
+    for shown, step in zip(data["steps"], plan.steps, strict=True):
+        shown["arguments"] = [argument_text(a) for a in step.arguments]
+        shown["environment_variables"] = {k: REDACTED if k in step.secret_env else v
+                                          for k, v in step.environment_variables.items()}
+        for item, real in zip((*shown["inputs"], *shown["side_inputs"]), (*step.inputs, *step.side_inputs),
+                              strict=True):
+            item["location"] = input_location(real)
+        for name, path in shown["models"].items():
+            shown["models"][name] = REDACTED if isinstance(path, Secret) else path
+    return data
+
+
 def plan_json(plan: Plan) -> str:
-    return json.dumps(dataclasses.asdict(plan), indent=2) + "\n"
+    return json.dumps(public_plan(plan), indent=2) + "\n"

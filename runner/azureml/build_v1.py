@@ -18,9 +18,9 @@ from azureml.data.dataset_consumption_config import DatasetConsumptionConfig
 from azureml.pipeline.core import PipelineData, PipelineParameter
 from azureml.pipeline.steps import ParallelRunConfig, ParallelRunStep
 
+from runner.plan.references import MLTABLE
 from runner.azureml.session_v1 import Session
 
-MLTABLE = "MLTable"
 
 # The SDK's objects are typed Any (azureml-core ships no type information); the compiled
 # pipeline is JSON-like data from compile_v1, typed here where its shape is fixed.
@@ -89,6 +89,8 @@ def environment(spec: EnvironmentSpec) -> Environment:
 
 
 def _dataset(session: Session, ws: Any, name: str, spec: dict[str, Any], stores: dict[str, Any]) -> Any:
+    if "asset" in spec:  # registered in the workspace: used as it is
+        return session.registered_dataset(ws, spec["asset"], spec["version"])
     if "url" in spec:
         path: Any = spec["url"]
     elif "datastore" in spec:

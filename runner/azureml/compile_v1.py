@@ -14,14 +14,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from runner.plan.plan import REDACTED, Plan, resolve_path
-from runner.plan.targets import is_remote, used_datasets
-from runner.spec.binding import parse_reference
+from runner.plan.plan import REDACTED, Plan, StepPlan
+from runner.plan.references import ArgumentPlan, InputPlan, is_remote, resolve_path
+from runner.plan.targets import used_datasets
 from runner.spec.load import LoadedSpec
 
 # Azure requires these in the environment of every ParallelRunStep (it warns otherwise,
 # and file datasets cannot be mounted without fuse).
 REQUIRED_PIP = ("azureml-core", "azureml-dataset-runtime[pandas,fuse]")
+_DATA_ASSET = re.compile(r"^azureml:(?!//)(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@latest)?$")
 _DATASTORE_URI = re.compile(r"^azureml://datastores/(?P<store>[^/]+)/paths/(?P<path>.*)$")
 INT_FIELDS = ("process_count_per_node", "node_count", "run_invocation_timeout", "run_max_try")
 
@@ -46,6 +47,12 @@ def environment(loaded: LoadedSpec, reveal: bool) -> dict[str, Any]:
 def input_name(text: str) -> str:
     """A DatasetConsumptionConfig / job input name: letters, digits and underscores."""
     return re.sub(r"[^A-Za-z0-9_]", "_", text)
+
+
+def data_asset(path: str) -> tuple[str, str] | None:
+    """`azureml:<name>:<version>` (or `azureml:<name>@latest`): a registered data asset."""
+    match = _DATA_ASSET.match(path)
+    return (match.group("name"), match.group("version") or "latest") if match else None
 
 
 def datastore_path(path: str) -> tuple[str, str] | None:
@@ -108,7 +115,10 @@ def _dataset(loaded: LoadedSpec, name: str, reveal: bool) -> dict[str, Any]:
     if shown(loaded, ("datasets", name, "path"), path, reveal) == REDACTED:
         return {**out, "url": REDACTED}  # a URL with a SAS token in it, say
     remote = datastore_path(path)
-    if remote:
+    asset = data_asset(path)
+    if asset:
+        out.update(asset=asset[0], version=asset[1])
+    elif remote:
         out.update(datastore=remote[0], path=remote[1])
     elif is_remote(path):
         out.update(url=path)
@@ -165,40 +175,42 @@ def _overrides(loaded: LoadedSpec, reveal: bool) -> dict[str, Any]:
     return out
 
 
-def _reference(text: Any, loaded: LoadedSpec) -> dict[str, Any] | None:
-    """A `${{ ... }}` reference as the compiled pipeline names it."""
-    ref = parse_reference(text) if isinstance(text, str) else None
-    if ref is None:
-        return None
-    if ref.kind == "parameters":
-        value = loaded.spec.parameters[ref.name]
-        if isinstance(value, dict):
-            return {"parameter": ref.name, "input_name": input_name(ref.name)}
-        return {"parameter": ref.name}
-    if ref.kind == "steps":
-        return {"step_output": ref.name, "output": ref.output, "input_name": input_name(ref.output or "")}
-    kind = "model" if ref.kind == "models" else "dataset"
-    prefix = "model_" if kind == "model" else ""
-    return {kind: ref.name, "input_name": input_name(prefix + ref.name)}
+def reference(item: InputPlan) -> dict[str, Any]:
+    """What a resolved reference is in the compiled pipeline: the dataset parameter it was
+    bound through (kept one), another step's output, a model or a dataset."""
+    if item.parameter:
+        return {"parameter": item.parameter, "input_name": input_name(item.parameter)}
+    if item.step:
+        return {"step_output": item.step, "output": item.output, "input_name": input_name(item.output or "")}
+    if item.kind == "model":
+        return {"model": item.name, "input_name": input_name("model_" + item.name)}
+    return {"dataset": item.name, "input_name": input_name(item.name)}
+
+
+def argument(arg: ArgumentPlan, reveal: bool) -> Any:
+    """An entry script argument: a reference, a scalar parameter, or its text."""
+    if arg.input is not None:
+        return reference(arg.input)
+    if arg.parameter:
+        return {"parameter": arg.parameter}
+    return REDACTED if arg.secret and not reveal else str(arg.value)
+
+
+def env_values(step: StepPlan, reveal: bool) -> dict[str, str]:
+    return {k: REDACTED if k in step.secret_env and not reveal else str(v)
+            for k, v in step.environment_variables.items()}
 
 
 def _step(loaded: LoadedSpec, plan: Plan, index: int, reveal: bool) -> dict[str, Any]:
     step = loaded.spec.steps[index]
-    raw = loaded.unbound["steps"][index]
     run = step.parallel_run
     step_plan = plan.steps[index]
     bound = {str(b.path[3]): b.parameter for b in loaded.bindings
              if b.path[:3] == ("steps", index, "parallel_run")}
-    arguments: list[Any] = []
-    side_inputs = [_reference(text, loaded) for text in raw.get("side_inputs", [])]
-    for j, arg in enumerate(raw.get("arguments", [])):
-        ref = _reference(arg, loaded)
-        if ref is None:
-            secret = ("steps", index, "arguments", j) in loaded.secrets
-            arguments.append(REDACTED if secret and not reveal else str(step.arguments[j]))
-            continue
-        arguments.append(ref)
-        if "input_name" in ref and ref not in side_inputs:
+    arguments = [argument(arg, reveal) for arg in step_plan.arguments]
+    side_inputs = [reference(item) for item in step_plan.side_inputs]
+    for ref in arguments:
+        if isinstance(ref, dict) and "input_name" in ref and ref not in side_inputs:
             side_inputs.append(ref)  # Azure mounts what an argument names only as a side input
     config: dict[str, Any] = {
         "source_directory": step_plan.source_directory,
@@ -215,14 +227,14 @@ def _step(loaded: LoadedSpec, plan: Plan, index: int, reveal: bool) -> dict[str,
         "run_invocation_timeout": run.run_invocation_timeout,
         "run_max_try": run.run_max_try,
         "partition_keys": run.partition_keys,
-        "environment_variables": step_plan.environment_variables if not reveal else dict(run.environment_variables),
+        "environment_variables": env_values(step_plan, reveal),
         "description": run.description,
     }
     for field, parameter in bound.items():
         config[field] = {"parameter": parameter}
     return {
         "name": step.name,
-        "inputs": [_reference(text, loaded) for text in raw["inputs"]],
+        "inputs": [reference(item) for item in step_plan.inputs],
         "side_inputs": side_inputs,
         "output": {"name": step.output.name, "datastore": step.output.datastore} if step.output else None,
         "arguments": arguments,

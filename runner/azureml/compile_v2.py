@@ -20,10 +20,9 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.azureml.compile_v1 import _has_package, _typed, environment, input_name, shown
-from runner.plan.plan import REDACTED, Plan, resolve_path
-from runner.plan.targets import is_remote
-from runner.spec.binding import parse_reference
+from runner.azureml.compile_v1 import _has_package, _typed, env_values, environment, input_name, shown
+from runner.plan.plan import REDACTED, Plan, StepPlan
+from runner.plan.references import InputPlan, is_remote, resolve_path
 from runner.spec.load import LoadedSpec
 
 SCHEMA = "https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json"
@@ -133,57 +132,101 @@ def _input_type(value: Any) -> str:
     return {int: "integer", float: "number"}.get(type(value), "string")
 
 
-def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: str, out: V2Job,
-          reveal: bool) -> dict[str, Any]:
-    spec = loaded.spec
-    step = spec.steps[index]
-    run = step.parallel_run
-    raw = loaded.unbound["steps"][index]
-    env = spec.azure.environment if spec.azure else None
-    assert env is not None
-    node_inputs: dict[str, Any] = {}
-    component_inputs: dict[str, Any] = {}
+@dataclass
+class _NodeInputs:
+    """A node's inputs and its component's, filled as references are met."""
 
-    def add(ref_text: str) -> str:
-        """A node input for a reference; its name, for ${{inputs.<name>}}."""
-        ref = parse_reference(ref_text)
-        assert ref is not None
-        if ref.kind == "parameters":
-            name = input_name(ref.name)
-            node_inputs[name] = f"${{{{parent.inputs.{name}}}}}"
-            value = spec.parameters[ref.name]
-            kind = _input_kind(loaded, value["dataset"]) if isinstance(value, dict) else _input_type(value)
-            component_inputs[name] = {"type": kind}
-            return name
-        if ref.kind == "steps":
-            name = input_name(ref.output or "")
-            node_inputs[name] = f"${{{{parent.jobs.{node_name(ref.name)}.outputs.{name}}}}}"
-            component_inputs[name] = {"type": "uri_folder"}
-            return name
-        if ref.kind == "models":
-            name = input_name("model_" + ref.name)
-            path = resolve_path(loaded, ("models", ref.name, "path"), spec.models[ref.name].path)
-            node_inputs[name] = {"type": "custom_model", "path": _rel(path, base_dir)}
-            component_inputs[name] = {"type": "custom_model"}
-            return name
-        name = input_name(ref.name)
-        node_inputs[name] = _data_input(loaded, ref.name, base_dir, out, reveal)
-        component_inputs[name] = {"type": node_inputs[name]["type"]}
+    loaded: LoadedSpec
+    base_dir: str
+    out: V2Job
+    reveal: bool
+    node: dict[str, Any] = field(default_factory=dict)
+    component: dict[str, Any] = field(default_factory=dict)
+
+    def parameter(self, parameter: str) -> str:
+        """A pipeline input; its name, for ${{inputs.<name>}}."""
+        name = input_name(parameter)
+        self.node[name] = f"${{{{parent.inputs.{name}}}}}"
+        value = self.loaded.spec.parameters[parameter]
+        kind = _input_kind(self.loaded, value["dataset"]) if isinstance(value, dict) else _input_type(value)
+        self.component[name] = {"type": kind}
         return name
 
-    data = add(raw["inputs"][0])
-    for text in raw.get("side_inputs", []):
-        add(text)
+    def add(self, item: InputPlan) -> str:
+        """A node input for a resolved reference; its name."""
+        if item.parameter:
+            return self.parameter(item.parameter)
+        if item.step:
+            name = input_name(item.output or "")
+            self.node[name] = f"${{{{parent.jobs.{node_name(item.step)}.outputs.{name}}}}}"
+            self.component[name] = {"type": "uri_folder"}
+            return name
+        if item.kind == "model":
+            name = input_name("model_" + item.name)
+            self.node[name] = {"type": "custom_model", "path": _rel(item.location, self.base_dir)}
+            self.component[name] = {"type": "custom_model"}
+            return name
+        name = input_name(item.name)
+        self.node[name] = _data_input(self.loaded, item.name, self.base_dir, self.out, self.reveal)
+        self.component[name] = {"type": self.node[name]["type"]}
+        return name
+
+
+def _arguments(step: StepPlan, io: _NodeInputs, reveal: bool) -> list[str]:
+    """program_arguments: references as ${{inputs.x}}, the rest quoted for the shell."""
     arguments: list[str] = []
-    for j, arg in enumerate(raw.get("arguments", [])):
-        if isinstance(arg, str) and parse_reference(arg):
-            arguments.append(f"${{{{inputs.{add(arg)}}}}}")
-        elif ("steps", index, "arguments", j) in loaded.secrets and not reveal:
+    for arg in step.arguments:
+        if arg.input is not None:
+            arguments.append(f"${{{{inputs.{io.add(arg.input)}}}}}")
+        elif arg.parameter:
+            arguments.append(f"${{{{inputs.{io.parameter(arg.parameter)}}}}}")
+        elif arg.secret and not reveal:
             arguments.append(REDACTED)
         else:
-            arguments.append(shlex.quote(str(step.arguments[j])))
-    if run.allowed_failed_percent is not None:
-        arguments += ["--allowed_failed_percent", _number(run.allowed_failed_percent)]
+            arguments.append(shlex.quote(str(arg.value)))
+    if step.allowed_failed_percent is not None:
+        arguments += ["--allowed_failed_percent", _number(step.allowed_failed_percent)]
+    return arguments
+
+
+def _task(loaded: LoadedSpec, index: int, mltable: bool, arguments: list[str], base_dir: str,
+          reveal: bool) -> dict[str, Any]:
+    """The run_function task: code, entry script, environment, arguments, append_row_to."""
+    step = loaded.spec.steps[index]
+    env = loaded.spec.azure.environment if loaded.spec.azure else None
+    assert env is not None
+    packages = environment(loaded, reveal)
+    pip = packages["pip_packages"]
+    if mltable and not _has_package(pip, "mltable"):
+        pip.append("mltable")  # a parallel job reads an MLTable input with it
+    dependencies: list[Any] = [f"python={env.python_version}"] if env.python_version else []
+    dependencies += packages["conda_packages"] + [{"pip": pip}]
+    source = resolve_path(loaded, ("steps", index, "parallel_run", "source_directory"),
+                          step.parallel_run.source_directory)
+    task: dict[str, Any] = {
+        "type": "run_function",
+        "code": _rel(source, base_dir),
+        "entry_script": step.parallel_run.entry_script,
+        "environment": {"image": packages["docker_base_image"] or DEFAULT_IMAGE,
+                        "conda_file": {"name": env.name, "channels": ["conda-forge"], "dependencies": dependencies}},
+    }
+    if arguments:
+        task["program_arguments"] = " ".join(arguments)
+    if step.parallel_run.output_action == "append_row" and step.output:
+        task["append_row_to"] = f"${{{{outputs.{input_name(step.output.name)}}}}}"
+    return task
+
+
+def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: str, out: V2Job,
+          reveal: bool) -> dict[str, Any]:
+    step = loaded.spec.steps[index]
+    run = step.parallel_run
+    io = _NodeInputs(loaded, base_dir, out, reveal)
+    step_plan = plan.steps[index]
+    data = io.add(step_plan.inputs[0])
+    for item in step_plan.side_inputs:
+        io.add(item)
+    arguments = _arguments(step_plan, io, reveal)
     bound = {str(b.path[3]): input_name(b.parameter) for b in loaded.bindings
              if b.path[:3] == ("steps", index, "parallel_run")}
     for field_name, parameter in bound.items():
@@ -195,27 +238,11 @@ def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: st
             return f"${{{{parent.inputs.{bound[field_name]}}}}}"
         return literal
 
-    packages = environment(loaded, reveal)
-    pip = packages["pip_packages"]
-    if component_inputs[data]["type"] == "mltable" and not _has_package(pip, "mltable"):
-        pip.append("mltable")  # a parallel job reads an MLTable input with it
-    dependencies: list[Any] = [f"python={env.python_version}"] if env.python_version else []
-    dependencies += packages["conda_packages"] + [{"pip": pip}]
-    task: dict[str, Any] = {
-        "type": "run_function",
-        "code": _rel(plan.steps[index].source_directory, base_dir),
-        "entry_script": run.entry_script,
-        "environment": {"image": packages["docker_base_image"] or DEFAULT_IMAGE,
-                        "conda_file": {"name": env.name, "channels": ["conda-forge"], "dependencies": dependencies}},
-    }
-    if arguments:
-        task["program_arguments"] = " ".join(arguments)
-    if run.output_action == "append_row" and step.output:
-        task["append_row_to"] = f"${{{{outputs.{input_name(step.output.name)}}}}}"
+    task = _task(loaded, index, io.component[data]["type"] == "mltable", arguments, base_dir, reveal)
     component: dict[str, Any] = {"type": "parallel", "display_name": step.name, "is_deterministic": step.allow_reuse}
     if step.description or run.description:
         component["description"] = step.description or run.description
-    component["inputs"] = component_inputs
+    component["inputs"] = io.component
     if step.output:
         component["outputs"] = {input_name(step.output.name): {"type": "uri_folder"}}
     component["input_data"] = f"${{{{inputs.{data}}}}}"
@@ -230,7 +257,7 @@ def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: st
     if run.process_count_per_node is not None:
         component["max_concurrency_per_instance"] = run.process_count_per_node
     component["task"] = task
-    node: dict[str, Any] = {"type": "parallel", "compute": compute, "inputs": node_inputs}
+    node: dict[str, Any] = {"type": "parallel", "compute": compute, "inputs": io.node}
     if step.output:
         node["outputs"] = {input_name(step.output.name): f"${{{{parent.outputs.{input_name(step.output.name)}}}}}"}
     node["resources"] = {"instance_count": run.node_count}
@@ -244,8 +271,7 @@ def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: st
     if timeout != run.run_invocation_timeout:
         node["retry_settings"] = {"max_retries": run.run_max_try - 1, "timeout": timeout}
     if run.environment_variables:
-        node["environment_variables"] = {k: (v if reveal else plan.steps[index].environment_variables[k])
-                                         for k, v in run.environment_variables.items()}
+        node["environment_variables"] = env_values(plan.steps[index], reveal)
     node["component"] = component
     return node
 

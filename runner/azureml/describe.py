@@ -13,7 +13,7 @@ import yaml
 
 from runner.azureml.compile_v2 import V2Job
 from runner.azureml.session_v1 import ComputeSpec, DatastoreSpec, WorkspaceSpec
-from runner.plan.targets import is_remote
+from runner.plan.references import is_remote
 
 
 def _compute(spec: ComputeSpec) -> str:
@@ -47,6 +47,8 @@ def describe_v1(compiled: dict[str, Any]) -> list[str]:
         if "local" in data:
             where = (f"{data['local']} uploaded to the default datastore under {data['upload_to']}/<digest>/ "
                      "(files already there are not uploaded again)")
+        elif "asset" in data:
+            where = f"the registered data asset {data['asset']}, version {data['version']}"
         elif "datastore" in data:
             where = f"{data['path']} on datastore {data['datastore']}"
         else:

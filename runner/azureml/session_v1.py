@@ -94,6 +94,12 @@ class Session:
 
         return ws.get_default_datastore() if name is None else Datastore.get(ws, name)
 
+    def registered_dataset(self, ws: Any, name: str, version: str) -> Any:
+        """A data asset registered in the workspace (a spec's `azureml:<name>:<version>`)."""
+        from azureml.core import Dataset
+
+        return Dataset.get_by_name(ws, name, version=version)
+
     def upload(self, store: Any, files: list[str], root: str, target: str) -> None:
         """Local files to target/<path relative to root>; files already there are kept
         (the target is named by a digest of the listing: same files, same data)."""

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from runner.azureml.compile_v1 import compile_v1
+from runner.azureml.compile_v1 import resources
 from runner.plan.plan import Plan
+from runner.plan.references import is_remote, resolve_path
+from runner.plan.targets import used_datasets
 from runner.spec.load import LoadedSpec
 
 # Azure ML run statuses (v1 and v2) -> the runner's.
@@ -71,10 +73,10 @@ def error_text(exc: BaseException) -> str:
 
 
 def preflight(loaded: LoadedSpec, plan: Plan) -> list[str]:
-    """What would fail after resources are created: checked before anything is."""
-    data = compile_v1(loaded, plan)
+    """What would fail after resources are created: checked before anything is (from the
+    plan, so nothing is compiled for it)."""
     problems = []
-    config = data["workspace"].get("config")
+    config = resources(loaded)["workspace"].get("config")
     if config and not os.path.isfile(config):
         problems.append(f"workspace config {config} does not exist (download it from the Azure ML studio, "
                         "or give subscription_id, resource_group and name)")
@@ -83,14 +85,18 @@ def preflight(loaded: LoadedSpec, plan: Plan) -> list[str]:
             problems.append(f"step {step.name}: source_directory {step.source_directory} does not exist")
         elif not os.path.isfile(step.entry_script):
             problems.append(f"step {step.name}: entry script {step.entry_script} does not exist")
-    for name, dataset in data["datasets"].items():
-        if "local" in dataset and not os.path.exists(dataset["local"]):
-            problems.append(f"dataset {name}: {dataset['local']} does not exist")
-        elif "local" in dataset and os.path.isdir(dataset["local"]) and not any(os.scandir(dataset["local"])):
-            problems.append(f"dataset {name}: {dataset['local']} is empty")
-    for name, model in data["models"].items():
-        if not os.path.exists(model["path"]):
-            problems.append(f"model {name}: {model['path']} does not exist")
+    for name in used_datasets(loaded):  # a variant's base dataset too: it is the parameter's default
+        path = resolve_path(loaded, ("datasets", name, "path"), loaded.spec.datasets[name].path)
+        if is_remote(path):
+            continue
+        if not os.path.exists(path):
+            problems.append(f"dataset {name}: {path} does not exist")
+        elif os.path.isdir(path) and not any(os.scandir(path)):
+            problems.append(f"dataset {name}: {path} is empty")
+    models = {name: path for step in plan.steps for name, path in step.models.items()}
+    for name, path in models.items():
+        if not os.path.exists(path):
+            problems.append(f"model {name}: {path} does not exist")
     return problems
 
 

@@ -35,18 +35,8 @@ class DescriptorError(ValueError):
     """A line (or a failed-items manifest entry) that is not a mini-batch descriptor."""
 
 
-class _Named:
-    """A descriptor field by its key on the line (`d["files"]`), for code written against
-    the line's JSON objects (the tests of the Partitioner); the engine uses attributes."""
-
-    __slots__ = ()
-
-    def __getitem__(self, key: str) -> Any:
-        return to_fields(self)[key]  # type: ignore[arg-type]  # every subclass is a Descriptor
-
-
 @dataclass(slots=True)
-class FilesBatch(_Named):
+class FilesBatch:
     """Some files of a file dataset."""
 
     id: int
@@ -55,7 +45,7 @@ class FilesBatch(_Named):
 
 
 @dataclass(slots=True)
-class ByteRange(_Named):
+class ByteRange:
     """The rows of one CSV or JSON Lines file whose line starts in [start, end)."""
 
     id: int
@@ -67,7 +57,7 @@ class ByteRange(_Named):
 
 
 @dataclass(slots=True)
-class RowGroups(_Named):
+class RowGroups:
     """Row groups of one Parquet file; `unreadable` (the reason) when its footer could not
     be read, so the worker fails the mini-batch and it counts against error_threshold."""
 
@@ -79,7 +69,7 @@ class RowGroups(_Named):
 
 
 @dataclass(slots=True)
-class Partition(_Named):
+class Partition:
     """Every file holding one combination of partition key values (text)."""
 
     id: int

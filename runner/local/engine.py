@@ -21,50 +21,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from runner.local import job as jobs
 from runner.local.descriptors import encode, task_fields
-from runner.local.job import StepJob, load_jobs
+from runner.local.checks import PreflightError, preflight, thresholds, within
 from runner.local.ledger import Ledger
 from runner.local.progress import Progress
 from runner.local.protocol import WorkerConfig
 from runner.local.reports import finish_parquet, staged_output, write_reports
 from runner.local.reuse import find_reusable, fingerprint, link_outputs
-from runner.local.runfolder import RunFolder, StepFolder, list_runs
-from runner.local.sources import InputError, Partitioner, is_glob
+from runner.plan.plan import StepPlan
+from runner.runs.folder import RunFolder, StepFolder, list_runs
+from runner.runs.outcome import RunResult, StepResult
+from runner.runs.records import StepRecord, StepSummary
+from runner.runs.status import Status
+from runner.local.sources import InputError, Partitioner
 from runner.local.supervisor import Slot, Supervisor, Task
 
-EXIT_CODES = {"succeeded": 0, "reused": 0, "failed": 1, "preflight": 2, "interrupted": 130, "error": 3}
 # The run folder's disk is full (or a quota or file size limit is reached): the step
 # stops with what it committed kept, and resumes once there is room.
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-
-
-class PreflightError(Exception):
-    """Something to fix before any worker starts (exit 2)."""
-
-
-@dataclass
-class StepResult:
-    name: str
-    status: str  # succeeded | reused | failed | interrupted | preflight
-    reason: str = ""
-    progress: dict[str, Any] = field(default_factory=dict)
-    output: str | None = None
-    reused_from: str | None = None
-
-
-@dataclass
-class RunResult:
-    run: RunFolder
-    status: str
-    steps: list[StepResult]
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES.get(self.status, 3)
-
-    @property
-    def reason(self) -> str:
-        return next((s.reason for s in self.steps if s.status not in ("succeeded", "reused")), "")
 
 
 class _Stop:
@@ -109,42 +84,47 @@ def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None) -> R
 
 
 def _execute(run: RunFolder, runs_root: Path, stream: IO[str]) -> RunResult:
-    jobs = load_jobs(run.file("job.json"))
+    steps = run.job().steps
     before = run.read()
-    resumed = before.get("resumed", 0) + (before.get("status") not in (None, "created"))
-    run.update(status="running", driver_pid=os.getpid(), resumed=resumed, finished=None, reason="")
+    resumed = before.resumed + (before.status != Status.CREATED)
+    run.update(status=Status.RUNNING, driver_pid=os.getpid(), resumed=resumed, finished=None, reason="")
     results: list[StepResult] = []
     fingerprints: dict[str, str] = {}
-    status = "succeeded"
+    status = Status.SUCCEEDED
     with _Stop() as stop:
-        for job in jobs:
-            try:
-                result = _run_step(run, job, runs_root, fingerprints, stop, stream)
-            except PreflightError as exc:
-                result = StepResult(job.name, "preflight", str(exc))
-            except KeyboardInterrupt:  # a second Ctrl-C: workers are already stopped
-                result = StepResult(job.name, "interrupted", "interrupted (Ctrl-C twice)")
-            except OSError as exc:
-                if exc.errno not in DISK_FULL:
-                    raise
-                result = StepResult(job.name, "error", f"cannot write {exc.filename or 'to the run folder'}: "
-                                                       f"{exc.strerror}. What was committed is kept: make room, "
-                                                       f"then `runner resume {run.id}` goes on from there")
+        for job in steps:
+            result = _run_step_safely(run, job, runs_root, fingerprints, stop, stream)
             results.append(result)
             with contextlib.suppress(OSError):  # with the disk full this may not be written either
                 run.step(job.name).update(status=result.status, reason=result.reason,
                                           reused_from=result.reused_from)
-            if result.status not in ("succeeded", "reused"):
+            if not result.status.ok:
                 status = result.status
                 break
-    if status == "succeeded" and results and all(r.status == "reused" for r in results):
-        status = "reused"
+    if status == Status.SUCCEEDED and results and all(r.status == Status.REUSED for r in results):
+        status = Status.REUSED
+    run_result = RunResult(run, status, results)
     with contextlib.suppress(OSError):  # a full disk: the run shows as interrupted, and resumes
-        run.update(status=status, finished=time.time(), driver_peak_rss_mb=_peak_rss_mb(), reason=next(
-            (r.reason for r in results if r.status not in ("succeeded", "reused")), ""),
-            steps={r.name: {"status": r.status, "output": r.output, "reused_from": r.reused_from,
-                            **({"progress": r.progress} if r.progress else {})} for r in results})
-    return RunResult(run, status, results)
+        run.update(status=status, finished=time.time(), driver_peak_rss_mb=_peak_rss_mb(), reason=run_result.reason,
+                   steps={r.name: StepSummary(r.status, r.output, r.reused_from) for r in results})
+    return run_result
+
+
+def _run_step_safely(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict[str, str], stop: _Stop,
+                     stream: IO[str]) -> StepResult:
+    """A step's result, whatever stopped it: a failed pre-flight, a second Ctrl-C, a full disk."""
+    try:
+        return _run_step(run, job, runs_root, fingerprints, stop, stream)
+    except PreflightError as exc:
+        return StepResult(job.name, Status.PREFLIGHT, str(exc))
+    except KeyboardInterrupt:  # a second Ctrl-C: workers are already stopped
+        return StepResult(job.name, Status.INTERRUPTED, "interrupted (Ctrl-C twice)")
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        return StepResult(job.name, Status.ERROR, f"cannot write {exc.filename or 'to the run folder'}: "
+                                                  f"{exc.strerror}. What was committed is kept: make room, "
+                                                  f"then `runner resume {run.id}` goes on from there")
 
 
 def _peak_rss_mb() -> float:
@@ -160,32 +140,32 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
-def _run_step(run: RunFolder, job: StepJob, runs_root: Path, fingerprints: dict[str, str], stop: _Stop,
+def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict[str, str], stop: _Stop,
               stream: IO[str]) -> StepResult:
     folder = run.step(job.name)
     info = folder.read()
     output = _output_file(run, job)
-    if info.get("status") in ("succeeded", "reused"):  # resuming a later step
-        fingerprints[job.name] = info.get("fingerprint", "")
-        return StepResult(job.name, info["status"], output=output, reused_from=info.get("reused_from"))
-    _preflight(job, folder, output)
-    if "mini_batches" not in info:
+    if info.status.ok:  # resuming a later step
+        fingerprints[job.name] = info.fingerprint
+        return StepResult(job.name, info.status, output=output, reused_from=info.reused_from)
+    preflight(job, folder, output)
+    if not info.partitioned:
         info = _partition(job, folder)
-    fingerprints[job.name] = fingerprint(job, info["listing"], fingerprints)
+    fingerprints[job.name] = fingerprint(job, info.listing, fingerprints)
     folder.update(fingerprint=fingerprints[job.name])
-    if job.allow_reuse and not info.get("started"):
+    if job.allow_reuse and not info.started:
         earlier = find_reusable(list_runs(runs_root), job.name, fingerprints[job.name], exclude=run.id)
         if earlier is not None:
             link_outputs(earlier.step(job.name).path / "outputs", folder.path / "outputs")
-            origin = earlier.step(job.name).read().get("reused_from") or earlier.id  # the run that ran it
-            return StepResult(job.name, "reused", output=output, reused_from=origin)
-    folder.update(started=info.get("started") or time.time(), status="running", reason="")
+            origin = earlier.step(job.name).read().reused_from or earlier.id  # the run that ran it
+            return StepResult(job.name, Status.REUSED, output=output, reused_from=origin)
+    info = folder.update(started=info.started or time.time(), status=Status.RUNNING, reason="")
     return _supervise(job, folder, output, info, stop, stream)
 
 
-def _supervise(job: StepJob, folder: StepFolder, output: str | None, info: dict[str, Any], stop: _Stop,
+def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: StepRecord, stop: _Stop,
                stream: IO[str]) -> StepResult:
-    total = info["mini_batches"]
+    total = info.mini_batches or 0
     ledger = Ledger(folder.ledger, staged_output(output, job.row_format) if output else None, total)
     log = _driver_log(folder)
     if ledger.recovered:
@@ -193,15 +173,15 @@ def _supervise(job: StepJob, folder: StepFolder, output: str | None, info: dict[
         print(f"{job.name}: resuming, {ledger.recovered} of {total} mini-batches already done", file=stream)
     if ledger.recovered >= total:  # every mini-batch was committed before the driver stopped
         ledger.close()
-        tripped = _thresholds(job, total)(ledger)
+        tripped = thresholds(job, total)(ledger)
         write_reports(folder)
-        return StepResult(job.name, "failed" if tripped else "succeeded", tripped or _within(job, ledger),
+        return StepResult(job.name, Status.FAILED if tripped else Status.SUCCEEDED, tripped or within(job, ledger),
                           output=output)
-    progress = Progress(folder, job.name, total, info["items"] if job.kind == "file" else None, stream)
+    progress = Progress(folder, job.name, total, info.items if job.kind == "file" else None, stream)
     supervisor = Supervisor(
-        workers=job.workers, per_node=job.process_count_per_node, tasks=_tasks(folder, ledger, job.kind), ledger=ledger,
-        run_max_try=job.run_max_try, timeout=float(job.run_invocation_timeout),
-        thresholds=_thresholds(job, total), worker_config=lambda slot: _worker_config(job, folder, output, slot),
+        workers=jobs.workers(job), per_node=job.process_count_per_node or 1, tasks=_tasks(folder, ledger, job.kind),
+        ledger=ledger, run_max_try=job.run_max_try, timeout=float(job.run_invocation_timeout),
+        thresholds=thresholds(job, total), worker_config=lambda slot: _worker_config(job, folder, output, slot),
         worker_env=_worker_env(job, _model_dir(job, folder)), log=log, interrupted=lambda: stop.requested,
         tick=progress.tick)
     try:
@@ -219,12 +199,12 @@ def _supervise(job: StepJob, folder: StepFolder, output: str | None, info: dict[
     if outcome.status == "preflight":
         progress.close(supervisor, "failed")
         raise PreflightError(outcome.reason)
-    status = outcome.status
+    status = Status(outcome.status)
     snap = progress.close(supervisor, status)
-    not_run = write_reports(folder, stopped=status == "failed")
-    if status == "succeeded" and output and job.row_format == "parquet":
+    not_run = write_reports(folder, stopped=status == Status.FAILED)
+    if status == Status.SUCCEEDED and output and job.row_format == "parquet":
         finish_parquet(output)
-    reason = outcome.reason or _within(job, ledger)
+    reason = outcome.reason or within(job, ledger)
     if not_run:
         reason += (f"\n{not_run} mini-batches never ran; failed_items.jsonl lists them with the failed ones, "
                    "so a dataset with `manifest: true` over it re-runs both")
@@ -242,83 +222,9 @@ def _tasks(folder: StepFolder, ledger: Ledger, kind: str) -> Iterator[Task]:
             offset += len(line)
 
 
-def _thresholds(job: StepJob, total: int) -> Callable[[Ledger], str | None]:
-    def check(ledger: Ledger) -> str | None:
-        t = ledger.totals
-        if job.error_threshold != -1 and t.items_failed > job.error_threshold:
-            return (f"error_threshold exceeded: {t.items_failed} items failed, more than the "
-                    f"{job.error_threshold} allowed{_first_error(t.first_errors)}")
-        if job.allowed_failed_count not in (None, -1) and t.mini_batches_failed > job.allowed_failed_count:
-            return (f"allowed_failed_count exceeded: {t.mini_batches_failed} mini-batches failed, more than "
-                    f"the {job.allowed_failed_count} allowed{_first_error(t.first_errors)}")
-        if job.allowed_failed_percent is not None and job.allowed_failed_percent < 100:
-            percent = 100.0 * t.mini_batches_failed / total
-            if percent > job.allowed_failed_percent:
-                return (f"allowed_failed_percent exceeded: {t.mini_batches_failed} of {total} mini-batches "
-                        f"failed ({percent:.1f}% > {job.allowed_failed_percent:g}%)"
-                        f"{_first_error(t.first_errors)}")
-        return None
-
-    return check
-
-
-def _within(job: StepJob, ledger: Ledger) -> str:
-    t = ledger.totals
-    if not t.items_failed and not t.mini_batches_failed:
-        return ""
-    return (f"{t.items_failed} items and {t.mini_batches_failed} mini-batches failed, within the thresholds "
-            f"(error_threshold {job.error_threshold}); see failed_items.jsonl")
-
-
-def _first_error(errors: list[str]) -> str:
-    if not errors:
-        return ""
-    lines = [line for line in errors[0].strip().splitlines() if line.strip()]
-    return f"; the first error: {lines[-1].strip()}" if lines else ""
-
-
-def _preflight(job: StepJob, folder: StepFolder, output: str | None) -> None:
-    problems = []
-    if not os.path.isdir(job.source_directory):
-        problems.append(f"source_directory {job.source_directory} is not a folder")
-    if not os.path.isfile(job.entry_script):
-        problems.append(f"entry_script {job.entry_script} does not exist")
-    else:
-        try:
-            with open(job.entry_script, "rb") as handle:
-                compile(handle.read(), job.entry_script, "exec")
-        except SyntaxError as exc:
-            problems.append(f"entry_script {job.entry_script} has a syntax error at line {exc.lineno}: {exc.msg}")
-    missing = False
-    for name, path in {**job.models, **job.side_inputs}.items():
-        if not os.path.exists(path):
-            problems.append(f"{name}: {path} does not exist")
-            missing = True
-    for spec in job.inputs:
-        if spec.reference not in job.produced_by and not is_glob(spec.location) \
-                and not os.path.exists(spec.location):
-            problems.append(f"{spec.reference}: {spec.location} does not exist")
-            missing = True
-    if missing:
-        problems.append("(the example specs' data and models are made by `runner example mnist` and "
-                        "`runner example tabular`)")
-    try:
-        folder.path.mkdir(parents=True, exist_ok=True)
-        target = os.path.dirname(output) if output else str(folder.path / "outputs")
-        os.makedirs(target, exist_ok=True)
-        probe = os.path.join(target, ".write-test")
-        with open(probe, "w"):
-            pass
-        os.remove(probe)
-    except OSError as exc:
-        problems.append(f"the output folder is not writable: {exc.strerror or exc}")
-    if problems:
-        raise PreflightError("\n".join(problems))
-
-
-def _partition(job: StepJob, folder: StepFolder) -> dict[str, Any]:
-    hashed = {i for i, spec in enumerate(job.inputs) if spec.reference not in job.produced_by}
-    partitioner = Partitioner(job.mini_batch_size, job.partition_keys, hashed)
+def _partition(job: StepPlan, folder: StepFolder) -> StepRecord:
+    hashed = {i for i, item in enumerate(job.inputs) if item.step is None}  # another step's output: not hashed
+    partitioner = Partitioner(job.mini_batch_size or 0, job.partition_keys, hashed)
     tmp = folder.minibatches + ".tmp"
     started = time.monotonic()
     try:
@@ -328,19 +234,19 @@ def _partition(job: StepJob, folder: StepFolder) -> dict[str, Any]:
     except InputError as exc:
         raise PreflightError(str(exc)) from exc
     os.replace(tmp, folder.minibatches)
-    folder.update(mini_batches=partitioner.count, items=partitioner.items, files=partitioner.files,
-                  listing=partitioner.digest.hexdigest(), partition_seconds=round(time.monotonic() - started, 3))
-    return folder.read()
+    return folder.update(mini_batches=partitioner.count, items=partitioner.items, files=partitioner.files,
+                         listing=partitioner.digest.hexdigest(),
+                         partition_seconds=round(time.monotonic() - started, 3))
 
 
-def _output_file(run: RunFolder, job: StepJob) -> str | None:
-    if job.output_name is None or job.append_row_file is None:
+def _output_file(run: RunFolder, job: StepPlan) -> str | None:
+    if job.output is None or job.append_row_file is None:
         return None
-    return str(run.path / job.name / "outputs" / job.output_name / job.append_row_file)
+    return str(run.output_dir(job.name, job.output) / job.append_row_file)
 
 
-def _worker_config(job: StepJob, folder: StepFolder, output: str | None, slot: Slot) -> WorkerConfig:
-    output_dir = os.path.dirname(output) if output else str(folder.path / "outputs" / (job.output_name or "default"))
+def _worker_config(job: StepPlan, folder: StepFolder, output: str | None, slot: Slot) -> WorkerConfig:
+    output_dir = os.path.dirname(output) if output else str(folder.path / "outputs" / (job.output or "default"))
     os.makedirs(output_dir, exist_ok=True)
     scratch = folder.path / "work" / f"node{slot.node}" / f"process{slot.process:03d}"
     scratch.mkdir(parents=True, exist_ok=True)
@@ -350,7 +256,7 @@ def _worker_config(job: StepJob, folder: StepFolder, output: str | None, slot: S
         os.makedirs(os.path.dirname(path), exist_ok=True)
     return WorkerConfig(
         entry_script=job.entry_script, source_directory=job.source_directory, working_dir=job.source_directory,
-        arguments=job.arguments, logging_level=job.logging_level, inputs=list(job.inputs),
+        arguments=[a.value for a in job.arguments], logging_level=job.logging_level, inputs=list(job.inputs),
         kind=job.kind, output_action=job.output_action, row_format=job.row_format, minibatches=folder.minibatches,
         stdout=paths["stdout"], stderr=paths["stderr"], log_file=paths["entry_script_log"],
         env={"RUNNER_WORKER": str(slot.index), "RUNNER_AGENT_NAME": f"node{slot.node}.process{slot.process:03d}",
@@ -358,7 +264,7 @@ def _worker_config(job: StepJob, folder: StepFolder, output: str | None, slot: S
              "RUNNER_WORKING_DIR": str(scratch)})
 
 
-def _model_dir(job: StepJob, folder: StepFolder) -> str:
+def _model_dir(job: StepPlan, folder: StepFolder) -> str:
     """The layout azureml-core's Model.get_model_path reads offline, which our stand-in
     reads too: $AML_APP_ROOT/azureml-models/<name>/<version>/<one entry>, the entry here
     a link to the spec's model file or folder. Returns AML_APP_ROOT."""
@@ -373,13 +279,13 @@ def _model_dir(job: StepJob, folder: StepFolder) -> str:
     return str(folder.path)
 
 
-def _worker_env(job: StepJob, app_root: str) -> dict[str, str]:
+def _worker_env(job: StepPlan, app_root: str) -> dict[str, str]:
     env = dict(os.environ)
     env["AML_APP_ROOT"] = app_root
     env["AZUREML_MODEL_DIR"] = os.path.join(app_root, "azureml-models")
     env.update(job.environment_variables)
     env["RUNNER_MODELS"] = json.dumps(job.models)
-    env["RUNNER_SIDE_INPUTS"] = json.dumps(job.side_inputs)
+    env["RUNNER_SIDE_INPUTS"] = json.dumps(jobs.side_inputs(job))
     env.setdefault("PYTHONHASHSEED", "0")
     return env
 

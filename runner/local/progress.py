@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from runner.local.runfolder import StepFolder, write_json
+from runner.runs.folder import StepFolder, write_json
 
 if TYPE_CHECKING:
     from runner.local.supervisor import Supervisor

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
-from runner.local.sources import InputSpec
+from runner.plan.references import InputPlan
 
 
 class WorkerConfig(NamedTuple):
@@ -51,7 +51,7 @@ class WorkerConfig(NamedTuple):
     working_dir: str
     arguments: list[str]
     logging_level: str
-    inputs: list[InputSpec]
+    inputs: list[InputPlan]
     kind: str  # file | tabular
     output_action: str  # append_row | summary_only
     row_format: str  # text | csv | parquet
@@ -60,16 +60,6 @@ class WorkerConfig(NamedTuple):
     stderr: str
     log_file: str  # where `logging` goes
     env: dict[str, str]  # set in the worker before the import
-
-    @classmethod
-    def of(cls, config: WorkerConfig | Mapping[str, Any]) -> WorkerConfig:
-        """A config, or a mapping of the same keys (inputs as InputSpec or its dict): the
-        form the in-process supervisor tests build by hand."""
-        if isinstance(config, WorkerConfig):
-            return config
-        values = dict(config)
-        values["inputs"] = [s if isinstance(s, InputSpec) else InputSpec(**s) for s in values.get("inputs", [])]
-        return cls(**values)
 
 
 # --- driver -> worker -----------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 from runner.local.descriptors import decode, to_fields
 from runner.local.ledger import read_records
-from runner.local.runfolder import StepFolder
+from runner.runs.folder import StepFolder
 
 
 def write_reports(folder: StepFolder, stopped: bool = False) -> int:

@@ -14,24 +14,34 @@ import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-from runner.local.job import StepJob
-from runner.local.runfolder import RunFolder
+from runner.local.job import side_inputs
+from runner.plan.plan import StepPlan
+from runner.runs.folder import RunFolder
+from runner.runs.records import RecordError
 
 _SKIP_DIRS = {"__pycache__", "node_modules"}
 _CONTENT_LIMIT = 1 << 20  # larger files are fingerprinted by size and modification time
 
 
-def fingerprint(job: StepJob, listing: str, upstream: dict[str, str]) -> str:
+def fingerprint(job: StepPlan, listing: str, upstream: dict[str, str]) -> str:
     data = asdict(job)
-    for spec in data["inputs"]:
-        producer = job.produced_by.get(spec["reference"])
-        if producer is not None:  # another step's output: its own fingerprint stands for it
-            spec["location"] = upstream.get(producer, "")
+    # Another step's output lives in this run's folder, a new path each run: its producer's
+    # fingerprint stands for it, wherever it is read (input, side input or argument).
+    items: list[dict[str, Any]] = [*data["inputs"], *data["side_inputs"],
+                                   *[a["input"] for a in data["arguments"] if a["input"]]]
+    for item in items:
+        if item["step"] is not None:
+            item["location"] = upstream.get(item["step"], "")
+    for argument in data["arguments"]:
+        if argument["input"] and argument["input"]["step"] is not None:
+            argument["value"] = argument["input"]["location"]
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode())
     digest.update(listing.encode())
     digest.update(source_digest(job.source_directory).encode())
-    for path in sorted({*job.models.values(), *job.side_inputs.values()}):
+    produced = {item.location for item in job.side_inputs if item.step is not None}
+    for path in sorted({*job.models.values(), *side_inputs(job).values()} - produced):
         digest.update(_listing_digest(path).encode())
     return digest.hexdigest()
 
@@ -111,8 +121,11 @@ def find_reusable(runs: list[RunFolder], step: str, fingerprint_: str, exclude: 
     for run in reversed(runs):
         if run.id == exclude:
             continue
-        info = run.step(step).read() if (run.path / step).is_dir() else {}
-        if info.get("fingerprint") == fingerprint_ and info.get("status") in ("succeeded", "reused"):
+        try:
+            info = run.step(step).read() if (run.path / step).is_dir() else None
+        except RecordError:
+            continue  # another version's run, or damaged: never reused
+        if info is not None and info.fingerprint == fingerprint_ and info.status.ok:
             if (run.path / step / "outputs").is_dir():
                 return run
     return None

@@ -14,12 +14,11 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
+from runner.plan.references import MLTABLE, InputPlan, is_remote
 from runner.local.descriptors import (ByteRange, Descriptor, FilesBatch, Partition, RowGroups, files_of,
                                       from_fields)
 
-MLTABLE = "MLTable"
 _MAGIC = re.compile(r"[*?[]")
 _SUFFIX_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
                    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
@@ -27,21 +26,6 @@ _SUFFIX_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "par
 
 class InputError(Exception):
     """An input that cannot be listed: missing, empty, remote, or not readable."""
-
-
-@dataclass
-class InputSpec:
-    """One step input as the engine needs it (from the plan, stored in the run folder)."""
-
-    reference: str
-    kind: str  # file | tabular
-    location: str  # local path, folder, glob, or a failed-items manifest
-    manifest: bool = False
-    format: str | None = None  # tabular: csv | parquet | jsonl (None: from each file's suffix)
-    delimiter: str = ","
-    header: bool = True
-    encoding: str = "utf-8"
-    partition_format: str | None = None
 
 
 # --- listing ------------------------------------------------------------------------
@@ -53,7 +37,7 @@ def is_glob(location: str) -> bool:
 def iter_files(location: str) -> Iterator[os.DirEntry[str] | str]:
     """Every file a location names, in a stable order: a folder (recursively), a glob
     (`**` crosses folders), or one file. Yields DirEntry objects where a walk has them."""
-    if location.startswith(("azureml://", "https://", "http://", "wasbs://", "abfss://", "adl://")):
+    if is_remote(location):
         raise InputError(f"{location} is a datastore URI: it is read on the azure targets only; "
                          "locally, give a path on this machine")
     if _MAGIC.search(location):
@@ -162,7 +146,7 @@ class Partitioner:
         self.files = 0
         self.digest = hashlib.sha256()
 
-    def descriptors(self, inputs: list[InputSpec]) -> Iterator[Descriptor]:
+    def descriptors(self, inputs: list[InputPlan]) -> Iterator[Descriptor]:
         """Every input's descriptors in order, numbered from 0 across inputs."""
         for index, spec in enumerate(inputs):
             self._hash = self.hashed is None or index in self.hashed
@@ -185,7 +169,7 @@ class Partitioner:
         self.count += 1
         return self.count - 1
 
-    def _listed(self, spec: InputSpec) -> Iterator[tuple[str, int]]:
+    def _listed(self, spec: InputPlan) -> Iterator[tuple[str, int]]:
         for entry in iter_files(spec.location):
             path, size, mtime = _stat(entry)
             if spec.kind == "tabular" and os.path.basename(path) == MLTABLE:
@@ -195,7 +179,7 @@ class Partitioner:
             self.files += 1
             yield path, size
 
-    def _file_batches(self, index: int, spec: InputSpec) -> Iterator[Descriptor]:
+    def _file_batches(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
         batch: list[str] = []
         for path, _ in self._listed(spec):
             batch.append(path)
@@ -207,7 +191,7 @@ class Partitioner:
             self.items += len(batch)
             yield FilesBatch(self._next_id(), index, batch)
 
-    def _tabular_batches(self, index: int, spec: InputSpec) -> Iterator[Descriptor]:
+    def _tabular_batches(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
         for path, size in self._listed(spec):
             fmt = table_format(spec, path)
             if fmt == "parquet":
@@ -224,7 +208,7 @@ class Partitioner:
                     break
                 start = end
 
-    def _partitioned(self, index: int, spec: InputSpec) -> Iterator[Descriptor]:
+    def _partitioned(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
         """One mini-batch per distinct combination of key values: from the paths when the
         dataset has a partition_format, else from the key columns of each file."""
         assert self.keys is not None
@@ -246,7 +230,7 @@ class Partitioner:
             self.items += len(files) if spec.kind == "file" else 0
             yield Partition(self._next_id(), index, dict(zip(self.keys, combo)), files, by_path=regex is not None)
 
-    def _from_manifest(self, index: int, spec: InputSpec) -> Iterator[Descriptor]:
+    def _from_manifest(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
         """Re-run what a previous run could not: its failed-items manifest, one
         descriptor per failed mini-batch (or only the items known to have failed)."""
         try:
@@ -270,7 +254,7 @@ class Partitioner:
                 yield descriptor
 
 
-def table_format(spec: InputSpec, path: str) -> str:
+def table_format(spec: InputPlan, path: str) -> str:
     if spec.format:
         return spec.format
     return _SUFFIX_FORMATS.get(os.path.splitext(path)[1].lower(), "csv")
@@ -295,7 +279,7 @@ def partition_regex(partition_format: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
-def _key_values(spec: InputSpec, path: str, keys: list[str]) -> list[tuple[str, ...]]:
+def _key_values(spec: InputPlan, path: str, keys: list[str]) -> list[tuple[str, ...]]:
     """Distinct key combinations in one file, reading only the key columns."""
     from runner.local.tables import key_text, read_columns
 

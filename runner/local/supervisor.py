@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, assert_never
@@ -87,7 +87,7 @@ class Outcome:
 class Supervisor:
     def __init__(self, *, workers: int, per_node: int, tasks: Iterator[Task], ledger: Ledger,
                  run_max_try: int, timeout: float, thresholds: Callable[[Ledger], str | None],
-                 worker_config: Callable[[Slot], WorkerConfig | Mapping[str, Any]], worker_env: dict[str, str],
+                 worker_config: Callable[[Slot], WorkerConfig], worker_env: dict[str, str],
                  log: Callable[[str], None], interrupted: Callable[[], bool],
                  tick: Callable[[Supervisor], None]) -> None:
         self.slots = [Slot(i, i // per_node, i % per_node) for i in range(workers)]
@@ -360,7 +360,7 @@ class Supervisor:
     # --- processes ------------------------------------------------------------------
 
     def _start(self, slot: Slot) -> None:
-        config = WorkerConfig.of(self.worker_config(slot))
+        config = self.worker_config(slot)
         parent, child = socket.socketpair()
         env = dict(self.worker_env)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_RUNNER_ROOT, env.get("PYTHONPATH")) if p)

@@ -16,12 +16,12 @@ from runner.local.descriptors import ByteRange, Descriptor, Partition, RowGroups
 if TYPE_CHECKING:
     import pandas as pd
 
-    from runner.local.sources import InputSpec
+    from runner.plan.references import InputPlan
 
 _CHUNK = 1 << 16
 
 
-def read_descriptor(spec: InputSpec, descriptor: Descriptor) -> pd.DataFrame:
+def read_descriptor(spec: InputPlan, descriptor: Descriptor) -> pd.DataFrame:
     if isinstance(descriptor, Partition):
         return _read_partition(spec, descriptor)
     if isinstance(descriptor, RowGroups):
@@ -38,7 +38,7 @@ def read_descriptor(spec: InputSpec, descriptor: Descriptor) -> pd.DataFrame:
     raise ValueError(f"mini-batch {descriptor.id} names files, not table rows: {spec.reference} is tabular")
 
 
-def _read_partition(spec: InputSpec, descriptor: Partition) -> pd.DataFrame:
+def _read_partition(spec: InputPlan, descriptor: Partition) -> pd.DataFrame:
     import pandas as pd
 
     text_columns = [] if descriptor.by_path else list(descriptor.keys)
@@ -58,7 +58,7 @@ def key_text(column: pd.Series) -> pd.Series:
     return column.map(lambda v: "" if v is None or v != v else str(v)).astype(object)
 
 
-def _parse(spec: InputSpec, fmt: str, data: bytes, text_columns: list[str] | None = None) -> pd.DataFrame:
+def _parse(spec: InputPlan, fmt: str, data: bytes, text_columns: list[str] | None = None) -> pd.DataFrame:
     import pandas as pd
 
     if fmt == "jsonl":
@@ -90,7 +90,7 @@ def _byte_range(path: str, start: int, end: int, header: bool) -> tuple[bytes, b
         return data, head
 
 
-def _read_whole(spec: InputSpec, path: str, text_columns: list[str] | None = None) -> pd.DataFrame:
+def _read_whole(spec: InputPlan, path: str, text_columns: list[str] | None = None) -> pd.DataFrame:
     from runner.local.sources import table_format
 
     fmt = table_format(spec, path)
@@ -102,7 +102,7 @@ def _read_whole(spec: InputSpec, path: str, text_columns: list[str] | None = Non
         return _parse(spec, fmt, handle.read(), text_columns)
 
 
-def read_columns(spec: InputSpec, path: str, columns: list[str]) -> pd.DataFrame:
+def read_columns(spec: InputPlan, path: str, columns: list[str]) -> pd.DataFrame:
     """Only some columns of a whole file: what the driver reads to find partition keys."""
     import pandas as pd
 

@@ -2,7 +2,10 @@
 
 Relative paths resolve against the folder of the file that wrote them (a variant in
 another folder keeps its own meaning), and against the working directory for values
-given with --set. The plan is what `runner plan` shows and what the engines consume.
+given with --set; the plan records that directory (`cwd`). References are resolved
+once, in `references.py`. The plan holds real values, secrets included: the renderers
+(`runner/render.py`, the compilers' review output) hide what `secret` marks. It is what
+`runner plan` shows and the one thing the backends read.
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.plan.references import ArgumentPlan, InputPlan, hide, resolve_arguments, resolve_inputs, resolve_path
 from runner.plan.targets import check_target
-from runner.spec.binding import parse_reference
 from runner.spec.diagnostics import Path_, format_path
 from runner.spec.load import LoadedSpec
 from runner.spec.models import ParallelRun, Step
@@ -22,7 +25,6 @@ from runner.spec.types import is_size_string, mini_batch_bytes
 DEFAULT_FILES_PER_MINI_BATCH = 10
 DEFAULT_BYTES_PER_MINI_BATCH = 1024 * 1024
 REDACTED = "***"
-_REMOTE = ("azureml://", "https://", "http://", "wasbs://", "abfss://", "adl://")
 
 
 @dataclass
@@ -33,14 +35,7 @@ class ParameterPlan:
     changed: bool
     set_by: str  # file:line:col or the --set-param flag
     bound_to: list[str] = field(default_factory=list)
-
-
-@dataclass
-class InputPlan:
-    reference: str  # datasets.mnist or steps.x.outputs.y
-    kind: str  # file | tabular
-    location: str  # resolved local path, datastore URI, or the producing step's output
-    parameter: str | None = None  # the dataset parameter it is bound through
+    secret: bool = False  # from a secret variable: renderers show ***
 
 
 @dataclass
@@ -64,10 +59,27 @@ class StepPlan:
     run_max_try: int
     run_invocation_timeout: int
     logging_level: str
-    arguments: list[str]
+    arguments: list[ArgumentPlan]
     environment_variables: dict[str, str]
     allow_reuse: bool
     bindings: dict[str, str]  # field -> parameter
+    output_action: str = "append_row"  # append_row | summary_only
+    row_format: str = "text"  # append_row_format: text | csv | parquet
+    models: dict[str, str] = field(default_factory=dict)  # every model of the spec: name -> path
+    secret_env: list[str] = field(default_factory=list)  # environment variables from secrets
+
+    @property
+    def kind(self) -> str:
+        """file | tabular: what the first input holds (a mini-batch of paths or of rows)."""
+        return self.inputs[0].kind if self.inputs else "file"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StepPlan:
+        data = dict(data)
+        data["inputs"] = [InputPlan.from_dict(i) for i in data["inputs"]]
+        data["side_inputs"] = [InputPlan.from_dict(i) for i in data["side_inputs"]]
+        data["arguments"] = [ArgumentPlan.from_dict(a) for a in data["arguments"]]
+        return cls(**data)
 
 
 @dataclass
@@ -80,18 +92,8 @@ class Plan:
     parameters: list[ParameterPlan]
     steps: list[StepPlan]
     resolved: dict[str, Any]  # the full spec, merged, rendered, bound, defaults filled in
-
-
-def resolve_path(loaded: LoadedSpec, path: Path_, value: str) -> str:
-    """A spec path made usable from the working directory (remote URIs are left alone)."""
-    if value.startswith(_REMOTE) or os.path.isabs(value):
-        return value
-    # A default (not in the tree) is relative to the file that declared the nearest parent.
-    node, _, _ = lookup(loaded.tree, path)
-    if node.mark.line == 0:
-        return os.path.normpath(value)
-    trailing = "/" if value.endswith("/") else ""
-    return os.path.normpath(os.path.join(os.path.dirname(node.mark.file), value)) + trailing
+    secrets: list[list[Any]] = field(default_factory=list)  # paths in `resolved` that hold secrets
+    cwd: str = ""  # the working directory relative paths start from
 
 
 def build_plan(loaded: LoadedSpec, target: str | None = None, cpu_count: int = 1) -> Plan:
@@ -99,28 +101,33 @@ def build_plan(loaded: LoadedSpec, target: str | None = None, cpu_count: int = 1
     chosen = target or spec.target
     check_target(loaded, chosen, {name: resolve_path(loaded, ("datasets", name, "path"), dataset.path)
                                   for name, dataset in spec.datasets.items()})
-    bound_to: dict[str, list[str]] = {}
-    for binding in loaded.bindings:
-        bound_to.setdefault(binding.parameter, []).append(format_path(binding.path))
-    parameters = []
-    for name, value in spec.parameters.items():
-        node, _, _ = lookup(loaded.tree, ("parameters", name))
-        if isinstance(value, dict):  # a dataset parameter: where its dataset name was set
-            node, _, _ = lookup(loaded.tree, ("parameters", name, "dataset"))
-        base = loaded.base_parameters.get(name)
-        changed = base != value
-        if ("parameters", name) in loaded.secrets or name in loaded.base_secrets:
-            value, base = REDACTED, REDACTED
-        parameters.append(ParameterPlan(name, value, base, changed, str(node.mark), bound_to.get(name, [])))
     steps = [_step_plan(loaded, i, step, chosen, cpu_count) for i, step in enumerate(spec.steps)]
     resolved = resolved_spec(loaded)
     resolved["target"] = chosen  # as --target chose it
     return Plan(name=spec.name, experiment=spec.experiment or spec.name, target=chosen, source=loaded.source,
-                chain=loaded.chain, parameters=parameters, steps=steps, resolved=resolved)
+                chain=loaded.chain, parameters=_parameters(loaded), steps=steps, resolved=resolved,
+                secrets=[list(path) for path in sorted(loaded.secrets, key=str)], cwd=os.getcwd())
+
+
+def _parameters(loaded: LoadedSpec) -> list[ParameterPlan]:
+    bound_to: dict[str, list[str]] = {}
+    for binding in loaded.bindings:
+        bound_to.setdefault(binding.parameter, []).append(format_path(binding.path))
+    parameters = []
+    for name, value in loaded.spec.parameters.items():
+        node, _, _ = lookup(loaded.tree, ("parameters", name))
+        if isinstance(value, dict):  # a dataset parameter: where its dataset name was set
+            node, _, _ = lookup(loaded.tree, ("parameters", name, "dataset"))
+        base = loaded.base_parameters.get(name)
+        secret = ("parameters", name) in loaded.secrets or name in loaded.base_secrets
+        parameters.append(ParameterPlan(name, hide(value, secret), hide(base, secret), base != value, str(node.mark),
+                                        bound_to.get(name, []), secret))
+    return parameters
 
 
 def resolved_spec(loaded: LoadedSpec) -> dict[str, Any]:
-    """The validated spec with every default filled in and secrets hidden."""
+    """The validated spec with every default filled in, secrets included (a renderer
+    hides the paths in `Plan.secrets`)."""
     data = loaded.spec.model_dump(mode="json")
     data["experiment"] = data["experiment"] or data["name"]
     # Paths were relative to the file that wrote each; here all are relative to the
@@ -133,34 +140,21 @@ def resolved_spec(loaded: LoadedSpec) -> dict[str, Any]:
         run["source_directory"] = resolve_path(loaded, ("steps", index, "parallel_run", "source_directory"),
                                                run["source_directory"])
     for path in loaded.secrets:
-        _redact(data, path)
+        _mark_secret(data, path)
     return data
 
 
-def _redact(data: Any, path: Path_) -> None:
+def _mark_secret(data: Any, path: Path_) -> None:
     for part in path[:-1]:
         try:
             data = data[part]
         except (KeyError, IndexError, TypeError):
             return
-    if isinstance(data, (dict, list)) and (path[-1] in data if isinstance(data, dict) else path[-1] < len(data)):
-        data[path[-1]] = REDACTED
-
-
-def _inputs(loaded: LoadedSpec, index: int, which: str, step: Step) -> list[InputPlan]:
-    out = []
-    bound = {b.path: b.parameter for b in loaded.bindings}
-    for j, text in enumerate(getattr(step, which)):
-        ref = parse_reference(text)
-        assert ref is not None  # validated
-        if ref.kind == "datasets":
-            dataset = loaded.spec.datasets[ref.name]
-            location = resolve_path(loaded, ("datasets", ref.name, "path"), dataset.path)
-            kind = dataset.kind
-        else:
-            location, kind = f"output '{ref.output}' of step '{ref.name}'", "file"
-        out.append(InputPlan(str(ref), kind, location, bound.get(("steps", index, which, j))))
-    return out
+    last = path[-1]
+    if isinstance(data, dict) and last in data:
+        data[last] = hide(data[last], True)
+    elif isinstance(data, list) and isinstance(last, int) and last < len(data):
+        data[last] = hide(data[last], True)
 
 
 def _mini_batch(run: ParallelRun, kind: str) -> tuple[str, int | None]:
@@ -170,6 +164,7 @@ def _mini_batch(run: ParallelRun, kind: str) -> tuple[str, int | None]:
         size = mini_batch_bytes(run.mini_batch_size) if run.mini_batch_size else DEFAULT_FILES_PER_MINI_BATCH
         return f"{size} file{'s' if size != 1 else ''}", size
     size = mini_batch_bytes(run.mini_batch_size) if run.mini_batch_size else DEFAULT_BYTES_PER_MINI_BATCH
+    shown: int | str
     if run.mini_batch_size is None:
         shown = "1MB"  # Azure's default for tabular inputs
     else:
@@ -180,17 +175,18 @@ def _mini_batch(run: ParallelRun, kind: str) -> tuple[str, int | None]:
 def _step_plan(loaded: LoadedSpec, index: int, step: Step, target: str, cpu_count: int) -> StepPlan:
     run = step.parallel_run
     base: Path_ = ("steps", index)
-    inputs = _inputs(loaded, index, "inputs", step)
+    inputs = resolve_inputs(loaded, index, "inputs")
     text, size = _mini_batch(run, inputs[0].kind if inputs else "file")
     per_node = run.process_count_per_node or (cpu_count if target == "local" else None)
     source_directory = resolve_path(loaded, (*base, "parallel_run", "source_directory"), run.source_directory)
     prefix = len(format_path(base)) + 1
+    env_path = (*base, "parallel_run", "environment_variables")
     return StepPlan(
         name=step.name,
         source_directory=source_directory,
         entry_script=os.path.normpath(os.path.join(source_directory, run.entry_script)),
         inputs=inputs,
-        side_inputs=_inputs(loaded, index, "side_inputs", step),
+        side_inputs=resolve_inputs(loaded, index, "side_inputs"),
         output=step.output.name if step.output else None,
         append_row_file=run.append_row_file_name if run.output_action == "append_row" else None,
         workers=run.node_count * per_node if per_node else None,
@@ -205,21 +201,15 @@ def _step_plan(loaded: LoadedSpec, index: int, step: Step, target: str, cpu_coun
         run_max_try=run.run_max_try,
         run_invocation_timeout=run.run_invocation_timeout,
         logging_level=run.logging_level,
-        arguments=[REDACTED if (*base, "arguments", j) in loaded.secrets else local_argument(loaded, arg)
-                   for j, arg in enumerate(step.arguments)],
-        environment_variables={k: (REDACTED if (*base, "parallel_run", "environment_variables", k) in loaded.secrets
-                                   else v) for k, v in run.environment_variables.items()},
+        arguments=resolve_arguments(loaded, index),
+        environment_variables={k: hide(str(v), (*env_path, k) in loaded.secrets)
+                               for k, v in run.environment_variables.items()},
         allow_reuse=step.allow_reuse,
         bindings={format_path(b.path)[prefix:]: b.parameter for b in loaded.bindings if b.path[:2] == base},
+        output_action=run.output_action,
+        row_format=run.append_row_format,
+        models={name: hide(resolve_path(loaded, ("models", name, "path"), model.path),
+                           ("models", name, "path") in loaded.secrets)
+                for name, model in loaded.spec.models.items()},
+        secret_env=[k for k in run.environment_variables if (*env_path, k) in loaded.secrets],
     )
-
-
-def local_argument(loaded: LoadedSpec, arg: Any) -> str:
-    """Arguments as the entry script will see them locally: model references become paths."""
-    ref = parse_reference(arg) if isinstance(arg, str) else None
-    if ref and ref.kind == "models":
-        return resolve_path(loaded, ("models", ref.name, "path"), loaded.spec.models[ref.name].path)
-    if ref and ref.kind == "datasets":
-        return resolve_path(loaded, ("datasets", ref.name, "path"), loaded.spec.datasets[ref.name].path)
-    return str(arg)
-

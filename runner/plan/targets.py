@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterator
 
+from runner.plan.references import MLTABLE, is_remote
 from runner.spec.binding import parse_reference
 from runner.spec.checks import Problem
 from runner.spec.diagnostics import SpecError, unique_sorted
@@ -19,12 +20,6 @@ from runner.spec.load import LoadedSpec, diagnostic_at
 
 AZURE_TARGETS = ("azureml", "azureml-v2")
 _GLOB = re.compile(r"[*?[]")  # as the local engine reads a path (runner/local/sources.py)
-REMOTE = ("azureml://", "azureml:", "https://", "http://", "wasbs://", "abfss://", "adl://")
-
-
-def is_remote(path: str) -> bool:
-    return path.startswith(REMOTE)
-
 
 def used_datasets(loaded: LoadedSpec) -> list[str]:
     """Datasets a step reads, now or through a dataset parameter's base value."""
@@ -88,7 +83,7 @@ def _problems(loaded: LoadedSpec, target: str, resolve: dict[str, str]) -> Itera
             yield ((*path, "path"), "a local glob cannot be uploaded as a dataset: point at a folder or file, "
                                     "or at a datastore path (azureml://datastores/<name>/paths/<glob>)")
         elif target == "azureml-v2" and dataset.kind == "tabular" and os.path.isdir(resolve[name]) \
-                and not os.path.isfile(os.path.join(resolve[name], "MLTable")):
+                and not os.path.isfile(os.path.join(resolve[name], MLTABLE)):
             yield ((*path, "path"), "a v2 parallel job reads tabular data as an MLTable: put an MLTable file "
                                     "in this folder (`runner example tabular` writes one), or use an "
                                     "azureml: data asset")

@@ -1,11 +1,11 @@
 """A run's folder: everything a run writes, and the names the commands read.
 
     .runner/runs/<run id>/
-      run.json                      status, times, driver pid, per-step summary
-      job.json                      what runs (mode 0600: it may hold secrets)
+      run.json                      status, times, driver pid, per-step summary (RunRecord)
+      job.json                      what runs (JobRecord; mode 0600: it may hold secrets)
       plan.txt, plan.json           the resolved plan, as `runner plan` shows it
       <step>/
-        step.json                   partitioning totals, fingerprint, reuse
+        step.json                   status, partitioning totals, fingerprint, reuse (StepRecord)
         minibatches.jsonl           one descriptor per mini-batch
         ledger.jsonl                one line per finished mini-batch (exactly-once)
         progress.json               the numbers `runner status` shows
@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -27,7 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.runs.records import JobRecord, RecordError, RunRecord, StepRecord, read_record, write_record
+
 RUN_ID = re.compile(r"^[a-z0-9][-a-z0-9]{0,80}$")
+RUN_FILE, JOB_FILE, STEP_FILE = "run.json", "job.json", "step.json"
+# The user log files of a worker, as Azure names them under logs/user/<stream>/.
+USER_LOG_SUFFIX = {"stdout": "stdout.txt", "stderr": "stderr.txt", "entry_script_log": "log.txt"}
 
 
 @dataclass
@@ -44,40 +50,83 @@ class RunFolder:
     def step(self, step: str) -> StepFolder:
         return StepFolder(self.path / step)
 
-    def read(self) -> dict[str, Any]:
-        return read_json(self.path / "run.json")
+    def output_dir(self, step: str, output: str) -> Path:
+        """Where a step's output folder is (the append_row file and summary_only files)."""
+        return self.path / step / "outputs" / output
 
-    def update(self, **fields: Any) -> dict[str, Any]:
-        data = self.read() if (self.path / "run.json").exists() else {}
-        data.update(fields)
-        write_json(self.path / "run.json", data)
-        return data
+    def read(self) -> RunRecord:
+        return read_record(self.path / RUN_FILE, RunRecord)
+
+    def write(self, record: RunRecord) -> None:
+        write_record(self.path / RUN_FILE, record)
+
+    def update(self, **fields: Any) -> RunRecord:
+        """Change some fields of run.json (a name that is not a field is a TypeError)."""
+        record = dataclasses.replace(self.read(), **fields)
+        self.write(record)
+        return record
+
+    def job(self) -> JobRecord:
+        return read_record(self.path / JOB_FILE, JobRecord)
+
+    def write_job(self, job: JobRecord) -> None:
+        write_record(self.path / JOB_FILE, job, private=True)
 
 
 @dataclass
 class StepFolder:
     path: Path
 
-    def __getattr__(self, name: str) -> str:
-        files = {"minibatches": "minibatches.jsonl", "ledger": "ledger.jsonl", "step_json": "step.json",
-                 "progress": "progress.json", "failed_items": "failed_items.jsonl",
-                 "driver_log": "logs/sys/driver.log", "report": "logs/sys/report/processed_mini_batches.csv",
-                 "overview": "logs/job_progress_overview.txt"}
-        if name in files:
-            return str(self.path / files[name])
-        raise AttributeError(name)
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def minibatches(self) -> str:
+        return str(self.path / "minibatches.jsonl")
+
+    @property
+    def ledger(self) -> str:
+        return str(self.path / "ledger.jsonl")
+
+    @property
+    def step_json(self) -> str:
+        return str(self.path / STEP_FILE)
+
+    @property
+    def progress(self) -> str:
+        return str(self.path / "progress.json")
+
+    @property
+    def failed_items(self) -> str:
+        return str(self.path / "failed_items.jsonl")
+
+    @property
+    def driver_log(self) -> str:
+        return str(self.path / "logs" / "sys" / "driver.log")
+
+    @property
+    def report(self) -> str:
+        return str(self.path / "logs" / "sys" / "report" / "processed_mini_batches.csv")
+
+    @property
+    def overview(self) -> str:
+        return str(self.path / "logs" / "job_progress_overview.txt")
 
     def user_log(self, stream: str, node: int, process: int) -> str:
-        suffix = {"stdout": "stdout.txt", "stderr": "stderr.txt", "entry_script_log": "log.txt"}[stream]
+        suffix = USER_LOG_SUFFIX[stream]
         return str(self.path / "logs" / "user" / stream / f"node{node}" / f"process{process:03d}.{suffix}")
 
-    def read(self) -> dict[str, Any]:
-        return read_json(Path(self.step_json)) if os.path.exists(self.step_json) else {}
+    def read(self) -> StepRecord:
+        """The step's record; a step not started yet has a pending one."""
+        if not os.path.exists(self.step_json):
+            return StepRecord(self.name)
+        return read_record(Path(self.step_json), StepRecord)
 
-    def update(self, **fields: Any) -> None:
-        data = self.read()
-        data.update(fields)
-        write_json(Path(self.step_json), data)
+    def update(self, **fields: Any) -> StepRecord:
+        record = dataclasses.replace(self.read(), **fields)
+        write_record(Path(self.step_json), record)
+        return record
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -118,9 +167,9 @@ def list_runs(root: Path) -> list[RunFolder]:
     for path in root.iterdir():
         if (path / "run.json").is_file():
             try:
-                found.append((read_json(path / "run.json").get("started", 0), RunFolder(path)))
-            except (OSError, ValueError):
-                continue
+                found.append((RunFolder(path).read().started, RunFolder(path)))
+            except RecordError:
+                found.append((0.0, RunFolder(path)))  # listed first; reading it says what is wrong
     return [run for _, run in sorted(found, key=lambda pair: (pair[0], pair[1].id))]
 
 

@@ -1,4 +1,4 @@
-"""tests/azure needs the Azure ML SDKs, which pin numpy and pandas below what the local
+"""tests/azureml needs the Azure ML SDKs, which pin numpy and pandas below what the local
 engine's tests use, so `make test` runs this folder in its own environment (.venv-azure).
 Without the SDKs the folder is skipped with a note, unless RUNNER_AZURE_TESTS=1 (as make
 sets it), where a missing SDK is an error: CI cannot pass by skipping these. The SDKs'
@@ -22,7 +22,7 @@ except ImportError as exc:
     if os.environ.get("RUNNER_AZURE_TESTS") == "1":
         raise
     collect_ignore_glob = ["test_*.py"]
-    print(f"tests/azure skipped: the Azure ML SDKs are not installed here ({exc}); `make test` runs them")
+    print(f"tests/azureml skipped: the Azure ML SDKs are not installed here ({exc}); `make test` runs them")
 
 
 @pytest.fixture

@@ -71,6 +71,13 @@ class RecordingSession(Session):
         self.calls.append(("datastore", name))
         return AzureBlobDatastore(ws, name or "workspaceblobstore", "azureml-blobstore", "wsaccount")
 
+    def registered_dataset(self, ws: Any, name: str, version: str) -> Any:
+        from azureml.core import Dataset
+
+        self.calls.append(("registered_dataset", name, version))
+        store = AzureBlobDatastore(ws, "workspaceblobstore", "azureml-blobstore", "wsaccount")
+        return Dataset.File.from_files(path=(store, f"assets/{name}/{version}"), validate=False)
+
     def upload(self, store: Any, files: list[str], root: str, target: str) -> None:
         self.calls.append(("upload", store.name, root, [os.path.relpath(f, root) for f in files], target))
 

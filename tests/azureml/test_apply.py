@@ -16,7 +16,7 @@ from azure.ai.ml.entities import PipelineJob
 from azureml.pipeline.steps import ParallelRunStep
 
 from runner import api
-from tests.azure.fakes import RecordingSession, RecordingSessionV2
+from tests.azureml.fakes import RecordingSession, RecordingSessionV2
 
 ROWS = ["0.png: 7", "1.png: 2", "2.png: 1"]
 
@@ -164,4 +164,4 @@ def test_ctrl_c_stops_following_and_says_where_the_run_goes_on(project: Path) ->
 
     early = api.apply("specs/mnist.yaml", target="azureml", environ={}, session=Early())
     assert early.status == "interrupted"
-    assert early.run.read()["reason"] == "stopped before anything was submitted; apply the spec again"
+    assert early.run.read().reason == "stopped before anything was submitted; apply the spec again"

@@ -13,16 +13,17 @@ from azureml.pipeline.core import PipelineData, PipelineParameter
 from azureml.pipeline.steps import ParallelRunStep
 
 from runner import api
+from runner.azureml.backend import AzureMLBackend
 from runner.azureml.build_v1 import Built, build, listing, listing_digest
+from runner.plan.plan import build_plan
 from runner.spec.load import load_spec
-from tests.azure.fakes import RecordingSession
+from tests.azureml.fakes import RecordingSession
 
 
 def built_for(spec: str, environ: dict[str, str] | None = None) -> tuple[Built, RecordingSession]:
     loaded = load_spec(spec, environ=environ or {})
-    plan = api.build_plan(loaded, target="azureml")
-    compiled = api.compile_plan(loaded, plan, reveal=True)
-    assert compiled is not None
+    plan = build_plan(loaded, target="azureml")
+    compiled = AzureMLBackend().compile(plan, loaded, reveal=True)
     session = RecordingSession()
     return build(compiled.data, session), session
 

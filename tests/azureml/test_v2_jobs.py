@@ -20,7 +20,7 @@ def loaded_job(spec: str, folder: Path, environ: dict[str, str] | None = None) -
     """Compile as `runner plan --out` does (paths relative to the file), then load it."""
     _, compiled = api.plan_compiled(spec, target="azureml-v2", environ=environ or {}, base_dir=str(folder))
     assert compiled is not None
-    api.stage_inputs(compiled.stage)
+    api.stage_inputs(compiled)
     path = folder / "job.yaml"
     path.write_text(compiled.text, encoding="utf-8")
     job = load_job(path)
@@ -84,13 +84,13 @@ def test_staging_again_keeps_only_the_current_file(project: Path, tmp_path: Path
     _, compiled = api.plan_compiled("specs/mnist.single-image.yaml", target="azureml-v2", environ={},
                                     sets=["datasets.single_image.path=data/mnist/1.png"], base_dir=str(tmp_path))
     assert compiled is not None
-    api.stage_inputs(compiled.stage)
+    api.stage_inputs(compiled)
     folder = project / ".runner" / "stage" / "predict-digits-mnist" / "single_image"
     assert [p.name for p in folder.iterdir()] == ["1.png"]
 
 
 def test_a_step_reads_the_output_of_the_step_before(project: Path, tmp_path: Path) -> None:
-    from tests.azure.test_v1_objects import TWO_STEPS
+    from tests.azureml.test_v1_objects import TWO_STEPS
 
     (project / "two.yaml").write_text(TWO_STEPS)
     job, _ = loaded_job("two.yaml", tmp_path)

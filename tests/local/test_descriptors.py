@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from runner.local.descriptors import (ByteRange, Descriptor, DescriptorError, FilesBatch, Partition, RowGroups,
                                       decode, encode, files_of, from_fields, task_fields, to_fields)
-from runner.local.sources import InputSpec, Partitioner
+from runner.local.sources import Partitioner
+from runner.plan.references import InputPlan
 
 AWKWARD = ['say "hi",', "a,b", 'x,"n":9,"id":4}', '"n":1', "]},", "}{:}}", "back\\slash", "tab\there",
            "new\nline", "é/ü/名前.png", "emoji 😀", "\u2028", "", " ", "\udcff undecodable"]
@@ -70,11 +71,11 @@ def test_what_is_not_a_descriptor_is_refused_clearly(line: str) -> None:
         decode(line)
 
 
-def test_files_of_and_the_mapping_view() -> None:
+def test_files_of_and_the_fields_on_the_line() -> None:
     assert files_of(FilesBatch(0, 0, ["a"])) == ["a"] and files_of(ByteRange(0, 0, "t", "csv", 0, 1)) is None
     assert files_of(Partition(0, 0, {}, ["p"])) == ["p"] and files_of(RowGroups(0, 0, "p", [])) is None
-    part = Partition(4, 0, {"k": "v"}, ["f"])
-    assert (part["id"], part["in"], part["keys"], part["files"], part["n"]) == (4, 0, {"k": "v"}, ["f"], 1)
+    fields = to_fields(Partition(4, 0, {"k": "v"}, ["f"]))
+    assert (fields["id"], fields["in"], fields["keys"], fields["files"], fields["n"]) == (4, 0, {"k": "v"}, ["f"], 1)
 
 
 def test_the_partitioner_numbers_descriptors_across_inputs_and_renumbers_a_manifest(tmp_path: Path) -> None:
@@ -86,8 +87,8 @@ def test_the_partitioner_numbers_descriptors_across_inputs_and_renumbers_a_manif
                {"mini_batch": {"in": 3, "path": "/t.csv", "fmt": "csv", "start": 0, "end": 9, "id": 41}}]
     manifest.write_text("".join(json.dumps(e) + "\n" for e in entries))
     parts = Partitioner(2, None)
-    made = list(parts.descriptors([InputSpec("d", "file", str(tmp_path / "in")),
-                                   InputSpec("m", "file", str(manifest), manifest=True)]))
+    made = list(parts.descriptors([InputPlan("d", "file", str(tmp_path / "in")),
+                                   InputPlan("m", "file", str(manifest), manifest=True)]))
     assert [d.id for d in made] == [0, 1, 2, 3] and parts.count == 4
     assert made[2] == FilesBatch(2, 1, ["/x/2"])  # only the file known to have failed
     assert made[3] == ByteRange(3, 1, "/t.csv", "csv", 0, 9)

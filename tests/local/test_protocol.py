@@ -16,7 +16,7 @@ from runner.local import protocol
 from runner.local.descriptors import FilesBatch, encode
 from runner.local.protocol import (Done, Failed, FromWorker, ImportFailed, Imported, InitFailed, Loaded,
                                    ProtocolError, Ready, Stop, Tasks, ToWorker, WorkerConfig)
-from runner.local.sources import InputSpec
+from runner.plan.references import InputPlan
 from runner.local.worker import Worker
 
 
@@ -33,7 +33,7 @@ def _config(tmp_path: Path, **changes: object) -> WorkerConfig:
     values: dict[str, object] = {
         "entry_script": str(tmp_path / "entry.py"), "source_directory": str(tmp_path),
         "working_dir": str(tmp_path), "arguments": ["--x", "1"], "logging_level": "INFO",
-        "inputs": [InputSpec("datasets.d", "file", str(tmp_path))], "kind": "file", "output_action": "append_row",
+        "inputs": [InputPlan("datasets.d", "file", str(tmp_path))], "kind": "file", "output_action": "append_row",
         "row_format": "text", "minibatches": str(tmp_path / "minibatches.jsonl"), "stdout": str(tmp_path / "o"),
         "stderr": str(tmp_path / "e"), "log_file": str(tmp_path / "l"), "env": {"RUNNER_WORKER": "0"}}
     values.update(changes)
@@ -92,14 +92,6 @@ def test_the_configuration_goes_first_and_whole(pair: tuple[Connection, Connecti
     protocol.send(driver, Stop())
     with pytest.raises(ProtocolError, match="configuration"):
         protocol.receive_config(worker)
-
-
-def test_a_mapping_of_the_same_keys_is_taken_as_a_configuration(tmp_path: Path) -> None:
-    config = _config(tmp_path)
-    as_dict = {**config._asdict(), "inputs": [vars(spec) for spec in config.inputs]}
-    assert WorkerConfig.of(as_dict) == config and WorkerConfig.of(config) is config
-    with pytest.raises(TypeError):
-        WorkerConfig.of({**as_dict, "unknown": 1})
 
 
 def test_a_worker_runs_each_task_in_order_and_answers_one_message_each(

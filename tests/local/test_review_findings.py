@@ -203,6 +203,7 @@ def test_a_crash_under_a_deep_queue_is_pinned_on_the_mini_batch_that_crashed(tmp
     when a worker dies; a slow driver (stalls in tick) makes that likely. The mini-batch
     that fails must be the one that crashed, never one that had finished."""
     from runner.local.ledger import read_records
+    from runner.local.protocol import WorkerConfig
     from runner.local.supervisor import Supervisor, Task
 
     (tmp_path / "code").mkdir()
@@ -219,12 +220,12 @@ def test_a_crash_under_a_deep_queue_is_pinned_on_the_mini_batch_that_crashed(tmp
     ledger = Ledger(str(tmp_path / "ledger.jsonl"), str(tmp_path / "out.txt"), total)
 
     def config(slot):
-        return {"entry_script": str(tmp_path / "code" / "crasher.py"), "source_directory": str(tmp_path / "code"),
-                "working_dir": str(tmp_path / "code"), "arguments": [], "logging_level": "INFO", "inputs": [],
-                "kind": "file", "output_action": "append_row", "row_format": "text",
-                "minibatches": str(tmp_path / "minibatches.jsonl"), "env": {},
-                "stdout": str(tmp_path / f"w{slot.index}.out"), "stderr": str(tmp_path / f"w{slot.index}.err"),
-                "log_file": str(tmp_path / f"w{slot.index}.log")}
+        return WorkerConfig(entry_script=str(tmp_path / "code" / "crasher.py"),
+                            source_directory=str(tmp_path / "code"), working_dir=str(tmp_path / "code"), arguments=[],
+                            logging_level="INFO", inputs=[], kind="file", output_action="append_row",
+                            row_format="text", minibatches=str(tmp_path / "minibatches.jsonl"), env={},
+                            stdout=str(tmp_path / f"w{slot.index}.out"), stderr=str(tmp_path / f"w{slot.index}.err"),
+                            log_file=str(tmp_path / f"w{slot.index}.log"))
 
     ticks = [0]
 

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.local.engine import task_fields
+from runner.local.descriptors import files_of, task_fields
 from runner.local.ledger import Ledger
-from runner.local.sources import InputError, InputSpec, Partitioner, iter_files, partition_regex
+from runner.local.sources import InputError, Partitioner, iter_files, partition_regex
+from runner.plan.references import InputPlan
 
 
 def _tree(root: Path, names: list[str]) -> None:
@@ -44,29 +45,29 @@ def test_missing_and_remote_inputs_are_clear_errors(tmp_path):
         list(iter_files("azureml://datastores/x/paths/y"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="has no files"):
-        list(Partitioner(5, None).descriptors([InputSpec("datasets.e", "file", str(tmp_path / "empty"))]))
+        list(Partitioner(5, None).descriptors([InputPlan("datasets.e", "file", str(tmp_path / "empty"))]))
 
 
 def test_files_are_cut_into_mini_batches_with_a_fingerprint(tmp_path):
     _tree(tmp_path, [f"{i:02d}.png" for i in range(12)])
     parts = Partitioner(5, None)
-    batches = list(parts.descriptors([InputSpec("datasets.d", "file", str(tmp_path))]))
-    assert [len(b["files"]) for b in batches] == [5, 5, 2] and [b["id"] for b in batches] == [0, 1, 2]
+    batches = list(parts.descriptors([InputPlan("datasets.d", "file", str(tmp_path))]))
+    assert [len(files_of(b) or []) for b in batches] == [5, 5, 2] and [b.id for b in batches] == [0, 1, 2]
     again = Partitioner(5, None)
-    list(again.descriptors([InputSpec("datasets.d", "file", str(tmp_path))]))
+    list(again.descriptors([InputPlan("datasets.d", "file", str(tmp_path))]))
     assert again.digest.hexdigest() == parts.digest.hexdigest() and parts.items == 12
     (tmp_path / "00.png").write_text("changed")
     changed = Partitioner(5, None)
-    list(changed.descriptors([InputSpec("datasets.d", "file", str(tmp_path))]))
+    list(changed.descriptors([InputPlan("datasets.d", "file", str(tmp_path))]))
     assert changed.digest.hexdigest() != parts.digest.hexdigest()
 
 
 def test_partition_format_groups_files_by_path_values(tmp_path):
     _tree(tmp_path, ["2024/01/a.png", "2024/01/b.png", "2024/02/c.png", "other.txt"])
     assert partition_regex("/{year}/{month}/{name}.png").fullmatch("2024/01/a.png")
-    spec = InputSpec("datasets.d", "file", str(tmp_path), partition_format="/{year}/{month}/{name}.png")
+    spec = InputPlan("datasets.d", "file", str(tmp_path), partition_format="/{year}/{month}/{name}.png")
     batches = list(Partitioner(0, ["month"]).descriptors([spec]))
-    assert [(b["keys"], len(b["files"])) for b in batches] == [({"month": "01"}, 2), ({"month": "02"}, 1)]
+    assert [(b.keys, len(files_of(b) or [])) for b in batches] == [({"month": "01"}, 2), ({"month": "02"}, 1)]
 
 
 def test_the_ledger_recovers_to_its_last_complete_line(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.local.ledger import Ledger
+from runner.local.protocol import WorkerConfig
 from runner.local.supervisor import Slot, Supervisor
 
 
@@ -18,14 +19,14 @@ def _supervisor(tmp_path: Path, script: str, run_max_try: int = 3) -> tuple[Supe
     (tmp_path / "minibatches.jsonl").write_text(json.dumps({"id": 0, "in": 0, "files": ["a"]}) + "\n")
     logged: list[str] = []
 
-    def config(slot: Slot) -> dict[str, Any]:
+    def config(slot: Slot) -> WorkerConfig:
         logs = tmp_path / "logs"
         logs.mkdir(exist_ok=True)
-        return {"entry_script": str(code / "entry.py"), "source_directory": str(code), "working_dir": str(code),
-                "arguments": [], "logging_level": "INFO", "inputs": [], "kind": "file",
-                "output_action": "append_row", "row_format": "text",
-                "minibatches": str(tmp_path / "minibatches.jsonl"), "stdout": str(logs / f"{slot.index}.out"),
-                "stderr": str(logs / f"{slot.index}.err"), "log_file": str(logs / f"{slot.index}.log"), "env": {}}
+        return WorkerConfig(entry_script=str(code / "entry.py"), source_directory=str(code), working_dir=str(code),
+                            arguments=[], logging_level="INFO", inputs=[], kind="file", output_action="append_row",
+                            row_format="text", minibatches=str(tmp_path / "minibatches.jsonl"),
+                            stdout=str(logs / f"{slot.index}.out"), stderr=str(logs / f"{slot.index}.err"),
+                            log_file=str(logs / f"{slot.index}.log"), env={})
 
     ledger = Ledger(str(tmp_path / "ledger.jsonl"), str(tmp_path / "out.txt"), 1)
     supervisor = Supervisor(workers=1, per_node=1, tasks=iter(()), ledger=ledger, run_max_try=run_max_try,

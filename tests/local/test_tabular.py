@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.local.sources import InputSpec, Partitioner
+from runner.plan.references import InputPlan
+from runner.local.sources import Partitioner
 from runner.local.tables import read_descriptor
 from tests.local.helpers import cli, output_rows, run_folder, write_spec
 
@@ -120,7 +121,7 @@ def test_byte_ranges_cover_each_line_exactly_once(tmp_path_factory, lengths, siz
     text = ("id\n" if header else "") + "\n".join(lines) + ("\n" if trailing_newline else "")
     path = folder / "t.csv"
     path.write_text(text)
-    spec = InputSpec("datasets.t", "tabular", str(path), header=header)
+    spec = InputPlan("datasets.t", "tabular", str(path), header=header)
     seen: list[str] = []
     for descriptor in Partitioner(size, None).descriptors([spec]):
         frame = read_descriptor(spec, descriptor)

@@ -1,7 +1,7 @@
 """The compiled Azure pipelines of the example specs, as `runner plan --target ... --out`
 writes them, compared with files kept in git: a change to the compilers shows up in
 review as a diff of these. Regenerate with RUNNER_UPDATE_GOLDEN=1 (then read the diff).
-tests/azure/ builds the real SDK objects from the same compiled data and loads every
+tests/azureml/ builds the real SDK objects from the same compiled data and loads every
 v2 file here with azure.ai.ml.load_job."""
 
 from __future__ import annotations

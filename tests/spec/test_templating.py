@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from runner.render import plan_json, plan_text, public_plan
 from runner.plan.plan import REDACTED, build_plan
 from runner.spec.diagnostics import SpecError
 from runner.spec.load import load_spec
@@ -37,11 +38,13 @@ def test_values_read_from_secret_looking_variables_are_hidden_by_plan(write) -> 
                    " sas_token: \"{{ env.STORE_SAS }}\"}\n")
     environ = {"MY_API_TOKEN": "tok-123456", "REGION": "westeurope", "STORE_SAS": "sv=2024&sig=abcdef"}
     plan = build_plan(load_spec(spec, environ=environ))
-    env = plan.steps[0].environment_variables
-    assert env == {"API_TOKEN": REDACTED, "REGION": "westeurope"}
-    text = repr(plan)
-    assert "tok-123456" not in text and "sig=abcdef" not in text
-    assert plan.resolved["azure"]["datastores"]["store"]["sas_token"] == REDACTED
+    # The plan keeps the real value for the backend; its repr and every view hide it.
+    assert plan.steps[0].environment_variables == {"API_TOKEN": "tok-123456", "REGION": "westeurope"}
+    for text in (repr(plan), plan_text(plan), plan_json(plan)):
+        assert "tok-123456" not in text and "sig=abcdef" not in text
+        assert "westeurope" in text
+    assert public_plan(plan)["steps"][0]["environment_variables"] == {"API_TOKEN": REDACTED, "REGION": "westeurope"}
+    assert plan.resolved["azure"]["datastores"]["store"]["sas_token"] != "sv=2024&sig=abcdef"
 
 
 def test_all_template_errors_are_reported_together(write) -> None:

@@ -1,0 +1,228 @@
+"""AzureMLBackend (SDK v1) and AzureMLV2Backend (a v2 pipeline job) behind the Backend
+protocol (`runner.runs.backend`): compile, pre-flight, submit through a session (the
+only code that talks to Azure), follow the run to its end, download each step's
+append_row file into the run folder, and record it all as the local engine does."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from runner.plan.plan import Plan
+from runner.render import plan_text
+from runner.runs import inspect
+from runner.runs.folder import RunFolder, new_run
+from runner.runs.outcome import BackendError, Compiled, Results, RunError, RunResult, StepResult
+from runner.runs.records import JobRecord, RunRecord, StepSummary
+from runner.runs.status import Status
+from runner.spec.load import LoadedSpec
+
+
+def stage_inputs(stage: Mapping[str, str]) -> None:
+    """Link each single-file input into a folder of its own, holding only that file (a
+    copy where links cannot be made). Raises RunError for a file that is not there."""
+    for folder, file in stage.items():
+        if not os.path.isfile(file):
+            raise RunError(f"{file} does not exist (a single-file dataset: it is linked into {folder}/ "
+                           "for azureml-v2)")
+        os.makedirs(folder, exist_ok=True)
+        target = os.path.join(folder, os.path.basename(file))
+        for name in os.listdir(folder):  # what an earlier plan or apply staged
+            path = os.path.join(folder, name)
+            if path != target or not os.path.samefile(path, file):
+                shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+        if os.path.exists(target):
+            continue
+        try:
+            os.link(file, target)
+        except OSError:
+            shutil.copy2(file, target)
+
+
+class _AzureBackend:
+    target = ""
+
+    def __init__(self, session: Any = None) -> None:
+        self.session = session  # the SDK seam; None: the real one
+
+    def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled:
+        raise NotImplementedError
+
+    def apply(self, plan: Plan, spec: LoadedSpec, root: Path, stream: IO[str] | None) -> RunResult:
+        from runner.azureml.submit import AzureError, preflight, require_sdk
+
+        try:
+            if self.session is None:
+                require_sdk(plan.target)
+        except AzureError as exc:
+            raise BackendError(str(exc)) from exc
+        problems = preflight(spec, plan)
+        if problems:  # before anything is created in the workspace
+            raise RunError("cannot submit:\n" + "\n".join(f"  {p}" for p in problems))
+        run = self._start(plan, spec, root)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # the SDKs print; stdout is for the run id
+                outcome = self._submit(plan, spec, run, stream)
+        except KeyboardInterrupt:
+            info = run.read()
+            reason = (f"stopped following the run; it goes on in Azure ML: {info.portal_url}"
+                      if info.azure_run_id else "stopped before anything was submitted; apply the spec again")
+            _end(run, plan, Status.INTERRUPTED, reason)
+            return RunResult(run, Status.INTERRUPTED, [StepResult(s.name, Status.INTERRUPTED) for s in plan.steps],
+                             note=reason)
+        except Exception as exc:  # the SDKs raise their own kinds for auth, network and service errors
+            from runner.azureml.submit import error_text
+
+            reason = error_text(exc)
+            _end(run, plan, Status.ERROR, reason)
+            Path(run.file("error.log")).write_text(traceback.format_exc(), encoding="utf-8")
+            raise BackendError(f"{plan.target}: {reason} (the whole error: {run.file('error.log')})") from exc
+        return _finish(run, plan, outcome)
+
+    def _start(self, plan: Plan, spec: LoadedSpec, root: Path) -> RunFolder:
+        """A run folder as the local engine keeps one, so runs/status/results read it."""
+        run = new_run(root, plan.name)
+        run.write_job(JobRecord(plan.target, plan.steps))
+        run.write(RunRecord.start(run.id, plan, Status.SUBMITTING))
+        shown = self.compile(plan, spec, base_dir=str(run.path))
+        Path(run.file("plan.txt")).write_text(plan_text(plan) + "\n".join(["", *shown.description, ""]),
+                                              encoding="utf-8")
+        self._keep(run, shown)
+        for step in plan.steps:
+            run.step(step.name).update(status=Status.RUNNING)
+        return run
+
+    def _keep(self, run: RunFolder, shown: Compiled) -> None:
+        """What a reviewer of the run folder sees of the compiled pipeline."""
+
+    def _submit(self, plan: Plan, spec: LoadedSpec, run: RunFolder, stream: IO[str] | None) -> Any:
+        raise NotImplementedError
+
+    def _submitted(self, run: RunFolder, stream: IO[str] | None) -> Any:
+        def submitted(info: dict[str, str]) -> None:
+            run.update(status=Status.RUNNING, azure_run_id=info["azure_run_id"], portal_url=info["portal_url"])
+            if stream is not None:
+                stream.write(f"submitted {info['azure_run_id']}: {info['portal_url']}\n")
+
+        return submitted
+
+    def resume(self, run: RunFolder, root: Path, stream: IO[str] | None) -> RunResult:
+        info = inspect.read(run)
+        if not info.azure_run_id:
+            raise RunError(f"run {run.id} never reached Azure ML ({info.reason or 'nothing was submitted'}); "
+                           "apply the spec again")
+        raise RunError(f"run {run.id} was submitted to Azure ML ({info.target}), which runs it to the end "
+                       f"whether or not runner follows it: {info.portal_url or ''}")
+
+    def status(self, run: RunFolder) -> dict[str, Any]:
+        return inspect.status(run)
+
+    def results(self, run: RunFolder, head: int, step: str | None) -> Results:
+        return inspect.results(run, head, step)
+
+    def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[tuple[str, str]]:
+        info = inspect.read(run)
+        if not info.azure_run_id:
+            raise RunError(f"run {run.id} never reached Azure ML: {info.reason or 'nothing was submitted'}")
+        raise RunError(f"run {run.id} ran on Azure ML ({info.target}); its logs are there: {info.portal_url or ''}")
+
+    def cancel(self, run: RunFolder) -> str:
+        info = inspect.read(run)
+        if not info.azure_run_id:
+            raise RunError(f"run {run.id} never reached Azure ML: {info.reason or 'nothing was submitted'}")
+        raise RunError(f"run {run.id} runs in Azure ML: cancel it in the studio, {info.portal_url or ''}")
+
+
+class AzureMLBackend(_AzureBackend):
+    target = "azureml"
+
+    def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled:
+        from runner.azureml import compile_v1, describe
+
+        data = compile_v1.compile_v1(spec, plan, reveal=reveal)
+        header = (f"# The Azure ML SDK v1 pipeline that `runner apply --target azureml` builds from "
+                  f"{' -> '.join(plan.chain)}\n"
+                  "# (Workspace, AmlCompute, Datastore, Dataset, Model, Environment, PipelineParameter,\n"
+                  "# ParallelRunConfig, ParallelRunStep), as data: a review aid, not an Azure file format.\n")
+        return Compiled(self.target, header + describe.dump(data), describe.describe_v1(data), data, {})
+
+    def _keep(self, run: RunFolder, shown: Compiled) -> None:
+        Path(run.file("pipeline.yaml")).write_text(shown.text, encoding="utf-8")
+
+    def _submit(self, plan: Plan, spec: LoadedSpec, run: RunFolder, stream: IO[str] | None) -> Any:
+        from runner.azureml.session_v1 import Session
+        from runner.azureml.submit import submit_v1
+
+        real = self.compile(plan, spec, base_dir=str(run.path), reveal=True)
+        return submit_v1(real.data, self.session or Session(), _wanted(plan, v2=False), str(run.path),
+                         self._submitted(run, stream), stream)
+
+
+class AzureMLV2Backend(_AzureBackend):
+    target = "azureml-v2"
+
+    def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled:
+        from runner.azureml import compile_v1, compile_v2, describe
+
+        job = compile_v2.compile_v2(spec, plan, base_dir=base_dir, reveal=reveal)
+        header = (f"# Azure ML v2 pipeline job with a parallel step, compiled from {' -> '.join(plan.chain)} by "
+                  "runner.\n# Submit: az ml job create -f <this file>  (or: runner apply <spec> --target azureml-v2)\n")
+        shared = compile_v1.resources(spec, reveal=reveal)
+        lines = describe.describe_v2(job, shared["compute"], shared["datastores"], shared["workspace"])
+        return Compiled(self.target, header + describe.dump(job.job), lines, job.job, job.stage)
+
+    def _submit(self, plan: Plan, spec: LoadedSpec, run: RunFolder, stream: IO[str] | None) -> Any:
+        from runner.azureml.compile_v1 import resources
+        from runner.azureml.session_v2 import SessionV2
+        from runner.azureml.submit import submit_v2
+
+        real = self.compile(plan, spec, base_dir=str(run.path), reveal=True)
+        stage_inputs(real.stage)
+        job_file = run.file("job.yaml")
+        fd = os.open(job_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold secret values
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(real.text)
+        shared = resources(spec, reveal=True)
+        return submit_v2(job_file, shared["workspace"], self.session or SessionV2(), _wanted(plan, v2=True),
+                         str(run.path), self._submitted(run, stream), compute=shared["compute"],
+                         datastores=shared["datastores"], stream=stream)
+
+
+def _wanted(plan: Plan, v2: bool) -> list[Any]:
+    from runner.azureml.compile_v2 import node_name
+    from runner.azureml.submit import Wanted
+
+    return [Wanted(s.name, node_name(s.output) if v2 else s.output, s.append_row_file)
+            for s in plan.steps if s.output and s.append_row_file]
+
+
+def _end(run: RunFolder, plan: Plan, status: Status, reason: str) -> None:
+    for step in plan.steps:
+        run.step(step.name).update(status=status, reason=reason)
+    run.update(status=status, reason=reason, finished=time.time(),
+               steps={s.name: StepSummary(status) for s in plan.steps})
+
+
+def _finish(run: RunFolder, plan: Plan, outcome: Any) -> RunResult:
+    """Move each downloaded output where the local engine keeps it; record the end."""
+    from runner.azureml.submit import place
+
+    status = Status(outcome.status)
+    reason = "" if status.ok else f"Azure ML run {outcome.info['azure_run_id']} ended {outcome.azure_status}"
+    steps = []
+    for step in plan.steps:
+        output = None
+        if step.name in outcome.files:
+            output = place(outcome.files[step.name], str(run.output_dir(step.name, step.output or "")))
+        steps.append(StepResult(step.name, status, reason, output=output))
+    shutil.rmtree(run.path / "download", ignore_errors=True)
+    _end(run, plan, status, reason)
+    run.update(azure_status=outcome.azure_status, steps={s.name: StepSummary(s.status, s.output) for s in steps})
+    return RunResult(run, status, steps)

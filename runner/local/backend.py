@@ -1,0 +1,86 @@
+"""LocalBackend: the embedded engine behind the Backend protocol (`runner.runs.backend`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from runner.local.engine import RunBusy, execute
+from runner.local.job import executable_steps
+from runner.local.ledger import Totals, read_records
+from runner.plan.plan import Plan
+from runner.render import plan_json, plan_text
+from runner.runs import inspect
+from runner.runs.folder import RunFolder, StepFolder, new_run, pid_alive
+from runner.runs.outcome import Compiled, Results, RunError, RunResult
+from runner.runs.records import JobRecord, RunRecord
+from runner.runs.status import Status
+from runner.spec.load import LoadedSpec
+
+
+class LocalBackend:
+    target = "local"
+
+    def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled | None:
+        return None  # the plan is what runs
+
+    def apply(self, plan: Plan, spec: LoadedSpec, root: Path, stream: IO[str] | None) -> RunResult:
+        run = new_run(root, plan.name)
+        run.write_job(JobRecord("local", executable_steps(plan, run)))
+        Path(run.file("plan.txt")).write_text(plan_text(plan), encoding="utf-8")
+        Path(run.file("plan.json")).write_text(plan_json(plan), encoding="utf-8")
+        run.write(RunRecord.start(run.id, plan, Status.CREATED))
+        return execute(run, root, stream)
+
+    def resume(self, run: RunFolder, root: Path, stream: IO[str] | None) -> RunResult:
+        info = inspect.read(run)
+        if info.status == Status.RUNNING and pid_alive(info.driver_pid) and info.driver_pid != os.getpid():
+            raise RunError(f"run {run.id} is still running (driver pid {info.driver_pid})")
+        if info.status.ok:
+            raise RunError(f"run {run.id} already {info.status}; nothing to resume")
+        if info.status == Status.FAILED:
+            first = info.reason.split("\n")[0]
+            raise RunError(f"run {run.id} failed ({first}); "
+                           "resuming would count the same failures again. Its failed_items.jsonl lists what failed "
+                           "and what never ran: use it as a dataset with `manifest: true` to run just those, or "
+                           "apply the spec again")
+        try:
+            return execute(run, root, stream)
+        except RunBusy as exc:
+            raise RunError(str(exc)) from exc
+
+    def status(self, run: RunFolder) -> dict[str, Any]:
+        return inspect.status(run, _count_from_ledger)
+
+    def results(self, run: RunFolder, head: int, step: str | None) -> Results:
+        return inspect.results(run, head, step)
+
+    def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[tuple[str, str]]:
+        return inspect.log_files(run, worker, system, step)
+
+    def cancel(self, run: RunFolder) -> str:
+        """Ctrl-C from another terminal: the driver stops its workers and keeps what is
+        committed, so the run is interrupted and `runner resume` goes on with it."""
+        info = inspect.read(run)
+        if info.status != Status.RUNNING or not info.driver_pid:
+            raise RunError(f"run {run.id} is not running ({info.status})")
+        try:
+            os.kill(info.driver_pid, signal.SIGINT)
+        except ProcessLookupError as exc:
+            raise RunError(f"run {run.id}'s driver (pid {info.driver_pid}) is gone") from exc
+        return (f"asked run {run.id}'s driver (pid {info.driver_pid}) to stop; what it committed is kept, "
+                f"and `runner resume {run.id}` goes on from there")
+
+
+def _count_from_ledger(step: StepFolder, progress: dict[str, Any]) -> None:
+    """A stopped step's numbers from its ledger: newer than a killed driver's last write."""
+    totals = Totals()
+    for record in read_records(step.ledger):
+        totals.add(record)
+    progress["mini_batches"].update(succeeded=totals.mini_batches_ok, failed=totals.mini_batches_failed,
+                                    in_flight=0, retrying=0)
+    progress["items"].update(succeeded=totals.items_ok, failed=totals.items_failed)
+    progress["rows_written"] = totals.rows_out

@@ -1,0 +1,95 @@
+"""What the local engine checks: before any worker starts (pre-flight: exit 2 with
+every problem at once) and after each finished mini-batch (the thresholds that stop a
+step with exit 1)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from runner.local.job import side_inputs
+from runner.local.ledger import Ledger
+from runner.local.sources import is_glob
+from runner.plan.plan import StepPlan
+from runner.plan.references import is_remote
+from runner.runs.folder import StepFolder
+
+
+class PreflightError(Exception):
+    """Something to fix before any worker starts (exit 2)."""
+
+
+def thresholds(job: StepPlan, total: int) -> Callable[[Ledger], str | None]:
+    def check(ledger: Ledger) -> str | None:
+        t = ledger.totals
+        if job.error_threshold != -1 and t.items_failed > job.error_threshold:
+            return (f"error_threshold exceeded: {t.items_failed} items failed, more than the "
+                    f"{job.error_threshold} allowed{_first_error(t.first_errors)}")
+        if job.allowed_failed_count not in (None, -1) and t.mini_batches_failed > job.allowed_failed_count:
+            return (f"allowed_failed_count exceeded: {t.mini_batches_failed} mini-batches failed, more than "
+                    f"the {job.allowed_failed_count} allowed{_first_error(t.first_errors)}")
+        if job.allowed_failed_percent is not None and job.allowed_failed_percent < 100:
+            percent = 100.0 * t.mini_batches_failed / total
+            if percent > job.allowed_failed_percent:
+                return (f"allowed_failed_percent exceeded: {t.mini_batches_failed} of {total} mini-batches "
+                        f"failed ({percent:.1f}% > {job.allowed_failed_percent:g}%)"
+                        f"{_first_error(t.first_errors)}")
+        return None
+
+    return check
+
+
+def within(job: StepPlan, ledger: Ledger) -> str:
+    t = ledger.totals
+    if not t.items_failed and not t.mini_batches_failed:
+        return ""
+    return (f"{t.items_failed} items and {t.mini_batches_failed} mini-batches failed, within the thresholds "
+            f"(error_threshold {job.error_threshold}); see failed_items.jsonl")
+
+
+def _first_error(errors: list[str]) -> str:
+    if not errors:
+        return ""
+    lines = [line for line in errors[0].strip().splitlines() if line.strip()]
+    return f"; the first error: {lines[-1].strip()}" if lines else ""
+
+
+def preflight(job: StepPlan, folder: StepFolder, output: str | None) -> None:
+    problems = []
+    if not os.path.isdir(job.source_directory):
+        problems.append(f"source_directory {job.source_directory} is not a folder")
+    if not os.path.isfile(job.entry_script):
+        problems.append(f"entry_script {job.entry_script} does not exist")
+    else:
+        try:
+            with open(job.entry_script, "rb") as handle:
+                compile(handle.read(), job.entry_script, "exec")
+        except SyntaxError as exc:
+            problems.append(f"entry_script {job.entry_script} has a syntax error at line {exc.lineno}: {exc.msg}")
+    missing = False
+    for name, path in {**job.models, **side_inputs(job)}.items():
+        if not os.path.exists(path):
+            problems.append(f"{name}: {path} does not exist")
+            missing = True
+    for item in job.inputs:
+        if is_remote(item.location):
+            problems.append(f"{item.reference}: {item.location} is read on the Azure targets only; locally, "
+                            "give a path on this machine")
+        elif item.step is None and not is_glob(item.location) and not os.path.exists(item.location):
+            problems.append(f"{item.reference}: {item.location} does not exist")
+            missing = True
+    if missing:
+        problems.append("(the example specs' data and models are made by `runner example mnist` and "
+                        "`runner example tabular`)")
+    try:
+        folder.path.mkdir(parents=True, exist_ok=True)
+        target = os.path.dirname(output) if output else str(folder.path / "outputs")
+        os.makedirs(target, exist_ok=True)
+        probe = os.path.join(target, ".write-test")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        problems.append(f"the output folder is not writable: {exc.strerror or exc}")
+    if problems:
+        raise PreflightError("\n".join(problems))

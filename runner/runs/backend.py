@@ -1,0 +1,44 @@
+"""The Backend protocol: the seam between the facade (`runner.api`) and what runs a
+plan. A new engine (a Ray cluster, Kubernetes) is one module implementing it, and one
+line in `runner.api.BACKENDS` naming it (as Kedro's AbstractRunner is subclassed).
+
+Every backend records its runs in the same run folder with the same records
+(`runner.runs`), so `runner runs`, `status` and `results` read any target's run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from runner.plan.plan import Plan
+from runner.runs.folder import RunFolder
+from runner.runs.outcome import Compiled, Results, RunResult
+from runner.spec.load import LoadedSpec
+
+
+class Backend(Protocol):
+    target: str
+
+    def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled | None:
+        """What the plan becomes on this target, for review (`runner plan --target`);
+        None where nothing is compiled (local). Paths are relative to `base_dir`."""
+
+    def apply(self, plan: Plan, spec: LoadedSpec, root: Path, stream: IO[str] | None) -> RunResult:
+        """Run the plan in a new run folder under `root`, to its end."""
+
+    def resume(self, run: RunFolder, root: Path, stream: IO[str] | None) -> RunResult:
+        """Go on with an interrupted run: what was committed stays, the rest runs."""
+
+    def status(self, run: RunFolder) -> dict[str, Any]:
+        """run.json with each step's record and progress (`runner status`)."""
+
+    def results(self, run: RunFolder, head: int, step: str | None) -> Results:
+        """A step's output rows: how many, and the first few."""
+
+    def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[tuple[str, str]]:
+        """(path, text) of each log file."""
+
+    def cancel(self, run: RunFolder) -> str:
+        """Ask a running run to stop; says what was done."""

@@ -1,0 +1,150 @@
+"""The typed records of a run folder, one type per file, each versioned.
+
+    run.json   RunRecord    what ran, where (target), its status, times, driver, Azure ids
+    job.json   JobRecord    the plan's steps with real values (mode 0600: it may hold
+                            secrets), so `runner resume` runs exactly what was started
+    <step>/step.json  StepRecord   a step's status, partitioning totals, fingerprint, reuse
+
+Local and Azure runs write the same types. A file written by another version of runner,
+or damaged, raises RecordError naming the file: never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from runner.plan.plan import REDACTED, Plan, StepPlan
+from runner.runs.status import Status
+
+VERSION = 1
+
+
+class RecordError(Exception):
+    """A record that is missing, damaged or of a version this runner cannot read."""
+
+
+@dataclass
+class StepSummary:
+    """A step's end, as run.json keeps it (the step's own step.json has the rest)."""
+
+    status: Status
+    output: str | None = None
+    reused_from: str | None = None
+
+
+@dataclass
+class RunRecord:
+    id: str
+    name: str
+    spec: str
+    target: str = "local"
+    status: Status = Status.CREATED
+    experiment: str = ""
+    chain: list[str] = field(default_factory=list)
+    started: float = 0.0
+    finished: float | None = None
+    cwd: str = ""
+    driver_pid: int | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    resumed: int = 0  # how many times `runner resume` went on with it
+    reason: str = ""
+    driver_peak_rss_mb: float | None = None
+    steps: dict[str, StepSummary] = field(default_factory=dict)
+    azure_run_id: str | None = None
+    portal_url: str | None = None
+    azure_status: str | None = None
+    version: int = VERSION
+
+    @classmethod
+    def start(cls, run_id: str, plan: Plan, status: Status) -> RunRecord:
+        """A new run of `plan` (parameters as the plan shows them: secrets hidden)."""
+        return cls(id=run_id, name=plan.name, spec=plan.source, target=plan.target, status=status,
+                   experiment=plan.experiment, chain=plan.chain, started=time.time(), cwd=plan.cwd,
+                   driver_pid=os.getpid(),
+                   parameters={p.name: REDACTED if p.secret else p.value for p in plan.parameters})
+
+
+@dataclass
+class StepRecord:
+    name: str
+    status: Status = Status.PENDING
+    reason: str = ""
+    reused_from: str | None = None  # the run whose output this step reuses
+    fingerprint: str = ""
+    started: float | None = None
+    mini_batches: int | None = None  # set once the inputs are partitioned
+    items: int | None = None
+    files: int | None = None
+    listing: str = ""  # a digest of the input listing
+    partition_seconds: float | None = None
+    version: int = VERSION
+
+    @property
+    def partitioned(self) -> bool:
+        return self.mini_batches is not None
+
+
+@dataclass
+class JobRecord:
+    """What a run executes: the plan's steps, paths absolute, values real."""
+
+    target: str
+    steps: list[StepPlan]
+    version: int = VERSION
+
+    def step(self, name: str) -> StepPlan | None:
+        return next((s for s in self.steps if s.name == name), None)
+
+
+R = TypeVar("R", RunRecord, StepRecord, JobRecord)
+
+
+def _decode(cls: type[R], data: dict[str, Any]) -> R:
+    if cls is JobRecord:
+        return JobRecord(data["target"], [StepPlan.from_dict(s) for s in data["steps"]], data["version"])  # type: ignore[return-value]
+    known = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in data.items() if k in known}
+    if "status" in values:
+        values["status"] = Status(values["status"])
+    if cls is RunRecord:
+        values["steps"] = {name: StepSummary(Status(s["status"]), s.get("output"), s.get("reused_from"))
+                           for name, s in values.get("steps", {}).items()}
+    return cls(**values)
+
+
+def read_record(path: Path, cls: type[R]) -> R:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError as exc:
+        raise RecordError(f"{path} is missing") from exc
+    except (OSError, ValueError) as exc:
+        raise RecordError(f"{path} cannot be read ({exc}); the run folder is damaged") from exc
+    if not isinstance(data, dict) or "version" not in data:
+        raise RecordError(f"{path} was written by an older runner (it has no version); "
+                          "apply the spec again to make a new run")
+    if data["version"] != VERSION:
+        raise RecordError(f"{path} is version {data['version']} of {cls.__name__}; this runner reads "
+                          f"version {VERSION}")
+    try:
+        return _decode(cls, data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RecordError(f"{path} is damaged ({type(exc).__name__}: {exc})") from exc
+
+
+def write_record(path: Path, record: RunRecord | StepRecord | JobRecord, private: bool = False) -> None:
+    """Atomic: a reader (or a crash) sees the old file or the new one, never half.
+    `private` files (job.json: real values, secrets included) are mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    text = json.dumps(dataclasses.asdict(record), indent=1, default=str) + "\n"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,69 @@
+"""The run folder's typed records: versioned, atomic, and a clear error (never a
+traceback) for a file of another version or a damaged one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner.runs.folder import RunFolder, new_run
+from runner.runs.records import RecordError, RunRecord, StepRecord, StepSummary
+from runner.runs.status import EXIT_CODES, ExitCode, Status, exit_code
+
+
+def test_records_round_trip_with_their_version(tmp_path: Path) -> None:
+    run = new_run(tmp_path, "job")
+    run.write(RunRecord(id=run.id, name="job", spec="s.yaml", status=Status.RUNNING,
+                        steps={"a": StepSummary(Status.SUCCEEDED, "/out")}))
+    data = json.loads((run.path / "run.json").read_text())
+    assert data["version"] == 1 and data["status"] == "running"
+    assert run.read().steps["a"].status is Status.SUCCEEDED
+    step = run.step("a")
+    assert step.read() == StepRecord("a")  # not started yet: pending
+    step.update(status=Status.FAILED, mini_batches=3)
+    assert step.read().status is Status.FAILED and step.read().partitioned
+
+
+def test_an_unknown_field_in_an_update_is_a_programming_error(tmp_path: Path) -> None:
+    run = new_run(tmp_path, "job")
+    run.write(RunRecord(id=run.id, name="job", spec="s.yaml"))
+    with pytest.raises(TypeError):
+        run.update(stauts=Status.FAILED)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('{"id": "x", "status": "running"}', "older runner (it has no version)"),
+    ('{"version": 7, "id": "x"}', "version 7 of RunRecord"),
+    ('{"version": 1, "id": "x"', "cannot be read"),
+    ("", "cannot be read"),
+    ('{"version": 1, "id": "x", "name": "n", "spec": "s", "status": "exploded"}', "is damaged"),
+    ('[1, 2]', "older runner"),
+])
+def test_a_file_of_another_version_or_damaged_names_itself(tmp_path: Path, text: str, message: str) -> None:
+    run = RunFolder(tmp_path / "run-1")
+    run.path.mkdir()
+    (run.path / "run.json").write_text(text)
+    with pytest.raises(RecordError) as info:
+        run.read()
+    assert str(run.path / "run.json") in str(info.value) and message in str(info.value)
+
+
+def test_the_cli_says_which_file_is_damaged_and_exits_2(tmp_path: Path) -> None:
+    run = new_run(tmp_path / ".runner" / "runs", "job")
+    (run.path / "run.json").write_text('{"version": 1, "id": "job"')
+    (run.path / "job.json").write_text("{}")
+    for command in (["status", run.id], ["results", run.id], ["resume", run.id], ["logs", run.id]):
+        shown = subprocess.run([sys.executable, "-m", "runner", *command], cwd=tmp_path, capture_output=True,
+                               text=True, timeout=60)
+        assert shown.returncode == 2, (command, shown.stderr)
+        assert "run.json cannot be read" in shown.stderr and "Traceback" not in shown.stderr
+
+
+def test_every_final_status_has_one_exit_code() -> None:
+    finished = [s for s in Status if s.finished]
+    assert set(EXIT_CODES) == set(finished)
+    assert exit_code(Status.PREFLIGHT) is ExitCode.USAGE and exit_code(Status.RUNNING) is ExitCode.BACKEND
