@@ -35,12 +35,14 @@ demo: setup
 	$(BIN)/runner apply specs/mnist.single-image.yaml
 	$(BIN)/runner results latest
 
-# Everything but tests/azure in .venv; tests/azure (the real Azure ML SDK objects, no
-# network) in .venv-azure, where a missing SDK fails instead of skipping.
+# Everything but tests/azureml in .venv; tests/azureml (the real Azure ML SDK objects, no
+# network) in .venv-azure, where a missing SDK fails instead of skipping. Then the layer
+# contract (import-linter) and `mypy --strict` over runner/ ([tool.mypy]).
 test: setup setup-azure
 	$(BIN)/python -m pytest -q
-	RUNNER_AZURE_TESTS=1 $(AZ_BIN)/python -m pytest -q -p no:warnings tests/azure
+	RUNNER_AZURE_TESTS=1 $(AZ_BIN)/python -m pytest -q -p no:warnings tests/azureml
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 schema: setup
 	$(BIN)/runner schema --out schema
@@ -53,6 +55,7 @@ bench: setup
 	$(BIN)/python -m bench mnist
 	$(BIN)/python -m bench scale
 	$(BIN)/python -m bench resume
+	$(BIN)/python -m bench startup
 
 clean:
 	rm -rf $(VENV) $(AZ_VENV) .pytest_cache .hypothesis .runner data models
