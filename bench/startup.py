@@ -230,7 +230,7 @@ def markdown(result: dict[str, Any]) -> list[str]:
                       f"stopped) {phases['run_phase_seconds']} s; the rest is the interpreter, imports, "
                       "loading the spec, the run folder and the reports."]
     timing = result["importtime"]
-    lines += ["", f"## `python -X importtime -c \"import runner.cli\"`", "",
+    lines += ["", "## `python -X importtime -c \"import runner.cli\"`", "",
               f"Medians of {timing['runs']} runs; {timing['modules']} modules, `runner.cli` "
               f"{timing['total_ms']} ms cumulative."]
     lines += _module_table(f"Top {TOP} by cumulative time (a module and all it imports):", timing["top_cumulative"])

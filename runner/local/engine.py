@@ -17,25 +17,24 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from runner.local import job as jobs
-from runner.local.descriptors import encode, task_fields
 from runner.local.checks import PreflightError, preflight, thresholds, within
+from runner.local.descriptors import encode, task_fields
 from runner.local.ledger import Ledger
 from runner.local.progress import Progress
 from runner.local.protocol import WorkerConfig
 from runner.local.reports import finish_parquet, staged_output, write_reports
 from runner.local.reuse import find_reusable, fingerprint, link_outputs
+from runner.local.sources import InputError, Partitioner
+from runner.local.supervisor import Slot, Supervisor, Task
 from runner.plan.plan import StepPlan
 from runner.runs.folder import RunFolder, StepFolder, list_runs
 from runner.runs.outcome import RunResult, StepResult
 from runner.runs.records import StepRecord, StepSummary
 from runner.runs.status import Status
-from runner.local.sources import InputError, Partitioner
-from runner.local.supervisor import Slot, Supervisor, Task
 
 # The run folder's disk is full (or a quota or file size limit is reached): the step
 # stops with what it committed kept, and resumes once there is room.

@@ -26,7 +26,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any, assert_never
+
+from typing_extensions import assert_never  # typing's is 3.11+; runner supports 3.10 (pydantic brings it)
 
 from runner.local import protocol
 from runner.local.ledger import Ledger

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from runner.local.ledger import Ledger
 from runner.local.protocol import WorkerConfig
