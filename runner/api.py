@@ -9,7 +9,6 @@ imported where they are used, so `runner --help` stays fast.
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +81,8 @@ def validate(specs: Sequence[str], sets: Sequence[str] = (), set_params: Sequenc
 def _plan(loaded: LoadedSpec, target: str | None) -> Plan:
     from runner.plan.plan import build_plan
 
-    return build_plan(loaded, target=target, cpu_count=os.cpu_count() or 1)
+    chosen = target or loaded.spec.target
+    return build_plan(loaded, target=chosen, processes_per_node=backend_for(chosen).processes_per_node)
 
 
 def plan(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,

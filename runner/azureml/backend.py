@@ -48,6 +48,7 @@ def stage_inputs(stage: Mapping[str, str]) -> None:
 
 class _AzureBackend:
     target = ""
+    processes_per_node: int | None = None  # one per core of the cluster's VM size
 
     def __init__(self, session: Any = None) -> None:
         self.session = session  # the SDK seam; None: the real one

@@ -23,6 +23,7 @@ from runner.spec.load import LoadedSpec
 
 class LocalBackend:
     target = "local"
+    processes_per_node: int | None = os.cpu_count() or 1  # Azure's default: one per core
 
     def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled | None:
         return None  # the plan is what runs

@@ -96,12 +96,14 @@ class Plan:
     cwd: str = ""  # the working directory relative paths start from
 
 
-def build_plan(loaded: LoadedSpec, target: str | None = None, cpu_count: int = 1) -> Plan:
+def build_plan(loaded: LoadedSpec, target: str | None = None, processes_per_node: int | None = None) -> Plan:
+    """`processes_per_node` stands where the spec leaves process_count_per_node out: the
+    backend's own default (the local engine: one per CPU; Azure: None, the VM decides)."""
     spec = loaded.spec
     chosen = target or spec.target
     check_target(loaded, chosen, {name: resolve_path(loaded, ("datasets", name, "path"), dataset.path)
                                   for name, dataset in spec.datasets.items()})
-    steps = [_step_plan(loaded, i, step, chosen, cpu_count) for i, step in enumerate(spec.steps)]
+    steps = [_step_plan(loaded, i, step, processes_per_node) for i, step in enumerate(spec.steps)]
     resolved = resolved_spec(loaded)
     resolved["target"] = chosen  # as --target chose it
     return Plan(name=spec.name, experiment=spec.experiment or spec.name, target=chosen, source=loaded.source,
@@ -172,12 +174,12 @@ def _mini_batch(run: ParallelRun, kind: str) -> tuple[str, int | None]:
     return f"about {shown} of rows", size
 
 
-def _step_plan(loaded: LoadedSpec, index: int, step: Step, target: str, cpu_count: int) -> StepPlan:
+def _step_plan(loaded: LoadedSpec, index: int, step: Step, processes_per_node: int | None) -> StepPlan:
     run = step.parallel_run
     base: Path_ = ("steps", index)
     inputs = resolve_inputs(loaded, index, "inputs")
     text, size = _mini_batch(run, inputs[0].kind if inputs else "file")
-    per_node = run.process_count_per_node or (cpu_count if target == "local" else None)
+    per_node = run.process_count_per_node or processes_per_node
     source_directory = resolve_path(loaded, (*base, "parallel_run", "source_directory"), run.source_directory)
     prefix = len(format_path(base)) + 1
     env_path = (*base, "parallel_run", "environment_variables")

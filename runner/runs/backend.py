@@ -20,6 +20,9 @@ from runner.spec.load import LoadedSpec
 
 class Backend(Protocol):
     target: str
+    # Processes per node where a spec leaves process_count_per_node out (None: the
+    # target decides, as Azure does from the VM's cores).
+    processes_per_node: int | None
 
     def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled | None:
         """What the plan becomes on this target, for review (`runner plan --target`);
