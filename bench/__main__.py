@@ -22,6 +22,7 @@ Results: bench/results/<name>.json and <name>.md (--out elsewhere). Data is made
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -209,6 +210,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     args = _parser().parse_args()
+    # Bytecode as an installed package has it (pip compiles on install); this machine sets
+    # PYTHONDONTWRITEBYTECODE, so every fresh command would otherwise compile the sources.
+    for package in ("runner", "bench"):
+        compileall.compile_dir(str(REPO / package), quiet=1)
     started, load_before = time.perf_counter(), os.getloadavg()[0]
     result = BENCHMARKS[args.name][0](args)
     result["command"] = "python -m bench " + shlex.join(sys.argv[1:])

@@ -8,6 +8,7 @@ after two untimed rounds (bytecode caches, page cache); the median is reported.
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import shutil
@@ -202,6 +203,7 @@ def startup(args: Any) -> dict[str, Any]:
         env["PYTHONPATH"] = os.pathsep.join([str(source), *filter(None, [env.get("PYTHONPATH")])])
     if runner_at(args.work, env) != source:
         raise SystemExit(f"`import runner` finds the package under {runner_at(args.work, env)}, not {source}")
+    compileall.compile_dir(str(source / "runner"), quiet=1)  # --source too: bytecode, as installed
     return {"runner_source": str(source), "runner_version": args.note or git_state(source),
             "runs": args.runs, "cases": _measure(_cases(args.work, source), env, args.runs),
             "importtime": importtime(env, args.work)}

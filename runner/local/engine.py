@@ -178,7 +178,10 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
                           output=output)
     progress = Progress(folder, job.name, total, info.items if job.kind == "file" else None, stream)
     supervisor = Supervisor(
-        workers=jobs.workers(job), per_node=job.process_count_per_node or 1, tasks=_tasks(folder, ledger, job.kind),
+        # No more workers than mini-batches left: a process that would get no work costs
+        # its start-up (interpreter, imports, init()) and a core while the others start.
+        workers=min(jobs.workers(job), total - ledger.recovered), per_node=job.process_count_per_node or 1,
+        tasks=_tasks(folder, ledger, job.kind),
         ledger=ledger, run_max_try=job.run_max_try, timeout=float(job.run_invocation_timeout),
         thresholds=thresholds(job, total), worker_config=lambda slot: _worker_config(job, folder, output, slot),
         worker_env=_worker_env(job, _model_dir(job, folder)), log=log, interrupted=lambda: stop.requested,
