@@ -16,7 +16,7 @@ from runner.render import plan_json, plan_text
 from runner.runs import inspect
 from runner.runs.folder import RunFolder, StepFolder, new_run, pid_alive
 from runner.runs.outcome import Compiled, Results, RunError, RunResult
-from runner.runs.records import JobRecord, RunRecord
+from runner.runs.records import JobRecord, ProgressRecord, RunRecord
 from runner.runs.status import Status
 from runner.spec.load import LoadedSpec
 
@@ -76,12 +76,12 @@ class LocalBackend:
                 f"and `runner resume {run.id}` goes on from there")
 
 
-def _count_from_ledger(step: StepFolder, progress: dict[str, Any]) -> None:
+def _count_from_ledger(step: StepFolder, progress: ProgressRecord) -> None:
     """A stopped step's numbers from its ledger: newer than a killed driver's last write."""
     totals = Totals()
     for record in read_records(step.ledger):
         totals.add(record)
-    progress["mini_batches"].update(succeeded=totals.mini_batches_ok, failed=totals.mini_batches_failed,
-                                    in_flight=0, retrying=0)
-    progress["items"].update(succeeded=totals.items_ok, failed=totals.items_failed)
-    progress["rows_written"] = totals.rows_out
+    mb = progress.mini_batches
+    mb.succeeded, mb.failed, mb.in_flight, mb.retrying = totals.mini_batches_ok, totals.mini_batches_failed, 0, 0
+    progress.items.succeeded, progress.items.failed = totals.items_ok, totals.items_failed
+    progress.rows_written = totals.rows_out

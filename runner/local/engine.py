@@ -195,11 +195,11 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         with contextlib.suppress(OSError):
             ledger.close()
         with contextlib.suppress(OSError):
-            progress.close(supervisor, "interrupted")
+            progress.close(supervisor, Status.INTERRUPTED)
         raise
     ledger.close()
     if outcome.status == "preflight":
-        progress.close(supervisor, "failed")
+        progress.close(supervisor, Status.FAILED)
         raise PreflightError(outcome.reason)
     status = Status(outcome.status)
     snap = progress.close(supervisor, status)

@@ -8,7 +8,10 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from runner.runs.folder import StepFolder, write_json
+from runner.local.ledger import Totals
+from runner.runs.folder import StepFolder
+from runner.runs.records import ItemCounts, MiniBatchCounts, ProgressRecord, write_record
+from runner.runs.status import Status
 
 if TYPE_CHECKING:
     from runner.local.supervisor import Supervisor
@@ -43,29 +46,23 @@ class Progress:
             self._task = self._bar.add_task(step, total=total, detail="")
             self._bar.start()
 
-    def snapshot(self, sup: Supervisor | None, status: str = "running") -> dict[str, Any]:
-        t = (sup.ledger.totals if sup else None)
-        done = (t.mini_batches_ok + t.mini_batches_failed) if t else 0
+    def snapshot(self, sup: Supervisor | None, status: Status = Status.RUNNING) -> ProgressRecord:
+        t = sup.ledger.totals if sup else Totals()
+        done = t.mini_batches_ok + t.mini_batches_failed
         if self.start_done is None:
             self.start_done = done
         elapsed = time.monotonic() - self.started
         rate = (done - self.start_done) / elapsed if elapsed > 0 else 0.0
-        in_flight = sum(len(s.queue) for s in sup.slots) if sup else 0
-        return {
-            "step": self.step, "status": status,
-            "mini_batches": {"total": self.total, "succeeded": t.mini_batches_ok if t else 0,
-                             "failed": t.mini_batches_failed if t else 0, "in_flight": in_flight,
-                             "retrying": len(sup.retries) if sup else 0},
-            "items": {"total": self.total_items, "succeeded": t.items_ok if t else 0,
-                      "failed": t.items_failed if t else 0},
-            "rows_written": t.rows_out if t else 0,
-            "retries": t.retries if t else 0,
-            "worker_restarts": sup.restarts if sup else 0,
-            "mini_batches_per_second": round(rate, 2),
-            "eta_seconds": round((self.total - done) / rate, 1) if rate > 0 else None,
-            "elapsed_seconds": round(elapsed, 2),
-            "updated": time.time(),
-        }
+        return ProgressRecord(
+            step=self.step, status=status,
+            mini_batches=MiniBatchCounts(self.total, t.mini_batches_ok, t.mini_batches_failed,
+                                         in_flight=sum(len(s.queue) for s in sup.slots) if sup else 0,
+                                         retrying=len(sup.retries) if sup else 0),
+            items=ItemCounts(self.total_items, t.items_ok, t.items_failed),
+            rows_written=t.rows_out, retries=t.retries, worker_restarts=sup.restarts if sup else 0,
+            mini_batches_per_second=round(rate, 2),
+            eta_seconds=round((self.total - done) / rate, 1) if rate > 0 else None,
+            elapsed_seconds=round(elapsed, 2), updated=time.time())
 
     def tick(self, sup: Supervisor) -> None:
         now = time.monotonic()
@@ -82,19 +79,19 @@ class Progress:
             self._last_file = now
             self.write(snap)
 
-    def _draw(self, snap: dict[str, Any]) -> None:
-        mb = snap["mini_batches"]
-        self._bar.update(self._task, completed=mb["succeeded"] + mb["failed"],
-                         detail=f"failed {mb['failed']}  items ok {snap['items']['succeeded']} "
-                                f"failed {snap['items']['failed']}  {snap['mini_batches_per_second']:.0f}/s")
+    def _draw(self, snap: ProgressRecord) -> None:
+        mb = snap.mini_batches
+        self._bar.update(self._task, completed=mb.succeeded + mb.failed,
+                         detail=f"failed {mb.failed}  items ok {snap.items.succeeded} "
+                                f"failed {snap.items.failed}  {snap.mini_batches_per_second:.0f}/s")
 
-    def write(self, snap: dict[str, Any]) -> None:
-        write_json(Path(self.folder.progress), snap)
+    def write(self, snap: ProgressRecord) -> None:
+        write_record(Path(self.folder.progress), snap)
         overview = Path(self.folder.overview)
         overview.parent.mkdir(parents=True, exist_ok=True)
         overview.write_text(_line(snap) + "\n", encoding="utf-8")
 
-    def close(self, sup: Supervisor | None, status: str) -> dict[str, Any]:
+    def close(self, sup: Supervisor | None, status: Status) -> ProgressRecord:
         snap = self.snapshot(sup, status)
         if self._bar is not None:
             self._draw(snap)
@@ -103,10 +100,10 @@ class Progress:
         return snap
 
 
-def _line(snap: dict[str, Any]) -> str:
-    mb, items = snap["mini_batches"], snap["items"]
-    total_items = f"/{items['total']}" if items["total"] is not None else ""
-    eta = f", ETA {snap['eta_seconds']:.0f} s" if snap.get("eta_seconds") is not None else ""
-    return (f"{snap['step']}: {snap['status']}; mini-batches {mb['succeeded'] + mb['failed']}/{mb['total']} "
-            f"({mb['failed']} failed); items {items['succeeded'] + items['failed']}{total_items} "
-            f"({items['failed']} failed); {snap['mini_batches_per_second']:.1f} mini-batches/s{eta}")
+def _line(snap: ProgressRecord) -> str:
+    mb, items = snap.mini_batches, snap.items
+    total_items = f"/{items.total}" if items.total is not None else ""
+    eta = f", ETA {snap.eta_seconds:.0f} s" if snap.eta_seconds is not None else ""
+    return (f"{snap.step}: {snap.status}; mini-batches {mb.succeeded + mb.failed}/{mb.total} "
+            f"({mb.failed} failed); items {items.succeeded + items.failed}{total_items} "
+            f"({items.failed} failed); {snap.mini_batches_per_second:.1f} mini-batches/s{eta}")

@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import time
@@ -127,20 +126,6 @@ class StepFolder:
         record = dataclasses.replace(self.read(), **fields)
         write_record(Path(self.step_json), record)
         return record
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        data: dict[str, Any] = json.load(handle)
-        return data
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic: a reader (or a crash) sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def new_run(root: Path, name: str) -> RunFolder:

@@ -7,14 +7,14 @@ import csv
 import dataclasses
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from runner.plan.plan import StepPlan
-from runner.runs.folder import Ambiguous, RunFolder, find_run, list_runs, pid_alive, read_json
+from runner.runs.folder import Ambiguous, RunFolder, StepFolder, find_run, list_runs, pid_alive
 from runner.runs.outcome import Results, RunError
-from runner.runs.records import JobRecord, RecordError, RunRecord
+from runner.runs.records import JobRecord, ProgressRecord, RecordError, RunRecord, read_record
 from runner.runs.status import Status
 
 
@@ -65,7 +65,8 @@ def list_all(root: Path) -> list[RunRecord]:
     return records
 
 
-def status(folder: RunFolder, progress_of: Any = None) -> dict[str, Any]:
+def status(folder: RunFolder,
+           progress_of: Callable[[StepFolder, ProgressRecord], None] | None = None) -> dict[str, Any]:
     """run.json with each step's record (and progress, where the step has one).
     `progress_of(step_folder, progress)` may bring a stopped step's numbers up to date."""
     record = read(folder)
@@ -78,9 +79,13 @@ def status(folder: RunFolder, progress_of: Any = None) -> dict[str, Any]:
         except RecordError as exc:
             raise RunError(str(exc)) from exc
         if os.path.exists(step.progress):
-            entry["progress"] = read_json(Path(step.progress))
+            try:
+                progress = read_record(Path(step.progress), ProgressRecord)
+            except RecordError as exc:
+                raise RunError(str(exc)) from exc
             if record.status != Status.RUNNING and progress_of is not None:
-                progress_of(step, entry["progress"])  # newer than a killed driver's last write
+                progress_of(step, progress)  # newer than a killed driver's last write
+            entry["progress"] = dataclasses.asdict(progress)
         if entry["status"] == Status.RUNNING and record.status == Status.INTERRUPTED:
             entry["status"] = Status.INTERRUPTED
         steps.append(entry)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from runner.runs.errors import BackendError, RunError
 from runner.runs.folder import RunFolder
+from runner.runs.records import ProgressRecord
 from runner.runs.status import ExitCode, Status, exit_code
 
 __all__ = ["BackendError", "Compiled", "Results", "RunError", "RunResult", "StepResult"]
@@ -17,7 +18,7 @@ class StepResult:
     name: str
     status: Status
     reason: str = ""
-    progress: dict[str, Any] = field(default_factory=dict)
+    progress: ProgressRecord | None = None  # the step's last numbers, where it ran
     output: str | None = None  # the append_row file, where the step has one
     reused_from: str | None = None
 

@@ -4,6 +4,7 @@
     job.json   JobRecord    the plan's steps with real values (mode 0600: it may hold
                             secrets), so `runner resume` runs exactly what was started
     <step>/step.json  StepRecord   a step's status, partitioning totals, fingerprint, reuse
+    <step>/progress.json  ProgressRecord   the numbers `runner status` shows
 
 Local and Azure runs write the same types. A file written by another version of runner,
 or damaged, raises RecordError naming the file: never a traceback.
@@ -91,6 +92,44 @@ class StepRecord:
 
 
 @dataclass
+class MiniBatchCounts:
+    total: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    retrying: int = 0
+
+    @property
+    def left(self) -> int:
+        return self.total - self.succeeded - self.failed
+
+
+@dataclass
+class ItemCounts:
+    total: int | None = None  # None: rows of a table, known only as workers read them
+    succeeded: int = 0
+    failed: int = 0
+
+
+@dataclass
+class ProgressRecord:
+    """A running step's numbers, rewritten about once a second and at the end."""
+
+    step: str
+    status: Status = Status.RUNNING
+    mini_batches: MiniBatchCounts = field(default_factory=MiniBatchCounts)
+    items: ItemCounts = field(default_factory=ItemCounts)
+    rows_written: int = 0
+    retries: int = 0
+    worker_restarts: int = 0
+    mini_batches_per_second: float = 0.0
+    eta_seconds: float | None = None
+    elapsed_seconds: float = 0.0
+    updated: float = 0.0
+    version: int = VERSION
+
+
+@dataclass
 class JobRecord:
     """What a run executes: the plan's steps, paths absolute, values real."""
 
@@ -102,7 +141,7 @@ class JobRecord:
         return next((s for s in self.steps if s.name == name), None)
 
 
-R = TypeVar("R", RunRecord, StepRecord, JobRecord)
+R = TypeVar("R", RunRecord, StepRecord, JobRecord, ProgressRecord)
 
 
 def _decode(cls: type[R], data: dict[str, Any]) -> R:
@@ -115,6 +154,9 @@ def _decode(cls: type[R], data: dict[str, Any]) -> R:
     if cls is RunRecord:
         values["steps"] = {name: StepSummary(Status(s["status"]), s.get("output"), s.get("reused_from"))
                            for name, s in values.get("steps", {}).items()}
+    if cls is ProgressRecord:
+        values["mini_batches"] = MiniBatchCounts(**values.get("mini_batches", {}))
+        values["items"] = ItemCounts(**values.get("items", {}))
     return cls(**values)
 
 
@@ -138,7 +180,8 @@ def read_record(path: Path, cls: type[R]) -> R:
         raise RecordError(f"{path} is damaged ({type(exc).__name__}: {exc})") from exc
 
 
-def write_record(path: Path, record: RunRecord | StepRecord | JobRecord, private: bool = False) -> None:
+def write_record(path: Path, record: RunRecord | StepRecord | JobRecord | ProgressRecord,
+                 private: bool = False) -> None:
     """Atomic: a reader (or a crash) sees the old file or the new one, never half.
     `private` files (job.json: real values, secrets included) are mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
