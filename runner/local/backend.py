@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from runner.render import plan_json, plan_text
 from runner.runs import inspect
 from runner.runs.folder import RunFolder, StepFolder, new_run, pid_alive
 from runner.runs.outcome import Compiled, Results, RunError, RunResult
-from runner.runs.records import JobRecord, ProgressRecord, RunRecord
+from runner.runs.records import JobRecord, ProgressRecord, RecordError, RunRecord
 from runner.runs.status import Status
 from runner.spec.load import LoadedSpec
 
@@ -50,7 +51,7 @@ class LocalBackend:
                            "apply the spec again")
         try:
             return execute(run, root, stream)
-        except RunBusy as exc:
+        except (RunBusy, RecordError) as exc:
             raise RunError(str(exc)) from exc
 
     def status(self, run: RunFolder) -> dict[str, Any]:
@@ -66,14 +67,27 @@ class LocalBackend:
         """Ctrl-C from another terminal: the driver stops its workers and keeps what is
         committed, so the run is interrupted and `runner resume` goes on with it."""
         info = inspect.read(run)
-        if info.status != Status.RUNNING or not info.driver_pid:
+        if info.status != Status.RUNNING or not info.driver_pid or not _driver_holds(run):
             raise RunError(f"run {run.id} is not running ({info.status})")
         try:
             os.kill(info.driver_pid, signal.SIGINT)
-        except ProcessLookupError as exc:
+        except (ProcessLookupError, PermissionError) as exc:
             raise RunError(f"run {run.id}'s driver (pid {info.driver_pid}) is gone") from exc
         return (f"asked run {run.id}'s driver (pid {info.driver_pid}) to stop; what it committed is kept, "
                 f"and `runner resume {run.id}` goes on from there")
+
+
+def _driver_holds(run: RunFolder) -> bool:
+    """Whether a driver holds the run's lock now: a pid in run.json alone may have been
+    reused by another process since (and SIGINT would go to it)."""
+    try:
+        with open(run.file(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _count_from_ledger(step: StepFolder, progress: ProgressRecord) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from runner.local.job import side_inputs
 from runner.local.ledger import Ledger
 from runner.local.sources import is_glob
-from runner.plan.plan import StepPlan
+from runner.plan.plan import REDACTED, StepPlan
 from runner.plan.references import is_remote
 from runner.runs.folder import StepFolder
 
@@ -92,4 +92,13 @@ def preflight(job: StepPlan, folder: StepFolder, output: str | None) -> None:
     except OSError as exc:
         problems.append(f"the output folder is not writable: {exc.strerror or exc}")
     if problems:
-        raise PreflightError("\n".join(problems))
+        raise PreflightError(hide_secrets("\n".join(problems), job))
+
+
+def hide_secrets(text: str, job: StepPlan) -> str:
+    """A message about a step's inputs with each location read from a secret (a URL with
+    a token in it) shown as ***: messages go to the terminal, run.json and `runner status`."""
+    for item in (*job.inputs, *job.side_inputs, *[a.input for a in job.arguments if a.input is not None]):
+        if item.secret and item.location:
+            text = text.replace(item.location, REDACTED)
+    return text

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from runner.local import job as jobs
-from runner.local.checks import PreflightError, preflight, thresholds, within
+from runner.local.checks import PreflightError, hide_secrets, preflight, thresholds, within
 from runner.local.descriptors import encode, task_fields
 from runner.local.ledger import Ledger
 from runner.local.progress import Progress
@@ -84,6 +84,8 @@ def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None) -> R
 
 def _execute(run: RunFolder, runs_root: Path, stream: IO[str]) -> RunResult:
     steps = run.job().steps
+    for job in steps:  # a damaged record stops the run here, before it is marked running
+        run.step(job.name).read()
     before = run.read()
     resumed = before.resumed + (before.status != Status.CREATED)
     run.update(status=Status.RUNNING, driver_pid=os.getpid(), resumed=resumed, finished=None, reason="")
@@ -170,10 +172,14 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
     if ledger.recovered:
         log(f"resuming: {ledger.recovered} of {total} mini-batches were already committed")
         print(f"{job.name}: resuming, {ledger.recovered} of {total} mini-batches already done", file=stream)
-    if ledger.recovered >= total:  # every mini-batch was committed before the driver stopped
+    # What the ledger already holds counts: every mini-batch committed, or a threshold
+    # already exceeded before the driver stopped (the supervisor checks only new failures).
+    tripped = thresholds(job, total)(ledger) if ledger.recovered else None
+    if ledger.recovered >= total or tripped:
         ledger.close()
-        tripped = thresholds(job, total)(ledger)
-        write_reports(folder)
+        not_run = write_reports(folder, stopped=tripped is not None)
+        if tripped and not_run:
+            tripped += f"\n{not_run} mini-batches never ran; failed_items.jsonl lists them with the failed ones"
         return StepResult(job.name, Status.FAILED if tripped else Status.SUCCEEDED, tripped or within(job, ledger),
                           output=output)
     progress = Progress(folder, job.name, total, info.items if job.kind == "file" else None, stream)
@@ -234,7 +240,7 @@ def _partition(job: StepPlan, folder: StepFolder) -> StepRecord:
             for descriptor in partitioner.descriptors(job.inputs):
                 out.write(encode(descriptor))
     except InputError as exc:
-        raise PreflightError(str(exc)) from exc
+        raise PreflightError(hide_secrets(str(exc), job)) from exc
     os.replace(tmp, folder.minibatches)
     return folder.update(mini_batches=partitioner.count, items=partitioner.items, files=partitioner.files,
                          listing=partitioner.digest.hexdigest(),

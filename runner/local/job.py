@@ -49,10 +49,5 @@ def side_inputs(step: StepPlan) -> dict[str, str]:
     return {item.reference: item.location for item in step.side_inputs}
 
 
-def produced_by(step: StepPlan) -> dict[str, str]:
-    """Input reference -> the step that writes it (earlier in this run)."""
-    return {item.reference: item.step for item in (*step.inputs, *step.side_inputs) if item.step}
-
-
 def workers(step: StepPlan) -> int:
     return step.node_count * (step.process_count_per_node or 1)

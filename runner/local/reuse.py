@@ -22,6 +22,7 @@ from runner.runs.folder import RunFolder
 from runner.runs.records import RecordError
 
 _SKIP_DIRS = {"__pycache__", "node_modules"}
+_PRESENTATION = ("bindings", "mini_batch", "workers", "secret_env")
 _CONTENT_LIMIT = 1 << 20  # larger files are fingerprinted by size and modification time
 
 
@@ -37,6 +38,13 @@ def fingerprint(job: StepPlan, listing: str, upstream: dict[str, str]) -> str:
     for argument in data["arguments"]:
         if argument["input"] and argument["input"]["step"] is not None:
             argument["value"] = argument["input"]["location"]
+    # What says how a value was written, not what runs: renaming a parameter, or binding a
+    # field to one, changes nothing a step computes.
+    for key in _PRESENTATION:
+        data.pop(key, None)
+    for item in (*items, *data["arguments"]):
+        item.pop("parameter", None)
+        item.pop("secret", None)
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode())
     digest.update(listing.encode())
     digest.update(source_digest(job.source_directory).encode())

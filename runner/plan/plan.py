@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.plan.references import ArgumentPlan, InputPlan, hide, resolve_arguments, resolve_inputs, resolve_path
-from runner.plan.targets import check_target
 from runner.spec.diagnostics import Path_, format_path
-from runner.spec.load import LoadedSpec
-from runner.spec.models import ParallelRun, Step
 from runner.spec.tree import lookup
-from runner.spec.types import is_size_string, mini_batch_bytes
+
+if TYPE_CHECKING:  # the run records import the plan's types: not the models (pydantic) behind them
+    from runner.spec.load import LoadedSpec
+    from runner.spec.models import ParallelRun, Step
 
 DEFAULT_FILES_PER_MINI_BATCH = 10
 DEFAULT_BYTES_PER_MINI_BATCH = 1024 * 1024
@@ -99,6 +99,8 @@ class Plan:
 def build_plan(loaded: LoadedSpec, target: str | None = None, processes_per_node: int | None = None) -> Plan:
     """`processes_per_node` stands where the spec leaves process_count_per_node out: the
     backend's own default (the local engine: one per CPU; Azure: None, the VM decides)."""
+    from runner.plan.targets import check_target
+
     spec = loaded.spec
     chosen = target or spec.target
     check_target(loaded, chosen, {name: resolve_path(loaded, ("datasets", name, "path"), dataset.path)
@@ -160,6 +162,8 @@ def _mark_secret(data: Any, path: Path_) -> None:
 
 
 def _mini_batch(run: ParallelRun, kind: str) -> tuple[str, int | None]:
+    from runner.spec.types import is_size_string, mini_batch_bytes
+
     if run.partition_keys:
         return f"one per value of ({', '.join(run.partition_keys)})", None
     if kind == "file":

@@ -8,7 +8,7 @@
         step.json                   status, partitioning totals, fingerprint, reuse (StepRecord)
         minibatches.jsonl           one descriptor per mini-batch
         ledger.jsonl                one line per finished mini-batch (exactly-once)
-        progress.json               the numbers `runner status` shows
+        progress.json               the numbers `runner status` shows (ProgressRecord)
         failed_items.jsonl          what failed, re-runnable (dataset `manifest: true`)
         outputs/<output>/<append_row_file_name>
         logs/user/stdout/node<i>/process<j>.stdout.txt   (and stderr/, entry_script_log/)

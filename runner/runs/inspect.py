@@ -31,12 +31,13 @@ def find(run: str, root: Path) -> RunFolder:
 
 
 def read(folder: RunFolder) -> RunRecord:
-    """run.json, with a run whose driver is gone while it said running shown as interrupted."""
+    """run.json, with a run whose driver is gone before it ended (created, submitting or
+    running) shown as interrupted."""
     try:
         record = folder.read()
     except RecordError as exc:
         raise RunError(str(exc)) from exc
-    if record.status == Status.RUNNING and not pid_alive(record.driver_pid):
+    if not record.status.finished and not pid_alive(record.driver_pid):
         record.status = Status.INTERRUPTED
         record.reason = "the driver stopped without finishing (killed?); `runner resume` continues it"
     return record
@@ -105,7 +106,10 @@ def results(folder: RunFolder, head: int = 10, step: str | None = None) -> Resul
     path = output_file(folder, chosen)
     assert path is not None
     if not path.exists():
-        info = folder.step(chosen.name).read()
+        try:
+            info = folder.step(chosen.name).read()
+        except RecordError as exc:
+            raise RunError(str(exc)) from exc
         if info.status == Status.PREFLIGHT:
             raise RunError(f"step '{chosen.name}' failed its pre-flight checks, so it has no output: {info.reason}")
         raise RunError(f"run {folder.id} has no output yet ({path} does not exist)")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from runner.plan.plan import REDACTED, Plan, StepPlan
+from runner.plan.references import ArgumentPlan, InputPlan
 from runner.runs.status import Status
 
 VERSION = 1
@@ -144,11 +145,43 @@ class JobRecord:
 R = TypeVar("R", RunRecord, StepRecord, JobRecord, ProgressRecord)
 
 
+# What a field of a record may hold on disk, by its annotation; a file with anything else
+# is damaged (a hand edit, another tool), and says so instead of failing later.
+_SHAPES: dict[str, tuple[type, ...]] = {
+    "str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
+    "str | None": (str, type(None)), "int | None": (int, type(None)), "float | None": (int, float, type(None)),
+    "list[str]": (list,), "list[str] | None": (list, type(None)), "dict[str, Any]": (dict,),
+    "dict[str, str]": (dict,), "dict[str, StepSummary]": (dict,), "list[InputPlan]": (list,),
+    "list[ArgumentPlan]": (list,), "InputPlan | None": (dict, type(None)),
+}
+
+
+def _check_shapes(cls: type, values: dict[str, Any]) -> None:
+    for item in dataclasses.fields(cls):
+        shape = _SHAPES.get(str(item.type))
+        value = values.get(item.name)
+        if item.name in values and shape and (not isinstance(value, shape) or
+                                              isinstance(value, bool) and bool not in shape):
+            raise TypeError(f"{item.name} is {type(value).__name__}, not {item.type}")
+
+
+def _decode_job(data: dict[str, Any]) -> JobRecord:
+    steps: list[dict[str, Any]] = data["steps"]
+    for raw in steps:
+        _check_shapes(StepPlan, raw)
+        for item in (*raw["inputs"], *raw["side_inputs"]):
+            _check_shapes(InputPlan, item)
+        for arg in raw["arguments"]:
+            _check_shapes(ArgumentPlan, arg)
+    return JobRecord(data["target"], [StepPlan.from_dict(s) for s in steps], data["version"])
+
+
 def _decode(cls: type[R], data: dict[str, Any]) -> R:
     if cls is JobRecord:
-        return JobRecord(data["target"], [StepPlan.from_dict(s) for s in data["steps"]], data["version"])  # type: ignore[return-value]
+        return _decode_job(data)  # type: ignore[return-value]  # R is JobRecord here
     known = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in data.items() if k in known}
+    _check_shapes(cls, values)
     if "status" in values:
         values["status"] = Status(values["status"])
     if cls is RunRecord:
@@ -176,13 +209,14 @@ def read_record(path: Path, cls: type[R]) -> R:
                           f"version {VERSION}")
     try:
         return _decode(cls, data)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RecordError(f"{path} is damaged ({type(exc).__name__}: {exc})") from exc
 
 
 def write_record(path: Path, record: RunRecord | StepRecord | JobRecord | ProgressRecord,
                  private: bool = False) -> None:
-    """Atomic: a reader (or a crash) sees the old file or the new one, never half.
+    """Atomic and durable: a reader, a killed driver or a machine crash sees the old file or
+    the new one, never half.
     `private` files (job.json: real values, secrets included) are mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -190,4 +224,6 @@ def write_record(path: Path, record: RunRecord | StepRecord | JobRecord | Progre
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())  # else a machine crash can leave an empty file behind the rename
     os.replace(tmp, path)

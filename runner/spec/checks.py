@@ -102,7 +102,7 @@ def _check_step(spec: Spec, step: Step, base: Path_, outputs: dict[str, str]) ->
         problems.append(((*pr, "mini_batch_size"), f"'{run.mini_batch_size}' is a data size, but the inputs "
                                                    "are file datasets: give a number of files"))
     problems += _check_partition_keys(spec, step, run, pr)
-    problems += _check_arguments(spec, step, base)
+    problems += _check_arguments(spec, step, base, outputs)
     return problems
 
 
@@ -133,7 +133,7 @@ def _check_partition_keys(spec: Spec, step: Step, run: ParallelRun, pr: Path_) -
     return problems
 
 
-def _check_arguments(spec: Spec, step: Step, base: Path_) -> list[Problem]:
+def _check_arguments(spec: Spec, step: Step, base: Path_, outputs: dict[str, str]) -> list[Problem]:
     problems: list[Problem] = []
     args = step.arguments
     if args and not (isinstance(args[0], str) and args[0].startswith("-")):
@@ -147,7 +147,9 @@ def _check_arguments(spec: Spec, step: Step, base: Path_) -> list[Problem]:
             problems.append(((*base, "arguments", i), f"'{arg[2:].split('=')[0]}' is a reserved argument of "
                                                       "ParallelRunStep; use another name"))
         ref = parse_reference(arg)
-        if ref and ref.kind in ("models", "datasets"):
+        if ref and ref.kind == "steps":
+            _resolve_input(spec, arg, (*base, "arguments", i), outputs, problems)
+        elif ref and ref.kind in ("models", "datasets"):
             known = list(spec.models if ref.kind == "models" else spec.datasets)
             if ref.name not in known:
                 problems.append(((*base, "arguments", i), f"no {ref.kind[:-1]} named '{ref.name}'"

@@ -35,7 +35,6 @@ class LoadedSpec:
     tree: Mapping  # bound values with their source marks (provenance)
     # Plain data (tree.Plain), typed Any so that the compilers can index into it as the
     # models lay it out without re-checking each level's type.
-    unbound: dict[str, Any]  # the data before binding: references intact
     secrets: set[Path_] = field(default_factory=set)
     base_parameters: dict[str, Any] = field(default_factory=dict)  # the first file's own
     base_secrets: set[str] = field(default_factory=set)  # base parameters read from secret variables
@@ -49,7 +48,6 @@ def load_spec(path: str, sets: AbcSequence[str] = (), set_params: AbcSequence[st
     for assignment in set_params:
         apply_set_param(tree, assignment)
     diags = render_tree(tree, environ)
-    unbound = to_plain(tree)
     bindings, binding_diags = bind_parameters(tree)
     diags += binding_diags
     reported = {d.path for d in diags}
@@ -67,7 +65,7 @@ def load_spec(path: str, sets: AbcSequence[str] = (), set_params: AbcSequence[st
     assert spec is not None
     base_parameters, base_secrets = _base_parameters(chain, path, environ)
     return LoadedSpec(spec=spec, source=chain[-1], chain=chain, bindings=bindings, tree=tree,
-                      unbound=unbound, secrets=secret_paths(tree),
+                      secrets=secret_paths(tree),
                       base_parameters=base_parameters, base_secrets=base_secrets)
 
 

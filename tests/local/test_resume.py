@@ -137,3 +137,24 @@ def test_resume_refuses_a_finished_run(tmp_path):
     assert missing.returncode == 2 and "no run named 'no-such-run'" in missing.stderr
     sneaky = cli("status", "../../etc", cwd=tmp_path)
     assert sneaky.returncode == 2
+
+
+def test_a_threshold_exceeded_before_the_driver_died_still_fails_the_resume(tmp_path):
+    """The driver is killed after the threshold tripped but before run.json said so (while
+    it wrote the reports): resuming must fail on the failures in the ledger, not go on and
+    call the step succeeded."""
+    make_files(tmp_path / "data", 24)
+    write_spec(tmp_path, mini_batch_size=3, error_threshold=0, run_max_try=1, process_count_per_node=1,
+               env={"FAULT": "raise", "FAULT_ON": "f0001.txt"})
+    first = cli("apply", "spec.yaml", cwd=tmp_path)
+    assert first.returncode == 1 and "error_threshold exceeded" in first.stderr, first.stderr
+    run_id = first.stdout.strip()
+    for path in (run_folder(tmp_path, run_id) / "run.json", run_folder(tmp_path, run_id) / "score" / "step.json"):
+        info = json.loads(path.read_text())
+        info["status"] = "running"  # what a SIGKILL during the reports leaves
+        path.write_text(json.dumps(info))
+    resumed = cli("resume", run_id, cwd=tmp_path)
+    assert resumed.returncode == 1, resumed.stderr
+    assert "error_threshold exceeded" in resumed.stderr
+    manifest = (run_folder(tmp_path, run_id) / "score" / "failed_items.jsonl").read_text().splitlines()
+    assert any('"status": "not_run"' in line for line in manifest)
