@@ -42,6 +42,9 @@ def test_an_unknown_field_in_an_update_is_a_programming_error(tmp_path: Path) ->
     ("", "cannot be read"),
     ('{"version": 1, "id": "x", "name": "n", "spec": "s", "status": "exploded"}', "is damaged"),
     ('[1, 2]', "older runner"),
+    ('{"version": 1, "id": "x", "name": "n", "spec": "s", "started": null}', "started is NoneType"),
+    ('{"version": 1, "id": "x", "name": "n", "spec": "s", "steps": []}', "steps is list"),
+    ('{"version": 1, "id": "x", "name": "n", "spec": "s", "steps": {"a": 3}}', "is damaged"),
 ])
 def test_a_file_of_another_version_or_damaged_names_itself(tmp_path: Path, text: str, message: str) -> None:
     run = RunFolder(tmp_path / "run-1")
@@ -67,3 +70,16 @@ def test_every_final_status_has_one_exit_code() -> None:
     finished = [s for s in Status if s.finished]
     assert set(EXIT_CODES) == set(finished)
     assert exit_code(Status.PREFLIGHT) is ExitCode.USAGE and exit_code(Status.RUNNING) is ExitCode.BACKEND
+
+
+def test_one_damaged_run_does_not_stop_the_others_being_read(tmp_path: Path) -> None:
+    root = tmp_path / ".runner" / "runs"
+    good = new_run(root, "good")
+    good.write(RunRecord(id=good.id, name="good", spec="s.yaml", status=Status.SUCCEEDED, started=1.0))
+    bad = RunFolder(root / "bad-1")
+    bad.path.mkdir()
+    (bad.path / "run.json").write_text('{"version": 1, "id": "bad-1", "name": "n", "spec": "s", "started": null}')
+    listed = subprocess.run([sys.executable, "-m", "runner", "runs"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert "bad-1" in listed.stdout and "error" in listed.stdout and "succeeded" in listed.stdout
