@@ -86,7 +86,8 @@ class Progress:
                                 f"failed {snap.items.failed}  {snap.mini_batches_per_second:.0f}/s")
 
     def write(self, snap: ProgressRecord) -> None:
-        write_record(Path(self.folder.progress), snap)
+        # Not fsynced: rewritten every second, and a stopped step's numbers come from its ledger.
+        write_record(Path(self.folder.progress), snap, durable=False)
         overview = Path(self.folder.overview)
         overview.parent.mkdir(parents=True, exist_ok=True)
         overview.write_text(_line(snap) + "\n", encoding="utf-8")

@@ -14,7 +14,8 @@ from typing import Any
 from runner.plan.plan import StepPlan
 from runner.runs.folder import Ambiguous, RunFolder, StepFolder, find_run, list_runs, pid_alive
 from runner.runs.outcome import Results, RunError
-from runner.runs.records import JobRecord, ProgressRecord, RecordError, RunRecord, read_record
+from runner.runs.records import (ItemCounts, JobRecord, MiniBatchCounts, ProgressRecord, RecordError, RunRecord,
+                                 read_record)
 from runner.runs.status import Status
 
 
@@ -82,8 +83,10 @@ def status(folder: RunFolder,
         if os.path.exists(step.progress):
             try:
                 progress = read_record(Path(step.progress), ProgressRecord)
-            except RecordError as exc:
-                raise RunError(str(exc)) from exc
+            except RecordError:  # not fsynced (rewritten every second): rebuilt from the step's own
+                progress = ProgressRecord(plan.name, Status(entry["status"]),
+                                          MiniBatchCounts(total=entry["mini_batches"] or 0),
+                                          ItemCounts(total=entry["items"]))
             if record.status != Status.RUNNING and progress_of is not None:
                 progress_of(step, progress)  # newer than a killed driver's last write
             entry["progress"] = dataclasses.asdict(progress)

@@ -214,9 +214,9 @@ def read_record(path: Path, cls: type[R]) -> R:
 
 
 def write_record(path: Path, record: RunRecord | StepRecord | JobRecord | ProgressRecord,
-                 private: bool = False) -> None:
-    """Atomic and durable: a reader, a killed driver or a machine crash sees the old file or
-    the new one, never half.
+                 private: bool = False, durable: bool = True) -> None:
+    """Atomic and (unless not `durable`) durable: a reader, a killed driver or a machine
+    crash sees the old file or the new one, never half.
     `private` files (job.json: real values, secrets included) are mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -224,6 +224,7 @@ def write_record(path: Path, record: RunRecord | StepRecord | JobRecord | Progre
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())  # else a machine crash can leave an empty file behind the rename
+        if durable:  # else a machine crash can leave an empty file behind the rename
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(tmp, path)

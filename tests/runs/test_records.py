@@ -83,3 +83,17 @@ def test_one_damaged_run_does_not_stop_the_others_being_read(tmp_path: Path) -> 
                             timeout=60)
     assert listed.returncode == 0, listed.stderr
     assert "bad-1" in listed.stdout and "error" in listed.stdout and "succeeded" in listed.stdout
+
+
+def test_a_torn_progress_file_is_rebuilt_from_the_ledger(tmp_path: Path) -> None:
+    """progress.json is rewritten every second without an fsync: after a machine crash it
+    may be empty, and `runner status` still shows the step's numbers (from its ledger)."""
+    from tests.local.helpers import cli, make_files, write_spec
+
+    make_files(tmp_path / "data", 6)
+    write_spec(tmp_path, mini_batch_size=2)
+    run_id = cli("apply", "spec.yaml", cwd=tmp_path).stdout.strip()
+    (tmp_path / ".runner" / "runs" / run_id / "score" / "progress.json").write_text("")
+    shown = cli("status", run_id, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "mini-batches: 3 succeeded, 0 failed, 0 left of 3" in shown.stdout
