@@ -18,9 +18,7 @@ from __future__ import annotations
 import os
 import selectors
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -31,6 +29,7 @@ from typing_extensions import assert_never  # typing's is 3.11+; runner supports
 
 from runner.local import protocol
 from runner.local.ledger import Ledger
+from runner.local.processes import exit_text, kill_tree, spawn
 from runner.local.protocol import (Done, Failed, FromWorker, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop,
                                    Tasks, WorkerConfig)
 
@@ -43,12 +42,6 @@ TIMEOUT_CHECK_SECONDS = 0.02  # timeouts are seconds long: checking each message
 MIN_START_SECONDS = float(os.environ.get("RUNNER_START_TIMEOUT", "600"))
 STOP_GRACE_SECONDS = 10.0
 KILL_GRACE_SECONDS = 1.0
-_RUNNER_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# Not `python -m runner.local.worker`: that puts the worker's working directory (the
-# user's source_directory) first on sys.path, where a folder named `runner` would shadow
-# this package. The name stays in the command line, for ps and pgrep.
-_WORKER_MAIN = (f"import sys; sys.path.insert(0, {_RUNNER_ROOT!r}); "
-                "import runner.local.worker as w; w.main()")
 
 
 @dataclass
@@ -323,9 +316,9 @@ class Supervisor:
         self._kill(slot)  # what it started may live on; then its exit status is final
         code = slot.proc.returncode if slot.proc is not None else None
         if starting:
-            self._init_failed(slot, f"the worker exited during start-up ({_exit_text(code)})")
+            self._init_failed(slot, f"the worker exited during start-up ({exit_text(code)})")
             return
-        self._lose_worker(slot, f"the worker process died ({_exit_text(code)}) while running this mini-batch")
+        self._lose_worker(slot, f"the worker process died ({exit_text(code)}) while running this mini-batch")
 
     def _lose_worker(self, slot: Slot, text: str) -> None:
         """The head mini-batch fails one try; the queued ones go back untouched."""
@@ -362,16 +355,7 @@ class Supervisor:
 
     def _start(self, slot: Slot) -> None:
         config = self.worker_config(slot)
-        parent, child = socket.socketpair()
-        env = dict(self.worker_env)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_RUNNER_ROOT, env.get("PYTHONPATH")) if p)
-        with open(config.stdout, "ab") as out, open(config.stderr, "ab") as err:
-            slot.proc = subprocess.Popen(
-                [sys.executable, "-c", _WORKER_MAIN, str(child.fileno())],
-                pass_fds=[child.fileno()], start_new_session=True, env=env, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=err, cwd=config.working_dir)
-        child.close()
-        slot.conn = Connection(parent.detach())
+        slot.proc, slot.conn = spawn(config, self.worker_env)
         self._selector.register(slot.conn.fileno(), selectors.EVENT_READ, (slot, slot.conn))
         slot.state, slot.rows, slot.spawned = "starting", None, time.monotonic()
         protocol.send_config(slot.conn, config)
@@ -379,12 +363,7 @@ class Supervisor:
     def _kill(self, slot: Slot, sig: int = signal.SIGKILL) -> None:
         """The whole process tree: the worker leads its own session."""
         if slot.proc is not None:
-            try:
-                os.killpg(slot.proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-            if sig == signal.SIGKILL:
-                slot.proc.wait()
+            kill_tree(slot.proc, sig)
         if slot.conn is not None and sig == signal.SIGKILL:
             self._selector.unregister(slot.conn.fileno())
             slot.conn.close()
@@ -416,17 +395,6 @@ class Supervisor:
         for slot in self.slots:
             self._kill(slot)
         self._selector.close()
-
-
-def _exit_text(code: int | None) -> str:
-    if code is None:
-        return "exit status unknown"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 def _last_line(text: str) -> str:
