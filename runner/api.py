@@ -20,6 +20,7 @@ from runner.spec.diagnostics import SpecError
 if TYPE_CHECKING:
     from runner.plan.plan import Plan
     from runner.runs.backend import Backend
+    from runner.runs.folder import RunFolder
     from runner.runs.outcome import Compiled, Results, RunResult
     from runner.spec.load import LoadedSpec
 
@@ -141,7 +142,7 @@ def apply(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), t
     return backend_for(result.target, session).apply(result, loaded, root, stream)
 
 
-def _run_backend(run: str, root: Path, session: Any = None) -> tuple[Any, Backend]:
+def _run_backend(run: str, root: Path, session: Any = None) -> tuple[RunFolder, Backend]:
     from runner.runs import inspect
 
     folder = inspect.find(run, root)

@@ -115,10 +115,7 @@ class _AzureBackend:
         return submitted
 
     def resume(self, run: RunFolder, root: Path, stream: IO[str] | None) -> RunResult:
-        info = inspect.read(run)
-        if not info.azure_run_id:
-            raise RunError(f"run {run.id} never reached Azure ML ({info.reason or 'nothing was submitted'}); "
-                           "apply the spec again")
+        info = _submitted_record(run)
         raise RunError(f"run {run.id} was submitted to Azure ML ({info.target}), which runs it to the end "
                        f"whether or not runner follows it: {info.portal_url or ''}")
 
@@ -129,15 +126,11 @@ class _AzureBackend:
         return inspect.results(run, head, step)
 
     def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[tuple[str, str]]:
-        info = inspect.read(run)
-        if not info.azure_run_id:
-            raise RunError(f"run {run.id} never reached Azure ML: {info.reason or 'nothing was submitted'}")
+        info = _submitted_record(run)
         raise RunError(f"run {run.id} ran on Azure ML ({info.target}); its logs are there: {info.portal_url or ''}")
 
     def cancel(self, run: RunFolder) -> str:
-        info = inspect.read(run)
-        if not info.azure_run_id:
-            raise RunError(f"run {run.id} never reached Azure ML: {info.reason or 'nothing was submitted'}")
+        info = _submitted_record(run)
         raise RunError(f"run {run.id} runs in Azure ML: cancel it in the studio, {info.portal_url or ''}")
 
 
@@ -194,6 +187,15 @@ class AzureMLV2Backend(_AzureBackend):
         return submit_v2(job_file, shared["workspace"], self.session or SessionV2(), _wanted(plan, v2=True),
                          str(run.path), self._submitted(run, stream), compute=shared["compute"],
                          datastores=shared["datastores"], stream=stream)
+
+
+def _submitted_record(run: RunFolder) -> RunRecord:
+    """run.json of a run that reached Azure ML (RunError for one that never did)."""
+    info = inspect.read(run)
+    if not info.azure_run_id:
+        raise RunError(f"run {run.id} never reached Azure ML ({info.reason or 'nothing was submitted'}); "
+                       "apply the spec again")
+    return info
 
 
 def _wanted(plan: Plan, v2: bool) -> list[Any]:

@@ -179,7 +179,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         ledger.close()
         not_run = write_reports(folder, stopped=tripped is not None)
         if tripped and not_run:
-            tripped += f"\n{not_run} mini-batches never ran; failed_items.jsonl lists them with the failed ones"
+            tripped += _never_ran(not_run)
         return StepResult(job.name, Status.FAILED if tripped else Status.SUCCEEDED, tripped or within(job, ledger),
                           output=output)
     progress = Progress(folder, job.name, total, info.items if job.kind == "file" else None, stream)
@@ -214,10 +214,14 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         finish_parquet(output)
     reason = outcome.reason or within(job, ledger)
     if not_run:
-        reason += (f"\n{not_run} mini-batches never ran; failed_items.jsonl lists them with the failed ones, "
-                   "so a dataset with `manifest: true` over it re-runs both")
+        reason += _never_ran(not_run)
     log(f"step {status}: {reason}" if reason else f"step {status}")
     return StepResult(job.name, status, reason, snap, output)
+
+
+def _never_ran(count: int) -> str:
+    return (f"\n{count} mini-batches never ran; failed_items.jsonl lists them with the failed ones, "
+            "so a dataset with `manifest: true` over it re-runs both")
 
 
 def _tasks(folder: StepFolder, ledger: Ledger, kind: str) -> Iterator[Task]:

@@ -150,7 +150,7 @@ def list_runs(root: Path) -> list[RunFolder]:
     root = root.resolve()
     found = []
     for path in root.iterdir():
-        if (path / "run.json").is_file():
+        if (path / RUN_FILE).is_file():
             try:
                 found.append((RunFolder(path).read().started, RunFolder(path)))
             except RecordError:
