@@ -149,11 +149,13 @@ def _run_backend(run: str, root: Path, session: Any = None) -> tuple[RunFolder, 
     return folder, backend_for(inspect.read(folder).target, session)
 
 
-def resume(run: str, root: Path = RUNS_DIR, stream: IO[str] | None = None) -> RunResult:
+def resume(run: str, root: Path = RUNS_DIR, stream: IO[str] | None = None,
+           accept_changed_inputs: bool = False) -> RunResult:
     """Finish an interrupted run (Ctrl-C, a killed driver): committed work is kept, torn
-    output is cut back to the last commit, the rest runs."""
+    output is cut back to the last commit, the rest runs. Inputs changed since the run
+    was planned stop it first, unless `accept_changed_inputs`."""
     folder, backend = _run_backend(run, root)
-    return backend.resume(folder, root, stream)
+    return backend.resume(folder, root, stream, accept_changed_inputs)
 
 
 def cancel(run: str, root: Path = RUNS_DIR) -> str:

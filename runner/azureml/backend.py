@@ -114,7 +114,8 @@ class _AzureBackend:
 
         return submitted
 
-    def resume(self, run: RunFolder, root: Path, stream: IO[str] | None) -> RunResult:
+    def resume(self, run: RunFolder, root: Path, stream: IO[str] | None,
+               accept_changed_inputs: bool = False) -> RunResult:
         info = _submitted_record(run)
         raise RunError(f"run {run.id} was submitted to Azure ML ({info.target}), which runs it to the end "
                        f"whether or not runner follows it: {info.portal_url or ''}")

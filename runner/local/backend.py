@@ -5,11 +5,14 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from runner.local.descriptors import DescriptorError
 from runner.local.engine import RunBusy, execute
+from runner.local.identity import accept_changed, changed_inputs, shown
 from runner.local.job import executable_steps
 from runner.local.ledger import Totals, read_records
 from runner.plan.plan import Plan
@@ -37,7 +40,8 @@ class LocalBackend:
         run.write(RunRecord.start(run.id, plan, Status.CREATED))
         return execute(run, root, stream)
 
-    def resume(self, run: RunFolder, root: Path, stream: IO[str] | None) -> RunResult:
+    def resume(self, run: RunFolder, root: Path, stream: IO[str] | None,
+               accept_changed_inputs: bool = False) -> RunResult:
         info = inspect.read(run)
         if info.status == Status.RUNNING and pid_alive(info.driver_pid) and info.driver_pid != os.getpid():
             raise RunError(f"run {run.id} is still running (driver pid {info.driver_pid})")
@@ -50,8 +54,9 @@ class LocalBackend:
                            "and what never ran: use it as a dataset with `manifest: true` to run just those, or "
                            "apply the spec again")
         try:
+            _check_inputs(run, accept_changed_inputs, stream)
             return execute(run, root, stream)
-        except (RunBusy, RecordError) as exc:
+        except (RunBusy, RecordError, DescriptorError) as exc:
             raise RunError(str(exc)) from exc
 
     def status(self, run: RunFolder) -> dict[str, Any]:
@@ -75,6 +80,34 @@ class LocalBackend:
             raise RunError(f"run {run.id}'s driver (pid {info.driver_pid}) is gone") from exc
         return (f"asked run {run.id}'s driver (pid {info.driver_pid}) to stop; what it committed is kept, "
                 f"and `runner resume {run.id}` goes on from there")
+
+
+def _check_inputs(run: RunFolder, accept: bool, stream: IO[str] | None) -> None:
+    """Before anything runs again: the inputs of what is left must be the files the run
+    planned. Refuses, listing them, or with `accept` records them as they now are."""
+    for job in run.job().steps:
+        step = run.step(job.name)
+        if not step.read().partitioned or not os.path.exists(step.minibatches):
+            continue
+        done = _committed(step)
+        changed = changed_inputs(step.minibatches, done.__contains__)
+        if not changed:
+            continue
+        listed = "\n  ".join(shown(path) for path in changed[:20])
+        more = f"\n  ... and {len(changed) - 20} more" if len(changed) > 20 else ""
+        if not accept:
+            raise RunError(f"{job.name}: {len(changed)} input files changed since run {run.id} was planned:\n  "
+                           f"{listed}{more}\nResuming would mix rows of two versions of the data. Apply the spec "
+                           "again for a new run, or `runner resume --accept-changed-inputs` to go on: file lists "
+                           "then run on the files as they are now, and the unfinished ranges of a changed table "
+                           "fail (listed in failed_items.jsonl)")
+        updated = accept_changed(step.minibatches, done.__contains__)
+        (stream or sys.stderr).write(f"{job.name}: going on with {len(changed)} changed input files ({updated} "
+                                     f"mini-batches of files read them as they are now):\n  {listed}{more}\n")
+
+
+def _committed(step: StepFolder) -> set[int]:
+    return {record["mb"] for record in read_records(step.ledger)}
 
 
 def _driver_holds(run: RunFolder) -> bool:

@@ -6,12 +6,19 @@ Partitioner writes lines with `encode`, workers, reports and the driver read the
 One JSON object per line, keys in this order (`in` is the step input's index, `id`
 counts from 0, `n` is the number of files):
 
-  files       {"in", "files": [path, ...], "n", "id"}                    file datasets
-  byte range  {"in", "path", "fmt": "csv"|"jsonl", "start", "end", "id"}  one file's rows
-              whose line starts in [start, end) (the reader aligns to lines)
-  row groups  {"in", "path", "fmt": "parquet", "row_groups": [...], "unreadable"?, "id"}
-  partition   {"in", "keys": {k: v}, "files": [...], "by_path"?, "n", "id"}
+  files       {"in", "files": [path, ...], "sig"?, "n", "id"}                 file datasets
+  byte range  {"in", "path", "fmt": "csv"|"jsonl"|"json", "start", "end", "head", "rows",
+              "sig"?, "id"}: one file's records that start in [start, end), cut at record
+              boundaries by runner/local/rowscan.py; `head` the header record's [start,
+              end) or null; `rows` how many rows the range holds (null: not counted)
+  row groups  {"in", "path", "fmt": "parquet", "row_groups": [...], "unreadable"?, "sig"?, "id"}
+  partition   {"in", "keys": {k: v}, "files": [...], "by_path"?, "sig"?, "n", "id"}
               partition_keys; by_path: the values come from the paths (partition_format)
+
+`sig` is each input file's identity when the job was planned, [size, mtime_ns, inode] (a
+list of them where the line names files): the worker refuses a file that changed since
+(runner/local/identity.py). A byte range without "rows" was written before ranges were
+cut at record boundaries: its reader aligns to line ends, as it did then.
 
 A line that names files ends `,"n":<files>,"id":<id>}`; `task_fields` reads both there
 without a JSON parse. Runs partitioned before "n" was written (the id elsewhere, no "n")
@@ -42,18 +49,23 @@ class FilesBatch:
     id: int
     input: int
     files: list[str]
+    sigs: list[list[int] | None] | None = None  # None where a file is missing
 
 
 @dataclass(slots=True)
 class ByteRange:
-    """The rows of one CSV or JSON Lines file whose line starts in [start, end)."""
+    """The rows of one CSV or JSON Lines file whose record starts in [start, end)."""
 
     id: int
     input: int
     path: str
-    fmt: str  # csv | jsonl
+    fmt: str  # csv | jsonl | json (one JSON array: the whole file)
     start: int
     end: int
+    head: list[int] | None = None
+    rows: int | None = None
+    sig: list[int] | None = None
+    exact: bool = True  # cut at record boundaries (False: a line written before they were)
 
 
 @dataclass(slots=True)
@@ -66,6 +78,7 @@ class RowGroups:
     path: str
     row_groups: list[int]
     unreadable: str | None = None
+    sig: list[int] | None = None
 
 
 @dataclass(slots=True)
@@ -79,6 +92,7 @@ class Partition:
     # The values come from the paths (partition_format) and become columns; otherwise a
     # table's rows are filtered on its key columns.
     by_path: bool = False
+    sigs: list[list[int] | None] | None = None  # None where a file is missing
 
 
 Descriptor = FilesBatch | ByteRange | RowGroups | Partition
@@ -95,36 +109,54 @@ def to_fields(descriptor: Descriptor) -> dict[str, Any]:
     """The line's JSON object, in the line's key order (what the failed-items manifest
     shows as an entry's "mini_batch")."""
     if isinstance(descriptor, FilesBatch):
-        return {"in": descriptor.input, "files": descriptor.files, "n": len(descriptor.files), "id": descriptor.id}
+        fields: dict[str, Any] = {"in": descriptor.input, "files": descriptor.files}
+        return _files_tail(fields, descriptor.sigs, descriptor.files, descriptor.id)
     if isinstance(descriptor, ByteRange):
-        return {"in": descriptor.input, "path": descriptor.path, "fmt": descriptor.fmt, "start": descriptor.start,
-                "end": descriptor.end, "id": descriptor.id}
+        fields = {"in": descriptor.input, "path": descriptor.path, "fmt": descriptor.fmt,
+                  "start": descriptor.start, "end": descriptor.end}
+        if descriptor.exact:
+            fields["head"], fields["rows"] = descriptor.head, descriptor.rows
+        return _tail(fields, descriptor.sig, descriptor.id)
     if isinstance(descriptor, RowGroups):
-        groups: dict[str, Any] = {"in": descriptor.input, "path": descriptor.path, "fmt": "parquet",
-                                  "row_groups": descriptor.row_groups}
+        fields = {"in": descriptor.input, "path": descriptor.path, "fmt": "parquet",
+                  "row_groups": descriptor.row_groups}
         if descriptor.unreadable is not None:
-            groups["unreadable"] = descriptor.unreadable
-        groups["id"] = descriptor.id
-        return groups
-    part: dict[str, Any] = {"in": descriptor.input, "keys": descriptor.keys, "files": descriptor.files}
+            fields["unreadable"] = descriptor.unreadable
+        return _tail(fields, descriptor.sig, descriptor.id)
+    fields = {"in": descriptor.input, "keys": descriptor.keys, "files": descriptor.files}
     if descriptor.by_path:
-        part["by_path"] = True
-    part["n"], part["id"] = len(descriptor.files), descriptor.id  # last: what task_fields reads
-    return part
+        fields["by_path"] = True
+    return _files_tail(fields, descriptor.sigs, descriptor.files, descriptor.id)
+
+
+def _tail(fields: dict[str, Any], sig: Any, mb: int) -> dict[str, Any]:
+    if sig is not None:
+        fields["sig"] = sig
+    fields["id"] = mb
+    return fields
+
+
+def _files_tail(fields: dict[str, Any], sigs: list[list[int] | None] | None, files: list[str], mb: int) -> dict[str, Any]:
+    if sigs is not None:
+        fields["sig"] = sigs
+    fields["n"], fields["id"] = len(files), mb  # last: what task_fields reads
+    return fields
 
 
 def from_fields(fields: Mapping[str, Any]) -> Descriptor:
     """A descriptor from a line's JSON object (or a manifest entry's "mini_batch")."""
     try:
+        sig = fields.get("sig")
         if "keys" in fields:
             return Partition(fields["id"], fields["in"], dict(fields["keys"]), list(fields["files"]),
-                             bool(fields.get("by_path", False)))
+                             bool(fields.get("by_path", False)), sig)
         if "files" in fields:
-            return FilesBatch(fields["id"], fields["in"], fields["files"])
+            return FilesBatch(fields["id"], fields["in"], fields["files"], sig)
         if "row_groups" in fields or fields.get("fmt") == "parquet":
             return RowGroups(fields["id"], fields["in"], fields["path"], fields["row_groups"],
-                             fields.get("unreadable"))
-        return ByteRange(fields["id"], fields["in"], fields["path"], fields["fmt"], fields["start"], fields["end"])
+                             fields.get("unreadable"), sig)
+        return ByteRange(fields["id"], fields["in"], fields["path"], fields["fmt"], fields["start"], fields["end"],
+                         fields.get("head"), fields.get("rows"), sig, "rows" in fields)
     except KeyError as exc:
         raise DescriptorError(f"not a mini-batch descriptor: no {exc.args[0]!r} in {dict(fields)!r:.200}") from exc
     except TypeError as exc:  # keys or files of the wrong shape

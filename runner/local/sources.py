@@ -15,13 +15,15 @@ import os
 import re
 from collections.abc import Iterator
 
-from runner.plan.references import MLTABLE, InputPlan, is_remote
 from runner.local.descriptors import (ByteRange, Descriptor, FilesBatch, Partition, RowGroups, files_of,
                                       from_fields)
+from runner.local.identity import identity, of_stat, shown
+from runner.local.rowscan import Cut, cut_file
+from runner.plan.references import MLTABLE, InputPlan, is_remote
 
 _MAGIC = re.compile(r"[*?[]")
 _SUFFIX_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
-                   ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+                   ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 
 
 class InputError(Exception):
@@ -34,9 +36,12 @@ def is_glob(location: str) -> bool:
     return bool(_MAGIC.search(location))
 
 
-def iter_files(location: str) -> Iterator[os.DirEntry[str] | str]:
+def iter_files(location: str, skipped: list[str] | None = None) -> Iterator[os.DirEntry[str] | str]:
     """Every file a location names, in a stable order: a folder (recursively), a glob
-    (`**` crosses folders), or one file. Yields DirEntry objects where a walk has them."""
+    (`**` crosses folders), or one file. Yields DirEntry objects where a walk has them.
+    What is not a regular file (a device, FIFO or socket, or a link to one) is never
+    read: reading /dev/zero never ends, a FIFO blocks. Such entries go to `skipped`."""
+    skipped = [] if skipped is None else skipped
     if is_remote(location):
         raise InputError(f"{location} is a datastore URI: it is read on the azure targets only; "
                          "locally, give a path on this machine")
@@ -44,12 +49,12 @@ def iter_files(location: str) -> Iterator[os.DirEntry[str] | str]:
         root = _glob_root(location)
         pattern = _glob_regex(os.path.abspath(location))
         if os.path.isdir(root):
-            for entry in _walk(root):
+            for entry in _walk(root, skipped):
                 if pattern.fullmatch(os.path.abspath(entry.path)):
                     yield entry
         return
     if os.path.isdir(location):
-        yield from _walk(location)
+        yield from _walk(location, skipped)
     elif os.path.isfile(location):
         yield location
     elif not os.path.exists(location):
@@ -58,7 +63,7 @@ def iter_files(location: str) -> Iterator[os.DirEntry[str] | str]:
         raise InputError(f"{location} is neither a file nor a folder")
 
 
-def _walk(folder: str, seen: set[tuple[int, int]] | None = None) -> Iterator[os.DirEntry[str]]:
+def _walk(folder: str, skipped: list[str], seen: set[tuple[int, int]] | None = None) -> Iterator[os.DirEntry[str]]:
     """Linked folders are followed, each real folder once (so a link loop ends)."""
     seen = set() if seen is None else seen
     try:
@@ -72,11 +77,13 @@ def _walk(folder: str, seen: set[tuple[int, int]] | None = None) -> Iterator[os.
         raise InputError(f"cannot list {folder}: {exc.strerror or exc}") from exc
     for entry in entries:
         if entry.is_dir():
-            yield from _walk(entry.path, seen)
-        elif entry.is_file() or entry.is_symlink():
+            yield from _walk(entry.path, skipped, seen)
+        elif entry.is_file() or (entry.is_symlink() and not os.path.exists(entry.path)):
             # A dangling link is an input that cannot be read: its mini-batch fails and
             # lists it, rather than the file quietly vanishing from the job.
             yield entry
+        else:
+            skipped.append(entry.path)
 
 
 def _glob_root(pattern: str) -> str:
@@ -118,13 +125,14 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
-def _stat(entry: os.DirEntry[str] | str) -> tuple[str, int, int]:
+def _stat(entry: os.DirEntry[str] | str) -> tuple[str, list[int]]:
+    """The absolute path and its identity: [size, mtime_ns, inode]."""
     path = entry if isinstance(entry, str) else entry.path
     try:
         st = os.stat(entry) if isinstance(entry, str) else entry.stat()
     except FileNotFoundError:  # a dangling link: the link's own size and time
         st = os.lstat(path)
-    return os.path.abspath(path), st.st_size, st.st_mtime_ns
+    return os.path.abspath(path), of_stat(st)
 
 
 # --- cutting into mini-batches --------------------------------------------------------
@@ -144,6 +152,7 @@ class Partitioner:
         self.count = 0  # descriptors
         self.items = 0  # files (file datasets); 0 for rows, which only workers count
         self.files = 0
+        self.skipped: list[str] = []  # not regular files: never read
         self.digest = hashlib.sha256()
 
     def descriptors(self, inputs: list[InputPlan]) -> Iterator[Descriptor]:
@@ -169,44 +178,42 @@ class Partitioner:
         self.count += 1
         return self.count - 1
 
-    def _listed(self, spec: InputPlan) -> Iterator[tuple[str, int]]:
-        for entry in iter_files(spec.location):
-            path, size, mtime = _stat(entry)
+    def _listed(self, spec: InputPlan) -> Iterator[tuple[str, list[int]]]:
+        for entry in iter_files(spec.location, self.skipped):
+            path, sig = _stat(entry)
             if spec.kind == "tabular" and os.path.basename(path) == MLTABLE:
                 continue  # Azure's description of the folder's tables (v2), not a table
-            if self._hash:
-                self.digest.update(f"{path}\0{size}\0{mtime}\n".encode())
+            if self._hash:  # a name that is not UTF-8 keeps its bytes (surrogateescape)
+                self.digest.update(f"{path}\0{sig[0]}\0{sig[1]}\n".encode("utf-8", "surrogateescape"))
             self.files += 1
-            yield path, size
+            yield path, sig
 
     def _file_batches(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
         batch: list[str] = []
-        for path, _ in self._listed(spec):
+        sigs: list[list[int] | None] = []
+        for path, sig in self._listed(spec):
             batch.append(path)
+            sigs.append(sig)
             if len(batch) == self.size:
                 self.items += len(batch)
-                yield FilesBatch(self._next_id(), index, batch)
-                batch = []
+                yield FilesBatch(self._next_id(), index, batch, sigs)
+                batch, sigs = [], []
         if batch:
             self.items += len(batch)
-            yield FilesBatch(self._next_id(), index, batch)
+            yield FilesBatch(self._next_id(), index, batch, sigs)
 
     def _tabular_batches(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
-        for path, size in self._listed(spec):
+        for path, sig in self._listed(spec):
             fmt = table_format(spec, path)
             if fmt == "parquet":
                 for groups, unreadable in _parquet_batches(path, self.size):
-                    yield RowGroups(self._next_id(), index, path, groups, unreadable)
+                    yield RowGroups(self._next_id(), index, path, groups, unreadable, sig)
                 continue
-            # A mini-batch never crosses a file; a large file is cut into byte ranges
-            # that workers align to whole lines (rows that start in the range).
-            start = 0
-            while start < size or start == 0:
-                end = min(size, start + self.size)
-                yield ByteRange(self._next_id(), index, path, fmt, start, end)
-                if end >= size:
-                    break
-                start = end
+            # A mini-batch never crosses a file; a large file is cut into byte ranges at
+            # record boundaries, found with the parser's rules (runner/local/rowscan.py).
+            for fmt_, cut, cut_sig in _cuts(spec, path, fmt, sig, self.size):
+                yield ByteRange(self._next_id(), index, path, fmt_, cut.start, cut.end,
+                                list(cut.head) if cut.head else None, cut.rows, cut_sig)
 
     def _partitioned(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
         """One mini-batch per distinct combination of key values: from the paths when the
@@ -215,7 +222,9 @@ class Partitioner:
         groups: dict[tuple[str, ...], list[str]] = {}
         regex = partition_regex(spec.partition_format) if spec.partition_format else None
         root = _listing_root(spec.location)
-        for path, _ in self._listed(spec):
+        sigs: dict[str, list[int]] = {}
+        for path, sig in self._listed(spec):
+            sigs[path] = sig
             if regex is not None:
                 match = regex.fullmatch(os.path.relpath(path, root).replace(os.sep, "/"))
                 if not match:
@@ -228,7 +237,8 @@ class Partitioner:
         for combo in sorted(groups):
             files = groups[combo]
             self.items += len(files) if spec.kind == "file" else 0
-            yield Partition(self._next_id(), index, dict(zip(self.keys, combo)), files, by_path=regex is not None)
+            yield Partition(self._next_id(), index, dict(zip(self.keys, combo)), files, regex is not None,
+                            [sigs[path] for path in files])
 
     def _from_manifest(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
         """Re-run what a previous run could not: its failed-items manifest, one
@@ -249,15 +259,48 @@ class Partitioner:
                 except (ValueError, KeyError, TypeError) as exc:  # DescriptorError is a ValueError
                     raise InputError(f"{spec.location}:{number}: not a failed-items manifest line") from exc
                 files = files_of(descriptor)
+                if isinstance(descriptor, (FilesBatch, Partition)):
+                    # A list of files means the same files now: they are what this run
+                    # reads (a file fixed since is welcome). Byte ranges and row groups
+                    # keep the identity of the file they were cut from.
+                    descriptor.sigs = [identity(path) for path in descriptor.files]
                 self.items += len(files) if spec.kind == "file" and files is not None else 0
-                self.digest.update(line.encode())
+                self.digest.update(line.encode("utf-8", "surrogateescape"))
                 yield descriptor
 
 
 def table_format(spec: InputPlan, path: str) -> str:
+    """csv, jsonl, parquet, or json (a `.json` file: one JSON array, or JSON Lines)."""
     if spec.format:
         return spec.format
     return _SUFFIX_FORMATS.get(os.path.splitext(path)[1].lower(), "csv")
+
+
+def _cuts(spec: InputPlan, path: str, fmt: str, sig: list[int], size: int) -> Iterator[tuple[str, Cut, list[int]]]:
+    """A CSV or JSON file's ranges, with the identity of the file that was read to cut
+    them. A file that cannot be opened is one range, which fails in its worker by name."""
+    try:
+        handle = open(path, "rb")
+    except OSError:
+        yield fmt if fmt != "json" else "jsonl", Cut(0, sig[0], None, None), sig
+        return
+    with handle:
+        sig = of_stat(os.fstat(handle.fileno()))
+        if fmt == "json":
+            # A `.json` file holding one array is read whole as JSON; anything else there
+            # is read as JSON Lines (one object a line), as the suffix allowed before.
+            first = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+            handle.seek(0)
+            if first == b"[":
+                yield "json", Cut(0, sig[0], None, None), sig
+                return
+            fmt = "jsonl"
+        try:
+            for cut in cut_file(handle, sig[0], size, fmt=fmt, header=spec.header, delimiter=spec.delimiter,
+                                encoding=spec.encoding):
+                yield fmt, cut, sig
+        except OSError as exc:  # an I/O error partway through the file
+            raise InputError(f"cannot read {shown(path)}: {exc.strerror or exc}") from exc
 
 
 def _listing_root(location: str) -> str:

@@ -1,41 +1,74 @@
 """Reading tabular descriptors into pandas DataFrames (in the workers).
 
-A CSV or JSON Lines byte range [start, end) holds the rows whose line starts inside it:
-the reader skips a partial first line and finishes the last one, so adjacent ranges
-cover every row exactly once without the driver reading the file. (A quoted field with
-a newline inside can straddle a cut; Azure's tabular datasets have the same limit.)
+A CSV or JSON Lines byte range [start, end) was cut by the driver at record boundaries
+(runner/local/rowscan.py): the worker reads exactly those bytes, with the header record's
+bytes before them, and checks that pandas read as many rows as the driver counted. A
+range and the file it names must agree: the file must still be the one that was cut
+(runner/local/identity.py), and the rows must reconcile, or the mini-batch fails by
+name. Ranges written before that (no "rows" in the line) are aligned to line ends here,
+as they were then.
 """
 
 from __future__ import annotations
 
 import io
+import warnings
 from typing import TYPE_CHECKING
 
 from runner.local.descriptors import ByteRange, Descriptor, Partition, RowGroups
+from runner.local.identity import check, check_open, shown
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from runner.plan.references import InputPlan
 
-_CHUNK = 1 << 16
+
+class RowsMismatch(ValueError):
+    """pandas read a range differently from how the driver cut the file."""
 
 
 def read_descriptor(spec: InputPlan, descriptor: Descriptor) -> pd.DataFrame:
     if isinstance(descriptor, Partition):
+        check(descriptor)
         return _read_partition(spec, descriptor)
     if isinstance(descriptor, RowGroups):
         if descriptor.unreadable is not None:
-            raise ValueError(f"cannot read {descriptor.path}: {descriptor.unreadable}")
+            raise ValueError(f"cannot read {shown(descriptor.path)}: {descriptor.unreadable}")
         import pyarrow.parquet as pq
 
-        return pq.ParquetFile(descriptor.path).read_row_groups(descriptor.row_groups).to_pandas()
+        check(descriptor)
+        frame = pq.ParquetFile(descriptor.path).read_row_groups(descriptor.row_groups).to_pandas()
+        check(descriptor)  # still the file whose row groups were planned, after the read
+        return frame
     if isinstance(descriptor, ByteRange):
-        data, header = _byte_range(descriptor.path, descriptor.start, descriptor.end,
-                                   spec.header and descriptor.fmt == "csv")
-        return _parse(spec, descriptor.fmt, header + data)
+        return _read_range(spec, descriptor)
     # A list of files is a file dataset's mini-batch: a tabular input never makes one.
     raise ValueError(f"mini-batch {descriptor.id} names files, not table rows: {spec.reference} is tabular")
+
+
+def _read_range(spec: InputPlan, descriptor: ByteRange) -> pd.DataFrame:
+    with open(descriptor.path, "rb") as handle:
+        if not descriptor.exact:
+            data, head = _aligned_range(handle, descriptor.start, descriptor.end,
+                                        spec.header and descriptor.fmt == "csv")
+        else:
+            head = b""
+            if descriptor.head:
+                handle.seek(descriptor.head[0])
+                head = handle.read(descriptor.head[1] - descriptor.head[0])
+            handle.seek(descriptor.start)
+            data = handle.read(descriptor.end - descriptor.start)
+        check_open(handle.fileno(), descriptor.path, descriptor.sig)
+    # The header applies where the range carries it, or where the file was not cut.
+    header = spec.header and (bool(head) or descriptor.start == 0 or not descriptor.exact)
+    frame = _parse(spec, descriptor.fmt, head + data, header=header)
+    if descriptor.rows is not None and len(frame) != descriptor.rows:
+        raise RowsMismatch(
+            f"{shown(descriptor.path)}, bytes {descriptor.start}-{descriptor.end}: pandas read {len(frame)} rows "
+            f"where the file's layout holds {descriptor.rows}; its quoting or line ends are not what the reader "
+            "expects, so the range fails rather than lose or invent rows")
+    return frame
 
 
 def _read_partition(spec: InputPlan, descriptor: Partition) -> pd.DataFrame:
@@ -58,36 +91,45 @@ def key_text(column: pd.Series) -> pd.Series:
     return column.map(lambda v: "" if v is None or v != v else str(v)).astype(object)
 
 
-def _parse(spec: InputPlan, fmt: str, data: bytes, text_columns: list[str] | None = None) -> pd.DataFrame:
+def _parse(spec: InputPlan, fmt: str, data: bytes, text_columns: list[str] | None = None,
+           header: bool | None = None) -> pd.DataFrame:
     import pandas as pd
 
-    if fmt == "jsonl":
-        return pd.read_json(io.BytesIO(data), lines=True, encoding=spec.encoding) if data.strip() else pd.DataFrame()
-    if not data.strip():
+    if not data.removeprefix(b"\xef\xbb\xbf").strip():
         return pd.DataFrame()
-    # Key columns stay text ("01" must not become 1), as the driver read them.
-    return pd.read_csv(io.BytesIO(data), sep=spec.delimiter, header=0 if spec.header else None,
-                       encoding=spec.encoding, dtype={c: str for c in text_columns or ()} or None)
+    if fmt in ("json", "jsonl"):  # a `.json` file: one JSON array of records, or JSON Lines
+        lines = fmt == "jsonl" or not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
+        return pd.read_json(io.BytesIO(data), lines=lines, encoding=spec.encoding)
+    header = spec.header if header is None else header
+    with warnings.catch_warnings():
+        # A row with more fields than the header would lose the extra ones (pandas only
+        # warns): an error instead. index_col=False: the first column is never taken
+        # as the index, whichever row a range starts with.
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        # Key columns stay text ("01" must not become 1), as the driver read them.
+        return pd.read_csv(io.BytesIO(data), sep=spec.delimiter, header=0 if header else None,
+                           encoding=spec.encoding, index_col=False,
+                           dtype={c: str for c in text_columns or ()} or None)
 
 
-def _byte_range(path: str, start: int, end: int, header: bool) -> tuple[bytes, bytes]:
-    with open(path, "rb") as handle:
-        head = handle.readline() if header else b""
-        if start == 0:
-            begin = len(head)
-        else:
-            # A range starts at the first line that begins at or after `start`.
-            handle.seek(start - 1)
-            if handle.read(1) != b"\n":
-                handle.readline()
-            begin = max(handle.tell(), len(head))
-        if begin >= end:
-            return b"", head
-        handle.seek(begin)
-        data = handle.read(end - begin)
-        if data and not data.endswith(b"\n"):
-            data += handle.readline()  # finish the row that starts before `end`
-        return data, head
+def _aligned_range(handle: io.BufferedReader, start: int, end: int, header: bool) -> tuple[bytes, bytes]:
+    """A range of a run planned before ranges were cut at record boundaries: the lines
+    that start in [start, end), as that version read them (LF line ends only)."""
+    head = handle.readline() if header else b""
+    if start == 0:
+        begin = len(head)
+    else:
+        handle.seek(start - 1)
+        if handle.read(1) != b"\n":
+            handle.readline()
+        begin = max(handle.tell(), len(head))
+    if begin >= end:
+        return b"", head
+    handle.seek(begin)
+    data = handle.read(end - begin)
+    if data and not data.endswith(b"\n"):
+        data += handle.readline()  # finish the row that starts before `end`
+    return data, head
 
 
 def _read_whole(spec: InputPlan, path: str, text_columns: list[str] | None = None) -> pd.DataFrame:
@@ -114,8 +156,8 @@ def read_columns(spec: InputPlan, path: str, columns: list[str]) -> pd.DataFrame
 
         names = pq.ParquetFile(path).schema_arrow.names
         return pd.read_parquet(path, columns=[c for c in columns if c in names])
-    if fmt == "jsonl":
-        frame = pd.read_json(path, lines=True, encoding=spec.encoding)
+    if fmt in ("json", "jsonl"):
+        frame = _read_whole(spec, path)
         return frame[[c for c in columns if c in frame.columns]]
     return pd.read_csv(path, sep=spec.delimiter, header=0 if spec.header else None, encoding=spec.encoding,
                        usecols=lambda c: c in columns, dtype=str)

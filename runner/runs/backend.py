@@ -31,8 +31,10 @@ class Backend(Protocol):
     def apply(self, plan: Plan, spec: LoadedSpec, root: Path, stream: IO[str] | None) -> RunResult:
         """Run the plan in a new run folder under `root`, to its end."""
 
-    def resume(self, run: RunFolder, root: Path, stream: IO[str] | None) -> RunResult:
-        """Go on with an interrupted run: what was committed stays, the rest runs."""
+    def resume(self, run: RunFolder, root: Path, stream: IO[str] | None,
+               accept_changed_inputs: bool = False) -> RunResult:
+        """Go on with an interrupted run: what was committed stays, the rest runs. An
+        input changed since the run was planned stops it, unless `accept_changed_inputs`."""
 
     def status(self, run: RunFolder) -> dict[str, Any]:
         """run.json with each step's record and progress (`runner status`)."""

@@ -23,6 +23,10 @@ EXAMPLES: list[Descriptor] = [
     FilesBatch(7, 1, AWKWARD),
     ByteRange(3, 0, "/data/t.csv", "csv", 0, 4096),
     ByteRange(4, 2, '/data/"odd", é.jsonl', "jsonl", 4096, 5000),
+    ByteRange(10, 0, "/data/t.csv", "csv", 20, 4096, [3, 20], 112, [9000, 1700000000123456789, 42]),
+    ByteRange(11, 0, "/data/old.csv", "csv", 0, 4096, exact=False),
+    FilesBatch(12, 0, ["/a", "/b"], [[1, 2, 3], [4, 5, 6]]),
+    RowGroups(13, 0, "/data/p.parquet", [0], None, [1, 2, 3]),
     RowGroups(5, 0, "/data/p.parquet", [0, 1, 2]),
     RowGroups(6, 0, "/data/bad.parquet", [], "Parquet magic bytes not found"),
     Partition(8, 0, {"month": "01", "n": '"n":3'}, ["/data/2024/01/a.csv"]),
@@ -43,7 +47,7 @@ def test_lines_are_byte_for_byte_what_earlier_runs_wrote() -> None:
     """The format before this module (dicts dumped compactly): old run folders resume and
     a resumed step's manifest reads the same."""
     assert encode(FilesBatch(2, 0, ["a", "é"])) == '{"in":0,"files":["a","\\u00e9"],"n":2,"id":2}\n'
-    assert encode(ByteRange(1, 0, "t.csv", "csv", 10, 20)) == \
+    assert encode(ByteRange(1, 0, "t.csv", "csv", 10, 20, exact=False)) == \
         '{"in":0,"path":"t.csv","fmt":"csv","start":10,"end":20,"id":1}\n'
     assert encode(RowGroups(0, 1, "p.pq", [0, 1])) == \
         '{"in":1,"path":"p.pq","fmt":"parquet","row_groups":[0,1],"id":0}\n'
@@ -51,6 +55,9 @@ def test_lines_are_byte_for_byte_what_earlier_runs_wrote() -> None:
         '{"in":1,"path":"p.pq","fmt":"parquet","row_groups":[],"unreadable":"bad","id":0}\n'
     assert encode(Partition(3, 0, {"k": "v"}, ["f"], by_path=True)) == \
         '{"in":0,"keys":{"k":"v"},"files":["f"],"by_path":true,"n":1,"id":3}\n'
+    assert encode(ByteRange(1, 0, "t.csv", "csv", 10, 20, [0, 10], 3, [20, 7, 9])) == \
+        '{"in":0,"path":"t.csv","fmt":"csv","start":10,"end":20,"head":[0,10],"rows":3,"sig":[20,7,9],"id":1}\n'
+    assert encode(FilesBatch(2, 0, ["a"], [[1, 2, 3]])) == '{"in":0,"files":["a"],"sig":[[1,2,3]],"n":1,"id":2}\n'
     for descriptor in EXAMPLES:  # the order of the keys is the line's: what the manifest shows
         assert list(to_fields(descriptor)) == list(json.loads(encode(descriptor)))
 
@@ -61,7 +68,8 @@ def test_lines_of_older_runs_still_decode() -> None:
     assert decode('{"id":5,"in":0,"files":["a"]}\n') == FilesBatch(5, 0, ["a"])
     assert decode('{"in":0,"keys":{"k":"v"},"files":["f"],"id":1}') == Partition(1, 0, {"k": "v"}, ["f"])
     assert decode('{"in":0,"path":"p","fmt":"parquet","row_groups":[1],"id":2}') == RowGroups(2, 0, "p", [1])
-    assert decode('{"id":3,"in":0,"path":"t","fmt":"jsonl","start":0,"end":9}') == ByteRange(3, 0, "t", "jsonl", 0, 9)
+    assert decode('{"id":3,"in":0,"path":"t","fmt":"jsonl","start":0,"end":9}') == \
+        ByteRange(3, 0, "t", "jsonl", 0, 9, exact=False)  # cut before ranges were exact: aligned by the reader
 
 
 @pytest.mark.parametrize("line", ["", "not json", "[1, 2]", '{"in": 0, "files": ["a"]}', '{"id": 1, "in": 0}',
@@ -90,8 +98,8 @@ def test_the_partitioner_numbers_descriptors_across_inputs_and_renumbers_a_manif
     made = list(parts.descriptors([InputPlan("d", "file", str(tmp_path / "in")),
                                    InputPlan("m", "file", str(manifest), manifest=True)]))
     assert [d.id for d in made] == [0, 1, 2, 3] and parts.count == 4
-    assert made[2] == FilesBatch(2, 1, ["/x/2"])  # only the file known to have failed
-    assert made[3] == ByteRange(3, 1, "/t.csv", "csv", 0, 9)
+    assert made[2] == FilesBatch(2, 1, ["/x/2"], [None])  # only the file known to have failed (gone now)
+    assert made[3] == ByteRange(3, 1, "/t.csv", "csv", 0, 9, exact=False)
     assert parts.items == 3 + 1
 
 

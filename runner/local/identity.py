@@ -1,0 +1,116 @@
+"""Input identity: each input file's size, modification time and inode, recorded when
+the job is planned (the descriptors' `sig`) and checked before a mini-batch reads it.
+
+A byte range names rows only in the file it was cut from, and a list of files is only the
+job that was planned while the files are the ones listed: a file changed during the run or
+between a kill and `runner resume` fails its mini-batch ("input changed since the run was
+planned: PATH"), counted and listed in the failed-items report, rather than giving
+duplicated, missing or mixed rows. `runner resume` looks first and refuses (see
+`changed_inputs`), unless told to accept the files as they now are (`accept_changed`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+from runner.local.descriptors import Descriptor, DescriptorError, FilesBatch, Partition, decode, encode
+
+
+class InputChanged(Exception):
+    """A file a mini-batch names is not the file the job planned."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"input changed since the run was planned: {shown(path)}")
+        self.path = path
+
+
+def shown(path: str) -> str:
+    """A path as text that can be printed: bytes that are not UTF-8 (a name the OS gave
+    us with surrogate escapes) as \\x escapes."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def of_stat(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def identity(path: str) -> list[int] | None:
+    """What `path` names now (through links; a dangling link's own), None when gone."""
+    try:
+        return of_stat(os.stat(path))
+    except FileNotFoundError:
+        try:
+            return of_stat(os.lstat(path))
+        except OSError:
+            return None
+    except OSError:
+        return None
+
+
+def pairs(descriptor: Descriptor) -> Iterator[tuple[str, list[int] | None]]:
+    """Each file a descriptor names with its recorded identity (none for lines written
+    before identities were)."""
+    if isinstance(descriptor, (FilesBatch, Partition)):
+        if descriptor.sigs is not None:
+            yield from zip(descriptor.files, descriptor.sigs)
+    elif descriptor.sig is not None:
+        yield descriptor.path, descriptor.sig
+
+
+def check(descriptor: Descriptor) -> None:
+    """Raise InputChanged for the first file that is not what was planned."""
+    for path, sig in pairs(descriptor):
+        if identity(path) != sig:
+            raise InputChanged(path)
+
+
+def check_open(fd: int, path: str, sig: list[int] | None) -> None:
+    """After reading an open file: it must still be the planned one (a change while it
+    was read shows in its size or modification time)."""
+    if sig is not None and of_stat(os.fstat(fd)) != sig:
+        raise InputChanged(path)
+
+
+def changed_inputs(minibatches: str, done: Callable[[int], bool]) -> list[str]:
+    """The files of the mini-batches still to run that changed since the job was planned."""
+    changed: dict[str, None] = {}
+    seen: dict[str, list[int] | None] = {}
+    with open(minibatches, "rb") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                descriptor = decode(line)
+            except DescriptorError as exc:
+                raise DescriptorError(f"{minibatches}:{number}: {exc}") from exc
+            if done(descriptor.id):
+                continue
+            for path, sig in pairs(descriptor):
+                if path not in seen:
+                    seen[path] = identity(path)
+                if seen[path] != sig:
+                    changed[path] = None
+    return list(changed)
+
+
+def accept_changed(minibatches: str, done: Callable[[int], bool]) -> int:
+    """Record the files of unfinished file-list mini-batches as they now are, so that they
+    run on the current files. Byte ranges and row groups keep their identity: their
+    offsets name rows of the file that was cut, so a changed table still fails them.
+    Returns how many mini-batches were updated."""
+    updated = 0
+    tmp = minibatches + ".tmp"
+    with open(minibatches, "rb") as source, open(tmp, "w", encoding="utf-8") as out:
+        for line in source:
+            descriptor = decode(line)
+            if not done(descriptor.id) and isinstance(descriptor, (FilesBatch, Partition)) and descriptor.sigs:
+                fresh = [identity(path) for path in descriptor.files]
+                if fresh != descriptor.sigs:
+                    descriptor.sigs = fresh
+                    updated += 1
+                    out.write(encode(descriptor))
+                    continue
+            out.write(line.decode("utf-8"))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, minibatches)
+    return updated
