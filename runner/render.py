@@ -6,10 +6,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 from typing import Any
 
 from runner.plan.plan import REDACTED, Plan, StepPlan
 from runner.plan.references import ArgumentPlan, InputPlan, Secret
+from runner.plan.snapshot import SnapshotError, list_code
 
 WIDTH = 100  # YAML line width in the resolved spec
 
@@ -70,7 +72,18 @@ def _limit(value: int | None, unit: str) -> str:
     return "-1 (no limit)" if value == -1 else f"{value}{unit}"
 
 
-def _step_lines(step: StepPlan) -> list[str]:
+def _snapshot_lines(step: StepPlan, cwd: str) -> list[str]:
+    """What of source_directory the step takes with it (runner.plan.snapshot), as Azure
+    would upload it, and whether that is above Azure's limits."""
+    try:
+        listing = list_code(os.path.join(cwd, step.source_directory))
+    except SnapshotError as exc:
+        return [f"  code snapshot  - ({exc})"]
+    warning = listing.limit_warning()
+    return [f"  code snapshot  {listing.summary()}", *([f"  warning        {warning}"] if warning else [])]
+
+
+def _step_lines(step: StepPlan, cwd: str) -> list[str]:
     bound = {field.split(".")[-1]: param for field, param in step.bindings.items()}
 
     def via(field: str) -> str:
@@ -85,6 +98,7 @@ def _step_lines(step: StepPlan) -> list[str]:
     lines = [
         f"Step {step.name}",
         f"  entry script   {step.entry_script}",
+        *_snapshot_lines(step, cwd),
         *[f"  input          {_input_line(i)}" for i in step.inputs],
         *[f"  side input     {_input_line(i)}" for i in step.side_inputs],
         f"  output         {output}",
@@ -113,7 +127,7 @@ def plan_text(plan: Plan) -> str:
         changed = [p.name for p in plan.parameters if p.changed]
         lines += ["", f"Parameters ({len(changed)} changed from {_base_name(plan)})", *_parameter_lines(plan)]
     for step in plan.steps:
-        lines += ["", *_step_lines(step)]
+        lines += ["", *_step_lines(step, plan.cwd)]
     import yaml  # a second or so of `runner --help` otherwise: only plan text needs it
 
     resolved = yaml.safe_dump(redacted_spec(plan), sort_keys=False, default_flow_style=False, width=WIDTH)

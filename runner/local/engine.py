@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from runner.local import job as jobs
-from runner.local.checks import PreflightError, hide_secrets, preflight, thresholds, within
+from runner.local import snapshot as snapshots
+from runner.local.checks import PreflightError, hide_secrets, thresholds, within
 from runner.local.descriptors import encode, task_fields
 from runner.local.ledger import Ledger
 from runner.local.progress import Progress
@@ -89,6 +90,7 @@ def _execute(run: RunFolder, runs_root: Path, stream: IO[str]) -> RunResult:
     before = run.read()
     resumed = before.resumed + (before.status != Status.CREATED)
     run.update(status=Status.RUNNING, driver_pid=os.getpid(), resumed=resumed, finished=None, reason="")
+    snapshots.take_all(run, steps, [str(runs_root)])
     results: list[StepResult] = []
     fingerprints: dict[str, str] = {}
     status = Status.SUCCEEDED
@@ -149,11 +151,12 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
     if info.status.ok:  # resuming a later step
         fingerprints[job.name] = info.fingerprint
         return StepResult(job.name, info.status, output=output, reused_from=info.reused_from)
-    preflight(job, folder, output)
+    _, info = snapshots.checked(job, folder, output, [str(runs_root)])  # pre-flight, on the code that runs
     if not info.partitioned:
         info = _partition(job, folder)
-    fingerprints[job.name] = fingerprint(job, info.listing, fingerprints)
-    folder.update(fingerprint=fingerprints[job.name])
+    if not info.fingerprint:  # once, from the snapshot: a resumed step runs, and is reused as, the same code
+        info = folder.update(fingerprint=fingerprint(job, info.listing, fingerprints, info.snapshot))
+    fingerprints[job.name] = info.fingerprint
     if job.allow_reuse and not info.started:
         earlier = find_reusable(list_runs(runs_root), job.name, fingerprints[job.name], exclude=run.id)
         if earlier is not None:
@@ -266,8 +269,9 @@ def _worker_config(job: StepPlan, folder: StepFolder, output: str | None, slot: 
              for stream in ("stdout", "stderr", "entry_script_log")}
     for path in paths.values():
         os.makedirs(os.path.dirname(path), exist_ok=True)
+    code = snapshots.in_snapshot(job, folder)  # workers import from, and run in, the run's copy of the code
     return WorkerConfig(
-        entry_script=job.entry_script, source_directory=job.source_directory, working_dir=job.source_directory,
+        entry_script=code.entry_script, source_directory=code.source_directory, working_dir=code.source_directory,
         arguments=[a.value for a in job.arguments], logging_level=job.logging_level, inputs=list(job.inputs),
         kind=job.kind, output_action=job.output_action, row_format=job.row_format, minibatches=folder.minibatches,
         stdout=paths["stdout"], stderr=paths["stderr"], log_file=paths["entry_script_log"],

@@ -6,6 +6,7 @@
       plan.txt, plan.json           the resolved plan, as `runner plan` shows it
       <step>/
         step.json                   status, partitioning totals, fingerprint, reuse (StepRecord)
+        snapshot/                   the step's code as the run started: workers run from it
         minibatches.jsonl           one descriptor per mini-batch
         ledger.jsonl                one line per finished mini-batch (exactly-once)
         progress.json               the numbers `runner status` shows (ProgressRecord)

@@ -79,6 +79,9 @@ class StepRecord:
     reason: str = ""
     reused_from: str | None = None  # the run whose output this step reuses
     fingerprint: str = ""
+    snapshot: str = ""  # digest of the step's code snapshot (<step>/snapshot/), taken as the run started
+    snapshot_files: int | None = None
+    snapshot_bytes: int | None = None
     started: float | None = None
     mini_batches: int | None = None  # set once the inputs are partitioned
     items: int | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from runner.local.reuse import fingerprint, source_digest
+from runner.local.reuse import fingerprint
 from runner.plan.plan import StepPlan
 from runner.plan.references import ArgumentPlan, InputPlan
 
@@ -29,29 +29,24 @@ def _step(tmp_path: Path, run: str) -> StepPlan:
 
 def test_another_steps_output_counts_by_its_producer_not_its_path(tmp_path: Path) -> None:
     first, second = _step(tmp_path, "run-1"), _step(tmp_path, "run-2")
-    assert fingerprint(first, "listing", {"first": "abc"}) == fingerprint(second, "listing", {"first": "abc"})
-    assert fingerprint(first, "listing", {"first": "abc"}) != fingerprint(first, "listing", {"first": "changed"})
+    assert fingerprint(first, "listing", {"first": "abc"}, "code") == fingerprint(second, "listing", {"first": "abc"},
+                                                                                "code")
+    assert fingerprint(first, "listing", {"first": "abc"}, "code") != fingerprint(first, "listing",
+                                                                                {"first": "changed"}, "code")
 
 
 def test_the_definition_the_listing_and_the_code_change_it(tmp_path: Path) -> None:
     step = _step(tmp_path, "run-1")
-    before = fingerprint(step, "listing", {"first": "abc"})
-    assert fingerprint(dataclasses.replace(step, run_max_try=2), "listing", {"first": "abc"}) != before
-    assert fingerprint(step, "other listing", {"first": "abc"}) != before
+    before = fingerprint(step, "listing", {"first": "abc"}, "code")
+    assert fingerprint(dataclasses.replace(step, run_max_try=2), "listing", {"first": "abc"}, "code") != before
+    assert fingerprint(step, "other listing", {"first": "abc"}, "code") != before
+    assert fingerprint(step, "listing", {"first": "abc"}, "other code") != before
+
+
+def test_the_code_counts_by_its_snapshot_not_the_live_folder(tmp_path: Path) -> None:
+    """The code part is the snapshot's digest: editing source_directory afterwards
+    changes nothing (runner.local.snapshot takes the digest; tests/local/test_snapshot_runs.py)."""
+    step = _step(tmp_path, "run-1")
+    before = fingerprint(step, "listing", {"first": "abc"}, "code")
     (tmp_path / "code" / "score.py").write_text("def run(batch):\n    return batch[:1]\n")
-    assert fingerprint(step, "listing", {"first": "abc"}) != before
-
-
-def test_the_code_snapshot_honours_amlignore_then_gitignore(tmp_path: Path) -> None:
-    (tmp_path / "score.py").write_text("x = 1\n")
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "big.csv").write_text("a\n")
-    (tmp_path / ".gitignore").write_text("data/\n")
-    before = source_digest(str(tmp_path))
-    (tmp_path / "data" / "big.csv").write_text("a\nb\n")  # ignored: no change
-    assert source_digest(str(tmp_path)) == before
-    (tmp_path / ".amlignore").write_text("*.py\n")  # .amlignore wins over .gitignore
-    (tmp_path / "score.py").write_text("x = 2\n")
-    with_aml = source_digest(str(tmp_path))
-    (tmp_path / "score.py").write_text("x = 3\n")
-    assert source_digest(str(tmp_path)) == with_aml
+    assert fingerprint(step, "listing", {"first": "abc"}, "code") == before

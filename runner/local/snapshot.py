@@ -1,0 +1,165 @@
+"""A run's copy of each step's code, taken when the run starts, as Azure ML snapshots
+source_directory at submit: workers import the entry script from the copy and run in
+it, so a file the snapshot leaves out is not there for the script, exactly as on Azure,
+and `runner resume` runs the same code whatever was edited since. The snapshot's digest
+in step.json stands for the code in the step's reuse fingerprint.
+
+    <step>/snapshot/      the files runner.plan.snapshot lists, copied
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Collection
+from pathlib import Path
+
+from runner.local.checks import PreflightError, preflight
+from runner.plan.plan import StepPlan
+from runner.plan.snapshot import CodeListing, SnapshotError, human_size, ignore_rules, list_code
+from runner.runs.folder import RunFolder, StepFolder
+from runner.runs.records import StepRecord
+
+SNAPSHOT = "snapshot"
+_CHUNK = 1 << 20
+
+
+def snapshot_dir(folder: StepFolder) -> Path:
+    return folder.path / SNAPSHOT
+
+
+def in_snapshot(job: StepPlan, folder: StepFolder) -> StepPlan:
+    """The step as its workers run it: source_directory and entry_script in the snapshot."""
+    code = snapshot_dir(folder)
+    script = os.path.relpath(job.entry_script, job.source_directory)
+    return dataclasses.replace(job, source_directory=str(code), entry_script=str(code / script))
+
+
+def take_all(run: RunFolder, steps: list[StepPlan], exclude: Collection[str]) -> None:
+    """Every step's snapshot at once, when the run starts (Azure uploads each step's code
+    at submit, not when the step's turn comes). A step whose snapshot cannot be taken now
+    tries again when it starts, and says why there."""
+    for job in steps:
+        folder = run.step(job.name)
+        info = folder.read()
+        if not info.snapshot and not info.status.ok and os.path.isdir(job.source_directory):
+            with contextlib.suppress(OSError, SnapshotError, PreflightError):
+                _take(job, folder, exclude)
+
+
+def checked(job: StepPlan, folder: StepFolder, output: str | None,
+            exclude: Collection[str]) -> tuple[StepPlan, StepRecord]:
+    """prepare(), then the pre-flight checks on the code that will run, their messages
+    naming the user's files (the snapshot is a copy of them)."""
+    earlier = bool(folder.read().snapshot)
+    code, info = prepare(job, folder, exclude)
+    try:
+        preflight(code, folder, output)
+    except PreflightError as exc:
+        text = str(exc).replace(code.source_directory + os.sep, job.source_directory + os.sep)
+        if earlier and code is not job and "entry_script" in text:
+            text += ("\n(as it is in the run's code snapshot, taken when the run started; to run the code as it "
+                     "is now, apply the spec again)")
+        raise PreflightError(text) from exc
+    return code, info
+
+
+def prepare(job: StepPlan, folder: StepFolder, exclude: Collection[str]) -> tuple[StepPlan, StepRecord]:
+    """The step pointed into its snapshot (taken now if the run has none yet), and its
+    record. Without a source_directory the step is returned as it is: the pre-flight
+    checks say what is missing, with every other problem."""
+    info = folder.read()
+    if not info.snapshot:
+        if not os.path.isdir(job.source_directory):
+            return job, info
+        info = _take(job, folder, exclude)
+    code = in_snapshot(job, folder)
+    if not snapshot_dir(folder).is_dir():
+        raise PreflightError(f"the run's code snapshot {snapshot_dir(folder)} is gone; the run cannot go on with "
+                             "other code: apply the spec again for a new run")
+    if not os.path.isfile(code.entry_script):
+        return _missing_entry_script(job, code), info
+    return code, info
+
+
+def _missing_entry_script(job: StepPlan, code: StepPlan) -> StepPlan:
+    script = os.path.relpath(job.entry_script, job.source_directory)
+    try:
+        name, rules = ignore_rules(job.source_directory)
+    except SnapshotError as exc:
+        raise PreflightError(str(exc)) from exc
+    if name is not None and rules.leaves_out(script.replace(os.sep, "/")):
+        raise PreflightError(f"entry_script {job.entry_script} is left out of the step's code snapshot by "
+                             f"{os.path.join(job.source_directory, name)}, as Azure ML would leave it out of its "
+                             "upload: change that file's patterns")
+    if os.path.isfile(job.entry_script):
+        raise PreflightError(f"entry_script {script} was not in {job.source_directory} when the run started, so "
+                             f"its code snapshot {code.source_directory} has none; apply the spec again")
+    return job  # the pre-flight checks say it does not exist
+
+
+def _take(job: StepPlan, folder: StepFolder, exclude: Collection[str]) -> StepRecord:
+    """Copy the code into <step>/snapshot and record its digest. Until step.json holds
+    the digest no worker has run from the copy, so a copy cut short is taken again."""
+    try:
+        listing = list_code(job.source_directory, exclude)
+    except SnapshotError as exc:
+        raise PreflightError(str(exc)) from exc
+    target, tmp = snapshot_dir(folder), folder.path / (SNAPSHOT + ".tmp")
+    for old in (tmp, target):
+        shutil.rmtree(old, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    digest = hashlib.sha256()
+    files = size = 0
+    for item in listing.files:
+        copied = _copy(item.path, tmp / item.rel, item.rel, digest)
+        if copied is not None:
+            files, size = files + 1, size + copied
+    os.replace(tmp, target)
+    _log(folder, listing, size)
+    return folder.update(snapshot=digest.hexdigest(), snapshot_files=files, snapshot_bytes=size)
+
+
+def _copy(source: str, target: Path, rel: str, digest: hashlib._Hash) -> int | None:
+    """Copy one file, adding its name, size and bytes (as copied) to the digest.
+    A copy, never a hard link: an editor that saves in place, or `>>`, writes to the
+    file's inode, which a hard-linked snapshot shares. None: it vanished since listed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    hashed = hashlib.sha256()
+    size = 0
+    try:
+        with open(source, "rb") as src, open(target, "wb") as dst:
+            for chunk in iter(lambda: src.read(_CHUNK), b""):
+                dst.write(chunk)
+                hashed.update(chunk)
+                size += len(chunk)
+        shutil.copymode(source, target)  # an executable helper stays executable
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise  # the engine's full-disk message
+        raise PreflightError(f"cannot copy {source} into the step's code snapshot: {exc.strerror}") from exc
+    digest.update(rel.encode("utf-8", "surrogateescape") + b"\0" + str(size).encode() + b"\0" + hashed.digest())
+    return size
+
+
+def _log(folder: StepFolder, listing: CodeListing, size: int) -> None:
+    """What the snapshot holds and left out, in the driver log (the plan shows the same)."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    lines = [f"{stamp} code snapshot of {listing.folder}: {listing.summary()}; copied {human_size(size)}"]
+    if listing.left_out:
+        more = len(listing.left_out) - 20
+        lines.append(f"{stamp} left out of the snapshot: " + ", ".join(listing.left_out[:20])
+                     + (f" and {more} more" if more > 0 else ""))
+    warning = listing.limit_warning()
+    if warning:
+        lines.append(f"{stamp} warning: {warning}")
+    os.makedirs(os.path.dirname(folder.driver_log), exist_ok=True)
+    with open(folder.driver_log, "a", encoding="utf-8", errors="surrogateescape") as handle:
+        handle.write("".join(line + "\n" for line in lines))
