@@ -1,5 +1,12 @@
 """Worker processes: started in sessions of their own on a socket pair, and ended with
-everything they started (the worker leads its session, so its process group is its tree)."""
+everything they started, even what left their session.
+
+The process started here is the worker's guard (runner/local/guard.py): it forks the
+worker and is the child subreaper of all it starts, so the guard's tree is the worker's
+whole tree. Each guard also holds the read end of the driver's lifeline, a pipe whose
+write end only this process holds: when the driver dies, however it dies, the guards see
+end-of-file and end their trees at once.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import subprocess
 import sys
 from multiprocessing.connection import Connection
 
+from runner.local.proctree import end_tree
 from runner.local.protocol import WorkerConfig
 
 _RUNNER_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -17,26 +25,43 @@ _RUNNER_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_
 # user's source_directory) first on sys.path, where a folder named `runner` would shadow
 # this package. The name stays in the command line, for ps and pgrep.
 _WORKER_MAIN = (f"import sys; sys.path.insert(0, {_RUNNER_ROOT!r}); "
+                "import runner.local.guard as g; g.start(int(sys.argv[1]), int(sys.argv[2])); "
                 "import runner.local.worker as w; w.main()")
+_lifeline: tuple[int, int] | None = None  # (read, write); the write end is never closed nor passed on
+
+
+def _lifeline_fd() -> int:
+    """The read end of one pipe for the driver's life, made on first use. Both ends are
+    close-on-exec, so no other program the driver starts holds the write end open."""
+    global _lifeline
+    if _lifeline is None:
+        _lifeline = os.pipe()
+    return _lifeline[0]
 
 
 def spawn(config: WorkerConfig, worker_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Connection]:
     """A worker process with fd 1 and 2 on its log files (opened here, so even an
     interpreter crash lands there) and its end of a socket pair; returns ours."""
     parent, child = socket.socketpair()
+    lifeline = _lifeline_fd()
     env = dict(worker_env)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_RUNNER_ROOT, env.get("PYTHONPATH")) if p)
     with open(config.stdout, "ab") as out, open(config.stderr, "ab") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_MAIN, str(child.fileno())],
-            pass_fds=[child.fileno()], start_new_session=True, env=env, stdin=subprocess.DEVNULL,
+            [sys.executable, "-c", _WORKER_MAIN, str(child.fileno()), str(lifeline)],
+            pass_fds=[child.fileno(), lifeline], start_new_session=True, env=env, stdin=subprocess.DEVNULL,
             stdout=out, stderr=err, cwd=config.working_dir)
     child.close()
     return proc, Connection(parent.detach())
 
 
 def kill_tree(proc: subprocess.Popen[bytes], sig: int) -> None:
-    """Signal the worker's whole session; after SIGKILL, reap it (its exit status is final)."""
+    """SIGKILL: freeze and kill the guard's tree, the guard first (so nothing is handed
+    up past it meanwhile), then reap the guard: its exit status is final. Other signals
+    go to the session (SIGTERM: the guard then ends its tree itself). The session is
+    signalled in every case: it covers a tree /proc could not show."""
+    if sig == signal.SIGKILL and proc.returncode is None and proc.poll() is None:
+        end_tree(proc.pid, include_root=True)  # not reaped: its pid is still the guard's
     try:
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):

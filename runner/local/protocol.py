@@ -1,10 +1,10 @@
 """The driver <-> worker protocol: every message, typed.
 
-A worker is started by the supervisor as `python -c "...import runner.local.worker..." FD`
-(so a `runner` folder in the source directory cannot shadow this package) in a session
-of its own (so a timeout can kill the whole process tree, and Ctrl-C on the terminal
-reaches only the driver). FD is its end of a socket pair, a
-`multiprocessing.connection.Connection` on both sides.
+A worker is started by the supervisor as `python -c "...import runner.local.worker..." FD
+LIFELINE` (so a `runner` folder in the source directory cannot shadow this package) in a
+session of its own (so Ctrl-C on the terminal reaches only the driver), behind a guard
+process that ends its whole tree (runner/local/processes.py, guard.py). FD is its end of
+a socket pair, a `multiprocessing.connection.Connection` on both sides.
 
 The driver sends, in order:
   WorkerConfig                    once, first: what to import and how to run it
@@ -12,7 +12,7 @@ The driver sends, in order:
                                   line of minibatches.jsonl at its offset (the worker
                                   reads it itself, so a message is a few bytes)
   Stop()                          run shutdown() and exit (only on success; otherwise
-                                  the driver kills the worker's process group)
+                                  the driver kills the worker's process tree)
 
 The worker answers:
   Imported() | ImportFailed(text) the entry script imported and defines run() (or not)

@@ -42,6 +42,10 @@ TIMEOUT_CHECK_SECONDS = 0.02  # timeouts are seconds long: checking each message
 MIN_START_SECONDS = float(os.environ.get("RUNNER_START_TIMEOUT", "600"))
 STOP_GRACE_SECONDS = 10.0
 KILL_GRACE_SECONDS = 1.0
+# A worker that has exited takes its guard with it within milliseconds (runner/local/guard.py),
+# which then exits with the worker's status: waited for, so the status reported is the
+# worker's own and not the SIGKILL a kill would give it.
+EXIT_WAIT_SECONDS = 2.0
 
 
 @dataclass
@@ -313,6 +317,11 @@ class Supervisor:
                 self._outcome is not None and self._outcome.status == "preflight"):
             return
         starting = slot.state in ("starting", "imported")
+        if proc is not None:
+            try:
+                proc.wait(EXIT_WAIT_SECONDS)
+            except subprocess.TimeoutExpired:  # alive, though its socket closed
+                pass
         self._kill(slot)  # what it started may live on; then its exit status is final
         code = slot.proc.returncode if slot.proc is not None else None
         if starting:
@@ -361,7 +370,7 @@ class Supervisor:
         protocol.send_config(slot.conn, config)
 
     def _kill(self, slot: Slot, sig: int = signal.SIGKILL) -> None:
-        """The whole process tree: the worker leads its own session."""
+        """The whole process tree: the guard, the worker and all they started."""
         if slot.proc is not None:
             kill_tree(slot.proc, sig)
         if slot.conn is not None and sig == signal.SIGKILL:

@@ -9,6 +9,7 @@ logs/user; `logging` goes to its entry_script_log file.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import inspect
 import io
@@ -16,11 +17,10 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NoReturn
 
 from runner.compat.context import MiniBatchContext
 from runner.local import protocol
@@ -32,24 +32,22 @@ class RunResultError(Exception):
     """run() returned something the engine cannot count."""
 
 
-def _watch_driver() -> None:
-    """If the driver dies (even by SIGKILL), end this worker and what it started: a
-    run() stuck in a loop must not outlive the run it belonged to."""
-    driver = os.getppid()
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != driver:
-                os.killpg(os.getpgid(0), signal.SIGKILL)
-
-    threading.Thread(target=watch, name="runner-driver-watch", daemon=True).start()
-
-
 def main() -> None:
+    """Serve, then leave with os._exit whatever happened: a non-daemon thread that run()
+    or init() left running must not hold a finished worker (nor the driver's graceful
+    stop, which would wait its whole grace for it). What the worker started is ended by
+    its guard once it has exited (runner/local/guard.py)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when workers stop
-    _watch_driver()
-    fd = int(sys.argv[1])
+    code = 0
+    try:
+        _serve(int(sys.argv[1]))
+    except BaseException:  # noqa: BLE001 - an error of the worker itself: logged, then exit 1
+        _to_stderr(traceback.format_exc())
+        code = 1
+    _leave(code)
+
+
+def _serve(fd: int) -> None:
     os.set_inheritable(fd, False)  # what run() starts must not hold the driver's socket open
     conn = Connection(fd)
     config = protocol.receive_config(conn)
@@ -61,6 +59,56 @@ def main() -> None:
     if not _call_init(conn, module):
         return
     Worker(conn, config, module).serve()
+
+
+def _leave(code: int) -> NoReturn:
+    """What an interpreter's exit does that matters here, without waiting for threads:
+    the script's atexit functions, then what is buffered in its output and log files."""
+    try:
+        atexit._run_exitfuncs()  # each one's error is printed, not raised
+    except BaseException:  # noqa: BLE001 - leaving regardless
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - closed, or fd 1 and 2 closed by run()
+            pass
+    try:
+        logging.shutdown()
+    except Exception:  # noqa: BLE001
+        pass
+    os._exit(code)
+
+
+def _to_stderr(text: str) -> None:
+    """A traceback for the worker's stderr log. run() may have closed fd 1 and 2 (or
+    replaced sys.stderr): writing must not raise, or the failure it reports would become
+    the worker's death, with no traceback sent to the driver."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _reopen_closed_output(config: WorkerConfig) -> None:
+    """If run() closed fd 1 or 2, its log file goes back on it, so what is written next
+    (this failure's traceback, later prints, what run() starts) still lands in the log.
+    Checked only when a mini-batch failed: two fstat calls."""
+    for fd, path in ((1, config.stdout), (2, config.stderr)):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        try:
+            new = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        except OSError:
+            continue
+        if new != fd:  # the other one is open (os.open takes the lowest free fd)
+            os.dup2(new, fd)
+            os.close(new)
+        else:
+            os.set_inheritable(fd, True)
 
 
 def _redirect_output(config: WorkerConfig) -> None:
@@ -100,7 +148,7 @@ def _import_entry_script(conn: Connection, config: WorkerConfig) -> Any:
         spec.loader.exec_module(module)
     except BaseException:  # noqa: BLE001 - SystemExit from argparse included
         text = traceback.format_exc()
-        print(text, file=sys.stderr)
+        _to_stderr(text)
         protocol.send(conn, ImportFailed(text))
         return None
     if not callable(getattr(module, "run", None)):
@@ -117,7 +165,7 @@ def _call_init(conn: Connection, module: Any) -> bool:
             init()
         except BaseException:  # noqa: BLE001
             text = traceback.format_exc()
-            print(text, file=sys.stderr)
+            _to_stderr(text)
             protocol.send(conn, InitFailed(text))
             return False
     protocol.send(conn, Ready())
@@ -158,7 +206,7 @@ class Worker:
             try:
                 shutdown()
             except Exception:  # noqa: BLE001 - shutdown errors are logged, not fatal
-                traceback.print_exc()
+                _to_stderr(traceback.format_exc())
 
     def handle(self, descriptor: Descriptor) -> None:
         mb_id = descriptor.id
@@ -180,7 +228,8 @@ class Worker:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             text = str(exc) if isinstance(exc, RunResultError) else traceback.format_exc()
-            print(f"mini-batch {mb_id} failed:\n{text}", file=sys.stderr)
+            _reopen_closed_output(self.config)
+            _to_stderr(f"mini-batch {mb_id} failed:\n{text}")
             protocol.send(self.conn, Failed(mb_id, items, text, time.perf_counter() - started))
             return
         assert items is not None
