@@ -23,18 +23,18 @@ from typing import IO, Any
 from runner.local import job as jobs
 from runner.local import snapshot as snapshots
 from runner.local.checks import PreflightError, hide_secrets, thresholds, within
-from runner.local.descriptors import encode, task_fields
+from runner.local.descriptors import DescriptorError, encode, task_fields
 from runner.local.ledger import Ledger
 from runner.local.progress import Progress
 from runner.local.protocol import WorkerConfig
-from runner.local.reports import finish_parquet, staged_output, write_reports
+from runner.local.reports import OutputError, finish_parquet, staged_output, write_reports
 from runner.local.reuse import find_reusable, fingerprint, link_outputs
 from runner.local.sources import InputError, Partitioner
 from runner.local.supervisor import Slot, Supervisor, Task
 from runner.plan.plan import StepPlan
 from runner.runs.folder import RunFolder, StepFolder, list_runs
 from runner.runs.outcome import RunResult, StepResult
-from runner.runs.records import StepRecord, StepSummary
+from runner.runs.records import RecordError, StepRecord, StepSummary
 from runner.runs.status import Status
 
 # The run folder's disk is full (or a quota or file size limit is reached): the step
@@ -89,7 +89,13 @@ def _execute(run: RunFolder, runs_root: Path, stream: IO[str]) -> RunResult:
         run.step(job.name).read()
     before = run.read()
     resumed = before.resumed + (before.status != Status.CREATED)
-    run.update(status=Status.RUNNING, driver_pid=os.getpid(), resumed=resumed, finished=None, reason="")
+    try:
+        run.update(status=Status.RUNNING, driver_pid=os.getpid(), resumed=resumed, finished=None, reason="")
+    except OSError as exc:  # `runner resume` while the disk is still full: nothing ran, nothing changed
+        if exc.errno not in DISK_FULL:
+            raise
+        step = next((job.name for job in steps if not run.step(job.name).read().status.ok), steps[0].name)
+        return RunResult(run, Status.ERROR, [StepResult(step, Status.ERROR, _disk_full(run, exc))])
     snapshots.take_all(run, steps, [str(runs_root)])
     results: list[StepResult] = []
     fingerprints: dict[str, str] = {}
@@ -125,9 +131,12 @@ def _run_step_safely(run: RunFolder, job: StepPlan, runs_root: Path, fingerprint
     except OSError as exc:
         if exc.errno not in DISK_FULL:
             raise
-        return StepResult(job.name, Status.ERROR, f"cannot write {exc.filename or 'to the run folder'}: "
-                                                  f"{exc.strerror}. What was committed is kept: make room, "
-                                                  f"then `runner resume {run.id}` goes on from there")
+        return StepResult(job.name, Status.ERROR, _disk_full(run, exc))
+
+
+def _disk_full(run: RunFolder, exc: OSError) -> str:
+    return (f"cannot write {exc.filename or 'to the run folder'}: {exc.strerror}. What was committed is kept: "
+            f"make room, then `runner resume {run.id}` goes on from there")
 
 
 def _peak_rss_mb() -> float:
@@ -170,6 +179,7 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
 def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: StepRecord, stop: _Stop,
                stream: IO[str]) -> StepResult:
     total = info.mini_batches or 0
+    _check_minibatches(folder, total)
     ledger = Ledger(folder.ledger, staged_output(output, job.row_format) if output else None, total)
     log = _driver_log(folder)
     if ledger.recovered:
@@ -180,11 +190,13 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
     tripped = thresholds(job, total)(ledger) if ledger.recovered else None
     if ledger.recovered >= total or tripped:
         ledger.close()
+        # A driver killed after the last commit, or a full disk, may have left no Parquet file yet.
+        problem = _finish_output(job, folder, output, ledger, total)
         not_run = write_reports(folder, stopped=tripped is not None)
         if tripped and not_run:
             tripped += _never_ran(not_run)
-        return StepResult(job.name, Status.FAILED if tripped else Status.SUCCEEDED, tripped or within(job, ledger),
-                          output=output)
+        reason = problem or tripped or within(job, ledger)
+        return StepResult(job.name, Status.FAILED if tripped or problem else Status.SUCCEEDED, reason, output=output)
     progress = Progress(folder, job.name, total, info.items if job.kind == "file" else None, stream)
     supervisor = Supervisor(
         # No more workers than mini-batches left: a process that would get no work costs
@@ -211,11 +223,12 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         progress.close(supervisor, Status.FAILED)
         raise PreflightError(outcome.reason)
     status = Status(outcome.status)
+    reason = outcome.reason or within(job, ledger)
+    problem = _finish_output(job, folder, output, ledger, total) if status != Status.INTERRUPTED else None
+    if problem:
+        status, reason = Status.FAILED, problem
     snap = progress.close(supervisor, status)
     not_run = write_reports(folder, stopped=status == Status.FAILED)
-    if status == Status.SUCCEEDED and output and job.row_format == "parquet":
-        finish_parquet(output)
-    reason = outcome.reason or within(job, ledger)
     if not_run:
         reason += _never_ran(not_run)
     log(f"step {status}: {reason}" if reason else f"step {status}")
@@ -227,11 +240,45 @@ def _never_ran(count: int) -> str:
             "so a dataset with `manifest: true` over it re-runs both")
 
 
+def _finish_output(job: StepPlan, folder: StepFolder, output: str | None, ledger: Ledger, total: int) -> str | None:
+    """Parquet is written whole once every mini-batch is committed, and again by each
+    resume that finds them so (finishing is idempotent). Returns why it cannot be."""
+    done = ledger.totals.mini_batches_ok + ledger.totals.mini_batches_failed
+    if output is None or job.row_format != "parquet" or done < total:
+        return None
+    try:
+        finish_parquet(output, folder.ledger)
+    except OutputError as exc:
+        return str(exc)
+    return None
+
+
+def _check_minibatches(folder: StepFolder, total: int) -> None:
+    """The descriptors the ledger's ids refer to, whole (checked on resume: a first run
+    has just written them)."""
+    if not os.path.exists(folder.minibatches):
+        raise RecordError(f"{folder.minibatches} is missing: the run folder is damaged, and its ledger's "
+                          "mini-batch ids refer to that file. Apply the spec again for a new run")
+    if os.path.exists(folder.ledger):
+        with open(folder.minibatches, "rb") as handle:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+        if lines != total:
+            raise RecordError(f"{folder.minibatches} has {lines} mini-batches where {folder.step_json} says "
+                              f"{total}: the run folder is damaged. Apply the spec again for a new run")
+
+
 def _tasks(folder: StepFolder, ledger: Ledger, kind: str) -> Iterator[Task]:
-    offset = 0
+    offset, total = 0, len(ledger.state)
     with open(folder.minibatches, "rb") as handle:
-        for line in handle:
-            mb, files = task_fields(line, kind)
+        for number, line in enumerate(handle, 1):
+            try:
+                mb, files = task_fields(line, kind)
+            except DescriptorError as exc:
+                raise RecordError(f"{folder.minibatches} line {number}: {exc}; the run folder is damaged. "
+                                  "Apply the spec again for a new run") from exc
+            if not 0 <= mb < total:
+                raise RecordError(f"{folder.minibatches} line {number}: mini-batch id {mb} is not one of this "
+                                  f"step's 0 to {total - 1}; the run folder is damaged. Apply the spec again")
             if not ledger.done(mb):
                 yield Task(mb, offset, files)
             offset += len(line)

@@ -14,6 +14,13 @@ written in one call. So the order on disk is the same (rows before the lines nam
 them) even after a machine crash; a kill costs at most that much redone work, never
 correctness. Should the output still be shorter than the ledger says, recovery keeps
 only the lines whose rows are there. `close()` fsyncs both.
+
+Each line also says where its rows start (`at`, before any CSV header it wrote), so the
+lines chain: a line's `at` is the `out` of the line before it, and `out` never
+decreases. Recovery checks that chain and every line's keys: a line deleted from the
+middle, an offset edited by hand or a line that is not JSON before the last would
+otherwise repeat or lose rows, so they stop the resume with the file, the line and what
+to do (RecordError). Lines written before `at` existed are checked for order only.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
+
+from runner.runs.records import RecordError
 
 FLUSH_SECONDS = 0.2
 MAX_ERROR_CHARS = 8000
@@ -77,33 +86,51 @@ class Ledger:
     def _recover(self, out_size: int) -> int:
         """Read what a previous driver committed; cut a torn last line, and any line whose
         rows are not all in the output (a machine crash can lose the file's tail): those
-        mini-batches run again. Returns the output offset of the last commit kept."""
+        mini-batches run again. A damaged line before the end stops here (RecordError).
+        Returns the output offset of the last commit kept."""
         if not os.path.exists(self.path):
             return 0
-        out_end, good = 0, 0
+        out_end, good, number = 0, 0, 0
         with open(self.path, "rb") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line) if line.endswith(b"\n") else None
-                except ValueError:
-                    record = None
-                if record is None or record["out"] > out_size:
-                    break
-                good += len(line)
+            line = handle.readline()
+            while line:
+                number += 1
+                following = handle.readline()
+                record = _parse(line)
+                if record is None:
+                    if following:
+                        raise self._damaged(number, "it is not a ledger line (not a JSON object)")
+                    break  # a torn last line: its mini-batch runs again
+                problem = _problem(record, len(self.state)) or _chain_problem(record, out_end)
+                if problem:
+                    raise self._damaged(number, problem)
+                if record["out"] > out_size:
+                    break  # its rows are not all on disk: it and what follows run again
                 if self.state[record["mb"]]:
+                    if "at" in record:  # this runner never commits a mini-batch twice
+                        raise self._damaged(number, f"mini-batch {record['mb']} was committed by an earlier line")
+                    out_end, good, line = record["out"], good + len(line), following
                     continue  # written twice by an older driver: count it once
                 self.state[record["mb"]] = OK if record["status"] == "ok" else FAILED
                 self.totals.add(record)
-                out_end = record["out"]
+                out_end, good, line = record["out"], good + len(line), following
                 self.recovered += 1
         with open(self.path, "r+b") as handle:
             handle.truncate(good)
         return out_end
 
+    def _damaged(self, number: int, problem: str) -> RecordError:
+        return RecordError(
+            f"{self.path} line {number}: {problem}. The ledger was edited or damaged, and going on could "
+            f"repeat or lose rows, so nothing was run. Restore the file; or cut it before line {number} "
+            "(the mini-batches of the lines cut run again on resume, and their rows are cut from the output); "
+            "or apply the spec again for a new run")
+
     def done(self, mb: int) -> bool:
         return self.state[mb] != 0
 
     def commit(self, record: dict[str, Any], rows: bytes = b"", header: bytes | None = None) -> None:
+        at = self.out_pos
         if rows and self._out is not None:
             if header and self.out_pos == 0:
                 self._out.write(header)
@@ -112,7 +139,7 @@ class Ledger:
             self.out_pos += len(rows)
         if record.get("error") and len(record["error"]) > MAX_ERROR_CHARS:
             record["error"] = record["error"][:MAX_ERROR_CHARS] + "\n[... cut]"
-        record["out"] = self.out_pos
+        record["at"], record["out"] = at, self.out_pos
         self._pending.append(_line(record))
         self.state[record["mb"]] = OK if record["status"] == "ok" else FAILED
         self.totals.add(record)
@@ -147,7 +174,7 @@ class Ledger:
                         handle.close()
 
 
-_PLAIN = ("mb", "status", "items", "ok", "failed", "rows", "tries", "worker", "secs", "out")
+_PLAIN = ("mb", "status", "items", "ok", "failed", "rows", "tries", "worker", "secs", "at", "out")
 
 
 def _line(record: dict[str, Any]) -> bytes:
@@ -156,19 +183,72 @@ def _line(record: dict[str, Any]) -> bytes:
     if record["status"] == "ok" and tuple(record) == _PLAIN:
         return (f'{{"mb":{record["mb"]},"status":"ok","items":{record["items"]},"ok":{record["ok"]},'
                 f'"failed":{record["failed"]},"rows":{record["rows"]},"tries":{record["tries"]},'
-                f'"worker":{record["worker"]},"secs":{float(record["secs"])!r},"out":{record["out"]}}}\n').encode()
+                f'"worker":{record["worker"]},"secs":{float(record["secs"])!r},"at":{record["at"]},'
+                f'"out":{record["out"]}}}\n').encode()
     return json.dumps(record, separators=(",", ":")).encode() + b"\n"
 
 
+def _parse(line: bytes) -> Any:
+    """A complete line's JSON value; None for a torn line or one that is not JSON."""
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0  # not a bool, not a float
+
+
+_REQUIRED = ("mb", "status", "items", "ok", "failed", "tries", "out")
+_COUNTS = ("items", "ok", "failed", "tries", "out", "at", "rows", "worker")
+
+
+def _problem(record: Any, total: int | None) -> str | None:
+    """What is wrong with a parsed line, if anything (`total`: the step's mini-batches)."""
+    if not isinstance(record, dict):
+        return "it is not a ledger line (not a JSON object)"
+    missing = [key for key in _REQUIRED if key not in record]
+    if missing:
+        return f"it has no {', '.join(repr(k) for k in missing)}"
+    mb = record["mb"]
+    if not _count(mb) or total is not None and mb >= total:
+        return (f'"mb" is {json.dumps(mb)}, not a mini-batch of this step'
+                + (f" (0 to {total - 1})" if total else ""))
+    if record["status"] not in ("ok", "failed"):
+        return f'"status" is {json.dumps(record["status"])}, not "ok" or "failed"'
+    for key in _COUNTS:
+        if key in record and not _count(record[key]):
+            return f'"{key}" is {json.dumps(record[key])}, not a count'
+    if "secs" in record and (type(record["secs"]) not in (int, float)):
+        return f'"secs" is {json.dumps(record["secs"])}, not a number'
+    return None
+
+
+def _chain_problem(record: dict[str, Any], out_end: int) -> str | None:
+    """Whether a line follows the one before it: `out` never decreases, and a line with
+    `at` starts its rows where the line before ended them (0 for the first)."""
+    at, out = record.get("at"), record["out"]
+    if at is not None and at != out_end:
+        if not out_end:
+            return f'its rows start at byte {at} of the output ("at"), not 0: a line before it is missing (deleted?)'
+        return (f'its rows start at byte {at} of the output ("at"), but the line before ends its rows at {out_end}: '
+                + ("a line between them is missing (deleted?)" if at > out_end else "a line is repeated or edited"))
+    if out < out_end:
+        return f'its rows end at byte {out} of the output ("out"), before the line before\'s end ({out_end})'
+    return None
+
+
 def read_records(path: str) -> Iterator[dict[str, Any]]:
-    """The complete lines of a ledger (for reports; a torn last line is skipped)."""
+    """The complete lines of a ledger (for reports and status). A torn last line, and
+    anything from a damaged line on, is left out: resuming says what is wrong."""
     if not os.path.exists(path):
         return
     with open(path, "rb") as handle:
         for line in handle:
-            if not line.endswith(b"\n"):
+            record = _parse(line)
+            if record is None or _problem(record, None):
                 return
-            try:
-                yield json.loads(line)
-            except ValueError:
-                return
+            yield record

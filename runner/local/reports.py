@@ -4,10 +4,12 @@ manifest, and the final Parquet output."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import struct
+from collections.abc import Iterator
 from typing import Any
 
 from runner.local.descriptors import decode, to_fields
@@ -29,7 +31,8 @@ def write_reports(folder: StepFolder, stopped: bool = False) -> int:
         for record in read_records(folder.ledger):
             error = (record.get("error") or "").strip().splitlines()
             writer.writerow([record["mb"], record["status"], record["items"], record["ok"], record["failed"],
-                             record["tries"], record["worker"], record["secs"], error[-1] if error else ""])
+                             record["tries"], record.get("worker", ""), record.get("secs", ""),
+                             error[-1] if error else ""])
             done.add(record["mb"])
             if record["failed"] or record["status"] != "ok":
                 failed[record["mb"]] = record
@@ -84,16 +87,140 @@ def frame_to_staged(frame: Any) -> bytes:
     return struct.pack("<Q", len(data)) + data
 
 
-def finish_parquet(final: str) -> None:
+class OutputError(Exception):
+    """The committed rows cannot make one output file: a column of two types."""
+
+
+def finish_parquet(final: str, ledger: str) -> bool:
+    """Write the Parquet output from the staged frames of every committed mini-batch, in
+    commit order, as one table. A column's type may differ between mini-batches: numbers
+    are promoted (int64 and float64 become float64), a column all null in one mini-batch
+    takes the others' type, one missing from a mini-batch is null there; anything else
+    is an OutputError naming the column and both mini-batches. Idempotent and crash-safe
+    (a resume finishes again): written to a temporary file, fsynced, then renamed over
+    the final one. Returns whether there was anything to write."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     staged = staged_output(final, "parquet")
-    tables = []
-    with open(staged, "rb") as handle:
-        while header := handle.read(8):
-            (size,) = struct.unpack("<Q", header)
-            tables.append(pa.ipc.open_stream(handle.read(size)).read_all())
-    if tables:  # frames of different mini-batches may differ in type (int vs float): promote
-        pq.write_table(pa.concat_tables(tables, promote_options="default"), final + ".tmp")
-        os.replace(final + ".tmp", final)
+    if not os.path.exists(staged) or not os.path.getsize(staged):
+        return False
+    with pa.memory_map(staged) as source:
+        data = source.read_buffer()
+        schema, owners = _unified_schema(_frames(data, ledger, staged), staged)
+        if schema is None:
+            return False
+        tmp = final + ".tmp"
+        try:
+            with open(tmp, "wb") as handle:
+                with pq.ParquetWriter(handle, schema) as writer:
+                    _write_row_groups(writer, (_conform(pa.ipc.open_stream(frame).read_all(), schema, mb, owners)
+                                               for mb, frame in _frames(data, ledger, staged)))
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)  # half a file: neither the output nor worth the room
+            raise
+    os.replace(tmp, final)
+    _fsync_folder(os.path.dirname(final))
+    return True
+
+
+ROW_GROUP_ROWS, ROW_GROUP_BYTES = 1 << 20, 64 << 20
+
+
+def _write_row_groups(writer: Any, tables: Iterator[Any]) -> None:
+    """Mini-batches' tables gathered into row groups of up to ROW_GROUP_ROWS rows or
+    ROW_GROUP_BYTES: tiny mini-batches make no tiny row groups, and memory stays bounded."""
+    import pyarrow as pa
+
+    batch: list[Any] = []
+    rows = size = 0
+    for table in tables:
+        batch.append(table)
+        rows, size = rows + table.num_rows, size + table.nbytes
+        if rows >= ROW_GROUP_ROWS or size >= ROW_GROUP_BYTES:
+            writer.write_table(pa.concat_tables(batch), row_group_size=ROW_GROUP_ROWS)
+            batch, rows, size = [], 0, 0
+    if batch:
+        writer.write_table(pa.concat_tables(batch), row_group_size=ROW_GROUP_ROWS)
+
+
+def _frames(data: Any, ledger: str, staged: str) -> Iterator[tuple[int, Any]]:
+    """Each committed mini-batch's staged frames (Arrow IPC streams), in commit order: a
+    ledger line's frames lie between the `out` of the line before and its own."""
+    view, start = memoryview(data), 0
+    for record in read_records(ledger):
+        end = record["out"]
+        while start < end:
+            size = struct.unpack_from("<Q", view, start)[0] if start + 8 <= end else end
+            if start + 8 + size > end:
+                raise OutputError(f"{staged} is damaged at byte {start} (mini-batch {record['mb']}): "
+                                  "apply the spec again")
+            yield record["mb"], data.slice(start + 8, size)
+            start += 8 + size
+
+
+def _unified_schema(frames: Iterator[tuple[int, Any]], staged: str) -> tuple[Any, dict[str, int]]:
+    """One schema for every frame, and for each column the mini-batch that gave it its
+    type (None when no mini-batch committed rows)."""
+    import pyarrow as pa
+
+    fields: dict[str, Any] = {}
+    owners: dict[str, int] = {}
+    metadata = None
+    for mb, frame in frames:
+        schema = pa.ipc.open_stream(frame).schema
+        metadata = schema.metadata if metadata is None else metadata  # pandas' own, from the first
+        for field in schema:
+            have = fields.get(field.name)
+            if have is None or have.type == field.type:
+                fields.setdefault(field.name, field)
+                owners.setdefault(field.name, mb)
+                continue
+            try:
+                merged = pa.unify_schemas([pa.schema([have]), pa.schema([field])], promote_options="permissive")[0]
+            except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+                raise OutputError(
+                    f"column {field.name!r} is {have.type} in mini-batch {owners[field.name]} and {field.type} in "
+                    f"mini-batch {mb}: a Parquet column has one type. What was committed is kept in {staged} (one "
+                    "Arrow IPC stream per mini-batch); make run() return one type for that column (astype) and "
+                    "apply the spec again") from exc
+            if merged.type != have.type:
+                fields[field.name], owners[field.name] = merged, mb
+    if not fields and metadata is None:
+        return None, owners
+    return pa.schema(list(fields.values()), metadata=metadata), owners
+
+
+def _conform(table: Any, schema: Any, mb: int, owners: dict[str, int]) -> Any:
+    """A mini-batch's table with the output's columns and types (a missing one: nulls)."""
+    import pyarrow as pa
+
+    columns = []
+    for field in schema:
+        index = table.schema.get_field_index(field.name)
+        if index < 0:
+            columns.append(pa.nulls(table.num_rows, field.type))
+            continue
+        column = table.column(index)
+        if column.type != field.type:
+            # int64 to float64 may round above 2**53, as pandas does; any other cast must be exact
+            exact = not (pa.types.is_integer(column.type) and pa.types.is_floating(field.type))
+            try:
+                column = column.cast(field.type, safe=exact)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                raise OutputError(f"column {field.name!r} of mini-batch {mb} ({column.type}) does not fit the type "
+                                  f"{field.type} that mini-batch {owners[field.name]} gave it: {exc}") from exc
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _fsync_folder(path: str) -> None:
+    """The rename itself on disk: a machine crash then leaves the new file, not the old."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

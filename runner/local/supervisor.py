@@ -203,9 +203,11 @@ class Supervisor:
             if slot.conn is not conn:
                 continue  # restarted since
             try:  # one message per readiness event: Connection.poll() would build a selector each time
-                self._receive(slot, protocol.receive_from_worker(conn))
+                message = protocol.receive_from_worker(conn)
             except (EOFError, OSError):
                 self._worker_died(slot)
+                continue
+            self._receive(slot, message)  # the driver's own write failing (a full disk) is no worker's death
 
     # --- messages -------------------------------------------------------------------
 
@@ -300,11 +302,14 @@ class Supervisor:
         """Read what a worker sent before it died or hung. With a deep queue several results
         can be waiting: without them the head blamed would be one that had finished."""
         conn = slot.conn
-        try:
-            while conn is not None and slot.conn is conn and conn.poll(0):
-                self._receive(slot, protocol.receive_from_worker(conn))
-        except (EOFError, OSError):
-            pass
+        while conn is not None and slot.conn is conn:
+            try:
+                if not conn.poll(0):
+                    return
+                message = protocol.receive_from_worker(conn)
+            except (EOFError, OSError):
+                return
+            self._receive(slot, message)  # a failed commit (a full disk) stops the step: not caught here
 
     def _worker_died(self, slot: Slot) -> None:
         proc = slot.proc

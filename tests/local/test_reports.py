@@ -1,15 +1,21 @@
-"""The processed-mini-batches report and the failed-items manifest, in-process, from a
-ledger and descriptors written by hand."""
+"""The processed-mini-batches report, the failed-items manifest and the Parquet output,
+in-process, from a ledger and descriptors (or staged frames) written by hand."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
 
 from runner.local.descriptors import FilesBatch, encode
 from runner.local.ledger import Ledger
-from runner.local.reports import write_reports
+from runner.local.reports import OutputError, finish_parquet, frame_to_staged, staged_output, write_reports
 from runner.runs.folder import StepFolder
 
 
@@ -38,3 +44,70 @@ def test_the_report_has_a_row_per_finished_mini_batch_and_the_manifest_its_failu
     assert manifest[1]["mini_batch"]["files"] == ["f2a", "f2b"] and manifest[1]["tries"] == 3
     assert write_reports(folder, stopped=False) == 0  # not stopped: only what failed
     assert len(Path(folder.failed_items).read_text().splitlines()) == 1
+
+
+def _staged(tmp_path: Path, frames: list[pd.DataFrame | None]) -> tuple[str, str]:
+    """The staged Parquet output of one mini-batch per frame (None: a failed one)."""
+    final, ledger_path = str(tmp_path / "out.parquet"), str(tmp_path / "ledger.jsonl")
+    ledger = Ledger(ledger_path, staged_output(final, "parquet"), len(frames))
+    for mb, frame in enumerate(frames):
+        status = "failed" if frame is None else "ok"
+        ledger.commit({"mb": mb, "status": status, "items": 1, "ok": int(frame is not None),
+                       "failed": int(frame is None), "rows": 0 if frame is None else len(frame), "tries": 1,
+                       "worker": 0, "secs": 0.1}, b"" if frame is None else frame_to_staged(frame))
+    ledger.close()
+    return final, ledger_path
+
+
+def test_parquet_promotes_numbers_and_fills_nulls_across_mini_batches(tmp_path: Path) -> None:
+    final, ledger = _staged(tmp_path, [
+        pd.DataFrame({"id": [0, 1], "score": [1, 2], "label": [None, None]}),      # int64, all-null
+        None,                                                                       # failed: no rows
+        pd.DataFrame({"id": [2, 3], "score": [0.5, np.nan], "label": ["a", "b"]}),  # float64 with NaN
+        pd.DataFrame({"id": [4], "score": [7], "label": ["c"], "extra": [True]}),   # a column more
+    ])
+    assert finish_parquet(final, ledger)
+    out = pd.read_parquet(final)
+    assert out["id"].tolist() == [0, 1, 2, 3, 4] and str(out["id"].dtype) == "int64"
+    assert str(out["score"].dtype) == "float64" and out["score"].tolist()[:3] == [1.0, 2.0, 0.5]
+    assert np.isnan(out["score"][3]) and out["score"][4] == 7.0
+    assert out["label"].tolist()[2:] == ["a", "b", "c"] and out["label"][:2].isna().all()
+    assert out["extra"].tolist()[4] and out["extra"][:4].isna().all()
+
+
+def test_finishing_parquet_again_gives_the_same_file_and_ignores_a_torn_temporary(tmp_path: Path) -> None:
+    final, ledger = _staged(tmp_path, [pd.DataFrame({"x": [i, i + 1]}) for i in range(0, 600, 2)])
+    assert finish_parquet(final, ledger)
+    first = pq.read_table(final)
+    assert first.column("x").to_pylist() == list(range(600))
+    assert pq.ParquetFile(final).metadata.num_row_groups == 1  # 300 tiny mini-batches, one row group
+    Path(final + ".tmp").write_bytes(b"PAR1 half a file")  # a driver killed while it wrote
+    os.remove(final)
+    assert finish_parquet(final, ledger)
+    assert pq.read_table(final).equals(first) and not os.path.exists(final + ".tmp")
+
+
+def test_a_real_schema_conflict_names_the_column_and_both_mini_batches(tmp_path: Path) -> None:
+    final, ledger = _staged(tmp_path, [pd.DataFrame({"id": [0], "zip": [None]}),
+                                       pd.DataFrame({"id": [1], "zip": [12345]}),
+                                       pd.DataFrame({"id": [2], "zip": [2.5]}),
+                                       pd.DataFrame({"id": [3], "zip": ["02134"]})])
+    with pytest.raises(OutputError) as caught:
+        finish_parquet(final, ledger)
+    message = str(caught.value)
+    assert "column 'zip' is double in mini-batch 2 and " in message and "string in mini-batch 3" in message
+    assert staged_output(final, "parquet") in message  # what was committed is kept, and where
+    assert not os.path.exists(final) and not os.path.exists(final + ".tmp")
+    assert os.path.getsize(staged_output(final, "parquet")) > 0
+
+
+def test_values_that_do_not_fit_the_promoted_type_are_an_error_not_a_wrap(tmp_path: Path) -> None:
+    final, ledger = _staged(tmp_path, [pd.DataFrame({"n": np.array([-1], dtype="int64")}),
+                                       pd.DataFrame({"n": np.array([2**64 - 1], dtype="uint64")})])
+    with pytest.raises(OutputError, match=r"column 'n' of mini-batch 1 \(uint64\) does not fit the type int64"):
+        finish_parquet(final, ledger)
+
+
+def test_no_parquet_file_when_no_mini_batch_committed_rows(tmp_path: Path) -> None:
+    final, ledger = _staged(tmp_path, [None, None])
+    assert not finish_parquet(final, ledger) and not os.path.exists(final)

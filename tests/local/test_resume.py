@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import resource
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.local.helpers import cli, expected_rows, make_files, output_rows, pid_alive, run_folder, write_spec
@@ -158,3 +161,146 @@ def test_a_threshold_exceeded_before_the_driver_died_still_fails_the_resume(tmp_
     assert "error_threshold exceeded" in resumed.stderr
     manifest = (run_folder(tmp_path, run_id) / "score" / "failed_items.jsonl").read_text().splitlines()
     assert any('"status": "not_run"' in line for line in manifest)
+
+
+def _stopped_run(root: Path, files: int = 30, keep: int | None = 5, **parallel_run) -> tuple[str, Path]:
+    """A run as a killed driver leaves it: run.json and step.json say running, and (with
+    `keep`) only the ledger's first lines are there, their rows in the output."""
+    make_files(root / "data", files)
+    write_spec(root, mini_batch_size=3, **parallel_run)
+    done = cli("apply", "spec.yaml", cwd=root)
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip()
+    step = run_folder(root, run_id) / "score"
+    if keep is not None:
+        lines = (step / "ledger.jsonl").read_bytes().splitlines(keepends=True)[:keep]
+        (step / "ledger.jsonl").write_bytes(b"".join(lines))
+        end = json.loads(lines[-1])["out"]
+        output = step / "outputs" / "out" / "parallel_run_step.txt"
+        with open(output, "r+b") as handle:
+            handle.truncate(end)
+    for path in (run_folder(root, run_id) / "run.json", step / "step.json"):
+        info = json.loads(path.read_text())
+        info["status"] = "running"
+        path.write_text(json.dumps(info))
+    return run_id, step
+
+
+def _resume(root: Path, run_id: str, limit_bytes: int | None = None) -> subprocess.CompletedProcess[str]:
+    def limit() -> None:  # a full disk, as the OS reports a file that may grow no more
+        if limit_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return subprocess.run([sys.executable, "-m", "runner", "resume", run_id], cwd=root, capture_output=True,
+                          text=True, timeout=120, preexec_fn=limit,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+
+
+def test_a_ledger_line_deleted_from_the_middle_stops_the_resume_and_the_advised_cut_resumes_it(tmp_path):
+    names = make_files(tmp_path / "data", 30)
+    run_id, step = _stopped_run(tmp_path, keep=None)
+    ledger = step / "ledger.jsonl"
+    lines = ledger.read_bytes().splitlines(keepends=True)
+    ledger.write_bytes(b"".join(lines[:2] + lines[3:6]))  # the third line deleted
+    before = output_rows(tmp_path, run_id)
+    resumed = cli("resume", run_id, cwd=tmp_path)
+    assert resumed.returncode == 2, resumed.stderr
+    assert f"{ledger} line 3: its rows start at byte" in resumed.stderr
+    assert "a line between them is missing (deleted?)" in resumed.stderr and "cut it before line 3" in resumed.stderr
+    assert "Traceback" not in resumed.stderr and "internal error" not in resumed.stderr
+    assert output_rows(tmp_path, run_id) == before  # nothing cut, nothing run
+    ledger.write_bytes(b"".join(lines[:2]))  # what the message advises
+    resumed = cli("resume", run_id, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = output_rows(tmp_path, run_id)
+    assert sorted(rows) == expected_rows(names) and len(rows) == len(set(rows))
+
+
+def _edit_line(index: int, old: bytes, new: bytes):
+    def edit(step: Path) -> None:
+        ledger = step / "ledger.jsonl"
+        lines = ledger.read_bytes().splitlines(keepends=True)
+        assert old in lines[index]
+        lines[index] = lines[index].replace(old, new)
+        ledger.write_bytes(b"".join(lines))
+    return edit
+
+
+DAMAGED_FILES = {
+    # name: (what is done to the step folder, the file named, what else the message says)
+    "mb out of range": (_edit_line(2, b'"mb":', b'"mb":9'), "ledger.jsonl", "line 3: \"mb\" is 9"),
+    "mb negative": (_edit_line(1, b'"mb":', b'"mb":-'), "ledger.jsonl", "line 2: \"mb\" is -"),
+    "mb not a number": (_edit_line(1, b'"mb":', b'"mb":"x",'), "ledger.jsonl", "line 2: "),
+    "a missing key": (_edit_line(3, b'"tries":1,', b""), "ledger.jsonl", "line 4: it has no 'tries'"),
+    "not JSON in the middle": (lambda step: _edit_line(1, b"{", b"{{")(step), "ledger.jsonl",
+                               "line 2: it is not a ledger line"),
+    "minibatches.jsonl deleted": (lambda step: (step / "minibatches.jsonl").unlink(), "minibatches.jsonl",
+                                  "is missing"),
+    "minibatches.jsonl cut short": (lambda step: (step / "minibatches.jsonl").write_bytes(
+        b"".join((step / "minibatches.jsonl").read_bytes().splitlines(keepends=True)[:7])), "minibatches.jsonl",
+        "has 7 mini-batches where"),
+    "a descriptor line damaged": (lambda step: (step / "minibatches.jsonl").write_bytes(
+        b"".join(line if i != 8 else b"{nope\n" for i, line in
+                 enumerate((step / "minibatches.jsonl").read_bytes().splitlines(keepends=True)))),
+        "minibatches.jsonl", r"(line 9|:9): "),  # the resume's input check may find it first
+    "step.json empty": (lambda step: (step / "step.json").write_text(""), "step.json", "cannot be read"),
+    "step.json damaged": (lambda step: (step / "step.json").write_text('{"name": "score", "mini_batches": "ten",'
+                                                                        ' "version": 1}'), "step.json", "damaged"),
+}
+
+
+@pytest.mark.parametrize("name", list(DAMAGED_FILES))
+def test_a_damaged_run_file_gives_a_clear_error_naming_it(tmp_path, name):
+    damage, file, says = DAMAGED_FILES[name]
+    run_id, step = _stopped_run(tmp_path)
+    damage(step)
+    before = (step / "ledger.jsonl").read_bytes()
+    resumed = cli("resume", run_id, cwd=tmp_path)
+    assert resumed.returncode == 2, resumed.stderr
+    assert "Traceback" not in resumed.stderr and "internal error" not in resumed.stderr
+    assert f"{step / file}" in resumed.stderr and re.search(says, resumed.stderr), resumed.stderr
+    after = (step / "ledger.jsonl").read_bytes()
+    if name == "a descriptor line damaged":  # found when the driver reaches it: what ran before is committed
+        assert after.startswith(before) and len(after.splitlines()) < 10
+    else:
+        assert after == before  # nothing cut, nothing run
+
+
+def test_a_resume_on_a_still_full_disk_says_so_and_a_later_one_finishes(tmp_path):
+    names = make_files(tmp_path / "data", 30)
+    run_id, step = _stopped_run(tmp_path, env={"ROW_PAD": "4000"})  # rows past the output buffer
+    output = step / "outputs" / "out" / "parallel_run_step.txt"
+    # Nothing can be written; or the run's records can, and the output cannot grow.
+    for limit in (0, output.stat().st_size):
+        full = _resume(tmp_path, run_id, limit_bytes=limit)
+        assert full.returncode == 3, full.stderr
+        assert "Traceback" not in full.stderr and "internal error" not in full.stderr
+        assert "File too large. What was committed is kept" in full.stderr and f"runner resume {run_id}" in full.stderr
+        assert len((step / "ledger.jsonl").read_bytes().splitlines()) == 5
+    assert json.loads(cli("status", run_id, "--json", cwd=tmp_path).stdout)["status"] in ("error", "interrupted")
+    resumed = _resume(tmp_path, run_id)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = [row.split(" x")[0] for row in output_rows(tmp_path, run_id)]
+    assert sorted(rows) == expected_rows(names) and len(rows) == len(set(rows))
+
+
+def test_parquet_is_finished_by_a_resume_that_finds_every_mini_batch_committed(tmp_path):
+    """A driver killed after the last commit, before the Parquet file was written (or a
+    disk that filled while it was): resume writes it, and says succeeded only then."""
+    names = make_files(tmp_path / "data", 30)
+    _typed = "import os\nimport pandas as pd\n\ndef run(mb):\n    return pd.DataFrame({'file': [os.path.basename(p) for p in mb]})\n"
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "frame.py").write_text(_typed)
+    run_id, step = _stopped_run(tmp_path, keep=None, script="frame.py", append_row_format="parquet",
+                                append_row_file_name="rows.parquet")
+    final = step / "outputs" / "out" / "rows.parquet"
+    final.unlink()
+    full = _resume(tmp_path, run_id, limit_bytes=0)  # the disk is still full
+    assert full.returncode == 3 and "What was committed is kept" in full.stderr, full.stderr
+    assert not final.exists()
+    resumed = _resume(tmp_path, run_id)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "10 of 10 mini-batches already done" in resumed.stderr
+    assert sorted(pd.read_parquet(final)["file"]) == names
+    again = cli("resume", run_id, cwd=tmp_path)
+    assert again.returncode == 2 and "already succeeded" in again.stderr

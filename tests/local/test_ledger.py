@@ -1,0 +1,164 @@
+"""The ledger in-process: its lines chain (`at` of a line is the `out` of the one before),
+recovery cuts a torn last line, and a damaged or hand-edited line stops recovery with the
+file, the line and what to do, before anything is cut or run."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from runner.local.ledger import Ledger, read_records
+from runner.runs.records import RecordError
+
+
+def _record(mb: int, status: str = "ok") -> dict[str, object]:
+    return {"mb": mb, "status": status, "items": 2, "ok": 2 if status == "ok" else 0,
+            "failed": 0 if status == "ok" else 2, "rows": 2 if status == "ok" else 0, "tries": 1, "worker": 0,
+            "secs": 0.25}
+
+
+def _committed(tmp_path: Path, count: int = 5, failed: tuple[int, ...] = ()) -> tuple[Path, Path]:
+    """A ledger and output of `count` mini-batches, two rows each (none for a failed one)."""
+    ledger_path, output = tmp_path / "ledger.jsonl", tmp_path / "rows.txt"
+    ledger = Ledger(str(ledger_path), str(output), total=count)
+    for mb in range(count):
+        if mb in failed:
+            ledger.commit({**_record(mb, "failed"), "error": "ValueError: bad"})
+        else:
+            ledger.commit(_record(mb), b"row %d a\nrow %d b\n" % (mb, mb))
+    ledger.close()
+    return ledger_path, output
+
+
+def _lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def test_each_line_says_where_its_rows_start_and_end_and_the_lines_chain(tmp_path: Path) -> None:
+    ledger_path, output = _committed(tmp_path, failed=(2,))
+    records = [json.loads(line) for line in _lines(ledger_path)]
+    assert [(r["at"], r["out"]) for r in records] == [(0, 16), (16, 32), (32, 32), (32, 48), (48, 64)]
+    # The hand-written line (an "ok" record) is the JSON json.dumps would write, key for key.
+    assert list(records[0]) == ["mb", "status", "items", "ok", "failed", "rows", "tries", "worker", "secs", "at",
+                                "out"]
+    assert records[0]["secs"] == 0.25 and records[2]["error"] == "ValueError: bad"
+    assert output.stat().st_size == 64
+
+
+def test_a_csv_header_belongs_to_the_first_line_with_rows(tmp_path: Path) -> None:
+    ledger = Ledger(str(tmp_path / "ledger.jsonl"), str(tmp_path / "rows.csv"), total=2)
+    ledger.commit(_record(0), b"1,2\n", header=b"a,b\n")
+    ledger.commit(_record(1), b"3,4\n", header=b"a,b\n")
+    ledger.close()
+    records = list(read_records(str(tmp_path / "ledger.jsonl")))
+    assert [(r["at"], r["out"]) for r in records] == [(0, 8), (8, 12)]
+    assert (tmp_path / "rows.csv").read_text() == "a,b\n1,2\n3,4\n"
+
+
+@pytest.mark.parametrize("tail", [b'{"mb":4,"sta', b"\x00\x00\x00\x00", b"not json at all\n"])
+def test_a_torn_last_line_is_cut_and_its_mini_batch_runs_again(tmp_path: Path, tail: bytes) -> None:
+    ledger_path, output = _committed(tmp_path)
+    ledger_path.write_bytes(b"".join(_lines(ledger_path)[:4]) + tail)
+    again = Ledger(str(ledger_path), str(output), total=5)
+    assert again.recovered == 4 and not again.done(4)
+    assert output.stat().st_size == 80 - 16 == again.out_pos  # the fifth mini-batch's rows are cut
+    again.commit(_record(4), b"row 4 a\nrow 4 b\n")
+    again.close()
+    assert [r["mb"] for r in read_records(str(ledger_path))] == [0, 1, 2, 3, 4]
+    assert output.read_text().splitlines() == [f"row {i} {x}" for i in range(5) for x in "ab"]
+
+
+def _edit(index: int, change: Callable[[bytes], bytes]) -> Callable[[list[bytes]], list[bytes]]:
+    def edit(lines: list[bytes]) -> list[bytes]:
+        lines[index] = change(lines[index])
+        return lines
+    return edit
+
+
+def _sub(pattern: bytes, replacement: bytes) -> Callable[[bytes], bytes]:
+    return lambda line: re.sub(pattern, replacement, line)
+
+
+DAMAGE: dict[str, tuple[Callable[[list[bytes]], list[bytes]], int, str]] = {
+    # name: (what is done to the lines, the line named, what the message says)
+    "mb out of range": (_edit(2, _sub(rb'"mb":2', b'"mb":7')), 3, '"mb" is 7, not a mini-batch of this step (0 to 4)'),
+    "negative mb": (_edit(2, _sub(rb'"mb":2', b'"mb":-1')), 3, '"mb" is -1'),
+    "mb as text": (_edit(2, _sub(rb'"mb":2', b'"mb":"2"')), 3, '"mb" is "2"'),
+    "mb a bool": (_edit(1, _sub(rb'"mb":1', b'"mb":true')), 2, '"mb" is true'),
+    "mb a float": (_edit(1, _sub(rb'"mb":1', b'"mb":1.0')), 2, '"mb" is 1.0'),
+    "missing key": (_edit(3, _sub(rb'"status":"ok",', b"")), 4, "it has no 'status'"),
+    "missing out": (_edit(3, _sub(rb',"out":\d+', b"")), 4, "it has no 'out'"),
+    "unknown status": (_edit(0, _sub(rb'"status":"ok"', b'"status":"fine"')), 1, '"status" is "fine"'),
+    "negative count": (_edit(0, _sub(rb'"ok":2', b'"ok":-2')), 1, '"ok" is -2, not a count'),
+    "not JSON in the middle": (_edit(1, lambda line: b"garbage\n"), 2, "not a JSON object"),
+    "a JSON list": (_edit(1, lambda line: b"[1, 2]\n"), 2, "not a JSON object"),
+    "a line deleted from the middle": (lambda lines: lines[:2] + lines[3:], 3, "a line between them is missing"),
+    "the first line deleted": (lambda lines: lines[1:], 1, "a line before it is missing"),
+    "out decreased": (_edit(3, _sub(rb'"at":\d+,"out":\d+', b'"at":48,"out":5')), 4, "before the line before's end"),
+    "at edited": (_edit(3, _sub(rb'"at":\d+', b'"at":12')), 4, "a line is repeated or edited"),
+    "a line repeated": (lambda lines: lines + [lines[1]], 6, "a line is repeated or edited"),
+}
+
+
+@pytest.mark.parametrize("name", list(DAMAGE))
+def test_a_damaged_line_stops_recovery_naming_the_file_and_line(tmp_path: Path, name: str) -> None:
+    damage, number, says = DAMAGE[name]
+    ledger_path, output = _committed(tmp_path)
+    damaged = b"".join(damage(_lines(ledger_path)))
+    ledger_path.write_bytes(damaged)
+    with pytest.raises(RecordError) as caught:
+        Ledger(str(ledger_path), str(output), total=5)
+    message = str(caught.value)
+    assert message.startswith(f"{ledger_path} line {number}: ") and says in message, message
+    assert f"cut it before line {number}" in message
+    # Nothing was cut or run: the files are as they were, for the user to look at.
+    assert ledger_path.read_bytes() == damaged and output.stat().st_size == 80
+
+
+def test_cutting_the_ledger_where_the_message_says_makes_it_resumable_exactly_once(tmp_path: Path) -> None:
+    ledger_path, output = _committed(tmp_path)
+    lines = _lines(ledger_path)
+    ledger_path.write_bytes(b"".join(lines[:2] + lines[3:]))  # mini-batch 2's line deleted
+    with pytest.raises(RecordError, match="line 3: "):
+        Ledger(str(ledger_path), str(output), total=5)
+    ledger_path.write_bytes(b"".join(lines[:2]))  # what the message advises
+    again = Ledger(str(ledger_path), str(output), total=5)
+    assert [again.done(mb) for mb in range(5)] == [True, True, False, False, False]
+    for mb in (2, 3, 4):
+        again.commit(_record(mb), b"row %d a\nrow %d b\n" % (mb, mb))
+    again.close()
+    assert output.read_text().splitlines() == [f"row {i} {x}" for i in range(5) for x in "ab"]
+
+
+def test_lines_of_an_older_runner_without_at_are_read_and_still_must_not_go_back(tmp_path: Path) -> None:
+    ledger_path, output = _committed(tmp_path)
+    old = [re.sub(rb',"at":\d+', b"", line) for line in _lines(ledger_path)]
+    ledger_path.write_bytes(b"".join(old))
+    again = Ledger(str(ledger_path), str(output), total=5)
+    assert again.recovered == 5
+    again.close()
+    ledger_path.write_bytes(b"".join(old[:2] + [old[4], old[3]]))
+    with pytest.raises(RecordError, match=r"line 4: its rows end at byte 64"):
+        Ledger(str(ledger_path), str(output), total=5)
+
+
+def test_rows_the_output_lost_are_cut_with_their_lines_and_what_follows(tmp_path: Path) -> None:
+    """A machine crash can lose the output's tail though the ledger lines were written."""
+    ledger_path, output = _committed(tmp_path)
+    with open(output, "r+b") as handle:
+        handle.truncate(40)
+    again = Ledger(str(ledger_path), str(output), total=5)
+    assert [again.done(mb) for mb in range(5)] == [True, True, False, False, False]
+    assert again.out_pos == 32 == output.stat().st_size and len(_lines(ledger_path)) == 2
+    again.close()
+
+
+def test_status_reads_the_lines_before_a_damaged_one(tmp_path: Path) -> None:
+    ledger_path, _ = _committed(tmp_path)
+    lines = _lines(ledger_path)
+    ledger_path.write_bytes(b"".join(lines[:2]) + b'{"mb":"x"}\n' + b"".join(lines[3:]))
+    assert [r["mb"] for r in read_records(str(ledger_path))] == [0, 1]
