@@ -15,6 +15,7 @@ import inspect
 import io
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -275,8 +276,15 @@ class Worker:
 
 
 def _one_line(element: Any) -> str:
-    """One output row per element: any line break inside (\\n, \\r, \\u2028, ...) becomes a space."""
-    return " ".join(str(element).splitlines())
+    """One output row per element: a line break inside (\\n, \\r, \\u2028, any that
+    str.splitlines() splits on) is written as its escape, `\\n`, `\\r`, `\\u2028`..."""
+    text = str(element)
+    return text if text.isprintable() else text.translate(_ESCAPES)  # every line break is unprintable
+
+
+_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_ESCAPES = str.maketrans({c: repr(c)[1:-1] for c in _BREAKS})
+_NOT_NEWLINE_BREAKS = re.compile("[" + _BREAKS[1:] + "]")
 
 
 def _dataframe_type() -> type[Any] | None:
@@ -286,13 +294,34 @@ def _dataframe_type() -> type[Any] | None:
 
 def _frame_rows(frame: Any, row_format: str) -> tuple[bytes, bytes | None]:
     if row_format == "text":  # Azure's append_row: values separated by spaces, no header
-        return frame.to_csv(sep=" ", header=False, index=False).encode("utf-8"), None
+        text = frame.to_csv(sep=" ", header=False, index=False)
+        if text.count("\n") != len(frame) or _NOT_NEWLINE_BREAKS.search(text):
+            # A value holds a line break: escaped as _one_line does, so each row stays one line.
+            text = _escaped(frame).to_csv(sep=" ", header=False, index=False)
+        return text.encode("utf-8", "surrogateescape"), None
     if row_format == "parquet":
         from runner.local.reports import frame_to_staged
 
         return frame_to_staged(frame.rename(columns=str)), None
-    header = frame.iloc[:0].to_csv(index=False).encode("utf-8")
-    return frame.to_csv(header=False, index=False).encode("utf-8"), header
+    header = frame.iloc[:0].to_csv(index=False).encode("utf-8", "surrogateescape")
+    return frame.to_csv(header=False, index=False).encode("utf-8", "surrogateescape"), header
+
+
+def _escaped(frame: Any) -> Any:
+    """The frame with each line break in a text (or object) value escaped."""
+    out = frame.copy(deep=False)
+    for index in range(out.shape[1]):  # by position: column names may repeat
+        column = out.iloc[:, index]
+        if column.dtype.kind not in "biufcmM":  # numbers and times hold no line break
+            out.isetitem(index, column.astype(object).map(_escaped_value))
+    return out
+
+
+def _escaped_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _one_line(value)
+    text = str(value)  # what to_csv writes for an object; None and NaN stay empty
+    return value if text.isprintable() else text.translate(_ESCAPES)
 
 
 def _unaccounted(files: list[str], result: Any, shortfall: int) -> list[str] | None:
