@@ -203,6 +203,7 @@ def _count(value: Any) -> bool:
 
 
 _REQUIRED = ("mb", "status", "items", "ok", "failed", "tries", "out")
+_REQUIRED_SET = frozenset(_REQUIRED)
 _COUNTS = ("items", "ok", "failed", "tries", "out", "at", "rows", "worker")
 
 
@@ -224,7 +225,17 @@ def _problem(record: Any, total: int | None) -> str | None:
             return f'"{key}" is {json.dumps(record[key])}, not a count'
     if "secs" in record and (type(record["secs"]) not in (int, float)):
         return f'"secs" is {json.dumps(record["secs"])}, not a number'
+    if "error" in record and not isinstance(record["error"], str):
+        return f'"error" is {json.dumps(record["error"])}, not text'
     return None
+
+
+def _readable(record: Any) -> bool:
+    """The keys reports and status read, of the types they need: _problem's cheap part
+    (read_records runs over every line at each step's end)."""
+    return (type(record) is dict and _REQUIRED_SET <= record.keys() and type(record["mb"]) is type(record["items"])
+            is type(record["ok"]) is type(record["failed"]) is type(record["tries"]) is type(record["out"]) is int
+            and isinstance(record.get("error", ""), str))
 
 
 def _chain_problem(record: dict[str, Any], out_end: int) -> str | None:
@@ -249,6 +260,6 @@ def read_records(path: str) -> Iterator[dict[str, Any]]:
     with open(path, "rb") as handle:
         for line in handle:
             record = _parse(line)
-            if record is None or _problem(record, None):
+            if record is None or not _readable(record):
                 return
             yield record

@@ -94,6 +94,7 @@ DAMAGE: dict[str, tuple[Callable[[list[bytes]], list[bytes]], int, str]] = {
     "missing out": (_edit(3, _sub(rb',"out":\d+', b"")), 4, "it has no 'out'"),
     "unknown status": (_edit(0, _sub(rb'"status":"ok"', b'"status":"fine"')), 1, '"status" is "fine"'),
     "negative count": (_edit(0, _sub(rb'"ok":2', b'"ok":-2')), 1, '"ok" is -2, not a count'),
+    "error not text": (_edit(0, _sub(rb'"at":0', b'"error":5,"at":0')), 1, '"error" is 5, not text'),
     "not JSON in the middle": (_edit(1, lambda line: b"garbage\n"), 2, "not a JSON object"),
     "a JSON list": (_edit(1, lambda line: b"[1, 2]\n"), 2, "not a JSON object"),
     "a line deleted from the middle": (lambda lines: lines[:2] + lines[3:], 3, "a line between them is missing"),
@@ -157,8 +158,10 @@ def test_rows_the_output_lost_are_cut_with_their_lines_and_what_follows(tmp_path
     again.close()
 
 
-def test_status_reads_the_lines_before_a_damaged_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bad", [b'{"mb":"x"}\n', b'{"mb":2,"status":"ok","items":"2","ok":2,"failed":0,'
+                                  b'"tries":1,"out":48}\n', b"[]\n", b"nonsense\n"])
+def test_status_reads_the_lines_before_a_damaged_one(tmp_path: Path, bad: bytes) -> None:
     ledger_path, _ = _committed(tmp_path)
     lines = _lines(ledger_path)
-    ledger_path.write_bytes(b"".join(lines[:2]) + b'{"mb":"x"}\n' + b"".join(lines[3:]))
+    ledger_path.write_bytes(b"".join(lines[:2]) + bad + b"".join(lines[3:]))
     assert [r["mb"] for r in read_records(str(ledger_path))] == [0, 1]
