@@ -228,9 +228,9 @@ def _edit_line(index: int, old: bytes, new: bytes):
 
 DAMAGED_FILES = {
     # name: (what is done to the step folder, the file named, what else the message says)
-    "mb out of range": (_edit_line(2, b'"mb":', b'"mb":9'), "ledger.jsonl", "line 3: \"mb\" is 9"),
-    "mb negative": (_edit_line(1, b'"mb":', b'"mb":-'), "ledger.jsonl", "line 2: \"mb\" is -"),
-    "mb not a number": (_edit_line(1, b'"mb":', b'"mb":"x",'), "ledger.jsonl", "line 2: "),
+    "mb out of range": (_edit_line(2, b'"mb":', b'"mb":10,"was":'), "ledger.jsonl", "line 3: \"mb\" is 10,"),
+    "mb negative": (_edit_line(1, b'"mb":', b'"mb":-1,"was":'), "ledger.jsonl", "line 2: \"mb\" is -1"),
+    "mb not a number": (_edit_line(1, b'"mb":', b'"mb":"x","was":'), "ledger.jsonl", "line 2: \"mb\" is \"x\""),
     "a missing key": (_edit_line(3, b'"tries":1,', b""), "ledger.jsonl", "line 4: it has no 'tries'"),
     "not JSON in the middle": (lambda step: _edit_line(1, b"{", b"{{")(step), "ledger.jsonl",
                                "line 2: it is not a ledger line"),
