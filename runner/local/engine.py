@@ -24,6 +24,7 @@ from runner.local import job as jobs
 from runner.local import snapshot as snapshots
 from runner.local.checks import PreflightError, hide_secrets, thresholds, within
 from runner.local.descriptors import DescriptorError, encode, task_fields
+from runner.local.identity import shown
 from runner.local.ledger import Ledger
 from runner.local.progress import Progress
 from runner.local.protocol import WorkerConfig
@@ -162,7 +163,7 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
         return StepResult(job.name, info.status, output=output, reused_from=info.reused_from)
     _, info = snapshots.checked(job, folder, output, [str(runs_root)])  # pre-flight, on the code that runs
     if not info.partitioned:
-        info = _partition(job, folder)
+        info = _partition(job, folder, stream)
     if not info.fingerprint:  # once, from the snapshot: a resumed step runs, and is reused as, the same code
         info = folder.update(fingerprint=fingerprint(job, info.listing, fingerprints, info.snapshot))
     fingerprints[job.name] = info.fingerprint
@@ -284,7 +285,7 @@ def _tasks(folder: StepFolder, ledger: Ledger, kind: str) -> Iterator[Task]:
             offset += len(line)
 
 
-def _partition(job: StepPlan, folder: StepFolder) -> StepRecord:
+def _partition(job: StepPlan, folder: StepFolder, stream: IO[str]) -> StepRecord:
     hashed = {i for i, item in enumerate(job.inputs) if item.step is None}  # another step's output: not hashed
     partitioner = Partitioner(job.mini_batch_size or 0, job.partition_keys, hashed)
     tmp = folder.minibatches + ".tmp"
@@ -296,9 +297,21 @@ def _partition(job: StepPlan, folder: StepFolder) -> StepRecord:
     except InputError as exc:
         raise PreflightError(hide_secrets(str(exc), job)) from exc
     os.replace(tmp, folder.minibatches)
+    if partitioner.skipped:
+        _skipped_warning(job.name, partitioner.skipped, folder, stream)
     return folder.update(mini_batches=partitioner.count, items=partitioner.items, files=partitioner.files,
                          listing=partitioner.digest.hexdigest(),
                          partition_seconds=round(time.monotonic() - started, 3))
+
+
+def _skipped_warning(step: str, skipped: list[str], folder: StepFolder, stream: IO[str]) -> None:
+    """Devices, FIFOs and sockets in an input folder are never read (one could never end,
+    or block forever): say which, so a missing input is not a mystery."""
+    more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+    names = ", ".join(shown(path) for path in skipped[:5]) + more
+    message = f"warning: {step}: skipped {len(skipped)} inputs that are not regular files: {names}"
+    _driver_log(folder)(message)
+    print(message, file=stream)
 
 
 def _output_file(run: RunFolder, job: StepPlan) -> str | None:

@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 from runner.compat.context import MiniBatchContext
 from runner.local import protocol
 from runner.local.descriptors import Descriptor, Partition, decode, files_of
+from runner.local.identity import check
 from runner.local.protocol import Done, Failed, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop, WorkerConfig
 
 
@@ -244,6 +245,7 @@ class Worker:
         if self.kind == "file":
             if files is None:
                 raise ValueError(f"mini-batch {descriptor.id} of a file dataset names no files")
+            check(descriptor)  # the files the job planned, not ones changed since
             return list(files)  # a copy: run() may change it, and _unaccounted reads the files
         from runner.local.tables import read_descriptor
 
@@ -268,7 +270,7 @@ class Worker:
             return len(elements), b"", None
         if self.row_format == "text":
             text = "".join(f"{_one_line(e)}\n" for e in elements)
-            return len(elements), text.encode("utf-8"), None
+            return len(elements), text.encode("utf-8", "surrogateescape"), None
         import pandas as pd
 
         rows = [e if isinstance(e, (list, tuple)) else [e] for e in elements]
