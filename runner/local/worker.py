@@ -25,8 +25,7 @@ from typing import Any, NoReturn
 
 from runner.compat.context import MiniBatchContext
 from runner.local import protocol
-from runner.local.descriptors import Descriptor, Partition, decode, files_of
-from runner.local.identity import check
+from runner.local.descriptors import Descriptor, Partition, decode, decode_files, files_of
 from runner.local.protocol import Done, Failed, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop, WorkerConfig
 
 
@@ -202,7 +201,8 @@ class Worker:
                 break
             for offset in message.offsets:  # in order: the driver counts the head as running
                 self.descriptors.seek(offset)
-                self.handle(decode(self.descriptors.readline()))
+                line = self.descriptors.readline()
+                self.handle(decode_files(line) if self.kind == "file" else decode(line))
         shutdown = getattr(self.module, "shutdown", None)
         if shutdown is not None:
             try:
@@ -245,7 +245,6 @@ class Worker:
         if self.kind == "file":
             if files is None:
                 raise ValueError(f"mini-batch {descriptor.id} of a file dataset names no files")
-            check(descriptor)  # the files the job planned, not ones changed since
             return list(files)  # a copy: run() may change it, and _unaccounted reads the files
         from runner.local.tables import read_descriptor
 

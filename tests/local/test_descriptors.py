@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runner.local.descriptors import (ByteRange, Descriptor, DescriptorError, FilesBatch, Partition, RowGroups,
-                                      decode, encode, files_of, from_fields, task_fields, to_fields)
+                                      decode, decode_files, encode, files_of, from_fields, task_fields, to_fields)
 from runner.local.sources import Partitioner
 from runner.plan.references import InputPlan
 
@@ -114,10 +114,13 @@ def test_the_quick_read_agrees_with_the_full_parse(names: list[str], mb: int, ke
                                                    by_path: bool) -> None:
     """However the names look (quotes, commas, `"n":` inside them, non-ASCII), the id and
     count read off the line's end are what decoding the line gives."""
-    for descriptor in (FilesBatch(mb, 0, names), Partition(mb, 1, keys, names, by_path)):
+    sigs: list[list[int] | None] = [[i, mb, 7] for i in range(len(names))]
+    for descriptor in (FilesBatch(mb, 0, names, sigs), Partition(mb, 1, keys, names, by_path, sigs)):
         line = encode(descriptor).encode()
         assert task_fields(line, "file") == (mb, len(names)) == (decode(line).id, len(names))
         assert task_fields(line, "tabular") == (mb, None)
+        descriptor.sigs = None  # what a worker of a file dataset reads: the line without them
+        assert decode_files(line) == descriptor
     table = ByteRange(mb, 0, names[0] if names else "t.csv", "csv", 0, 9)
     assert task_fields(encode(table).encode(), "tabular") == (mb, None)
     old = json.dumps({"in": 0, "files": names, "id": mb}, separators=(",", ":")).encode() + b"\n"
