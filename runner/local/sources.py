@@ -340,7 +340,8 @@ def _parquet_batches(path: str, size: int) -> Iterator[tuple[list[int], str | No
     import pyarrow.parquet as pq
 
     try:
-        meta = pq.ParquetFile(path).metadata
+        with open(path, "rb") as handle:  # a file object: pyarrow refuses names that are not UTF-8
+            meta = pq.ParquetFile(handle).metadata
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
         # A corrupt file is the worker's to fail on, so it counts against error_threshold.
         yield [], str(exc)

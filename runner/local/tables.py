@@ -38,7 +38,8 @@ def read_descriptor(spec: InputPlan, descriptor: Descriptor) -> pd.DataFrame:
         import pyarrow.parquet as pq
 
         check(descriptor)
-        frame = pq.ParquetFile(descriptor.path).read_row_groups(descriptor.row_groups).to_pandas()
+        with open(descriptor.path, "rb") as handle:  # a file object: pyarrow refuses names that are not UTF-8
+            frame = pq.ParquetFile(handle).read_row_groups(descriptor.row_groups).to_pandas()
         check(descriptor)  # still the file whose row groups were planned, after the read
         return frame
     if isinstance(descriptor, ByteRange):
@@ -139,7 +140,8 @@ def _read_whole(spec: InputPlan, path: str, text_columns: list[str] | None = Non
     if fmt == "parquet":
         import pandas as pd
 
-        return pd.read_parquet(path)
+        with open(path, "rb") as handle:
+            return pd.read_parquet(handle)
     with open(path, "rb") as handle:
         return _parse(spec, fmt, handle.read(), text_columns)
 
@@ -154,8 +156,10 @@ def read_columns(spec: InputPlan, path: str, columns: list[str]) -> pd.DataFrame
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        names = pq.ParquetFile(path).schema_arrow.names
-        return pd.read_parquet(path, columns=[c for c in columns if c in names])
+        with open(path, "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            names = parquet.schema_arrow.names
+            return parquet.read(columns=[c for c in columns if c in names]).to_pandas()
     if fmt in ("json", "jsonl"):
         frame = _read_whole(spec, path)
         return frame[[c for c in columns if c in frame.columns]]

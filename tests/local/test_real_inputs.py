@@ -190,3 +190,17 @@ def test_names_that_are_not_utf8_flow_through_to_output_and_reports(tmp_path: Pa
     assert len(_failed_items(tmp_path, run_id)) == 1
     shown = cli("results", run_id, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
+
+
+def test_tables_with_names_that_are_not_utf8_are_read(tmp_path: Path) -> None:
+    import pandas as pd
+
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame({"id": range(10), "text": ["a"] * 10}).to_parquet(data / "tmp.parquet")
+    os.rename(data / "tmp.parquet", os.fsencode(str(data)) + b"/caf\xe9.parquet")
+    with open(os.fsencode(str(data)) + b"/caf\xe9.csv", "wb") as handle:
+        handle.write(b"id,text\n10,b\n11,c\n")
+    code, run_id, err = _apply(tmp_path)
+    assert code == 0, err
+    assert sorted(_ids(tmp_path, run_id)) == list(range(12)) and not _failed_items(tmp_path, run_id)
