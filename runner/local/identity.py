@@ -19,7 +19,12 @@ from collections.abc import Callable, Iterator
 from runner.local.descriptors import Descriptor, DescriptorError, FilesBatch, Partition, decode, encode
 
 
-class InputChanged(Exception):
+class UnreadableInput(ValueError):
+    """A mini-batch's input cannot be read as its descriptor says; the message names the
+    file (a worker reports it as it is, without its traceback)."""
+
+
+class InputChanged(UnreadableInput):
     """A file a mini-batch names is not the file the job planned."""
 
     def __init__(self, path: str) -> None:

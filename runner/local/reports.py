@@ -8,6 +8,7 @@ import contextlib
 import csv
 import json
 import os
+from pathlib import Path
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -72,8 +73,18 @@ def _write_manifest(folder: StepFolder, failed: dict[int, dict[str, Any]], done:
 def staged_output(final: str, row_format: str) -> str:
     """Where committed rows go while the step runs. Parquet is written once at the end
     from staged frames: each mini-batch's rows as one Arrow IPC stream, length-prefixed,
-    so the ledger's offsets work as for text and every column keeps its type."""
-    return final + ".staging.arrows" if row_format == "parquet" else final
+    so the ledger's offsets work as for text and every column keeps its type. The staged
+    file lives in the step's folder, `<step>/staging/<output>/<file>.arrows`, not in the
+    output folder, where a reader of the folder (`pd.read_parquet(folder)`) would trip on
+    it; it stays after the Parquet file is written, as the ledger's offsets point into it.
+    (Runs begun before kept it beside the output, and are resumed with it there.)"""
+    if row_format != "parquet":
+        return final
+    beside = final + ".staging.arrows"
+    if os.path.exists(beside):
+        return beside
+    path = Path(final)
+    return str(path.parents[2] / "staging" / path.parent.name / (path.name + ".arrows"))
 
 
 def frame_to_staged(frame: Any) -> bytes:

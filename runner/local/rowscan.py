@@ -7,8 +7,9 @@ end its lines with CR alone (old Mac exports), the header may follow blank lines
 driver reads each file once, in chunks, and follows the C tokenizer's quoting states
 (`pandas/_libs/src/parser/tokenizer.c`): a quote opens a quoted field only at the start of
 a field, `""` inside one is a quote, and any other quote is a literal character. Line ends
-are LF, CRLF and CR. Records holding only spaces and tabs are blank, and skipped, as
-pandas' `skip_blank_lines` does; the header is the first record that is not blank.
+are LF, CRLF and CR. Records holding only spaces and tabs (but the delimiter) are blank,
+and skipped, as pandas' `skip_blank_lines` does; the header is the first record that is
+not blank.
 
 Each range comes with the number of rows it holds, which the worker checks against what
 pandas parsed: a file whose quoting the reader and the scanner see differently fails by
@@ -57,7 +58,9 @@ def cuttable(fmt: str, delimiter: str, encoding: str) -> bool:
         name = codecs.lookup(encoding).name
     except LookupError:
         return False
-    if name.startswith(("utf-16", "utf-32", "utf-7")) or "\n\r\",".encode(encoding, "ignore") != b'\n\r",':
+    # Stateful encodings (ISO-2022, HZ) write ASCII bytes inside other characters.
+    if name.startswith(("utf-16", "utf-32", "utf-7", "iso2022", "hz")) or \
+            "\n\r\",".encode(encoding, "ignore") != b'\n\r",':
         return False
     return fmt == "jsonl" or (len(delimiter) == 1 and delimiter.isascii() and delimiter not in '"\r\n')
 
@@ -96,6 +99,9 @@ class _Scanner:
         self.state = START_FIELD
         self.prev = _LF  # the byte before the next chunk: the file starts a record
         self.open_nonblank = False  # whether it holds anything but spaces and tabs
+        # What a blank line may hold: spaces and tabs, unless one is the delimiter (then a
+        # line of it is a row of empty fields, to pandas), and the CR of a CRLF.
+        self.blank = tuple(c for c in (0x20, 0x09) if delimiter is None or c != delimiter[0]) + (_CR, _LF)
         if delimiter is not None:
             self._special = re.compile(b'["\r\n' + re.escape(delimiter) + b"]")
 
@@ -204,7 +210,7 @@ class _Scanner:
         """Record ends as absolute offsets, and whether each record is not blank."""
         import numpy as np
 
-        solid = ~np.isin(data[:n], (0x20, 0x09, _CR, _LF))
+        solid = ~np.isin(data[:n], self.blank)
         counts = np.concatenate(([0], np.cumsum(solid, dtype=np.int64)))
         begins = np.concatenate(([0], terms[:-1] + 1))
         nonblank = (counts[terms] - counts[begins]) > 0

@@ -22,6 +22,7 @@ from runner.local.rowscan import Cut, cut_file
 from runner.plan.references import MLTABLE, InputPlan, is_remote
 
 _MAGIC = re.compile(r"[*?[]")
+_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
 _SUFFIX_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
                    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 
@@ -270,10 +271,19 @@ class Partitioner:
 
 
 def table_format(spec: InputPlan, path: str) -> str:
-    """csv, jsonl, parquet, or json (a `.json` file: one JSON array, or JSON Lines)."""
+    """csv, jsonl, parquet, or json (a `.json` file: one JSON array, or JSON Lines), by
+    the suffix before a compression suffix (`rows.jsonl.gz` is JSON Lines)."""
     if spec.format:
         return spec.format
-    return _SUFFIX_FORMATS.get(os.path.splitext(path)[1].lower(), "csv")
+    stem, suffix = os.path.splitext(path)
+    if suffix.lower() in _COMPRESSIONS:
+        suffix = os.path.splitext(stem)[1]
+    return _SUFFIX_FORMATS.get(suffix.lower(), "csv")
+
+
+def compression_of(path: str) -> str | None:
+    """How a table file is compressed, by its suffix, as pandas infers it."""
+    return _COMPRESSIONS.get(os.path.splitext(path)[1].lower())
 
 
 def _cuts(spec: InputPlan, path: str, fmt: str, sig: list[int], size: int) -> Iterator[tuple[str, Cut, list[int]]]:
@@ -286,6 +296,9 @@ def _cuts(spec: InputPlan, path: str, fmt: str, sig: list[int], size: int) -> It
         return
     with handle:
         sig = of_stat(os.fstat(handle.fileno()))
+        if compression_of(path):  # its bytes are not rows: read whole, as one mini-batch
+            yield fmt, Cut(0, sig[0], None, None), sig
+            return
         if fmt == "json":
             # A `.json` file holding one array is read whole as JSON; anything else there
             # is read as JSON Lines (one object a line), as the suffix allowed before.

@@ -15,8 +15,8 @@ import io
 import warnings
 from typing import TYPE_CHECKING
 
-from runner.local.descriptors import ByteRange, Descriptor, Partition, RowGroups
-from runner.local.identity import check, check_open, shown
+from runner.local.descriptors import ByteRange, Descriptor, Partition, RowGroups, files_of
+from runner.local.identity import UnreadableInput, check, check_open, shown
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,17 +24,42 @@ if TYPE_CHECKING:
     from runner.plan.references import InputPlan
 
 
-class RowsMismatch(ValueError):
+class RowsMismatch(UnreadableInput):
     """pandas read a range differently from how the driver cut the file."""
 
 
 def read_descriptor(spec: InputPlan, descriptor: Descriptor) -> pd.DataFrame:
+    """The mini-batch's rows. Whatever stops them being read (a parse error, an
+    undecodable byte, a changed or missing file) is an UnreadableInput that names the
+    file (and the bytes of a range), so the failed-items report says where to look."""
+    try:
+        return _read(spec, descriptor)
+    except UnreadableInput:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pandas and pyarrow raise many types for bad data
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UnreadableInput(f"cannot read {_where(descriptor)}: {type(exc).__name__}: {text}") from exc
+
+
+def _where(descriptor: Descriptor) -> str:
+    if isinstance(descriptor, ByteRange):
+        where = f"{shown(descriptor.path)}, bytes {descriptor.start}-{descriptor.end}"
+        if descriptor.start and descriptor.exact:  # pandas counts lines from the range's first (or its header)
+            where += f" (line numbers count from byte {descriptor.start}{', after the header' if descriptor.head else ''})"
+        return where
+    if isinstance(descriptor, RowGroups):
+        return f"{shown(descriptor.path)}, row groups {descriptor.row_groups}"
+    files = files_of(descriptor) or []
+    return ", ".join(shown(path) for path in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+
+
+def _read(spec: InputPlan, descriptor: Descriptor) -> pd.DataFrame:
     if isinstance(descriptor, Partition):
         check(descriptor)
         return _read_partition(spec, descriptor)
     if isinstance(descriptor, RowGroups):
         if descriptor.unreadable is not None:
-            raise ValueError(f"cannot read {shown(descriptor.path)}: {descriptor.unreadable}")
+            raise UnreadableInput(f"cannot read {shown(descriptor.path)}: {descriptor.unreadable}")
         import pyarrow.parquet as pq
 
         check(descriptor)
@@ -45,7 +70,7 @@ def read_descriptor(spec: InputPlan, descriptor: Descriptor) -> pd.DataFrame:
     if isinstance(descriptor, ByteRange):
         return _read_range(spec, descriptor)
     # A list of files is a file dataset's mini-batch: a tabular input never makes one.
-    raise ValueError(f"mini-batch {descriptor.id} names files, not table rows: {spec.reference} is tabular")
+    raise UnreadableInput(f"mini-batch {descriptor.id} names files, not table rows: {spec.reference} is tabular")
 
 
 def _read_range(spec: InputPlan, descriptor: ByteRange) -> pd.DataFrame:
@@ -63,13 +88,41 @@ def _read_range(spec: InputPlan, descriptor: ByteRange) -> pd.DataFrame:
         check_open(handle.fileno(), descriptor.path, descriptor.sig)
     # The header applies where the range carries it, or where the file was not cut.
     header = spec.header and (bool(head) or descriptor.start == 0 or not descriptor.exact)
-    frame = _parse(spec, descriptor.fmt, head + data, header=header)
+    frame = _parse(spec, descriptor.fmt, head + _decompressed(data, descriptor.path), header=header)
     if descriptor.rows is not None and len(frame) != descriptor.rows:
         raise RowsMismatch(
             f"{shown(descriptor.path)}, bytes {descriptor.start}-{descriptor.end}: pandas read {len(frame)} rows "
             f"where the file's layout holds {descriptor.rows}; its quoting or line ends are not what the reader "
             "expects, so the range fails rather than lose or invent rows")
     return frame
+
+
+def _decompressed(data: bytes, path: str) -> bytes:
+    """A compressed input's bytes (it is never cut: one mini-batch), by its suffix."""
+    from runner.local.sources import compression_of
+
+    kind = compression_of(path)
+    if kind == "gzip":
+        import gzip
+
+        return gzip.decompress(data)
+    if kind == "bz2":
+        import bz2
+
+        return bz2.decompress(data)
+    if kind == "xz":
+        import lzma
+
+        return lzma.decompress(data)
+    if kind == "zip":
+        import zipfile
+
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = [name for name in archive.namelist() if not name.endswith("/")]
+            if len(members) != 1:
+                raise UnreadableInput(f"{shown(path)} holds {len(members)} files: a zip input must hold one table")
+            return archive.read(members[0])
+    return data
 
 
 def _read_partition(spec: InputPlan, descriptor: Partition) -> pd.DataFrame:
@@ -96,10 +149,14 @@ def _parse(spec: InputPlan, fmt: str, data: bytes, text_columns: list[str] | Non
            header: bool | None = None) -> pd.DataFrame:
     import pandas as pd
 
-    if not data.removeprefix(b"\xef\xbb\xbf").strip():
+    # Nothing but blank lines: no rows (pandas would say "No columns to parse"). A line of
+    # whitespace holding the delimiter is a row of empty fields to pandas, so not blank.
+    blank = b" \t\r\n" if fmt != "csv" else b" \t\r\n".replace(spec.delimiter.encode(), b"")
+    if not data.removeprefix(b"\xef\xbb\xbf").strip(blank):
         return pd.DataFrame()
     if fmt in ("json", "jsonl"):  # a `.json` file: one JSON array of records, or JSON Lines
-        lines = fmt == "jsonl" or not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
+        data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM, which pandas' JSON reader refuses
+        lines = fmt == "jsonl" or not data.lstrip(b" \t\r\n").startswith(b"[")
         return pd.read_json(io.BytesIO(data), lines=lines, encoding=spec.encoding)
     header = spec.header if header is None else header
     with warnings.catch_warnings():
@@ -143,7 +200,7 @@ def _read_whole(spec: InputPlan, path: str, text_columns: list[str] | None = Non
         with open(path, "rb") as handle:
             return pd.read_parquet(handle)
     with open(path, "rb") as handle:
-        return _parse(spec, fmt, handle.read(), text_columns)
+        return _parse(spec, fmt, _decompressed(handle.read(), path), text_columns)
 
 
 def read_columns(spec: InputPlan, path: str, columns: list[str]) -> pd.DataFrame:

@@ -25,7 +25,8 @@ from typing import Any, NoReturn
 
 from runner.compat.context import MiniBatchContext
 from runner.local import protocol
-from runner.local.descriptors import Descriptor, Partition, decode, decode_files, files_of
+from runner.local.descriptors import ByteRange, Descriptor, Partition, decode, decode_files, files_of
+from runner.local.identity import UnreadableInput
 from runner.local.protocol import Done, Failed, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop, WorkerConfig
 
 
@@ -215,6 +216,8 @@ class Worker:
         started = time.perf_counter()
         files = files_of(descriptor)
         items: int | None = len(files) if self.kind == "file" and files is not None else None
+        if isinstance(descriptor, ByteRange):  # rows counted at planning: a range that cannot be read fails them all
+            items = descriptor.rows
         try:
             mini_batch = self._read(descriptor, files)
             if self.kind == "tabular":
@@ -229,7 +232,7 @@ class Worker:
         except BaseException as exc:  # noqa: BLE001 - every failure of run() fails the mini-batch
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            text = str(exc) if isinstance(exc, RunResultError) else traceback.format_exc()
+            text = str(exc) if isinstance(exc, (RunResultError, UnreadableInput)) else traceback.format_exc()
             _reopen_closed_output(self.config)
             _to_stderr(f"mini-batch {mb_id} failed:\n{text}")
             protocol.send(self.conn, Failed(mb_id, items, text, time.perf_counter() - started))

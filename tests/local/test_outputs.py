@@ -96,7 +96,7 @@ def test_a_column_of_text_and_numbers_fails_the_step_naming_it_and_both_mini_bat
     assert "column 'value' is double in mini-batch 1 and large_string in mini-batch 3" in done.stderr
     step = run_folder(tmp_path, done.stdout.strip()) / "score"
     assert not (step / "outputs/out/rows.parquet").exists()
-    assert (step / "outputs/out/rows.parquet.staging.arrows").stat().st_size > 0  # what was committed is kept
+    assert (step / "staging/out/rows.parquet.arrows").stat().st_size > 0  # what was committed is kept
     assert len((step / "ledger.jsonl").read_text().splitlines()) == 4
     status = json.loads(cli("status", done.stdout.strip(), "--json", cwd=tmp_path).stdout)
     assert status["status"] == "failed" and "column 'value'" in status["steps"][0]["reason"]

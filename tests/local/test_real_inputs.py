@@ -204,3 +204,43 @@ def test_tables_with_names_that_are_not_utf8_are_read(tmp_path: Path) -> None:
     code, run_id, err = _apply(tmp_path)
     assert code == 0, err
     assert sorted(_ids(tmp_path, run_id)) == list(range(12)) and not _failed_items(tmp_path, run_id)
+
+
+def test_compressed_tables_are_read_whole_and_json_with_a_bom(tmp_path: Path) -> None:
+    import gzip
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv.gz").write_bytes(gzip.compress(b"id,text\n" + b"".join(b"%d,r\n" % i for i in range(300))))
+    (data / "b.jsonl.gz").write_bytes(gzip.compress(b"".join(b'{"id": %d}\n' % i for i in range(300, 400))))
+    (data / "c.jsonl").write_bytes(b"\xef\xbb\xbf" + b"".join(b'{"id": %d}\n' % i for i in range(400, 500)))
+    (data / "d.json").write_bytes(b"\xef\xbb\xbf" + json.dumps([{"id": i} for i in range(500, 550)]).encode())
+    code, run_id, err = _apply(tmp_path, mini_batch_size="1KB")
+    assert code == 0, err
+    assert sorted(_ids(tmp_path, run_id)) == list(range(550)) and not _failed_items(tmp_path, run_id)
+
+
+def test_a_tab_separated_line_of_tabs_is_a_row_and_a_failed_range_counts_its_rows(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [f"{i}\tx{i}" for i in range(300)]
+    rows[100:100] = ["\t", "  ", ""]  # a row of empty fields, then two blank lines
+    rows[200:200] = ["250\tbad\textra"]  # longer than the header: its range fails
+    (data / "t.tsv").write_text("id\ttext\n" + "\n".join(rows) + "\n")
+    write_spec(tmp_path, script="rows.py", dataset={"kind": "tabular", "path": "data/", "delimiter": "\t"},
+               mini_batch_size="1KB", error_threshold=-1)
+    result = cli("apply", "spec.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_id = result.stdout.strip()
+    [failed] = _failed_items(tmp_path, run_id)
+    assert "cannot read" in str(failed["error"]) and "t.tsv, bytes" in str(failed["error"])
+    assert "Traceback" not in str(failed["error"])
+    lost = failed["failed_items"]
+    ids = _ids_or_blank(tmp_path, run_id)
+    assert lost > 1 and len(ids) + lost == 302  # 300 rows, the row of tabs and the long row
+    status = json.loads(cli("status", run_id, "--json", cwd=tmp_path).stdout)
+    assert status["steps"][0]["progress"]["items"]["failed"] == lost
+
+
+def _ids_or_blank(root: Path, run_id: str) -> list[str]:
+    return [row.split()[0] if row.split() else "" for row in output_rows(root, run_id)]

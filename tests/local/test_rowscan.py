@@ -24,19 +24,20 @@ def _cuts(data: bytes, target: int, *, header: bool = True, fmt: str = "csv", de
 
 
 def _parse(data: bytes, header: bool, delimiter: str = ",") -> pd.DataFrame:
-    if not data.removeprefix(b"\xef\xbb\xbf").strip():
-        return pd.DataFrame()
+    if not data.removeprefix(b"\xef\xbb\xbf").strip(b" \t\r\n".replace(delimiter.encode(), b"")):
+        return pd.DataFrame()  # pandas: "No columns to parse from file"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a row longer than the header loses data: fail
         return pd.read_csv(io.BytesIO(data), sep=delimiter, header=0 if header else None, dtype=str,
                            keep_default_na=False, index_col=False, encoding="utf-8")
 
 
-def _rows_by_cuts(data: bytes, cuts: list[Cut], header: bool) -> list[list[str]]:
+def _rows_by_cuts(data: bytes, cuts: list[Cut], header: bool, delimiter: str = ",") -> list[list[str]]:
     rows: list[list[str]] = []
     for cut in cuts:
         head = data[cut.head[0]:cut.head[1]] if cut.head else b""
-        frame = _parse(head + data[cut.start:cut.end], header and (cut.head is not None or cut.start == 0))
+        frame = _parse(head + data[cut.start:cut.end], header and (cut.head is not None or cut.start == 0),
+                       delimiter)
         assert cut.rows is None or len(frame) == cut.rows, (cut, frame)
         rows.extend(frame.values.tolist())
     return rows
@@ -107,11 +108,21 @@ def test_chunk_boundaries_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
         assert _rows_by_cuts(data, cuts, True) == expected, chunk
 
 
-def test_encodings_and_delimiters_it_cannot_cut_are_one_uncounted_range() -> None:
-    data = "a,b\n1,2\n".encode("utf-16")
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "iso-2022-jp", "hz"])
+def test_encodings_it_cannot_cut_are_one_uncounted_range(encoding: str) -> None:
+    """Not ASCII as ASCII, or stateful: ISO-2022-JP writes 'が※' as the bytes $,"( ."""
+    data = "a,b\n1,が※\n".encode(encoding)
     assert list(cut_file(io.BytesIO(data), len(data), 2, fmt="csv", header=True, delimiter=",",
-                         encoding="utf-16")) == [Cut(0, len(data), None, None)]
-    assert _cuts(b"a::b\n1::2\n", 2, delimiter="::") == [Cut(0, 10, None, None)]
+                         encoding=encoding)) == [Cut(0, len(data), None, None)]
+
+
+@pytest.mark.parametrize("delimiter", ["\t", " "])
+def test_a_line_of_whitespace_holding_the_delimiter_is_a_row(delimiter: str) -> None:
+    other = "\t" if delimiter == " " else "  "  # whitespace that is not the delimiter: a blank line
+    data = f"a{delimiter}b\n1{delimiter}2\n{delimiter}\n{other}\n\n3{delimiter}4\n".encode()
+    cuts = _cuts(data, 4, delimiter=delimiter)
+    assert sum(c.rows or 0 for c in cuts) == 3
+    assert _rows_by_cuts(data, cuts, True, delimiter) == _parse(data, True, delimiter).values.tolist()
 
 
 _FIELD = st.one_of(
@@ -121,46 +132,54 @@ _FIELD = st.one_of(
 
 
 @st.composite
-def _csv(draw: st.DrawFn) -> tuple[bytes, bool]:
+def _csv(draw: st.DrawFn) -> tuple[bytes, bool, str]:
     header = draw(st.booleans())
+    sep = draw(st.sampled_from([",", ",", "\t", ";", " "]))
     eol = draw(st.sampled_from(["\n", "\r\n", "\r"]))
     width = draw(st.integers(1, 4))
+    quirk = eol == "\r" and sep in " \t"  # see the blank lines below
     quote_all = draw(st.booleans())
 
     def field(value: str) -> str:
-        if quote_all or any(c in value for c in ',"\n\r') or value.strip() != value or not value:
+        if quote_all or any(c in value for c in sep + '"\n\r') or value.strip() != value or not value:
             return '"' + value.replace('"', '""') + '"'
         return value
 
     lines = []
     if header:
-        lines.append(",".join(f"c{i}" for i in range(width)))
+        lines.append(sep.join(f"c{i}" for i in range(width)))
     for _ in range(draw(st.integers(0, 25))):
-        if draw(st.integers(0, 9)) == 0:
-            lines.append(draw(st.sampled_from(["", "  ", "\t"])))  # a blank line
+        # pandas' own quirk, not drawn: after a blank line ended by a lone CR, a line that
+        # starts with a whitespace delimiter loses its first field ('\r  \r' is 2 fields,
+        # '  \r' is 3); a range starting at that line reads 3, as every other layout does.
+        if draw(st.integers(0, 9)) == 0 and not quirk:
+            # A blank line (one holding the delimiter is a row of empty fields: ragged
+            # without a header, which a range may read differently, so not drawn here).
+            lines.append(draw(st.sampled_from([b for b in ("", "  ", "\t", " \t") if sep not in b])))
             continue
         count = width if header else width  # ragged rows: shorter ones, which pandas pads
         count = draw(st.integers(1, count)) if header and draw(st.booleans()) else count
-        lines.append(",".join(field(draw(_FIELD)) for _ in range(count)))
+        lines.append(sep.join(field(draw(_FIELD)) for _ in range(count)))
     bom = "\ufeff" if draw(st.booleans()) else ""
-    leading = draw(st.sampled_from(["", eol, eol + "  " + eol]))
+    spaces = "\t\t" if sep == " " else "  "  # blank: no delimiter in it
+    leading = "" if quirk else draw(st.sampled_from(["", eol, eol + spaces + eol]))
     text = bom + leading + eol.join(lines) + (eol if draw(st.booleans()) else "")
-    return text.encode("utf-8"), header
+    return text.encode("utf-8"), header, sep
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_csv(), st.integers(1, 120), st.sampled_from([3, 7, 64, 1 << 20]))
-def test_generated_csvs_reconcile_with_one_full_parse(case: tuple[bytes, bool], target: int, chunk: int) -> None:
-    data, header = case
+def test_generated_csvs_reconcile_with_one_full_parse(case: tuple[bytes, bool, str], target: int, chunk: int) -> None:
+    data, header, sep = case
     try:
-        expected = _parse(data, header).values.tolist()
+        expected = _parse(data, header, sep).values.tolist()
     except (pd.errors.ParserError, Warning):
         return  # pandas cannot read the whole file either: the range holding the fault fails
     old = rowscan.CHUNK
     rowscan.CHUNK = chunk
     try:
-        cuts = list(cut_file(io.BytesIO(data), len(data), target, fmt="csv", header=header, delimiter=",",
+        cuts = list(cut_file(io.BytesIO(data), len(data), target, fmt="csv", header=header, delimiter=sep,
                              encoding="utf-8"))
     finally:
         rowscan.CHUNK = old
-    assert _rows_by_cuts(data, cuts, header) == expected
+    assert _rows_by_cuts(data, cuts, header, sep) == expected
