@@ -233,14 +233,14 @@ def apply(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target:
 @cli.command()
 @click.argument("run")
 @click.option("--accept-changed-inputs", is_flag=True,
-              help="Go on although input files changed since the run was planned: file lists run on the files "
-                   "as they are now; a changed table's unfinished ranges fail and are listed in failed_items.jsonl.")
+              help="Go on although input tables changed since the run was planned: their unfinished "
+                   "mini-batches fail and are listed in failed_items.jsonl.")
 @run_errors_exit
 def resume(run: str, accept_changed_inputs: bool) -> None:
     """Continue an interrupted run (Ctrl-C, a killed driver): what was committed stays,
     exactly once; the rest runs. RUN is a run id, a prefix of one, or `latest`.
 
-    Input files changed since the run was planned (size, modification time or inode)
+    Input tables changed since the run was planned (size, modification time or inode)
     stop it first, listed, before anything runs."""
     _finish(api.resume(run, accept_changed_inputs=accept_changed_inputs))
 

@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from runner.local.descriptors import DescriptorError
 from runner.local.engine import RunBusy, execute
-from runner.local.identity import accept_changed, changed_inputs, shown
+from runner.local.identity import changed_inputs, shown
 from runner.local.job import executable_steps
 from runner.local.ledger import Totals, read_records
 from runner.plan.plan import Plan
@@ -83,8 +83,9 @@ class LocalBackend:
 
 
 def _check_inputs(run: RunFolder, accept: bool, stream: IO[str] | None) -> None:
-    """Before anything runs again: the inputs of what is left must be the files the run
-    planned. Refuses, listing them, or with `accept` records them as they now are."""
+    """Before anything runs again: the tables of what is left must be the files the run
+    planned (runner/local/identity.py). Refuses, listing them; with `accept`, says so and
+    goes on, and their mini-batches fail in the workers, listed in failed_items.jsonl."""
     for job in run.job().steps:
         step = run.step(job.name)
         if not step.read().partitioned or not os.path.exists(step.minibatches):
@@ -98,12 +99,10 @@ def _check_inputs(run: RunFolder, accept: bool, stream: IO[str] | None) -> None:
         if not accept:
             raise RunError(f"{job.name}: {len(changed)} input files changed since run {run.id} was planned:\n  "
                            f"{listed}{more}\nResuming would mix rows of two versions of the data. Apply the spec "
-                           "again for a new run, or `runner resume --accept-changed-inputs` to go on: file lists "
-                           "then run on the files as they are now, and the unfinished ranges of a changed table "
-                           "fail (listed in failed_items.jsonl)")
-        updated = accept_changed(step.minibatches, done.__contains__)
-        (stream or sys.stderr).write(f"{job.name}: going on with {len(changed)} changed input files ({updated} "
-                                     f"mini-batches of files read them as they are now):\n  {listed}{more}\n")
+                           "again for a new run, or `runner resume --accept-changed-inputs` to go on with the rest: "
+                           "the unfinished mini-batches of a changed table then fail, listed in failed_items.jsonl")
+        (stream or sys.stderr).write(f"{job.name}: going on; the unfinished mini-batches of {len(changed)} changed "
+                                     f"input files will fail:\n  {listed}{more}\n")
 
 
 def _committed(step: StepFolder) -> set[int]:

@@ -6,7 +6,7 @@ Partitioner writes lines with `encode`, workers, reports and the driver read the
 One JSON object per line, keys in this order (`in` is the step input's index, `id`
 counts from 0, `n` is the number of files):
 
-  files       {"in", "files": [path, ...], "sig"?, "n", "id"}                 file datasets
+  files       {"in", "files": [path, ...], "n", "id"}                         file datasets
   byte range  {"in", "path", "fmt": "csv"|"jsonl"|"json", "start", "end", "head", "rows",
               "sig"?, "id"}: one file's records that start in [start, end), cut at record
               boundaries by runner/local/rowscan.py; `head` the header record's [start,
@@ -16,10 +16,10 @@ counts from 0, `n` is the number of files):
               partition_keys; by_path: the values come from the paths (partition_format)
 
 `sig` is each input file's identity when the job was planned, [size, mtime_ns, inode] (a
-list of them where the line names files): a worker reading a table refuses one that
-changed since, and `runner resume` checks every unfinished line's files
-(runner/local/identity.py). Workers of file datasets read lines without them
-(`decode_files`). A byte range without "rows" was written before ranges were
+list of them for a partition's tables): a worker reading a table refuses one that
+changed since, and `runner resume` checks every unfinished line's tables
+(runner/local/identity.py). A file dataset's lines carry none: a changed file in a list
+cannot duplicate or lose a row, and recording them cost a sixth of the planning time. A byte range without "rows" was written before ranges were
 cut at record boundaries: its reader aligns to line ends, as it did then.
 
 A line that names files ends `,"n":<files>,"id":<id>}`; `task_fields` reads both there
@@ -51,7 +51,6 @@ class FilesBatch:
     id: int
     input: int
     files: list[str]
-    sigs: list[list[int] | None] | None = None  # None where a file is missing
 
 
 @dataclass(slots=True)
@@ -112,7 +111,7 @@ def to_fields(descriptor: Descriptor) -> dict[str, Any]:
     shows as an entry's "mini_batch")."""
     if isinstance(descriptor, FilesBatch):
         fields: dict[str, Any] = {"in": descriptor.input, "files": descriptor.files}
-        return _files_tail(fields, descriptor.sigs, descriptor.files, descriptor.id)
+        return _files_tail(fields, None, descriptor.files, descriptor.id)
     if isinstance(descriptor, ByteRange):
         fields = {"in": descriptor.input, "path": descriptor.path, "fmt": descriptor.fmt,
                   "start": descriptor.start, "end": descriptor.end}
@@ -153,7 +152,7 @@ def from_fields(fields: Mapping[str, Any]) -> Descriptor:
             return Partition(fields["id"], fields["in"], dict(fields["keys"]), list(fields["files"]),
                              bool(fields.get("by_path", False)), sig)
         if "files" in fields:
-            return FilesBatch(fields["id"], fields["in"], fields["files"], sig)
+            return FilesBatch(fields["id"], fields["in"], fields["files"])
         if "row_groups" in fields or fields.get("fmt") == "parquet":
             return RowGroups(fields["id"], fields["in"], fields["path"], fields["row_groups"],
                              fields.get("unreadable"), sig)
@@ -180,19 +179,6 @@ def decode(line: bytes | str) -> Descriptor:
     if not isinstance(fields, dict):
         raise DescriptorError(f"not a mini-batch descriptor line: {line[:200]!r}")
     return from_fields(fields)
-
-
-def decode_files(line: bytes) -> Descriptor:
-    """A file dataset's line without the files' identities, which a worker does not need
-    (they are checked at resume): parsing them nearly doubled the cost of decoding a line
-    of ten files. `,"sig":` cannot occur inside a JSON string (its quotes are escaped),
-    so the one found is the key, and what follows up to `,"n":` is its value."""
-    cut = line.rfind(b',"sig":')
-    if cut > 0:
-        end = line.find(b',"n":', cut)
-        if end > 0:
-            line = line[:cut] + line[end:]
-    return decode(line)
 
 
 _TAIL = re.compile(rb',"n":(\d+),"id":(\d+)\}\s*')

@@ -126,14 +126,13 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
-def _stat(entry: os.DirEntry[str] | str) -> tuple[str, list[int]]:
-    """The absolute path and its identity: [size, mtime_ns, inode]."""
+def _stat(entry: os.DirEntry[str] | str) -> tuple[str, os.stat_result]:
     path = entry if isinstance(entry, str) else entry.path
     try:
         st = os.stat(entry) if isinstance(entry, str) else entry.stat()
     except FileNotFoundError:  # a dangling link: the link's own size and time
         st = os.lstat(path)
-    return os.path.abspath(path), of_stat(st)
+    return os.path.abspath(path), st
 
 
 # --- cutting into mini-batches --------------------------------------------------------
@@ -179,32 +178,31 @@ class Partitioner:
         self.count += 1
         return self.count - 1
 
-    def _listed(self, spec: InputPlan) -> Iterator[tuple[str, list[int]]]:
+    def _listed(self, spec: InputPlan) -> Iterator[tuple[str, os.stat_result]]:
         for entry in iter_files(spec.location, self.skipped):
-            path, sig = _stat(entry)
+            path, st = _stat(entry)
             if spec.kind == "tabular" and os.path.basename(path) == MLTABLE:
                 continue  # Azure's description of the folder's tables (v2), not a table
             if self._hash:  # a name that is not UTF-8 keeps its bytes (surrogateescape)
-                self.digest.update(f"{path}\0{sig[0]}\0{sig[1]}\n".encode("utf-8", "surrogateescape"))
+                self.digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
             self.files += 1
-            yield path, sig
+            yield path, st
 
     def _file_batches(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
         batch: list[str] = []
-        sigs: list[list[int] | None] = []
-        for path, sig in self._listed(spec):
+        for path, _ in self._listed(spec):
             batch.append(path)
-            sigs.append(sig)
             if len(batch) == self.size:
                 self.items += len(batch)
-                yield FilesBatch(self._next_id(), index, batch, sigs)
-                batch, sigs = [], []
+                yield FilesBatch(self._next_id(), index, batch)
+                batch = []
         if batch:
             self.items += len(batch)
-            yield FilesBatch(self._next_id(), index, batch, sigs)
+            yield FilesBatch(self._next_id(), index, batch)
 
     def _tabular_batches(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
-        for path, sig in self._listed(spec):
+        for path, st in self._listed(spec):
+            sig = of_stat(st)
             fmt = table_format(spec, path)
             if fmt == "parquet":
                 for groups, unreadable in _parquet_batches(path, self.size):
@@ -224,8 +222,9 @@ class Partitioner:
         regex = partition_regex(spec.partition_format) if spec.partition_format else None
         root = _listing_root(spec.location)
         sigs: dict[str, list[int]] = {}
-        for path, sig in self._listed(spec):
-            sigs[path] = sig
+        for path, st in self._listed(spec):
+            if spec.kind == "tabular":  # a table's rows are read by key: it must not change
+                sigs[path] = of_stat(st)
             if regex is not None:
                 match = regex.fullmatch(os.path.relpath(path, root).replace(os.sep, "/"))
                 if not match:
@@ -239,7 +238,7 @@ class Partitioner:
             files = groups[combo]
             self.items += len(files) if spec.kind == "file" else 0
             yield Partition(self._next_id(), index, dict(zip(self.keys, combo)), files, regex is not None,
-                            [sigs[path] for path in files])
+                            [sigs[path] for path in files] if sigs else None)
 
     def _from_manifest(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
         """Re-run what a previous run could not: its failed-items manifest, one
@@ -260,10 +259,11 @@ class Partitioner:
                 except (ValueError, KeyError, TypeError) as exc:  # DescriptorError is a ValueError
                     raise InputError(f"{spec.location}:{number}: not a failed-items manifest line") from exc
                 files = files_of(descriptor)
-                if isinstance(descriptor, (FilesBatch, Partition)):
-                    # A list of files means the same files now: they are what this run
-                    # reads (a file fixed since is welcome). Byte ranges and row groups
-                    # keep the identity of the file they were cut from.
+                if isinstance(descriptor, Partition) and descriptor.sigs is not None:
+                    # A partition's tables are read whole by key: the tables as they are
+                    # now are what this run reads (a file fixed since is welcome). Byte
+                    # ranges and row groups keep the identity of the file they were cut
+                    # from: their offsets name its rows.
                     descriptor.sigs = [identity(path) for path in descriptor.files]
                 self.items += len(files) if spec.kind == "file" and files is not None else 0
                 self.digest.update(line.encode("utf-8", "surrogateescape"))

@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 
 from runner.compat.context import MiniBatchContext
 from runner.local import protocol
-from runner.local.descriptors import ByteRange, Descriptor, Partition, decode, decode_files, files_of
+from runner.local.descriptors import ByteRange, Descriptor, Partition, decode, files_of
 from runner.local.identity import UnreadableInput
 from runner.local.protocol import Done, Failed, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop, WorkerConfig
 
@@ -202,8 +202,7 @@ class Worker:
                 break
             for offset in message.offsets:  # in order: the driver counts the head as running
                 self.descriptors.seek(offset)
-                line = self.descriptors.readline()
-                self.handle(decode_files(line) if self.kind == "file" else decode(line))
+                self.handle(decode(self.descriptors.readline()))
         shutdown = getattr(self.module, "shutdown", None)
         if shutdown is not None:
             try:

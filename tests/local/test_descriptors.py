@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runner.local.descriptors import (ByteRange, Descriptor, DescriptorError, FilesBatch, Partition, RowGroups,
-                                      decode, decode_files, encode, files_of, from_fields, task_fields, to_fields)
+                                      decode, encode, files_of, from_fields, task_fields, to_fields)
 from runner.local.sources import Partitioner
 from runner.plan.references import InputPlan
 
@@ -25,7 +25,6 @@ EXAMPLES: list[Descriptor] = [
     ByteRange(4, 2, '/data/"odd", é.jsonl', "jsonl", 4096, 5000),
     ByteRange(10, 0, "/data/t.csv", "csv", 20, 4096, [3, 20], 112, [9000, 1700000000123456789, 42]),
     ByteRange(11, 0, "/data/old.csv", "csv", 0, 4096, exact=False),
-    FilesBatch(12, 0, ["/a", "/b"], [[1, 2, 3], [4, 5, 6]]),
     RowGroups(13, 0, "/data/p.parquet", [0], None, [1, 2, 3]),
     RowGroups(5, 0, "/data/p.parquet", [0, 1, 2]),
     RowGroups(6, 0, "/data/bad.parquet", [], "Parquet magic bytes not found"),
@@ -57,7 +56,8 @@ def test_lines_are_byte_for_byte_what_earlier_runs_wrote() -> None:
         '{"in":0,"keys":{"k":"v"},"files":["f"],"by_path":true,"n":1,"id":3}\n'
     assert encode(ByteRange(1, 0, "t.csv", "csv", 10, 20, [0, 10], 3, [20, 7, 9])) == \
         '{"in":0,"path":"t.csv","fmt":"csv","start":10,"end":20,"head":[0,10],"rows":3,"sig":[20,7,9],"id":1}\n'
-    assert encode(FilesBatch(2, 0, ["a"], [[1, 2, 3]])) == '{"in":0,"files":["a"],"sig":[[1,2,3]],"n":1,"id":2}\n'
+    assert encode(Partition(2, 0, {"k": "v"}, ["a"], False, [[1, 2, 3]])) == \
+        '{"in":0,"keys":{"k":"v"},"files":["a"],"sig":[[1,2,3]],"n":1,"id":2}\n'
     for descriptor in EXAMPLES:  # the order of the keys is the line's: what the manifest shows
         assert list(to_fields(descriptor)) == list(json.loads(encode(descriptor)))
 
@@ -98,7 +98,7 @@ def test_the_partitioner_numbers_descriptors_across_inputs_and_renumbers_a_manif
     made = list(parts.descriptors([InputPlan("d", "file", str(tmp_path / "in")),
                                    InputPlan("m", "file", str(manifest), manifest=True)]))
     assert [d.id for d in made] == [0, 1, 2, 3] and parts.count == 4
-    assert made[2] == FilesBatch(2, 1, ["/x/2"], [None])  # only the file known to have failed (gone now)
+    assert made[2] == FilesBatch(2, 1, ["/x/2"])  # only the file known to have failed
     assert made[3] == ByteRange(3, 1, "/t.csv", "csv", 0, 9, exact=False)
     assert parts.items == 3 + 1
 
@@ -115,12 +115,11 @@ def test_the_quick_read_agrees_with_the_full_parse(names: list[str], mb: int, ke
     """However the names look (quotes, commas, `"n":` inside them, non-ASCII), the id and
     count read off the line's end are what decoding the line gives."""
     sigs: list[list[int] | None] = [[i, mb, 7] for i in range(len(names))]
-    for descriptor in (FilesBatch(mb, 0, names, sigs), Partition(mb, 1, keys, names, by_path, sigs)):
+    for descriptor in (FilesBatch(mb, 0, names), Partition(mb, 1, keys, names, by_path, sigs)):
         line = encode(descriptor).encode()
         assert task_fields(line, "file") == (mb, len(names)) == (decode(line).id, len(names))
         assert task_fields(line, "tabular") == (mb, None)
-        descriptor.sigs = None  # what a worker of a file dataset reads: the line without them
-        assert decode_files(line) == descriptor
+        assert decode(line) == descriptor
     table = ByteRange(mb, 0, names[0] if names else "t.csv", "csv", 0, 9)
     assert task_fields(encode(table).encode(), "tabular") == (mb, None)
     old = json.dumps({"in": 0, "files": names, "id": mb}, separators=(",", ":")).encode() + b"\n"
