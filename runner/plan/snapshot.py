@@ -91,9 +91,12 @@ class IgnoreRules:
     """The patterns of one ignore file, matched as git matches them."""
 
     def __init__(self, lines: Iterable[str]) -> None:
-        from pathspec import GitIgnoreSpec  # 17 ms: only what lists code pays for it
-
         self._rules: list[_Rule] = []
+        lines = list(lines)
+        if not lines:  # no ignore file: pathspec's import (10-17 ms) is not paid
+            return
+        from pathspec import GitIgnoreSpec
+
         for line in lines:
             text = _trim_trailing_spaces(line)
             folders_only = len(text.lstrip("!")) > 1 and text.endswith("/")
