@@ -198,7 +198,9 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
             tripped += _never_ran(not_run)
         reason = problem or tripped or within(job, ledger)
         return StepResult(job.name, Status.FAILED if tripped or problem else Status.SUCCEEDED, reason, output=output)
-    progress = Progress(folder, job.name, total, info.items if job.kind == "file" else None, stream)
+    # A table's rows are known when every range was counted at planning (not for Parquet,
+    # partitions or files read whole): then progress shows "of N" rows too.
+    progress = Progress(folder, job.name, total, info.items if job.kind == "file" or info.items else None, stream)
     supervisor = Supervisor(
         # No more workers than mini-batches left: a process that would get no work costs
         # its start-up (interpreter, imports, init()) and a core while the others start.
@@ -299,7 +301,8 @@ def _partition(job: StepPlan, folder: StepFolder, stream: IO[str]) -> StepRecord
     os.replace(tmp, folder.minibatches)
     if partitioner.skipped:
         _skipped_warning(job.name, partitioner.skipped, folder, stream)
-    return folder.update(mini_batches=partitioner.count, items=partitioner.items, files=partitioner.files,
+    items = partitioner.items if job.kind == "file" or partitioner.rows_known else 0
+    return folder.update(mini_batches=partitioner.count, items=items, files=partitioner.files,
                          listing=partitioner.digest.hexdigest(),
                          partition_seconds=round(time.monotonic() - started, 3))
 

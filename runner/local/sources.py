@@ -150,7 +150,8 @@ class Partitioner:
         self._hash = True
         self.keys = partition_keys
         self.count = 0  # descriptors
-        self.items = 0  # files (file datasets); 0 for rows, which only workers count
+        self.items = 0  # files (file datasets); for tables, rows when every range was counted
+        self.rows_known = True  # a Parquet file, a partition or an uncut file leaves the total unknown
         self.files = 0
         self.skipped: list[str] = []  # not regular files: never read
         self.digest = hashlib.sha256()
@@ -160,6 +161,7 @@ class Partitioner:
         for index, spec in enumerate(inputs):
             self._hash = self.hashed is None or index in self.hashed
             if spec.manifest:
+                self.rows_known = self.rows_known and spec.kind == "file"
                 produced = self._from_manifest(index, spec)
             elif self.keys:
                 produced = self._partitioned(index, spec)
@@ -205,12 +207,15 @@ class Partitioner:
             sig = of_stat(st)
             fmt = table_format(spec, path)
             if fmt == "parquet":
+                self.rows_known = False
                 for groups, unreadable in _parquet_batches(path, self.size):
                     yield RowGroups(self._next_id(), index, path, groups, unreadable, sig)
                 continue
             # A mini-batch never crosses a file; a large file is cut into byte ranges at
             # record boundaries, found with the parser's rules (runner/local/rowscan.py).
             for fmt_, cut, cut_sig in _cuts(spec, path, fmt, sig, self.size):
+                self.items += cut.rows or 0
+                self.rows_known = self.rows_known and cut.rows is not None
                 yield ByteRange(self._next_id(), index, path, fmt_, cut.start, cut.end,
                                 list(cut.head) if cut.head else None, cut.rows, cut_sig)
 
@@ -219,6 +224,7 @@ class Partitioner:
         dataset has a partition_format, else from the key columns of each file."""
         assert self.keys is not None
         groups: dict[tuple[str, ...], list[str]] = {}
+        self.rows_known = False
         regex = partition_regex(spec.partition_format) if spec.partition_format else None
         root = _listing_root(spec.location)
         sigs: dict[str, list[int]] = {}

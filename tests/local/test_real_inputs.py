@@ -40,6 +40,8 @@ def test_cr_only_line_ends_give_each_row_once(tmp_path: Path) -> None:
     assert code == 0, err
     assert sorted(_ids(tmp_path, run_id)) == list(range(5000))
     assert json.loads((run_folder(tmp_path, run_id) / "score" / "step.json").read_text())["mini_batches"] > 3
+    status = json.loads(cli("status", run_id, "--json", cwd=tmp_path).stdout)
+    assert status["steps"][0]["progress"]["items"]["total"] == 5000  # rows counted at planning
 
 
 def test_a_blank_first_line_is_not_a_header_for_each_range(tmp_path: Path) -> None:
