@@ -88,7 +88,9 @@ def _check_inputs(run: RunFolder, accept: bool, stream: IO[str] | None) -> None:
     goes on, and their mini-batches fail in the workers, listed in failed_items.jsonl."""
     for job in run.job().steps:
         step = run.step(job.name)
-        if not step.read().partitioned or not os.path.exists(step.minibatches):
+        # A file dataset's lines carry no identities: reading its ledger and every
+        # descriptor here would be a second pass (the engine's is next) for nothing.
+        if job.kind == "file" or not step.read().partitioned or not os.path.exists(step.minibatches):
             continue
         done = _committed(step)
         changed = changed_inputs(step.minibatches, done.__contains__)

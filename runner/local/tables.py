@@ -62,10 +62,9 @@ def _read(spec: InputPlan, descriptor: Descriptor) -> pd.DataFrame:
             raise UnreadableInput(f"cannot read {shown(descriptor.path)}: {descriptor.unreadable}")
         import pyarrow.parquet as pq
 
-        check(descriptor)
         with open(descriptor.path, "rb") as handle:  # a file object: pyarrow refuses names that are not UTF-8
             frame = pq.ParquetFile(handle).read_row_groups(descriptor.row_groups).to_pandas()
-        check(descriptor)  # still the file whose row groups were planned, after the read
+            check_open(handle.fileno(), descriptor.path, descriptor.sig)  # as a byte range: the file read
         return frame
     if isinstance(descriptor, ByteRange):
         return _read_range(spec, descriptor)
