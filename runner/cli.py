@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runner import __version__, api
+from runner.runs.display import status_lines
 from runner.runs.status import ExitCode
 
 if TYPE_CHECKING:
@@ -277,24 +278,8 @@ def status(run: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, indent=1, default=str))
         return
-    click.echo(f"run {info['id']}: {info['status']}" + (f" ({info['reason']})" if info.get("reason") else ""))
-    if info.get("azure_run_id"):
-        click.echo(f"  {info['target']} run {info['azure_run_id']}: {info.get('portal_url', '')}")
-    for step in info["steps"]:
-        click.echo(f"  step {step['name']}: {step.get('status', 'pending')}")
-        if step.get("reused_from"):
-            click.echo(f"    reused the output of run {step['reused_from']}")
-        progress = step.get("progress")
-        if progress:
-            mb, items = progress["mini_batches"], progress["items"]
-            total_items = items["total"] if items["total"] is not None else "?"
-            click.echo(f"    mini-batches: {mb['succeeded']} succeeded, {mb['failed']} failed, "
-                       f"{mb['total'] - mb['succeeded'] - mb['failed']} left of {mb['total']}")
-            click.echo(f"    items: {items['succeeded']} succeeded, {items['failed']} failed, of {total_items}")
-            click.echo(f"    retries: {progress['retries']}; worker restarts: {progress['worker_restarts']}; "
-                       f"{progress['mini_batches_per_second']} mini-batches/s")
-        if step.get("reason"):
-            click.echo(f"    {step['reason']}")
+    for line in status_lines(info):
+        click.echo(line)
 
 
 @cli.command()
