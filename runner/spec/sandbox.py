@@ -1,11 +1,24 @@
 """The Jinja sandbox spec templates render in: immutable, strict about undefined names,
-and bounded (no statements, no unbounded repetition, padding or output), so a spec from
-a stranger cannot run away with time or memory. Imported only when a spec has a template."""
+and bounded, so a spec from a stranger cannot run away with time or memory.
+
+Jinja's own sandbox stops attribute tricks, not work: `lipsum(200000)`, a list of 16384
+64 KiB strings joined, `'a'*65536` with every `a` replaced by 65536 `b`s, a power tower
+of nines, or `sum` over lists each take seconds to minutes or gigabytes. So every
+operator, call and filter goes through a budget: the size a result would have is
+checked before the work is done (caps below), every step checks a deadline, and a
+timer stops what still runs past it. Imported only when a spec has a template.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
 from collections.abc import Mapping as AbcMapping
+from contextlib import contextmanager
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, UndefinedError, nodes
@@ -20,50 +33,245 @@ from runner.spec.templating import _MAX_OUTPUT, BINDING
 _STATEMENTS = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.Assign, nodes.AssignBlock,
                nodes.FilterBlock, nodes.With, nodes.Import, nodes.FromImport, nodes.Include,
                nodes.Extends, nodes.Block)
-# Calls whose size argument could allocate gigabytes before any output check.
-_PADDING_METHODS = {"center", "ljust", "rjust", "zfill", "expandtabs", "format", "format_map"}
+# Calls whose size argument could allocate gigabytes before any result check.
+_PADDING_METHODS = {"center", "ljust", "rjust", "zfill", "expandtabs", "format", "format_map", "translate"}
 _PADDING_FILTERS = ("center", "format", "indent", "wordwrap", "filesizeformat")
-_MAX_RANGE = 10_000
+# The caps. A spec's templates pick a value from the environment or format a name: a few
+# hundred characters. The caps leave room for that many times over while keeping the
+# worst case (a sort or join of a capped value) well inside the time budget.
+SECONDS = 1.0  # all of one spec's templates together
+MAX_WEIGHT = 262_144  # characters, items or bytes any intermediate value may hold
+MAX_BITS = 65_536  # bits of an integer (about 20,000 digits)
+MAX_COUNT = 10_000  # range(), lipsum paragraphs and words, batch and slice sizes
+MAX_INDENT = 16  # tojson's indent
+
+
+class Exhausted(SecurityError):
+    """The template went past its budget (time or size)."""
+
+
+def weight(value: Any, cap: int = MAX_WEIGHT) -> int:
+    """Characters, items or bytes `value` holds, counting a shared item each time it
+    appears (that is what joining or printing it costs); stops counting past `cap`."""
+    total, stack = 0, [value]
+    while stack and total <= cap:
+        item = stack.pop()
+        if isinstance(item, (str, bytes)):
+            total += len(item)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            total += item.bit_length() // 8 + 1
+        elif isinstance(item, dict):  # plain data only: never walk the template's context or env
+            total += 1
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            total += 1
+            stack.extend(item)
+        else:
+            total += 1
+    return total
+
+
+def _check_weight(value: Any, what: str = "a value") -> Any:
+    if weight(value) > MAX_WEIGHT:
+        raise Exhausted(f"{what} would be larger than {MAX_WEIGHT} characters or items")
+    return value
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox, bounded: no statements, no unbounded repetition or padding."""
+    """Jinja's immutable sandbox, bounded in time and size."""
 
-    intercepted_binops = frozenset(["*", "**", "%"])
+    intercepted_binops = frozenset(["*", "**", "%", "+", "//"])
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
+        self.deadline = float("inf")
         for name in _PADDING_FILTERS:
             self.filters.pop(name, None)
+        for name, func in list(self.filters.items()):
+            self.filters[name] = self._bounded_filter(name, func)
         self.globals["range"] = self._range
+        self.globals["lipsum"] = self._lipsum(self.globals["lipsum"])  # type: ignore[arg-type]
 
-    @staticmethod
-    def _range(*args: int) -> range:
+    def tick(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise Exhausted(f"the spec's templates ran longer than {SECONDS:g} s")
+
+    def _range(self, *args: int) -> range:
         span = range(*args)
-        if len(span) > _MAX_RANGE:
-            raise SecurityError(f"range larger than {_MAX_RANGE} in template")
+        if len(span) > MAX_COUNT:
+            raise Exhausted(f"range larger than {MAX_COUNT}")
         return span
 
+    def _lipsum(self, lipsum: Callable[..., str]) -> Callable[..., str]:
+        def bounded(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
+            if any(isinstance(v, int) and v > 100 for v in (n, min, max)):
+                raise Exhausted("lipsum takes at most 100 paragraphs of at most 100 words")
+            return lipsum(n, html, min, max)
+        return bounded
+
+    def _bounded_filter(self, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        check = _FILTER_CHECKS.get(name)
+
+        @functools.wraps(func)  # keeps Jinja's pass_context / pass_environment marks
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            self.tick()
+            for arg in (*args, *kwargs.values()):
+                _check_weight(arg, f"the input of filter '{name}'")
+            if check is not None:
+                check(args, kwargs)
+            return self._bounded_result(func(*args, **kwargs), f"filter '{name}'")
+        return bounded
+
+    def _bounded_result(self, result: Any, what: str) -> Any:
+        if isinstance(result, Iterator):
+            return self._bounded_iter(result, what)
+        return _check_weight(result, f"the result of {what}")
+
+    def _bounded_iter(self, items: Iterator[Any], what: str) -> Iterator[Any]:
+        for count, item in enumerate(items):
+            self.tick()
+            if count > MAX_WEIGHT:
+                raise Exhausted(f"{what} would yield more than {MAX_WEIGHT} items")
+            yield item
+
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        if isinstance(obj, str) and attr in _PADDING_METHODS:
+        if isinstance(obj, (str, bytes)) and attr in _PADDING_METHODS:
             return False
         return super().is_safe_attribute(obj, attr, value)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        self.tick()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        self.tick()
+        return super().getitem(obj, argument)
+
+    def call_unop(self, context: Context, operator: str, arg: Any) -> Any:
+        self.tick()
+        return super().call_unop(context, operator, arg)
+
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "%" and isinstance(left, str):
-            raise SecurityError("%-formatting of strings is not allowed in templates")
-        if operator == "**" and isinstance(right, int) and abs(right) > 64:
-            raise SecurityError("exponent too large in template")
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
-                    if len(seq) * times > _MAX_OUTPUT:
-                        raise SecurityError("template output would be too large")
-        return super().call_binop(context, operator, left, right)
+        self.tick()
+        _check_binop(operator, left, right)
+        return _check_weight(super().call_binop(context, operator, left, right), f"the result of '{operator}'")
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        __self.tick()
+        for arg in (*args, *kwargs.values()):
+            _check_weight(arg, "an argument")
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, (str, bytes)):
+            _check_method(owner, getattr(__obj, "__name__", ""), args, kwargs)
+        result = super().call(__context, __obj, *args, **kwargs)
+        return __self._bounded_result(result, "a call")
+
+
+def _bits(value: Any) -> int:
+    return abs(value).bit_length() if isinstance(value, int) else 0
+
+
+def _check_binop(operator: str, left: Any, right: Any) -> None:
+    if operator == "%" and isinstance(left, (str, bytes)):
+        raise SecurityError("%-formatting of strings is not allowed in templates")
+    if operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0:
+        if max(_bits(left), 1) * right > MAX_BITS and abs(left) > 1:
+            raise Exhausted(f"a power larger than {MAX_BITS} bits")
+    if operator == "*":
+        for seq, times in ((left, right), (right, left)):
+            if isinstance(seq, (str, bytes, list, tuple)) and isinstance(times, int):
+                if weight(seq) * max(times, 0) > MAX_WEIGHT:
+                    raise Exhausted(f"a repetition larger than {MAX_WEIGHT} characters or items")
+        if isinstance(left, int) and isinstance(right, int) and _bits(left) + _bits(right) > MAX_BITS:
+            raise Exhausted(f"a product larger than {MAX_BITS} bits")
+    if operator == "+" and weight(left) + weight(right) > MAX_WEIGHT:
+        raise Exhausted(f"a value larger than {MAX_WEIGHT} characters or items")
+
+
+def _replaced_size(text: Any, old: Any, new: Any, count: Any = -1) -> int:
+    if not isinstance(text, (str, bytes)) or not isinstance(old, type(text)) or not isinstance(new, type(text)):
+        return 0
+    hits = len(text) + 1 if not old else text.count(old)  # type: ignore[arg-type]
+    if isinstance(count, int) and count >= 0:
+        hits = min(hits, count)
+    return len(text) + hits * len(new)
+
+
+def _check_method(owner: str | bytes, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    if name == "replace" and _replaced_size(owner, *args, **kwargs) > MAX_WEIGHT:
+        raise Exhausted(f"a replace() result larger than {MAX_WEIGHT} characters")
+    if name == "join" and args and isinstance(args[0], (list, tuple)):
+        if weight(args[0]) + len(owner) * len(args[0]) > MAX_WEIGHT:
+            raise Exhausted(f"a join() result larger than {MAX_WEIGHT} characters")
+
+
+def _check_join(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    # join(eval_ctx, value, d="", attribute=None)
+    value = args[1] if len(args) > 1 else None
+    sep = args[2] if len(args) > 2 else kwargs.get("d", "")
+    if isinstance(value, (list, tuple)) and isinstance(sep, str) and len(sep) * len(value) > MAX_WEIGHT:
+        raise Exhausted(f"a join larger than {MAX_WEIGHT} characters")
+
+
+def _check_replace(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    # replace(eval_ctx, s, old, new, count=None)
+    count = args[4] if len(args) > 4 else kwargs.get("count")
+    size = _replaced_size(args[1], args[2], args[3], -1 if count is None else count) if len(args) >= 4 else 0
+    if size > MAX_WEIGHT:
+        raise Exhausted(f"a replace result larger than {MAX_WEIGHT} characters")
+
+
+def _check_sum(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    # sum(env, iterable, attribute=None, start=0): adding lists or strings is quadratic.
+    start = args[3] if len(args) > 3 else kwargs.get("start", 0)
+    if isinstance(start, bool) or not isinstance(start, (int, float)):
+        raise SecurityError("sum adds numbers only in templates (start must be a number)")
+
+
+def _check_counts(*positions: tuple[int, str]) -> Callable[[tuple[Any, ...], dict[str, Any]], None]:
+    def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        for index, name in positions:
+            value = args[index] if len(args) > index else kwargs.get(name)
+            if isinstance(value, int) and abs(value) > (MAX_INDENT if name == "indent" else MAX_COUNT):
+                raise Exhausted(f"{name} too large")
+    return check
+
+
+_FILTER_CHECKS: dict[str, Callable[[tuple[Any, ...], dict[str, Any]], None]] = {
+    "join": _check_join,
+    "replace": _check_replace,
+    "sum": _check_sum,
+    "batch": _check_counts((1, "linecount")),
+    "slice": _check_counts((1, "slices")),
+    "tojson": _check_counts((2, "indent")),
+    "truncate": _check_counts((4, "leeway")),
+}
 
 
 def make_environment() -> _Sandbox:
     return _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+@contextmanager
+def budget(sandbox: _Sandbox, seconds: float = SECONDS) -> Iterator[None]:
+    """Every template of one spec shares `seconds`. Each sandbox step checks the deadline;
+    a timer (main thread only: signals go there) stops a step that runs on past it."""
+    sandbox.deadline = time.monotonic() + seconds
+    timer = threading.current_thread() is threading.main_thread()
+    previous: Any = None
+    if timer:
+        def expire(signum: int, frame: Any) -> None:
+            raise Exhausted(f"the spec's templates ran longer than {seconds:g} s")
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, seconds + 0.25)
+    try:
+        yield
+    finally:
+        sandbox.deadline = float("inf")
+        if timer:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
 
 def render_one(sandbox: _Sandbox, text: str, env: AbcMapping[str, str]) -> str:
@@ -84,7 +292,7 @@ def render_one(sandbox: _Sandbox, text: str, env: AbcMapping[str, str]) -> str:
     return rendered
 
 
-def explain(exc: TemplateError) -> str:
+def explain(exc: BaseException) -> str:
     if isinstance(exc, SecurityError):
         return f"template blocked by the sandbox: {exc}"
     if isinstance(exc, UndefinedError):
@@ -93,4 +301,10 @@ def explain(exc: TemplateError) -> str:
         return f"template error: {what} (use `| default(...)` for optional values)"
     if isinstance(exc, TemplateSyntaxError):
         return f"template syntax error: {exc.message}"
-    return f"template error: {exc}"
+    if isinstance(exc, RecursionError):
+        return "template error: nested too deeply"
+    if isinstance(exc, MemoryError):
+        return "template blocked by the sandbox: out of memory"
+    if isinstance(exc, TemplateError):
+        return f"template error: {exc}"
+    return f"template error: {type(exc).__name__}: {exc}" if str(exc) else f"template error: {type(exc).__name__}"

@@ -12,18 +12,17 @@ import os
 import re
 from collections.abc import Iterator
 from collections.abc import Mapping as AbcMapping
+from typing import TYPE_CHECKING
 
 from runner.spec.diagnostics import Diagnostic, Path_
+from runner.spec.secrets import credential_kind, looks_secret, redact
 from runner.spec.tree import Node, Scalar, walk
 
+if TYPE_CHECKING:
+    from runner.spec.sandbox import _Sandbox
+
 BINDING = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
-_SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|PWD|CREDENTIAL|SAS|CONNECTION_STRING",
-                          re.IGNORECASE)
-_MAX_OUTPUT = 65_536  # characters a single rendered value may have
-
-
-def looks_secret(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name))
+_MAX_OUTPUT = 65_536  # characters a single rendered value (or its template) may have
 
 
 class _Env(AbcMapping[str, str]):
@@ -36,6 +35,12 @@ class _Env(AbcMapping[str, str]):
     def __getitem__(self, name: str) -> str:
         self.read.add(name)
         return self._environ[name]
+
+    def secrets(self) -> list[str]:
+        """Values read so far that are secret, by their variable's name or by their look."""
+        values = [self._environ.get(name) for name in self.read]
+        return [v for name, v in zip(self.read, values)
+                if v and (looks_secret(name) or credential_kind(v) is not None)]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._environ)
@@ -51,32 +56,44 @@ def _is_template(text: str) -> bool:
 
 def render_tree(root: Node, environ: AbcMapping[str, str] | None = None) -> list[Diagnostic]:
     """Render every templated string scalar in place; return all errors. Jinja is loaded
-    only for a spec that has a template (a sixth of `runner validate`'s time otherwise)."""
+    only for a spec that has a template (a sixth of `runner validate`'s time otherwise).
+    All of a spec's templates share one budget (sandbox.SECONDS)."""
     templated = [(path, node) for path, node in walk(root)
                  if isinstance(node, Scalar) and isinstance(node.value, str) and _is_template(node.value)]
     if not templated:
         return []
-    from jinja2 import TemplateError
-
-    from runner.spec.sandbox import explain, make_environment, render_one
+    from runner.spec.sandbox import budget, make_environment
 
     sandbox = make_environment()
     diags: list[Diagnostic] = []
-    for path, node in templated:
-        assert isinstance(node, Scalar) and isinstance(node.value, str)
-        env = _Env(os.environ if environ is None else environ)
-        try:
-            node.value = render_one(sandbox, node.value, env)
-            node.from_env = bool(env.read)
-        except TemplateError as exc:
-            diags.append(Diagnostic(node.mark, path, explain(exc)))
-            continue
-        except (ArithmeticError, TypeError, ValueError, OverflowError) as exc:
-            diags.append(Diagnostic(node.mark, path, f"template error: {exc}"))
-            continue
-        if any(looks_secret(name) for name in env.read):
-            node.secret = True
+    with budget(sandbox):
+        for path, node in templated:
+            diag = _render_node(sandbox, path, node, environ)
+            if diag is not None:
+                diags.append(diag)
     return diags
+
+
+def _render_node(sandbox: _Sandbox, path: Path_, node: Scalar,
+                 environ: AbcMapping[str, str] | None) -> Diagnostic | None:
+    from runner.spec.sandbox import explain, render_one
+
+    assert isinstance(node.value, str)
+    if len(node.value) > _MAX_OUTPUT:
+        return Diagnostic(node.mark, path, f"template longer than {_MAX_OUTPUT} characters")
+    env = _Env(os.environ if environ is None else environ)
+    try:
+        node.value = render_one(sandbox, node.value, env)
+    # Anything a stranger's template raises (a filter given the wrong type, a recursion,
+    # the budget running out) is a problem with the spec, reported where it was written.
+    except Exception as exc:  # noqa: BLE001
+        return Diagnostic(node.mark, path, redact(explain(exc), env.secrets()))
+    node.from_env = bool(env.read)
+    # Secret by the variable's name or the value's look; a template that reads no
+    # variable but yields a credential is caught by the literal-secret check.
+    if env.secrets():
+        node.secret = True
+    return None
 
 
 def secret_paths(root: Node) -> set[Path_]:
