@@ -17,8 +17,10 @@ from pydantic_core import ErrorDetails
 
 from runner.spec.binding import Binding, bind_parameters
 from runner.spec.checks import check_spec
-from runner.spec.diagnostics import Diagnostic, Path_, SpecError, did_you_mean, unique_sorted
+from runner.spec.diagnostics import Diagnostic, Path_, SpecError, did_you_mean, format_path, unique_sorted
 from runner.spec.models import Spec
+from runner.spec.partial import partial_spec
+from runner.spec.secrets import credential_kind, redact
 from runner.spec.templating import render_tree, secret_paths
 from runner.spec.tree import Mapping, Plain, Scalar, lookup, to_plain, walk
 from runner.spec.variants import apply_set, apply_set_param, load_with_extends, read_spec_file
@@ -50,23 +52,49 @@ def load_spec(path: str, sets: AbcSequence[str] = (), set_params: AbcSequence[st
     diags = render_tree(tree, environ)
     bindings, binding_diags = bind_parameters(tree)
     diags += binding_diags
+    spec, found = _validate(tree)
+    # An unknown key is reported as unknown whatever its value (a binding or template in it
+    # is not the problem); other field errors only where nothing was reported yet.
+    unknown = {d.path for d in found if d.message.startswith("unknown field")}
+    diags = [d for d in diags if d.path not in unknown]
     reported = {d.path for d in diags}
-    spec: Spec | None = None
-    try:
-        spec = Spec.model_validate(to_plain(tree))
-    except ValidationError as exc:
-        diags += [d for d in _from_pydantic(exc, tree) if d.path not in reported]
+    diags += [d for d in found if d.path not in reported]
     diags += _literal_secrets(tree)
-    if spec is not None:
-        diags += [diagnostic_at(tree, p, msg) for p, msg in check_spec(spec) if p not in reported]
+    reported = {d.path for d in diags}
+    diags += [diagnostic_at(tree, p, msg) for p, msg in _rules(spec, tree) if p not in reported]
     diags = _drop_echoes(diags)
     if diags:
-        raise SpecError(unique_sorted(diags))
+        raise SpecError(unique_sorted(_redacted(diags, tree)))
     assert spec is not None
     base_parameters, base_secrets = _base_parameters(chain, path, environ)
     return LoadedSpec(spec=spec, source=chain[-1], chain=chain, bindings=bindings, tree=tree,
                       secrets=secret_paths(tree),
                       base_parameters=base_parameters, base_secrets=base_secrets)
+
+
+def _validate(tree: Mapping) -> tuple[Spec | None, list[Diagnostic]]:
+    try:
+        return Spec.model_validate(to_plain(tree)), []
+    except ValidationError as exc:
+        return None, _from_pydantic(exc, tree)
+
+
+def _rules(spec: Spec | None, tree: Mapping) -> list[tuple[Path_, str]]:
+    """The cross-field rules, over the whole spec or, when some parts failed validation,
+    over the parts that passed: every error comes in one round."""
+    if spec is not None:
+        return check_spec(spec)
+    partial = partial_spec(to_plain(tree))
+    return check_spec(*partial) if partial is not None else []
+
+
+def _redacted(diags: list[Diagnostic], tree: Mapping) -> list[Diagnostic]:
+    """No message echoes a value read from a secret variable (`'***' does not match ...`)."""
+    secrets = [str(node.value) for _, node in walk(tree) if isinstance(node, Scalar) and node.secret
+               and node.value is not None]
+    if not secrets:
+        return diags
+    return [Diagnostic(d.mark, d.path, redact(d.message, secrets), redact(d.note, secrets)) for d in diags]
 
 
 def _drop_echoes(diags: list[Diagnostic]) -> list[Diagnostic]:
@@ -135,12 +163,34 @@ def _friendlier(message: str, error: ErrorDetails) -> str:
 
 
 def _unknown_field(key: str, parent: Path_, tree: Mapping) -> str:
-    fields = _fields_at(parent, tree)
+    """'unknown field' with the best hint: the field of the same name one level down or
+    up (a mis-indented key says where it belongs), else the closest name at this level."""
+    model = _model_at(parent, tree)
+    fields = list(model.model_fields) if model else []
+    for name, child in _child_models(model):
+        if key in child.model_fields:
+            return f"unknown field '{key}' here; it belongs under {name}: {format_path((*parent, name, key))}"
+    for depth in range(len(parent) - 1, -1, -1):
+        up = _model_at(parent[:depth], tree)
+        if up is not None:
+            if key in up.model_fields:
+                where = format_path(parent[:depth]) if depth else "the top level"
+                return f"unknown field '{key}' here; it belongs one level up, in {where}"
+            break
     return f"unknown field '{key}'{did_you_mean(key, fields)}"
 
 
-def _fields_at(path: Path_, tree: Mapping) -> list[str]:
-    """The field names of the model that validates the mapping at `path`."""
+def _child_models(model: type[BaseModel] | None) -> list[tuple[str, type[BaseModel]]]:
+    """The fields of `model` that are themselves models (optional or not)."""
+    out = []
+    for name, info in (model.model_fields.items() if model else ()):
+        members = [a for a in typing.get_args(info.annotation) if a is not type(None)] or [info.annotation]
+        out += [(name, m) for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+    return out
+
+
+def _model_at(path: Path_, tree: Mapping) -> type[BaseModel] | None:
+    """The model that validates the mapping at `path`, or None (a list, a dict, a value)."""
     annotation: object = Spec
     for depth, part in enumerate((*path, None)):
         annotation = _model_of(annotation, path[:depth], tree)
@@ -149,15 +199,15 @@ def _fields_at(path: Path_, tree: Mapping) -> list[str]:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             info = annotation.model_fields.get(str(part))
             if info is None:
-                return []
+                return None
             annotation = info.annotation
         else:
             args = [a for a in typing.get_args(annotation) if a is not type(None)]
             origin = typing.get_origin(annotation)
             annotation = args[-1] if origin in (list, dict) and args else annotation
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return list(annotation.model_fields)
-    return []
+        return annotation
+    return None
 
 
 def _model_of(annotation: object, path: Path_, tree: Mapping) -> object:
@@ -179,11 +229,17 @@ def _model_of(annotation: object, path: Path_, tree: Mapping) -> object:
 
 
 def _literal_secrets(tree: Mapping) -> list[Diagnostic]:
+    """A credential written in the spec itself (it would end up in git): the datastore's
+    key fields, and anything that looks like one anywhere."""
     out = []
     for path, node in walk(tree):
-        if (len(path) == 4 and path[:2] == ("azure", "datastores") and path[3] in ("account_key", "sas_token")
-                and isinstance(node, Scalar) and node.value is not None and not node.from_env):
-            out.append(Diagnostic(node.mark, path, "secrets must not be written in a spec; "
+        if not isinstance(node, Scalar) or node.value is None or node.from_env:
+            continue
+        key_field = len(path) == 4 and path[:2] == ("azure", "datastores") and path[3] in ("account_key", "sas_token")
+        kind = credential_kind(node.value) if isinstance(node.value, str) else None
+        if key_field or kind:
+            what = f"this looks like {kind}: " if kind else ""
+            out.append(Diagnostic(node.mark, path, f"{what}secrets must not be written in a spec; "
                                                    "use \"{{ env.NAME }}\" to read it from the environment"))
     return out
 
