@@ -20,6 +20,7 @@ from runner.local.descriptors import (ByteRange, Descriptor, FilesBatch, Partiti
 from runner.local.identity import identity, of_stat, shown
 from runner.local.rowscan import Cut, cut_file
 from runner.plan.references import MLTABLE, InputPlan, is_remote
+from runner.spec.partitions import partition_regex, placeholders
 
 _MAGIC = re.compile(r"[*?[]")
 _COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
@@ -206,9 +207,10 @@ class Partitioner:
         for path, st in self._listed(spec):
             sig = of_stat(st)
             fmt = table_format(spec, path)
-            if fmt == "parquet":
-                self.rows_known = False
-                for groups, unreadable in _parquet_batches(path, self.size):
+            if fmt == "parquet":  # the footer counts the rows: a total, for free
+                for groups, unreadable, rows in _parquet_batches(path, self.size):
+                    self.items += rows
+                    self.rows_known = self.rows_known and unreadable is None
                     yield RowGroups(self._next_id(), index, path, groups, unreadable, sig)
                 continue
             # A mini-batch never crosses a file; a large file is cut into byte ranges at
@@ -226,6 +228,7 @@ class Partitioner:
         groups: dict[tuple[str, ...], list[str]] = {}
         self.rows_known = False
         regex = partition_regex(spec.partition_format) if spec.partition_format else None
+        keys = {p.name: p for p in placeholders(spec.partition_format)} if spec.partition_format else {}
         root = _listing_root(spec.location)
         sigs: dict[str, list[int]] = {}
         for path, st in self._listed(spec):
@@ -233,9 +236,10 @@ class Partitioner:
                 sigs[path] = of_stat(st)
             if regex is not None:
                 match = regex.fullmatch(os.path.relpath(path, root).replace(os.sep, "/"))
-                if not match:
+                values = tuple(keys[k].value(match.group(k)) for k in self.keys) if match else None
+                if values is None or None in values:
                     continue  # not part of the partitioned layout (as Azure skips it)
-                combos = [tuple(match.group(k) for k in self.keys)]
+                combos = [tuple(str(v) for v in values)]
             else:
                 combos = _key_values(spec, path, self.keys)
             for combo in combos:
@@ -327,20 +331,6 @@ def _listing_root(location: str) -> str:
         location if os.path.isdir(location) else os.path.dirname(location) or ".")
 
 
-def partition_regex(partition_format: str) -> re.Pattern[str]:
-    """Azure's partition_format ('/{year}/{month}/{name}.csv') as a regex over the path
-    relative to the dataset's folder; each {key} is one path segment or part of one."""
-    text = partition_format.lstrip("/")
-    out, last = [], 0
-    for match in re.finditer(r"\{([^}]+)\}", text):
-        out.append(re.escape(text[last:match.start()]).replace(r"\*", "[^/]*"))
-        name = match.group(1).split(":")[0]  # Azure allows {key:format}; the value stays text
-        out.append(f"(?P<{re.sub(r'[^A-Za-z0-9_]', '_', name)}>[^/]+)")
-        last = match.end()
-    out.append(re.escape(text[last:]).replace(r"\*", "[^/]*"))
-    return re.compile("".join(out))
-
-
 def _key_values(spec: InputPlan, path: str, keys: list[str]) -> list[tuple[str, ...]]:
     """Distinct key combinations in one file, reading only the key columns."""
     from runner.local.tables import key_text, read_columns
@@ -353,9 +343,9 @@ def _key_values(spec: InputPlan, path: str, keys: list[str]) -> list[tuple[str, 
     return [tuple(row) for row in combos.itertuples(index=False, name=None)]
 
 
-def _parquet_batches(path: str, size: int) -> Iterator[tuple[list[int], str | None]]:
+def _parquet_batches(path: str, size: int) -> Iterator[tuple[list[int], str | None, int]]:
     """One Parquet file's row groups cut to about `size` bytes each, with the reason the
-    file is unreadable (or None)."""
+    file is unreadable (or None) and their rows."""
     import pyarrow.parquet as pq
 
     try:
@@ -363,15 +353,16 @@ def _parquet_batches(path: str, size: int) -> Iterator[tuple[list[int], str | No
             meta = pq.ParquetFile(handle).metadata
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
         # A corrupt file is the worker's to fail on, so it counts against error_threshold.
-        yield [], str(exc)
+        yield [], str(exc), 0
         return
     groups: list[int] = []
-    total = 0
+    total = rows = 0
     for group in range(meta.num_row_groups):
         groups.append(group)
         total += meta.row_group(group).total_byte_size
+        rows += meta.row_group(group).num_rows
         if total >= size:
-            yield groups, None
-            groups, total = [], 0
+            yield groups, None, rows
+            groups, total, rows = [], 0, 0
     if groups or meta.num_row_groups == 0:
-        yield groups, None
+        yield groups, None, rows

@@ -7,9 +7,13 @@ Models check one value at a time; rules that relate several fields or sections l
 
 from __future__ import annotations
 
+import codecs
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, PlainValidator, SecretStr, Tag, WithJsonSchema
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, PlainValidator, SecretStr, Tag,
+                      WithJsonSchema)
+
+from runner.spec import partitions
 
 from runner.spec.types import (
     AssetName,
@@ -34,6 +38,28 @@ class Strict(BaseModel):
 
 # --- datasets and models ------------------------------------------------------------
 
+# Azure's syntax: {key} or {key:yyyy/MM/dd} (runner/spec/partitions.py).
+PartitionFormat = Annotated[str, Field(min_length=1), AfterValidator(partitions.check)]
+
+
+def _delimiter(value: str) -> str:
+    if value in ('"', "\r", "\n"):
+        raise ValueError("the delimiter cannot be a quote or a line break")
+    return value
+
+
+def _encoding(value: str) -> str:
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise ValueError(f"unknown encoding '{value}' (e.g. utf-8, latin-1, utf-16)") from None
+    return value
+
+
+Delimiter = Annotated[str, Field(min_length=1, max_length=1), AfterValidator(_delimiter)]
+Encoding = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_encoding)]
+
+
 class FileDataset(Strict):
     """Files: `run()` gets a list of local paths. `path` is a folder (recursive), a glob,
     a single file, or a datastore URI (azureml://datastores/<name>/paths/<path>)."""
@@ -42,7 +68,7 @@ class FileDataset(Strict):
     path: str = Field(min_length=1)
     description: str | None = None
     # e.g. "/{year}/{month}/{name}.png": partitions a file dataset for partition_keys.
-    partition_format: str | None = None
+    partition_format: PartitionFormat | None = None
     # `path` is a failed-items manifest a local run wrote (failed_items.jsonl): the
     # dataset is exactly what failed there, so a variant re-runs only that.
     manifest: bool = False
@@ -54,11 +80,11 @@ class TabularDataset(Strict):
     kind: Literal["tabular"]
     path: str = Field(min_length=1)
     format: Literal["csv", "parquet", "jsonl"] | None = None  # None: from the file suffix
-    delimiter: str = Field(",", min_length=1, max_length=1)
+    delimiter: Delimiter = ","
     header: bool = True
-    encoding: str = "utf-8"
+    encoding: Encoding = "utf-8"
     description: str | None = None
-    partition_format: str | None = None
+    partition_format: PartitionFormat | None = None
     manifest: bool = False  # as for file datasets: re-run the failed rows of a local run
 
 

@@ -23,6 +23,7 @@ ExperimentName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[
 
 MINI_BATCH_PATTERN = re.compile(r"^\d+([kKmMgG][bB])?$")
 _UNITS = {"kb": 1024, "mb": 1024**2, "gb": 1024**3}
+_MAX_BYTES = 1024**4  # a mini-batch is read into one worker's memory
 
 
 def _no_bool(value: object) -> object:
@@ -32,21 +33,26 @@ def _no_bool(value: object) -> object:
     return value
 
 
-Int = Annotated[int, BeforeValidator(_no_bool)]
-Float = Annotated[float, BeforeValidator(_no_bool)]
+# Azure ML's counts and timeouts are 32-bit integers (ParallelRunConfig goes to the
+# service as int32); a larger one is refused here rather than at submission, and keeps
+# the local engine's arithmetic (timeouts, thresholds) in range.
+INT32_MAX = 2**31 - 1
+Int = Annotated[int, Field(le=INT32_MAX), BeforeValidator(_no_bool)]
+Float = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_no_bool)]
 
 
 def _mini_batch_size(value: object) -> int | str:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError("mini_batch_size must be a file count (e.g. 10) or a size string (e.g. 1MB)")
     if isinstance(value, int):
-        if value < 1:
-            raise ValueError("mini_batch_size must be at least 1")
+        if not 1 <= value <= INT32_MAX:
+            raise ValueError(f"mini_batch_size must be between 1 and {INT32_MAX}")
         return value
     if not MINI_BATCH_PATTERN.match(value):
         raise ValueError(r"mini_batch_size must match ^\d+([kKmMgG][bB])?$ (e.g. 10, 1024KB, 10MB, 1GB)")
-    if mini_batch_bytes(value) < 1:
-        raise ValueError("mini_batch_size must be at least 1")
+    digits = value.rstrip("kKmMgGbB")
+    if len(digits) > 18 or not 1 <= mini_batch_bytes(value) <= _MAX_BYTES:
+        raise ValueError("mini_batch_size must be between 1 byte and 1024GB")
     return value
 
 
@@ -77,9 +83,12 @@ _BAD_FILE_CHARS = re.compile(r'[~"#%&*:<>?/\\{|}]')
 
 
 def _file_name(value: str) -> str:
+    # File systems count bytes: 200 "é" are 200 characters but 400 bytes.
+    if len(value.encode("utf-8", "surrogatepass")) > 255:
+        raise ValueError("file name longer than 255 bytes (UTF-8)")
     if _BAD_FILE_CHARS.search(value):
         raise ValueError('file name must not contain any of ~"#%&*:<>?/\\{|}')
-    if value in {".", ".."} or value.startswith(".") or not value.strip() or "\x00" in value:
+    if value in {".", ".."} or value.startswith(".") or not value.strip() or any(ord(c) < 32 for c in value):
         raise ValueError("file name must be a plain, visible file name")
     return value
 

@@ -17,6 +17,7 @@ from runner.spec.tree import Entry, Mapping, Node, Scalar, Sequence
 from runner.spec.yaml_loader import load_value, load_yaml
 
 _MAX_CHAIN = 16
+_MAX_FILE_BYTES = 1 << 20  # real specs are a few kilobytes; this bounds what a stranger's costs
 
 
 def _named_items(node: Node) -> dict[str, Node] | None:
@@ -38,17 +39,17 @@ def _named_items(node: Node) -> dict[str, Node] | None:
     return named
 
 
-def merge(base: Node, override: Node) -> Node:
-    """Deep-merge `override` onto `base` (both are consumed)."""
+def merge(base: Node, override: Node, key: str = "") -> Node:
+    """Deep-merge `override` onto `base` (both are consumed); `key` is the field being merged."""
     if isinstance(base, Mapping) and isinstance(override, Mapping):
-        for key, entry in override.entries.items():
+        for name, entry in override.entries.items():
             removing = isinstance(entry.node, Scalar) and entry.node.value is None
             if removing:
-                base.entries.pop(key, None)
-            elif key in base.entries:
-                base.entries[key] = Entry(entry.key_mark, merge(base.entries[key].node, entry.node))
+                base.entries.pop(name, None)
+            elif name in base.entries:
+                base.entries[name] = Entry(entry.key_mark, merge(base.entries[name].node, entry.node, name))
             else:
-                base.entries[key] = entry
+                base.entries[name] = entry
         return base
     base_named, over_named = _named_items(base), _named_items(override)
     if base_named is not None and over_named is not None and isinstance(base, Sequence):
@@ -57,9 +58,27 @@ def merge(base: Node, override: Node) -> Node:
                 index = base.items.index(base_named[name])
                 base.items[index] = merge(base.items[index], item)
             else:
+                _check_new_item(key, name, item, base_named)
                 base.items.append(item)
         return base
     return override
+
+
+# What a step needs to stand on its own; a variant's step without them can only have
+# meant to change a base step, so its name is a typo, not a new step.
+_COMPLETE_STEP = ("inputs", "parallel_run")
+
+
+def _check_new_item(key: str, name: str, item: Node, base_named: dict[str, Node]) -> None:
+    if key != "steps" or not isinstance(item, Mapping):
+        return
+    if all(field in item.entries for field in _COMPLETE_STEP):
+        return  # a whole new step: variants may add one
+    mark = item.entries["name"].node.mark
+    raise SpecError([Diagnostic(mark, ("steps",), f"no step named '{name}' in the base"
+                                                  f"{did_you_mean(name, base_named)}",
+                                "a variant changes a base step by naming it; a new step needs inputs and "
+                                "parallel_run")])
 
 
 def _display(path: str) -> str:
@@ -72,6 +91,10 @@ def _display(path: str) -> str:
 def read_spec_file(path: str, display: str | None = None) -> Mapping:
     display = display or _display(path)
     try:
+        size = os.stat(path).st_size
+        if size > _MAX_FILE_BYTES:
+            raise SpecError([Diagnostic(Mark(display, 0, 0), (), f"spec file is {size} bytes; the limit is "
+                                                                 f"{_MAX_FILE_BYTES} (1 MiB)")])
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError([Diagnostic(Mark(display, 0, 0), (), "no such spec file")]) from None
@@ -127,6 +150,12 @@ def _load_chain(path: str, display: str, chain: list[str], seen: list[str]) -> M
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
+def flag(option: str, assignment: str) -> str:
+    """The flag as messages name it; a long value is cut (a message names, it does not echo)."""
+    shown = assignment if len(assignment) <= 80 else assignment[:77] + "..."
+    return f"{option} {shown}"
+
+
 def parse_set_path(text: str) -> list[str | int] | None:
     """'steps[0].parallel_run.x' -> ['steps', 0, 'parallel_run', 'x']; None if malformed."""
     parts: list[str | int] = []
@@ -144,7 +173,7 @@ def parse_set_path(text: str) -> list[str | int] | None:
 
 def apply_set(tree: Mapping, assignment: str, shown_as: str | None = None) -> None:
     """Apply one `path=value` override; the value is read as a YAML scalar or flow value."""
-    mark = Mark(shown_as or f"--set {assignment}", 0, 0)
+    mark = Mark(shown_as or flag("--set", assignment), 0, 0)
     path_text, sep, value_text = assignment.partition("=")
     parts = parse_set_path(path_text.strip()) if sep else None
     if parts is None:
@@ -158,7 +187,8 @@ def apply_set(tree: Mapping, assignment: str, shown_as: str | None = None) -> No
             if isinstance(part, str) and part in named:
                 part = node.items.index(named[part])
             if not isinstance(part, int) or not 0 <= part < len(node.items):
-                raise SpecError([Diagnostic(mark, tuple(parts[:depth]), f"no list item '{part}' to set")])
+                hint = did_you_mean(part, named) if isinstance(part, str) else ""
+                raise SpecError([Diagnostic(mark, tuple(parts[:depth]), f"no list item '{part}' to set{hint}")])
             if last:
                 node.items[part] = new
                 return
@@ -177,7 +207,7 @@ def apply_set(tree: Mapping, assignment: str, shown_as: str | None = None) -> No
 def apply_set_param(tree: Mapping, assignment: str) -> None:
     """`--set-param name=value`: sets parameters.name; a dataset parameter takes a dataset name."""
     name, sep, value = assignment.partition("=")
-    mark = Mark(f"--set-param {assignment}", 0, 0)
+    mark = Mark(flag("--set-param", assignment), 0, 0)
     params = tree.entries.get("parameters")
     declared = params.node.entries if params and isinstance(params.node, Mapping) else {}
     if not sep:
