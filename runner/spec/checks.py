@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from runner.spec.binding import parse_reference
 from runner.spec.diagnostics import Path_, did_you_mean
+from runner.spec.partitions import placeholders
 from runner.spec.models import FileDataset, ParallelRun, Spec, Step
 from runner.spec.types import is_size_string
 
@@ -31,32 +33,56 @@ def _suggest(name: str, known: list[str]) -> str:
     return did_you_mean(name, known)
 
 
-def check_spec(spec: Spec) -> list[Problem]:
+@dataclass
+class Broken:
+    """The parts of a spec that failed validation, so the rules can still check the rest
+    in the same round: a broken dataset still exists (references to it are not errors),
+    a broken step's name and output still count for later steps' references."""
+
+    datasets: set[str] = field(default_factory=set)
+    models: set[str] = field(default_factory=set)
+    # Original index of each step in spec.steps; the others failed validation.
+    step_indices: list[int] | None = None
+    step_outputs: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # index -> (name, output)
+    azure: bool = False
+
+
+def check_spec(spec: Spec, broken: Broken | None = None) -> list[Problem]:
+    broken = broken or Broken()
     problems: list[Problem] = []
-    problems += _check_parameters(spec)
+    problems += _check_parameters(spec, broken)
     seen: dict[str, int] = {}
     outputs: dict[str, str] = {}  # step name -> output name, for steps before this one
-    for index, step in enumerate(spec.steps):
+    indices = broken.step_indices if broken.step_indices is not None else list(range(len(spec.steps)))
+    valid = dict(zip(indices, spec.steps))
+    for index in range(max([*indices, *broken.step_outputs, -1]) + 1):
+        step = valid.get(index)
+        if step is None:  # failed validation: only its name and output are known
+            name, output = broken.step_outputs.get(index, ("", None))
+            if name and output:
+                outputs[name] = output
+            continue
         base: Path_ = ("steps", index)
         if step.name in seen:
             problems.append(((*base, "name"), f"step name '{step.name}' is already used by steps[{seen[step.name]}]"))
         seen.setdefault(step.name, index)
-        problems += _check_step(spec, step, base, outputs)
+        problems += _check_step(spec, step, base, outputs, broken)
         if step.output is not None:
             outputs[step.name] = step.output.name
-    problems += _check_azure(spec)
+    if not broken.azure:
+        problems += _check_azure(spec, valid)
     return problems
 
 
-def _check_parameters(spec: Spec) -> Iterator[Problem]:
+def _check_parameters(spec: Spec, broken: Broken) -> Iterator[Problem]:
     for name, value in spec.parameters.items():
-        if isinstance(value, dict) and value["dataset"] not in spec.datasets:
+        if isinstance(value, dict) and value["dataset"] not in (*spec.datasets, *broken.datasets):
             yield (("parameters", name, "dataset"),
                    f"no dataset named '{value['dataset']}'{_suggest(value['dataset'], list(spec.datasets))}")
 
 
 def _resolve_input(spec: Spec, text: str, path: Path_, outputs: dict[str, str],
-                   problems: list[Problem]) -> str | None:
+                   problems: list[Problem], broken: Broken) -> str | None:
     """The kind ('file' or 'tabular') of one input or side input, or None if it is broken."""
     ref = parse_reference(text)
     if ref is None or ref.kind not in ("datasets", "steps"):
@@ -64,6 +90,8 @@ def _resolve_input(spec: Spec, text: str, path: Path_, outputs: dict[str, str],
                                "(a dataset parameter) or ${{ steps.STEP.outputs.NAME }}"))
         return None
     if ref.kind == "datasets":
+        if ref.name in broken.datasets:
+            return None  # exists, reported where it is defined; its kind is unknown
         if ref.name not in spec.datasets:
             problems.append((path, f"no dataset named '{ref.name}'{_suggest(ref.name, list(spec.datasets))}"))
             return None
@@ -76,14 +104,14 @@ def _resolve_input(spec: Spec, text: str, path: Path_, outputs: dict[str, str],
     return "file"  # a step's output is a folder of files
 
 
-def _check_step(spec: Spec, step: Step, base: Path_, outputs: dict[str, str]) -> list[Problem]:
+def _check_step(spec: Spec, step: Step, base: Path_, outputs: dict[str, str], broken: Broken) -> list[Problem]:
     problems: list[Problem] = []
     run = step.parallel_run
     pr: Path_ = (*base, "parallel_run")
-    kinds = [_resolve_input(spec, text, (*base, "inputs", i), outputs, problems)
+    kinds = [_resolve_input(spec, text, (*base, "inputs", i), outputs, problems, broken)
              for i, text in enumerate(step.inputs)]
     for i, text in enumerate(step.side_inputs):
-        _resolve_input(spec, text, (*base, "side_inputs", i), outputs, problems)
+        _resolve_input(spec, text, (*base, "side_inputs", i), outputs, problems, broken)
     for i, text in enumerate(step.inputs):
         if text in step.inputs[:i]:
             problems.append(((*base, "inputs", i), f"input repeats inputs[{step.inputs.index(text)}]"))
@@ -102,7 +130,7 @@ def _check_step(spec: Spec, step: Step, base: Path_, outputs: dict[str, str]) ->
         problems.append(((*pr, "mini_batch_size"), f"'{run.mini_batch_size}' is a data size, but the inputs "
                                                    "are file datasets: give a number of files"))
     problems += _check_partition_keys(spec, step, run, pr)
-    problems += _check_arguments(spec, step, base, outputs)
+    problems += _check_arguments(spec, step, base, outputs, broken)
     return problems
 
 
@@ -122,7 +150,7 @@ def _check_partition_keys(spec: Spec, step: Step, run: ParallelRun, pr: Path_) -
                                                       "partitioned: partition_keys need dataset inputs"))
         if dataset is None:
             continue
-        declared = set(re.findall(r"\{([^}]+)\}", dataset.partition_format or ""))
+        declared = {p.name for p in placeholders(dataset.partition_format)} if dataset.partition_format else set()
         if isinstance(dataset, FileDataset) and not dataset.partition_format:
             problems.append(((*pr, "partition_keys"), f"dataset '{ref.name}' is a file dataset without "
                                                       "partition_format, so it has no keys to partition by"))
@@ -133,7 +161,8 @@ def _check_partition_keys(spec: Spec, step: Step, run: ParallelRun, pr: Path_) -
     return problems
 
 
-def _check_arguments(spec: Spec, step: Step, base: Path_, outputs: dict[str, str]) -> list[Problem]:
+def _check_arguments(spec: Spec, step: Step, base: Path_, outputs: dict[str, str],
+                     broken: Broken) -> list[Problem]:
     problems: list[Problem] = []
     args = step.arguments
     if args and not (isinstance(args[0], str) and args[0].startswith("-")):
@@ -148,16 +177,16 @@ def _check_arguments(spec: Spec, step: Step, base: Path_, outputs: dict[str, str
                                                       "ParallelRunStep; use another name"))
         ref = parse_reference(arg)
         if ref and ref.kind == "steps":
-            _resolve_input(spec, arg, (*base, "arguments", i), outputs, problems)
+            _resolve_input(spec, arg, (*base, "arguments", i), outputs, problems, broken)
         elif ref and ref.kind in ("models", "datasets"):
             known = list(spec.models if ref.kind == "models" else spec.datasets)
-            if ref.name not in known:
+            if ref.name not in known and ref.name not in (broken.models if ref.kind == "models" else broken.datasets):
                 problems.append(((*base, "arguments", i), f"no {ref.kind[:-1]} named '{ref.name}'"
                                                           f"{_suggest(ref.name, known)}"))
     return problems
 
 
-def _check_azure(spec: Spec) -> list[Problem]:
+def _check_azure(spec: Spec, steps: dict[int, Step]) -> list[Problem]:
     problems: list[Problem] = []
     azure = spec.azure
     stores = list(azure.datastores) if azure else []
@@ -171,7 +200,7 @@ def _check_azure(spec: Spec) -> list[Problem]:
         if compute and compute.min_nodes > compute.max_nodes:
             problems.append((("azure", "compute", "min_nodes"),
                              f"min_nodes ({compute.min_nodes}) is more than max_nodes ({compute.max_nodes})"))
-        for i, step in enumerate(spec.steps):
+        for i, step in steps.items():
             if compute and step.parallel_run.node_count > compute.max_nodes:
                 problems.append((("steps", i, "parallel_run", "node_count"),
                                  f"node_count {step.parallel_run.node_count} is more than the compute's "
@@ -185,7 +214,7 @@ def _check_azure(spec: Spec) -> list[Problem]:
         if match and match.group(1) not in (*stores, *DEFAULT_DATASTORES):
             problems.append((("datasets", name, "path"), f"no datastore named '{match.group(1)}' in azure.datastores"
                                                          f"{_suggest(match.group(1), stores)}"))
-    for i, step in enumerate(spec.steps):
+    for i, step in steps.items():
         output_store = step.output.datastore if step.output else None
         if output_store and output_store not in (*stores, *DEFAULT_DATASTORES):
             problems.append((("steps", i, "output", "datastore"),

@@ -79,13 +79,23 @@ def test_valid_spec_loads_with_bindings(write) -> None:
         3, 60, "parallel_run_step.txt", "INFO")
 
 
-def test_cross_field_rules_run_only_after_field_rules_pass(write) -> None:
-    # A known limit, kept on purpose: cross-field messages about half-valid data mislead.
+def test_reference_errors_come_with_field_errors_in_one_round(write) -> None:
+    # The step's bad error_threshold is set aside (its default stands in) so its inputs
+    # are still checked: both problems in one run, not one per round.
     spec = BASE.replace("error_threshold: 5", "error_threshold: -9")
     spec = spec.replace('inputs: ["${{ parameters.images }}"]', 'inputs: ["${{ datasets.nope }}"]')
     with pytest.raises(SpecError) as info:
         load_spec(write("spec.yaml", spec))
-    assert [d.path[-1] for d in info.value.diagnostics] == ["error_threshold"]
+    assert [d.path[-1] for d in info.value.diagnostics] == [0, "error_threshold"]
+
+
+def test_a_broken_dataset_still_exists_for_references(write) -> None:
+    # A dataset that fails validation is reported where it is defined, not again at
+    # every input that names it.
+    spec = BASE.replace("images: {kind: file, path: data/images/}", "images: {kind: file, path: ''}")
+    with pytest.raises(SpecError) as info:
+        load_spec(write("spec.yaml", spec))
+    assert [d.path for d in info.value.diagnostics] == [("datasets", "images", "path")]
 
 
 def test_tree_is_a_mapping(write) -> None:
