@@ -1,7 +1,8 @@
 """Golden-text tests: each invalid spec gives exactly the expected diagnostics, exit 2, no traceback.
 
 Each case is tests/spec/invalid/<case>.yaml with its expected stderr in <case>.expected
-and, optionally, extra CLI arguments one per line in <case>.args. Files starting with
+and, optionally, extra CLI arguments one per line in <case>.args and environment
+variables (NAME=VALUE per line) in <case>.env. Files starting with
 '_' are bases that cases extend. To accept new output after reviewing it:
 RUNNER_UPDATE_GOLDEN=1 python -m pytest tests/spec/test_golden_errors.py
 """
@@ -23,6 +24,9 @@ def run_validate(case: str) -> subprocess.CompletedProcess[str]:
     args_file = CORPUS / f"{case}.args"
     extra = args_file.read_text().splitlines() if args_file.exists() else []
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AML_", "RUNNER_"))}
+    env_file = CORPUS / f"{case}.env"
+    if env_file.exists():
+        env.update(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
     return subprocess.run([sys.executable, "-m", "runner", "validate", f"{case}.yaml", *extra],
                           cwd=CORPUS, env=env, capture_output=True, text=True, timeout=60)
 
