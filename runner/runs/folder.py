@@ -1,7 +1,8 @@
 """A run's folder: everything a run writes, and the names the commands read.
 
-    .runner/runs/<run id>/
+    .runner/runs/<run id>/          (.runner: the project's, found by runner.runs.home)
       run.json                      status, times, driver pid, per-step summary (RunRecord)
+      cancel.json                   `runner cancel` asked this driver pid to stop
       job.json                      what runs (JobRecord; mode 0600: it may hold secrets)
       plan.txt, plan.json           the resolved plan, as `runner plan` shows it
       <step>/
@@ -21,6 +22,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import time
@@ -32,6 +34,9 @@ from runner.runs.records import JobRecord, RecordError, RunRecord, StepRecord, r
 
 RUN_ID = re.compile(r"^[a-z0-9][-a-z0-9]{0,80}$")
 RUN_FILE, JOB_FILE, STEP_FILE = "run.json", "job.json", "step.json"
+# Written by `runner cancel` before it signals the driver: the driver that finds its own
+# pid here records `canceled` rather than `interrupted` (a Ctrl-C).
+CANCEL_FILE = "cancel.json"
 # The user log files of a worker, as Azure names them under logs/user/<stream>/.
 USER_LOG_SUFFIX = {"stdout": "stdout.txt", "stderr": "stderr.txt", "entry_script_log": "log.txt"}
 
@@ -68,6 +73,27 @@ class RunFolder:
 
     def job(self) -> JobRecord:
         return read_record(self.path / JOB_FILE, JobRecord)
+
+    def request_cancel(self, driver_pid: int) -> bool:
+        """Note that `runner cancel` stops the driver `driver_pid`; False if it was
+        already asked (a second signal would cut its clean stop short, as Ctrl-C twice)."""
+        if self.cancel_requested(driver_pid, consume=False):
+            return False
+        path = self.path / CANCEL_FILE
+        path.write_text(json.dumps({"driver_pid": driver_pid, "requested": time.time()}), encoding="utf-8")
+        return True
+
+    def cancel_requested(self, driver_pid: int, consume: bool = True) -> bool:
+        """Whether `runner cancel` asked the driver `driver_pid` to stop (a note for an
+        earlier driver of this run, before a resume, does not count); `consume` removes it."""
+        path = self.path / CANCEL_FILE
+        try:
+            asked = json.loads(path.read_text(encoding="utf-8")).get("driver_pid") == driver_pid
+        except (OSError, ValueError, AttributeError):
+            return False
+        if consume:
+            path.unlink(missing_ok=True)
+        return bool(asked)
 
     def write_job(self, job: JobRecord) -> None:
         write_record(self.path / JOB_FILE, job, private=True)

@@ -18,6 +18,7 @@ class Status(str, Enum):
     FAILED = "failed"  # a threshold was exceeded (or every worker failed to start)
     PREFLIGHT = "preflight"  # a check before any mini-batch ran failed
     INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM or a killed driver: resumable
+    CANCELED = "canceled"  # stopped by `runner cancel` (as on Ctrl-C): resumable
     ERROR = "error"  # the backend failed (a full disk, an Azure service error)
 
     def __str__(self) -> str:
@@ -46,6 +47,7 @@ EXIT_CODES = {
     Status.FAILED: ExitCode.FAILED,
     Status.PREFLIGHT: ExitCode.USAGE,
     Status.INTERRUPTED: ExitCode.INTERRUPTED,
+    Status.CANCELED: ExitCode.INTERRUPTED,  # what the canceled `runner apply` exits with
     Status.ERROR: ExitCode.BACKEND,
 }
 

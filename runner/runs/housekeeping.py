@@ -1,0 +1,137 @@
+"""Removing runs: `runner rm` and `runner gc`, without breaking what other runs point to.
+
+A step that reused an earlier run's output (allow_reuse, runner/local/reuse.py) holds
+hard links to that run's output files (copies where links cannot be made), and its
+step.json names the run that ran it (`reused_from`). Removing that earlier run keeps the
+later run's rows (the links hold the data, and its disk space stays in use), but the
+reused step's logs, reports and failed items were only in the earlier run, and
+`runner status` of the later run names a run that is gone. So `rm` refuses such a run
+unless forced, and `gc` keeps it, saying why.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.runs.folder import STEP_FILE, RunFolder, list_runs
+from runner.runs.inspect import find, read
+from runner.runs.outcome import RunError
+from runner.runs.records import RecordError, RunRecord
+from runner.runs.status import Status
+
+
+@dataclass(frozen=True)
+class Reuse:
+    later: str  # the run whose step reused the output
+    step: str
+
+
+def reused_by(runs: Sequence[RunFolder]) -> dict[str, list[Reuse]]:
+    """run id -> the steps of other runs that reused its output."""
+    found: dict[str, list[Reuse]] = {}
+    for run in runs:
+        for step_json in sorted(run.path.glob(f"*/{STEP_FILE}")):
+            try:
+                origin = run.step(step_json.parent.name).read().reused_from
+            except RecordError:
+                continue  # damaged or of another version: it points nowhere we can tell
+            if origin and origin != run.id:
+                found.setdefault(origin, []).append(Reuse(run.id, step_json.parent.name))
+    return found
+
+
+def _running(run: RunFolder) -> RunRecord | None:
+    """run.json of a run whose driver (or the process following it on Azure) is alive."""
+    try:
+        record = read(run)
+    except RunError:
+        return None  # unreadable: nothing can be running it
+    return record if not record.status.finished else None
+
+
+def _reuse_text(run: str, reuses: Sequence[Reuse]) -> str:
+    later = ", ".join(f"run {r.later} (step {r.step})" for r in reuses)
+    return (f"{later} reused the output of run {run}: their rows stay (linked to the same data, whose disk space "
+            f"is freed only when they go too), but the logs, reports and failed items of those steps are only "
+            f"in {run}, and `runner status` of those runs would name a run that is gone")
+
+
+def remove(root: Path, names: Sequence[str], force: bool = False) -> list[str]:
+    """Delete the named runs' folders, all or none; says what was removed."""
+    chosen = {run.id: run for run in (find(name, root) for name in names)}
+    dependents = reused_by(list_runs(root))
+    problems, notes = [], {}
+    for run in chosen.values():
+        running = _running(run)
+        if running is not None:
+            problems.append(f"run {run.id} is {running.status} (pid {running.driver_pid}): "
+                            f"`runner cancel {run.id}` stops it first")
+            continue
+        reuses = [r for r in dependents.get(run.id, []) if r.later not in chosen]
+        if reuses:
+            notes[run.id] = _reuse_text(run.id, reuses)
+            if not force:
+                problems.append(f"{notes[run.id]}. `runner rm --force {run.id}` removes it anyway")
+    if problems:
+        raise RunError("nothing removed:\n  " + "\n  ".join(problems))
+    said = []
+    for run in chosen.values():
+        shutil.rmtree(run.path)
+        said.append(f"removed {run.id}" + (f"; {notes[run.id]}" if run.id in notes else ""))
+    return said
+
+
+def _spec_of(record: RunRecord) -> str:
+    """The spec file a run was applied from, however it was named (from any folder)."""
+    return os.path.normpath(os.path.join(record.cwd, record.spec)) if record.spec else record.name
+
+
+def gc(root: Path, keep: int | None = None, dry_run: bool = False) -> list[str]:
+    """Remove runs that failed their pre-flight checks and, with `keep`, every run but
+    the newest `keep` of each spec. A running run is never removed (it counts as kept);
+    neither is one whose output a kept run reused (said, with why)."""
+    runs = list_runs(root)  # oldest first
+    records: dict[str, RunRecord] = {}
+    said = []
+    for run in runs:
+        try:
+            records[run.id] = read(run)
+        except RunError as exc:
+            said.append(f"left {run.id} alone: {exc}")
+    doomed = {i for i, r in records.items() if r.status == Status.PREFLIGHT}
+    if keep is not None:
+        per_spec: dict[str, list[str]] = {}
+        for run_id, record in records.items():
+            if run_id not in doomed:
+                per_spec.setdefault(_spec_of(record), []).append(run_id)
+        for ids in per_spec.values():
+            doomed.update(i for i in ids[:max(0, len(ids) - keep)] if records[i].status.finished)
+    said += _spare_reused(doomed, reused_by(runs))
+    for run in runs:
+        if run.id in doomed:
+            what = "pre-flight failure" if records[run.id].status == Status.PREFLIGHT else records[run.id].status
+            if not dry_run:
+                shutil.rmtree(run.path)
+            said.append(f"{'would remove' if dry_run else 'removed'} {run.id} ({what})")
+    return said
+
+
+def _spare_reused(doomed: set[str], dependents: dict[str, list[Reuse]]) -> list[str]:
+    """Take out of `doomed` each run whose output a run not doomed reused (again for
+    what that keeps, until nothing changes); says which and why."""
+    said = []
+    changed = True
+    while changed:
+        changed = False
+        for run_id in sorted(doomed):
+            kept = [r for r in dependents.get(run_id, []) if r.later not in doomed]
+            if kept:
+                doomed.discard(run_id)
+                changed = True
+                later = ", ".join(f"{r.later} (step {r.step})" for r in kept)
+                said.append(f"kept {run_id}: run {later} reused its output; that step's logs and reports are here")
+    return said
