@@ -86,6 +86,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.deadline = float("inf")
+        self.seconds = SECONDS
         for name in _PADDING_FILTERS:
             self.filters.pop(name, None)
         for name, func in list(self.filters.items()):
@@ -95,7 +96,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def tick(self) -> None:
         if time.monotonic() > self.deadline:
-            raise Exhausted(f"the spec's templates ran longer than {SECONDS:g} s")
+            raise Exhausted(f"the spec's templates ran longer than {self.seconds:g} s")
 
     def _range(self, *args: int) -> range:
         span = range(*args)
@@ -254,9 +255,11 @@ def make_environment() -> _Sandbox:
 
 
 @contextmanager
-def budget(sandbox: _Sandbox, seconds: float = SECONDS) -> Iterator[None]:
-    """Every template of one spec shares `seconds`. Each sandbox step checks the deadline;
-    a timer (main thread only: signals go there) stops a step that runs on past it."""
+def budget(sandbox: _Sandbox, seconds: float | None = None) -> Iterator[None]:
+    """Every template of one spec shares `seconds` (SECONDS). Each sandbox step checks the
+    deadline; a timer (main thread only: signals go there) stops a step that runs on past it."""
+    seconds = SECONDS if seconds is None else seconds
+    sandbox.seconds = seconds
     sandbox.deadline = time.monotonic() + seconds
     timer = threading.current_thread() is threading.main_thread()
     previous: Any = None

@@ -114,3 +114,18 @@ def test_names_that_look_like_the_end_of_a_line_do_not_fool_it():
         line = (json.dumps({"in": 0, "files": names, "n": len(names), "id": 3}, separators=(",", ":"))
                 + "\n").encode()
         assert task_fields(line, "file") == (3, len(names))
+
+
+def test_azure_date_placeholders_match_across_segments_and_give_iso_dates() -> None:
+    from runner.spec.partitions import placeholders
+
+    fmt = "/{Department}/{PartitionDate:yyyy/MM/dd}/data.csv"
+    match = partition_regex(fmt).fullmatch("Accounts/2019/01/31/data.csv")
+    assert match is not None
+    keys = {p.name: p for p in placeholders(fmt)}
+    assert keys["Department"].value(match.group("Department")) == "Accounts"
+    assert keys["PartitionDate"].value(match.group("PartitionDate")) == "2019-01-31"
+    assert keys["PartitionDate"].value("2019/13/45") is None  # digits, but no such date
+    timed = placeholders("/{At:yyyy-MM-dd HH_mm}.csv")[0]
+    assert timed.value("2024-02-29 10_30") == "2024-02-29T10:30:00"
+    assert partition_regex(fmt).fullmatch("Accounts/2019/1/31/data.csv") is None

@@ -68,7 +68,7 @@ def test_csv_output_with_a_header_and_parquet_output(tmp_path):
     out = pd.read_parquet(run_folder(tmp_path, run_id) / "score/outputs/out/scores.parquet")
     assert sorted(out["id"]) == list(range(500)) and str(out["double"].dtype) == "int64"
     shown = cli("results", run_id, "--head", "3", cwd=tmp_path)
-    assert shown.stdout.startswith("Prediction has 500 rows")
+    assert shown.stdout.startswith("scores.parquet has 500 rows")
 
 
 def test_partition_keys_from_columns_pass_the_context(tmp_path):
@@ -97,6 +97,21 @@ def test_partition_format_keys_come_from_paths(tmp_path):
     assert code == 0, err
     rows = [row.split() for row in output_rows(tmp_path, run_id)]
     assert {r[2] for r in rows if int(r[0]) < 50} == {"east"} and len(rows) == 100
+
+
+def test_azure_date_partition_format_groups_by_date(tmp_path):
+    # {PartitionDate:yyyy/MM/dd} spans three folders; the key's value is the ISO date.
+    for day, start in (("2019/01/30", 0), ("2019/01/31", 50)):
+        folder = tmp_path / "data" / "Accounts" / day
+        folder.mkdir(parents=True)
+        _frame(50, start=start).drop(columns=["region"]).to_csv(folder / "data.csv", index=False)
+    code, run_id, err = _apply(tmp_path, dataset={"kind": "tabular", "path": "data/", "partition_format":
+                                                  "/{Department}/{PartitionDate:yyyy/MM/dd}/data.csv"},
+                               mini_batch_size=None, partition_keys=["PartitionDate"])
+    assert code == 0, err
+    assert json.loads((run_folder(tmp_path, run_id) / "score/step.json").read_text())["mini_batches"] == 2
+    rows = output_rows(tmp_path, run_id)
+    assert len(rows) == 100 and sum("2019-01-31" in row for row in rows) == 50, rows[:3]
 
 
 def test_an_unreadable_table_fails_its_mini_batch(tmp_path):
