@@ -116,3 +116,13 @@ def test_a_secret_in_a_package_index_or_a_url_is_not_shown(write) -> None:
         shown = compiled.text + "\n".join(compiled.description)
         assert "pip-secret-123" not in shown and "sas-secret-456" not in shown
         assert "'***'" in compiled.text
+
+
+@pytest.mark.parametrize("target", ["azureml"])  # v2 reads an MLTable: the format belongs in it (issue 13)
+def test_azure_date_partition_placeholders_reach_azure_unchanged(write, target: str) -> None:
+    fmt = "/{Department}/{PartitionDate:yyyy/MM/dd}/data.csv"
+    text = SPEC.replace("parameters.images", "datasets.rows").replace(
+        "path: data/rows/}", f"path: data/rows/, partition_format: '{fmt}'}}") + "      partition_keys: [PartitionDate]\n"
+    write("s.yaml", text)
+    _, compiled = api.plan_compiled("s.yaml", target=target, environ={}, base_dir=".")
+    assert compiled is not None and fmt in compiled.text
