@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from runner.spec.load import LoadedSpec
 
 __all__ = ["SpecError", "RunError", "BackendError", "ValidationResult", "TARGETS", "RUNS_DIR", "backend_for",
-           "validate", "plan", "plan_compiled", "write_schemas", "prepare_example", "apply", "resume", "cancel",
-           "list_runs", "status", "results", "logs"]
+           "validate", "plan", "plan_compiled", "write_schemas", "prepare_example", "apply", "resume", "retry",
+           "cancel", "list_runs", "status", "results", "logs"]
 
 # Where runs are kept, relative to the working directory.
 RUNS_DIR = Path(".runner") / "runs"
@@ -156,6 +156,17 @@ def resume(run: str, root: Path = RUNS_DIR, stream: IO[str] | None = None,
     was planned stop it first, unless `accept_changed_inputs`."""
     folder, backend = _run_backend(run, root)
     return backend.resume(folder, root, stream, accept_changed_inputs)
+
+
+def retry(run: str, root: Path = RUNS_DIR, stream: IO[str] | None = None, update_code: bool = False,
+          sets: Sequence[str] = (), set_params: Sequence[str] = (), accept_changed_inputs: bool = False) -> RunResult:
+    """Run a finished run's failed and never-run items again into its own output, each row
+    once: with the run's code snapshot (transient failures), or with `update_code` a new
+    snapshot of source_directory (a fix). `sets`/`set_params` change a timeout, tries,
+    processes or environment variables (RunError for anything else). Nothing to retry:
+    the result has no steps, and its note says why."""
+    folder, backend = _run_backend(run, root)
+    return backend.retry(folder, root, stream, update_code, sets, set_params, accept_changed_inputs)
 
 
 def cancel(run: str, root: Path = RUNS_DIR) -> str:

@@ -248,6 +248,43 @@ def resume(run: str, accept_changed_inputs: bool) -> None:
 
 @cli.command()
 @click.argument("run")
+@click.option("--update-code", is_flag=True,
+              help="Run with the code as source_directory holds it now (a fix), not the run's snapshot.")
+@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
+              help="Change how the items run: run_invocation_timeout, run_max_try, process_count_per_node, "
+                   "node_count, error_threshold, allowed_failed_count, allowed_failed_percent, logging_level or "
+                   "environment_variables.NAME (optionally steps[I].parallel_run.FIELD).")
+@click.option("--set-param", "set_params", multiple=True, metavar="NAME=VALUE",
+              help="Change a pipeline parameter bound to one of those fields.")
+@click.option("--accept-changed-inputs", is_flag=True,
+              help="Go on although input tables changed since the run was planned: their mini-batches fail.")
+@run_errors_exit
+def retry(run: str, update_code: bool, sets: tuple[str, ...], set_params: tuple[str, ...],
+          accept_changed_inputs: bool) -> None:
+    """Run a run's failed and never-run mini-batches again, into its own output: each row
+    once, the failures they replace gone from its counts and failed_items.jsonl.
+
+    With the run's code snapshot (a transient failure), or with --update-code the code as
+    it is now (a fix), recorded so `runner status` lists each code version and its rows.
+    Exit 0 when nothing failed (it says so), else as `runner apply`.
+
+    \b
+    Examples:
+      runner retry latest
+      runner retry latest --update-code
+      runner retry job-20250101-120000 --set run_invocation_timeout=300 --set run_max_try=5
+    """
+    result = api.retry(run, update_code=update_code, sets=sets, set_params=set_params,
+                       accept_changed_inputs=accept_changed_inputs)
+    if not result.steps:
+        _err(f"runner: {result.note}")
+        click.echo(result.run.id)
+        sys.exit(EXIT_OK)
+    _finish(result)
+
+
+@cli.command()
+@click.argument("run")
 @run_errors_exit
 def cancel(run: str) -> None:
     """Stop a running run from any terminal. Locally the driver stops its workers and

@@ -11,7 +11,7 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -119,6 +119,14 @@ class _AzureBackend:
         info = _submitted_record(run)
         raise RunError(f"run {run.id} was submitted to Azure ML ({info.target}), which runs it to the end "
                        f"whether or not runner follows it: {info.portal_url or ''}")
+
+    def retry(self, run: RunFolder, root: Path, stream: IO[str] | None, update_code: bool = False,
+              sets: Sequence[str] = (), set_params: Sequence[str] = (),
+              accept_changed_inputs: bool = False) -> RunResult:
+        info = _submitted_record(run)
+        raise BackendError(f"runner retry of Azure ML runs ({info.target}) is not supported yet: the run's output "
+                           "in Azure ML cannot be extended by runner. Re-run what failed as a new run: a dataset "
+                           "with `manifest: true` over the failed items, or apply the spec again")
 
     def status(self, run: RunFolder) -> dict[str, Any]:
         return inspect.status(run)

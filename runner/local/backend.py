@@ -6,15 +6,16 @@ import fcntl
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from runner.local.descriptors import DescriptorError
 from runner.local.engine import RunBusy, execute
 from runner.local.identity import changed_inputs, shown
+from runner.local import retry as retries
 from runner.local.job import executable_steps
-from runner.local.ledger import Totals, read_records
+from runner.local.ledger import Totals, current_records
 from runner.plan.plan import Plan
 from runner.render import plan_json, plan_text
 from runner.runs import inspect
@@ -50,17 +51,45 @@ class LocalBackend:
         if info.status == Status.FAILED:
             first = info.reason.split("\n")[0]
             raise RunError(f"run {run.id} failed ({first}); "
-                           "resuming would count the same failures again. Its failed_items.jsonl lists what failed "
-                           "and what never ran: use it as a dataset with `manifest: true` to run just those, or "
-                           "apply the spec again")
+                           "resuming would count the same failures again. `runner retry` runs what failed and what "
+                           "never ran into this run's output (its failed_items.jsonl lists them: a dataset with "
+                           "`manifest: true` over it runs just those in a new run), or apply the spec again")
         try:
             _check_inputs(run, accept_changed_inputs, stream)
             return execute(run, root, stream)
         except (RunBusy, RecordError, DescriptorError) as exc:
             raise RunError(str(exc)) from exc
 
+    def retry(self, run: RunFolder, root: Path, stream: IO[str] | None, update_code: bool = False,
+              sets: Sequence[str] = (), set_params: Sequence[str] = (),
+              accept_changed_inputs: bool = False) -> RunResult:
+        """The failed and never-run mini-batches again, into the run's own output (see
+        runner/local/retry.py). Nothing failed: a RunResult with no steps and a note."""
+        info = inspect.read(run)
+        if info.status == Status.RUNNING and pid_alive(info.driver_pid) and info.driver_pid != os.getpid():
+            raise RunError(f"run {run.id} is still running (driver pid {info.driver_pid}); retry it once it ends, "
+                           f"or stop it first (`runner cancel {run.id}`)")
+
+        def prepare() -> None:
+            names = retries.prepare(run, root, update_code, sets, set_params, check=lambda steps: _check_inputs(
+                run, accept_changed_inputs, stream, steps, "retry"))
+            (stream or sys.stderr).write(f"run {run.id}: retrying {', '.join(names)}"
+                                         + (" with the code as it is now\n" if update_code else "\n"))
+
+        try:
+            return execute(run, root, stream, prepare)
+        except retries.NothingToRetry as exc:
+            return RunResult(run, info.status, [], note=str(exc))
+        except (RunBusy, RecordError, DescriptorError) as exc:
+            raise RunError(str(exc)) from exc
+
     def status(self, run: RunFolder) -> dict[str, Any]:
-        return inspect.status(run, _count_from_ledger)
+        info = inspect.status(run, _count_from_ledger)
+        for entry in info["steps"]:
+            if entry.get("retried"):
+                entry["code_versions"] = retries.code_versions(run.step(entry["name"]))
+        return info
+
 
     def results(self, run: RunFolder, head: int, step: str | None) -> Results:
         return inspect.results(run, head, step)
@@ -82,17 +111,20 @@ class LocalBackend:
                 f"and `runner resume {run.id}` goes on from there")
 
 
-def _check_inputs(run: RunFolder, accept: bool, stream: IO[str] | None) -> None:
+def _check_inputs(run: RunFolder, accept: bool, stream: IO[str] | None, retrying: Collection[str] = (),
+                  command: str = "resume") -> None:
     """Before anything runs again: the tables of what is left must be the files the run
     planned (runner/local/identity.py). Refuses, listing them; with `accept`, says so and
-    goes on, and their mini-batches fail in the workers, listed in failed_items.jsonl."""
+    goes on, and their mini-batches fail in the workers, listed in failed_items.jsonl.
+    `retrying`: steps about to start their next attempt (`runner retry`)."""
     for job in run.job().steps:
         step = run.step(job.name)
+        info = step.read()
         # A file dataset's lines carry no identities: reading its ledger and every
         # descriptor here would be a second pass (the engine's is next) for nothing.
-        if job.kind == "file" or not step.read().partitioned or not os.path.exists(step.minibatches):
+        if job.kind == "file" or not info.partitioned or not os.path.exists(step.minibatches):
             continue
-        done = _committed(step)
+        done = _committed(step, info.attempt + (job.name in retrying))
         changed = changed_inputs(step.minibatches, done.__contains__)
         if not changed:
             continue
@@ -100,15 +132,20 @@ def _check_inputs(run: RunFolder, accept: bool, stream: IO[str] | None) -> None:
         more = f"\n  ... and {len(changed) - 20} more" if len(changed) > 20 else ""
         if not accept:
             raise RunError(f"{job.name}: {len(changed)} input files changed since run {run.id} was planned:\n  "
-                           f"{listed}{more}\nResuming would mix rows of two versions of the data. Apply the spec "
-                           "again for a new run, or `runner resume --accept-changed-inputs` to go on with the rest: "
+                           f"{listed}{more}\nGoing on would mix rows of two versions of the data. Apply the spec "
+                           f"again for a new run, or `runner {command} --accept-changed-inputs` to go on with the "
+                           "rest: "
                            "the unfinished mini-batches of a changed table then fail, listed in failed_items.jsonl")
         (stream or sys.stderr).write(f"{job.name}: going on; the unfinished mini-batches of {len(changed)} changed "
                                      f"input files will fail:\n  {listed}{more}\n")
 
 
-def _committed(step: StepFolder) -> set[int]:
-    return {record["mb"] for record in read_records(step.ledger)}
+def _committed(step: StepFolder, attempt: int) -> set[int]:
+    """The mini-batches `attempt` of the step does not run: those committed, less those
+    that failed in an earlier attempt (a retry runs them again)."""
+    return {record["mb"] for record in current_records(step.ledger, attempt > 0)
+            if record["status"] == "ok" or record.get("gen", 0) >= attempt}
+
 
 
 def _driver_holds(run: RunFolder) -> bool:
@@ -127,7 +164,7 @@ def _driver_holds(run: RunFolder) -> bool:
 def _count_from_ledger(step: StepFolder, progress: ProgressRecord) -> None:
     """A stopped step's numbers from its ledger: newer than a killed driver's last write."""
     totals = Totals()
-    for record in read_records(step.ledger):
+    for record in current_records(step.ledger, bool(step.read().retried)):
         totals.add(record)
     mb = progress.mini_batches
     mb.succeeded, mb.failed, mb.in_flight, mb.retrying = totals.mini_batches_ok, totals.mini_batches_failed, 0, 0

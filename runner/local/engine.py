@@ -69,9 +69,11 @@ class RunBusy(Exception):
     """Another driver holds the run."""
 
 
-def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None) -> RunResult:
+def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None,
+            prepare: Callable[[], None] | None = None) -> RunResult:
     """Run (or resume) every step of the run folder's job.json, in order. One driver at a
-    time: the run folder's lock is held until the run ends (the OS drops it if we die)."""
+    time: the run folder's lock is held until the run ends (the OS drops it if we die).
+    `prepare` changes the run's records first, under the lock (`runner retry`)."""
     lock = open(run.file(".lock"), "w")  # noqa: SIM115 - held for the whole run
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -79,6 +81,8 @@ def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None) -> R
         lock.close()
         raise RunBusy(f"run {run.id} is being run by another driver") from exc
     try:
+        if prepare is not None:
+            prepare()
         return _execute(run, runs_root, stream or sys.stderr)
     finally:
         lock.close()
@@ -165,7 +169,8 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
     if not info.partitioned:
         info = _partition(job, folder, stream)
     if not info.fingerprint:  # once, from the snapshot: a resumed step runs, and is reused as, the same code
-        info = folder.update(fingerprint=fingerprint(job, info.listing, fingerprints, info.snapshot))
+        code = info.retried[-1].snapshot if info.code else info.snapshot  # the code this attempt runs
+        info = folder.update(fingerprint=fingerprint(job, info.listing, fingerprints, code))
     fingerprints[job.name] = info.fingerprint
     if job.allow_reuse and not info.started:
         earlier = find_reusable(list_runs(runs_root), job.name, fingerprints[job.name], exclude=run.id)
@@ -181,9 +186,14 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
                stream: IO[str]) -> StepResult:
     total = info.mini_batches or 0
     _check_minibatches(folder, total)
-    ledger = Ledger(folder.ledger, staged_output(output, job.row_format) if output else None, total)
+    ledger = Ledger(folder.ledger, staged_output(output, job.row_format) if output else None, total, info.attempt)
     log = _driver_log(folder)
-    if ledger.recovered:
+    if ledger.reopened or info.attempt and ledger.recovered < total:
+        message = (f"retry {info.attempt}: {ledger.reopened} failed mini-batches run again, "
+                   f"{total - ledger.recovered - ledger.reopened} never ran; {ledger.recovered} of {total} stay")
+        log(message)
+        print(f"{job.name}: {message}", file=stream)
+    elif ledger.recovered:
         log(f"resuming: {ledger.recovered} of {total} mini-batches were already committed")
         print(f"{job.name}: resuming, {ledger.recovered} of {total} mini-batches already done", file=stream)
     # What the ledger already holds counts: every mini-batch committed, or a threshold
@@ -239,8 +249,8 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
 
 
 def _never_ran(count: int) -> str:
-    return (f"\n{count} mini-batches never ran; failed_items.jsonl lists them with the failed ones, "
-            "so a dataset with `manifest: true` over it re-runs both")
+    return (f"\n{count} mini-batches never ran; failed_items.jsonl lists them with the failed ones: "
+            "`runner retry` runs both into this run's output (a dataset with `manifest: true` over it, in a new run)")
 
 
 def _finish_output(job: StepPlan, folder: StepFolder, output: str | None, ledger: Ledger, total: int) -> str | None:

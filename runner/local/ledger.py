@@ -21,6 +21,13 @@ decreases. Recovery checks that chain and every line's keys: a line deleted from
 middle, an offset edited by hand or a line that is not JSON before the last would
 otherwise repeat or lose rows, so they stop the resume with the file, the line and what
 to do (RecordError). Lines written before `at` existed are checked for order only.
+
+`runner retry` extends the same ledger: each retry is an attempt of the step (step.json
+counts them), and its lines carry `"gen": <attempt>`. A mini-batch is committed once per
+attempt at most; a retry's line replaces the line of a mini-batch that failed in an
+earlier attempt (a failed line has no rows: `at` == `out`), so the output still holds
+each row once and the counts are those of each mini-batch's current line. A line that
+would replace a success, or one of an attempt step.json does not know, is damage.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ class Totals:
     rows_out: int = 0
     retries: int = 0
     first_errors: list[str] = field(default_factory=list)
+    first_error_mbs: list[int] = field(default_factory=list)  # whose errors first_errors holds
 
     def add(self, record: dict[str, Any]) -> None:
         if record["status"] == "ok":
@@ -58,20 +66,39 @@ class Totals:
             self.mini_batches_failed += 1
             if len(self.first_errors) < 3 and record.get("error"):
                 self.first_errors.append(record["error"])
+                self.first_error_mbs.append(record["mb"])
         self.items_ok += record["ok"]
         self.items_failed += record["failed"]
         self.rows_out += record.get("rows", 0)
         self.retries += max(0, record["tries"] - 1)
 
+    def remove(self, record: dict[str, Any]) -> None:
+        """Take back a failed line that a retry runs again (it has no rows)."""
+        self.mini_batches_failed -= 1
+        self.items_ok -= record["ok"]
+        self.items_failed -= record["failed"]
+        self.retries -= max(0, record["tries"] - 1)
+        if record["mb"] in self.first_error_mbs:
+            index = self.first_error_mbs.index(record["mb"])
+            del self.first_errors[index], self.first_error_mbs[index]
+
 
 class Ledger:
-    def __init__(self, path: str, output: str | None, total: int) -> None:
+    def __init__(self, path: str, output: str | None, total: int, attempt: int = 0) -> None:
+        """`attempt`: the step's attempt that runs now (0: the run itself, n: its n-th
+        `runner retry`); mini-batches that failed in an earlier attempt run again."""
         self.path = path
         self.output_path = output
+        self.attempt = attempt
         self.state = bytearray(total)  # per mini-batch: 0 to do, OK, FAILED
         self.totals = Totals()
         self.recovered = 0
+        # Failed mini-batches: the attempt of their line and the line's counts (a retry
+        # replaces them). Only failures are kept, without their error text.
+        self._failed: dict[int, tuple[int, dict[str, Any]]] = {}
         out_end = self._recover(os.path.getsize(output) if output and os.path.exists(output) else 0)
+        self.reopened = self._reopen()
+        self._failed = {}
         self._ledger: IO[bytes] = open(path, "ab", buffering=0)
         self._pending: list[bytes] = []  # ledger lines whose rows may still be in the output buffer
         self._out: IO[bytes] | None = None
@@ -106,18 +133,60 @@ class Ledger:
                     raise self._damaged(number, problem)
                 if record["out"] > out_size:
                     break  # its rows are not all on disk: it and what follows run again
-                if self.state[record["mb"]]:
+                problem = self._attempt_problem(record)
+                if problem:
+                    raise self._damaged(number, problem)
+                if self.state[record["mb"]] and not self._replaces(record):
                     if "at" in record:  # this runner never commits a mini-batch twice
                         raise self._damaged(number, f"mini-batch {record['mb']} was committed by an earlier line")
                     out_end, good, line = record["out"], good + len(line), following
                     continue  # written twice by an older driver: count it once
-                self.state[record["mb"]] = OK if record["status"] == "ok" else FAILED
-                self.totals.add(record)
+                self._count(record)
                 out_end, good, line = record["out"], good + len(line), following
                 self.recovered += 1
         with open(self.path, "r+b") as handle:
             handle.truncate(good)
         return out_end
+
+    def _attempt_problem(self, record: dict[str, Any]) -> str | None:
+        gen = record.get("gen", 0)
+        if gen > self.attempt:
+            return (f"it was written by retry {gen} of the step, but its step.json counts "
+                    f"{self.attempt} retries")
+        if self.state[record["mb"]] == OK and gen and "at" in record:
+            return f"mini-batch {record['mb']} succeeded in an earlier attempt, and a retry never runs it again"
+        return None
+
+    def _replaces(self, record: dict[str, Any]) -> bool:
+        """Whether a line is a retry's of a mini-batch that failed in an earlier attempt:
+        then the failure is taken back, and the line counts in its place."""
+        earlier = self._failed.get(record["mb"])
+        if earlier is None or earlier[0] >= record.get("gen", 0):
+            return False
+        self.totals.remove(earlier[1])
+        self.recovered -= 1
+        return True
+
+    def _count(self, record: dict[str, Any]) -> None:
+        mb = record["mb"]
+        if record["status"] == "ok":
+            self.state[mb] = OK
+            self._failed.pop(mb, None)
+        else:
+            self.state[mb] = FAILED
+            self._failed[mb] = (record.get("gen", 0), {key: record[key] for key in ("mb", "ok", "failed", "tries")})
+        self.totals.add(record)
+
+    def _reopen(self) -> int:
+        """The mini-batches this attempt runs again: those that failed in an earlier one."""
+        reopened = 0
+        for mb, (gen, counts) in self._failed.items():
+            if gen < self.attempt:
+                self.state[mb] = 0
+                self.totals.remove(counts)
+                self.recovered -= 1
+                reopened += 1
+        return reopened
 
     def _damaged(self, number: int, problem: str) -> RecordError:
         return RecordError(
@@ -139,6 +208,8 @@ class Ledger:
             self.out_pos += len(rows)
         if record.get("error") and len(record["error"]) > MAX_ERROR_CHARS:
             record["error"] = record["error"][:MAX_ERROR_CHARS] + "\n[... cut]"
+        if self.attempt:
+            record["gen"] = self.attempt
         record["at"], record["out"] = at, self.out_pos
         self._pending.append(_line(record))
         self.state[record["mb"]] = OK if record["status"] == "ok" else FAILED
@@ -204,7 +275,7 @@ def _count(value: Any) -> bool:
 
 _REQUIRED = ("mb", "status", "items", "ok", "failed", "tries", "out")
 _REQUIRED_SET = frozenset(_REQUIRED)
-_COUNTS = ("items", "ok", "failed", "tries", "out", "at", "rows", "worker")
+_COUNTS = ("items", "ok", "failed", "tries", "out", "at", "rows", "worker", "gen")
 
 
 def _problem(record: Any, total: int | None) -> str | None:
@@ -268,3 +339,21 @@ def read_records(path: str) -> Iterator[dict[str, Any]]:
             if not _readable(record):
                 return
             yield record
+
+
+def current_records(path: str, retried: bool = True) -> Iterator[dict[str, Any]]:
+    """Each mini-batch's current line: a retry's line in place of the earlier failure it
+    replaces (for reports and status). `retried`: whether the step was ever retried
+    (step.json knows); if not, every line is current and the ledger is read once."""
+    latest: dict[int, int] = {}
+    if retried and os.path.exists(path):
+        with open(path, "rb") as handle:
+            for line in handle:
+                if b'"gen":' in line:  # a retry's line: few of them, parsed
+                    record = _parse(line)
+                    if type(record) is dict and type(record.get("mb")) is int and type(record["gen"]) is int:
+                        latest[record["mb"]] = max(latest.get(record["mb"], 0), record["gen"])
+    for record in read_records(path):
+        if latest and latest.get(record["mb"], 0) != record.get("gen", 0):
+            continue  # replaced by a later attempt's line
+        yield record

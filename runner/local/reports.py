@@ -14,14 +14,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from runner.local.descriptors import decode, to_fields
-from runner.local.ledger import read_records
+from runner.local.ledger import current_records, read_records
 from runner.runs.folder import StepFolder
 
 
 def write_reports(folder: StepFolder, stopped: bool = False) -> int:
     """The report and the manifest; with `stopped` (a threshold ended the step early) the
     manifest also lists the mini-batches that never ran, so re-running it covers the rest.
-    Returns how many never ran."""
+    After `runner retry` each mini-batch's current line counts: what a retry ran again
+    and now succeeded leaves the manifest. Returns how many never ran."""
     failed: dict[int, dict[str, Any]] = {}
     done: set[int] = set()
     os.makedirs(os.path.dirname(folder.report), exist_ok=True)
@@ -29,7 +30,7 @@ def write_reports(folder: StepFolder, stopped: bool = False) -> int:
         writer = csv.writer(handle)
         writer.writerow(["mini_batch", "status", "items", "succeeded", "failed", "tries", "worker", "seconds",
                          "error"])
-        for record in read_records(folder.ledger):
+        for record in current_records(folder.ledger, bool(folder.read().retried)):
             error = (record.get("error") or "").strip().splitlines()
             writer.writerow([record["mb"], record["status"], record["items"], record["ok"], record["failed"],
                              record["tries"], record.get("worker", ""), record.get("secs", ""),

@@ -5,6 +5,8 @@ and `runner resume` runs the same code whatever was edited since. The snapshot's
 in step.json stands for the code in the step's reuse fingerprint.
 
     <step>/snapshot/      the files runner.plan.snapshot lists, copied
+    <step>/snapshots/<n>/ the code as `runner retry --update-code` found it, for retry n
+                          (step.json's `retried` says which code each attempt runs)
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ SNAPSHOT = "snapshot"
 _CHUNK = 1 << 20
 
 
-def snapshot_dir(folder: StepFolder) -> Path:
-    return folder.path / SNAPSHOT
+def snapshot_dir(folder: StepFolder, code: int = 0) -> Path:
+    """Code version `code`'s folder: 0 the run's own, n the one retry n took."""
+    return folder.path / SNAPSHOT if not code else folder.path / "snapshots" / str(code)
 
 
-def in_snapshot(job: StepPlan, folder: StepFolder) -> StepPlan:
-    """The step as its workers run it: source_directory and entry_script in the snapshot."""
-    code = snapshot_dir(folder)
+def in_snapshot(job: StepPlan, folder: StepFolder, code_version: int | None = None) -> StepPlan:
+    """The step as its workers run it: source_directory and entry_script in the snapshot
+    of the code version it runs now (or `code_version`)."""
+    code = snapshot_dir(folder, folder.read().code if code_version is None else code_version)
     script = os.path.relpath(job.entry_script, job.source_directory)
     return dataclasses.replace(job, source_directory=str(code), entry_script=str(code / script))
 
@@ -78,10 +82,10 @@ def prepare(job: StepPlan, folder: StepFolder, exclude: Collection[str]) -> tupl
         if not os.path.isdir(job.source_directory):
             return job, info
         info = _take(job, folder, exclude)
-    code = in_snapshot(job, folder)
-    if not snapshot_dir(folder).is_dir():
-        raise PreflightError(f"the run's code snapshot {snapshot_dir(folder)} is gone; the run cannot go on with "
-                             "other code: apply the spec again for a new run")
+    code = in_snapshot(job, folder, info.code)
+    if not snapshot_dir(folder, info.code).is_dir():
+        raise PreflightError(f"the run's code snapshot {snapshot_dir(folder, info.code)} is gone; the run cannot go "
+                             "on with other code: apply the spec again for a new run")
     if not os.path.isfile(code.entry_script):
         return _missing_entry_script(job, code), info
     return code, info
@@ -106,11 +110,19 @@ def _missing_entry_script(job: StepPlan, code: StepPlan) -> StepPlan:
 def _take(job: StepPlan, folder: StepFolder, exclude: Collection[str]) -> StepRecord:
     """Copy the code into <step>/snapshot and record its digest. Until step.json holds
     the digest no worker has run from the copy, so a copy cut short is taken again."""
+    digest, files, size = take_version(job, folder, exclude, 0)
+    return folder.update(snapshot=digest, snapshot_files=files, snapshot_bytes=size)
+
+
+def take_version(job: StepPlan, folder: StepFolder, exclude: Collection[str], code: int) -> tuple[str, int, int]:
+    """Copy source_directory as it is now into code version `code`'s folder (replacing a
+    copy cut short); returns its digest, files and bytes. The caller records it."""
     try:
         listing = list_code(job.source_directory, exclude)
     except SnapshotError as exc:
         raise PreflightError(str(exc)) from exc
-    target, tmp = snapshot_dir(folder), folder.path / (SNAPSHOT + ".tmp")
+    target = snapshot_dir(folder, code)
+    tmp = target.with_name(target.name + ".tmp")
     for old in (tmp, target):
         shutil.rmtree(old, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -122,7 +134,7 @@ def _take(job: StepPlan, folder: StepFolder, exclude: Collection[str]) -> StepRe
             files, size = files + 1, size + copied
     os.replace(tmp, target)
     _log(folder, listing, size)
-    return folder.update(snapshot=digest.hexdigest(), snapshot_files=files, snapshot_bytes=size)
+    return digest.hexdigest(), files, size
 
 
 def _copy(source: str, target: Path, rel: str, digest: hashlib._Hash) -> int | None:

@@ -8,7 +8,7 @@ Every backend records its runs in the same run folder with the same records
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -35,6 +35,14 @@ class Backend(Protocol):
                accept_changed_inputs: bool = False) -> RunResult:
         """Go on with an interrupted run: what was committed stays, the rest runs. An
         input changed since the run was planned stops it, unless `accept_changed_inputs`."""
+
+    def retry(self, run: RunFolder, root: Path, stream: IO[str] | None, update_code: bool = False,
+              sets: Sequence[str] = (), set_params: Sequence[str] = (),
+              accept_changed_inputs: bool = False) -> RunResult:
+        """Run a finished run's failed and never-run items again, into its own output,
+        each row once: with the run's code, or (`update_code`) the code as it is now;
+        `sets`/`set_params` change how they run (a timeout, tries), never what they read.
+        Nothing to retry: a RunResult with no steps, its note saying why."""
 
     def status(self, run: RunFolder) -> dict[str, Any]:
         """run.json with each step's record and progress (`runner status`)."""

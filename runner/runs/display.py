@@ -24,6 +24,17 @@ def status_lines(info: dict[str, Any]) -> list[str]:
             out.append(f"    items: {items['succeeded']} succeeded, {items['failed']} failed, of {total_items}")
             out.append(f"    retries: {progress['retries']}; worker restarts: {progress['worker_restarts']}; "
                        f"{progress['mini_batches_per_second']} mini-batches/s")
+        if step.get("code_versions"):
+            out.append("    code: " + "; ".join(_code_version(v) for v in step["code_versions"]))
         if step.get("reason"):
             out.append(f"    {step['reason']}")
     return out
+
+
+def _code_version(version: dict[str, Any]) -> str:
+    """`the run's snapshot 1a2b3c4d5e6f, attempts 0, 1: 7 mini-batches, 35 rows`: which
+    code made how much of a retried step's output (`runner retry --update-code`)."""
+    code, attempts = version["code"], version["attempts"]
+    name = "the run's snapshot" if code == 0 else f"retry {code}'s snapshot"
+    return (f"{name} {version['snapshot'][:12]}, attempt{'s' if len(attempts) != 1 else ''} "
+            f"{', '.join(str(a) for a in attempts)}: {version['mini_batches']} mini-batches, {version['rows']} rows")

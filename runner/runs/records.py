@@ -73,6 +73,19 @@ class RunRecord:
 
 
 @dataclass
+class RetryRecord:
+    """One `runner retry` of a step: the attempt it is (1 for the first), the code it runs
+    (0: the run's own snapshot/, n: snapshots/<n>/, taken by retry n with --update-code)
+    and that code's digest, and the fields its --set and --set-param changed."""
+
+    attempt: int
+    started: float
+    code: int = 0
+    snapshot: str = ""
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class StepRecord:
     name: str
     status: Status = Status.PENDING
@@ -88,11 +101,22 @@ class StepRecord:
     files: int | None = None
     listing: str = ""  # a digest of the input listing
     partition_seconds: float | None = None
+    retried: list[RetryRecord] = field(default_factory=list)  # each `runner retry`, in order
     version: int = VERSION
 
     @property
     def partitioned(self) -> bool:
         return self.mini_batches is not None
+
+    @property
+    def attempt(self) -> int:
+        """0 for the run itself; n once retried n times (the ledger's `gen`)."""
+        return len(self.retried)
+
+    @property
+    def code(self) -> int:
+        """The code version the step runs now (see RetryRecord)."""
+        return self.retried[-1].code if self.retried else 0
 
 
 @dataclass
@@ -190,6 +214,11 @@ def _decode(cls: type[R], data: dict[str, Any]) -> R:
     if cls is RunRecord:
         values["steps"] = {name: StepSummary(Status(s["status"]), s.get("output"), s.get("reused_from"))
                            for name, s in values.get("steps", {}).items()}
+    if cls is StepRecord:
+        retried = values.get("retried", [])
+        for item in retried:
+            _check_shapes(RetryRecord, item)
+        values["retried"] = [RetryRecord(**item) for item in retried]
     if cls is ProgressRecord:
         values["mini_batches"] = MiniBatchCounts(**values.get("mini_batches", {}))
         values["items"] = ItemCounts(**values.get("items", {}))

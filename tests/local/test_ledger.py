@@ -165,3 +165,47 @@ def test_status_reads_the_lines_before_a_damaged_one(tmp_path: Path, bad: bytes)
     lines = _lines(ledger_path)
     ledger_path.write_bytes(b"".join(lines[:2]) + bad + b"".join(lines[3:]))
     assert [r["mb"] for r in read_records(str(ledger_path))] == [0, 1]
+
+
+# --- retries: a later attempt's line replaces a failure of an earlier one -----------------
+
+
+def test_a_retry_runs_the_failures_again_and_its_lines_replace_them(tmp_path: Path) -> None:
+    from runner.local.ledger import current_records
+
+    ledger_path, output = _committed(tmp_path, failed=(1, 3))
+    first = Ledger(str(ledger_path), str(output), total=5)
+    assert first.totals.mini_batches_failed == 2 and first.done(1) and first.reopened == 0
+    first.close()
+    retry = Ledger(str(ledger_path), str(output), total=5, attempt=1)
+    assert retry.reopened == 2 and retry.recovered == 3 and not retry.done(1) and not retry.done(3)
+    assert retry.totals.mini_batches_failed == 0 and retry.totals.items_failed == 0 and not retry.totals.first_errors
+    retry.commit(_record(1), b"row 1 a\nrow 1 b\n")
+    retry.close()
+    # Killed here: the resume of attempt 1 runs mini-batch 3 only, and counts mini-batch 1 once.
+    resumed = Ledger(str(ledger_path), str(output), total=5, attempt=1)
+    assert resumed.recovered == 4 and resumed.done(1) and not resumed.done(3) and resumed.reopened == 1
+    assert resumed.totals.mini_batches_ok == 4 and resumed.totals.items_ok == 8
+    resumed.commit({**_record(3, "failed"), "error": "ValueError: still bad"})
+    resumed.close()
+    current = list(current_records(str(ledger_path)))
+    assert sorted(r["mb"] for r in current) == [0, 1, 2, 3, 4]
+    assert [r.get("gen", 0) for r in current if r["mb"] in (1, 3)] == [1, 1]
+    assert output.read_text().count("row 1 a") == 1
+    # Resumed again as attempt 1, mini-batch 3's failure is this attempt's own: it stays.
+    again = Ledger(str(ledger_path), str(output), total=5, attempt=1)
+    assert again.recovered == 5 and again.reopened == 0 and again.totals.first_errors == ["ValueError: still bad"]
+
+
+def test_a_retry_line_that_replaces_a_success_or_comes_from_an_unknown_attempt_is_damage(tmp_path: Path) -> None:
+    ledger_path, output = _committed(tmp_path, failed=(1,))
+    lines = _lines(ledger_path)
+    end = json.loads(lines[-1])["out"]
+    replaces_ok = json.dumps({**_record(0, "failed"), "gen": 1, "at": end, "out": end}).encode() + b"\n"
+    ledger_path.write_bytes(b"".join(lines) + replaces_ok)
+    with pytest.raises(RecordError, match="mini-batch 0 succeeded in an earlier attempt"):
+        Ledger(str(ledger_path), str(output), total=5, attempt=1)
+    unknown = json.dumps({**_record(1, "failed"), "gen": 2, "at": end, "out": end}).encode() + b"\n"
+    ledger_path.write_bytes(b"".join(lines) + unknown)
+    with pytest.raises(RecordError, match="retry 2 of the step, but its step.json counts 1"):
+        Ledger(str(ledger_path), str(output), total=5, attempt=1)

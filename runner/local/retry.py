@@ -1,0 +1,286 @@
+"""`runner retry RUN`: run a finished run's failed and never-run mini-batches again, into
+the run's own output (runner/local/ledger.py: each retry is an attempt of the step, and
+its lines replace the failures they run again), with the run's code snapshot or, with
+--update-code, a new one of source_directory as it is now; --set and --set-param change
+how it runs (a timeout, tries, processes, environment), never what it reads or writes.
+
+What a retry changes is kept in step.json (`retried`: one RetryRecord per retry) and
+job.json (the fields), before anything runs: a retry killed partway is resumed, or
+retried again, with the same code and settings, and every row is still there once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner.local.checks import PreflightError
+from runner.local.ledger import current_records
+from runner.local.snapshot import take_version
+from runner.plan.plan import StepPlan
+from runner.runs.errors import RunError
+from runner.runs.folder import RunFolder, StepFolder
+from runner.runs.records import JobRecord, RetryRecord, StepRecord
+from runner.runs.status import Status
+
+# parallel_run fields a retry may change: how the mini-batches run, not which they are,
+# what they read or where their rows go.
+CHANGEABLE = ("run_invocation_timeout", "run_max_try", "process_count_per_node", "node_count", "error_threshold",
+              "allowed_failed_count", "allowed_failed_percent", "logging_level")
+ENVIRONMENT = "environment_variables"
+_WHY_NOT = {
+    "mini_batch_size": "the run's mini-batches were fixed when it was planned, and its ledger counts them",
+    "partition_keys": "the run's mini-batches were fixed when it was planned, and its ledger counts them",
+}
+
+
+class NothingToRetry(Exception):
+    """Every mini-batch of the run is committed and none failed (args[0]: what to say)."""
+
+
+@dataclasses.dataclass
+class Work:
+    """What a step's retry runs: mini-batches that failed, that never ran; and those that
+    committed rows with some items missing (left as they are: their rows are in the output)."""
+
+    failed: int = 0
+    never_ran: int = 0
+    partial: int = 0
+    unfinished: bool = False  # never started, or stopped before its end (Ctrl-C, a kill): it goes on
+
+    @property
+    def any(self) -> bool:
+        return bool(self.failed or self.never_ran or self.unfinished)
+
+
+def work_of(step: StepFolder, info: StepRecord) -> Work:
+    if info.status == Status.REUSED:
+        return Work()  # another run's output, linked: that run is the one to retry
+    work, seen = Work(unfinished=not info.status.ok and info.status != Status.FAILED), 0
+    if not info.partitioned or not os.path.exists(step.ledger):
+        return work
+    for record in current_records(step.ledger, bool(info.retried)):
+        seen += 1
+        if record["status"] != "ok":
+            work.failed += 1
+        elif record["failed"]:
+            work.partial += 1
+    work.never_ran = (info.mini_batches or 0) - seen
+    return work
+
+
+def prepare(run: RunFolder, root: Path, update_code: bool, sets: Sequence[str], set_params: Sequence[str],
+            check: Callable[[list[str]], None] = lambda steps: None) -> list[str]:
+    """Record the next attempt of every step with work, with its code and settings;
+    returns those steps. Raises NothingToRetry, or RunError for what cannot be retried
+    (`check(steps)` may refuse too, before anything is written)."""
+    job = run.job()
+    changes = parse_changes(job.steps, sets, set_params)
+    infos = {plan.name: run.step(plan.name).read() for plan in job.steps}
+    works = {name: work_of(run.step(name), info) for name, info in infos.items()}
+    retrying = [plan for plan in job.steps if works[plan.name].any]
+    if not retrying:
+        raise NothingToRetry(_nothing(run, works, infos))
+    for plan in retrying:
+        _check_downstream(run, plan, job.steps, infos)
+    check([plan.name for plan in retrying])
+    steps = [_changed(plan, changes.get(plan.name, {})) if works[plan.name].any else plan for plan in job.steps]
+    for plan in retrying:
+        _own_outputs(run.step(plan.name))
+    versions = {plan.name: _code(plan, run.step(plan.name), infos[plan.name], update_code, root)
+                for plan in retrying}
+    run.write_job(JobRecord(job.target, steps, job.version))
+    for plan in retrying:
+        _record(run.step(plan.name), infos[plan.name], versions[plan.name], changes.get(plan.name, {}))
+    return [plan.name for plan in retrying]
+
+
+def _nothing(run: RunFolder, works: dict[str, Work], infos: dict[str, StepRecord]) -> str:
+    partial = sum(w.partial for w in works.values())
+    text = f"nothing to retry: every mini-batch of run {run.id} is committed, and none failed"
+    failed = [info for info in infos.values() if info.status == Status.FAILED]
+    if failed:
+        text += f"; step '{failed[0].name}' failed after its mini-batches: {failed[0].reason}"
+    if partial:
+        text += (f"; {partial} mini-batches committed rows with some items missing (run() returned fewer results "
+                 "than items). Their rows are in the output, so a retry leaves them; failed_items.jsonl lists them, "
+                 "and a dataset with `manifest: true` over it runs them in a new run")
+    return text
+
+
+def _check_downstream(run: RunFolder, plan: StepPlan, steps: list[StepPlan], infos: dict[str, StepRecord]) -> None:
+    """A later step that already read this step's output would miss the retried rows."""
+    if infos[plan.name].started is None:
+        return
+    for later in steps:
+        reads = [i for i in (*later.inputs, *later.side_inputs, *[a.input for a in later.arguments if a.input])
+                 if i.step == plan.name]
+        if reads and (infos[later.name].started is not None or infos[later.name].status.ok):
+            raise RunError(f"step '{later.name}' of run {run.id} already read the output of step '{plan.name}', "
+                           f"so a retry of '{plan.name}' would add rows '{later.name}' never saw; apply the spec "
+                           "again for a new run")
+
+
+def _own_outputs(step: StepFolder) -> None:
+    """A later run that reused this step's output shares its files (hard links): rows a
+    retry appends must not change that run's output, so each shared file becomes a copy."""
+    outputs = step.path / "outputs"
+    if not outputs.is_dir():
+        return
+    for path in outputs.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.stat().st_nlink > 1:
+            tmp = path.with_name(path.name + ".retry-copy")
+            shutil.copy2(path, tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+
+
+def _code(plan: StepPlan, step: StepFolder, info: StepRecord, update_code: bool, root: Path) -> tuple[int, str]:
+    """The code version the next attempt runs, and its digest."""
+    attempt = info.attempt + 1
+    current = info.retried[-1].snapshot if info.retried else info.snapshot
+    if not update_code:
+        return info.code, current
+    if not os.path.isdir(plan.source_directory):
+        raise RunError(f"--update-code: source_directory {plan.source_directory} is not a folder")
+    try:
+        digest, _, _ = take_version(plan, step, [str(root)], attempt)
+    except PreflightError as exc:
+        raise RunError(str(exc)) from exc
+    return attempt, digest
+
+
+def _record(step: StepFolder, info: StepRecord, version: tuple[int, str], changes: dict[str, Any]) -> None:
+    code, digest = version
+    fingerprint = info.fingerprint
+    if fingerprint and code != info.code:
+        # Rows of two code versions: an output no apply of either version would make, so
+        # never reused as if it were (nor are the steps downstream of it).
+        fingerprint = hashlib.sha256(f"{fingerprint}\0retry {info.attempt + 1}\0{digest}".encode()).hexdigest()
+    retry = RetryRecord(attempt=info.attempt + 1, started=time.time(), code=code, snapshot=digest, changes=changes)
+    step.update(retried=[*info.retried, retry], fingerprint=fingerprint,
+                status=Status.INTERRUPTED if info.status.ok else info.status, reason="")
+
+
+# --- --set and --set-param -------------------------------------------------------------
+
+
+def parse_changes(steps: list[StepPlan], sets: Sequence[str], set_params: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """step name -> {field: value} from `--set [steps[I].][parallel_run.]FIELD=VALUE` (no
+    step: every step) and `--set-param NAME=VALUE` (the fields the parameter is bound to).
+    Raises RunError for a field a retry cannot change, or a value the spec would refuse."""
+    changes: dict[str, dict[str, Any]] = {}
+    for assignment in sets:
+        path, sep, text = assignment.partition("=")
+        if not sep:
+            raise RunError(f"--set {assignment}: expected FIELD=VALUE, e.g. run_invocation_timeout=120")
+        chosen, field = _target(path.strip(), steps, f"--set {assignment}")
+        for plan in chosen:
+            changes.setdefault(plan.name, {})[field] = _value(field, text, f"--set {assignment}")
+    for assignment in set_params:
+        name, sep, text = assignment.partition("=")
+        if not sep:
+            raise RunError(f"--set-param {assignment}: expected NAME=VALUE")
+        bound = [(plan, field) for plan in steps for field, parameter in plan.bindings.items()
+                 if parameter == name.strip()]
+        if not bound:
+            raise RunError(f"--set-param {assignment}: no field of the run's steps is bound to a parameter "
+                           f"'{name.strip()}'")
+        for plan, field in bound:
+            _, short = _target(field, [plan], f"--set-param {assignment} (bound to {field})")
+            changes.setdefault(plan.name, {})[short] = _value(short, text, f"--set-param {assignment}")
+    return changes
+
+
+def _target(path: str, steps: list[StepPlan], flag: str) -> tuple[list[StepPlan], str]:
+    parts = path.split(".")
+    chosen = steps
+    if parts[0].startswith("steps"):
+        chosen, parts = _step_of(parts, steps, flag), parts[2:] if parts[0] == "steps" else parts[1:]
+    if parts and parts[0] == "parallel_run":
+        parts = parts[1:]
+    field = ".".join(parts)
+    if len(parts) == 2 and parts[0] == ENVIRONMENT and parts[1]:
+        return chosen, field
+    if len(parts) == 1 and parts[0] in CHANGEABLE:
+        return chosen, field
+    why = _WHY_NOT.get(field, "the retried items and where their rows go stay those of the run")
+    raise RunError(f"{flag}: a retry cannot change {field or path!r}: {why}. A retry may change "
+                   f"{', '.join(CHANGEABLE)} and {ENVIRONMENT}.NAME; to change anything else, apply the spec "
+                   "again (a dataset with `manifest: true` over the run's failed_items.jsonl runs just what failed)")
+
+
+def _step_of(parts: list[str], steps: list[StepPlan], flag: str) -> list[StepPlan]:
+    """`steps[0]` or `steps.score` (names as the spec's --set takes them)."""
+    head = parts[0]
+    if head == "steps" and len(parts) > 1:
+        key = parts[1]
+    elif head.startswith("steps[") and head.endswith("]"):
+        key = head[6:-1]
+    else:
+        raise RunError(f"{flag}: expected steps[I].parallel_run.FIELD=VALUE or FIELD=VALUE")
+    for index, plan in enumerate(steps):
+        if key in (str(index), plan.name):
+            return [plan]
+    raise RunError(f"{flag}: the run has no step {key!r} (its steps: {', '.join(s.name for s in steps)})")
+
+
+def _value(field: str, text: str, flag: str) -> Any:
+    """The value read as the spec reads a --set value, checked by the spec's own rules."""
+    from pydantic import ValidationError
+
+    from runner.spec.models import ParallelRun
+
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    name, _, variable = field.partition(".")
+    data: dict[str, Any] = {"entry_script": "x.py", name: {variable: value} if variable else value}
+    try:
+        checked = ParallelRun.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(error["msg"] for error in exc.errors())
+        raise RunError(f"{flag}: {problems}") from exc
+    result = getattr(checked, name)
+    return result[variable] if variable else result
+
+
+def _changed(plan: StepPlan, changes: dict[str, Any]) -> StepPlan:
+    if not changes:
+        return plan
+    fields = {k: v for k, v in changes.items() if not k.startswith(ENVIRONMENT + ".")}
+    env = {k.split(".", 1)[1]: str(v) for k, v in changes.items() if k.startswith(ENVIRONMENT + ".")}
+    updated = dataclasses.replace(plan, **fields)
+    if env:
+        updated = dataclasses.replace(updated, environment_variables={**plan.environment_variables, **env})
+    per_node = updated.process_count_per_node or 1
+    return dataclasses.replace(updated, workers=updated.node_count * per_node)
+
+
+def code_versions(step: StepFolder) -> list[dict[str, Any]]:
+    """Each code version the step ran (`runner status`): which attempts ran it, and the
+    mini-batches and rows of the output it made."""
+    info = step.read()
+    code_of = [0, *(retry.code for retry in info.retried)]  # attempt -> code version
+    versions: dict[int, dict[str, Any]] = {}
+    for attempt, code in enumerate(code_of):
+        digest = info.snapshot if code == 0 else info.retried[code - 1].snapshot
+        entry = versions.setdefault(code, {"code": code, "snapshot": digest, "attempts": [], "mini_batches": 0,
+                                           "rows": 0})
+        entry["attempts"].append(attempt)
+    for record in current_records(step.ledger):
+        gen = record.get("gen", 0)
+        entry = versions[code_of[gen] if gen < len(code_of) else 0]
+        entry["mini_batches"] += 1
+        entry["rows"] += record.get("rows", 0)
+    return list(versions.values())
