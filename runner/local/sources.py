@@ -19,121 +19,17 @@ from runner.local.descriptors import (ByteRange, Descriptor, FilesBatch, Partiti
                                       from_fields)
 from runner.local.identity import identity, of_stat, shown
 from runner.local.rowscan import Cut, cut_file
-from runner.plan.references import MLTABLE, InputPlan, is_remote
+# Re-exported: the engine, the checks and the tests name them from here.
+from runner.plan.listing import InputError as InputError
+from runner.plan.listing import glob_root, stat_entry
+from runner.plan.listing import is_glob as is_glob
+from runner.plan.listing import iter_files as iter_files
+from runner.plan.references import MLTABLE, InputPlan
 from runner.spec.partitions import partition_regex, placeholders
 
-_MAGIC = re.compile(r"[*?[]")
 _COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
 _SUFFIX_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
                    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
-
-
-class InputError(Exception):
-    """An input that cannot be listed: missing, empty, remote, or not readable."""
-
-
-# --- listing ------------------------------------------------------------------------
-
-def is_glob(location: str) -> bool:
-    return bool(_MAGIC.search(location))
-
-
-def iter_files(location: str, skipped: list[str] | None = None) -> Iterator[os.DirEntry[str] | str]:
-    """Every file a location names, in a stable order: a folder (recursively), a glob
-    (`**` crosses folders), or one file. Yields DirEntry objects where a walk has them.
-    What is not a regular file (a device, FIFO or socket, or a link to one) is never
-    read: reading /dev/zero never ends, a FIFO blocks. Such entries go to `skipped`."""
-    skipped = [] if skipped is None else skipped
-    if is_remote(location):
-        raise InputError(f"{location} is a datastore URI: it is read on the azure targets only; "
-                         "locally, give a path on this machine")
-    if _MAGIC.search(location):
-        root = _glob_root(location)
-        pattern = _glob_regex(os.path.abspath(location))
-        if os.path.isdir(root):
-            for entry in _walk(root, skipped):
-                if pattern.fullmatch(os.path.abspath(entry.path)):
-                    yield entry
-        return
-    if os.path.isdir(location):
-        yield from _walk(location, skipped)
-    elif os.path.isfile(location):
-        yield location
-    elif not os.path.exists(location):
-        raise InputError(f"{location} does not exist")
-    else:
-        raise InputError(f"{location} is neither a file nor a folder")
-
-
-def _walk(folder: str, skipped: list[str], seen: set[tuple[int, int]] | None = None) -> Iterator[os.DirEntry[str]]:
-    """Linked folders are followed, each real folder once (so a link loop ends)."""
-    seen = set() if seen is None else seen
-    try:
-        st = os.stat(folder)
-        if (st.st_dev, st.st_ino) in seen:
-            return
-        seen.add((st.st_dev, st.st_ino))
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError as exc:
-        raise InputError(f"cannot list {folder}: {exc.strerror or exc}") from exc
-    for entry in entries:
-        if entry.is_dir():
-            yield from _walk(entry.path, skipped, seen)
-        elif entry.is_file() or (entry.is_symlink() and not os.path.exists(entry.path)):
-            # A dangling link is an input that cannot be read: its mini-batch fails and
-            # lists it, rather than the file quietly vanishing from the job.
-            yield entry
-        else:
-            skipped.append(entry.path)
-
-
-def _glob_root(pattern: str) -> str:
-    parts = pattern.split(os.sep)
-    fixed = []
-    for part in parts:
-        if _MAGIC.search(part):
-            break
-        fixed.append(part)
-    return os.sep.join(fixed) or "."
-
-
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """Glob to regex: `*` and `?` stay within a folder, `**/` spans folders, hidden
-    names match only a pattern that starts with a dot (as glob.glob does)."""
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append(r"(?:[^/.][^/]*/)*")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(r"(?:[^/.][^/]*)?(?:/[^/.][^/]*)*")
-            i += 2
-        elif c == "*":
-            out.append(r"[^/]*" if i and pattern[i - 1] != "/" else r"(?:[^/.][^/]*)?")
-            i += 1
-        elif c == "?":
-            out.append(r"[^/]")
-            i += 1
-        elif c == "[" and "]" in pattern[i + 2:]:
-            end = pattern.index("]", i + 2)
-            body = pattern[i + 1:end]
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
-            i = end + 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return re.compile("".join(out))
-
-
-def _stat(entry: os.DirEntry[str] | str) -> tuple[str, os.stat_result]:
-    path = entry if isinstance(entry, str) else entry.path
-    try:
-        st = os.stat(entry) if isinstance(entry, str) else entry.stat()
-    except FileNotFoundError:  # a dangling link: the link's own size and time
-        st = os.lstat(path)
-    return os.path.abspath(path), st
 
 
 # --- cutting into mini-batches --------------------------------------------------------
@@ -183,7 +79,7 @@ class Partitioner:
 
     def _listed(self, spec: InputPlan) -> Iterator[tuple[str, os.stat_result]]:
         for entry in iter_files(spec.location, self.skipped):
-            path, st = _stat(entry)
+            path, st = stat_entry(entry)
             if spec.kind == "tabular" and os.path.basename(path) == MLTABLE:
                 continue  # Azure's description of the folder's tables (v2), not a table
             if self._hash:  # a name that is not UTF-8 keeps its bytes (surrogateescape)
@@ -327,7 +223,7 @@ def _cuts(spec: InputPlan, path: str, fmt: str, sig: list[int], size: int) -> It
 
 
 def _listing_root(location: str) -> str:
-    return _glob_root(location) if _MAGIC.search(location) else (
+    return glob_root(location) if is_glob(location) else (
         location if os.path.isdir(location) else os.path.dirname(location) or ".")
 
 

@@ -1,0 +1,120 @@
+"""What files an input location names, the same for every target: a folder (walked
+recursively, links followed once), a glob (`**` spans folders), or one file; what is not
+a regular file is skipped and reported. The local engine reads these files; `runner
+plan` counts them (runner/plan/work.py); the Azure targets upload them."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+from runner.plan.references import is_remote
+
+_MAGIC = re.compile(r"[*?[]")
+
+
+class InputError(Exception):
+    """An input that cannot be listed: missing, empty, remote, or not readable."""
+
+
+def is_glob(location: str) -> bool:
+    return bool(_MAGIC.search(location))
+
+
+def iter_files(location: str, skipped: list[str] | None = None) -> Iterator[os.DirEntry[str] | str]:
+    """Every file a location names, in a stable order: a folder (recursively), a glob
+    (`**` crosses folders), or one file. Yields DirEntry objects where a walk has them.
+    What is not a regular file (a device, FIFO or socket, or a link to one) is never
+    read: reading /dev/zero never ends, a FIFO blocks. Such entries go to `skipped`."""
+    skipped = [] if skipped is None else skipped
+    if is_remote(location):
+        raise InputError(f"{location} is a datastore URI: it is read on the azure targets only; "
+                         "locally, give a path on this machine")
+    if _MAGIC.search(location):
+        root = glob_root(location)
+        pattern = _glob_regex(os.path.abspath(location))
+        if os.path.isdir(root):
+            for entry in _walk(root, skipped):
+                if pattern.fullmatch(os.path.abspath(entry.path)):
+                    yield entry
+        return
+    if os.path.isdir(location):
+        yield from _walk(location, skipped)
+    elif os.path.isfile(location):
+        yield location
+    elif not os.path.exists(location):
+        raise InputError(f"{location} does not exist")
+    else:
+        raise InputError(f"{location} is neither a file nor a folder")
+
+
+def _walk(folder: str, skipped: list[str], seen: set[tuple[int, int]] | None = None) -> Iterator[os.DirEntry[str]]:
+    """Linked folders are followed, each real folder once (so a link loop ends)."""
+    seen = set() if seen is None else seen
+    try:
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        raise InputError(f"cannot list {folder}: {exc.strerror or exc}") from exc
+    for entry in entries:
+        if entry.is_dir():
+            yield from _walk(entry.path, skipped, seen)
+        elif entry.is_file() or (entry.is_symlink() and not os.path.exists(entry.path)):
+            # A dangling link is an input that cannot be read: its mini-batch fails and
+            # lists it, rather than the file quietly vanishing from the job.
+            yield entry
+        else:
+            skipped.append(entry.path)
+
+
+def glob_root(pattern: str) -> str:
+    parts = pattern.split(os.sep)
+    fixed = []
+    for part in parts:
+        if _MAGIC.search(part):
+            break
+        fixed.append(part)
+    return os.sep.join(fixed) or "."
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Glob to regex: `*` and `?` stay within a folder, `**/` spans folders, hidden
+    names match only a pattern that starts with a dot (as glob.glob does)."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append(r"(?:[^/.][^/]*/)*")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(r"(?:[^/.][^/]*)?(?:/[^/.][^/]*)*")
+            i += 2
+        elif c == "*":
+            out.append(r"[^/]*" if i and pattern[i - 1] != "/" else r"(?:[^/.][^/]*)?")
+            i += 1
+        elif c == "?":
+            out.append(r"[^/]")
+            i += 1
+        elif c == "[" and "]" in pattern[i + 2:]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1:end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return re.compile("".join(out))
+
+
+def stat_entry(entry: os.DirEntry[str] | str) -> tuple[str, os.stat_result]:
+    path = entry if isinstance(entry, str) else entry.path
+    try:
+        st = os.stat(entry) if isinstance(entry, str) else entry.stat()
+    except FileNotFoundError:  # a dangling link: the link's own size and time
+        st = os.lstat(path)
+    return os.path.abspath(path), st
