@@ -7,7 +7,7 @@ BIN      := $(VENV)/bin
 AZ_VENV  ?= .venv-azure
 AZ_BIN   := $(AZ_VENV)/bin
 
-.PHONY: setup setup-azure demo test schema bench clean
+.PHONY: setup setup-azure demo test tmux schema bench clean
 
 setup: $(VENV)/.installed
 
@@ -38,11 +38,17 @@ demo: setup
 # Everything but tests/azureml in .venv; tests/azureml (the real Azure ML SDK objects, no
 # network) in .venv-azure, where a missing SDK fails instead of skipping. Then the layer
 # contract (import-linter) and `mypy --strict` over runner/ ([tool.mypy]).
-test: setup setup-azure
+test: setup setup-azure tmux
 	$(BIN)/python -m pytest -q
 	RUNNER_AZURE_TESTS=1 $(AZ_BIN)/python -m pytest -q -p no:warnings tests/azureml
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+
+# The progress bar is tested in a real terminal (tests/cli/test_progress_tmux.py fails
+# without tmux): a fresh machine gets it from apt, as root or through sudo.
+tmux:
+	@command -v tmux >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tmux; }
 
 schema: setup
 	$(BIN)/runner schema --out schema

@@ -190,10 +190,12 @@ def status(run: str, root: Path = RUNS_DIR) -> dict[str, Any]:
     return backend.status(folder)
 
 
-def results(run: str, head: int = 10, step: str | None = None, root: Path = RUNS_DIR) -> Results:
-    """The output rows of a step (the last step with an append_row output by default)."""
+def results(run: str, head: int = 10, step: str | None = None, root: Path = RUNS_DIR,
+            in_input_order: bool = False) -> Results:
+    """The output rows of a step (the last step with an append_row output by default);
+    `in_input_order`: the first rows by input, not by when they finished."""
     folder, backend = _run_backend(run, root)
-    return backend.results(folder, head, step)
+    return backend.results(folder, head, step, in_input_order)
 
 
 def logs(run: str, worker: int | None = None, system: bool = False, step: str | None = None,

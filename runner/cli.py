@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runner import __version__, api
-from runner.runs.display import status_lines
+from runner.runs.display import outcome_text, status_lines
 from runner.runs.status import ExitCode
 
 if TYPE_CHECKING:
@@ -184,17 +184,20 @@ def run_errors_exit(func: Callable[..., Any]) -> Callable[..., Any]:
 def _finish(result: RunResult) -> None:
     """The outcome of apply/resume: one line per step, then where to look; exit code."""
     for step in result.steps:
-        line = f"{step.name}: {step.status}"
+        line = f"{step.name}: {outcome_text(str(step.status), step.reason if step.status != 'preflight' else '')}"
         if step.reused_from:
             line = f"{step.name}: reused the output of run {step.reused_from} (same spec, inputs and code; allow_reuse)"
-        _err(line + (f": {step.reason}" if step.reason and step.status != "preflight" else ""))
+        _err(line)
         if step.status == "preflight":
             _err(f"runner: cannot start step '{step.name}':\n{step.reason}")
     run_id = result.run.id
     if result.status.ok:
         rows = any(step.output for step in result.steps)
-        _err(f"run {run_id} {result.status}; " + (f"`runner results {run_id}` shows the output" if rows else
-             f"the entry script wrote its outputs (summary_only) under {result.run.path}/<step>/outputs"))
+        # Two lines: a run id is long, and a line that wraps at 80 columns splits a word.
+        _err(f"run {run_id} {result.status}")
+        _err(f"`runner results {run_id}` shows the output" if rows else
+             f"the entry script wrote its outputs (summary_only) under {result.run.path / result.steps[-1].name}"
+             "/outputs")
     elif result.note:  # the backend's own word on what happens next
         _err(f"run {run_id}: {result.note}")
     elif result.status == "interrupted":
@@ -310,7 +313,8 @@ def runs() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @run_errors_exit
 def status(run: str, as_json: bool) -> None:
-    """Show a run's progress: mini-batches and items done, failed, total; rate and ETA."""
+    """Show a run's progress: mini-batches and items done, failed, left; items/s and
+    mini-batches/s; while it runs, the time left (ETA)."""
     info = api.status(run)
     if as_json:
         click.echo(json.dumps(info, indent=1, default=str))
@@ -323,12 +327,17 @@ def status(run: str, as_json: bool) -> None:
 @click.argument("run")
 @click.option("--head", type=click.IntRange(min=0), default=10, show_default=True, help="Rows to show.")
 @click.option("--step", help="The step whose output to show (default: the last with one).")
+@click.option("--sorted", "in_input_order", is_flag=True,
+              help="Rows in input order (files as listed; a table's files, then its rows), not as they finished.")
 @run_errors_exit
-def results(run: str, head: int, step: str | None) -> None:
-    """Show a run's output rows: how many, and the first few (the tutorial's view)."""
-    found = api.results(run, head, step)
+def results(run: str, head: int, step: str | None, in_input_order: bool) -> None:
+    """Show a run's output rows: how many, and the first few (the tutorial's view).
+
+    Rows are kept in the order their mini-batches finished; --sorted shows them in the
+    order of the inputs (by mini-batch, then as run() returned them)."""
+    found = api.results(run, head, step, in_input_order=in_input_order)
     _err(found.path)
-    click.echo(f"Prediction has {found.rows} rows")
+    click.echo(f"{os.path.basename(found.path)} has {found.rows} rows")
     for line in found.head:
         click.echo(line)
 

@@ -131,8 +131,8 @@ class _AzureBackend:
     def status(self, run: RunFolder) -> dict[str, Any]:
         return inspect.status(run)
 
-    def results(self, run: RunFolder, head: int, step: str | None) -> Results:
-        return inspect.results(run, head, step)
+    def results(self, run: RunFolder, head: int, step: str | None, in_input_order: bool = False) -> Results:
+        return inspect.results(run, head, step, in_input_order)
 
     def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[tuple[str, str]]:
         info = _submitted_record(run)

@@ -91,8 +91,8 @@ class LocalBackend:
         return info
 
 
-    def results(self, run: RunFolder, head: int, step: str | None) -> Results:
-        return inspect.results(run, head, step)
+    def results(self, run: RunFolder, head: int, step: str | None, in_input_order: bool = False) -> Results:
+        return inspect.results(run, head, step, in_input_order)
 
     def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[tuple[str, str]]:
         return inspect.log_files(run, worker, system, step)

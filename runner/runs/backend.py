@@ -47,8 +47,9 @@ class Backend(Protocol):
     def status(self, run: RunFolder) -> dict[str, Any]:
         """run.json with each step's record and progress (`runner status`)."""
 
-    def results(self, run: RunFolder, head: int, step: str | None) -> Results:
-        """A step's output rows: how many, and the first few."""
+    def results(self, run: RunFolder, head: int, step: str | None, in_input_order: bool = False) -> Results:
+        """A step's output rows: how many, and the first few (by input with
+        `in_input_order`, else as they finished)."""
 
     def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[tuple[str, str]]:
         """(path, text) of each log file."""

@@ -1,33 +1,84 @@
 """How a run's status reads in a terminal: `runner status` prints it once, `status
---watch` redraws it. Kept apart from the CLI so every view of a run says the same."""
+--watch` redraws it, and the live progress bar formats its numbers the same way. Kept
+apart from the CLI so every view of a run says the same."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
+def clock(seconds: float) -> str:
+    """A duration as a clock: 0:07, 12:30, 1:02:05."""
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def rate(per_second: float) -> str:
+    """A rate with as many digits as it deserves: 0.42, 4.2, 42, 4200."""
+    if per_second >= 100:
+        return f"{per_second:.0f}"
+    return f"{per_second:.1f}" if per_second >= 1 else f"{per_second:.2f}"
+
+
+def status_text(status: str, reason: str = "") -> str:
+    """`interrupted (Ctrl-C)`, not `interrupted (interrupted (Ctrl-C))`: a reason that
+    already starts with the status word is shown alone. Only the reason's first line."""
+    first = reason.strip().split("\n", 1)[0]
+    if not first:
+        return status
+    if first == status or first.startswith(f"{status} ") or first.startswith(f"{status}:"):
+        return first
+    return f"{status} ({first})"
+
+
+def outcome_text(status: str, reason: str = "") -> str:
+    """`failed: <reason>` (every line of it), or the reason alone when it starts with the
+    status word: `interrupted (Ctrl-C)`, not `interrupted: interrupted (Ctrl-C)`."""
+    reason = reason.strip()
+    if not reason:
+        return status
+    if status_text(status, reason) == reason.split("\n", 1)[0]:
+        return reason
+    return f"{status}: {reason}"
+
+
 def status_lines(info: dict[str, Any]) -> list[str]:
-    """The lines `runner status` prints for a run's status record (Backend.status)."""
-    out = [f"run {info['id']}: {info['status']}" + (f" ({info['reason']})" if info.get("reason") else "")]
+    """The lines `runner status` prints for a run's status record (Backend.status).
+    The run's reason is said once: in the header when it is one line (`run X:
+    interrupted (Ctrl-C)`), else whole under the step that gave it."""
+    steps = info["steps"]
+    reason = (info.get("reason") or "").strip()
+    by_step = any(reason == (s.get("reason") or "").strip() for s in steps)
+    header = reason if "\n" not in reason else ""
+    out = [f"run {info['id']}: " + status_text(str(info["status"]), header)]
+    if reason and not header and not by_step:
+        out += [f"  {line}" for line in reason.split("\n")]
     if info.get("azure_run_id"):
         out.append(f"  {info['target']} run {info['azure_run_id']}: {info.get('portal_url', '')}")
-    for step in info["steps"]:
-        out.append(f"  step {step['name']}: {step.get('status', 'pending')}")
-        if step.get("reused_from"):
-            out.append(f"    reused the output of run {step['reused_from']}")
-        progress = step.get("progress")
-        if progress:
-            mb, items = progress["mini_batches"], progress["items"]
-            total_items = items["total"] if items["total"] is not None else "?"
-            out.append(f"    mini-batches: {mb['succeeded']} succeeded, {mb['failed']} failed, "
-                       f"{mb['total'] - mb['succeeded'] - mb['failed']} left of {mb['total']}")
-            out.append(f"    items: {items['succeeded']} succeeded, {items['failed']} failed, of {total_items}")
-            out.append(f"    retries: {progress['retries']}; worker restarts: {progress['worker_restarts']}; "
-                       f"{progress['mini_batches_per_second']} mini-batches/s")
-        if step.get("code_versions"):
-            out.append("    code: " + "; ".join(_code_version(v) for v in step["code_versions"]))
-        if step.get("reason"):
-            out.append(f"    {step['reason']}")
+    running = info["status"] == "running"
+    for step in steps:
+        out += _step_lines(step, running, said=header)
+    return out
+
+
+def _step_lines(step: dict[str, Any], run_running: bool, said: str) -> list[str]:
+    status, reason = str(step.get("status", "pending")), (step.get("reason") or "").strip()
+    if reason == said:
+        reason = ""  # the header said it
+    one_line = status_text(status, reason)
+    inline = "\n" not in reason and one_line == reason  # the reason says the status itself
+    out = [f"  step {step['name']}: {one_line if inline else status}"]
+    if step.get("reused_from"):
+        out.append(f"    reused the output of run {step['reused_from']}")
+    progress = step.get("progress")
+    if progress:
+        out += progress_lines(progress, run_running and status == "running")
+    if step.get("code_versions"):
+        out.append("    code: " + "; ".join(_code_version(v) for v in step["code_versions"]))
+    if reason and not inline:
+        out += [f"    {line}" for line in reason.split("\n")]
     return out
 
 
@@ -38,3 +89,31 @@ def _code_version(version: dict[str, Any]) -> str:
     name = "the run's snapshot" if code == 0 else f"retry {code}'s snapshot"
     return (f"{name} {version['snapshot'][:12]}, attempt{'s' if len(attempts) != 1 else ''} "
             f"{', '.join(str(a) for a in attempts)}: {version['mini_batches']} mini-batches, {version['rows']} rows")
+
+
+def items_total(items: dict[str, Any]) -> str:
+    """`300`, `~310` (estimated from the bytes read so far) or `?`."""
+    if items.get("total") is not None:
+        return str(items["total"])
+    return f"~{items['estimate']}" if items.get("estimate") is not None else "?"
+
+
+def progress_lines(progress: dict[str, Any], running: bool) -> list[str]:
+    """A step's numbers: what is done, failed and left, the rates (now, while it runs; the
+    average over the run once it stopped) and, while it runs, the time left."""
+    mb, items = progress["mini_batches"], progress["items"]
+    total = items_total(items)
+    left = ", of" if items.get("total") is None else \
+        f", {items['total'] - items['succeeded'] - items['failed']} left of"
+    estimated = " (estimated from the bytes read so far)" if total.startswith("~") else ""
+    out = [f"    mini-batches: {mb['succeeded']} succeeded, {mb['failed']} failed, "
+           f"{mb['total'] - mb['succeeded'] - mb['failed']} left of {mb['total']}; "
+           f"{rate(progress.get('mini_batches_per_second', 0.0))} mini-batches/s",
+           f"    items: {items['succeeded']} succeeded, {items['failed']} failed{left} {total}{estimated}; "
+           f"{rate(progress.get('items_per_second', 0.0))} items/s"]
+    if running:
+        eta = progress.get("eta_seconds")
+        elapsed = clock(progress.get("elapsed_seconds", 0.0))
+        out.append(f"    ETA {clock(eta) if eta is not None else '(not known yet)'}; running for {elapsed}")
+    out.append(f"    retries: {progress['retries']}; worker restarts: {progress['worker_restarts']}")
+    return out

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.plan.plan import StepPlan
+from runner.runs import input_order
 from runner.runs.folder import Ambiguous, RunFolder, StepFolder, find_run, list_runs, pid_alive
 from runner.runs.outcome import Results, RunError
 from runner.runs.records import (ItemCounts, JobRecord, MiniBatchCounts, ProgressRecord, RecordError, RunRecord,
@@ -97,8 +98,9 @@ def status(folder: RunFolder,
     return info
 
 
-def results(folder: RunFolder, head: int = 10, step: str | None = None) -> Results:
-    """The output rows of a step (the last step with an append_row output by default)."""
+def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input_order: bool = False) -> Results:
+    """The output rows of a step (the last step with an append_row output by default):
+    how many, and the first `head` as committed or, `in_input_order`, by input."""
     plans = job(folder, step).steps
     candidates = [s for s in plans if s.append_row_file and s.output and step in (None, s.name)]
     if not candidates:
@@ -120,8 +122,24 @@ def results(folder: RunFolder, head: int = 10, step: str | None = None) -> Resul
         import pandas as pd
 
         frame = pd.read_parquet(path)
-        return Results(str(path), len(frame), frame.head(head).to_string(index=False).splitlines())
-    return Results(str(path), *_count_and_head(path, head, chosen.row_format == "csv"))
+        shown = input_order.parquet_rows(frame, _ledger(folder, chosen.name), head) if in_input_order else \
+            frame.head(head)
+        return Results(str(path), len(frame), shown.to_string(index=False).splitlines())
+    rows, first = _count_and_head(path, head, chosen.row_format == "csv")
+    if in_input_order:
+        first = input_order.text_head(path, _ledger(folder, chosen.name), head, chosen.row_format == "csv")
+    return Results(str(path), rows, first)
+
+
+def _ledger(folder: RunFolder, step: str) -> str:
+    """The ledger that says where a step's rows came from: its own, or that of the run
+    whose output it reuses (allow_reuse links that run's output)."""
+    try:
+        origin = folder.step(step).read().reused_from
+    except RecordError as exc:
+        raise RunError(str(exc)) from exc
+    return (folder.path.parent / origin).joinpath(step).joinpath("ledger.jsonl").as_posix() if origin else \
+        folder.step(step).ledger
 
 
 def output_file(folder: RunFolder, step: StepPlan) -> Path | None:

@@ -137,6 +137,9 @@ class ItemCounts:
     total: int | None = None  # None: rows of a table, known only as workers read them
     succeeded: int = 0
     failed: int = 0
+    # Where the total is not known: rows so far scaled by the input bytes of all the
+    # mini-batches over those of the finished ones (None until one finished).
+    estimate: int | None = None
 
 
 @dataclass
@@ -150,7 +153,11 @@ class ProgressRecord:
     rows_written: int = 0
     retries: int = 0
     worker_restarts: int = 0
+    # While running: the rates of the last RATE_WINDOW seconds (runner/local/progress.py);
+    # once stopped, the average over the driver's run. Fields added later have defaults:
+    # older progress.json files read as before.
     mini_batches_per_second: float = 0.0
+    items_per_second: float = 0.0
     eta_seconds: float | None = None
     elapsed_seconds: float = 0.0
     updated: float = 0.0

@@ -44,7 +44,7 @@ def test_v1_apply_submits_waits_downloads_and_records(project: Path) -> None:
     # The run commands read it as a local run.
     shown = runner("results", "latest", cwd=project)
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.splitlines() == ["Prediction has 3 rows", *ROWS]
+    assert shown.stdout.splitlines() == ["mnist_outputs.txt has 3 rows", *ROWS]
     listed = runner("runs", cwd=project)
     assert "succeeded" in listed.stdout and "azureml" in listed.stdout
     status = runner("status", "latest", cwd=project)

@@ -34,7 +34,7 @@ def test_the_tutorial_run_classifies_every_image_once(project):
     accuracy = sum(labels[f] == row.split(": ")[1] for f, row in zip(files, rows)) / len(rows)
     assert accuracy > 0.9
     shown = cli("results", run_id, cwd=project)
-    assert shown.stdout.splitlines()[0] == "Prediction has 360 rows" and len(shown.stdout.splitlines()) == 11
+    assert shown.stdout.splitlines()[0] == "mnist_outputs.txt has 360 rows" and len(shown.stdout.splitlines()) == 11
     again = cli("apply", "specs/mnist.yaml", cwd=project, timeout=600)
     assert again.returncode == 0 and f"reused the output of run {run_id}" in again.stderr
 

@@ -46,9 +46,9 @@ def test_every_file_once_with_arguments_logs_and_reports(job):
     status = cli("status", run_id, "--json", cwd=root)
     progress = json.loads(status.stdout)["steps"][0]["progress"]
     assert progress["mini_batches"] == {"total": 8, "succeeded": 8, "failed": 0, "in_flight": 0, "retrying": 0}
-    assert progress["items"] == {"total": 40, "succeeded": 40, "failed": 0}
+    assert progress["items"] == {"total": 40, "succeeded": 40, "failed": 0, "estimate": None}
     shown = cli("results", run_id, "--head", "2", cwd=root)
-    assert shown.stdout.splitlines()[0] == "Prediction has 40 rows" and len(shown.stdout.splitlines()) == 3
+    assert shown.stdout.splitlines()[0] == "parallel_run_step.txt has 40 rows" and len(shown.stdout.splitlines()) == 3
 
 
 @pytest.mark.parametrize("fault", ["exit", "kill", "raise"])
@@ -130,7 +130,7 @@ def test_fewer_results_count_the_shortfall_and_name_the_files(job):
     [entry] = _manifest(root, run_id)
     assert [Path(p).name for p in entry["failed_files"]] == ["f0013.txt"] and entry["failed_items"] == 1
     status = json.loads(cli("status", run_id, "--json", cwd=root).stdout)["steps"][0]["progress"]
-    assert status["items"] == {"total": 40, "succeeded": 39, "failed": 1}
+    assert status["items"] == {"total": 40, "succeeded": 39, "failed": 1, "estimate": None}
 
 
 def test_returning_none_is_a_clear_error(job):

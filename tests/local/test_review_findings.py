@@ -107,7 +107,7 @@ def test_results_count_rows_not_line_breaks(tmp_path):
     write_spec(tmp_path, script="breaks.py")
     code, run_id, err = _apply(tmp_path)
     assert code == 0, err
-    assert cli("results", run_id, cwd=tmp_path).stdout.splitlines()[0] == "Prediction has 6 rows"
+    assert cli("results", run_id, cwd=tmp_path).stdout.splitlines()[0] == "parallel_run_step.txt has 6 rows"
 
 
 def test_ambiguous_prefixes_linked_folders_and_resuming_a_failed_run(tmp_path):
