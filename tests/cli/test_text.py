@@ -122,3 +122,27 @@ def test_status_of_a_running_run_shows_both_rates_and_the_time_left(tmp_path: Pa
     assert proc.returncode == 0
     done = cli("status", "latest", cwd=tmp_path).stdout
     assert "ETA" not in done and "42 succeeded" in done, done
+
+
+def test_results_sorted_after_a_retry_puts_the_retried_rows_in_their_place(tmp_path: Path) -> None:
+    names = make_files(tmp_path / "data", 12)
+    write_spec(tmp_path, mini_batch_size=2, run_max_try=1, env={"FAULT": "raise", "FAULT_ON": "f0002.txt",
+                                                                 "FAULT_ONCE": "1"})
+    applied = cli("apply", "spec.yaml", cwd=tmp_path)
+    assert applied.returncode == 0, applied.stderr  # within the thresholds; mini-batch 1 failed once
+    run_id = applied.stdout.strip()
+    retried = cli("retry", run_id, cwd=tmp_path)
+    assert retried.returncode == 0, retried.stderr
+    assert output_rows(tmp_path, run_id)[-2:] == ["f0002.txt: 2", "f0003.txt: 3"]  # appended at the end
+    shown = cli("results", run_id, "--sorted", "--head", "20", cwd=tmp_path).stdout.splitlines()
+    assert shown == ["parallel_run_step.txt has 12 rows", *(f"{n}: {int(n[1:5])}" for n in names)]
+
+
+def test_results_sorted_without_a_ledger_says_why(tmp_path: Path) -> None:
+    make_files(tmp_path / "data", 4)
+    write_spec(tmp_path)
+    run_id = cli("apply", "spec.yaml", cwd=tmp_path).stdout.strip()
+    (run_folder(tmp_path, run_id) / "score" / "ledger.jsonl").unlink()
+    shown = cli("results", run_id, "--sorted", cwd=tmp_path)
+    assert shown.returncode == 2 and "cannot be put in input order" in shown.stderr, shown.stderr
+    assert "Traceback" not in shown.stderr
