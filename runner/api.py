@@ -19,17 +19,16 @@ from runner.spec.diagnostics import SpecError
 
 if TYPE_CHECKING:
     from runner.plan.plan import Plan
+    from runner.plan.work import StepWork
     from runner.runs.backend import Backend
     from runner.runs.folder import RunFolder
     from runner.runs.outcome import Compiled, Results, RunResult
     from runner.spec.load import LoadedSpec
 
-__all__ = ["SpecError", "RunError", "BackendError", "ValidationResult", "TARGETS", "RUNS_DIR", "backend_for",
-           "validate", "plan", "plan_compiled", "write_schemas", "prepare_example", "apply", "resume", "retry",
-           "cancel", "list_runs", "status", "results", "logs"]
+__all__ = ["SpecError", "RunError", "BackendError", "ValidationResult", "TARGETS", "runs_dir", "backend_for",
+           "validate", "plan", "plan_compiled", "preview", "write_schemas", "prepare_example", "apply", "resume", "retry",
+           "cancel", "list_runs", "status", "results", "logs", "follow", "remove", "gc"]
 
-# Where runs are kept, relative to the working directory.
-RUNS_DIR = Path(".runner") / "runs"
 # target -> "module:class" of its Backend. A new engine is one module and one line here.
 BACKENDS = {
     "local": "runner.local.backend:LocalBackend",
@@ -67,16 +66,15 @@ def _load(spec: str, sets: Sequence[str], set_params: Sequence[str],
 
 
 def validate(specs: Sequence[str], sets: Sequence[str] = (), set_params: Sequence[str] = (),
-             environ: Mapping[str, str] | None = None) -> list[ValidationResult]:
-    """Validate each spec independently; never raises for a bad spec."""
-    results = []
-    for spec in specs:
-        try:
-            _load(spec, sets, set_params, environ)
-            results.append(ValidationResult(spec, None))
-        except SpecError as exc:
-            results.append(ValidationResult(spec, exc))
-    return results
+             environ: Mapping[str, str] | None = None, target: str | None = None,
+             stdin: bytes | None = None) -> list[ValidationResult]:
+    """Validate each spec independently; never raises for a bad spec. A folder stands for
+    the specs below it, `-` for `stdin`; what the target (`target`, else the spec's own)
+    cannot express is an error too (runner/plan/validate.py)."""
+    from runner.plan.validate import validate_paths
+
+    return [ValidationResult(path, error)
+            for path, error in validate_paths(specs, sets, set_params, environ, target, stdin)]
 
 
 def _plan(loaded: LoadedSpec, target: str | None) -> Plan:
@@ -99,6 +97,18 @@ def plan_compiled(spec: str, sets: Sequence[str] = (), set_params: Sequence[str]
     loaded = _load(spec, sets, set_params, environ)
     result = _plan(loaded, target)
     return result, backend_for(result.target).compile(result, loaded, base_dir)
+
+
+def preview(result: Plan, spec: str | None = None, root: Path | None = None) -> list[StepWork]:
+    """Each step's work (inputs counted from a listing, mini-batches, workers) and whether
+    `apply` would reuse an earlier run for it, with the reason. Cheap: no data is read."""
+    from runner.plan.work import estimate
+
+    work = estimate(result)
+    decisions = backend_for(result.target).reuse(result, root or runs_dir(spec))
+    for item in work:
+        item.reuse = decisions.get(item.step, "")
+    return work
 
 
 def stage_inputs(compiled: Compiled) -> None:
@@ -133,32 +143,41 @@ def prepare_example(name: str, root: str | Path = ".", force: bool = False) -> A
 
 
 def apply(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
-          environ: Mapping[str, str] | None = None, root: Path = RUNS_DIR, stream: IO[str] | None = None,
+          environ: Mapping[str, str] | None = None, root: Path | None = None, stream: IO[str] | None = None,
           session: Any = None) -> RunResult:
-    """Run a spec on its target (or `target`), in a new run folder under `root`, to its end.
-    `session` replaces an Azure target's SDK seam (tests)."""
+    """Run a spec on its target (or `target`), in a new run folder under `root` (the
+    project's runs: `runs_dir(spec)`), to its end. `session` replaces an Azure target's
+    SDK seam (tests)."""
     loaded = _load(spec, sets, set_params, environ)
     result = _plan(loaded, target)
-    return backend_for(result.target, session).apply(result, loaded, root, stream)
+    return backend_for(result.target, session).apply(result, loaded, root or runs_dir(spec), stream)
 
 
-def _run_backend(run: str, root: Path, session: Any = None) -> tuple[RunFolder, Backend]:
+def runs_dir(spec: str | None = None) -> Path:
+    """Where runs are kept: the nearest `.runner/` up from the working directory (from
+    the spec's folder for `apply`), or $RUNNER_HOME (runner/runs/home.py has the rule)."""
+    from runner.runs.home import runs_dir as find
+
+    return find(spec)
+
+
+def _run_backend(run: str, root: Path | None, session: Any = None) -> tuple[RunFolder, Backend]:
     from runner.runs import inspect
 
-    folder = inspect.find(run, root)
+    folder = inspect.find(run, root or runs_dir())
     return folder, backend_for(inspect.read(folder).target, session)
 
 
-def resume(run: str, root: Path = RUNS_DIR, stream: IO[str] | None = None,
+def resume(run: str, root: Path | None = None, stream: IO[str] | None = None,
            accept_changed_inputs: bool = False) -> RunResult:
     """Finish an interrupted run (Ctrl-C, a killed driver): committed work is kept, torn
     output is cut back to the last commit, the rest runs. Inputs changed since the run
     was planned stop it first, unless `accept_changed_inputs`."""
     folder, backend = _run_backend(run, root)
-    return backend.resume(folder, root, stream, accept_changed_inputs)
+    return backend.resume(folder, root or runs_dir(), stream, accept_changed_inputs)
 
 
-def retry(run: str, root: Path = RUNS_DIR, stream: IO[str] | None = None, update_code: bool = False,
+def retry(run: str, root: Path | None = None, stream: IO[str] | None = None, update_code: bool = False,
           sets: Sequence[str] = (), set_params: Sequence[str] = (), accept_changed_inputs: bool = False) -> RunResult:
     """Run a finished run's failed and never-run items again into its own output, each row
     once: with the run's code snapshot (transient failures), or with `update_code` a new
@@ -166,31 +185,34 @@ def retry(run: str, root: Path = RUNS_DIR, stream: IO[str] | None = None, update
     processes or environment variables (RunError for anything else). Nothing to retry:
     the result has no steps, and its note says why."""
     folder, backend = _run_backend(run, root)
-    return backend.retry(folder, root, stream, update_code, sets, set_params, accept_changed_inputs)
+    return backend.retry(folder, root or runs_dir(), stream, update_code, sets, set_params, accept_changed_inputs)
 
 
-def cancel(run: str, root: Path = RUNS_DIR) -> str:
+def cancel(run: str, root: Path | None = None) -> str:
     """Stop a running run from any terminal; says what was done."""
     folder, backend = _run_backend(run, root)
     return backend.cancel(folder)
 
 
-def list_runs(root: Path = RUNS_DIR) -> list[dict[str, Any]]:
+def list_runs(root: Path | None = None, statuses: Sequence[str] = (),
+              limit: int | None = None) -> list[dict[str, Any]]:
     """Every run, oldest first, with its status (a run whose driver is gone while it said
-    running is shown as interrupted)."""
+    running is shown as interrupted); only those in `statuses` if any; the newest `limit`."""
     import dataclasses
 
     from runner.runs import inspect
 
-    return [dataclasses.asdict(record) for record in inspect.list_all(root)]
+    found = [dataclasses.asdict(record) for record in inspect.list_all(root or runs_dir())
+             if not statuses or record.status in statuses]
+    return found[max(0, len(found) - limit):] if limit is not None else found
 
 
-def status(run: str, root: Path = RUNS_DIR) -> dict[str, Any]:
+def status(run: str, root: Path | None = None) -> dict[str, Any]:
     folder, backend = _run_backend(run, root)
     return backend.status(folder)
 
 
-def results(run: str, head: int = 10, step: str | None = None, root: Path = RUNS_DIR,
+def results(run: str, head: int = 10, step: str | None = None, root: Path | None = None,
             in_input_order: bool = False) -> Results:
     """The output rows of a step (the last step with an append_row output by default);
     `in_input_order`: the first rows by input, not by when they finished."""
@@ -199,7 +221,31 @@ def results(run: str, head: int = 10, step: str | None = None, root: Path = RUNS
 
 
 def logs(run: str, worker: int | None = None, system: bool = False, step: str | None = None,
-         root: Path = RUNS_DIR) -> Iterator[tuple[str, str]]:
+         root: Path | None = None) -> Iterator[tuple[str, str]]:
     """(path, text) of the logs: each worker's user logs, or the driver's (--sys)."""
     folder, backend = _run_backend(run, root)
     return backend.logs(folder, worker, system, step)
+
+
+def follow(run: str, worker: int | None = None, system: bool = False, step: str | None = None,
+           interval: float = 0.25, root: Path | None = None) -> Iterator[tuple[str, str]]:
+    """(path, new text) of the driver's log and the workers' user logs (only `worker`'s;
+    only the driver's with `system`) as they grow, until the run ends."""
+    folder, backend = _run_backend(run, root)
+    return backend.follow(folder, worker, system, step, interval)
+
+
+def remove(runs: Sequence[str], force: bool = False, root: Path | None = None) -> list[str]:
+    """Delete runs' folders; says what was removed. A running run is refused; so is one
+    whose output a later run reused, unless `force` (RunError says what would break)."""
+    from runner.runs import housekeeping
+
+    return housekeeping.remove(root or runs_dir(), runs, force)
+
+
+def gc(keep: int | None = None, dry_run: bool = False, root: Path | None = None) -> list[str]:
+    """Remove pre-flight failures, and with `keep` every run but the newest `keep` of
+    each spec; a run whose output a kept run reused is kept, and said so."""
+    from runner.runs import housekeeping
+
+    return housekeeping.gc(root or runs_dir(), keep, dry_run)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -19,7 +20,8 @@ import click
 
 from runner import __version__, api
 from runner.runs.display import outcome_text, status_lines
-from runner.runs.status import ExitCode
+from runner.runs.status import ExitCode, Status, exit_code
+from runner.watch import print_follow, watch_status
 
 if TYPE_CHECKING:
     from runner.runs.outcome import RunResult
@@ -76,21 +78,37 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("specs", nargs=-1, required=True, type=click.Path())
 @override_options
-def validate(specs: tuple[str, ...], sets: tuple[str, ...], set_params: tuple[str, ...]) -> None:
+@click.option("--target", type=TARGETS, help="Refuse what this target cannot express (default: each spec's own).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
+              help="json: a list of {file, ok, errors}; github: ::error annotations for GitHub Actions.")
+def validate(specs: tuple[str, ...], sets: tuple[str, ...], set_params: tuple[str, ...], target: str | None,
+             fmt: str) -> None:
     """Check specs: every problem at once, with file:line:col and field path.
 
-    Overrides, if given, apply to every spec. Exit 0 when all are valid, 2 otherwise.
+    SPECS are files, folders (every spec below them, variants included: YAML that is
+    not a spec, and names starting with . or _, are skipped) or - for standard input
+    (named <stdin>; its paths are relative to the working directory). Overrides, if
+    given, apply to every spec. Exit 0 when all are valid, 2 otherwise.
+
+    \b
+    Examples:
+      runner validate specs/
+      runner validate specs/ --target azureml-v2 --format github   # in a CI job
+      cat specs/mnist.yaml | runner validate -
     """
-    failed = 0
-    for result in api.validate(list(specs), sets, set_params):
-        if result.ok:
-            click.echo(f"ok    {result.path}")
-        else:
-            failed += 1
-            click.echo(f"error {result.path}")
-            assert result.error is not None
+    stdin = click.get_binary_stream("stdin").read() if "-" in specs else None
+    results = api.validate(list(specs), sets, set_params, target=target, stdin=stdin)
+    failed = sum(not result.ok for result in results)
+    if fmt != "text":
+        from runner.spec.report import as_github, as_json
+
+        found = [(result.path, result.error.diagnostics if result.error else []) for result in results]
+        click.echo((as_json if fmt == "json" else as_github)(found), nl=False)
+    for result in results if fmt == "text" else ():
+        click.echo(f"{'ok   ' if result.ok else 'error'} {result.path}")
+        if result.error is not None:
             _err(render(result.error.diagnostics))
     sys.exit(EXIT_USAGE if failed else EXIT_OK)
 
@@ -200,8 +218,8 @@ def _finish(result: RunResult) -> None:
              "/outputs")
     elif result.note:  # the backend's own word on what happens next
         _err(f"run {run_id}: {result.note}")
-    elif result.status == "interrupted":
-        _err(f"run {run_id} interrupted; `runner resume {run_id}` continues it")
+    elif result.status in ("interrupted", "canceled"):
+        _err(f"run {run_id} {result.status}; `runner resume {run_id}` continues it")
     elif result.status == "failed":
         _err(f"run {run_id} failed; see `runner status {run_id}` and `runner logs {run_id}`")
     elif result.status == "error":
@@ -290,31 +308,100 @@ def retry(run: str, update_code: bool, sets: tuple[str, ...], set_params: tuple[
 @click.argument("run")
 @run_errors_exit
 def cancel(run: str) -> None:
-    """Stop a running run from any terminal. Locally the driver stops its workers and
-    keeps what it committed (`runner resume` goes on later); an Azure run is cancelled in
-    the studio. RUN is a run id, a prefix of one, or `latest`."""
+    """Stop a running run from any terminal, as Ctrl-C in its own would: locally the
+    driver stops its workers, keeps what it committed and records `canceled` (`runner
+    resume` goes on later); waits until it has stopped. An Azure run is cancelled in the
+    studio. RUN is a run id, a prefix of one, or `latest`."""
     _err(api.cancel(run))
 
 
+STATUSES = click.Choice(sorted(s.value for s in Status), case_sensitive=False)
+
+
 @cli.command()
-def runs() -> None:
-    """List runs, oldest first."""
-    found = api.list_runs()
-    if not found:
-        _err(f"no runs yet (they are kept under {api.RUNS_DIR})")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON list (every field of run.json).")
+@click.option("--status", "statuses", multiple=True, type=STATUSES, help="Only runs in this state (repeatable).")
+@click.option("--limit", type=click.IntRange(min=0), metavar="N", help="Only the newest N (still listed oldest first).")
+@run_errors_exit
+def runs(as_json: bool, statuses: tuple[str, ...], limit: int | None) -> None:
+    """List the project's runs, oldest first.
+
+    Runs are kept in the nearest `.runner/` folder up from the working directory (or
+    $RUNNER_HOME). Runs that failed their pre-flight checks are summed up in one line
+    (`--status preflight` lists them, `runner gc` removes them)."""
+    found = api.list_runs(statuses=statuses)
+    preflight = [] if as_json or statuses else [r for r in found if r["status"] == Status.PREFLIGHT]
+    found = [r for r in found if r["status"] != Status.PREFLIGHT] if preflight else found
+    found = found[len(found) - min(limit, len(found)):] if limit is not None else found
+    if as_json:
+        click.echo(json.dumps(found, indent=1, default=str))
+        return
+    if not found and not preflight:
+        _err(f"no runs{' with status ' + ' or '.join(statuses) if statuses else ' yet'} "
+             f"(they are kept under {api.runs_dir()})")
     for info in found:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.get("started") or 0))
         click.echo(f"{info.get('id', '?'):<48} {str(info.get('status', '?')):<12} {info.get('target', 'local'):<11} "
                    f"{started}  {info.get('spec', '')}")
+    if preflight:
+        click.echo(f"and {len(preflight)} failed pre-flight check{'s' if len(preflight) > 1 else ''} "
+                   f"(newest {preflight[-1]['id']}): `runner runs --status preflight` lists them, "
+                   "`runner gc` removes them")
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Remove a run even though a later run reused its output.")
+@run_errors_exit
+def rm(runs: tuple[str, ...], force: bool) -> None:
+    """Remove runs' folders. RUN is a run id, a prefix of one, or `latest`.
+
+    A running run is refused (`runner cancel` it first). So is a run whose output a later
+    run reused (allow_reuse): the later run's rows stay, but the logs and reports of the
+    reused step would go; --force removes it anyway. All named runs go, or none."""
+    for line in api.remove(runs, force):
+        _err(line)
+
+
+@cli.command()
+@click.option("--keep", type=click.IntRange(min=0), metavar="N",
+              help="Also remove every run but the newest N of each spec file.")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@run_errors_exit
+def gc(keep: int | None, dry_run: bool) -> None:
+    """Remove runs that failed their pre-flight checks and, with --keep N, the older runs
+    of each spec (interrupted and canceled ones too: they cannot be resumed after).
+
+    Never removes a running run, nor one whose output a kept run reused (it is kept,
+    and said so: that step's logs and reports are there)."""
+    said = api.gc(keep, dry_run)
+    for line in said:
+        _err(line)
+    if not said:
+        _err("nothing to remove")
 
 
 @cli.command()
 @click.argument("run")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--watch", "-w", is_flag=True,
+              help="Redraw it until the run ends, then exit as `runner apply` would (0, 1, 2, 3 or 130).")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True, metavar="SECONDS",
+              help="How often --watch reads the status.")
 @run_errors_exit
-def status(run: str, as_json: bool) -> None:
+def status(run: str, as_json: bool, watch: bool, interval: float) -> None:
     """Show a run's progress: mini-batches and items done, failed, left; items/s and
-    mini-batches/s; while it runs, the time left (ETA)."""
+    mini-batches/s; while it runs, the time left (ETA).
+
+    With --watch, from any terminal: on a terminal the status is redrawn in place; into
+    a file or a pipe a new block is written only when it changes."""
+    if watch:
+        if as_json:
+            raise click.UsageError("--watch draws text; --json prints one status")
+        out = sys.stdout
+        ended = watch_status(lambda: api.status(run), out, interval, out.isatty(),
+                             lambda: shutil.get_terminal_size().columns)
+        sys.exit(int(exit_code(ended)))
     info = api.status(run)
     if as_json:
         click.echo(json.dumps(info, indent=1, default=str))
@@ -347,21 +434,30 @@ def results(run: str, head: int, step: str | None, in_input_order: bool) -> None
 @click.option("--worker", type=click.IntRange(min=0), help="Only this worker's user logs.")
 @click.option("--sys", "system", is_flag=True, help="The engine's own logs instead of the entry script's.")
 @click.option("--step", help="Only this step.")
+@click.option("--follow", "-f", is_flag=True,
+              help="Stream the driver's log and the workers' (or --worker's) as they grow, until the run ends.")
 @run_errors_exit
-def logs(run: str, worker: int | None, system: bool, step: str | None) -> None:
-    """Show a run's logs: each worker's stdout, stderr and logging (or --sys)."""
-    shown = False
-    for path, text in api.logs(run, worker, system, step):
-        if text.strip():
-            shown = True
-            click.echo(f"==> {path} <==")
-            click.echo(text.rstrip("\n"))
+def logs(run: str, worker: int | None, system: bool, step: str | None, follow: bool) -> None:
+    """Show a run's logs: each worker's stdout, stderr and logging (or --sys).
+
+    With -f, from any terminal: the driver's log and each worker's user logs (only
+    --worker's; only the driver's with --sys), as `tail -f` shows them, from their start
+    until the run ends; then exit 0."""
+    if follow:
+        shown = print_follow(api.follow(run, worker, system, step), sys.stdout)
+    else:
+        shown = False
+        for path, text in api.logs(run, worker, system, step):
+            if text.strip():
+                shown = True
+                click.echo(f"==> {path} <==")
+                click.echo(text.rstrip("\n"))
     if not shown:
         reused = [s for s in api.status(run)["steps"] if s.get("reused_from")]
         hint = "".join(f"; step {s['name']} reused run {s['reused_from']}: `runner logs {s['reused_from']}`"
                        for s in reused)
         _err(f"no logs to show{hint}")
-    elif system:
+    elif system and not follow:
         _err("one row per mini-batch: logs/sys/report/processed_mini_batches.csv in each step's folder")
 
 

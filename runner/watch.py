@@ -45,9 +45,9 @@ def _rows(lines: list[str], width: int) -> int:
     return sum(max(1, -(-len(line) // width)) for line in lines)
 
 
-def print_follow(chunks: Iterable[tuple[str, str]], out: IO[str]) -> None:
+def print_follow(chunks: Iterable[tuple[str, str]], out: IO[str]) -> bool:
     """Each (path, new text) as `tail -f` shows several files: a header when the file
-    changes, then the text as it comes."""
+    changes, then the text as it comes. Whether there was any."""
     last, ended_line = None, True
     for path, text in chunks:
         if path != last:
@@ -56,3 +56,4 @@ def print_follow(chunks: Iterable[tuple[str, str]], out: IO[str]) -> None:
         out.write(text)
         out.flush()
         ended_line = text.endswith("\n")
+    return last is not None

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from runner.plan.plan import Plan
 from runner.render import plan_text
-from runner.runs import inspect
+from runner.runs import follow, inspect
 from runner.runs.folder import RunFolder, new_run
 from runner.runs.outcome import BackendError, Compiled, Results, RunError, RunResult, StepResult
 from runner.runs.records import JobRecord, RunRecord, StepSummary
@@ -137,6 +137,21 @@ class _AzureBackend:
     def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[tuple[str, str]]:
         info = _submitted_record(run)
         raise RunError(f"run {run.id} ran on Azure ML ({info.target}); its logs are there: {info.portal_url or ''}")
+
+    def follow(self, run: RunFolder, worker: int | None, system: bool, step: str | None,
+               interval: float) -> Iterator[tuple[str, str]]:
+        """Its logs are in the studio: what run.json says (the process that applied it
+        follows it there) each time it changes, until it ends; then where the logs are."""
+        yield from follow.status_changes(run, interval)
+        info = inspect.read(run)
+        if info.azure_run_id:
+            yield run.file("run.json"), f"the logs of Azure ML run {info.azure_run_id}: {info.portal_url or ''}\n"
+
+    def reuse(self, plan: Plan, root: Path) -> dict[str, str]:
+        # Azure ML keeps its own record of what ran: reuse is its decision, at submission.
+        return {step.name: "Azure ML decides at submission: reused when the step's script, inputs and settings "
+                           "are unchanged (allow_reuse)" if step.allow_reuse else "runs: allow_reuse is false"
+                for step in plan.steps}
 
     def cancel(self, run: RunFolder) -> str:
         info = _submitted_record(run)

@@ -6,6 +6,7 @@ import fcntl
 import os
 import signal
 import sys
+import time
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -18,12 +19,14 @@ from runner.local.job import executable_steps
 from runner.local.ledger import Totals, current_records
 from runner.plan.plan import Plan
 from runner.render import plan_json, plan_text
-from runner.runs import inspect
+from runner.runs import follow, inspect
 from runner.runs.folder import RunFolder, StepFolder, new_run, pid_alive
 from runner.runs.outcome import Compiled, Results, RunError, RunResult
 from runner.runs.records import JobRecord, ProgressRecord, RecordError, RunRecord
 from runner.runs.status import Status
 from runner.spec.load import LoadedSpec
+
+CANCEL_WAIT = 30.0  # seconds `runner cancel` waits to say the run stopped
 
 
 class LocalBackend:
@@ -32,6 +35,11 @@ class LocalBackend:
 
     def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled | None:
         return None  # the plan is what runs
+
+    def reuse(self, plan: Plan, root: Path) -> dict[str, str]:
+        from runner.local.explain import decisions
+
+        return decisions(plan, root)
 
     def apply(self, plan: Plan, spec: LoadedSpec, root: Path, stream: IO[str] | None) -> RunResult:
         run = new_run(root, plan.name)
@@ -90,25 +98,36 @@ class LocalBackend:
                 entry["code_versions"] = retries.code_versions(run.step(entry["name"]))
         return info
 
-
     def results(self, run: RunFolder, head: int, step: str | None, in_input_order: bool = False) -> Results:
         return inspect.results(run, head, step, in_input_order)
 
     def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[tuple[str, str]]:
         return inspect.log_files(run, worker, system, step)
 
+    def follow(self, run: RunFolder, worker: int | None, system: bool, step: str | None,
+               interval: float) -> Iterator[tuple[str, str]]:
+        def paths() -> list[Path]:
+            found = list(inspect.log_paths(run, None, True, step))  # the driver's
+            return found if system else [*found, *inspect.log_paths(run, worker, False, step)]
+
+        return follow.tail(paths, follow.run_ended(run), interval)
+
     def cancel(self, run: RunFolder) -> str:
-        """Ctrl-C from another terminal: the driver stops its workers and keeps what is
-        committed, so the run is interrupted and `runner resume` goes on with it."""
+        """Ctrl-C from another terminal: the driver stops its workers, keeps what is
+        committed and records `canceled` (cancel.json names it); `runner resume` goes on."""
         info = inspect.read(run)
         if info.status != Status.RUNNING or not info.driver_pid or not _driver_holds(run):
             raise RunError(f"run {run.id} is not running ({info.status})")
-        try:
-            os.kill(info.driver_pid, signal.SIGINT)
-        except (ProcessLookupError, PermissionError) as exc:
-            raise RunError(f"run {run.id}'s driver (pid {info.driver_pid}) is gone") from exc
-        return (f"asked run {run.id}'s driver (pid {info.driver_pid}) to stop; what it committed is kept, "
-                f"and `runner resume {run.id}` goes on from there")
+        if run.request_cancel(info.driver_pid):  # the driver records `canceled`, not `interrupted`
+            try:
+                os.kill(info.driver_pid, signal.SIGINT)
+            except (ProcessLookupError, PermissionError) as exc:
+                raise RunError(f"run {run.id}'s driver (pid {info.driver_pid}) is gone") from exc
+        if _stopped(run, CANCEL_WAIT):
+            return f"run {run.id} {inspect.read(run).status}; what it committed is kept: `runner resume {run.id}` " \
+                   "goes on from there"
+        return (f"asked run {run.id}'s driver (pid {info.driver_pid}) to stop; it is still stopping its workers. "
+                f"What it commits is kept, and `runner resume {run.id}` goes on from there")
 
 
 def _check_inputs(run: RunFolder, accept: bool, stream: IO[str] | None, retrying: Collection[str] = (),
@@ -146,6 +165,16 @@ def _committed(step: StepFolder, attempt: int) -> set[int]:
     return {record["mb"] for record in current_records(step.ledger, attempt > 0)
             if record["status"] == "ok" or record.get("gen", 0) >= attempt}
 
+
+def _stopped(run: RunFolder, seconds: float) -> bool:
+    """Whether the driver let go of the run within `seconds` (it stops its workers first,
+    which takes them at most their stop grace)."""
+    deadline = time.monotonic() + seconds
+    while _driver_holds(run):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _driver_holds(run: RunFolder) -> bool:

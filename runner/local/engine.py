@@ -8,6 +8,7 @@ loop, then reports. Ctrl-C (or SIGTERM) stops workers and leaves a resumable run
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import json
@@ -108,6 +109,8 @@ def _execute(run: RunFolder, runs_root: Path, stream: IO[str]) -> RunResult:
     with _Stop() as stop:
         for job in steps:
             result = _run_step_safely(run, job, runs_root, fingerprints, stop, stream)
+            if result.status == Status.INTERRUPTED and run.cancel_requested(os.getpid()):
+                result = dataclasses.replace(result, status=Status.CANCELED, reason="by `runner cancel`")
             results.append(result)
             with contextlib.suppress(OSError):  # with the disk full this may not be written either
                 run.step(job.name).update(status=result.status, reason=result.reason,

@@ -28,6 +28,10 @@ class Backend(Protocol):
         """What the plan becomes on this target, for review (`runner plan --target`);
         None where nothing is compiled (local). Paths are relative to `base_dir`."""
 
+    def reuse(self, plan: Plan, root: Path) -> dict[str, str]:
+        """step -> whether `apply` would reuse earlier work for it, and why (`runner
+        plan`); cheap: listings and the code, never the data."""
+
     def apply(self, plan: Plan, spec: LoadedSpec, root: Path, stream: IO[str] | None) -> RunResult:
         """Run the plan in a new run folder under `root`, to its end."""
 
@@ -53,6 +57,12 @@ class Backend(Protocol):
 
     def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[tuple[str, str]]:
         """(path, text) of each log file."""
+
+    def follow(self, run: RunFolder, worker: int | None, system: bool, step: str | None,
+               interval: float) -> Iterator[tuple[str, str]]:
+        """(path, new text) of the logs as they grow, until the run ends (`runner logs -f`):
+        the driver's log and each worker's user logs (only `worker`'s; only the driver's
+        with `system`). Reads what the run records, so any process can follow it."""
 
     def cancel(self, run: RunFolder) -> str:
         """Ask a running run to stop; says what was done."""

@@ -68,7 +68,8 @@ def remove(root: Path, names: Sequence[str], force: bool = False) -> list[str]:
     for run in chosen.values():
         running = _running(run)
         if running is not None:
-            problems.append(f"run {run.id} is {running.status} (pid {running.driver_pid}): "
+            state = "running" if running.status == Status.RUNNING else f"starting ({running.status})"
+            problems.append(f"run {run.id} is {state}, driver pid {running.driver_pid}: "
                             f"`runner cancel {run.id}` stops it first")
             continue
         reuses = [r for r in dependents.get(run.id, []) if r.later not in chosen]

@@ -171,6 +171,12 @@ def _count_and_head(path: Path, head: int, is_csv: bool) -> tuple[int, list[str]
 def log_files(folder: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[tuple[str, str]]:
     """(path, text) of a run's logs kept in its folder: each worker's user logs, or the
     driver's (system)."""
+    for path in log_paths(folder, worker, system, step):
+        yield str(path), path.read_text(encoding="utf-8", errors="replace")
+
+
+def log_paths(folder: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[Path]:
+    """The log files `log_files` reads, as they are now (`logs -f` asks again as they appear)."""
     plans = {s.name: s for s in job(folder, step).steps}
     per_node = {name: s.process_count_per_node or 1 for name, s in plans.items()}
     workers = max(s.node_count * per_node[s.name] for s in plans.values())
@@ -185,7 +191,7 @@ def log_files(folder: RunFolder, worker: int | None, system: bool, step: str | N
                 continue
             if worker is not None and not _is_worker(path, worker, per_node[name]):
                 continue
-            yield str(path), path.read_text(encoding="utf-8", errors="replace")
+            yield path
 
 
 def _is_worker(path: Path, worker: int, per_node: int) -> bool:

@@ -1,28 +1,103 @@
-"""`runner cancel` from another terminal: the driver stops as on Ctrl-C, keeps what it
-committed, and `runner resume` finishes the run exactly once."""
+"""Operating a run from other terminals: `runner logs -f` follows it and `status
+--watch` watches it until it ends, `runner cancel` stops it as Ctrl-C would and records
+`canceled`, and `runner resume` finishes it exactly once. Every command is its own
+process, as from separate terminals."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-from tests.faults.test_crashes import assert_exactly_once, run_id_of, start, wait_for
+from tests.faults.test_crashes import ROOT, assert_exactly_once, run_id_of, start, wait_for
 from tests.local.helpers import cli, make_files, write_spec
 
+# Runs the first 10 mini-batches (items 0-29), then waits for the test's word (a file):
+# the run cannot end before it is canceled, however slow the machine.
+GATED = '''
+import os, time
 
-def test_cancel_stops_a_local_run_and_resume_finishes_it(tmp_path: Path) -> None:
-    names = make_files(tmp_path / "data", 120)
-    write_spec(tmp_path, mini_batch_size=3, env={"SLEEP": "0.02"})
-    proc = start(tmp_path)
-    assert wait_for(tmp_path, 5, proc), "the run finished before it could be cancelled"
-    cancelled = cli("cancel", "latest", cwd=tmp_path)
-    assert cancelled.returncode == 0, cancelled.stderr
-    assert "`runner resume" in cancelled.stderr
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    status = cli("status", "latest", cwd=tmp_path)
-    assert "interrupted" in status.stdout, status.stdout
+def init():
+    print("init", os.getpid(), flush=True)
+
+def run(mini_batch):
+    out = []
+    for path in mini_batch:
+        name = os.path.basename(path)
+        deadline = time.monotonic() + 120
+        while int(name[1:5]) >= 30 and not os.path.exists(os.environ["RELEASE"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with open(path) as handle:
+            out.append(f"{name}: {int(handle.read())}")
+    return out
+'''
+
+
+def _command(root: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "runner", *args], cwd=root, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _wait_for_run(root: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not list((root / ".runner" / "runs").glob("*/run.json")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no run folder"
+        time.sleep(0.01)
+
+
+def test_a_run_is_followed_watched_and_canceled_from_other_processes_then_resumed_once(tmp_path: Path) -> None:
+    names = make_files(tmp_path / "data", 60)
+    write_spec(tmp_path, script="gated.py", mini_batch_size=3, env={"RELEASE": str(tmp_path / "release")})
+    (tmp_path / "code" / "gated.py").write_text(GATED)
+    applied = start(tmp_path)
+    _wait_for_run(tmp_path, applied)
+    followed = _command(tmp_path, "logs", "latest", "-f")
+    watched = _command(tmp_path, "status", "latest", "--watch", "--interval", "0.2")
+    assert wait_for(tmp_path, 5, applied), "the run ended before it was canceled"
+    run_id = run_id_of(tmp_path)
+    refused = cli("rm", run_id, cwd=tmp_path)
+    assert refused.returncode == 2 and f"run {run_id} is running" in refused.stderr, refused.stderr
+
+    canceled = cli("cancel", "latest", cwd=tmp_path)
+    assert canceled.returncode == 0, canceled.stderr
+    assert f"run {run_id} canceled" in canceled.stderr and f"`runner resume {run_id}`" in canceled.stderr
+    _, err = applied.communicate(timeout=60)
+    assert applied.returncode == 130, err
+    assert f"run {run_id} canceled; `runner resume {run_id}` continues it" in err
+    out, err = followed.communicate(timeout=60)  # it ends by itself once the run has
+    assert followed.returncode == 0, err
+    assert "/score/logs/sys/driver.log <==" in out and "/logs/user/stdout/node0/process000.stdout.txt <==" in out
+    assert "init " in out
+    out, err = watched.communicate(timeout=60)
+    assert watched.returncode == 130, err  # as the canceled `runner apply`
+    blocks = out.split("\n\n")
+    assert blocks[-1].startswith(f"run {run_id}: canceled") and "by `runner cancel`" in blocks[-1], out
+    assert "\x1b" not in out and len(blocks) == len(set(blocks))  # no terminal: a new block only on change
+
+    info = json.loads(cli("status", run_id, "--json", cwd=tmp_path).stdout)
+    assert info["status"] == "canceled" and info["steps"][0]["status"] == "canceled"
     again = cli("cancel", "latest", cwd=tmp_path)
-    assert again.returncode == 2 and "is not running (interrupted)" in again.stderr
-    resumed = cli("resume", run_id_of(tmp_path), cwd=tmp_path)
+    assert again.returncode == 2 and "is not running (canceled)" in again.stderr
+    (tmp_path / "release").touch()
+    resumed = cli("resume", run_id, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    assert_exactly_once(tmp_path, run_id_of(tmp_path), names, 40)
+    assert_exactly_once(tmp_path, run_id, names, 20)
+    after = cli("logs", run_id, "-f", "--sys", cwd=tmp_path)  # a run that ended: everything, at once
+    assert after.returncode == 0 and "step succeeded" in after.stdout and "stdout.txt" not in after.stdout
+
+
+def test_ctrl_c_in_its_own_terminal_is_still_recorded_as_interrupted(tmp_path: Path) -> None:
+    make_files(tmp_path / "data", 60)
+    write_spec(tmp_path, script="gated.py", mini_batch_size=3, env={"RELEASE": str(tmp_path / "release")})
+    (tmp_path / "code" / "gated.py").write_text(GATED)
+    applied = start(tmp_path)
+    assert wait_for(tmp_path, 3, applied)
+    applied.send_signal(2)  # SIGINT, as the terminal sends on Ctrl-C
+    applied.communicate(timeout=60)
+    assert applied.returncode == 130
+    info = json.loads(cli("status", "latest", "--json", cwd=tmp_path).stdout)
+    assert info["status"] == "interrupted"

@@ -43,9 +43,12 @@ def write_spec(root: Path, *, script: str = "faulty.py", env: dict[str, Any] | N
     return path
 
 
-def cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None) -> \
+        subprocess.CompletedProcess[str]:
+    """`runner ARGS` in `cwd`; a RUNNER_HOME of the environment only where `env` sets one."""
+    base = {k: v for k, v in os.environ.items() if k != "RUNNER_HOME"}
     return subprocess.run([*RUNNER, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+                          env={**base, "PYTHONPATH": str(Path(__file__).parents[2]), **(env or {})})
 
 
 def run_folder(root: Path, run_id: str) -> Path:
