@@ -51,6 +51,13 @@ def test_v1_apply_submits_waits_downloads_and_records(project: Path) -> None:
     assert "azureml run predict-digits-mnist_1700000000_abcd1234: https://ml.azure.com/runs/" in status.stdout
     logs = runner("logs", "latest", cwd=project)
     assert logs.returncode == 2 and "ran on Azure ML (azureml); its logs are there: https://ml.azure.com" in logs.stderr
+    # Followed and watched through the backend seam: what run.json says, then where the logs are.
+    followed = runner("logs", "latest", "-f", cwd=project)
+    assert followed.returncode == 0, followed.stderr
+    assert f"run {result.run.id}: succeeded\n" in followed.stdout
+    assert "the logs of Azure ML run predict-digits-mnist_1700000000_abcd1234: https://ml.azure.com" in followed.stdout
+    watched = runner("status", "latest", "--watch", cwd=project)
+    assert watched.returncode == 0 and watched.stdout == status.stdout
     assert not (result.run.path / "download").exists()
 
 
