@@ -8,8 +8,9 @@ imported where they are used, so `runner --help` stays fast.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -20,13 +21,14 @@ from runner.spec.diagnostics import SpecError
 if TYPE_CHECKING:
     from runner.plan.plan import Plan
     from runner.plan.work import StepWork
+    from runner.review import Review
     from runner.runs.backend import Backend
     from runner.runs.folder import RunFolder
     from runner.runs.outcome import Compiled, Results, RunResult
     from runner.spec.load import LoadedSpec
 
 __all__ = ["SpecError", "RunError", "BackendError", "ValidationResult", "TARGETS", "runs_dir", "backend_for",
-           "validate", "plan", "plan_compiled", "preview", "write_schemas", "prepare_example", "apply", "resume", "retry",
+           "validate", "plan", "plan_compiled", "preview", "review", "write_schemas", "prepare_example", "init_project", "apply", "resume", "retry",
            "cancel", "list_runs", "status", "results", "logs", "follow", "remove", "gc"]
 
 # target -> "module:class" of its Backend. A new engine is one module and one line here.
@@ -111,6 +113,44 @@ def preview(result: Plan, spec: str | None = None, root: Path | None = None) -> 
     return work
 
 
+def review(new: str, old: str | None = None, against: str | None = None, sets: Sequence[str] = (),
+           set_params: Sequence[str] = (), target: str | None = None,
+           environ: Mapping[str, str] | None = None) -> Review:
+    """What changes from `old` (another spec file) or from `new` as git revision `against`
+    has it, to `new`: fields, parameters, work and (Azure targets) the compiled pipeline."""
+    from runner.review import Side, compare
+    from runner.spec.gitref import git_reader
+    from runner.spec.load import load_spec
+
+    loaded = _load(new, sets, set_params, environ)
+    plan_new = _plan(loaded, target)
+    backend = backend_for(plan_new.target)
+    new_side = Side(new, plan_new, preview(plan_new, new), backend.compile(plan_new, loaded), loaded.tree)
+    reader = git_reader(against, new) if against else None
+    source = old or new
+    name = f"{source} at {against}" if against else source
+    if reader is not None and not _exists(reader, new):
+        return compare(Side(name, None), new_side)  # a spec the revision does not have
+    try:
+        old_loaded = load_spec(source, sets, set_params, environ, reader=reader)
+        plan_old = _plan(old_loaded, plan_new.target)
+    except SpecError as exc:  # the old side's own problems, said to be the old side's
+        raise SpecError([dataclasses.replace(d, note=f"in {name}" + (f"; {d.note}" if d.note else ""))
+                         for d in exc.diagnostics]) from None
+    from runner.plan.work import estimate
+
+    old_side = Side(name, plan_old, estimate(plan_old), backend_for(plan_old.target).compile(plan_old, old_loaded))
+    return compare(old_side, new_side)
+
+
+def _exists(reader: Callable[[str], str], path: str) -> bool:
+    try:
+        reader(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def stage_inputs(compiled: Compiled) -> None:
     """Link what a compiled job reads as folders (single files) where its YAML says."""
     from runner.azureml.backend import stage_inputs as stage
@@ -140,6 +180,15 @@ def prepare_example(name: str, root: str | Path = ".", force: bool = False) -> A
     if name not in EXAMPLES:
         raise RunError(f"no example named '{name}' (there are: {', '.join(EXAMPLES)})")
     return importlib.import_module(f"runner.examples.{name}").prepare(root, force=force)
+
+
+def init_project(folder: str | Path = ".", tabular: bool = False, force: bool = False,
+                 name: str | None = None) -> Any:
+    """Write a new project that validates and runs as it is (runner/examples/scaffold.py);
+    RunError, with nothing written, where a file is there already, unless `force`."""
+    from runner.examples.scaffold import scaffold
+
+    return scaffold(folder, tabular, force, name)
 
 
 def apply(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,

@@ -12,6 +12,7 @@ from typing import Any
 from runner.plan.plan import REDACTED, Plan, StepPlan
 from runner.plan.references import ArgumentPlan, InputPlan, Secret
 from runner.plan.snapshot import SnapshotError, list_code
+from runner.plan.work import StepWork
 
 WIDTH = 100  # YAML line width in the resolved spec
 
@@ -83,7 +84,37 @@ def _snapshot_lines(step: StepPlan, cwd: str) -> list[str]:
     return [f"  code snapshot  {listing.summary()}", *([f"  warning        {warning}"] if warning else [])]
 
 
-def _step_lines(step: StepPlan, cwd: str) -> list[str]:
+def size_text(count: int) -> str:
+    """Bytes as a person reads them: 512 B, 4.5 KiB, 12.0 MiB."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"
+
+
+def work_text(work: StepWork) -> str:
+    """'120 files, 4.5 MiB, ~52,000 rows -> 24 mini-batches on 2 workers'."""
+    if work.files is None and work.mini_batches is None:
+        return f"not counted: {work.note}" if work.note else "not counted"
+    parts = []
+    if work.files is not None:
+        parts.append(f"{work.files} file{'s' if work.files != 1 else ''}")
+    if work.bytes is not None:
+        parts.append(size_text(work.bytes))
+    if work.rows is not None:
+        exact = all(i.rows_exact for i in work.inputs)
+        parts.append(f"{'' if exact else '~'}{work.rows:,} rows")
+    if work.mini_batches is not None:
+        batches = f"{'' if work.exact else '~'}{work.mini_batches} mini-batch{'es' if work.mini_batches != 1 else ''}"
+    else:
+        batches = f"mini-batches: {work.note or 'counted at run time'}"
+    workers = f" on {work.workers} worker{'s' if work.workers != 1 else ''}" if work.workers else ""
+    return f"{', '.join(parts) or 'inputs not counted'} -> {batches}{workers}"
+
+
+def _step_lines(step: StepPlan, cwd: str, work: StepWork | None = None) -> list[str]:
     bound = {field.split(".")[-1]: param for field, param in step.bindings.items()}
 
     def via(field: str) -> str:
@@ -110,14 +141,17 @@ def _step_lines(step: StepPlan, cwd: str) -> list[str]:
         f"  tries          run_max_try {step.run_max_try}, run_invocation_timeout {step.run_invocation_timeout} s",
         f"  logging        {step.logging_level}",
         f"  arguments      {' '.join(argument_text(a) for a in step.arguments) or '-'}",
-        f"  reuse          {'allowed' if step.allow_reuse else 'never'}",
+        f"  reuse          {work.reuse if work and work.reuse else 'allowed' if step.allow_reuse else 'never'}",
     ]
+    if work is not None:
+        lines.insert(lines.index(f"  mini-batch     {step.mini_batch}{via('mini_batch_size')}") + 1,
+                     f"  work           {work_text(work)}")
     for name, value in step.environment_variables.items():
         lines.append(f"  env            {name}={REDACTED if name in step.secret_env else value}")
     return lines
 
 
-def plan_text(plan: Plan) -> str:
+def plan_text(plan: Plan, work: list[StepWork] | None = None) -> str:
     lines = [f"Plan for {plan.name} (target: {plan.target}, experiment: {plan.experiment})"]
     if len(plan.chain) > 1:
         lines.append(f"Spec: {plan.source} (variant chain: {' -> '.join(plan.chain)})")
@@ -126,8 +160,9 @@ def plan_text(plan: Plan) -> str:
     if plan.parameters:
         changed = [p.name for p in plan.parameters if p.changed]
         lines += ["", f"Parameters ({len(changed)} changed from {_base_name(plan)})", *_parameter_lines(plan)]
+    by_step = {w.step: w for w in work or []}
     for step in plan.steps:
-        lines += ["", *_step_lines(step, plan.cwd)]
+        lines += ["", *_step_lines(step, plan.cwd, by_step.get(step.name))]
     import yaml  # a second or so of `runner --help` otherwise: only plan text needs it
 
     resolved = yaml.safe_dump(redacted_spec(plan), sort_keys=False, default_flow_style=False, width=WIDTH)
@@ -153,9 +188,11 @@ def redacted_spec(plan: Plan) -> dict[str, Any]:
     return data
 
 
-def public_plan(plan: Plan) -> dict[str, Any]:
+def public_plan(plan: Plan, work: list[StepWork] | None = None) -> dict[str, Any]:
     """The plan as JSON data with secrets hidden (`runner plan --json`, plan.json)."""
     data = dataclasses.asdict(plan)
+    if work is not None:
+        data["work"] = [dataclasses.asdict(w) for w in work]
     data["resolved"] = redacted_spec(plan)
     for shown, parameter in zip(data["parameters"], plan.parameters, strict=True):
         if parameter.secret:
@@ -172,5 +209,5 @@ def public_plan(plan: Plan) -> dict[str, Any]:
     return data
 
 
-def plan_json(plan: Plan) -> str:
-    return json.dumps(public_plan(plan), indent=2) + "\n"
+def plan_json(plan: Plan, work: list[StepWork] | None = None) -> str:
+    return json.dumps(public_plan(plan, work), indent=2) + "\n"

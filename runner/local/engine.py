@@ -30,7 +30,7 @@ from runner.local.ledger import Ledger
 from runner.local.progress import Progress
 from runner.local.protocol import WorkerConfig
 from runner.local.reports import OutputError, finish_parquet, staged_output, write_reports
-from runner.local.reuse import find_reusable, fingerprint, link_outputs
+from runner.local.reuse import find_reusable, fingerprint, link_outputs, parts
 from runner.local.sources import InputError, Partitioner
 from runner.local.supervisor import Slot, Supervisor, Task
 from runner.plan.plan import StepPlan
@@ -173,7 +173,8 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
         info = _partition(job, folder, stream)
     if not info.fingerprint:  # once, from the snapshot: a resumed step runs, and is reused as, the same code
         code = info.retried[-1].snapshot if info.code else info.snapshot  # the code this attempt runs
-        info = folder.update(fingerprint=fingerprint(job, info.listing, fingerprints, code))
+        info = folder.update(fingerprint=fingerprint(job, info.listing, fingerprints, code),
+                             parts=parts(job, fingerprints, code, info.parts.get("inputs", "")))
     fingerprints[job.name] = info.fingerprint
     if job.allow_reuse and not info.started:
         earlier = find_reusable(list_runs(runs_root), job.name, fingerprints[job.name], exclude=run.id)
@@ -317,6 +318,7 @@ def _partition(job: StepPlan, folder: StepFolder, stream: IO[str]) -> StepRecord
     items = partitioner.items if job.kind == "file" or partitioner.rows_known else 0
     return folder.update(mini_batches=partitioner.count, items=items, files=partitioner.files,
                          listing=partitioner.digest.hexdigest(),
+                         parts={"inputs": partitioner.files_digest.hexdigest()},
                          partition_seconds=round(time.monotonic() - started, 3))
 
 

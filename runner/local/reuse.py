@@ -24,8 +24,9 @@ from runner.runs.records import RecordError
 _PRESENTATION = ("bindings", "mini_batch", "workers", "secret_env")
 
 
-def fingerprint(job: StepPlan, listing: str, upstream: dict[str, str], code: str) -> str:
-    """`code`: the digest of the step's code snapshot (StepRecord.snapshot)."""
+def definition(job: StepPlan, upstream: dict[str, str]) -> dict[str, Any]:
+    """The step as it computes: its resolved fields, without what only says how a value
+    was written. Another step's output stands as its producer's fingerprint."""
     data = asdict(job)
     # Another step's output lives in this run's folder, a new path each run: its producer's
     # fingerprint stands for it, wherever it is read (input, side input or argument).
@@ -44,13 +45,38 @@ def fingerprint(job: StepPlan, listing: str, upstream: dict[str, str], code: str
     for item in (*items, *data["arguments"]):
         item.pop("parameter", None)
         item.pop("secret", None)
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode())
-    digest.update(listing.encode())
-    digest.update(code.encode())
+    return data
+
+
+def _read_paths(job: StepPlan) -> list[str]:
+    """The models and side inputs a step reads (not another step's output)."""
     produced = {item.location for item in job.side_inputs if item.step is not None}
-    for path in sorted({*job.models.values(), *side_inputs(job).values()} - produced):
+    return sorted({*job.models.values(), *side_inputs(job).values()} - produced)
+
+
+def models_digest(job: StepPlan) -> str:
+    digest = hashlib.sha256()
+    for path in _read_paths(job):
         digest.update(_listing_digest(path).encode())
     return digest.hexdigest()
+
+
+def fingerprint(job: StepPlan, listing: str, upstream: dict[str, str], code: str) -> str:
+    """`code`: the digest of the step's code snapshot (StepRecord.snapshot). The same
+    value as before `definition` was factored out, so earlier runs are still reused."""
+    digest = hashlib.sha256(json.dumps(definition(job, upstream), sort_keys=True).encode())
+    digest.update(listing.encode())
+    digest.update(code.encode())
+    for path in _read_paths(job):
+        digest.update(_listing_digest(path).encode())
+    return digest.hexdigest()
+
+
+def parts(job: StepPlan, upstream: dict[str, str], code: str, inputs: str) -> dict[str, str]:
+    """The fingerprint's parts, kept in step.json: `runner plan` finds which changed.
+    `inputs` digests the input files alone (Partitioner.files_digest)."""
+    return {"definition": hashlib.sha256(json.dumps(definition(job, upstream), sort_keys=True).encode()).hexdigest(),
+            "code": code, "models": models_digest(job), "inputs": inputs}
 
 
 def _listing_digest(path: str) -> str:

@@ -157,8 +157,34 @@ def _copy(source: str, target: Path, rel: str, digest: hashlib._Hash) -> int | N
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             raise  # the engine's full-disk message
         raise PreflightError(f"cannot copy {source} into the step's code snapshot: {exc.strerror}") from exc
-    digest.update(rel.encode("utf-8", "surrogateescape") + b"\0" + str(size).encode() + b"\0" + hashed.digest())
+    digest.update(_entry(rel, size, hashed.digest()))
     return size
+
+
+def _entry(rel: str, size: int, content: bytes) -> bytes:
+    """One file in a snapshot's digest: its name, size and content digest."""
+    return rel.encode("utf-8", "surrogateescape") + b"\0" + str(size).encode() + b"\0" + content
+
+
+def code_digest(source_directory: str, exclude: Collection[str]) -> tuple[str, dict[str, str]]:
+    """The digest a snapshot of source_directory taken now would have (no copy), and each
+    file's content digest by name: what `runner plan` compares with a run's snapshot."""
+    listing = list_code(source_directory, exclude)
+    digest = hashlib.sha256()
+    files: dict[str, str] = {}
+    for item in listing.files:
+        hashed = hashlib.sha256()
+        size = 0
+        try:
+            with open(item.path, "rb") as handle:
+                for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                    hashed.update(chunk)
+                    size += len(chunk)
+        except OSError:
+            continue  # as a copy skips a file that vanished
+        digest.update(_entry(item.rel, size, hashed.digest()))
+        files[item.rel] = hashed.hexdigest()
+    return digest.hexdigest(), files
 
 
 def _log(folder: StepFolder, listing: CodeListing, size: int) -> None:

@@ -21,15 +21,36 @@ from runner.local.identity import identity, of_stat, shown
 from runner.local.rowscan import Cut, cut_file
 # Re-exported: the engine, the checks and the tests name them from here.
 from runner.plan.listing import InputError as InputError
+from runner.plan.listing import compression_of as compression_of
 from runner.plan.listing import glob_root, stat_entry
+from runner.plan.listing import table_format as table_format
 from runner.plan.listing import is_glob as is_glob
 from runner.plan.listing import iter_files as iter_files
 from runner.plan.references import MLTABLE, InputPlan
 from runner.spec.partitions import partition_regex, placeholders
 
-_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
-_SUFFIX_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
-                   ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+
+
+def input_files(spec: InputPlan, skipped: list[str] | None = None) -> Iterator[tuple[str, os.stat_result]]:
+    """The files of one input as the engine reads them, with their stat."""
+    for entry in iter_files(spec.location, skipped):
+        path, st = stat_entry(entry)
+        if spec.kind == "tabular" and os.path.basename(path) == MLTABLE:
+            continue  # Azure's description of the folder's tables (v2), not a table
+        yield path, st
+
+
+def listing_line(path: str, st: os.stat_result) -> bytes:
+    """One file in a listing digest; a name that is not UTF-8 keeps its bytes."""
+    return f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape")
+
+
+def manifest_line(spec: InputPlan) -> bytes:
+    """A manifest input in the files digest: the manifest file itself."""
+    try:
+        return listing_line(os.path.abspath(spec.location), os.stat(spec.location))
+    except OSError:
+        return b"missing " + spec.location.encode("utf-8", "surrogateescape")
 
 
 # --- cutting into mini-batches --------------------------------------------------------
@@ -52,6 +73,8 @@ class Partitioner:
         self.files = 0
         self.skipped: list[str] = []  # not regular files: never read
         self.digest = hashlib.sha256()
+        # The files alone (what `runner plan` can list again cheaply), for StepRecord.parts.
+        self.files_digest = hashlib.sha256()
 
     def descriptors(self, inputs: list[InputPlan]) -> Iterator[Descriptor]:
         """Every input's descriptors in order, numbered from 0 across inputs."""
@@ -60,6 +83,7 @@ class Partitioner:
             if spec.manifest:
                 self.rows_known = self.rows_known and spec.kind == "file"
                 produced = self._from_manifest(index, spec)
+                self.files_digest.update(manifest_line(spec) if self._hash else b"")
             elif self.keys:
                 produced = self._partitioned(index, spec)
             elif spec.kind == "file":
@@ -78,12 +102,11 @@ class Partitioner:
         return self.count - 1
 
     def _listed(self, spec: InputPlan) -> Iterator[tuple[str, os.stat_result]]:
-        for entry in iter_files(spec.location, self.skipped):
-            path, st = stat_entry(entry)
-            if spec.kind == "tabular" and os.path.basename(path) == MLTABLE:
-                continue  # Azure's description of the folder's tables (v2), not a table
-            if self._hash:  # a name that is not UTF-8 keeps its bytes (surrogateescape)
-                self.digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        for path, st in input_files(spec, self.skipped):
+            if self._hash:
+                line = listing_line(path, st)
+                self.digest.update(line)
+                self.files_digest.update(line)
             self.files += 1
             yield path, st
 
@@ -174,22 +197,6 @@ class Partitioner:
                 self.items += len(files) if spec.kind == "file" and files is not None else 0
                 self.digest.update(line.encode("utf-8", "surrogateescape"))
                 yield descriptor
-
-
-def table_format(spec: InputPlan, path: str) -> str:
-    """csv, jsonl, parquet, or json (a `.json` file: one JSON array, or JSON Lines), by
-    the suffix before a compression suffix (`rows.jsonl.gz` is JSON Lines)."""
-    if spec.format:
-        return spec.format
-    stem, suffix = os.path.splitext(path)
-    if suffix.lower() in _COMPRESSIONS:
-        suffix = os.path.splitext(stem)[1]
-    return _SUFFIX_FORMATS.get(suffix.lower(), "csv")
-
-
-def compression_of(path: str) -> str | None:
-    """How a table file is compressed, by its suffix, as pandas infers it."""
-    return _COMPRESSIONS.get(os.path.splitext(path)[1].lower())
 
 
 def _cuts(spec: InputPlan, path: str, fmt: str, sig: list[int], size: int) -> Iterator[tuple[str, Cut, list[int]]]:

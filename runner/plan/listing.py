@@ -9,9 +9,12 @@ import os
 import re
 from collections.abc import Iterator
 
-from runner.plan.references import is_remote
+from runner.plan.references import InputPlan, is_remote
 
 _MAGIC = re.compile(r"[*?[]")
+_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
+_SUFFIX_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
+                   ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 
 
 class InputError(Exception):
@@ -118,3 +121,19 @@ def stat_entry(entry: os.DirEntry[str] | str) -> tuple[str, os.stat_result]:
     except FileNotFoundError:  # a dangling link: the link's own size and time
         st = os.lstat(path)
     return os.path.abspath(path), st
+
+
+def table_format(spec: InputPlan, path: str) -> str:
+    """csv, jsonl, parquet, or json (a `.json` file: one JSON array, or JSON Lines), by
+    the suffix before a compression suffix (`rows.jsonl.gz` is JSON Lines)."""
+    if spec.format:
+        return spec.format
+    stem, suffix = os.path.splitext(path)
+    if suffix.lower() in _COMPRESSIONS:
+        suffix = os.path.splitext(stem)[1]
+    return _SUFFIX_FORMATS.get(suffix.lower(), "csv")
+
+
+def compression_of(path: str) -> str | None:
+    """How a table file is compressed, by its suffix, as pandas infers it."""
+    return _COMPRESSIONS.get(os.path.splitext(path)[1].lower())

@@ -100,6 +100,10 @@ class StepRecord:
     items: int | None = None
     files: int | None = None
     listing: str = ""  # a digest of the input listing
+    # What the fingerprint was made of, each a digest: definition, code, models, inputs
+    # (the files' paths, sizes and times). `runner plan` compares them to say why a step
+    # would run again (runner/local/explain.py).
+    parts: dict[str, str] = field(default_factory=dict)
     partition_seconds: float | None = None
     retried: list[RetryRecord] = field(default_factory=list)  # each `runner retry`, in order
     version: int = VERSION

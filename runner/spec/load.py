@@ -22,7 +22,7 @@ from runner.spec.models import Spec
 from runner.spec.secrets import credential_kind, redact
 from runner.spec.templating import render_tree, secret_paths
 from runner.spec.tree import Mapping, Plain, Scalar, lookup, to_plain, walk
-from runner.spec.variants import apply_set, apply_set_param, load_with_extends, read_spec_file
+from runner.spec.variants import Reader, apply_set, apply_set_param, load_with_extends, read_spec_file
 
 
 @dataclass
@@ -42,8 +42,11 @@ class LoadedSpec:
 
 
 def load_spec(path: str, sets: AbcSequence[str] = (), set_params: AbcSequence[str] = (),
-              environ: AbcMapping[str, str] | None = None) -> LoadedSpec:
-    tree, chain = load_with_extends(path)
+              environ: AbcMapping[str, str] | None = None, text: str | None = None,
+              reader: Reader | None = None) -> LoadedSpec:
+    """`text`: the spec itself (standard input), named `path` in messages (variants.py).
+    `reader`: reads the spec and its bases from elsewhere (a git revision, `plan --against`)."""
+    tree, chain = load_with_extends(path, text, reader)
     for assignment in sets:
         apply_set(tree, assignment)
     for assignment in set_params:
@@ -65,7 +68,7 @@ def load_spec(path: str, sets: AbcSequence[str] = (), set_params: AbcSequence[st
     if diags:
         raise SpecError(unique_sorted(_redacted(diags, tree)))
     assert spec is not None
-    base_parameters, base_secrets = _base_parameters(chain, path, environ)
+    base_parameters, base_secrets = _base_parameters(chain, path, environ, text, reader)
     return LoadedSpec(spec=spec, source=chain[-1], chain=chain, bindings=bindings, tree=tree,
                       secrets=secret_paths(tree),
                       base_parameters=base_parameters, base_secrets=base_secrets)
@@ -104,14 +107,14 @@ def _drop_echoes(diags: list[Diagnostic]) -> list[Diagnostic]:
     return [d for d in diags if not any(d.note == f"bound from parameters.{name}" for name in bad)]
 
 
-def _base_parameters(chain: list[str], path: str,
-                     environ: AbcMapping[str, str] | None) -> tuple[dict[str, Plain], set[str]]:
+def _base_parameters(chain: list[str], path: str, environ: AbcMapping[str, str] | None,
+                     text: str | None = None, reader: Reader | None = None) -> tuple[dict[str, Plain], set[str]]:
     """Parameters as the first file of the chain sets them, to show what a variant changed."""
     if len(chain) == 1:
-        base = read_spec_file(path, chain[0])
+        base = read_spec_file(path, chain[0], text, reader)
         base.entries.pop("extends", None)
     else:
-        base = read_spec_file(chain[0], chain[0])
+        base = read_spec_file(chain[0], chain[0], reader=reader)
     render_tree(base, environ)
     params = base.entries.get("parameters")
     if not (params and isinstance(params.node, Mapping)):

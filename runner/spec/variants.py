@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from runner.spec.diagnostics import Diagnostic, Mark, SpecError, did_you_mean
@@ -88,14 +89,23 @@ def _display(path: str) -> str:
     return absolute if relative.startswith("..") else relative
 
 
-def read_spec_file(path: str, display: str | None = None) -> Mapping:
+# Reads a spec file's text by its path from elsewhere than the disk (a git revision:
+# `plan --against`); raises FileNotFoundError for a file that is not there.
+Reader = Callable[[str], str]
+
+
+def read_spec_file(path: str, display: str | None = None, text: str | None = None,
+                   reader: Reader | None = None) -> Mapping:
+    """`text`, when given, is the file's content (standard input): `path` only names it."""
     display = display or _display(path)
     try:
-        size = os.stat(path).st_size
+        if text is None and reader is not None:
+            text = reader(path)
+        size = os.stat(path).st_size if text is None else len(text.encode("utf-8", "surrogatepass"))
         if size > _MAX_FILE_BYTES:
             raise SpecError([Diagnostic(Mark(display, 0, 0), (), f"spec file is {size} bytes; the limit is "
                                                                  f"{_MAX_FILE_BYTES} (1 MiB)")])
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8") if text is None else text
     except FileNotFoundError:
         raise SpecError([Diagnostic(Mark(display, 0, 0), (), "no such spec file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -105,17 +115,30 @@ def read_spec_file(path: str, display: str | None = None) -> Mapping:
     return tree
 
 
-def load_with_extends(path: str) -> tuple[Mapping, list[str]]:
-    """Load a spec and its chain of bases, merged; returns the tree and the chain (base first)."""
+def load_with_extends(path: str, text: str | None = None, reader: Reader | None = None) -> tuple[Mapping, list[str]]:
+    """Load a spec and its chain of bases, merged; returns the tree and the chain (base first).
+    With `text` (standard input), `path` is its name in messages, e.g. `<stdin>`, and its
+    `extends` is relative to the working directory. `reader` reads every file of the chain."""
     chain: list[str] = []
     seen: list[str] = []
-    tree = _load_chain(path, _display(path), chain, seen)
+    tree = _load_chain(path, path if text is not None else _display(path), chain, seen, text, reader)
     return tree, chain
 
 
-def _load_chain(path: str, display: str, chain: list[str], seen: list[str]) -> Mapping:
-    real = os.path.realpath(path)
-    tree = read_spec_file(path, display)
+def _is_file(path: str, reader: Reader | None) -> bool:
+    if reader is None:
+        return os.path.isfile(path)
+    try:
+        reader(path)
+    except (FileNotFoundError, IsADirectoryError):
+        return False
+    return True
+
+
+def _load_chain(path: str, display: str, chain: list[str], seen: list[str], text: str | None = None,
+                reader: Reader | None = None) -> Mapping:
+    real = os.path.realpath(path) if reader is None else os.path.abspath(path)
+    tree = read_spec_file(path, display, text, reader)
     seen.append(real)
     entry = tree.entries.pop("extends", None)
     if entry is None:
@@ -126,19 +149,19 @@ def _load_chain(path: str, display: str, chain: list[str], seen: list[str]) -> M
         raise SpecError([Diagnostic(target.mark, ("extends",), "extends must be the path of a spec file")])
     base_path = os.path.join(os.path.dirname(path), target.value)
     base_display = os.path.normpath(os.path.join(os.path.dirname(display), target.value))
-    base_real = os.path.realpath(base_path)
+    base_real = os.path.realpath(base_path) if reader is None else os.path.abspath(base_path)
     if base_real in seen:
         cycle = " -> ".join([*(_display(p) for p in seen), _display(base_real)])
         raise SpecError([Diagnostic(target.mark, ("extends",), f"extends forms a cycle: {cycle}")])
     if len(seen) >= _MAX_CHAIN:
         raise SpecError([Diagnostic(target.mark, ("extends",), f"extends chain longer than {_MAX_CHAIN} files")])
-    if os.path.isdir(base_path):
+    if reader is None and os.path.isdir(base_path):
         raise SpecError([Diagnostic(target.mark, ("extends",),
                                     f"extends names a folder, not a spec file: {base_display}")])
-    if not os.path.isfile(base_path):
+    if not _is_file(base_path, reader):
         raise SpecError([Diagnostic(target.mark, ("extends",),
                                     f"extends names a file that does not exist: {base_display}")])
-    base = _load_chain(base_path, base_display, chain, seen)
+    base = _load_chain(base_path, base_display, chain, seen, reader=reader)
     chain.append(display)
     merged = merge(base, tree)
     assert isinstance(merged, Mapping)

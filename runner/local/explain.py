@@ -1,0 +1,163 @@
+"""Why a step would, or would not, reuse an earlier run: what `runner plan` says about
+allow_reuse before anything runs.
+
+A run keeps the parts its fingerprint was made of (StepRecord.parts: the step's
+definition, its code snapshot, its models and side inputs, its input files). Here the
+same parts are computed for the plan, cheaply (a listing of the inputs and a read of the
+code, not of the data), and compared: equal parts make the same fingerprint, so the step
+would be reused; otherwise the latest earlier run of the step says what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.local.job import executable_steps
+from runner.local.reuse import definition, models_digest
+from runner.local.snapshot import code_digest, snapshot_dir
+from runner.local.sources import input_files, listing_line, manifest_line
+from runner.plan.listing import InputError
+from runner.plan.plan import Plan, StepPlan
+from runner.plan.snapshot import SnapshotError
+from runner.runs.folder import RunFolder, list_runs
+from runner.runs.records import RecordError, StepRecord
+
+
+@dataclass
+class _Earlier:
+    run: RunFolder
+    record: StepRecord
+
+
+def decisions(plan: Plan, runs_root: Path) -> dict[str, str]:
+    """step -> "would reuse run X (nothing changed)" or "runs: <why>"."""
+    runs = list_runs(runs_root)
+    steps = executable_steps(plan, RunFolder(runs_root / "(plan)"))
+    upstream: dict[str, str] = {}  # fingerprints of the steps that would be reused
+    out: dict[str, str] = {}
+    for job in steps:
+        out[job.name] = _decide(job, runs, upstream, [str(runs_root)])
+    return out
+
+
+def _decide(job: StepPlan, runs: Sequence[RunFolder], upstream: dict[str, str], exclude: list[str]) -> str:
+    if not job.allow_reuse:
+        return "runs: allow_reuse is false"
+    producers = [i.step for i in (*job.inputs, *job.side_inputs, *(a.input for a in job.arguments if a.input))
+                 if i is not None and i.step is not None]
+    fresh = [name for name in producers if name not in upstream]
+    if fresh:
+        return f"runs: it reads the output of step {fresh[0]}, which runs"
+    earlier = [e for e in (_earlier(run, job.name) for run in reversed(runs)) if e is not None]
+    if not earlier:
+        return "runs: no earlier successful run of this step"
+    try:
+        current, files = _parts(job, upstream, exclude)
+    except (InputError, SnapshotError, OSError) as exc:
+        return f"runs (cannot compare with earlier runs: {exc})"
+    for item in earlier:
+        if item.record.parts == current:
+            upstream[job.name] = item.record.fingerprint
+            return f"would reuse run {item.record.reused_from or item.run.id} (nothing changed)"
+    recorded = [e for e in earlier if e.record.parts]
+    if not recorded:
+        return f"runs: run {earlier[0].run.id} predates the records that say what changed"
+    latest = recorded[0]
+    return f"runs: {'; '.join(_reasons(job, latest, current, files, upstream))} since run {latest.run.id}"
+
+
+def _earlier(run: RunFolder, step: str) -> _Earlier | None:
+    """The run's record of `step` when it succeeded (or reused) and has its output."""
+    try:
+        record = run.step(step).read() if (run.path / step).is_dir() else None
+    except RecordError:
+        return None
+    if record is None or not record.status.ok or not (run.path / step / "outputs").is_dir():
+        return None
+    return _Earlier(run, record)
+
+
+def _parts(job: StepPlan, upstream: dict[str, str], exclude: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The parts as the engine would record them now, and the code's files by name."""
+    code, files = code_digest(job.source_directory, exclude)
+    digest = hashlib.sha256()
+    for item in job.inputs:
+        if item.step is not None:
+            continue  # covered by the producer's fingerprint, in the definition
+        if item.manifest:
+            digest.update(manifest_line(item))
+            continue
+        for path, st in input_files(item):
+            digest.update(listing_line(path, st))
+    return {"definition": hashlib.sha256(json.dumps(definition(job, upstream), sort_keys=True).encode()).hexdigest(),
+            "code": code, "models": models_digest(job), "inputs": digest.hexdigest()}, files
+
+
+def _reasons(job: StepPlan, earlier: _Earlier, current: dict[str, str], files: dict[str, str],
+             upstream: dict[str, str]) -> list[str]:
+    before = earlier.record.parts
+    reasons = []
+    if before.get("definition") != current["definition"]:
+        reasons.append(_definition_change(job, earlier, upstream))
+    if before.get("code") != current["code"]:
+        reasons.append(_code_change(earlier, files))
+    if before.get("models") != current["models"]:
+        reasons.append("a model or side input changed")
+    if before.get("inputs") != current["inputs"]:
+        reasons.append(_input_change(job, earlier.record))
+    return reasons or ["its fingerprint differs"]
+
+
+def _definition_change(job: StepPlan, earlier: _Earlier, upstream: dict[str, str]) -> str:
+    try:
+        old = earlier.run.job().step(job.name)
+    except RecordError:
+        old = None
+    if old is None:
+        return "its definition changed"
+    new_data, old_data = definition(job, upstream), definition(old, upstream)
+    changed = [key for key in new_data if new_data.get(key) != old_data.get(key)]
+    shown = [f"{key} {_short(old_data.get(key))} -> {_short(new_data.get(key))}" for key in changed[:4]]
+    more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+    return (", ".join(shown) + more + " changed") if shown else "its definition changed"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _code_change(earlier: _Earlier, files: dict[str, str]) -> str:
+    """Which files of the code differ from the earlier run's snapshot."""
+    root = snapshot_dir(earlier.run.step(earlier.record.name), earlier.record.code)
+    old: dict[str, str] = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                old[os.path.relpath(path, root).replace(os.sep, "/")] = hashlib.sha256(handle.read()).hexdigest()
+    changed = sorted(name for name in files.keys() & old.keys() if files[name] != old[name])
+    added, removed = sorted(files.keys() - old.keys()), sorted(old.keys() - files.keys())
+    said = [*(f"{name} changed" for name in changed[:3]), *(f"{name} added" for name in added[:3]),
+            *(f"{name} removed" for name in removed[:3])]
+    hidden = len(changed) + len(added) + len(removed) - len(said)
+    return (", ".join(said) + (f" and {hidden} more files" if hidden > 0 else "")) if said else "its code changed"
+
+
+def _input_change(job: StepPlan, record: StepRecord) -> str:
+    count = 0
+    for item in job.inputs:
+        if item.step is None and not item.manifest:
+            count += sum(1 for _ in input_files(item))
+    before = record.files
+    if before is None or before == count:
+        return "input files changed (sizes or modification times)"
+    delta = count - before
+    noun = "input file" if abs(delta) == 1 else "input files"
+    return f"{delta} {noun} added" if delta > 0 else f"{-delta} {noun} removed"
