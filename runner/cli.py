@@ -98,7 +98,7 @@ def validate(specs: tuple[str, ...], sets: tuple[str, ...], set_params: tuple[st
       runner validate specs/ --target azureml-v2 --format github   # in a CI job
       cat specs/mnist.yaml | runner validate -
     """
-    stdin = click.get_binary_stream("stdin").read() if "-" in specs else None
+    stdin = sys.stdin.buffer.read() if "-" in specs else None
     results = api.validate(list(specs), sets, set_params, target=target, stdin=stdin)
     failed = sum(not result.ok for result in results)
     if fmt != "text":

@@ -1,0 +1,81 @@
+"""`runner validate` over files, folders and standard input, with a target's refusals.
+
+Each spec is loaded (every problem at once, runner/spec/load.py) and then checked
+against the target it would run on: `target` when given, else the spec's own. A folder
+stands for every spec below it (runner/spec/discover.py says which YAML is a spec);
+`-` for the text on standard input, named `<stdin>` in messages, whose relative paths
+and `extends` are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+from runner.plan.references import resolve_path
+from runner.plan.targets import check_target
+from runner.spec.diagnostics import Diagnostic, Mark, SpecError
+from runner.spec.discover import find_specs
+from runner.spec.load import LoadedSpec, load_spec
+
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+
+
+def validate_paths(paths: Sequence[str], sets: Sequence[str] = (), set_params: Sequence[str] = (),
+                   environ: Mapping[str, str] | None = None, target: str | None = None,
+                   stdin: bytes | None = None) -> list[tuple[str, SpecError | None]]:
+    """(file, its error or None) for each spec, in the order given (a folder's sorted)."""
+    results: list[tuple[str, SpecError | None]] = []
+    for path, error in _expand(paths):
+        if error is None:
+            error = _check(path, sets, set_params, environ, target, stdin if path == STDIN_NAME else None)
+        results.append((path, error))
+    return results
+
+
+def _expand(paths: Sequence[str]) -> list[tuple[str, SpecError | None]]:
+    """Files as named (each once), `-` as <stdin>, a folder as its specs; a folder with
+    none is an error of its own: a CI job that validates nothing should say so."""
+    out: dict[str, SpecError | None] = {}
+    for path in paths:
+        if path == STDIN:
+            out.setdefault(STDIN_NAME, None)
+        elif os.path.isdir(path):
+            found = find_specs(path)
+            for spec in found:
+                out.setdefault(os.path.normpath(spec), None)
+            if not found:
+                out[path] = _error(path, "no runner spec below this folder (*.yaml or *.yml with `steps:` "
+                                         "or `extends:`; names starting with . or _ are skipped)")
+        else:
+            out.setdefault(path, None)
+    return list(out.items())
+
+
+def _check(path: str, sets: Sequence[str], set_params: Sequence[str], environ: Mapping[str, str] | None,
+           target: str | None, stdin: bytes | None) -> SpecError | None:
+    text = None
+    if path == STDIN_NAME:
+        try:
+            text = (stdin or b"").decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return _error(path, f"cannot read spec: standard input is not UTF-8 text ({exc.reason} at byte "
+                                f"{exc.start})")
+    try:
+        refusals(load_spec(path, sets, set_params, environ, text=text), target)
+    except SpecError as exc:
+        return exc
+    return None
+
+
+def refusals(loaded: LoadedSpec, target: str | None) -> None:
+    """Raise SpecError for what `target` (default: the spec's own) cannot express, as
+    `runner plan --target` does (build_plan)."""
+    spec = loaded.spec
+    check_target(loaded, target or spec.target, {name: resolve_path(loaded, ("datasets", name, "path"), d.path)
+                                                 for name, d in spec.datasets.items()})
+
+
+def _error(path: str, message: str) -> SpecError:
+    return SpecError([Diagnostic(Mark(path, 0, 0), (), message)])
