@@ -61,8 +61,8 @@ Encoding = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_en
 
 
 class FileDataset(Strict):
-    """Files: `run()` gets a list of local paths. `path` is a folder (recursive), a glob,
-    a single file, or a datastore URI (azureml://datastores/<name>/paths/<path>)."""
+    """Files (Azure's FileDataset): `run()` gets a list of local paths. `path` is a folder
+    (recursive), a glob, a single file, or a datastore URI (azureml://datastores/<name>/paths/<path>)."""
 
     kind: Literal["file"]
     path: str = Field(min_length=1)
@@ -75,7 +75,8 @@ class FileDataset(Strict):
 
 
 class TabularDataset(Strict):
-    """Rows: `run()` gets a pandas DataFrame of about mini_batch_size bytes."""
+    """Rows (Azure's TabularDataset): `run()` gets a pandas DataFrame of about
+    `mini_batch_size` bytes."""
 
     kind: Literal["tabular"]
     path: str = Field(min_length=1)
@@ -110,6 +111,8 @@ class ModelAsset(Strict):
 # --- azure ------------------------------------------------------------------------
 
 class Workspace(Strict):
+    """The Azure ML workspace: its `config.json`, or its subscription, resource group and name."""
+
     config: str | None = "config.json"
     subscription_id: str | None = None
     resource_group: str | None = None
@@ -117,6 +120,8 @@ class Workspace(Strict):
 
 
 class Compute(Strict):
+    """An AmlCompute cluster: reused by name if it exists, else created with these settings."""
+
     # AmlCompute names: 2-16 characters, letters, digits and dashes, starting with a letter.
     name: str = Field(min_length=2, max_length=16, pattern=r"^[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?$")
     vm_size: str = "STANDARD_D2_V2"
@@ -127,6 +132,8 @@ class Compute(Strict):
 
 
 class Datastore(Strict):
+    """An Azure Blob Storage container registered as a datastore."""
+
     kind: Literal["blob"] = "blob"
     # Azure Storage's own naming rules.
     container_name: str = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9](-?[a-z0-9])*$")
@@ -137,6 +144,8 @@ class Datastore(Strict):
 
 
 class Environment(Strict):
+    """The workers' Python environment on Azure: conda and pip packages on a Docker image."""
+
     name: str = Field(min_length=1, max_length=255)
     python_version: str | None = None
     pip: list[str] = []
@@ -145,6 +154,8 @@ class Environment(Strict):
 
 
 class Azure(Strict):
+    """What the Azure ML targets need: the workspace, compute cluster, datastores, environment."""
+
     workspace: Workspace = Workspace()
     compute: Compute | None = None
     datastores: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,255}$")], Datastore] = {}
@@ -154,6 +165,8 @@ class Azure(Strict):
 # --- steps ------------------------------------------------------------------------
 
 class Output(Strict):
+    """A step's output folder (a PipelineData on v1, a uri_folder output on v2)."""
+
     name: OutputName
     datastore: str | None = None  # None: the workspace's default datastore
 
@@ -194,6 +207,8 @@ Argument = Annotated[str | int | float, PlainValidator(_argument),
 
 
 class Step(Strict):
+    """A ParallelRunStep: its inputs, output, arguments and reuse, and how it runs (`parallel_run`)."""
+
     name: Name
     description: str | None = None
     inputs: list[str] = Field(min_length=1)
