@@ -5,6 +5,7 @@ reads is what `runner validate --format json` prints."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -66,3 +67,46 @@ def test_the_plan_loop_reads_the_files_validate_lists() -> None:
     files = [entry["file"] for entry in json.loads(result.stdout)]
     assert files == sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").glob("*.yaml"))
     assert all(Path(ROOT / f).is_file() for f in files)
+
+
+def step_script(name: str) -> str:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    [step] = [step for job in workflow["jobs"].values() for step in job["steps"] if step.get("name") == name]
+    return str(step["run"])
+
+
+def test_the_workflow_steps_validate_and_plan_a_change(tmp_path: Path) -> None:
+    """The Validate and Plan steps, run by bash -e as GitHub runs them, in a repository
+    `runner init` made: a change to a committed spec and a new variant land in plan.md."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AML_", "RUNNER_"))}
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", PYTHONPATH=str(ROOT),
+               SPECS="specs/", TARGET="azureml-v2", BASE="HEAD", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(args), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+    assert run(sys.executable, "-m", "runner", "init", "--name", "reviewed").returncode == 0
+    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "base"]):
+        assert run("git", *args).returncode == 0
+    validated = run("bash", "-e", "-c", step_script("Validate"))
+    assert (validated.returncode, validated.stdout) == (0, ""), validated.stderr
+
+    spec = tmp_path / "specs" / "reviewed.yaml"
+    spec.write_text(spec.read_text().replace('batch_size_param: "2"', 'batch_size_param: "3"')
+                    .replace("error_threshold: 0 ", "error_threshold: 4 "))
+    (tmp_path / "specs" / "reviewed.big.yaml").write_text('extends: reviewed.yaml\nparameters: {batch_size_param: "5"}\n')
+    planned = run("bash", "-e", "-c", step_script("Plan against the base branch"))
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    comment = (tmp_path / "plan.md").read_text()
+    assert comment.startswith("<!-- runner-plan -->\n### runner plan against `HEAD`\n")
+    assert "#### New spec `specs/reviewed.big.yaml`" in comment
+    line = next(n for n, text in enumerate(spec.read_text().splitlines(), 1) if "error_threshold: 4" in text)
+    assert f"| `steps[0].parallel_run.error_threshold` | `0` | `4` | specs/reviewed.yaml:{line}:" in comment
+    assert "3 mini-batches" in comment and "2 mini-batches" in comment  # 5 files: 2 per batch, then 3
+    assert comment.count("### Changes to the job:") == 2  # the spec and its variant: a base's change is theirs
+
+    assert run("git", "add", ".").returncode == 0 and run("git", "commit", "-q", "-m", "change").returncode == 0
+    unchanged = run("bash", "-e", "-c", step_script("Plan against the base branch"))
+    assert unchanged.returncode == 0, unchanged.stderr
+    assert (tmp_path / "plan.md").read_text().endswith("No spec changes what it runs.\n")
