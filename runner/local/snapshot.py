@@ -67,8 +67,8 @@ def checked(job: StepPlan, folder: StepFolder, output: str | None,
     except PreflightError as exc:
         text = str(exc).replace(code.source_directory + os.sep, job.source_directory + os.sep)
         if earlier and code is not job and "entry_script" in text:
-            text += ("\n(as it is in the run's code snapshot, taken when the run started; to run the code as it "
-                     "is now, apply the spec again)")
+            text += ("\n(as it is in the run's code snapshot; to run the code as it is now, `runner retry "
+                     f"{folder.path.parent.name} --update-code`, or apply the spec again)")
         raise PreflightError(text) from exc
     return code, info
 

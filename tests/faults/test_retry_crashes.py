@@ -54,6 +54,8 @@ def test_a_retry_killed_at_random_points_then_resumed_is_exactly_once(tmp_path: 
     current = list(current_records(str(run_folder(tmp_path, run_id) / "score" / "ledger.jsonl")))
     assert sorted(r["mb"] for r in current) == list(range(50)), f"seed {seed}"
     assert all(r["status"] == "ok" for r in current), f"seed {seed}"
-    status = json.loads(cli("status", run_id, "--json", cwd=tmp_path).stdout)
+    shown = cli("status", run_id, "--json", cwd=tmp_path)
+    assert shown.returncode == 0, f"seed {seed}: {shown.stderr}"
+    status = json.loads(shown.stdout)
     assert status["status"] == "succeeded" and status["steps"][0]["progress"]["items"]["failed"] == 0
     assert (run_folder(tmp_path, run_id) / "score" / "failed_items.jsonl").read_text() == ""

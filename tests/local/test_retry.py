@@ -264,3 +264,75 @@ def test_set_param_changes_the_fields_its_parameter_is_bound_to(tmp_path: Path) 
     _assert_every_row_once(tmp_path, run_id, names, 4)
     assert json.loads((run_folder(tmp_path, run_id) / "job.json").read_text())["steps"][0][
         "run_invocation_timeout"] == 90
+
+
+def _two_steps(root: Path, **first_run: Any) -> None:
+    import yaml
+
+    from tests.local.test_step_references import two_steps
+
+    two_steps(root, {"inputs": ["${{ steps.first.outputs.o }}"]})
+    spec = yaml.safe_load((root / "spec.yaml").read_text())
+    run = spec["steps"][0]["parallel_run"]
+    run["environment_variables"].update(FAULT="raise", FAULT_ON="f0001.txt")
+    run.update(run_max_try=1, **first_run)
+    (root / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def test_a_later_step_that_never_ran_runs_once_the_retried_step_succeeds(tmp_path: Path) -> None:
+    _two_steps(tmp_path, error_threshold=0)
+    code, run_id, err = _apply(tmp_path)
+    assert code == 1, err
+    assert json.loads((run_folder(tmp_path, run_id) / "second" / "step.json").read_text()
+                      if (run_folder(tmp_path, run_id) / "second" / "step.json").exists()
+                      else '{"status": "pending"}')["status"] == "pending"
+    _fix_script(tmp_path)
+    retried = cli("retry", run_id, "--update-code", cwd=tmp_path)
+    assert retried.returncode == 0, retried.stderr
+    assert sorted(output_rows(tmp_path, run_id, step="first", output="o")) == expected_rows(
+        [f"f{i:04d}.txt" for i in range(4)])
+    [row] = output_rows(tmp_path, run_id, step="second", output="p")  # it ran, on the whole output
+    assert row.startswith("parallel_run_step.txt")
+    assert _status(tmp_path, run_id)["status"] == "succeeded"
+
+
+def test_a_step_whose_output_a_later_step_already_read_is_not_retried(tmp_path: Path) -> None:
+    _two_steps(tmp_path)
+    code, run_id, err = _apply(tmp_path)
+    assert code == 0, err  # one mini-batch of the first step failed, within its thresholds
+    _fix_script(tmp_path)
+    refused = cli("retry", run_id, "--update-code", cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert "step 'second'" in refused.stderr and "already read the output of step 'first'" in refused.stderr
+    assert len(output_rows(tmp_path, run_id, step="first", output="o")) == 2
+    assert json.loads((run_folder(tmp_path, run_id) / "first" / "step.json").read_text())["retried"] == []
+
+
+def test_a_run_that_failed_its_preflight_runs_whole_with_the_fixed_code(tmp_path: Path) -> None:
+    names = make_files(tmp_path / "data", 10)
+    write_spec(tmp_path)
+    script = tmp_path / "code" / "faulty.py"
+    good = script.read_text()
+    script.write_text(good + "\ndef broken(:\n")
+    code, run_id, err = _apply(tmp_path)
+    assert code == 2 and "syntax error" in err and f"runner retry {run_id} --update-code" in err, err
+    script.write_text(good)
+    same = cli("retry", run_id, cwd=tmp_path)  # the run's snapshot still has the syntax error
+    assert same.returncode == 2 and "syntax error" in same.stderr, same.stderr
+    fixed = cli("retry", run_id, "--update-code", cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stderr
+    _assert_every_row_once(tmp_path, run_id, names, 2)
+
+
+def test_mini_batches_that_returned_fewer_results_are_left_as_they_are_and_said(tmp_path: Path) -> None:
+    make_files(tmp_path / "data", 10)
+    write_spec(tmp_path, env={"FAULT": "short", "FAULT_ON": "f0003.txt"})
+    code, run_id, err = _apply(tmp_path)
+    assert code == 0, err
+    before = output_rows(tmp_path, run_id)
+    assert len(before) == 9 and len(_manifest(tmp_path, run_id)) == 1
+    result = cli("retry", run_id, "--update-code", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "nothing to retry" in result.stderr and "1 mini-batches committed rows with some items missing" in \
+        result.stderr
+    assert output_rows(tmp_path, run_id) == before and len(_manifest(tmp_path, run_id)) == 1

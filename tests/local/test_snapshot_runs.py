@@ -142,6 +142,6 @@ def test_preflight_names_the_users_file_and_a_resume_keeps_the_snapshot(tmp_path
     script.write_text(good)  # fixed, but the run is the code it started with
     resumed = cli("resume", run_id, cwd=tmp_path)
     assert resumed.returncode == 2 and "syntax error at line 1" in resumed.stderr, resumed.stderr
-    assert "to run the code as it is now, apply the spec again" in resumed.stderr
+    assert "to run the code as it is now, `runner retry" in resumed.stderr and "--update-code`" in resumed.stderr
     status, _, err = _apply(tmp_path)
     assert status == 0, err
