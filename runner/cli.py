@@ -384,7 +384,7 @@ STATUSES = click.Choice(sorted(s.value for s in Status), case_sensitive=False)
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON list (every field of run.json).")
 @click.option("--status", "statuses", multiple=True, type=STATUSES, help="Only runs in this state (repeatable).")
-@click.option("--limit", type=click.IntRange(min=0), metavar="N", help="Only the newest N (still listed oldest first).")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the newest N (still listed oldest first).")
 @run_errors_exit
 def runs(as_json: bool, statuses: tuple[str, ...], limit: int | None) -> None:
     """List the project's runs, oldest first.
