@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -41,6 +43,33 @@ def _command(root: Path, *args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+class _Terminal:
+    """A pseudo-terminal for a command's stdout, read on a thread as it is written (a
+    full pty buffer would stop the command)."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = pty.openpty()
+        self.data = bytearray()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # the other end closed (EIO)
+                return
+            if not chunk:
+                return
+            self.data += chunk
+
+    def text(self) -> str:
+        os.close(self.slave)
+        self.reader.join(timeout=10)
+        os.close(self.master)
+        return self.data.decode(errors="replace")
+
+
 def _wait_for_run(root: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not list((root / ".runner" / "runs").glob("*/run.json")):
@@ -57,11 +86,19 @@ def test_a_run_is_followed_watched_and_canceled_from_other_processes_then_resume
     _wait_for_run(tmp_path, applied)
     followed = _command(tmp_path, "logs", "latest", "-f")
     watched = _command(tmp_path, "status", "latest", "--watch", "--interval", "0.2")
+    terminal = _Terminal()
+    on_terminal = subprocess.Popen([sys.executable, "-m", "runner", "status", "latest", "--watch", "--interval", "0.2"],
+                                   cwd=tmp_path, stdout=terminal.slave, stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "80"})
     assert wait_for(tmp_path, 5, applied), "the run ended before it was canceled"
     run_id = run_id_of(tmp_path)
     refused = cli("rm", run_id, cwd=tmp_path)
     assert refused.returncode == 2 and f"run {run_id} is running" in refused.stderr, refused.stderr
 
+    deadline = time.monotonic() + 60
+    while not terminal.data:  # drawn once while running, so the end is a redraw
+        assert time.monotonic() < deadline and on_terminal.poll() is None, "status --watch drew nothing"
+        time.sleep(0.01)
     canceled = cli("cancel", "latest", cwd=tmp_path)
     assert canceled.returncode == 0, canceled.stderr
     assert f"run {run_id} canceled" in canceled.stderr and f"`runner resume {run_id}`" in canceled.stderr
@@ -78,6 +115,11 @@ def test_a_run_is_followed_watched_and_canceled_from_other_processes_then_resume
     assert blocks[-1].startswith(f"run {run_id}: canceled") and "by `runner cancel`" in blocks[-1], out
     assert "\x1b" not in out and len(blocks) == len(set(blocks))  # no terminal: a new block only on change
 
+    on_terminal.communicate(timeout=60)
+    drawn = terminal.text()
+    assert on_terminal.returncode == 130
+    assert "\x1b[J" in drawn, drawn  # redrawn in place: up over the last block, cleared, drawn again
+    assert drawn.rsplit("\x1b[J", 1)[1].startswith(f"run {run_id}: canceled"), drawn
     info = json.loads(cli("status", run_id, "--json", cwd=tmp_path).stdout)
     assert info["status"] == "canceled" and info["steps"][0]["status"] == "canceled"
     again = cli("cancel", "latest", cwd=tmp_path)
