@@ -7,7 +7,7 @@ The rule, in order:
    relative value is taken from the working directory).
 2. The nearest folder holding `.runner/`: the working directory, then each parent,
    stopping at the top of a git repository (a folder holding `.git`), so a stray
-   `~/.runner` never captures a project.
+   `~/.runner` never captures a project in git.
 3. Only `runner apply` makes runs where none are kept yet; it walks up from the spec's
    folder the same way: the nearest `.runner/` there, else the top of the spec's git
    repository.
