@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_USAGE, EXIT_BACKEND, EXIT_INTERRUPTED = ExitCode.OK, ExitCode.USAGE, ExitCode.BACKEND, \
     ExitCode.INTERRUPTED
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
 TARGETS = click.Choice(list(api.TARGETS))
 
 
@@ -577,6 +578,12 @@ def main() -> None:
     try:
         code = cli.main(prog_name="runner", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
+    except SystemExit:
+        # click answers a reader that left (`runner logs -f | head`) with exit 1, our
+        # "threshold exceeded": say what a shell says of a writer whose reader left.
+        if type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):  # what click puts in its place
+            sys.exit(EXIT_BROKEN_PIPE)
+        raise
     except click.exceptions.Exit as exc:  # --help, --version
         sys.exit(exc.exit_code)
     except click.ClickException as exc:  # usage errors: exit 2, as click would
@@ -585,6 +592,9 @@ def main() -> None:
     except (KeyboardInterrupt, click.Abort):  # click turns Ctrl-C into Abort; we keep 130
         _err("interrupted")
         sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:  # the reader left (`runner logs -f | head`): stop quietly, as `yes | head` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        sys.exit(EXIT_BROKEN_PIPE)
     except Exception as exc:  # a bug in runner, not in the user's spec
         if os.environ.get("RUNNER_DEBUG"):
             raise

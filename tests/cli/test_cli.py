@@ -149,3 +149,23 @@ def test_schema_command_writes_both_files(tmp_path) -> None:
     result = runner("schema", "--out", str(tmp_path))
     assert result.returncode == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runner-spec.schema.json", "runner-variant.schema.json"]
+
+
+def test_a_reader_that_leaves_is_not_an_internal_error() -> None:
+    # `runner plan ... | head`: the reader is gone (here: before the first write), so
+    # the plan cannot be written. Exit as a shell reports SIGPIPE, say nothing.
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        shown = subprocess.run([sys.executable, "-m", "runner", "plan", "specs/mnist.yaml"], cwd=ROOT,
+                               stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert shown.returncode == 141, shown.stderr
+    assert "internal error" not in shown.stderr and "Traceback" not in shown.stderr
