@@ -161,13 +161,15 @@ def _code(plan: StepPlan, step: StepFolder, info: StepRecord, update_code: bool,
 
 def _record(step: StepFolder, info: StepRecord, version: tuple[int, str], changes: dict[str, Any]) -> None:
     code, digest = version
-    fingerprint = info.fingerprint
+    fingerprint, parts = info.fingerprint, info.parts
     if fingerprint and code != info.code:
         # Rows of two code versions: an output no apply of either version would make, so
-        # never reused as if it were (nor are the steps downstream of it).
+        # never reused as if it were (nor are the steps downstream of it), and `runner
+        # plan` (which compares the parts) never says it would be.
         fingerprint = hashlib.sha256(f"{fingerprint}\0retry {info.attempt + 1}\0{digest}".encode()).hexdigest()
+        parts = {**parts, "code": f"{parts.get('code', info.snapshot)} then {digest} (runner retry --update-code)"}
     retry = RetryRecord(attempt=info.attempt + 1, started=time.time(), code=code, snapshot=digest, changes=changes)
-    step.update(retried=[*info.retried, retry], fingerprint=fingerprint,
+    step.update(retried=[*info.retried, retry], fingerprint=fingerprint, parts=parts,
                 status=Status.INTERRUPTED if info.status.ok else info.status, reason="")
 
 

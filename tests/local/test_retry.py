@@ -336,3 +336,20 @@ def test_mini_batches_that_returned_fewer_results_are_left_as_they_are_and_said(
     assert "nothing to retry" in result.stderr and "1 mini-batches committed rows with some items missing" in \
         result.stderr
     assert output_rows(tmp_path, run_id) == before and len(_manifest(tmp_path, run_id)) == 1
+
+
+def test_output_made_by_two_code_versions_is_never_reused_nor_said_to_be(tmp_path: Path) -> None:
+    make_files(tmp_path / "data", 20)
+    write_spec(tmp_path, env={"FAULT": "raise", "FAULT_ON": "f0007.txt"}, run_max_try=1, step={"allow_reuse": True})
+    code, run_id, err = _apply(tmp_path)
+    assert code == 0, err
+    script = tmp_path / "code" / "faulty.py"
+    broken = script.read_text()
+    _fix_script(tmp_path)
+    assert cli("retry", run_id, "--update-code", cwd=tmp_path).returncode == 0
+    script.write_text(broken)  # the code of the run's first attempt again
+    plan = cli("plan", "spec.yaml", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert f"would reuse run {run_id}" not in plan.stdout, plan.stdout
+    code, again, err = _apply(tmp_path)
+    assert code == 0 and again != run_id and "reused the output" not in err, err
