@@ -192,14 +192,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
     _check_minibatches(folder, total)
     ledger = Ledger(folder.ledger, staged_output(output, job.row_format) if output else None, total, info.attempt)
     log = _driver_log(folder)
-    if ledger.reopened or info.attempt and ledger.recovered < total:
-        message = (f"retry {info.attempt}: {ledger.reopened} failed mini-batches run again, "
-                   f"{total - ledger.recovered - ledger.reopened} never ran; {ledger.recovered} of {total} stay")
-        log(message)
-        print(f"{job.name}: {message}", file=stream)
-    elif ledger.recovered:
-        log(f"resuming: {ledger.recovered} of {total} mini-batches were already committed")
-        print(f"{job.name}: resuming, {ledger.recovered} of {total} mini-batches already done", file=stream)
+    _say_what_runs(job.name, info.attempt, ledger, total, log, stream)
     # What the ledger already holds counts: every mini-batch committed, or a threshold
     # already exceeded before the driver stopped (the supervisor checks only new failures).
     tripped = thresholds(job, total)(ledger) if ledger.recovered else None
@@ -250,6 +243,19 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         reason += _never_ran(not_run)
     log(f"step {status}: {reason}" if reason else f"step {status}")
     return StepResult(job.name, status, reason, snap, output)
+
+
+def _say_what_runs(step: str, attempt: int, ledger: Ledger, total: int, log: Callable[[str], None],
+                   stream: IO[str]) -> None:
+    """A retry's (`runner retry`) or a resume's start, in the driver log and to the user."""
+    if ledger.reopened or attempt and ledger.recovered < total:
+        message = (f"retry {attempt}: {ledger.reopened} failed mini-batches run again, "
+                   f"{total - ledger.recovered - ledger.reopened} never ran; {ledger.recovered} of {total} stay")
+        log(message)
+        print(f"{step}: {message}", file=stream)
+    elif ledger.recovered:
+        log(f"resuming: {ledger.recovered} of {total} mini-batches were already committed")
+        print(f"{step}: resuming, {ledger.recovered} of {total} mini-batches already done", file=stream)
 
 
 def _never_ran(count: int) -> str:
