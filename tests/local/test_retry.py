@@ -353,3 +353,24 @@ def test_output_made_by_two_code_versions_is_never_reused_nor_said_to_be(tmp_pat
     assert f"would reuse run {run_id}" not in plan.stdout, plan.stdout
     code, again, err = _apply(tmp_path)
     assert code == 0 and again != run_id and "reused the output" not in err, err
+
+
+def test_a_table_changed_since_the_run_is_refused_before_the_retry_runs(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame({"id": range(1000), "x": range(1000)}).to_csv(data / "rows.csv", index=False)
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "table.py").write_text(TABLE_SCRIPT)
+    write_spec(tmp_path, script="table.py", dataset={"kind": "tabular", "path": "data/rows.csv"},
+               mini_batch_size="2KB", run_max_try=1)
+    code, run_id, err = _apply(tmp_path)
+    assert code == 0, err
+    before = output_rows(tmp_path, run_id)
+    with open(data / "rows.csv", "a") as handle:
+        handle.write("1000,1000\n")
+    _fix_script(tmp_path, "table.py")
+    refused = cli("retry", run_id, "--update-code", cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert "input files changed" in refused.stderr and "`runner retry --accept-changed-inputs`" in refused.stderr
+    assert output_rows(tmp_path, run_id) == before
+    assert json.loads((run_folder(tmp_path, run_id) / "score" / "step.json").read_text())["retried"] == []
