@@ -97,3 +97,17 @@ def test_a_torn_progress_file_is_rebuilt_from_the_ledger(tmp_path: Path) -> None
     shown = cli("status", run_id, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "mini-batches: 3 succeeded, 0 failed, 0 left of 3" in shown.stdout
+
+
+@pytest.mark.parametrize("retried", [["x"], [{"attempt": "one", "started": 1.0}], [{"started": 1.0}], {"a": 1}])
+def test_a_damaged_retry_record_is_a_clear_error(tmp_path: Path, retried: object) -> None:
+    from runner.runs.records import RetryRecord
+
+    step = new_run(tmp_path, "job").step("a")
+    step.update(retried=[RetryRecord(attempt=1, started=1.0, code=1, snapshot="abc", changes={"run_max_try": 2})])
+    assert step.read().attempt == 1 and step.read().code == 1 and step.read().retried[0].changes == {"run_max_try": 2}
+    data = json.loads(Path(step.step_json).read_text())
+    data["retried"] = retried
+    Path(step.step_json).write_text(json.dumps(data))
+    with pytest.raises(RecordError, match="step.json is damaged"):
+        step.read()
