@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from runner.plan.plan import REDACTED, Plan, StepPlan
-from runner.plan.references import ArgumentPlan, InputPlan, is_remote, resolve_path
+from runner.plan.references import ArgumentPlan, InputPlan, Secret, is_remote, resolve_path
 from runner.plan.targets import used_datasets
 from runner.spec.load import LoadedSpec
 
@@ -40,7 +40,7 @@ def environment(loaded: LoadedSpec, reveal: bool) -> dict[str, Any]:
     pip = [shown(loaded, (*base, "pip", i), p, reveal) for i, p in enumerate(env.pip)]
     return {"name": env.name, "python_version": env.python_version,
             "conda_packages": [shown(loaded, (*base, "conda", i), p, reveal) for i, p in enumerate(env.conda)],
-            "pip_packages": pip + [p for p in REQUIRED_PIP if not _has_package(env.pip, p)],
+            "pip_packages": with_required(pip, REQUIRED_PIP),
             "docker_base_image": shown(loaded, (*base, "docker_base_image"), env.docker_base_image, reveal)}
 
 
@@ -85,9 +85,43 @@ def resources(loaded: LoadedSpec, reveal: bool = False) -> dict[str, Any]:
             "datastores": {name: _datastore(store, reveal) for name, store in azure.datastores.items()}}
 
 
+_REQUIREMENT = re.compile(r"^\s*(?P<name>[A-Za-z0-9._-]+)\s*(?:\[(?P<extras>[^\]]*)\])?(?P<rest>.*)$")
+
+
+def _parts(requirement: str) -> tuple[str, list[str], str] | None:
+    """(normalised name, extras, the rest: version and markers) of a pip requirement."""
+    match = _REQUIREMENT.match(requirement)
+    if not match:
+        return None
+    extras = [e.strip() for e in (match.group("extras") or "").split(",") if e.strip()]
+    return re.sub(r"[-_.]+", "-", match.group("name")).lower(), extras, match.group("rest")
+
+
 def _has_package(packages: list[str], wanted: str) -> bool:
-    base = re.split(r"[\[<>=!~ ]", wanted)[0].lower()
-    return any(re.split(r"[\[<>=!~ ]", p)[0].lower() == base for p in packages)
+    parts = _parts(wanted)
+    return parts is not None and any((_parts(p) or ("",))[0] == parts[0] for p in packages)
+
+
+def with_required(packages: list[str], required: tuple[str, ...] | list[str]) -> list[str]:
+    """The spec's pip packages plus what Azure requires. A package the spec already lists
+    keeps its version, and takes the extras the requirement needs besides its own
+    (`azureml-dataset-runtime[fuse]` becomes `[fuse,pandas]`: a tabular input needs pandas)."""
+    out = list(packages)
+    for wanted in required:
+        need = _parts(wanted)
+        assert need is not None
+        for index, package in enumerate(out):
+            have = _parts(package)
+            if have is None or have[0] != need[0]:
+                continue
+            missing = [e for e in need[1] if e not in have[1]]
+            if missing and not isinstance(package, Secret):
+                name = package.split("[", 1)[0].rstrip() if "[" in package else package[:len(package) - len(have[2])]
+                out[index] = f"{name.strip()}[{','.join(have[1] + missing)}]{have[2]}"
+            break
+        else:
+            out.append(wanted)
+    return out
 
 
 def _workspace(loaded: LoadedSpec, reveal: bool) -> dict[str, Any]:

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.azureml.compile_v1 import _has_package, _typed, env_values, environment, input_name, shown
-from runner.plan.plan import REDACTED, Plan, StepPlan
-from runner.plan.references import InputPlan, is_remote, resolve_path
+from runner.plan.plan import DEFAULT_FILES_PER_MINI_BATCH, REDACTED, Plan, StepPlan
+from runner.plan.references import InputPlan, is_remote, resolve_input, resolve_path
 from runner.spec.load import LoadedSpec
+from runner.spec.models import Step
 
 SCHEMA = "https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json"
 DEFAULT_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"  # azureml-core's DEFAULT_CPU_IMAGE
@@ -64,7 +65,7 @@ def compile_v2(loaded: LoadedSpec, plan: Plan, base_dir: str = ".", reveal: bool
     outputs = {}
     for step in spec.steps:
         if step.output:
-            outputs[step.output.name] = _output(loaded, step.output.datastore)
+            outputs[input_name(step.output.name)] = _output(loaded, step)
     if outputs:
         job["outputs"] = outputs
     job["jobs"] = {node_name(step.name): _node(loaded, plan, i, compute, base_dir, out, reveal)
@@ -119,10 +120,25 @@ def _pipeline_inputs(loaded: LoadedSpec, base_dir: str, out: V2Job, reveal: bool
     return inputs
 
 
-def _output(loaded: LoadedSpec, datastore: str | None) -> dict[str, Any]:
+def appends_rows(step: Step) -> bool:
+    return step.parallel_run.output_action == "append_row" and step.output is not None
+
+
+def _output(loaded: LoadedSpec, step: Step) -> dict[str, Any]:
+    """A step's output. append_row_to writes one file: a uri_file output whose path names
+    it (append_row_file_name), as Azure's examples declare it (azureml-examples
+    cli/jobs/parallel/3a_mnist_batch_identification); a uri_folder would get a name of
+    Azure's choosing, which `runner results` could not find."""
+    assert step.output is not None
+    store = step.output.datastore
+    folder = f"runner/{loaded.spec.name}/${{{{name}}}}/{input_name(step.output.name)}"
+    if appends_rows(step):
+        store = store or "${{default_datastore}}"
+        return {"type": "uri_file", "mode": "rw_mount",
+                "path": f"azureml://datastores/{store}/paths/{folder}/{step.parallel_run.append_row_file_name}"}
     output: dict[str, Any] = {"type": "uri_folder", "mode": "rw_mount"}
-    if datastore:
-        output["path"] = f"azureml://datastores/{datastore}/paths/runner/{loaded.spec.name}/${{{{name}}}}/"
+    if store:
+        output["path"] = f"azureml://datastores/{store}/paths/{folder}/"
     return output
 
 
@@ -163,13 +179,33 @@ class _NodeInputs:
             return name
         if item.kind == "model":
             name = input_name("model_" + item.name)
-            self.node[name] = {"type": "custom_model", "path": _rel(item.location, self.base_dir)}
+            path = REDACTED if item.secret and not self.reveal else item.location
+            self.node[name] = {"type": "custom_model",
+                               "path": path if is_remote(path) or path == REDACTED else _rel(path, self.base_dir)}
             self.component[name] = {"type": "custom_model"}
             return name
         name = input_name(item.name)
         self.node[name] = _data_input(self.loaded, item.name, self.base_dir, self.out, self.reveal)
         self.component[name] = {"type": self.node[name]["type"]}
         return name
+
+
+def _mini_batch_size(size: Any, input_type: str) -> str:
+    """The spec's size, or Azure's documented default written out: the SDK sends 0 for a
+    size left unset, which is not Azure's default of 10 files or 1MB of rows."""
+    if size is not None:
+        return str(size)
+    return "1MB" if input_type == "mltable" else str(DEFAULT_FILES_PER_MINI_BATCH)
+
+
+def _thresholds(error_threshold: int, allowed_failed_count: int | None) -> dict[str, int]:
+    """v2's schema takes one threshold attribute per job ("Only one error_threshold setting
+    can be used in one job"): mini_batch_error_threshold where allowed_failed_count is
+    set (the item threshold then goes as the --error_threshold program argument, as
+    Azure's parallel job docs pass it), else error_threshold."""
+    if allowed_failed_count is None:
+        return {"error_threshold": error_threshold}
+    return {"mini_batch_error_threshold": allowed_failed_count}
 
 
 def _arguments(step: StepPlan, io: _NodeInputs, reveal: bool) -> list[str]:
@@ -184,6 +220,8 @@ def _arguments(step: StepPlan, io: _NodeInputs, reveal: bool) -> list[str]:
             arguments.append(REDACTED)
         else:
             arguments.append(shlex.quote(str(arg.value)))
+    if step.allowed_failed_count is not None and step.error_threshold != -1:
+        arguments += ["--error_threshold", str(step.error_threshold)]  # see _thresholds
     if step.allowed_failed_percent is not None:
         arguments += ["--allowed_failed_percent", _number(step.allowed_failed_percent)]
     return arguments
@@ -226,6 +264,8 @@ def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: st
     data = io.add(step_plan.inputs[0])
     for item in step_plan.side_inputs:
         io.add(item)
+    for model in loaded.spec.models:  # every model, as on v1 (where Model.register makes them findable)
+        io.add(resolve_input(loaded, f"${{{{ models.{model} }}}}"))
     arguments = _arguments(step_plan, io, reveal)
     bound = {str(b.path[3]): input_name(b.parameter) for b in loaded.bindings
              if b.path[:3] == ("steps", index, "parallel_run")}
@@ -244,14 +284,14 @@ def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: st
         component["description"] = step.description or run.description
     component["inputs"] = io.component
     if step.output:
-        component["outputs"] = {input_name(step.output.name): {"type": "uri_folder"}}
+        component["outputs"] = {input_name(step.output.name): {"type": "uri_file" if appends_rows(step)
+                                                                        else "uri_folder"}}
     component["input_data"] = f"${{{{inputs.{data}}}}}"
     if run.partition_keys:
         component["partition_keys"] = list(run.partition_keys)
-    elif run.mini_batch_size is not None:
-        component["mini_batch_size"] = str(run.mini_batch_size)
-    component.update(error_threshold=run.error_threshold,
-                     mini_batch_error_threshold=-1 if run.allowed_failed_count is None else run.allowed_failed_count,
+    else:
+        component["mini_batch_size"] = _mini_batch_size(run.mini_batch_size, io.component[data]["type"])
+    component.update(_thresholds(run.error_threshold, run.allowed_failed_count),
                      logging_level=run.logging_level,
                      retry_settings={"max_retries": run.run_max_try - 1, "timeout": run.run_invocation_timeout})
     if run.process_count_per_node is not None:
@@ -264,9 +304,7 @@ def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: st
     if run.process_count_per_node is not None:
         node["max_concurrency_per_instance"] = run.process_count_per_node
     if not run.partition_keys:
-        node["mini_batch_size"] = value("mini_batch_size", component.get("mini_batch_size"))
-        if node["mini_batch_size"] is None:
-            del node["mini_batch_size"]
+        node["mini_batch_size"] = value("mini_batch_size", component["mini_batch_size"])
     timeout = value("run_invocation_timeout", run.run_invocation_timeout)
     if timeout != run.run_invocation_timeout:
         node["retry_settings"] = {"max_retries": run.run_max_try - 1, "timeout": timeout}

@@ -73,6 +73,8 @@ def _problems(loaded: LoadedSpec, target: str, resolve: dict[str, str]) -> Itera
         if target == "azureml-v2" and len(step.inputs) > 1:
             yield (("steps", index, "inputs", 1), "a v2 parallel job splits one input_data; "
                                                   "give the other inputs as side_inputs or merge them")
+        if target == "azureml-v2":
+            yield from _reads_appended_rows(loaded, index)
     for name in used_datasets(loaded):
         dataset = spec.datasets[name]
         path = ("datasets", name)
@@ -90,6 +92,8 @@ def _problems(loaded: LoadedSpec, target: str, resolve: dict[str, str]) -> Itera
         elif target == "azureml-v2" and dataset.kind == "tabular" and not is_remote(dataset.path) \
                 and not os.path.isdir(resolve[name]) and os.path.exists(resolve[name]):
             yield ((*path, "path"), "a v2 parallel job reads tabular data as an MLTable folder, not one file")
+        elif target == "azureml-v2" and dataset.partition_format:
+            yield from _partition_format_v2(loaded, name, resolve[name])
 
 
 def _partitioned(loaded: LoadedSpec, index: int, target: str) -> Iterator[Problem]:
@@ -102,3 +106,49 @@ def _partitioned(loaded: LoadedSpec, index: int, target: str) -> Iterator[Proble
                    "Azure ML partitions only a tabular dataset with a partition_format; "
                    f"input '{text}' has none (the local engine reads keys from columns, Azure does not)")
             return
+
+
+def _reads_appended_rows(loaded: LoadedSpec, index: int) -> Iterator[Problem]:
+    """On v2 an append_row output is one file (a uri_file output, as Azure's examples
+    declare it, so its name is kept): a parallel job can neither split it nor mount it as
+    the folder v1 and the local engine give a later step."""
+    step = loaded.spec.steps[index]
+    writers = {s.output.name: s.name for s in loaded.spec.steps
+               if s.output and s.parallel_run.output_action == "append_row"}
+    places = [("inputs", j, t) for j, t in enumerate(step.inputs)] + \
+             [("side_inputs", j, t) for j, t in enumerate(step.side_inputs)] + \
+             [("arguments", j, t) for j, t in enumerate(step.arguments) if isinstance(t, str)]
+    for where, j, text in places:
+        ref = parse_reference(text)
+        if ref and ref.kind == "steps" and ref.output in writers:
+            yield (("steps", index, where, j),
+                   f"on azureml-v2 the append_row output '{ref.output}' of step '{writers[ref.output]}' is one file "
+                   "(a uri_file output named by append_row_file_name), not a folder a later step can read; "
+                   "run the steps as separate specs, or use --target azureml")
+
+
+def _partition_format_v2(loaded: LoadedSpec, name: str, location: str) -> Iterator[Problem]:
+    """v2 reads a table through its MLTable file: the partition columns come from its
+    extract_columns_from_partition_format transformation, not from the spec."""
+    dataset = loaded.spec.datasets[name]
+    assert dataset.partition_format
+    wanted = dataset.partition_format.lstrip("/")
+    path = ("datasets", name, "partition_format")
+    if dataset.kind == "file":
+        yield (path, "a v2 parallel job reads files as a uri_folder, which has no partition columns: "
+                     "leave partition_format out (or use --target azureml)")
+        return
+    if is_remote(dataset.path):
+        yield (path, "on azureml-v2 a remote table's MLTable decides its partition columns: put "
+                     f"`extract_columns_from_partition_format: {wanted}` in its transformations and leave "
+                     "partition_format out here (or use --target azureml)")
+        return
+    mltable = os.path.join(location, MLTABLE)
+    try:
+        with open(mltable, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return  # the MLTable check above says it is missing
+    if "extract_columns_from_partition_format" not in text or wanted not in text:
+        yield (path, f"azureml-v2 reads partition columns from {mltable}, which does not extract them: add "
+                     f"`- extract_columns_from_partition_format: '{wanted}'` to its transformations")

@@ -71,8 +71,9 @@ def test_mnist_is_the_tutorials_pipeline(project: Path) -> None:
     conda = env.python.conda_dependencies
     assert conda.get_python_version() == "3.11"
     assert list(conda.conda_packages) == ["python=3.11", "pip"]
+    # The spec's own [fuse] takes the [pandas] extra Azure requires besides (issue 13).
     assert list(conda.pip_packages) == ["tensorflow-cpu~=2.21.0", "pillow", "azureml-core",
-                                        "azureml-dataset-runtime[fuse]"]
+                                        "azureml-dataset-runtime[fuse,pandas]"]
     # The input: a dataset PipelineParameter, mounted, as the tutorial's DatasetConsumptionConfig.
     consumed, mounted_side_input = step._inputs  # ParallelRunStep lists side inputs after the inputs
     assert isinstance(consumed, DatasetConsumptionConfig) and consumed.name == "mnist_param"

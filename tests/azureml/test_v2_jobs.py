@@ -48,7 +48,7 @@ def test_mnist_job(project: Path, tmp_path: Path) -> None:
     assert component.is_deterministic is True  # allow_reuse
     assert component.mini_batch_size == 5
     assert (component.error_threshold, component.mini_batch_error_threshold, component.logging_level) == \
-        (10, -1, "INFO")
+        (10, None, "INFO")  # one threshold attribute per job
     assert (component.retry_settings.max_retries, component.retry_settings.timeout) == (2, 60)  # 3 tries
     assert component.input_data == "${{inputs.mnist_param}}"
     task = component.task
@@ -60,11 +60,11 @@ def test_mnist_job(project: Path, tmp_path: Path) -> None:
     assert env.image == "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
     assert env.conda_file["dependencies"] == [
         "python=3.11", "pip", {"pip": ["tensorflow-cpu~=2.21.0", "pillow", "azureml-core",
-                                       "azureml-dataset-runtime[fuse]"]}]
+                                       "azureml-dataset-runtime[fuse,pandas]"]}]
     model = node.inputs["model_mnist_prs"]._data
     assert model.type == "custom_model" and (out / model.path).resolve() == project / "models" / "mnist"
     assert str(node.outputs["inferences"]._data) == "${{parent.outputs.inferences}}"
-    assert job.outputs["inferences"].type == "uri_folder"
+    assert job.outputs["inferences"].type == "uri_file"
 
 
 def test_the_single_image_variant_reads_a_folder_of_one(project: Path, tmp_path: Path) -> None:
@@ -92,13 +92,19 @@ def test_staging_again_keeps_only_the_current_file(project: Path, tmp_path: Path
 def test_a_step_reads_the_output_of_the_step_before(project: Path, tmp_path: Path) -> None:
     from tests.azureml.test_v1_objects import TWO_STEPS
 
-    (project / "two.yaml").write_text(TWO_STEPS)
+    # On v2 an append_row output is one file, which a later step cannot split (refused at
+    # plan time, tests/plan/test_targets.py): the first step writes a folder of its own.
+    (project / "two.yaml").write_text(TWO_STEPS.replace(
+        "    output: {name: first_out}\n    parallel_run: {entry_script: entry_scripts/digit_identification.py}",
+        "    output: {name: first_out}\n    parallel_run: {entry_script: entry_scripts/digit_identification.py, "
+        "output_action: summary_only}"))
     job, _ = loaded_job("two.yaml", tmp_path)
     first, second = job.jobs["first"], job.jobs["second"]
     assert str(second.inputs["first_out"]._data) == "${{parent.jobs.first.outputs.first_out}}"
     assert second.component.input_data == "${{inputs.first_out}}"
     assert str(first.outputs["first_out"]._data) == "${{parent.outputs.first_out}}"
     assert set(job.outputs) == {"first_out", "second_out"}
+    assert (job.outputs["first_out"].type, job.outputs["second_out"].type) == ("uri_folder", "uri_file")
 
 
 def test_tabular_reads_an_mltable(project: Path, tmp_path: Path) -> None:
@@ -152,18 +158,21 @@ def test_every_field_maps(project: Path, tmp_path: Path) -> None:
     node = job.jobs["score"]
     component = node.component
     assert component.is_deterministic is False
+    # One threshold attribute per job (v2's schema): the item threshold as a program argument.
     assert (component.error_threshold, component.mini_batch_error_threshold, component.logging_level) == \
-        (7, 3, "DEBUG")
+        (None, 3, "DEBUG")
     assert component.retry_settings.max_retries == 0  # run_max_try 1: one try, no retry
     assert node.retry_settings.timeout == "${{parent.inputs.timeout}}"  # bound: stays an input
     assert node.resources.instance_count == 4 and node.max_concurrency_per_instance is None
     assert node.environment_variables == {"MODE": "batch"}
     assert component.task.program_arguments == (
-        "--threshold ${{inputs.threshold}} --labels ${{inputs.labels}} --note 'a b' --allowed_failed_percent 12.5")
+        "--threshold ${{inputs.threshold}} --labels ${{inputs.labels}} --note 'a b' --error_threshold 7 "
+        "--allowed_failed_percent 12.5")
     assert node.inputs["images"]._data.path == "azureml://datastores/lake/paths/images/"
     assert str(node.inputs["threshold"]._data) == "${{parent.inputs.threshold}}"
     assert component.inputs["threshold"].type == "string"
-    assert job.outputs["scored"].path == "azureml://datastores/workspaceblobstore/paths/runner/every-field/${{name}}/"
+    assert job.outputs["scored"].path == \
+        "azureml://datastores/workspaceblobstore/paths/runner/every-field/${{name}}/scored/parallel_run_step.txt"
     assert compiled.data["jobs"]["score"]["component"]["task"]["program_arguments"].endswith("12.5")
 
 
@@ -177,3 +186,82 @@ def test_golden_v2_files_load(path: Path, project: Path) -> None:
     job = load_job(copy)
     assert isinstance(job, PipelineJob)
     assert yaml.safe_load(path.read_text())["jobs"].keys() == job.jobs.keys()
+
+
+def test_append_row_to_names_its_file(project: Path, tmp_path: Path) -> None:
+    """append_row_to points at a uri_file output whose path names append_row_file_name, as
+    azureml-examples cli/jobs/parallel/3a_mnist_batch_identification does; a uri_folder
+    output would get a file name of Azure's choosing (issue 13)."""
+    job, _ = loaded_job("specs/mnist.yaml", tmp_path)
+    output = job.outputs["inferences"]
+    assert (output.type, output.mode) == ("uri_file", "rw_mount")
+    assert output.path == ("azureml://datastores/${{default_datastore}}/paths/runner/predict-digits-mnist/${{name}}/"
+                           "inferences/mnist_outputs.txt")
+    component = job.jobs["predict_digits_mnist"].component
+    assert component.outputs["inferences"].type == "uri_file"
+    assert component.task.append_row_to == "${{outputs.inferences}}"
+
+
+UNSET = """
+name: unset
+datasets:
+  images: {kind: file, path: data/mnist/}
+  rows: {kind: tabular, path: data/tabular/}
+models:
+  clf: {path: models/tabular}
+azure:
+  compute: {name: cpu-cluster}
+  environment: {name: env, pip: [pillow]}
+steps:
+  - name: files
+    inputs: ["${{ datasets.images }}"]
+    output: {name: files_out}
+    parallel_run: {entry_script: entry_scripts/digit_identification.py, run_max_try: 5}
+  - name: rows
+    inputs: ["${{ datasets.rows }}"]
+    output: {name: rows_out}
+    parallel_run: {entry_script: entry_scripts/tabular_scoring.py, error_threshold: 4}
+"""
+
+
+def test_an_unset_mini_batch_size_is_azures_documented_default(project: Path, tmp_path: Path) -> None:
+    """Left unset, the SDK sends mini_batch_size 0; Azure's default is 10 files or 1MB of
+    rows, written out (issue 13)."""
+    (project / "unset.yaml").write_text(UNSET)
+    job, _ = loaded_job("unset.yaml", tmp_path)
+    files, rows = job.jobs["files"], job.jobs["rows"]
+    assert (files.component.mini_batch_size, files.mini_batch_size) == (10, 10)
+    assert (rows.component.mini_batch_size, rows.mini_batch_size) == (1024 * 1024, 1024 * 1024)
+    # What the SDK sends (0 when unset)
+    assert [n._to_rest_object()["mini_batch_size"] for n in (files, rows)] == [10, 1024 * 1024]
+
+
+def test_one_threshold_attribute_per_job(project: Path, tmp_path: Path) -> None:
+    """v2's schema: "Only one error_threshold setting can be used in one job" (issue 13)."""
+    (project / "unset.yaml").write_text(UNSET)
+    job, compiled = loaded_job("unset.yaml", tmp_path)
+    rows = compiled.data["jobs"]["rows"]["component"]
+    assert rows["error_threshold"] == 4 and "mini_batch_error_threshold" not in rows
+    assert job.jobs["rows"].component.mini_batch_error_threshold is None
+
+
+def test_max_retries_is_forwarded_unchanged(project: Path, tmp_path: Path) -> None:
+    """The SDK passes retry_settings.max_retries to the service as written (its docstring,
+    copied from v1's run_max_try, says tries; the service's parallel job docs call it
+    mini_batch_max_retries, retries, default 2 = v1's 3 tries): run_max_try 5 -> 4."""
+    (project / "unset.yaml").write_text(UNSET)
+    job, _ = loaded_job("unset.yaml", tmp_path)
+    component = job.jobs["files"].component
+    assert component.retry_settings.max_retries == 4
+    assert component._to_rest_object().properties.component_spec["retry_settings"]["max_retries"] == 4
+
+
+def test_every_model_is_a_model_input(project: Path, tmp_path: Path) -> None:
+    """A model no argument names still reaches the v2 job, as a custom_model input (v1
+    registers every model; issue 13)."""
+    (project / "unset.yaml").write_text(UNSET)
+    job, _ = loaded_job("unset.yaml", tmp_path)
+    for node in job.jobs.values():
+        model = node.inputs["model_clf"]._data
+        assert model.type == "custom_model" and (tmp_path / model.path).resolve() == project / "models" / "tabular"
+        assert node.component.inputs["model_clf"].type == "custom_model"

@@ -126,3 +126,48 @@ def test_azure_date_partition_placeholders_reach_azure_unchanged(write, target: 
     write("s.yaml", text)
     _, compiled = api.plan_compiled("s.yaml", target=target, environ={}, base_dir=".")
     assert compiled is not None and fmt in compiled.text
+
+
+TWO_STEPS = SPEC + """  - name: again
+    inputs: ["${{ steps.score-images.outputs.scores }}"]
+    output: {name: again_out}
+    parallel_run:
+      entry_script: score.py
+"""
+
+
+def test_v2_refuses_a_step_that_reads_an_earlier_steps_appended_rows(write) -> None:
+    """On v2 an append_row output is one file (a uri_file, so its name is kept): a later
+    parallel step cannot split it as v1 and the local engine split its folder (issue 13)."""
+    [found] = errors(write, TWO_STEPS, "azureml-v2")
+    assert found.startswith("s.yaml:22:14 steps[1].inputs[0]: on azureml-v2 the append_row output 'scores' of step "
+                            "'score-images' is one file (a uri_file output named by append_row_file_name)")
+    api.plan("s.yaml", target="azureml")
+    write("s.yaml", TWO_STEPS.replace("      entry_script: score.py\n  - name",
+                                      "      entry_script: score.py\n      output_action: summary_only\n  - name"))
+    api.plan("s.yaml", target="azureml-v2")  # a folder the script writes: a folder the next step reads
+
+
+def test_v2_carries_partition_format_only_through_the_mltable(write, tmp_path) -> None:
+    """v2 reads partition columns from the MLTable's extract_columns_from_partition_format;
+    a spec's partition_format that the MLTable lacks would be silently dropped (issue 13)."""
+    (tmp_path / "data" / "rows").mkdir(parents=True)
+    (tmp_path / "data" / "rows" / "MLTable").write_text("paths: [{pattern: ./**/*.csv}]\n")
+    text = SPEC.replace("parameters.images", "datasets.rows").replace(
+        "path: data/rows/}", "path: data/rows/, partition_format: '/{clinic}/{name}.csv'}") + \
+        "      partition_keys: [clinic]\n"
+    [found] = errors(write, text, "azureml-v2")
+    assert found.startswith("s.yaml:6:61 datasets.rows.partition_format: azureml-v2 reads partition columns from "
+                            "data/rows/MLTable, which does not extract them: add `- extract_columns_from_partition_"
+                            "format: '{clinic}/{name}.csv'` to its transformations")
+    api.plan("s.yaml", target="azureml")
+    (tmp_path / "data" / "rows" / "MLTable").write_text(
+        "paths: [{pattern: ./**/*.csv}]\ntransformations:\n"
+        "  - extract_columns_from_partition_format: '{clinic}/{name}.csv'\n")
+    api.plan("s.yaml", target="azureml-v2")
+    remote = text.replace("path: data/rows/,", "path: 'azureml:rows:1',")
+    [found] = errors(write, remote, "azureml-v2")
+    assert "on azureml-v2 a remote table's MLTable decides its partition columns" in found
+    files = SPEC.replace("path: data/images/}", "path: data/images/, partition_format: '/{day}/{name}.png'}")
+    [found] = errors(write, files, "azureml-v2")
+    assert "a v2 parallel job reads files as a uri_folder, which has no partition columns" in found
