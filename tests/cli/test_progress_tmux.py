@@ -43,6 +43,7 @@ class Pane:
         # UTF-8 whatever the machine's locale (the bar's characters), and a server of its own
         env.update(PYTHONPATH=str(ROOT), TERM="xterm-256color", LANG="C.UTF-8", LC_ALL="C.UTF-8")
         self._tmux("new-session", "-d", "-x", str(width), "-y", "24", "-c", str(cwd), command, env=env)
+        self.path = self._tmux("display-message", "-p", "#{socket_path}").strip()
 
     def _tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
         done = subprocess.run(["tmux", "-u", "-L", self.socket, *args], capture_output=True, text=True, timeout=30,
@@ -64,6 +65,7 @@ class Pane:
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
+        Path(self.path).unlink(missing_ok=True)  # tmux leaves its socket file behind
 
 
 @pytest.fixture
