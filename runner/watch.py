@@ -4,6 +4,7 @@ What a status says comes from runner/runs/display.py, as `runner status` prints 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import IO, Any
@@ -25,7 +26,9 @@ def watch_status(read: Callable[[], dict[str, Any]], out: IO[str], interval: flo
     while True:
         info = read()
         lines = status_lines(info)
-        if lines != shown:
+        # Into a log, a new block when the counts or states change, not each time a rate
+        # or the time left moves (every second while a run goes on).
+        if lines != shown if tty else _settled(lines) != _settled(shown):
             if tty:
                 out.write((_UP.format(rows) + _CLEAR if rows else "") + "\n".join(lines) + "\n")
                 rows = _rows(lines, width())
@@ -37,6 +40,14 @@ def watch_status(read: Callable[[], dict[str, Any]], out: IO[str], interval: flo
         if status.finished:
             return status
         sleep(interval)
+
+
+_MOVING = re.compile(r"; [~\d.,]+ (?:mini-batches|items)/s$")
+
+
+def _settled(lines: list[str]) -> list[str]:
+    """`lines` without what moves every second: the rates and the ETA line."""
+    return [_MOVING.sub("", line) for line in lines if not line.lstrip().startswith("ETA ")]
 
 
 def _rows(lines: list[str], width: int) -> int:

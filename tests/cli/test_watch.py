@@ -54,3 +54,18 @@ def test_follow_prints_a_header_each_time_the_file_changes() -> None:
     out = io.StringIO()
     print_follow([("a.log", "1\n"), ("a.log", "2\n"), ("b.txt", "half"), ("a.log", "3\n")], out)
     assert out.getvalue() == "==> a.log <==\n1\n2\n==> b.txt <==\nhalf\n==> a.log <==\n3\n"
+
+
+def test_into_a_log_rates_and_the_time_left_alone_do_not_make_a_new_block() -> None:
+    def running(rate: float, eta: float) -> dict[str, Any]:
+        info = _info("running", "running")
+        info["steps"][0]["progress"] = {
+            "mini_batches": {"total": 4, "succeeded": 1, "failed": 0}, "items": {"total": 8, "succeeded": 2, "failed": 0},
+            "mini_batches_per_second": rate, "items_per_second": rate * 2, "eta_seconds": eta,
+            "elapsed_seconds": 1.0 + rate, "retries": 0, "worker_restarts": 0}
+        return info
+
+    out = io.StringIO()
+    watch_status(_reader(running(1.0, 3.0), running(2.5, 1.0), _info("succeeded", "succeeded")), out, 0.5,
+                 tty=False, width=lambda: 80, sleep=lambda _: None)
+    assert len(out.getvalue().split("\n\n")) == 2, out.getvalue()
