@@ -237,9 +237,10 @@ def retry(run: str, root: Path | None = None, stream: IO[str] | None = None, upd
     return backend.retry(folder, root or runs_dir(), stream, update_code, sets, set_params, accept_changed_inputs)
 
 
-def cancel(run: str, root: Path | None = None) -> str:
-    """Stop a running run from any terminal; says what was done."""
-    folder, backend = _run_backend(run, root)
+def cancel(run: str, root: Path | None = None, session: Any = None) -> str:
+    """Stop a running run from any terminal; says what was done. `session` replaces an
+    Azure target's SDK seam."""
+    folder, backend = _run_backend(run, root, session)
     return backend.cancel(folder)
 
 
@@ -256,8 +257,10 @@ def list_runs(root: Path | None = None, statuses: Sequence[str] = (),
     return found[max(0, len(found) - limit):] if limit is not None else found
 
 
-def status(run: str, root: Path | None = None) -> dict[str, Any]:
-    folder, backend = _run_backend(run, root)
+def status(run: str, root: Path | None = None, session: Any = None) -> dict[str, Any]:
+    """run.json with each step's record and progress; an Azure run's state refreshed from
+    the service first (through `session`, the SDK seam; None: the real one)."""
+    folder, backend = _run_backend(run, root, session)
     return backend.status(folder)
 
 

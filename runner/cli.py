@@ -374,8 +374,8 @@ def retry(run: str, update_code: bool, sets: tuple[str, ...], set_params: tuple[
 def cancel(run: str) -> None:
     """Stop a running run from any terminal, as Ctrl-C in its own would: locally the
     driver stops its workers, keeps what it committed and records `canceled` (`runner
-    resume` goes on later); waits until it has stopped. An Azure run is cancelled in the
-    studio. RUN is a run id, a prefix of one, or `latest`."""
+    resume` goes on later); waits until it has stopped. An Azure run is canceled in Azure
+    ML (and recorded `canceled`). RUN is a run id, a prefix of one, or `latest`."""
     _err(api.cancel(run))
 
 

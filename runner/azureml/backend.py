@@ -6,6 +6,7 @@ append_row file into the run folder, and record it all as the local engine does.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -15,7 +16,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from runner.plan.plan import Plan
+from runner.plan.plan import Plan, StepPlan
+from runner.azureml.session_v1 import WorkspaceSpec
 from runner.render import plan_text
 from runner.runs import follow, inspect
 from runner.runs.folder import RunFolder, new_run
@@ -57,32 +59,35 @@ class _AzureBackend:
         raise NotImplementedError
 
     def apply(self, plan: Plan, spec: LoadedSpec, root: Path, stream: IO[str] | None) -> RunResult:
-        from runner.azureml.submit import AzureError, preflight, require_sdk
+        from runner.azureml.submit import AzureError, PreflightError, preflight, require_sdk
 
         try:
             if self.session is None:
                 require_sdk(plan.target)
         except AzureError as exc:
             raise BackendError(str(exc)) from exc
-        problems = preflight(spec, plan)
+        problems = preflight(spec, plan, exclude=[str(root)])
         if problems:  # before anything is created in the workspace
             raise RunError("cannot submit:\n" + "\n".join(f"  {p}" for p in problems))
         run = self._start(plan, spec, root)
         try:
             with contextlib.redirect_stdout(sys.stderr):  # the SDKs print; stdout is for the run id
                 outcome = self._submit(plan, spec, run, stream)
+        except PreflightError as exc:  # found in the workspace before anything was created there
+            _end(run, plan.steps, Status.PREFLIGHT, str(exc))
+            raise RunError(f"cannot submit: {exc}") from exc
         except KeyboardInterrupt:
             info = run.read()
             reason = (f"stopped following the run; it goes on in Azure ML: {info.portal_url}"
                       if info.azure_run_id else "stopped before anything was submitted; apply the spec again")
-            _end(run, plan, Status.INTERRUPTED, reason)
+            _end(run, plan.steps, Status.INTERRUPTED, reason)
             return RunResult(run, Status.INTERRUPTED, [StepResult(s.name, Status.INTERRUPTED) for s in plan.steps],
                              note=reason)
         except Exception as exc:  # the SDKs raise their own kinds for auth, network and service errors
             from runner.azureml.submit import error_text
 
             reason = error_text(exc)
-            _end(run, plan, Status.ERROR, reason)
+            _end(run, plan.steps, Status.ERROR, reason)
             Path(run.file("error.log")).write_text(traceback.format_exc(), encoding="utf-8")
             raise BackendError(f"{plan.target}: {reason} (the whole error: {run.file('error.log')})") from exc
         return _finish(run, plan, outcome)
@@ -129,7 +134,54 @@ class _AzureBackend:
                            "with `manifest: true` over the failed items, or apply the spec again")
 
     def status(self, run: RunFolder) -> dict[str, Any]:
-        return inspect.status(run)
+        """run.json, with the state of a run that has not ended read from Azure ML first
+        (through the session) and recorded; where the service cannot be reached, what
+        run.json says, and why it was not refreshed."""
+        info = inspect.read(run)
+        note = ""
+        running = False
+        if info.azure_run_id and info.status in (Status.RUNNING, Status.SUBMITTING, Status.INTERRUPTED):
+            try:
+                with contextlib.redirect_stdout(sys.stderr):
+                    running = self._refresh(run, info)
+            except Exception as exc:  # the SDKs raise their own kinds for auth, network and service errors
+                from runner.azureml.submit import error_text
+
+                note = f"not refreshed from Azure ML: {error_text(exc)}"
+        shown = inspect.status(run)
+        if running:  # whether or not the process that applied it still follows it
+            shown["status"] = Status.RUNNING
+            shown["reason"] = "" if info.status == Status.RUNNING else \
+                "runner is no longer following it; it goes on in Azure ML"
+            for step in shown["steps"]:
+                step["status"], step["reason"] = Status.RUNNING, ""
+        if note:
+            shown["note"] = note
+        return shown
+
+    def _refresh(self, run: RunFolder, info: RunRecord) -> bool:
+        """Read the run's state from Azure ML and record it; whether it is still running.
+        A run that ended is recorded so only where no process follows it any more (one
+        that does downloads its output, then records the end itself)."""
+        from runner.azureml.submit import current_status
+
+        azure_status = self._azure_status(run, info)
+        run.update(azure_status=azure_status)
+        status = Status(current_status(azure_status))
+        if not status.finished:
+            return True
+        if info.status == Status.INTERRUPTED:
+            reason = f"Azure ML run {info.azure_run_id} ended {azure_status}"
+            if status.ok:
+                reason += f"; runner was no longer following it, so its output was not downloaded: {info.portal_url}"
+            _end(run, run.job().steps, status, reason)
+        return False
+
+    def _azure_status(self, run: RunFolder, info: RunRecord) -> str:
+        raise NotImplementedError
+
+    def _azure_cancel(self, run: RunFolder, info: RunRecord) -> None:
+        raise NotImplementedError
 
     def results(self, run: RunFolder, head: int, step: str | None, in_input_order: bool = False) -> Results:
         return inspect.results(run, head, step, in_input_order)
@@ -154,8 +206,25 @@ class _AzureBackend:
                 for step in plan.steps}
 
     def cancel(self, run: RunFolder) -> str:
+        """Cancel the Azure ML run through the session and record `canceled`; the process
+        that applied it, if it still follows the run, sees it end Canceled."""
         info = _submitted_record(run)
-        raise RunError(f"run {run.id} runs in Azure ML: cancel it in the studio, {info.portal_url or ''}")
+        if info.status.finished and info.status != Status.INTERRUPTED:
+            raise RunError(f"run {run.id} has already ended ({info.status}); nothing to cancel")
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                self._azure_cancel(run, info)
+        except RunError:
+            raise
+        except Exception as exc:  # the SDKs raise their own kinds for auth, network and service errors
+            from runner.azureml.submit import error_text
+
+            raise BackendError(f"{info.target}: cancelling Azure ML run {info.azure_run_id} failed: "
+                               f"{error_text(exc)}; cancel it in the studio, {info.portal_url or ''}") from exc
+        reason = f"canceled by runner cancel (Azure ML run {info.azure_run_id})"
+        _end(run, run.job().steps, Status.CANCELED, reason)
+        run.update(azure_status="Canceled")
+        return f"canceled Azure ML run {info.azure_run_id} ({info.target}): {info.portal_url or ''}"
 
 
 class AzureMLBackend(_AzureBackend):
@@ -175,12 +244,32 @@ class AzureMLBackend(_AzureBackend):
         Path(run.file("pipeline.yaml")).write_text(shown.text, encoding="utf-8")
 
     def _submit(self, plan: Plan, spec: LoadedSpec, run: RunFolder, stream: IO[str] | None) -> Any:
+        from runner.azureml import compile_v1
         from runner.azureml.session_v1 import Session
         from runner.azureml.submit import submit_v1
 
-        real = self.compile(plan, spec, base_dir=str(run.path), reveal=True)
-        return submit_v1(real.data, self.session or Session(), _wanted(plan, v2=False), str(run.path),
+        code = _stage_code(plan, run)
+        real = compile_v1.compile_v1(spec, plan, reveal=True, code=code)
+        _keep_workspace(run, real["workspace"])
+        return submit_v1(real, self.session or Session(), _wanted(plan, v2=False), str(run.path),
                          self._submitted(run, stream), stream)
+
+
+    def _run(self, run: RunFolder, info: RunRecord) -> tuple[Any, Any]:
+        """The session and the submitted PipelineRun, found again by its id."""
+        from runner.azureml.session_v1 import Session
+
+        session = self.session or Session()
+        ws = session.workspace(_workspace(run))
+        return session, session.pipeline_run(ws, info.experiment, info.azure_run_id or "")
+
+    def _azure_status(self, run: RunFolder, info: RunRecord) -> str:
+        session, pipeline_run = self._run(run, info)
+        return str(session.run_status(pipeline_run))
+
+    def _azure_cancel(self, run: RunFolder, info: RunRecord) -> None:
+        session, pipeline_run = self._run(run, info)
+        session.cancel(pipeline_run)
 
 
 class AzureMLV2Backend(_AzureBackend):
@@ -197,20 +286,73 @@ class AzureMLV2Backend(_AzureBackend):
         return Compiled(self.target, header + describe.dump(job.job), lines, job.job, job.stage)
 
     def _submit(self, plan: Plan, spec: LoadedSpec, run: RunFolder, stream: IO[str] | None) -> Any:
-        from runner.azureml.compile_v1 import resources
+        from runner.azureml import compile_v1, compile_v2, describe
         from runner.azureml.session_v2 import SessionV2
         from runner.azureml.submit import submit_v2
 
-        real = self.compile(plan, spec, base_dir=str(run.path), reveal=True)
+        code = _stage_code(plan, run)
+        real = compile_v2.compile_v2(spec, plan, base_dir=str(run.path), reveal=True, code=code)
         stage_inputs(real.stage)
         job_file = run.file("job.yaml")
         fd = os.open(job_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold secret values
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(real.text)
-        shared = resources(spec, reveal=True)
+            handle.write(describe.dump(real.job))
+        shared = compile_v1.resources(spec, reveal=True)
+        _keep_workspace(run, shared["workspace"])
+        models = compile_v1.compile_v1(spec, plan, reveal=True)["models"]
         return submit_v2(job_file, shared["workspace"], self.session or SessionV2(), _wanted(plan, v2=True),
                          str(run.path), self._submitted(run, stream), compute=shared["compute"],
-                         datastores=shared["datastores"], stream=stream)
+                         datastores=shared["datastores"], stream=stream, models=models)
+
+
+    def _client(self, run: RunFolder) -> tuple[Any, Any]:
+        from runner.azureml.session_v2 import SessionV2
+
+        session = self.session or SessionV2()
+        return session, session.client(_workspace(run))
+
+    def _azure_status(self, run: RunFolder, info: RunRecord) -> str:
+        session, client = self._client(run)
+        return str(session.run_status(client, info.azure_run_id or ""))
+
+    def _azure_cancel(self, run: RunFolder, info: RunRecord) -> None:
+        session, client = self._client(run)
+        session.cancel(client, info.azure_run_id or "")
+
+
+def _stage_code(plan: Plan, run: RunFolder) -> dict[str, str]:
+    """Each step's code as runner.plan.snapshot lists it, copied into the run folder: what
+    the SDK uploads (RunError where source_directory cannot be listed or copied)."""
+    from runner.azureml.code import CodeError, stage_code
+
+    try:
+        return stage_code(plan, run.path / "code", exclude=[str(run.path.parent)])
+    except CodeError as exc:
+        raise RunError(str(exc)) from exc
+
+
+WORKSPACE_FILE = "workspace.json"
+
+
+def _keep_workspace(run: RunFolder, spec: dict[str, Any]) -> None:
+    """The workspace the run was submitted to, for `runner cancel` and `status` from any
+    folder later (a config file's path made absolute; mode 0600: names may be secrets)."""
+    kept = dict(spec)
+    if "config" in kept:
+        kept["config"] = os.path.abspath(kept["config"])
+    fd = os.open(run.file(WORKSPACE_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(kept, handle)
+
+
+def _workspace(run: RunFolder) -> WorkspaceSpec:
+    try:
+        with open(run.file(WORKSPACE_FILE), encoding="utf-8") as handle:
+            found: WorkspaceSpec = json.load(handle)
+            return found
+    except (OSError, ValueError) as exc:
+        raise RunError(f"run {run.id} does not say which workspace it went to ({WORKSPACE_FILE}: {exc}); "
+                       "use the studio") from exc
 
 
 def _submitted_record(run: RunFolder) -> RunRecord:
@@ -230,11 +372,11 @@ def _wanted(plan: Plan, v2: bool) -> list[Any]:
             for s in plan.steps if s.output and s.append_row_file]
 
 
-def _end(run: RunFolder, plan: Plan, status: Status, reason: str) -> None:
-    for step in plan.steps:
+def _end(run: RunFolder, steps: Sequence[StepPlan], status: Status, reason: str) -> None:
+    for step in steps:
         run.step(step.name).update(status=status, reason=reason)
     run.update(status=status, reason=reason, finished=time.time(),
-               steps={s.name: StepSummary(status) for s in plan.steps})
+               steps={s.name: StepSummary(status) for s in steps})
 
 
 def _finish(run: RunFolder, plan: Plan, outcome: Any) -> RunResult:
@@ -250,6 +392,6 @@ def _finish(run: RunFolder, plan: Plan, outcome: Any) -> RunResult:
             output = place(outcome.files[step.name], str(run.output_dir(step.name, step.output or "")))
         steps.append(StepResult(step.name, status, reason, output=output))
     shutil.rmtree(run.path / "download", ignore_errors=True)
-    _end(run, plan, status, reason)
+    _end(run, plan.steps, status, reason)
     run.update(azure_status=outcome.azure_status, steps={s.name: StepSummary(s.status, s.output) for s in steps})
     return RunResult(run, status, steps)

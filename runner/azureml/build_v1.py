@@ -121,9 +121,10 @@ def _encoding(spec: dict[str, Any]) -> str:
             "utf-16": "utf16", "windows-1252": "windows1252"}.get(encoding.lower(), encoding)
 
 
-def build(compiled: dict[str, Any], session: Session) -> Built:
-    """Create or reuse the workspace resources (through the seam), then build the steps."""
-    ws = session.workspace(compiled["workspace"])
+def build(compiled: dict[str, Any], session: Session, ws: Any = None) -> Built:
+    """Create or reuse the workspace resources (through the seam), then build the steps.
+    `ws`: the workspace, where the caller has it already (pre-flight read it)."""
+    ws = ws if ws is not None else session.workspace(compiled["workspace"])
     compute = session.compute(ws, compiled["compute"])
     stores = {name: session.register_datastore(ws, name, spec) for name, spec in compiled["datastores"].items()}
     models = {name: session.register_model(ws, name, spec) for name, spec in compiled["models"].items()}

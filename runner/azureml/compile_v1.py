@@ -60,9 +60,11 @@ def datastore_path(path: str) -> tuple[str, str] | None:
     return (match.group("store"), match.group("path")) if match else None
 
 
-def compile_v1(loaded: LoadedSpec, plan: Plan, reveal: bool = False) -> dict[str, Any]:
+def compile_v1(loaded: LoadedSpec, plan: Plan, reveal: bool = False,
+               code: dict[str, str] | None = None) -> dict[str, Any]:
     """The SDK v1 pipeline as data. `reveal` keeps secret values (for building the real
-    objects); without it they are shown as *** (for the plan)."""
+    objects); without it they are shown as *** (for the plan). `code`: step -> the folder
+    its code was copied to (runner.azureml.code), uploaded instead of source_directory."""
     spec = loaded.spec
     return {
         "target": "azureml",
@@ -72,7 +74,7 @@ def compile_v1(loaded: LoadedSpec, plan: Plan, reveal: bool = False) -> dict[str
                           "description": model.description} for name, model in spec.models.items()},
         "datasets": {name: _dataset(loaded, name, reveal) for name in used_datasets(loaded)},
         "parameters": _parameters(loaded, reveal),
-        "steps": [_step(loaded, plan, index, reveal) for index in range(len(spec.steps))],
+        "steps": [_step(loaded, plan, index, reveal, code or {}) for index in range(len(spec.steps))],
         "submit": {"experiment": plan.experiment, "pipeline_parameters": _overrides(loaded, reveal)},
     }
 
@@ -235,7 +237,7 @@ def env_values(step: StepPlan, reveal: bool) -> dict[str, str]:
             for k, v in step.environment_variables.items()}
 
 
-def _step(loaded: LoadedSpec, plan: Plan, index: int, reveal: bool) -> dict[str, Any]:
+def _step(loaded: LoadedSpec, plan: Plan, index: int, reveal: bool, code: dict[str, str]) -> dict[str, Any]:
     step = loaded.spec.steps[index]
     run = step.parallel_run
     step_plan = plan.steps[index]
@@ -247,7 +249,7 @@ def _step(loaded: LoadedSpec, plan: Plan, index: int, reveal: bool) -> dict[str,
         if isinstance(ref, dict) and "input_name" in ref and ref not in side_inputs:
             side_inputs.append(ref)  # Azure mounts what an argument names only as a side input
     config: dict[str, Any] = {
-        "source_directory": step_plan.source_directory,
+        "source_directory": code.get(step.name, step_plan.source_directory),
         "entry_script": run.entry_script,
         "mini_batch_size": None if run.mini_batch_size is None else str(run.mini_batch_size),
         "error_threshold": run.error_threshold,

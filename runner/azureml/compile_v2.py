@@ -49,9 +49,11 @@ def stage_folder(loaded: LoadedSpec, dataset: str) -> str:
     return os.path.join(".runner", "stage", loaded.spec.name, dataset)
 
 
-def compile_v2(loaded: LoadedSpec, plan: Plan, base_dir: str = ".", reveal: bool = False) -> V2Job:
+def compile_v2(loaded: LoadedSpec, plan: Plan, base_dir: str = ".", reveal: bool = False,
+               code: dict[str, str] | None = None) -> V2Job:
     """The pipeline job; local paths are written relative to `base_dir`, the folder the
-    YAML file will be in (Azure resolves them from there)."""
+    YAML file will be in (Azure resolves them from there). `code`: step -> the folder its
+    code was copied to (runner.azureml.code), uploaded instead of source_directory."""
     spec = loaded.spec
     assert spec.azure is not None and spec.azure.compute is not None  # check_target
     out = V2Job({})
@@ -68,7 +70,7 @@ def compile_v2(loaded: LoadedSpec, plan: Plan, base_dir: str = ".", reveal: bool
             outputs[input_name(step.output.name)] = _output(loaded, step)
     if outputs:
         job["outputs"] = outputs
-    job["jobs"] = {node_name(step.name): _node(loaded, plan, i, compute, base_dir, out, reveal)
+    job["jobs"] = {node_name(step.name): _node(loaded, plan, i, compute, base_dir, out, reveal, code or {})
                    for i, step in enumerate(spec.steps)}
     out.job = job
     return out
@@ -228,7 +230,7 @@ def _arguments(step: StepPlan, io: _NodeInputs, reveal: bool) -> list[str]:
 
 
 def _task(loaded: LoadedSpec, index: int, mltable: bool, arguments: list[str], base_dir: str,
-          reveal: bool) -> dict[str, Any]:
+          reveal: bool, code: dict[str, str]) -> dict[str, Any]:
     """The run_function task: code, entry script, environment, arguments, append_row_to."""
     step = loaded.spec.steps[index]
     env = loaded.spec.azure.environment if loaded.spec.azure else None
@@ -239,8 +241,8 @@ def _task(loaded: LoadedSpec, index: int, mltable: bool, arguments: list[str], b
         pip.append("mltable")  # a parallel job reads an MLTable input with it
     dependencies: list[Any] = [f"python={env.python_version}"] if env.python_version else []
     dependencies += packages["conda_packages"] + [{"pip": pip}]
-    source = resolve_path(loaded, ("steps", index, "parallel_run", "source_directory"),
-                          step.parallel_run.source_directory)
+    source = code.get(step.name) or resolve_path(loaded, ("steps", index, "parallel_run", "source_directory"),
+                                                 step.parallel_run.source_directory)
     task: dict[str, Any] = {
         "type": "run_function",
         "code": _rel(source, base_dir),
@@ -256,7 +258,7 @@ def _task(loaded: LoadedSpec, index: int, mltable: bool, arguments: list[str], b
 
 
 def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: str, out: V2Job,
-          reveal: bool) -> dict[str, Any]:
+          reveal: bool, code: dict[str, str]) -> dict[str, Any]:
     step = loaded.spec.steps[index]
     run = step.parallel_run
     io = _NodeInputs(loaded, base_dir, out, reveal)
@@ -278,7 +280,7 @@ def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: st
             return f"${{{{parent.inputs.{bound[field_name]}}}}}"
         return literal
 
-    task = _task(loaded, index, io.component[data]["type"] == "mltable", arguments, base_dir, reveal)
+    task = _task(loaded, index, io.component[data]["type"] == "mltable", arguments, base_dir, reveal, code)
     component: dict[str, Any] = {"type": "parallel", "display_name": step.name, "is_deterministic": step.allow_reuse}
     if step.description or run.description:
         component["description"] = step.description or run.description

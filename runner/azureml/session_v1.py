@@ -2,8 +2,9 @@
 
 Every call that needs credentials or the network is a method here; everything else
 (the objects a pipeline is made of) is built in build_v1.py from the compiled plan.
-Tests replace this class with a recording subclass; nothing in this file was run
-against a live workspace from this project's machines (see README).
+The wire tests (tests/azureml/test_wire_*.py) run this class with the real SDK and only the
+network replaced (`auth`); nothing in this file was run against a live workspace from this
+project's machines (see README).
 """
 
 from __future__ import annotations
@@ -60,13 +61,18 @@ class Session:
     # types that way): yes in a workspace, no offline.
     reads_data = True
 
+    def __init__(self, auth: Any = None) -> None:
+        # An azureml-core AbstractAuthentication; None: the SDK's default (interactive
+        # login or the Azure CLI's). The wire tests pass one whose tokens nobody issued.
+        self.auth = auth
+
     def workspace(self, spec: WorkspaceSpec) -> Any:
         from azureml.core import Workspace
 
         if "config" in spec:
-            return Workspace.from_config(path=spec["config"])
+            return Workspace.from_config(path=spec["config"], auth=self.auth)
         return Workspace.get(name=spec["name"], subscription_id=spec["subscription_id"],
-                             resource_group=spec["resource_group"])
+                             resource_group=spec["resource_group"], auth=self.auth)
 
     def compute(self, ws: Any, spec: ComputeSpec) -> Any:
         """Reuse the cluster if it exists, else create it and wait (as the tutorial)."""
@@ -129,3 +135,26 @@ class Session:
     def download(self, run: Any, step: str, output: str, dest: str) -> None:
         step_run = run.find_step_run(step)[0]
         step_run.get_output_data(output).download(local_path=dest)
+
+    def existing_max_nodes(self, ws: Any, name: str) -> int | None:
+        """The max_nodes of the cluster `name` if it exists (None: it does not, or is not an
+        AmlCompute): ParallelRunConfig checks node_count against it."""
+        from azureml.core.compute import AmlCompute
+
+        target = ws.compute_targets.get(name)
+        if not isinstance(target, AmlCompute) or target.scale_settings is None:
+            return None
+        return int(target.scale_settings.maximum_node_count)
+
+    def pipeline_run(self, ws: Any, experiment: str, run_id: str) -> Any:
+        """A submitted PipelineRun, by its id (`runner cancel` / `status` of a recorded run)."""
+        from azureml.core import Experiment
+        from azureml.pipeline.core import PipelineRun
+
+        return PipelineRun(Experiment(ws, experiment), run_id)
+
+    def cancel(self, run: Any) -> None:
+        run.cancel()
+
+    def run_status(self, run: Any) -> str:
+        return str(run.get_status())

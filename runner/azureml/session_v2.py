@@ -1,29 +1,40 @@
 """The one seam between the runner and an Azure ML workspace (azure-ai-ml, SDK v2).
 
 `MLClient` with azure-identity's `DefaultAzureCredential`; every call that needs the
-network is a method here. Tests replace this class with a recording subclass; nothing
-in this file was run against a live workspace from this project's machines (README).
+network is a method here. The wire tests (tests/azureml/test_wire_*.py) run this class with
+the real SDK and only the network replaced (`credential`, `transport`); nothing in this file
+was run against a live workspace from this project's machines (README).
 """
 
 from __future__ import annotations
 
 from typing import IO, Any
 
-from runner.azureml.session_v1 import ComputeSpec, DatastoreSpec, WorkspaceSpec
+from runner.azureml.session_v1 import ComputeSpec, DatastoreSpec, ModelSpec, WorkspaceSpec
 
 # MLClient, the job and the SDK's entities are typed Any here: azure-ai-ml is installed in
 # .venv-azure only, and mypy runs in .venv.
 
 
 class SessionV2:
+    def __init__(self, credential: Any = None, transport: Any = None) -> None:
+        # An azure-core TokenCredential (None: DefaultAzureCredential) and HttpTransport
+        # (None: azure-core's default, requests) for every client MLClient makes.
+        self.credential = credential
+        self.transport = transport
+
     def client(self, spec: WorkspaceSpec) -> Any:
         from azure.ai.ml import MLClient
-        from azure.identity import DefaultAzureCredential
 
-        credential = DefaultAzureCredential()
+        credential = self.credential
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        extra = {"transport": self.transport} if self.transport is not None else {}
         if "config" in spec:
-            return MLClient.from_config(credential=credential, path=spec["config"])
-        return MLClient(credential, spec["subscription_id"], spec["resource_group"], spec["name"])
+            return MLClient.from_config(credential=credential, path=spec["config"], **extra)
+        return MLClient(credential, spec["subscription_id"], spec["resource_group"], spec["name"], **extra)
 
     def ensure_compute(self, client: Any, spec: ComputeSpec) -> None:
         """Reuse the cluster if it exists, else create it and wait."""
@@ -75,3 +86,28 @@ class SessionV2:
 
     def download(self, client: Any, submitted: Any, output: str, dest: str) -> None:
         client.jobs.download(submitted.name, download_path=dest, output_name=output)
+
+    def existing_max_nodes(self, client: Any, name: str) -> int | None:
+        """The max_instances of the cluster `name` if it exists (None: it does not)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            compute = client.compute.get(name)
+        except ResourceNotFoundError:
+            return None
+        found = getattr(compute, "max_instances", None)
+        return int(found) if found is not None else None
+
+    def register_model(self, client: Any, name: str, spec: ModelSpec) -> Any:
+        """A new version of the model, as v1's Model.register: an entry script's
+        Model.get_model_path(name) finds registered models through the run's workspace."""
+        from azure.ai.ml.entities import Model
+
+        return client.models.create_or_update(Model(name=name, path=spec["path"], type="custom_model",
+                                                    tags=spec["tags"] or None, description=spec["description"]))
+
+    def cancel(self, client: Any, name: str) -> None:
+        client.jobs.begin_cancel(name).result()
+
+    def run_status(self, client: Any, name: str) -> str:
+        return str(client.jobs.get(name).status)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -18,13 +18,32 @@ from runner.plan.references import is_remote, resolve_path
 from runner.plan.targets import used_datasets
 from runner.spec.load import LoadedSpec
 
-# Azure ML run statuses (v1 and v2) -> the runner's.
-_STATUS = {"completed": "succeeded", "finished": "succeeded", "failed": "failed", "canceled": "failed",
-           "cancelled": "failed", "notresponding": "failed"}
+# Azure ML run statuses (v1 and v2) that end a run -> the runner's. Any other (NotStarted,
+# Queued, Preparing, Starting, Provisioning, Running, Finalizing, CancelRequested, Paused)
+# is still running.
+_STATUS = {"completed": "succeeded", "finished": "succeeded", "failed": "failed", "canceled": "canceled",
+           "cancelled": "canceled", "notresponding": "failed"}
 
 
 class AzureError(Exception):
     """A call to Azure (or the SDK's import) failed: nothing ran, or we lost track of it."""
+
+
+class PreflightError(AzureError):
+    """What the workspace holds rules the run out: found before anything was created."""
+
+
+def check_cluster(max_nodes: int | None, compute: dict[str, Any], node_counts: dict[str, int]) -> None:
+    """node_count against the cluster's max_nodes, as ParallelRunConfig checks it inside
+    the build (after datastores and models were registered): an existing cluster keeps its
+    own max_nodes, whatever the spec says (the spec's own is checked at validation)."""
+    if max_nodes is None:
+        return
+    problems = [f"step {step}: node_count {count} is more than the {max_nodes} nodes the existing cluster "
+                f"{compute['name']} scales to (its max_nodes; the spec's {compute['max_nodes']} applies only "
+                "when the cluster is created)" for step, count in node_counts.items() if count > max_nodes]
+    if problems:
+        raise PreflightError("; ".join(problems))
 
 
 @dataclass
@@ -72,9 +91,9 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-def preflight(loaded: LoadedSpec, plan: Plan) -> list[str]:
+def preflight(loaded: LoadedSpec, plan: Plan, exclude: Collection[str] = ()) -> list[str]:
     """What would fail after resources are created: checked before anything is (from the
-    plan, so nothing is compiled for it)."""
+    plan, so nothing is compiled for it). `exclude`: the runs folder (not code)."""
     problems = []
     config = resources(loaded)["workspace"].get("config")
     if config and not os.path.isfile(config):
@@ -85,6 +104,8 @@ def preflight(loaded: LoadedSpec, plan: Plan) -> list[str]:
             problems.append(f"step {step.name}: source_directory {step.source_directory} does not exist")
         elif not os.path.isfile(step.entry_script):
             problems.append(f"step {step.name}: entry script {step.entry_script} does not exist")
+        else:
+            problems += _code_problems(step.name, step.source_directory, step.entry_script, plan.target, exclude)
     for name in used_datasets(loaded):  # a variant's base dataset too: it is the parameter's default
         path = resolve_path(loaded, ("datasets", name, "path"), loaded.spec.datasets[name].path)
         if is_remote(path):
@@ -100,8 +121,35 @@ def preflight(loaded: LoadedSpec, plan: Plan) -> list[str]:
     return problems
 
 
+def _code_problems(step: str, source_directory: str, entry_script: str, target: str,
+                   exclude: Collection[str]) -> list[str]:
+    """The step's code as it will be uploaded (runner.azureml.code): its entry script in
+    it, and (v1) within the snapshot limits azureml-core refuses to submit above."""
+    from runner.plan.snapshot import SnapshotError, list_code
+
+    try:
+        listing = list_code(source_directory, exclude)
+    except SnapshotError as exc:
+        return [f"step {step}: {exc}"]
+    script = os.path.relpath(entry_script, source_directory).replace(os.sep, "/")
+    problems = []
+    if script not in {f.rel for f in listing.files}:
+        problems.append(f"step {step}: entry script {entry_script} is left out of the code uploaded from "
+                        f"{source_directory} (by its {listing.ignore_file or 'snapshot rules'})")
+    warning = listing.limit_warning()
+    if target == "azureml" and warning:
+        problems.append(f"step {step}: the code snapshot of {source_directory}: {warning}")
+    return problems
+
+
 def runner_status(azure_status: str) -> str:
+    """The runner's status for a run that ended (an unknown state counts as failed)."""
     return _STATUS.get(azure_status.lower(), "failed")
+
+
+def current_status(azure_status: str) -> str:
+    """The runner's status for a state read at any time: running until it ends."""
+    return _STATUS.get(azure_status.lower(), "running")
 
 
 def find_file(folder: str, name: str) -> str | None:
@@ -129,7 +177,10 @@ def submit_v1(compiled: dict[str, Any], session: Any, wanted: list[Wanted], work
     """Build (creating or reusing workspace resources), submit, wait, download."""
     from runner.azureml.build_v1 import build
 
-    built = build(compiled, session)
+    ws = session.workspace(compiled["workspace"])
+    check_cluster(session.existing_max_nodes(ws, compiled["compute"]["name"]), compiled["compute"],
+                  _node_counts(compiled))
+    built = build(compiled, session, ws)
     run = session.submit(built.workspace, compiled["submit"]["experiment"], built.steps, built.pipeline_parameters)
     info = session.run_info(run)
     on_submitted(info)
@@ -143,14 +194,20 @@ def submit_v1(compiled: dict[str, Any], session: Any, wanted: list[Wanted], work
 
 def submit_v2(job_file: str, client_spec: dict[str, Any], session: Any, wanted: list[Wanted], workdir: str,
               on_submitted: Callable[[dict[str, str]], None], compute: dict[str, Any] | None = None,
-              datastores: dict[str, Any] | None = None, stream: IO[str] | None = None) -> Outcome:
+              datastores: dict[str, Any] | None = None, stream: IO[str] | None = None,
+              models: dict[str, Any] | None = None) -> Outcome:
     """Load the job YAML with the SDK (as `az ml job create -f` does), submit, stream, download."""
     job = session.load(job_file)
     client = session.client(client_spec)
     if compute:
+        nodes = {name: node.resources.instance_count for name, node in job.jobs.items()
+                 if getattr(node, "resources", None) is not None}
+        check_cluster(session.existing_max_nodes(client, compute["name"]), compute, nodes)
         session.ensure_compute(client, compute)
     for name, spec in (datastores or {}).items():
         session.register_datastore(client, name, spec)
+    for name, spec in (models or {}).items():  # so Model.get_model_path(name) finds it, as on v1
+        session.register_model(client, name, spec)
     experiment = job.experiment_name
     submitted = session.submit(client, job, experiment)
     info = session.run_info(submitted)
@@ -161,6 +218,18 @@ def submit_v2(job_file: str, client_spec: dict[str, Any], session: Any, wanted: 
         outcome.files = _fetch(lambda item, dest: session.download(client, submitted, item.output, dest), wanted,
                                workdir)
     return outcome
+
+
+def _node_counts(compiled: dict[str, Any]) -> dict[str, int]:
+    """Each step's node_count (a PipelineParameter's value as submitted, else its default)."""
+    counts = {}
+    for step in compiled["steps"]:
+        value = step["parallel_run_config"]["node_count"]
+        if isinstance(value, dict):
+            name = value["parameter"]
+            value = compiled["submit"]["pipeline_parameters"].get(name, compiled["parameters"][name])
+        counts[step["name"]] = int(value)
+    return counts
 
 
 def place(found: str, folder: str) -> str:

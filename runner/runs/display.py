@@ -57,6 +57,8 @@ def status_lines(info: dict[str, Any]) -> list[str]:
         out += [f"  {line}" for line in reason.split("\n")]
     if info.get("azure_run_id"):
         out.append(f"  {info['target']} run {info['azure_run_id']}: {info.get('portal_url', '')}")
+    if info.get("note"):  # an Azure run's state could not be read from the service
+        out.append(f"  {info['note']}")
     running = info["status"] == "running"
     for step in steps:
         out += _step_lines(step, running, said=header)

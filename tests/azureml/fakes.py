@@ -96,6 +96,25 @@ class RecordingSession(Session):
         self.calls.append(("wait", run.id))
         return self.status
 
+    # `runner cancel` / `status` and the pre-flight cluster check (issue 13)
+    max_nodes: int | None = None  # an existing cluster's max_nodes; None: no cluster yet
+    service_status: str = "Running"
+
+    def existing_max_nodes(self, ws: Any, name: str) -> int | None:
+        self.calls.append(("existing_max_nodes", name))
+        return self.max_nodes
+
+    def pipeline_run(self, ws: Any, experiment: str, run_id: str) -> Any:
+        self.calls.append(("pipeline_run", experiment, run_id))
+        return FakeRun(run_id)
+
+    def cancel(self, run: Any) -> None:
+        self.calls.append(("cancel", run.id))
+
+    def run_status(self, run: Any) -> str:
+        self.calls.append(("run_status", run.id))
+        return self.service_status
+
     def download(self, run: Any, step: str, output: str, dest: str) -> None:
         self.calls.append(("download", step, output))
         folder = os.path.join(dest, "azureml", run.id, output)  # where the SDK puts a PipelineData
@@ -138,6 +157,23 @@ class RecordingSessionV2(SessionV2):
     def wait(self, client: Any, submitted: Any, stream: IO[str] | None) -> str:
         self.calls.append(("wait", submitted.name))
         return self.status
+
+    max_nodes: int | None = None
+    service_status: str = "Running"
+
+    def existing_max_nodes(self, client: Any, name: str) -> int | None:
+        self.calls.append(("existing_max_nodes", name))
+        return self.max_nodes
+
+    def register_model(self, client: Any, name: str, spec: dict[str, Any]) -> Any:
+        self.calls.append(("register_model", name, spec))
+
+    def cancel(self, client: Any, name: str) -> None:
+        self.calls.append(("cancel", name))
+
+    def run_status(self, client: Any, name: str) -> str:
+        self.calls.append(("run_status", name))
+        return self.service_status
 
     def download(self, client: Any, submitted: Any, output: str, dest: str) -> None:
         self.calls.append(("download", submitted.name, output))

@@ -124,7 +124,8 @@ def test_v2_apply_loads_the_yaml_and_submits_the_job(project: Path) -> None:
     result = api.apply("specs/mnist.single-image.yaml", target="azureml-v2", environ={}, session=session)
     assert result.status == "succeeded"
     names = [c[0] for c in session.calls]
-    assert names == ["client", "ensure_compute", "register_datastore", "submit", "wait", "download"]
+    assert names == ["client", "existing_max_nodes", "ensure_compute", "register_datastore", "register_model",
+                     "submit", "wait", "download"]
     assert session.calls[0] == ("client", {"config": "specs/config.json"})
     assert session.calls[-1] == ("download", "shy_lamp_0a1b2c3d", "inferences")
     [job] = session.jobs

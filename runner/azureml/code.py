@@ -1,0 +1,60 @@
+"""The code an Azure step uploads: exactly the listing `runner.plan.snapshot` makes of its
+source_directory (what `runner plan` counts and the local engine runs), copied into the
+run folder, and that copy handed to the SDK as the step's source_directory (v1's
+snapshot) or the task's code (v2's code asset).
+
+Both SDKs honour the folder's top .amlignore/.gitignore themselves, but not the rest of
+what a snapshot leaves out: `.runner/` (earlier runs, staged inputs) and `.git/` in a
+repository root, which `source_directory: ..` would upload with every run. The copy
+holds the listed files only; the ignore file copied with them excludes nothing of it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Collection
+from pathlib import Path
+
+from runner.plan.plan import Plan
+from runner.plan.snapshot import CodeListing, SnapshotError, list_code
+
+
+class CodeError(Exception):
+    """source_directory cannot be listed or copied."""
+
+
+def stage_code(plan: Plan, dest: Path, exclude: Collection[str] = ()) -> dict[str, str]:
+    """Copy each step's code into dest/<n>/ (steps sharing a source_directory share a
+    copy); step name -> the copy's folder."""
+    copies: dict[str, str] = {}
+    staged: dict[str, str] = {}
+    for step in plan.steps:
+        source = os.path.abspath(step.source_directory)
+        if source not in copies:
+            folder = dest / str(len(copies))
+            copy_listing(listing_of(step.source_directory, exclude), folder)
+            copies[source] = str(folder)
+        staged[step.name] = copies[source]
+    return staged
+
+
+def listing_of(source_directory: str, exclude: Collection[str] = ()) -> CodeListing:
+    try:
+        return list_code(source_directory, exclude)
+    except SnapshotError as exc:
+        raise CodeError(str(exc)) from exc
+
+
+def copy_listing(listing: CodeListing, folder: Path) -> None:
+    """The listed files, copied (not linked: a file saved in place while the SDK uploads
+    must not change what it reads)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for item in listing.files:
+        target = folder / item.rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copy2(item.path, target)
+        except OSError as exc:
+            raise CodeError(f"cannot copy {item.path} into the step's code: {exc.strerror or exc}") from exc
