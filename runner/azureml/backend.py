@@ -16,7 +16,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from runner.plan.plan import Plan, StepPlan
+from runner.plan.plan import REDACTED, Plan, StepPlan
+from runner.plan.references import Secret
 from runner.azureml.session_v1 import WorkspaceSpec
 from runner.render import plan_text
 from runner.runs import follow, inspect
@@ -282,7 +283,9 @@ class AzureMLV2Backend(_AzureBackend):
         header = (f"# Azure ML v2 pipeline job with a parallel step, compiled from {' -> '.join(plan.chain)} by "
                   "runner.\n# Submit: az ml job create -f <this file>  (or: runner apply <spec> --target azureml-v2)\n")
         shared = compile_v1.resources(spec, reveal=reveal)
-        lines = describe.describe_v2(job, shared["compute"], shared["datastores"], shared["workspace"])
+        models = {name: REDACTED if isinstance(path, Secret) and not reveal else path
+                  for name, path in (plan.steps[0].models if plan.steps else {}).items()}
+        lines = describe.describe_v2(job, shared["compute"], shared["datastores"], shared["workspace"], models)
         return Compiled(self.target, header + describe.dump(job.job), lines, job.job, job.stage)
 
     def _submit(self, plan: Plan, spec: LoadedSpec, run: RunFolder, stream: IO[str] | None) -> Any:

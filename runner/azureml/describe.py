@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from runner.azureml.compile_v1 import input_name
 from runner.azureml.compile_v2 import V2Job
 from runner.azureml.session_v1 import ComputeSpec, DatastoreSpec, WorkspaceSpec
 from runner.plan.references import is_remote
@@ -59,6 +60,8 @@ def describe_v1(compiled: dict[str, Any]) -> list[str]:
             if "model" in ref:
                 lines.append(f"  side input   {ref['input_name']}: model {ref['model']}'s files, uploaded and mounted "
                              f"so the argument that names it is a path")
+    lines.append("  code         each step's code as `code snapshot` counts it, copied into the run folder and "
+                 "uploaded from there (its snapshot)")
     names = ", ".join(compiled["parameters"]) or "none"
     lines.append(f"  pipeline     {len(compiled['steps'])} ParallelRunStep(s); PipelineParameters: {names}")
     overrides = compiled["submit"]["pipeline_parameters"]
@@ -69,7 +72,7 @@ def describe_v1(compiled: dict[str, Any]) -> list[str]:
 
 
 def describe_v2(job: V2Job, compute: ComputeSpec, datastores: dict[str, DatastoreSpec],
-                workspace: WorkspaceSpec) -> list[str]:
+                workspace: WorkspaceSpec, models: dict[str, str] | None = None) -> list[str]:
     lines = [f"  workspace    MLClient {_workspace(workspace)}, DefaultAzureCredential",
              f"  compute      {_compute(compute)}"]
     lines += [f"  datastore    {_store(n, s)}" for n, s in datastores.items()]
@@ -78,6 +81,12 @@ def describe_v2(job: V2Job, compute: ComputeSpec, datastores: dict[str, Datastor
         locals_ += [f"{name}.{k}" for k, v in node["inputs"].items() if isinstance(v, dict) and not is_remote(v["path"])]
     if locals_:
         lines.append(f"  uploads      local inputs, uploaded by the SDK at submission: {', '.join(locals_)}")
+    for name, path in (models or {}).items():
+        lines.append(f"  model        {name}: registered from {path} (a new version each apply, so "
+                     "Model.get_model_path finds it as on v1) and passed as the custom_model input "
+                     f"model_{input_name(name)}")
+    lines.append("  code         each step's code as `code snapshot` counts it, copied into the run folder and "
+                 "uploaded from there")
     for folder, file in job.stage.items():
         lines.append(f"  staged       {file} linked into {folder}/ (a parallel job reads a folder, not one file)")
     for item in job.inlined:
