@@ -125,7 +125,7 @@ def _code_problems(step: str, source_directory: str, entry_script: str, target: 
                    exclude: Collection[str]) -> list[str]:
     """The step's code as it will be uploaded (runner.azureml.code): its entry script in
     it, and (v1) within the snapshot limits azureml-core refuses to submit above."""
-    from runner.plan.snapshot import SnapshotError, list_code
+    from runner.plan.snapshot import FILE_LIMIT, SIZE_LIMIT, SnapshotError, list_code
 
     try:
         listing = list_code(source_directory, exclude)
@@ -136,9 +136,10 @@ def _code_problems(step: str, source_directory: str, entry_script: str, target: 
     if script not in {f.rel for f in listing.files}:
         problems.append(f"step {step}: entry script {entry_script} is left out of the code uploaded from "
                         f"{source_directory} (by its {listing.ignore_file or 'snapshot rules'})")
-    warning = listing.limit_warning()
-    if target == "azureml" and warning:
-        problems.append(f"step {step}: the code snapshot of {source_directory}: {warning}")
+    over = listing.size > SIZE_LIMIT or (len(listing.files) > FILE_LIMIT
+                                         and not os.environ.get("AML_SNAPSHOT_NO_FILE_LIMIT"))  # as the SDK
+    if target == "azureml" and over:
+        problems.append(f"step {step}: the code snapshot of {source_directory}: {listing.limit_warning()}")
     return problems
 
 

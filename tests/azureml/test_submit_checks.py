@@ -116,3 +116,20 @@ def test_the_v2_append_row_file_is_where_the_sdks_download_puts_it(project: Path
     assert found == str(tmp_path / "download" / "predict-digits-mnist" / "named-outputs" / "inferences" /
                         "mnist_outputs.txt")
     assert Path(found).read_bytes() == rows
+
+
+def test_a_v1_snapshot_above_azures_file_limit_is_refused_first(project: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """azureml-core refuses a snapshot of more than 2000 files (SNAPSHOT_MAX_FILES) when it
+    takes it, after the datastores and models were registered; AML_SNAPSHOT_NO_FILE_LIMIT
+    lifts that limit there, and here."""
+    (project / "notes").mkdir()
+    for i in range(2001 - len(list_code(str(project)).files)):
+        (project / "notes" / f"{i}.txt").write_text("")
+    session = RecordingSession()
+    with pytest.raises(api.RunError, match="the code snapshot of .: 2001 files are above Azure ML's 2000-file "
+                                           "snapshot limit"):
+        api.apply("specs/mnist.yaml", target="azureml", environ={}, session=session)
+    assert session.calls == []
+    monkeypatch.setenv("AML_SNAPSHOT_NO_FILE_LIMIT", "1")
+    assert api.apply("specs/mnist.yaml", target="azureml", environ={}, session=session).status == "succeeded"
