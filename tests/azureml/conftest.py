@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,9 @@ except ImportError as exc:
         raise
     collect_ignore_glob = ["test_*.py"]
     print(f"tests/azureml skipped: the Azure ML SDKs are not installed here ({exc}); `make test` runs them")
+else:
+    from tests.azureml.azurite import Azurite, running
+    from tests.azureml.wire import Wire, intercept
 
 
 @pytest.fixture
@@ -49,3 +53,24 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name)
     return tmp_path
 
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """One Azurite for the session (started on a free port, stopped at the end)."""
+    with running(tmp_path_factory.mktemp("azurite")) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def wire(azurite: Azurite, project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wire]:
+    """The network under the SDKs for one test: every `requests` call answered by the
+    wire (a test adds its fake service), blob storage forwarded to Azurite. $HOME is the
+    test's own: azureml-core keeps its snapshot cache there."""
+    monkeypatch.setenv("HOME", str(project / "home"))
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "MSI_ENDPOINT", "IDENTITY_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    network = Wire(azurite)
+    with intercept(network):
+        yield network
+    assert not network.unrouted, f"requests no fake answers: {network.unrouted}"
