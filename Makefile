@@ -7,7 +7,7 @@ BIN      := $(VENV)/bin
 AZ_VENV  ?= .venv-azure
 AZ_BIN   := $(AZ_VENV)/bin
 
-.PHONY: setup setup-azure demo test tmux schema bench clean
+.PHONY: setup setup-azure azurite demo test tmux schema bench clean
 
 setup: $(VENV)/.installed
 
@@ -22,7 +22,19 @@ setup-azure: $(AZ_VENV)/.installed
 $(AZ_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(AZ_VENV)
 	$(AZ_BIN)/python -m pip install --quiet --upgrade pip
-	$(AZ_BIN)/python -m pip install --quiet -e '.[dev,azureml,azureml-v2]'
+	$(AZ_BIN)/python -m pip install --quiet -e '.[dev,wire,azureml,azureml-v2]'
+	touch $@
+
+# Azurite, the Azure Storage emulator the wire tests (tests/azureml/test_wire_*.py) start
+# and stop themselves: blobs the SDKs upload land in it. npm package, pinned, in .azurite/;
+# a machine without npm gets Node.js from apt (Debian's nodejs and npm packages).
+AZURITE_VERSION := 3.37.0
+azurite: .azurite/.installed
+
+.azurite/.installed:
+	@command -v npm >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
+	npm install --silent --no-audit --no-fund --prefix .azurite azurite@$(AZURITE_VERSION)
 	touch $@
 
 # The tutorial's two runs on the local engine: make the digits and the model (offline,
@@ -35,10 +47,11 @@ demo: setup
 	$(BIN)/runner apply specs/mnist.single-image.yaml
 	$(BIN)/runner results latest
 
-# Everything but tests/azureml in .venv; tests/azureml (the real Azure ML SDK objects, no
-# network) in .venv-azure, where a missing SDK fails instead of skipping. Then the layer
-# contract (import-linter) and `mypy --strict` over runner/ ([tool.mypy]).
-test: setup setup-azure tmux
+# Everything but tests/azureml in .venv; tests/azureml (the real Azure ML SDKs and our
+# sessions with only the network replaced, blobs in Azurite) in .venv-azure, where a
+# missing SDK or Azurite fails instead of skipping. Then the layer contract
+# (import-linter) and `mypy --strict` over runner/ ([tool.mypy]).
+test: setup setup-azure tmux azurite
 	$(BIN)/python -m pytest -q
 	RUNNER_AZURE_TESTS=1 $(AZ_BIN)/python -m pytest -q -p no:warnings tests/azureml
 	$(BIN)/lint-imports
@@ -64,4 +77,4 @@ bench: setup
 	$(BIN)/python -m bench startup
 
 clean:
-	rm -rf $(VENV) $(AZ_VENV) .pytest_cache .hypothesis .runner data models
+	rm -rf $(VENV) $(AZ_VENV) .azurite .pytest_cache .hypothesis .runner data models
