@@ -82,7 +82,7 @@ class SessionV2:
             client.jobs.stream(submitted.name)
         except (HttpResponseError, JobException):
             pass  # stream raises when the job fails; the status says so
-        return str(client.jobs.get(submitted.name).status)
+        return _status(client.jobs.get(submitted.name).status)
 
     def download(self, client: Any, submitted: Any, output: str, dest: str) -> None:
         client.jobs.download(submitted.name, download_path=dest, output_name=output)
@@ -110,4 +110,10 @@ class SessionV2:
         client.jobs.begin_cancel(name).result()
 
     def run_status(self, client: Any, name: str) -> str:
-        return str(client.jobs.get(name).status)
+        return _status(client.jobs.get(name).status)
+
+
+def _status(value: Any) -> str:
+    """A job's status as the service words it ("Completed"). The SDK gives a str-Enum,
+    whose str() is "JobStatus.COMPLETED" (found by the wire tests): its value is the word."""
+    return str(getattr(value, "value", value))

@@ -64,6 +64,16 @@ class Azurite:
         ContainerClient.from_connection_string(self.connection_string(account), container).upload_blob(
             name, data, overwrite=True)
 
+    def container_sas(self, container: str) -> str:
+        """A SAS for writing and listing a container's blobs (what a pending upload gives)."""
+        from datetime import datetime, timedelta, timezone
+
+        from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+        permission = ContainerSasPermissions(read=True, write=True, create=True, list=True, add=True)
+        return generate_container_sas(ACCOUNT, container, account_key=ACCOUNTS[ACCOUNT], permission=permission,
+                                      expiry=datetime.now(timezone.utc) + timedelta(hours=1))
+
     def sas_url(self, container: str, name: str, write: bool) -> str:
         """A blob's URL with a SAS signed by the account key (Azurite checks it), as the
         artifact service hands out for uploads and downloads."""

@@ -27,6 +27,22 @@ def not_found(what: str) -> Reply:
                                  "details": [], "innerError": {"code": "NotFoundError"}}})
 
 
+def workspace() -> dict[str, Any]:
+    """The workspace as ARM gives it (both SDKs read it first)."""
+    sub = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RG}/providers"
+    return {
+        "id": ARM, "name": WS, "type": "Microsoft.MachineLearningServices/workspaces", "location": LOCATION,
+        "identity": {"type": "SystemAssigned"}, "sku": {"name": "Basic", "tier": "Basic"}, "tags": {},
+        "properties": {
+            "workspaceId": WS_ID, "friendlyName": WS, "provisioningState": "Succeeded",
+            "discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery",
+            "storageAccount": f"{sub}/Microsoft.Storage/storageAccounts/{ACCOUNT}",
+            "keyVault": f"{sub}/Microsoft.KeyVault/vaults/wskeyvault",
+            "applicationInsights": f"{sub}/Microsoft.insights/components/wsinsights",
+            "containerRegistry": f"{sub}/Microsoft.ContainerRegistry/registries/wsregistry",
+            "hbiWorkspace": False, "v1LegacyMode": False, "publicNetworkAccess": "Enabled"}}
+
+
 class WireAuth(ArmTokenAuthentication):
     """azureml-core's ARM-token authentication with tokens shaped as Azure AD's: the
     subscriptions it may use come from ARM (over the wire) as with a real token."""
@@ -134,20 +150,10 @@ class ServiceV1:
                                       "displayName": "wire", "state": "Enabled", "tenantId": TENANT}]})
 
     def workspace(self, request: Request, match: re.Match[str]) -> Reply:
-        sub = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RG}/providers"
-        return Reply(body={
-            "id": ARM, "name": WS, "type": "Microsoft.MachineLearningServices/workspaces", "location": LOCATION,
-            "identity": {"type": "SystemAssigned"}, "sku": {"name": "Basic", "tier": "Basic"}, "tags": {},
-            "properties": {
-                "workspaceId": WS_ID, "friendlyName": WS, "provisioningState": "Succeeded",
-                "discoveryUrl": f"https://{LOCATION}.api.azureml.ms/discovery",
-                "storageAccount": f"{sub}/Microsoft.Storage/storageAccounts/{ACCOUNT}",
-                "keyVault": f"{sub}/Microsoft.KeyVault/vaults/wskeyvault",
-                "applicationInsights": f"{sub}/Microsoft.insights/components/wsinsights",
-                "containerRegistry": f"{sub}/Microsoft.ContainerRegistry/registries/wsregistry",
-                "hbiWorkspace": False, "v1LegacyMode": False, "publicNetworkAccess": "Enabled"}})
+        return Reply(body=workspace())
 
-    def discovery(self, request: Request, match: re.Match[str]) -> Reply:
+    @staticmethod
+    def discovery(request: Request, match: re.Match[str]) -> Reply:
         api = f"https://{LOCATION}.api.azureml.ms"
         return Reply(body={name: api for name in ("api", "catalog", "experimentation", "history", "hyperdrive",
                                                      "labeling", "modelmanagement", "pipelines")}
