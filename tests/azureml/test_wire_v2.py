@@ -31,6 +31,12 @@ def node(body: dict[str, Any]) -> dict[str, Any]:
     return only  # type: ignore[no-any-return]
 
 
+def components(service: ServiceV2) -> list[dict[str, Any]]:
+    """The (anonymous) components registered, as the SDK sent them."""
+    return [body["properties"] for (kind, _), versions in service.versions.items() if kind == "components"
+            for body in versions.values()]
+
+
 def test_the_tutorials_two_runs_reach_the_service_and_come_back(project: Path, wire: Wire, azurite: Azurite) -> None:
     service = ServiceV2(wire)
     first = api.apply("specs/mnist.yaml", target="azureml-v2", environ={}, session=session(wire))
@@ -45,6 +51,9 @@ def test_the_tutorials_two_runs_reach_the_service_and_come_back(project: Path, w
     assert job["inputs"]["batch_size_param"] == {"value": "5", "jobInputType": "literal"}
     assert job["inputs"]["mnist_param"]["jobInputType"] == "uri_folder"
     golden.check("v2_mnist_job", sent)
+    [component] = components(service)
+    assert component["componentSpec"]["error_threshold"] == 10  # the parallel settings live in the component
+    golden.check("v2_mnist_component", component)
     # The uploads landed: the data folder, the code (the job's snapshot) and the model.
     store = azurite.blobs("azureml-blobstore-ws")
     assert {n.rsplit("/", 1)[1] for n in store if "/mnist/" in n and n.startswith("LocalUpload/")} >= \
@@ -79,6 +88,7 @@ def test_the_tabular_spec_reaches_the_service(project: Path, wire: Wire) -> None
     assert result.status == "succeeded", result.note
     [sent] = service.job_bodies
     golden.check("v2_tabular_job", sent)
+    golden.check("v2_tabular_component", components(service)[0])
     assert node(sent)["input_data"].startswith("${{inputs.")
     output = result.run.path / "score-rows" / "outputs"
     assert [p.read_text() for p in output.rglob("scores.txt")] == ["0 north 0.25\n"]
