@@ -9,6 +9,7 @@ project's machines (see README).
 
 from __future__ import annotations
 
+import os
 from typing import IO, Any, Literal, TypedDict
 
 # The SDK's objects (Workspace, ComputeTarget, Datastore, Model, PipelineRun) are typed Any:
@@ -133,8 +134,15 @@ class Session:
         return str(run.get_status())
 
     def download(self, run: Any, step: str, output: str, dest: str) -> None:
+        """The step's output into dest. azureml-core opens each file before fetching its
+        blob and only logs a blob that fails ("Task Exception"), leaving an empty file;
+        it returns how many succeeded, which is checked against the files it made."""
         step_run = run.find_step_run(step)[0]
-        step_run.get_output_data(output).download(local_path=dest)
+        downloaded = step_run.get_output_data(output).download(local_path=dest)
+        made = sum(len(names) for _, _, names in os.walk(dest))
+        if isinstance(downloaded, int) and downloaded < made:
+            raise RuntimeError(f"downloaded {downloaded} of the {made} files of step {step}'s output '{output}': "
+                               "blob storage refused or failed the others (the SDK's log above says why)")
 
     def existing_max_nodes(self, ws: Any, name: str) -> int | None:
         """The max_nodes of the cluster `name` if it exists (None: it does not, or is not an

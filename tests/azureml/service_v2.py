@@ -32,6 +32,8 @@ class ServiceV2:
         r = wire.route
         r("GET", f"^{ARM}$", self.workspace)
         r("GET", f"^{ARM}/computes/(?P<name>[^/]+)$", self.compute_get)
+        r("PUT", f"^{ARM}/computes/(?P<name>[^/]+)$", self.compute_put)
+        r("GET", r"/computeOperationsStatus/(?P<id>[^/]+)$", self.operation)
         r("PUT", f"^{ARM}/datastores/(?P<name>[^/]+)$", self.datastore_put)
         r("GET", f"^{ARM}/datastores/(?P<name>[^/]+)$", self.datastore_get)
         r("GET", f"^{ARM}/datastores$", self.datastore_list)
@@ -223,3 +225,16 @@ class ServiceV2:
                            "endTimeUtc": None if status == "Running" else "2026-01-01T00:10:00Z",
                            "properties": {}, "inputDatasets": [], "outputDatasets": [], "logFiles": {},
                            "error": error, "warnings": None, "tags": {}, "runDefinition": {}})
+
+    def compute_put(self, request: Request, match: re.Match[str]) -> Reply:
+        """A long-running creation: 201 and where to poll (Retry-After 0: poll at once)."""
+        body = request.json()
+        found = compute(match["name"])
+        found["properties"] = {**found["properties"], **body["properties"]}
+        self.computes[match["name"]] = found
+        status = (f"https://management.azure.com/subscriptions/{SUBSCRIPTION}/providers/"
+                  f"Microsoft.MachineLearningServices/locations/{LOCATION}/computeOperationsStatus/{uuid.uuid4()}")
+        return Reply(201, found, {"Azure-AsyncOperation": status, "Retry-After": "0"})
+
+    def operation(self, request: Request, match: re.Match[str]) -> Reply:
+        return Reply(body={"status": "Succeeded", "name": match["id"]})

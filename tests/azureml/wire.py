@@ -79,6 +79,22 @@ Handler = Callable[[Request, "re.Match[str]"], Reply]
 Fault = Callable[[Request], Reply | None]
 
 
+def fail(method: str, pattern: str, status: int, message: str, code: str = "UserError", times: int | None = None,
+         headers: dict[str, str] | None = None) -> Fault:
+    """A fault: the service answers `status` with Azure's error body to requests matching
+    method and path (regex), `times` times (None: always)."""
+    left = [times]
+
+    def fault(request: Request) -> Reply | None:
+        if request.method != method or not re.search(pattern, request.path) or left[0] == 0:
+            return None
+        if left[0] is not None:
+            left[0] -= 1
+        return Reply(status, {"error": {"code": code, "message": message}}, dict(headers or {}))
+
+    return fault
+
+
 class Unrouted(Exception):
     """A request no fake answers: the SDK called something this file does not know."""
 
