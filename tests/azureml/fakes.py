@@ -1,5 +1,8 @@
-"""Offline stand-ins for the two seams: the real SDK classes, with every call that would
-reach Azure recorded instead. Objects a pipeline is made of stay the SDK's own."""
+"""Recording stand-ins for the two sessions, for tests about what runner does around the
+session (the SDK objects build_v1 makes, pre-flight refusals, cancel and status records)
+rather than about the requests: `runner apply` itself, both targets, runs on the wire
+through the real sessions (test_wire_*.py, test_apply.py). Objects a pipeline is made of
+stay the SDK's own."""
 
 from __future__ import annotations
 
