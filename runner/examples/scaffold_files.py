@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from runner.examples.tabular import MLTABLE_BODY
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -230,16 +232,8 @@ def run(mini_batch):
                                                 for i in range(1, 41)),
         "data/rows/part-1.csv": _ROWS + "".join(f"{i},{12 + i % 5}.0,{2 + i % 3}.75,{40 + i}\n"
                                                 for i in range(41, 81)),
-        "data/rows/MLTable": """\
-# The CSV files of this folder, as Azure ML v2 reads a tabular input (the local engine skips this file).
-paths:
-  - pattern: ./*.csv
-transformations:
-  - read_delimited:
-      delimiter: ','
-      header: all_files_same_headers
-      encoding: utf8
-""",
+        "data/rows/MLTable": "# The CSV files of this folder, as Azure ML v2 reads a tabular input (the local "
+                             "engine skips this file).\n" + MLTABLE_BODY,
         "models/weights/weights.json": '{"length": 0.5, "width": 1.5, "weight": 0.02}\n',
     },
 )

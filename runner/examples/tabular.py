@@ -13,8 +13,9 @@ SEED = 0
 COPIES = 24
 FILES = 4
 CLINICS = ["north", "south", "east", "west"]
-MLTABLE = """\
-# The CSV files of this folder, as Azure ML v2 reads them (written by `runner example tabular`).
+# The CSV files of a folder as Azure ML v2 reads a tabular input; `runner init --tabular`
+# writes the same file with its own first line.
+MLTABLE_BODY = """\
 paths:
   - pattern: ./*.csv
 transformations:
@@ -23,6 +24,8 @@ transformations:
       header: all_files_same_headers
       encoding: utf8
 """
+MLTABLE = "# The CSV files of this folder, as Azure ML v2 reads them (written by `runner example tabular`).\n" \
+    + MLTABLE_BODY
 
 
 @dataclass
