@@ -121,9 +121,9 @@ def running(workdir: Path) -> Iterator[Azurite]:
     try:
         yield Azurite(port)
     finally:
-        process.terminate()
+        process.terminate()  # it closes gracefully, waiting on idle keep-alive connections
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=3)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

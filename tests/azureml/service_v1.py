@@ -258,9 +258,9 @@ class ServiceV1:
         ports = {"Inputs": [{"Name": i["Name"], "DataTypesIds": i.get("DataTypeIdsList"),
                              "IsOptional": i.get("IsOptional")} for i in si.get("Inputs") or []],
                  "Outputs": [{"Name": o["Name"], "DataTypeId": o.get("DataTypeId")} for o in si.get("Outputs") or []]}
-        self.modules[module_id] = {"Data": data, "Interface": {"Parameters": params(si.get("Parameters")),
-                                                               "MetadataParameters": params(si.get("MetadataParameters")),
-                                                               "Ports": ports}}
+        interface = {"Parameters": params(si.get("Parameters")),
+                     "MetadataParameters": params(si.get("MetadataParameters")), "Ports": ports}
+        self.modules[module_id] = {"Data": data, "Interface": interface}
         return Reply(body=data)
 
     def module_get(self, request: Request, match: re.Match[str]) -> Reply:

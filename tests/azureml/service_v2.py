@@ -78,7 +78,8 @@ class ServiceV2:
         return Reply(body=found) if found else not_found(f"compute {match['name']}")
 
     def resource(self, kind: str, name: str, properties: dict[str, Any]) -> dict[str, Any]:
-        return {"id": f"{ARM}/{kind}/{name}", "name": name, "type": f"Microsoft.MachineLearningServices/workspaces/{kind}",
+        return {"id": f"{ARM}/{kind}/{name}", "name": name,
+                "type": f"Microsoft.MachineLearningServices/workspaces/{kind}",
                 "properties": properties,
                 "systemData": {"createdAt": "2026-01-01T00:00:00Z", "createdBy": "wire", "createdByType": "User"}}
 
@@ -176,7 +177,8 @@ class ServiceV2:
         for output, spec in self.jobs[name]["properties"].get("outputs", {}).items():
             uri = spec.get("uri") or f"azureml://datastores/${{{{default_datastore}}}}/paths/azureml/{name}/{output}/"
             path = uri.split("/paths/", 1)[1].replace("${{name}}", name)
-            found[output] = path if spec.get("jobOutputType") == "uri_file" else f"{path.rstrip('/')}/parallel_run_step.txt"
+            in_folder = f"{path.rstrip('/')}/parallel_run_step.txt"
+            found[output] = path if spec.get("jobOutputType") == "uri_file" else in_folder
         return found
 
     def run_data(self, request: Request, match: re.Match[str]) -> Reply:
@@ -194,7 +196,9 @@ class ServiceV2:
         """An output's asset id -> its path in the datastore (what jobs.download reads)."""
         found = {}
         for asset_id in request.json()["values"]:
-            name, output = re.search(r"/data/azureml_(.+)_output_data_(.+)/versions/", asset_id).groups()  # type: ignore[union-attr]
+            found_ids = re.search(r"/data/azureml_(.+)_output_data_(.+)/versions/", asset_id)
+            assert found_ids is not None, asset_id
+            name, output = found_ids.groups()
             path = self.output_paths(name)[output]
             kind = self.jobs[name]["properties"]["outputs"][output].get("jobOutputType", "uri_folder")
             if kind != "uri_file":

@@ -38,10 +38,13 @@ def test_the_tutorials_two_runs_reach_the_service_and_come_back(project: Path, w
     assert (first.status, first.exit_code) == ("succeeded", 0), first.note
     # The uploads landed in blob storage: the data set and model under their listing's
     # digest, the model's registration copy, the code snapshot.
-    store = azurite.blobs("azureml-blobstore-ws")
-    assert sorted(n.split("/", 4)[4] for n in store if n.startswith("runner/predict-digits-mnist/mnist/")) == \
-        ["0.png", "1.png", "2.png"]
-    assert [store[n] for n in store if n.startswith("runner/models/mnist-prs/")] == [b"keras"]
+    store = azurite.blobs("azureml-blobstore-ws")  # (one Azurite for all the tests)
+    put = [r.path.split("/", 2)[2] for r in wire.requests if r.method == "PUT"
+           and r.host.endswith(".blob.core.windows.net") and r.path.startswith("/azureml-blobstore-ws/runner/")]
+    data = sorted(n for n in put if n.startswith("runner/predict-digits-mnist/mnist/"))
+    assert [n.rsplit("/", 1)[1] for n in data] == ["0.png", "1.png", "2.png"]
+    assert [store[n] for n in data] == [(project / "data" / "mnist" / f"{i}.png").read_bytes() for i in range(3)]
+    assert [store[n] for n in put if n.startswith("runner/models/mnist-prs/")] == [b"keras"]
     assert any(n.endswith("/mnist/model.keras") for n in azurite.blobs("azureml"))
     snapshot = {n.split("/", 1)[1] for n in azurite.blobs("snapshots")}
     assert "entry_scripts/digit_identification.py" in snapshot
