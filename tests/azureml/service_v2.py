@@ -14,7 +14,7 @@ from azure.core.credentials import AccessToken
 
 from tests.azureml.azurite import ACCOUNT, KEY
 from tests.azureml.service_v1 import ARM, ServiceV1, LOCATION, RG, WS, WS_ID, compute, not_found, workspace
-from tests.azureml.wire import SUBSCRIPTION, TENANT, Reply, Request, Wire, jwt
+from tests.azureml.wire import SUBSCRIPTION, Reply, Request, Wire, jwt
 
 
 class WireCredential:
