@@ -75,8 +75,11 @@ def test_v2_a_missing_compute_404_is_created(project: Path, wire: Wire) -> None:
     result = v2(wire)
     assert result.status == "succeeded", result.note
     [created] = wire.bodies("PUT", f"^{ARM}/computes/cpu-cluster$")
-    scale = created["properties"]["properties"]["scaleSettings"]
-    assert (created["properties"]["computeType"], scale["maxNodeCount"]) == ("AmlCompute", 4)
+    cluster = created["properties"]["properties"]
+    scale = cluster["scaleSettings"]
+    assert (created["properties"]["computeType"], cluster["vmSize"], cluster["vmPriority"]) == \
+        ("AmlCompute", "STANDARD_D2_V2", "Dedicated")
+    assert (scale["minNodeCount"], scale["maxNodeCount"]) == (0, 4)
 
 
 def test_v1_a_conflict_409(project: Path, wire: Wire) -> None:
