@@ -129,8 +129,15 @@ class Session:
         return {"azure_run_id": run.id, "portal_url": run.get_portal_url()}
 
     def wait(self, run: Any, stream: IO[str] | None) -> str:
-        """Follow the run to its end (the SDK prints its progress); its final status."""
-        run.wait_for_completion(show_output=stream is not None, raise_on_error=False)
+        """Follow the run to its end (the SDK prints its progress); its final status.
+        Ctrl-C stays a KeyboardInterrupt: the SDK turns it into its own exception while
+        it prints (ExperimentExecutionException), which would read as a service error."""
+        try:
+            run.wait_for_completion(show_output=stream is not None, raise_on_error=False)
+        except Exception as exc:
+            if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from exc
+            raise
         return str(run.get_status())
 
     def download(self, run: Any, step: str, output: str, dest: str) -> None:

@@ -80,8 +80,12 @@ class SessionV2:
 
         try:
             client.jobs.stream(submitted.name)
-        except (HttpResponseError, JobException):
-            pass  # stream raises when the job fails; the status says so
+        except (HttpResponseError, JobException) as exc:
+            # Ctrl-C comes back as a JobException (found on the wire): it stays a Ctrl-C,
+            # or a run that goes on would be recorded as failed.
+            if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from exc
+            # Otherwise stream raises when the job fails; the status says so.
         return _status(client.jobs.get(submitted.name).status)
 
     def download(self, client: Any, submitted: Any, output: str, dest: str) -> None:

@@ -103,6 +103,7 @@ class ServiceV1:
         self.running_reads = 1
         self.rows = ["0.png: 7", "1.png: 2", "2.png: 1"]
         self.status_reads: dict[str, int] = {}
+        self.canceled: list[str] = []  # the runs a cancel request reached
         self.step_runs: dict[str, dict[str, Any]] = {}  # step run id -> parent, node, name, module
         self.artifacts: dict[str, str] = {}  # origin/container/path -> its blob in the azureml container
         self.models: dict[str, list[dict[str, Any]]] = {}
@@ -130,11 +131,13 @@ class ServiceV1:
         r("POST", f"{pipelines}/PipelineRuns/Submit/(?P<id>[^/]+)$", self.pipeline_run_submit)
         r("GET", f"{pipelines}/PipelineRuns/(?P<id>[^/]+)$", self.pipeline_run_get)
         r("POST", f"{pipelines}/PipelineRuns/(?P<id>[^/]+)/Outputs$", self.node_outputs)
+        r("DELETE", f"{pipelines}/PipelineRuns/(?P<id>[^/]+)/Execution$", self.pipeline_run_cancel)
         r("POST", f"^/dataset/v1.0{ARM}/saveddatasets$", self.saved_dataset)
         r("GET", f"^/data/v1.0{ARM}/dataversion/unregistered-(?P<id>[^/]+)/versions/1$", self.saved_dataflow)
         history = f"^/history/v1.0{ARM}"
         r("GET", f"{history}/experiments/(?P<name>[^/]+)$", self.experiment)
         r("GET", f"{history}/experiments/(?P<name>[^/]+)/runs/(?P<id>[^/]+)$", self.history_run)
+        r("GET", f"{history}/experimentids/(?P<experiment>[^/]+)/runs/(?P<id>[^/]+)$", self.history_run)
         r("GET", f"{history}/experiments/(?P<name>[^/]+)/runs/(?P<id>[^/]+)/details$", self.history_details)
         r("GET", f"{history}/experiments/(?P<name>[^/]+)/runs/(?P<id>[^/]+)/children$", self.history_children)
         r("GET", f"^/content/v1.0{ARM}/snapshots/latest/metadata$", self.snapshot_latest)
@@ -318,6 +321,8 @@ class ServiceV1:
         run = self.pipeline_runs[run_id]
         if not run["IsSubmitted"]:
             return "NotStarted"
+        if run_id in self.canceled:
+            return "Canceled"
         reads = self.status_reads[run_id] = self.status_reads.get(run_id, 0) + 1
         if reads <= self.running_reads:
             return "Running"
@@ -368,13 +373,16 @@ class ServiceV1:
         return Reply(body=run)
 
     def history_run(self, request: Request, match: re.Match[str]) -> Reply:
+        """A run by experiment name, or by experiment id (how a run is found again by its id)."""
         run_id = match["id"]
-        if run_id in self.step_runs:
-            return Reply(body=self.step_run_dto(run_id, match["name"]))
-        run = self.pipeline_runs.get(run_id)
-        if run is None:
+        parent = self.step_runs[run_id]["parent"] if run_id in self.step_runs else run_id
+        if parent not in self.pipeline_runs:
             return not_found(f"run {run_id}")
-        return Reply(body=self.run_dto(run_id, match["name"], run["Status"]["StatusCode"], "azureml.PipelineRun",
+        experiment = match.groupdict().get("name") or self.pipeline_runs[parent]["RunHistoryExperimentName"]
+        if run_id in self.step_runs:
+            return Reply(body=self.step_run_dto(run_id, experiment))
+        run = self.pipeline_runs[run_id]
+        return Reply(body=self.run_dto(run_id, experiment, run["Status"]["StatusCode"], "azureml.PipelineRun",
                                        {"azureml.runsource": "azureml.PipelineRun", "runSource": "SDK",
                                         "runType": "SDK", "azureml.parameters": "{}"}))
 
@@ -422,3 +430,9 @@ class ServiceV1:
                   "container": match["container"], "path": key.split("/", 2)[2]}
                  for key, blob in sorted(self.artifacts.items()) if key.startswith(start)]
         return Reply(body={"value": found, "continuationToken": None, "nextLink": None})
+
+    def pipeline_run_cancel(self, request: Request, match: re.Match[str]) -> Reply:
+        if match["id"] not in self.pipeline_runs:
+            return not_found(f"pipeline run {match['id']}")
+        self.canceled.append(match["id"])
+        return Reply(200)

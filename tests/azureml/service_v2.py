@@ -33,7 +33,8 @@ class ServiceV2:
         r("GET", f"^{ARM}$", self.workspace)
         r("GET", f"^{ARM}/computes/(?P<name>[^/]+)$", self.compute_get)
         r("PUT", f"^{ARM}/computes/(?P<name>[^/]+)$", self.compute_put)
-        r("GET", r"/computeOperationsStatus/(?P<id>[^/]+)$", self.operation)
+        r("GET", r"/(compute|mfe)OperationsStatus/(?P<id>[^/]+)$", self.operation)
+        r("POST", f"^{ARM}/jobs/(?P<name>[^/]+)/cancel$", self.job_cancel)
         r("PUT", f"^{ARM}/datastores/(?P<name>[^/]+)$", self.datastore_put)
         r("GET", f"^{ARM}/datastores/(?P<name>[^/]+)$", self.datastore_get)
         r("GET", f"^{ARM}/datastores$", self.datastore_list)
@@ -61,6 +62,7 @@ class ServiceV2:
         self.running_reads = 1
         self.rows = ["0.png: 7", "1.png: 2", "2.png: 1"]
         self.status_reads: dict[str, int] = {}
+        self.canceled: list[str] = []  # the jobs a cancel request reached
         self.versions: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # (kind, name) -> version -> body
         self.containers: dict[tuple[str, str], dict[str, Any]] = {}
         self.upload_containers: list[str] = []  # the pending uploads' containers (code)
@@ -161,6 +163,8 @@ class ServiceV2:
     def job_status(self, name: str) -> str:
         """A job is Running for `running_reads` reads of its status, then ends; a job that
         completes has written its outputs (to Azurite)."""
+        if name in self.canceled:
+            return "Canceled"
         reads = self.status_reads[name] = self.status_reads.get(name, 0) + 1
         if reads <= self.running_reads:
             return "Running"
@@ -242,3 +246,12 @@ class ServiceV2:
 
     def operation(self, request: Request, match: re.Match[str]) -> Reply:
         return Reply(body={"status": "Succeeded", "name": match["id"]})
+
+    def job_cancel(self, request: Request, match: re.Match[str]) -> Reply:
+        """A long-running cancel: 202 and where to poll (Retry-After 0: poll at once)."""
+        if match["name"] not in self.jobs:
+            return not_found(f"job {match['name']}")
+        self.canceled.append(match["name"])
+        status = (f"https://management.azure.com/subscriptions/{SUBSCRIPTION}/providers/"
+                  f"Microsoft.MachineLearningServices/locations/{LOCATION}/mfeOperationsStatus/{uuid.uuid4()}")
+        return Reply(202, None, {"Azure-AsyncOperation": status, "Location": status, "Retry-After": "0"})
