@@ -248,7 +248,7 @@ def results(run: str, head: int, step: str | None, in_input_order: bool) -> None
     order of the inputs (by mini-batch, then as run() returned them)."""
     found = api.results(run, head, step, in_input_order=in_input_order)
     _err(found.path)
-    click.echo(f"{os.path.basename(found.path)} has {found.rows} rows")
+    click.echo(f"{os.path.basename(found.path)} has {found.rows} row{'s' if found.rows != 1 else ''}")
     for line in found.head:
         click.echo(line)
 

@@ -40,7 +40,8 @@ def test_a_project_validates_and_runs_as_it_is(tmp_path: Path) -> None:
         assert valid.stdout.splitlines() == ["ok    specs/word-count.one-per-batch.yaml", "ok    specs/word-count.yaml"]
     applied = runner("apply", "specs/word-count.yaml", cwd=project)
     assert applied.returncode == 0, applied.stderr
-    results = runner("results", "latest", cwd=project)
+    # In input order: two workers finish mini-batches in any order.
+    results = runner("results", "latest", "--sorted", cwd=project)
     assert results.stdout.splitlines()[:3] == ["counts.txt has 5 rows", "01-azure.txt: 8 words",
                                                "02-local.txt: 7 words"]
     # The variant runs one file per mini-batch: five mini-batches.
@@ -61,7 +62,7 @@ def test_a_tabular_project_runs_as_it_is(tmp_path: Path) -> None:
         assert valid.returncode == 0, valid.stderr
     applied = runner("apply", "specs/score-rows.yaml", cwd=tmp_path)
     assert applied.returncode == 0, applied.stderr
-    results = runner("results", "latest", "--head", "2", cwd=tmp_path)
+    results = runner("results", "latest", "--head", "2", "--sorted", cwd=tmp_path)
     assert results.stdout.splitlines() == ["scores.txt has 80 rows", "1 13.145", "2 15.165"]
 
 
