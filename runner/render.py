@@ -152,6 +152,10 @@ def _step_lines(step: StepPlan, cwd: str, work: StepWork | None = None) -> list[
 
 
 def plan_text(plan: Plan, work: list[StepWork] | None = None) -> str:
+    return hidden(_plan_text(plan, work), plan)
+
+
+def _plan_text(plan: Plan, work: list[StepWork] | None = None) -> str:
     lines = [f"Plan for {plan.name} (target: {plan.target}, experiment: {plan.experiment})"]
     if len(plan.chain) > 1:
         lines.append(f"Spec: {plan.source} (variant chain: {' -> '.join(plan.chain)})")
@@ -169,6 +173,29 @@ def plan_text(plan: Plan, work: list[StepWork] | None = None) -> str:
     lines += ["", "Resolved spec (variants merged, templates rendered, parameters bound, defaults filled in):",
               *("  " + line for line in resolved.rstrip().splitlines())]
     return "\n".join(lines) + "\n"
+
+
+def secret_values(plan: Plan) -> list[str]:
+    """Every value of the plan read from a secret (as written and as JSON writes it), so
+    a view can hide it wherever it ended up: a header, a compiled pipeline, a diff."""
+    found: list[str] = []
+    stack: list[Any] = [plan.resolved]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, Secret) and item:
+            found += [str(item), json.dumps(str(item))[1:-1]]
+    return found
+
+
+def hidden(text: str, plan: Plan | None) -> str:
+    """`text` with each of the plan's secret values shown as ***."""
+    from runner.spec.secrets import redact
+
+    return redact(text, secret_values(plan)) if plan is not None else text
 
 
 def redacted_spec(plan: Plan) -> dict[str, Any]:
@@ -210,4 +237,4 @@ def public_plan(plan: Plan, work: list[StepWork] | None = None) -> dict[str, Any
 
 
 def plan_json(plan: Plan, work: list[StepWork] | None = None) -> str:
-    return json.dumps(public_plan(plan, work), indent=2) + "\n"
+    return hidden(json.dumps(public_plan(plan, work), indent=2) + "\n", plan)

@@ -15,7 +15,7 @@ from typing import Any
 
 from runner.plan.plan import Plan
 from runner.plan.work import StepWork
-from runner.render import redacted_spec, work_text
+from runner.render import redacted_spec, secret_values, work_text
 from runner.runs.outcome import Compiled
 from runner.spec.diagnostics import Path_, format_path
 from runner.spec.tree import Mapping, lookup
@@ -56,6 +56,7 @@ class Review:
     compiled: str  # unified diff of the compiled YAML ("" when not compiled or unchanged)
     target: str
     added: bool = False  # the old side has no such spec: everything is new
+    secrets: list[str] = field(default_factory=list)  # both sides' secret values: views hide them
 
     @property
     def changed(self) -> bool:
@@ -77,8 +78,9 @@ def compare(old: Side, new: Side) -> Review:
     works_old = {w.step: work_text(w) for w in old.work}
     work = [Change(w.step, works_old.get(w.step, _ABSENT), work_text(w)) for w in new.work
             if works_old.get(w.step) != work_text(w)]
+    secrets = [*secret_values(new.plan), *(secret_values(old.plan) if old.plan else [])]
     return Review(old.name, new.name, fields, parameters, work, _compiled_diff(old, new), new.plan.target,
-                  added=old.plan is None)
+                  added=old.plan is None, secrets=secrets)
 
 
 def _param(parameter: Any) -> Any:

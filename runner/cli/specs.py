@@ -108,8 +108,15 @@ def plan(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: 
 
 
 def _plan_view(result: Any, work: Any, compiled: Any, fmt: str, to_file: bool) -> str:
-    """The plan as `fmt` says; into a file with a compiled pipeline, just the pipeline
-    (for azureml-v2, what `az ml job create -f` takes)."""
+    """The plan as `fmt` says, every secret value hidden wherever it ended up (a header,
+    the compiled pipeline); into a file with a compiled pipeline, just the pipeline (for
+    azureml-v2, what `az ml job create -f` takes)."""
+    from runner.render import hidden
+
+    return hidden(_plan_view_revealed(result, work, compiled, fmt, to_file), result)
+
+
+def _plan_view_revealed(result: Any, work: Any, compiled: Any, fmt: str, to_file: bool) -> str:
     from runner.render import plan_json, plan_text
 
     if fmt == "json":
@@ -142,7 +149,10 @@ def _write(out: str, text: str) -> None:
 def _show_review(review: Any, fmt: str, exit_code: bool, out: str | None) -> None:
     from runner.review import review_json, review_markdown, review_text
 
-    text = {"text": review_text, "markdown": review_markdown, "json": review_json}[fmt](review)
+    from runner.spec.secrets import redact
+
+    text = redact({"text": review_text, "markdown": review_markdown, "json": review_json}[fmt](review),
+                  review.secrets)
     if out:
         _write(out, text)
     else:

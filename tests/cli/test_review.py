@@ -115,3 +115,22 @@ def test_plan_shows_the_work_and_why_a_step_would_run_or_be_reused(repo: Path) -
     assert f"reuse          runs: 3 input files added since run {run_id}" in cli("plan", "spec.yaml", cwd=repo).stdout
     markdown = cli("plan", "spec.yaml", "--format", "markdown", cwd=repo).stdout
     assert "| `score` | `23 files," in markdown and "<details><summary>Resolved spec</summary>" in markdown
+
+
+def test_no_view_of_a_plan_or_a_change_shows_a_secret(repo: Path) -> None:
+    # A value from a secret variable ends up in the header, the compiled pipeline and
+    # the diff, not only in the resolved spec: each view hides it wherever it is.
+    azure = ("azure:\n  compute: {name: cpu-cluster}\n  environment: {name: env, pip: [pandas]}\n"
+             "experiment: \"exp-{{ env.DB_PASS }}\"\n")
+    (repo / "spec.yaml").write_text(SPEC + azure)
+    _git("commit", "-q", "-am", "azure", cwd=repo)
+    (repo / "spec.yaml").write_text(SPEC + azure + "description: \"{{ env.MY_TOKEN }}\"\n")
+    env = {"DB_PASS": "hunter2-pw", "MY_TOKEN": "tok-abc123"}
+    shown = [cli("plan", "spec.yaml", *args, cwd=repo, env=env).stdout for args in (
+        (), ("--json",), ("--format", "markdown"), ("--target", "azureml-v2"), ("--target", "azureml"),
+        ("--against", "HEAD", "--target", "azureml-v2", "--format", "markdown"),
+        ("--against", "HEAD", "--format", "json"))]
+    shown.append(cli("diff", "spec.yaml", "spec.yaml", "--target", "azureml", cwd=repo, env=env).stdout)
+    for text in shown:
+        assert "hunter2" not in text and "tok-abc123" not in text, text
+    assert "***" in shown[5]
