@@ -67,7 +67,7 @@ def compare(old: Side, new: Side) -> Review:
     assert new.plan is not None
     before = redacted_spec(old.plan) if old.plan else {}
     after = redacted_spec(new.plan)
-    fields = [Change(format_path(path), a, b, _where(new.tree, path))
+    fields = [Change(format_path(path), a, b, _where(new.tree, path, a, b))
               for path, a, b in _differences(before, after, ())]
     params_old = {p.name: p for p in old.plan.parameters} if old.plan else {}
     params_new = {p.name: p for p in new.plan.parameters}
@@ -102,16 +102,26 @@ def _differences(a: Any, b: Any, path: Path_) -> list[tuple[Path_, Any, Any]]:
             out += _differences(a[index] if index < len(a) else _ABSENT, b[index] if index < len(b) else _ABSENT,
                                 (*path, index))
         return out
-    if isinstance(b, dict) and a is _ABSENT:
+    # A section added or removed (absent, or null as a default) reads field by field.
+    if isinstance(b, dict) and (a is _ABSENT or a is None):
         return [(p, _ABSENT, v) for p, _, v in _differences({}, b, path)] or [(path, a, b)]
-    if isinstance(a, dict) and b is _ABSENT:
+    if isinstance(a, dict) and (b is _ABSENT or b is None):
         return [(p, v, _ABSENT) for p, v, _ in _differences(a, {}, path)] or [(path, a, b)]
     return [] if a == b else [(path, a, b)]
 
 
-def _where(tree: Mapping | None, path: Path_) -> str:
+def _where(tree: Mapping | None, path: Path_, old: Any, new: Any) -> str:
+    """Where the new value is written; for a list, where its first changed item is (an
+    input bound from a parameter is written where the parameter is set)."""
     if tree is None:
         return ""
+    if isinstance(new, list):
+        before = old if isinstance(old, list) else []
+        changed = next((i for i, item in enumerate(new) if i >= len(before) or before[i] != item), None)
+        if changed is not None:
+            node, _, matched = lookup(tree, (*path, changed))
+            if matched == (*path, changed):
+                return str(node.mark)
     node, _, matched = lookup(tree, path)
     return str(node.mark) if matched == path else "default"
 

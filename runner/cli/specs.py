@@ -85,6 +85,8 @@ def plan(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: 
       runner plan specs/mnist.yaml --against origin/main --format markdown   # a PR comment
     """
     fmt = "json" if as_json else fmt
+    if exit_code and not against:
+        raise click.UsageError("--exit-code needs --against REF: it says whether SPEC changed since REF")
     if against:
         _show_review(api.review(spec, against=against, sets=sets, set_params=set_params, target=target), fmt,
                      exit_code, out)

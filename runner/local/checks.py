@@ -12,6 +12,7 @@ from runner.local.ledger import Ledger
 from runner.local.sources import is_glob
 from runner.plan.plan import REDACTED, StepPlan
 from runner.plan.references import is_remote
+from runner.runs.display import counted
 from runner.runs.folder import StepFolder
 
 
@@ -23,10 +24,11 @@ def thresholds(job: StepPlan, total: int) -> Callable[[Ledger], str | None]:
     def check(ledger: Ledger) -> str | None:
         t = ledger.totals
         if job.error_threshold != -1 and t.items_failed > job.error_threshold:
-            return (f"error_threshold exceeded: {t.items_failed} items failed, more than the "
+            return (f"error_threshold exceeded: {counted(t.items_failed, 'item')} failed, more than the "
                     f"{job.error_threshold} allowed{_first_error(t.first_errors)}")
         if job.allowed_failed_count not in (None, -1) and t.mini_batches_failed > job.allowed_failed_count:
-            return (f"allowed_failed_count exceeded: {t.mini_batches_failed} mini-batches failed, more than "
+            return (f"allowed_failed_count exceeded: {counted(t.mini_batches_failed, 'mini-batch', 'mini-batches')} "
+                    "failed, more than "
                     f"the {job.allowed_failed_count} allowed{_first_error(t.first_errors)}")
         if job.allowed_failed_percent is not None and job.allowed_failed_percent < 100:
             percent = 100.0 * t.mini_batches_failed / total
@@ -43,7 +45,8 @@ def within(job: StepPlan, ledger: Ledger) -> str:
     t = ledger.totals
     if not t.items_failed and not t.mini_batches_failed:
         return ""
-    return (f"{t.items_failed} items and {t.mini_batches_failed} mini-batches failed, within the thresholds "
+    return (f"{counted(t.items_failed, 'item')} and {counted(t.mini_batches_failed, 'mini-batch', 'mini-batches')} "
+            "failed, within the thresholds "
             f"(error_threshold {job.error_threshold}); see failed_items.jsonl")
 
 

@@ -34,6 +34,7 @@ from runner.local.reuse import find_reusable, fingerprint, link_outputs, parts
 from runner.local.sources import InputError, Partitioner
 from runner.local.supervisor import Slot, Supervisor, Task
 from runner.plan.plan import StepPlan
+from runner.runs.display import counted
 from runner.runs.folder import RunFolder, StepFolder, list_runs
 from runner.runs.outcome import RunResult, StepResult
 from runner.runs.records import RecordError, StepRecord, StepSummary
@@ -249,7 +250,7 @@ def _say_what_runs(step: str, attempt: int, ledger: Ledger, total: int, log: Cal
                    stream: IO[str]) -> None:
     """A retry's (`runner retry`) or a resume's start, in the driver log and to the user."""
     if ledger.reopened or attempt and ledger.recovered < total:
-        message = (f"retry {attempt}: {ledger.reopened} failed mini-batches run again, "
+        message = (f"retry {attempt}: {counted(ledger.reopened, 'failed mini-batch', 'failed mini-batches')} run again, "
                    f"{total - ledger.recovered - ledger.reopened} never ran; {ledger.recovered} of {total} stay")
         log(message)
         print(f"{step}: {message}", file=stream)

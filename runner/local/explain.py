@@ -109,8 +109,9 @@ def _reasons(job: StepPlan, earlier: _Earlier, current: dict[str, str], files: d
         reasons.append(_code_change(earlier, files))
     if before.get("models") != current["models"]:
         reasons.append("a model or side input changed")
-    if before.get("inputs") != current["inputs"]:
-        reasons.append(_input_change(job, earlier.record))
+    definition_says = reasons[0] if reasons else ""
+    if before.get("inputs") != current["inputs"] and "inputs " not in definition_says:
+        reasons.append(_input_change(job, earlier.record))  # the same inputs, listed anew
     return reasons or ["its fingerprint differs"]
 
 
@@ -123,12 +124,16 @@ def _definition_change(job: StepPlan, earlier: _Earlier, upstream: dict[str, str
         return "its definition changed"
     new_data, old_data = definition(job, upstream), definition(old, upstream)
     changed = [key for key in new_data if new_data.get(key) != old_data.get(key)]
-    shown = [f"{key} {_short(old_data.get(key))} -> {_short(new_data.get(key))}" for key in changed[:4]]
+    shown = [f"{key} {_short(key, old_data.get(key))} -> {_short(key, new_data.get(key))}" for key in changed[:4]]
     more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
     return (", ".join(shown) + more + " changed") if shown else "its definition changed"
 
 
-def _short(value: Any) -> str:
+def _short(key: str, value: Any) -> str:
+    if key in ("inputs", "side_inputs") and isinstance(value, list):  # by what they name
+        value = [item.get("reference") if isinstance(item, dict) else item for item in value]
+    if key == "arguments" and isinstance(value, list):
+        value = [item.get("value") if isinstance(item, dict) else item for item in value]
     text = json.dumps(value) if not isinstance(value, str) else value
     return text if len(text) <= 40 else text[:37] + "..."
 

@@ -26,6 +26,7 @@ from runner.local.checks import PreflightError
 from runner.local.ledger import current_records
 from runner.local.snapshot import take_version
 from runner.plan.plan import StepPlan
+from runner.runs.display import counted
 from runner.runs.errors import RunError
 from runner.runs.folder import RunFolder, StepFolder
 from runner.runs.records import JobRecord, RetryRecord, StepRecord
@@ -110,7 +111,7 @@ def _nothing(run: RunFolder, works: dict[str, Work], infos: dict[str, StepRecord
     if failed:
         text += f"; step '{failed[0].name}' failed after its mini-batches: {failed[0].reason}"
     if partial:
-        text += (f"; {partial} mini-batches committed rows with some items missing (run() returned fewer results "
+        text += (f"; {counted(partial, 'mini-batch', 'mini-batches')} committed rows with some items missing (run() returned fewer results "
                  "than items). Their rows are in the output, so a retry leaves them; failed_items.jsonl lists them, "
                  "and a dataset with `manifest: true` over it runs them in a new run")
     return text

@@ -7,6 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """'1 mini-batch', '2 mini-batches', '0 items'."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def clock(seconds: float) -> str:
     """A duration as a clock: 0:07, 12:30, 1:02:05."""
     whole = max(0, round(seconds))
@@ -90,7 +95,8 @@ def _code_version(version: dict[str, Any]) -> str:
     code, attempts = version["code"], version["attempts"]
     name = "the run's snapshot" if code == 0 else f"retry {code}'s snapshot"
     return (f"{name} {version['snapshot'][:12]}, attempt{'s' if len(attempts) != 1 else ''} "
-            f"{', '.join(str(a) for a in attempts)}: {version['mini_batches']} mini-batches, {version['rows']} rows")
+            f"{', '.join(str(a) for a in attempts)}: {counted(version['mini_batches'], 'mini-batch', 'mini-batches')}, "
+            f"{counted(version['rows'], 'row')}")
 
 
 def items_total(items: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ timer stops what still runs past it. Imported only when a spec has a template.
 from __future__ import annotations
 
 import functools
+import math
 import re
 import signal
 import threading
@@ -105,10 +106,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return span
 
     def _lipsum(self, lipsum: Callable[..., str]) -> Callable[..., str]:
-        def bounded(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
-            if any(isinstance(v, int) and v > 100 for v in (n, min, max)):
+        def bounded(*args: Any, **kwargs: Any) -> str:  # lipsum(n=5, html=True, min=20, max=100)
+            if any(isinstance(v, int) and v > 100 for v in (*args, *kwargs.values())):
                 raise Exhausted("lipsum takes at most 100 paragraphs of at most 100 words")
-            return lipsum(n, html, min, max)
+            return lipsum(*args, **kwargs)
         return bounded
 
     def _bounded_filter(self, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -176,8 +177,8 @@ def _bits(value: Any) -> int:
 def _check_binop(operator: str, left: Any, right: Any) -> None:
     if operator == "%" and isinstance(left, (str, bytes)):
         raise SecurityError("%-formatting of strings is not allowed in templates")
-    if operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0:
-        if max(_bits(left), 1) * right > MAX_BITS and abs(left) > 1:
+    if operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+        if right * math.log2(abs(left)) > MAX_BITS:  # the result's bits, within one
             raise Exhausted(f"a power larger than {MAX_BITS} bits")
     if operator == "*":
         for seq, times in ((left, right), (right, left)):

@@ -94,7 +94,7 @@ def test_allowed_failed_count(job, allowed, code):
     result, _, err = _apply(root)
     assert result == code, err
     if code:
-        assert "allowed_failed_count exceeded: 1 mini-batches failed, more than the 0 allowed" in err
+        assert "allowed_failed_count exceeded: 1 mini-batch failed, more than the 0 allowed" in err
 
 
 @pytest.mark.parametrize("percent, code", [(10, 1), (12.5, 0), (100, 0)])

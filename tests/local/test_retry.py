@@ -65,7 +65,7 @@ def test_a_fixed_script_retries_the_failed_items_into_the_runs_own_output(tmp_pa
     # Without the fix, the run's own snapshot fails again: nothing changes but the attempt.
     again = cli("retry", run_id, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "1 failed mini-batches run again" in again.stderr
+    assert "1 failed mini-batch run again" in again.stderr
     assert len(output_rows(tmp_path, run_id)) == 35 and len(_manifest(tmp_path, run_id)) == 1
     _fix_script(tmp_path)
     fixed = cli("retry", run_id, "--update-code", cwd=tmp_path)
@@ -333,7 +333,7 @@ def test_mini_batches_that_returned_fewer_results_are_left_as_they_are_and_said(
     assert len(before) == 9 and len(_manifest(tmp_path, run_id)) == 1
     result = cli("retry", run_id, "--update-code", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "nothing to retry" in result.stderr and "1 mini-batches committed rows with some items missing" in \
+    assert "nothing to retry" in result.stderr and "1 mini-batch committed rows with some items missing" in \
         result.stderr
     assert output_rows(tmp_path, run_id) == before and len(_manifest(tmp_path, run_id)) == 1
 

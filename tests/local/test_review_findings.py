@@ -58,7 +58,7 @@ def test_unreadable_rows_and_crashed_partitions_count_against_error_threshold(tm
     write_spec(tmp_path, script="tabular.py", dataset={"kind": "tabular", "path": "data/"}, run_max_try=1,
                error_threshold=0)
     code, _, err = _apply(tmp_path)
-    assert code == 1 and "error_threshold exceeded: 1 items failed" in err
+    assert code == 1 and "error_threshold exceeded: 1 item failed" in err
 
 
 def test_parquet_output_keeps_each_columns_type(tmp_path):
