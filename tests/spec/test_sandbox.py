@@ -29,6 +29,8 @@ HOSTILE = [
     "{{ lipsum(1, max=10000000) }}",
     "{{ ('a'*60000).translate({97: 'b'*60000}) }}",
     "{{ 'x'|truncate(5, leeway=1000000000) }}",
+    "{{ lipsum(5, n=101) }}",
+    "{{ 2**70000 % 7 }}",
 ]
 
 
@@ -90,6 +92,7 @@ def test_the_budget_is_restored_after_rendering() -> None:
     ("{{ env.NOPE|default('dev')|upper }}", "DEV"),
     ("{{ '-'.join(['a', 'b']) }}", "a-b"),
     ("{{ ('x' * 3) + 'y' }}", "xxxy"),
+    ("{{ 2**60000 % 7 }}", "1"),  # 60,001 bits: within the 65,536 allowed
 ])
 def test_ordinary_templates_still_work(write, template: str, expected: str) -> None:
     spec = write("s.yaml", BASE + f'description: "{template}"\n')
