@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.local.job import executable_steps
-from runner.local.reuse import definition, models_digest
+from runner.local.reuse import definition, parts
 from runner.local.snapshot import code_digest, snapshot_dir
 from runner.local.sources import input_files, listing_line, manifest_line
 from runner.plan.listing import InputError
@@ -58,18 +58,18 @@ def _decide(job: StepPlan, runs: Sequence[RunFolder], upstream: dict[str, str], 
     if not earlier:
         return "runs: no earlier successful run of this step"
     try:
-        current, files = _parts(job, upstream, exclude)
+        now = _now(job, upstream, exclude)
     except (InputError, SnapshotError, OSError) as exc:
         return f"runs (cannot compare with earlier runs: {exc})"
     for item in earlier:
-        if item.record.parts == current:
+        if item.record.parts == now.parts:
             upstream[job.name] = item.record.fingerprint
             return f"would reuse run {item.record.reused_from or item.run.id} (nothing changed)"
     recorded = [e for e in earlier if e.record.parts]
     if not recorded:
         return f"runs: run {earlier[0].run.id} predates the records that say what changed"
     latest = recorded[0]
-    return f"runs: {'; '.join(_reasons(job, latest, current, files, upstream))} since run {latest.run.id}"
+    return f"runs: {'; '.join(_reasons(job, latest, now, upstream))} since run {latest.run.id}"
 
 
 def _earlier(run: RunFolder, step: str) -> _Earlier | None:
@@ -83,10 +83,20 @@ def _earlier(run: RunFolder, step: str) -> _Earlier | None:
     return _Earlier(run, record)
 
 
-def _parts(job: StepPlan, upstream: dict[str, str], exclude: list[str]) -> tuple[dict[str, str], dict[str, str]]:
-    """The parts as the engine would record them now, and the code's files by name."""
+@dataclass
+class _Now:
+    """The step as it stands now: the parts the engine would record (reuse.parts), the
+    code's files by name, and how many input files the listing found."""
+
+    parts: dict[str, str]
+    code_files: dict[str, str]
+    input_files: int
+
+
+def _now(job: StepPlan, upstream: dict[str, str], exclude: list[str]) -> _Now:
     code, files = code_digest(job.source_directory, exclude)
     digest = hashlib.sha256()
+    count = 0
     for item in job.inputs:
         if item.step is not None:
             continue  # covered by the producer's fingerprint, in the definition
@@ -95,23 +105,22 @@ def _parts(job: StepPlan, upstream: dict[str, str], exclude: list[str]) -> tuple
             continue
         for path, st in input_files(item):
             digest.update(listing_line(path, st))
-    return {"definition": hashlib.sha256(json.dumps(definition(job, upstream), sort_keys=True).encode()).hexdigest(),
-            "code": code, "models": models_digest(job), "inputs": digest.hexdigest()}, files
+            count += 1
+    return _Now(parts(job, upstream, code, digest.hexdigest()), files, count)
 
 
-def _reasons(job: StepPlan, earlier: _Earlier, current: dict[str, str], files: dict[str, str],
-             upstream: dict[str, str]) -> list[str]:
-    before = earlier.record.parts
+def _reasons(job: StepPlan, earlier: _Earlier, now: _Now, upstream: dict[str, str]) -> list[str]:
+    before, current = earlier.record.parts, now.parts
     reasons = []
     if before.get("definition") != current["definition"]:
         reasons.append(_definition_change(job, earlier, upstream))
     if before.get("code") != current["code"]:
-        reasons.append(_code_change(earlier, files))
+        reasons.append(_code_change(earlier, now.code_files))
     if before.get("models") != current["models"]:
         reasons.append("a model or side input changed")
     definition_says = reasons[0] if reasons else ""
     if before.get("inputs") != current["inputs"] and "inputs " not in definition_says:
-        reasons.append(_input_change(job, earlier.record))  # the same inputs, listed anew
+        reasons.append(_input_change(now.input_files, earlier.record))  # the same inputs, listed anew
     return reasons or ["its fingerprint differs"]
 
 
@@ -155,11 +164,7 @@ def _code_change(earlier: _Earlier, files: dict[str, str]) -> str:
     return (", ".join(said) + (f" and {hidden} more files" if hidden > 0 else "")) if said else "its code changed"
 
 
-def _input_change(job: StepPlan, record: StepRecord) -> str:
-    count = 0
-    for item in job.inputs:
-        if item.step is None and not item.manifest:
-            count += sum(1 for _ in input_files(item))
+def _input_change(count: int, record: StepRecord) -> str:
     before = record.files
     if before is None or before == count:
         return "input files changed (sizes or modification times)"
