@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -118,18 +118,21 @@ def review(new: str, old: str | None = None, against: str | None = None, sets: S
            environ: Mapping[str, str] | None = None) -> Review:
     """What changes from `old` (another spec file) or from `new` as git revision `against`
     has it, to `new`: fields, parameters, work and (Azure targets) the compiled pipeline."""
+    from runner.plan.work import estimate
     from runner.review import Side, compare
     from runner.spec.gitref import git_reader
     from runner.spec.load import load_spec
+    from runner.spec.variants import spec_file_exists
 
     loaded = _load(new, sets, set_params, environ)
     plan_new = _plan(loaded, target)
-    backend = backend_for(plan_new.target)
-    new_side = Side(new, plan_new, preview(plan_new, new), backend.compile(plan_new, loaded), loaded.tree)
+    backend = backend_for(plan_new.target)  # both sides are planned for the new side's target
+    # The work only: a review compares what runs, not whether an earlier run is reused.
+    new_side = Side(new, plan_new, estimate(plan_new), backend.compile(plan_new, loaded), loaded.tree)
     reader = git_reader(against, new) if against else None
     source = old or new
     name = f"{source} at {against}" if against else source
-    if reader is not None and not _exists(reader, new):
+    if reader is not None and not spec_file_exists(new, reader):
         return compare(Side(name, None), new_side)  # a spec the revision does not have
     try:
         old_loaded = load_spec(source, sets, set_params, environ, reader=reader)
@@ -137,18 +140,8 @@ def review(new: str, old: str | None = None, against: str | None = None, sets: S
     except SpecError as exc:  # the old side's own problems, said to be the old side's
         raise SpecError([dataclasses.replace(d, note=f"in {name}" + (f"; {d.note}" if d.note else ""))
                          for d in exc.diagnostics]) from None
-    from runner.plan.work import estimate
-
-    old_side = Side(name, plan_old, estimate(plan_old), backend_for(plan_old.target).compile(plan_old, old_loaded))
+    old_side = Side(name, plan_old, estimate(plan_old), backend.compile(plan_old, old_loaded))
     return compare(old_side, new_side)
-
-
-def _exists(reader: Callable[[str], str], path: str) -> bool:
-    try:
-        reader(path)
-    except FileNotFoundError:
-        return False
-    return True
 
 
 def stage_inputs(compiled: Compiled) -> None:

@@ -125,7 +125,8 @@ def load_with_extends(path: str, text: str | None = None, reader: Reader | None 
     return tree, chain
 
 
-def _is_file(path: str, reader: Reader | None) -> bool:
+def spec_file_exists(path: str, reader: Reader | None = None) -> bool:
+    """Whether `path` is a file, on disk or where `reader` reads."""
     if reader is None:
         return os.path.isfile(path)
     try:
@@ -158,7 +159,7 @@ def _load_chain(path: str, display: str, chain: list[str], seen: list[str], text
     if reader is None and os.path.isdir(base_path):
         raise SpecError([Diagnostic(target.mark, ("extends",),
                                     f"extends names a folder, not a spec file: {base_display}")])
-    if not _is_file(base_path, reader):
+    if not spec_file_exists(base_path, reader):
         raise SpecError([Diagnostic(target.mark, ("extends",),
                                     f"extends names a file that does not exist: {base_display}")])
     base = _load_chain(base_path, base_display, chain, seen, reader=reader)
