@@ -21,6 +21,9 @@ _DATASET: TypeAdapter[Any] = TypeAdapter(Dataset)
 _PARAMETER: TypeAdapter[Any] = TypeAdapter(ParameterValue)
 _ASSET_NAME: TypeAdapter[str] = TypeAdapter(AssetName)
 _PARAM_NAME: TypeAdapter[str] = TypeAdapter(ParamName)
+_STEP: TypeAdapter[Step] = TypeAdapter(Step)
+_MODEL: TypeAdapter[ModelAsset] = TypeAdapter(ModelAsset)
+_AZURE: TypeAdapter[Azure] = TypeAdapter(Azure)
 
 
 _REPAIRS = 3  # rounds of removing bad keys; each round removes every key an error names
@@ -72,9 +75,8 @@ def _named(section: Any, names: TypeAdapter[str], values: TypeAdapter[Any]) -> t
 def _steps(section: Any, broken: Broken) -> list[Step]:
     steps: list[Step] = []
     indices: list[int] = []
-    adapter: TypeAdapter[Step] = TypeAdapter(Step)
     for index, item in enumerate(section if isinstance(section, list) else ()):
-        step = _valid(adapter, item)
+        step = _valid(_STEP, item)
         if step is not None:
             steps.append(step)
             indices.append(index)
@@ -95,9 +97,9 @@ def partial_spec(plain: Any) -> tuple[Spec, Broken] | None:
         return None
     broken = Broken()
     datasets, broken.datasets = _named(plain.get("datasets"), _ASSET_NAME, _DATASET)
-    models, broken.models = _named(plain.get("models"), _ASSET_NAME, TypeAdapter(ModelAsset))
+    models, broken.models = _named(plain.get("models"), _ASSET_NAME, _MODEL)
     parameters, _ = _named(plain.get("parameters"), _PARAM_NAME, _PARAMETER)
-    azure = _valid(TypeAdapter(Azure), plain["azure"]) if plain.get("azure") is not None else None
+    azure = _valid(_AZURE, plain["azure"]) if plain.get("azure") is not None else None
     broken.azure = plain.get("azure") is not None and azure is None
     steps = _steps(plain.get("steps"), broken)
     spec = Spec.model_construct(parameters=parameters, datasets=datasets, models=models, azure=azure, steps=steps)

@@ -54,17 +54,26 @@ class _Documented(GenerateJsonSchema):
 _BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
 
 
-def _standard_bounds(node: object) -> None:
-    if isinstance(node, dict):
+def _schemas(root: object) -> list[dict[str, Any]]:
+    """Every mapping in a generated schema, parents first, leaving out what is data
+    (_VALUES); a list, so a pass may change the mappings as it goes."""
+    found: list[dict[str, Any]] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found.append(node)
+            stack.extend(reversed([value for key, value in node.items() if key not in _VALUES]))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    return found
+
+
+def _standard_bounds(root: object) -> None:
+    for node in _schemas(root):
         for key, standard in _BOUNDS.items():
             if isinstance(node.get(key), (int, float)) and not isinstance(node[key], bool):
                 node[standard] = node.pop(key)
-        for key, value in node.items():
-            if key not in _VALUES:
-                _standard_bounds(value)
-    elif isinstance(node, list):
-        for value in node:
-            _standard_bounds(value)
 
 
 class _VariantDocumented(_Documented):
@@ -168,18 +177,12 @@ def _wrap(prop: dict[str, Any]) -> dict[str, Any]:
     return wrapped
 
 
-def _describe_dataset_parameters(node: object) -> None:
+def _describe_dataset_parameters(root: object) -> None:
     """The `{dataset: NAME}` form of a parameter value (types.ParameterValue)."""
-    if isinstance(node, dict):
+    for node in _schemas(root):
         props = node.get("properties")
         if isinstance(props, dict) and set(props) == {"dataset"} and node.get("required") == ["dataset"]:
             props["dataset"]["description"] = docs.markdown(docs.DATASET_PARAMETER)
-        for key, value in node.items():
-            if key not in _VALUES:
-                _describe_dataset_parameters(value)
-    elif isinstance(node, list):
-        for value in node:
-            _describe_dataset_parameters(value)
 
 
 _MD_LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
@@ -190,19 +193,13 @@ def plain(markdown: str) -> str:
     return _MD_LINK.sub(r"\1 (\2)", markdown).replace("`", "")
 
 
-def _markdown_descriptions(node: object) -> None:
+def _markdown_descriptions(root: object) -> None:
     """Each description becomes markdownDescription, and description its plain text."""
-    if isinstance(node, dict):
+    for node in _schemas(root):
         text = node.get("description")
         if isinstance(text, str):
             node["markdownDescription"] = text
             node["description"] = plain(text)
-        for key, value in node.items():
-            if key not in _VALUES:
-                _markdown_descriptions(value)
-    elif isinstance(node, list):
-        for value in node:
-            _markdown_descriptions(value)
 
 
 def _build(generator: type[_Documented]) -> dict[str, Any]:
