@@ -12,10 +12,10 @@ holds the listed files only; the ignore file copied with them excludes nothing o
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Collection
 from pathlib import Path
 
+from runner.inputs.snapshot import copy_code
 from runner.plan.plan import Plan
 from runner.plan.snapshot import CodeListing, SnapshotError, list_code
 
@@ -47,14 +47,9 @@ def listing_of(source_directory: str, exclude: Collection[str] = ()) -> CodeList
 
 
 def copy_listing(listing: CodeListing, folder: Path) -> None:
-    """The listed files, copied (not linked: a file saved in place while the SDK uploads
-    must not change what it reads)."""
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    for item in listing.files:
-        target = folder / item.rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            shutil.copy2(item.path, target)
-        except OSError as exc:
-            raise CodeError(f"cannot copy {item.path} into the step's code: {exc.strerror or exc}") from exc
+    """The listed files, copied as the local engine copies a run's snapshot (not linked:
+    a file saved in place while the SDK uploads must not change what it reads)."""
+    try:
+        copy_code(listing, folder)
+    except SnapshotError as exc:
+        raise CodeError(str(exc)) from exc

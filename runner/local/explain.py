@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.inputs.snapshot import code_digest
 from runner.local.job import executable_steps
 from runner.local.reuse import definition, parts
-from runner.local.snapshot import code_digest, snapshot_dir
+from runner.local.snapshot import snapshot_dir
 from runner.local.sources import input_files, listing_line, manifest_line
 from runner.plan.listing import InputError
 from runner.plan.plan import Plan, StepPlan

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
-import hashlib
 import os
-import shutil
 import time
 from collections.abc import Collection
 from pathlib import Path
 
+from runner.inputs.snapshot import copy_code
 from runner.local.checks import PreflightError, preflight
 from runner.plan.plan import StepPlan
 from runner.plan.snapshot import CodeListing, SnapshotError, human_size, ignore_rules, list_code
@@ -28,7 +26,6 @@ from runner.runs.folder import RunFolder, StepFolder
 from runner.runs.records import StepRecord
 
 SNAPSHOT = "snapshot"
-_CHUNK = 1 << 20
 
 
 def snapshot_dir(folder: StepFolder, code: int = 0) -> Path:
@@ -119,72 +116,11 @@ def take_version(job: StepPlan, folder: StepFolder, exclude: Collection[str], co
     copy cut short); returns its digest, files and bytes. The caller records it."""
     try:
         listing = list_code(job.source_directory, exclude)
+        copied = copy_code(listing, snapshot_dir(folder, code))
     except SnapshotError as exc:
         raise PreflightError(str(exc)) from exc
-    target = snapshot_dir(folder, code)
-    tmp = target.with_name(target.name + ".tmp")
-    for old in (tmp, target):
-        shutil.rmtree(old, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    digest = hashlib.sha256()
-    files = size = 0
-    for item in listing.files:
-        copied = _copy(item.path, tmp / item.rel, item.rel, digest)
-        if copied is not None:
-            files, size = files + 1, size + copied
-    os.replace(tmp, target)
-    _log(folder, listing, size)
-    return digest.hexdigest(), files, size
-
-
-def _copy(source: str, target: Path, rel: str, digest: hashlib._Hash) -> int | None:
-    """Copy one file, adding its name, size and bytes (as copied) to the digest.
-    A copy, never a hard link: an editor that saves in place, or `>>`, writes to the
-    file's inode, which a hard-linked snapshot shares. None: it vanished since listed."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    hashed = hashlib.sha256()
-    size = 0
-    try:
-        with open(source, "rb") as src, open(target, "wb") as dst:
-            for chunk in iter(lambda: src.read(_CHUNK), b""):
-                dst.write(chunk)
-                hashed.update(chunk)
-                size += len(chunk)
-        shutil.copymode(source, target)  # an executable helper stays executable
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            raise  # the engine's full-disk message
-        raise PreflightError(f"cannot copy {source} into the step's code snapshot: {exc.strerror}") from exc
-    digest.update(_entry(rel, size, hashed.digest()))
-    return size
-
-
-def _entry(rel: str, size: int, content: bytes) -> bytes:
-    """One file in a snapshot's digest: its name, size and content digest."""
-    return rel.encode("utf-8", "surrogateescape") + b"\0" + str(size).encode() + b"\0" + content
-
-
-def code_digest(source_directory: str, exclude: Collection[str]) -> tuple[str, dict[str, str]]:
-    """The digest a snapshot of source_directory taken now would have (no copy), and each
-    file's content digest by name: what `runner plan` compares with a run's snapshot."""
-    listing = list_code(source_directory, exclude)
-    digest = hashlib.sha256()
-    files: dict[str, str] = {}
-    for item in listing.files:
-        hashed = hashlib.sha256()
-        size = 0
-        try:
-            with open(item.path, "rb") as handle:
-                for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                    hashed.update(chunk)
-                    size += len(chunk)
-        except OSError:
-            continue  # as a copy skips a file that vanished
-        digest.update(_entry(item.rel, size, hashed.digest()))
-        files[item.rel] = hashed.hexdigest()
-    return digest.hexdigest(), files
+    _log(folder, listing, copied.size)
+    return copied.digest, copied.files, copied.size
 
 
 def _log(folder: StepFolder, listing: CodeListing, size: int) -> None:

@@ -1,0 +1,78 @@
+"""One code snapshot for every target: the copy the local engine runs and the copy an
+Azure step uploads are made by the same function, so they hold the same files and the
+same digest, which is the digest `runner plan` computes without copying."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from runner.inputs.snapshot import code_digest, copy_code
+from runner.plan.snapshot import list_code
+
+
+def _project(root: Path) -> Path:
+    code = root / "code"
+    (code / "pkg").mkdir(parents=True)
+    (code / "score.py").write_text("def init(): pass\ndef run(b): return b\n")
+    (code / "pkg" / "util.py").write_text("X = 1\n")
+    (code / "tool.sh").write_text("#!/bin/sh\n")
+    os.chmod(code / "tool.sh", 0o755)
+    (code / ".amlignore").write_text("*.log\n")
+    (code / "debug.log").write_text("left out\n")
+    return code
+
+
+def test_the_copy_holds_the_listing_and_its_digest_is_the_plans(tmp_path: Path) -> None:
+    code = _project(tmp_path)
+    copied = copy_code(list_code(str(code)), tmp_path / "copy")
+    held = sorted(p.relative_to(copied.folder).as_posix() for p in copied.folder.rglob("*") if p.is_file())
+    assert held == [".amlignore", "pkg/util.py", "score.py", "tool.sh"]
+    assert os.access(copied.folder / "tool.sh", os.X_OK)
+    assert copied.files == 4 and copied.size == sum(f.size for f in list_code(str(code)).files)
+    assert copied.digest == code_digest(str(code), ())[0]
+    (code / "score.py").write_text("changed\n")
+    assert code_digest(str(code), ())[0] != copied.digest
+
+
+def test_local_and_azure_copies_are_the_same(tmp_path: Path) -> None:
+    from runner.azureml.code import copy_listing
+    from runner.local.snapshot import take_version
+
+    code = _project(tmp_path)
+    listing = list_code(str(code))
+    copy_listing(listing, tmp_path / "azure")
+
+    class Folder:  # the parts of a StepFolder take_version uses
+        path = tmp_path / "step"
+        driver_log = str(tmp_path / "step" / "logs" / "sys" / "driver.log")
+
+    from runner.plan.plan import StepPlan
+
+    job = StepPlan.__new__(StepPlan)
+    object.__setattr__(job, "source_directory", str(code))
+    digest, files, _ = take_version(job, Folder(), (), 0)  # type: ignore[arg-type]
+    local = sorted(p.relative_to(tmp_path / "step" / "snapshot").as_posix()
+                   for p in (tmp_path / "step" / "snapshot").rglob("*") if p.is_file())
+    azure = sorted(p.relative_to(tmp_path / "azure").as_posix() for p in (tmp_path / "azure").rglob("*") if p.is_file())
+    assert local == azure and files == len(local)
+    assert digest == code_digest(str(code), ())[0]
+
+
+def test_a_file_gone_since_listed_is_not_copied_or_counted(tmp_path: Path) -> None:
+    code = _project(tmp_path)
+    listing = list_code(str(code))
+    (code / "pkg" / "util.py").unlink()
+    copied = copy_code(listing, tmp_path / "copy")
+    assert copied.files == 3 and not (copied.folder / "pkg" / "util.py").exists()
+    assert copied.digest == code_digest(str(code), ())[0]
+
+
+def test_a_copy_cut_short_is_replaced(tmp_path: Path) -> None:
+    code = _project(tmp_path)
+    (tmp_path / "copy.tmp").mkdir()
+    (tmp_path / "copy.tmp" / "half").write_text("x")
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "stale.py").write_text("x")
+    copied = copy_code(list_code(str(code)), tmp_path / "copy")
+    assert not (tmp_path / "copy.tmp").exists() and not (copied.folder / "stale.py").exists()
