@@ -89,8 +89,8 @@ class _AzureBackend:
 
             reason = error_text(exc)
             _end(run, plan.steps, Status.ERROR, reason)
-            Path(run.file("error.log")).write_text(traceback.format_exc(), encoding="utf-8")
-            raise BackendError(f"{plan.target}: {reason} (the whole error: {run.file('error.log')})") from exc
+            run.error_log.write_text(traceback.format_exc(), encoding="utf-8")
+            raise BackendError(f"{plan.target}: {reason} (the whole error: {run.error_log})") from exc
         return _finish(run, plan, outcome)
 
     def _start(self, plan: Plan, spec: LoadedSpec, root: Path) -> RunFolder:
@@ -99,7 +99,7 @@ class _AzureBackend:
         run.write_job(JobRecord(plan.target, plan.steps))
         run.write(RunRecord.start(run.id, plan, Status.SUBMITTING))
         shown = self.compile(plan, spec, base_dir=str(run.path))
-        Path(run.file("plan.txt")).write_text(plan_text(plan) + "\n".join(["", *shown.description, ""]),
+        run.plan_text.write_text(plan_text(plan) + "\n".join(["", *shown.description, ""]),
                                               encoding="utf-8")
         self._keep(run, shown)
         for step in plan.steps:
@@ -198,7 +198,7 @@ class _AzureBackend:
         yield from follow.status_changes(run, interval)
         info = inspect.read(run)
         if info.azure_run_id:
-            yield run.file("run.json"), f"the logs of Azure ML run {info.azure_run_id}: {info.portal_url or ''}\n"
+            yield str(run.run_json), f"the logs of Azure ML run {info.azure_run_id}: {info.portal_url or ''}\n"
 
     def reuse(self, plan: Plan, root: Path) -> dict[str, str]:
         # Azure ML keeps its own record of what ran: reuse is its decision, at submission.
@@ -242,7 +242,7 @@ class AzureMLBackend(_AzureBackend):
         return Compiled(self.target, header + describe.dump(data), describe.describe_v1(data), data, {})
 
     def _keep(self, run: RunFolder, shown: Compiled) -> None:
-        Path(run.file("pipeline.yaml")).write_text(shown.text, encoding="utf-8")
+        run.pipeline_yaml.write_text(shown.text, encoding="utf-8")
 
     def _submit(self, plan: Plan, spec: LoadedSpec, run: RunFolder, stream: IO[str] | None) -> Any:
         from runner.azureml import compile_v1
@@ -296,7 +296,7 @@ class AzureMLV2Backend(_AzureBackend):
         code = _stage_code(plan, run)
         real = compile_v2.compile_v2(spec, plan, base_dir=str(run.path), reveal=True, code=code)
         stage_inputs(real.stage)
-        job_file = run.file("job.yaml")
+        job_file = str(run.job_yaml)
         fd = os.open(job_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold secret values
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(describe.dump(real.job))
@@ -329,12 +329,10 @@ def _stage_code(plan: Plan, run: RunFolder) -> dict[str, str]:
     from runner.azureml.code import CodeError, stage_code
 
     try:
-        return stage_code(plan, run.path / "code", exclude=[str(run.path.parent)])
+        return stage_code(plan, run.code, exclude=[str(run.path.parent)])
     except CodeError as exc:
         raise RunError(str(exc)) from exc
 
-
-WORKSPACE_FILE = "workspace.json"
 
 
 def _keep_workspace(run: RunFolder, spec: dict[str, Any]) -> None:
@@ -343,18 +341,18 @@ def _keep_workspace(run: RunFolder, spec: dict[str, Any]) -> None:
     kept = dict(spec)
     if "config" in kept:
         kept["config"] = os.path.abspath(kept["config"])
-    fd = os.open(run.file(WORKSPACE_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(run.workspace, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(kept, handle)
 
 
 def _workspace(run: RunFolder) -> WorkspaceSpec:
     try:
-        with open(run.file(WORKSPACE_FILE), encoding="utf-8") as handle:
+        with open(run.workspace, encoding="utf-8") as handle:
             found: WorkspaceSpec = json.load(handle)
             return found
     except (OSError, ValueError) as exc:
-        raise RunError(f"run {run.id} does not say which workspace it went to ({WORKSPACE_FILE}: {exc}); "
+        raise RunError(f"run {run.id} does not say which workspace it went to ({run.workspace.name}: {exc}); "
                        "use the studio") from exc
 
 
@@ -394,7 +392,7 @@ def _finish(run: RunFolder, plan: Plan, outcome: Any) -> RunResult:
         if step.name in outcome.files:
             output = place(outcome.files[step.name], str(run.output_dir(step.name, step.output or "")))
         steps.append(StepResult(step.name, status, reason, output=output))
-    shutil.rmtree(run.path / "download", ignore_errors=True)
+    shutil.rmtree(run.download, ignore_errors=True)
     _end(run, plan.steps, status, reason)
     run.update(azure_status=outcome.azure_status, steps={s.name: StepSummary(s.status, s.output) for s in steps})
     return RunResult(run, status, steps)

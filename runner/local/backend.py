@@ -44,8 +44,8 @@ class LocalBackend:
     def apply(self, plan: Plan, spec: LoadedSpec, root: Path, stream: IO[str] | None) -> RunResult:
         run = new_run(root, plan.name)
         run.write_job(JobRecord("local", executable_steps(plan, run)))
-        Path(run.file("plan.txt")).write_text(plan_text(plan), encoding="utf-8")
-        Path(run.file("plan.json")).write_text(plan_json(plan), encoding="utf-8")
+        run.plan_text.write_text(plan_text(plan), encoding="utf-8")
+        run.plan_json.write_text(plan_json(plan), encoding="utf-8")
         run.write(RunRecord.start(run.id, plan, Status.CREATED))
         return execute(run, root, stream)
 
@@ -144,7 +144,7 @@ def _check_inputs(run: RunFolder, accept: bool, stream: IO[str] | None, retrying
         if job.kind == "file" or not info.partitioned or not os.path.exists(step.minibatches):
             continue
         done = _committed(step, info.attempt + (job.name in retrying))
-        changed = changed_inputs(step.minibatches, done.__contains__)
+        changed = changed_inputs(str(step.minibatches), done.__contains__)
         if not changed:
             continue
         listed = "\n  ".join(shown(path) for path in changed[:20])
@@ -162,7 +162,7 @@ def _check_inputs(run: RunFolder, accept: bool, stream: IO[str] | None, retrying
 def _committed(step: StepFolder, attempt: int) -> set[int]:
     """The mini-batches `attempt` of the step does not run: those committed, less those
     that failed in an earlier attempt (a retry runs them again)."""
-    return {record["mb"] for record in current_records(step.ledger, attempt > 0)
+    return {record["mb"] for record in current_records(str(step.ledger), attempt > 0)
             if record["status"] == "ok" or record.get("gen", 0) >= attempt}
 
 
@@ -181,7 +181,7 @@ def _driver_holds(run: RunFolder) -> bool:
     """Whether a driver holds the run's lock now: a pid in run.json alone may have been
     reused by another process since (and SIGINT would go to it)."""
     try:
-        with open(run.file(".lock"), "a") as lock:
+        with open(run.lock, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
@@ -193,7 +193,7 @@ def _driver_holds(run: RunFolder) -> bool:
 def _count_from_ledger(step: StepFolder, progress: ProgressRecord) -> None:
     """A stopped step's numbers from its ledger: newer than a killed driver's last write."""
     totals = Totals()
-    for record in current_records(step.ledger, bool(step.read().retried)):
+    for record in current_records(str(step.ledger), bool(step.read().retried)):
         totals.add(record)
     mb = progress.mini_batches
     mb.succeeded, mb.failed, mb.in_flight, mb.retrying = totals.mini_batches_ok, totals.mini_batches_failed, 0, 0

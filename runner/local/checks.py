@@ -86,7 +86,7 @@ def preflight(job: StepPlan, folder: StepFolder, output: str | None) -> None:
                         "`runner example tabular`)")
     try:
         folder.path.mkdir(parents=True, exist_ok=True)
-        target = os.path.dirname(output) if output else str(folder.path / "outputs")
+        target = os.path.dirname(output) if output else str(folder.outputs)
         os.makedirs(target, exist_ok=True)
         probe = os.path.join(target, ".write-test")
         with open(probe, "w"):

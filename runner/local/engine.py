@@ -35,7 +35,7 @@ from runner.local.sources import InputError, Partitioner
 from runner.local.supervisor import Slot, Supervisor, Task
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted
-from runner.runs.folder import RunFolder, StepFolder, list_runs
+from runner.runs.folder import RunFolder, StepFolder, list_runs, worker_name
 from runner.runs.outcome import RunResult, StepResult
 from runner.runs.records import RecordError, StepRecord, StepSummary
 from runner.runs.status import Status
@@ -76,7 +76,7 @@ def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None,
     """Run (or resume) every step of the run folder's job.json, in order. One driver at a
     time: the run folder's lock is held until the run ends (the OS drops it if we die).
     `prepare` changes the run's records first, under the lock (`runner retry`)."""
-    lock = open(run.file(".lock"), "w")  # noqa: SIM115 - held for the whole run
+    lock = open(run.lock, "w")  # noqa: SIM115 - held for the whole run
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:
@@ -165,7 +165,8 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
               stream: IO[str]) -> StepResult:
     folder = run.step(job.name)
     info = folder.read()
-    output = _output_file(run, job)
+    found = run.output_file(job)
+    output = str(found) if found else None
     if info.status.ok:  # resuming a later step
         fingerprints[job.name] = info.fingerprint
         return StepResult(job.name, info.status, output=output, reused_from=info.reused_from)
@@ -180,7 +181,7 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
     if job.allow_reuse and not info.started:
         earlier = find_reusable(list_runs(runs_root), job.name, fingerprints[job.name], exclude=run.id)
         if earlier is not None:
-            link_outputs(earlier.step(job.name).path / "outputs", folder.path / "outputs")
+            link_outputs(earlier.step(job.name).outputs, folder.outputs)
             origin = earlier.step(job.name).read().reused_from or earlier.id  # the run that ran it
             return StepResult(job.name, Status.REUSED, output=output, reused_from=origin)
     info = folder.update(started=info.started or time.time(), status=Status.RUNNING, reason="")
@@ -191,7 +192,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
                stream: IO[str]) -> StepResult:
     total = info.mini_batches or 0
     _check_minibatches(folder, total)
-    ledger = Ledger(folder.ledger, staged_output(output, job.row_format) if output else None, total, info.attempt)
+    ledger = Ledger(str(folder.ledger), staged_output(output, job.row_format) if output else None, total, info.attempt)
     log = _driver_log(folder)
     _say_what_runs(job.name, info.attempt, ledger, total, log, stream)
     # What the ledger already holds counts: every mini-batch committed, or a threshold
@@ -271,7 +272,7 @@ def _finish_output(job: StepPlan, folder: StepFolder, output: str | None, ledger
     if output is None or job.row_format != "parquet" or done < total:
         return None
     try:
-        finish_parquet(output, folder.ledger)
+        finish_parquet(output, str(folder.ledger))
     except OutputError as exc:
         return str(exc)
     return None
@@ -311,7 +312,7 @@ def _tasks(folder: StepFolder, ledger: Ledger, kind: str) -> Iterator[Task]:
 def _partition(job: StepPlan, folder: StepFolder, stream: IO[str]) -> StepRecord:
     hashed = {i for i, item in enumerate(job.inputs) if item.step is None}  # another step's output: not hashed
     partitioner = Partitioner(job.mini_batch_size or 0, job.partition_keys, hashed)
-    tmp = folder.minibatches + ".tmp"
+    tmp = folder.minibatches.with_name(folder.minibatches.name + ".tmp")
     started = time.monotonic()
     try:
         with open(tmp, "w", encoding="utf-8") as out:
@@ -339,29 +340,23 @@ def _skipped_warning(step: str, skipped: list[str], folder: StepFolder, stream: 
     print(message, file=stream)
 
 
-def _output_file(run: RunFolder, job: StepPlan) -> str | None:
-    if job.output is None or job.append_row_file is None:
-        return None
-    return str(run.output_dir(job.name, job.output) / job.append_row_file)
-
-
 def _worker_config(job: StepPlan, folder: StepFolder, output: str | None, slot: Slot) -> WorkerConfig:
-    output_dir = os.path.dirname(output) if output else str(folder.path / "outputs" / (job.output or "default"))
+    output_dir = os.path.dirname(output) if output else str(folder.outputs / (job.output or "default"))
     os.makedirs(output_dir, exist_ok=True)
-    scratch = folder.path / "work" / f"node{slot.node}" / f"process{slot.process:03d}"
+    scratch = folder.scratch(slot.node, slot.process)
     scratch.mkdir(parents=True, exist_ok=True)
     paths = {stream: folder.user_log(stream, slot.node, slot.process)
              for stream in ("stdout", "stderr", "entry_script_log")}
     for path in paths.values():
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
     code = snapshots.in_snapshot(job, folder)  # workers import from, and run in, the run's copy of the code
     return WorkerConfig(
         entry_script=code.entry_script, source_directory=code.source_directory, working_dir=code.source_directory,
         arguments=[a.value for a in job.arguments], logging_level=job.logging_level, inputs=list(job.inputs),
-        kind=job.kind, output_action=job.output_action, row_format=job.row_format, minibatches=folder.minibatches,
-        stdout=paths["stdout"], stderr=paths["stderr"], log_file=paths["entry_script_log"],
-        env={"RUNNER_WORKER": str(slot.index), "RUNNER_AGENT_NAME": f"node{slot.node}.process{slot.process:03d}",
-             "RUNNER_OUTPUT_DIR": output_dir, "RUNNER_LOG_DIR": str(folder.path / "logs" / "user"),
+        kind=job.kind, output_action=job.output_action, row_format=job.row_format, minibatches=str(folder.minibatches),
+        stdout=str(paths["stdout"]), stderr=str(paths["stderr"]), log_file=str(paths["entry_script_log"]),
+        env={"RUNNER_WORKER": str(slot.index), "RUNNER_AGENT_NAME": worker_name(slot.node, slot.process).replace("/", "."),
+             "RUNNER_OUTPUT_DIR": output_dir, "RUNNER_LOG_DIR": str(folder.user_logs),
              "RUNNER_WORKING_DIR": str(scratch)})
 
 
@@ -392,10 +387,7 @@ def _worker_env(job: StepPlan, app_root: str) -> dict[str, str]:
 
 
 def _driver_log(folder: StepFolder) -> Callable[[str], None]:
-    os.makedirs(os.path.dirname(folder.driver_log), exist_ok=True)
-
     def log(message: str) -> None:
-        with open(folder.driver_log, "a", encoding="utf-8") as handle:
-            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        folder.log_driver([message])
 
     return log

@@ -21,7 +21,6 @@ from typing import Any
 from runner.inputs.snapshot import code_digest
 from runner.local.job import executable_steps
 from runner.local.reuse import definition, parts
-from runner.local.snapshot import snapshot_dir
 from runner.local.sources import input_files, listing_line, manifest_line
 from runner.plan.listing import InputError
 from runner.plan.plan import Plan, StepPlan
@@ -79,7 +78,7 @@ def _earlier(run: RunFolder, step: str) -> _Earlier | None:
         record = run.step(step).read() if (run.path / step).is_dir() else None
     except RecordError:
         return None
-    if record is None or not record.status.ok or not (run.path / step / "outputs").is_dir():
+    if record is None or not record.status.ok or not run.step(step).outputs.is_dir():
         return None
     return _Earlier(run, record)
 
@@ -150,7 +149,7 @@ def _short(key: str, value: Any) -> str:
 
 def _code_change(earlier: _Earlier, files: dict[str, str]) -> str:
     """Which files of the code differ from the earlier run's snapshot."""
-    root = snapshot_dir(earlier.run.step(earlier.record.name), earlier.record.code)
+    root = earlier.run.step(earlier.record.name).snapshot(earlier.record.code)
     old: dict[str, str] = {}
     for folder, _, names in os.walk(root):
         for name in names:

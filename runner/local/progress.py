@@ -43,7 +43,7 @@ class Progress:
         self._samples: deque[tuple[float, int, int]] = deque()  # (time, mini-batches, items) done
         # Rows of a table whose total is not known: estimated from the bytes of the
         # finished mini-batches (None: a file dataset, or the rows were counted).
-        self._weights = Weights(folder.minibatches, total) if total_items is None else None
+        self._weights = Weights(str(folder.minibatches), total) if total_items is None else None
         self._live: Any = None
         self._view: BarView | None = None
         self._last_bar = self._last_file = 0.0

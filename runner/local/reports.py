@@ -25,12 +25,12 @@ def write_reports(folder: StepFolder, stopped: bool = False) -> int:
     and now succeeded leaves the manifest. Returns how many never ran."""
     failed: dict[int, dict[str, Any]] = {}
     done: set[int] = set()
-    os.makedirs(os.path.dirname(folder.report), exist_ok=True)
-    with open(folder.report + ".tmp", "w", newline="", encoding="utf-8") as handle:
+    folder.report.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.report.with_name(folder.report.name + ".tmp"), "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["mini_batch", "status", "items", "succeeded", "failed", "tries", "worker", "seconds",
                          "error"])
-        for record in current_records(folder.ledger, bool(folder.read().retried)):
+        for record in current_records(str(folder.ledger), bool(folder.read().retried)):
             error = (record.get("error") or "").strip().splitlines()
             writer.writerow([record["mb"], record["status"], record["items"], record["ok"], record["failed"],
                              record["tries"], record.get("worker", ""), record.get("secs", ""),
@@ -38,7 +38,7 @@ def write_reports(folder: StepFolder, stopped: bool = False) -> int:
             done.add(record["mb"])
             if record["failed"] or record["status"] != "ok":
                 failed[record["mb"]] = record
-    os.replace(folder.report + ".tmp", folder.report)
+    os.replace(folder.report.with_name(folder.report.name + ".tmp"), folder.report)
     return _write_manifest(folder, failed, done if stopped else None)
 
 
@@ -47,7 +47,7 @@ def _write_manifest(folder: StepFolder, failed: dict[int, dict[str, Any]], done:
     range / row groups), what failed, and the error. A dataset with `manifest: true`
     over this file re-runs exactly these."""
     not_run = 0
-    with open(folder.failed_items + ".tmp", "w", encoding="utf-8") as out:
+    with open(folder.failed_items.with_name(folder.failed_items.name + ".tmp"), "w", encoding="utf-8") as out:
         if failed or done is not None:
             with open(folder.minibatches, "rb") as handle:
                 for line in handle:
@@ -67,7 +67,7 @@ def _write_manifest(folder: StepFolder, failed: dict[int, dict[str, Any]], done:
                     elif record["status"] == "ok":
                         entry["which_failed"] = "unknown: run() returned fewer results than items"
                     out.write(json.dumps(entry) + "\n")
-    os.replace(folder.failed_items + ".tmp", folder.failed_items)
+    os.replace(folder.failed_items.with_name(folder.failed_items.name + ".tmp"), folder.failed_items)
     return not_run
 
 
@@ -85,7 +85,7 @@ def staged_output(final: str, row_format: str) -> str:
     if os.path.exists(beside):
         return beside
     path = Path(final)
-    return str(path.parents[2] / "staging" / path.parent.name / (path.name + ".arrows"))
+    return str(StepFolder(path.parents[2]).staging / path.parent.name / (path.name + ".arrows"))  # outputs/<o>/<file>
 
 
 def frame_to_staged(frame: Any) -> bytes:

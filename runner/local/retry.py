@@ -68,7 +68,7 @@ def work_of(step: StepFolder, info: StepRecord) -> Work:
     work, seen = Work(unfinished=not info.status.ok and info.status != Status.FAILED), 0
     if not info.partitioned or not os.path.exists(step.ledger):
         return work
-    for record in current_records(step.ledger, bool(info.retried)):
+    for record in current_records(str(step.ledger), bool(info.retried)):
         seen += 1
         if record["status"] != "ok":
             work.failed += 1
@@ -133,7 +133,7 @@ def _check_downstream(run: RunFolder, plan: StepPlan, steps: list[StepPlan], inf
 def _own_outputs(step: StepFolder) -> None:
     """A later run that reused this step's output shares its files (hard links): rows a
     retry appends must not change that run's output, so each shared file becomes a copy."""
-    outputs = step.path / "outputs"
+    outputs = step.outputs
     if not outputs.is_dir():
         return
     for path in outputs.rglob("*"):
@@ -281,7 +281,7 @@ def code_versions(step: StepFolder) -> list[dict[str, Any]]:
         entry = versions.setdefault(code, {"code": code, "snapshot": digest, "attempts": [], "mini_batches": 0,
                                            "rows": 0})
         entry["attempts"].append(attempt)
-    for record in current_records(step.ledger):
+    for record in current_records(str(step.ledger)):
         gen = record.get("gen", 0)
         entry = versions[code_of[gen] if gen < len(code_of) else 0]
         entry["mini_batches"] += 1

@@ -102,7 +102,7 @@ def find_reusable(runs: list[RunFolder], step: str, fingerprint_: str, exclude: 
         except RecordError:
             continue  # another version's run, or damaged: never reused
         if info is not None and info.fingerprint == fingerprint_ and info.status.ok:
-            if (run.path / step / "outputs").is_dir():
+            if run.step(step).outputs.is_dir():
                 return run
     return None
 

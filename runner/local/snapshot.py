@@ -25,18 +25,11 @@ from runner.plan.snapshot import CodeListing, SnapshotError, human_size, ignore_
 from runner.runs.folder import RunFolder, StepFolder
 from runner.runs.records import StepRecord
 
-SNAPSHOT = "snapshot"
-
-
-def snapshot_dir(folder: StepFolder, code: int = 0) -> Path:
-    """Code version `code`'s folder: 0 the run's own, n the one retry n took."""
-    return folder.path / SNAPSHOT if not code else folder.path / "snapshots" / str(code)
-
 
 def in_snapshot(job: StepPlan, folder: StepFolder, code_version: int | None = None) -> StepPlan:
     """The step as its workers run it: source_directory and entry_script in the snapshot
     of the code version it runs now (or `code_version`)."""
-    code = snapshot_dir(folder, folder.read().code if code_version is None else code_version)
+    code = folder.snapshot(folder.read().code if code_version is None else code_version)
     script = os.path.relpath(job.entry_script, job.source_directory)
     return dataclasses.replace(job, source_directory=str(code), entry_script=str(code / script))
 
@@ -80,8 +73,8 @@ def prepare(job: StepPlan, folder: StepFolder, exclude: Collection[str]) -> tupl
             return job, info
         info = _take(job, folder, exclude)
     code = in_snapshot(job, folder, info.code)
-    if not snapshot_dir(folder, info.code).is_dir():
-        raise PreflightError(f"the run's code snapshot {snapshot_dir(folder, info.code)} is gone; the run cannot go "
+    if not folder.snapshot(info.code).is_dir():
+        raise PreflightError(f"the run's code snapshot {folder.snapshot(info.code)} is gone; the run cannot go "
                              "on with other code: apply the spec again for a new run")
     if not os.path.isfile(code.entry_script):
         return _missing_entry_script(job, code), info
@@ -116,7 +109,7 @@ def take_version(job: StepPlan, folder: StepFolder, exclude: Collection[str], co
     copy cut short); returns its digest, files and bytes. The caller records it."""
     try:
         listing = list_code(job.source_directory, exclude)
-        copied = copy_code(listing, snapshot_dir(folder, code))
+        copied = copy_code(listing, folder.snapshot(code))
     except SnapshotError as exc:
         raise PreflightError(str(exc)) from exc
     _log(folder, listing, copied.size)
@@ -125,15 +118,12 @@ def take_version(job: StepPlan, folder: StepFolder, exclude: Collection[str], co
 
 def _log(folder: StepFolder, listing: CodeListing, size: int) -> None:
     """What the snapshot holds and left out, in the driver log (the plan shows the same)."""
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    lines = [f"{stamp} code snapshot of {listing.folder}: {listing.summary()}; copied {human_size(size)}"]
+    lines = [f"code snapshot of {listing.folder}: {listing.summary()}; copied {human_size(size)}"]
     if listing.left_out:
         more = len(listing.left_out) - 20
-        lines.append(f"{stamp} left out of the snapshot: " + ", ".join(listing.left_out[:20])
+        lines.append("left out of the snapshot: " + ", ".join(listing.left_out[:20])
                      + (f" and {more} more" if more > 0 else ""))
     warning = listing.limit_warning()
     if warning:
-        lines.append(f"{stamp} warning: {warning}")
-    os.makedirs(os.path.dirname(folder.driver_log), exist_ok=True)
-    with open(folder.driver_log, "a", encoding="utf-8", errors="surrogateescape") as handle:
-        handle.write("".join(line + "\n" for line in lines))
+        lines.append(f"warning: {warning}")
+    folder.log_driver(lines)

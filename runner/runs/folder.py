@@ -5,14 +5,22 @@
       cancel.json                   `runner cancel` asked this driver pid to stop
       job.json                      what runs (JobRecord; mode 0600: it may hold secrets)
       plan.txt, plan.json           the resolved plan, as `runner plan` shows it
+      .lock                         held by the run's driver while it runs (local)
+      workspace.json, error.log     an Azure run's workspace (0600) and a submit's traceback
+      pipeline.yaml | job.yaml      an Azure run's compiled pipeline (v1) or job (v2)
+      code/<n>/                     an Azure run's code, as uploaded (runner.inputs.snapshot)
+      download/<step>/              an Azure step's output, as downloaded
       <step>/
         step.json                   status, partitioning totals, fingerprint, reuse (StepRecord)
         snapshot/                   the step's code as the run started: workers run from it
+        snapshots/<n>/              the code `runner retry --update-code` n took
         minibatches.jsonl           one descriptor per mini-batch
         ledger.jsonl                one line per finished mini-batch (exactly-once)
         progress.json               the numbers `runner status` shows (ProgressRecord)
         failed_items.jsonl          what failed, re-runnable (dataset `manifest: true`)
         outputs/<output>/<append_row_file_name>
+        staging/<output>/           Parquet frames staged before they join the output
+        work/node<i>/process<j>/    each worker's scratch folder
         logs/user/stdout/node<i>/process<j>.stdout.txt   (and stderr/, entry_script_log/)
         logs/sys/driver.log
         logs/sys/report/processed_mini_batches.csv
@@ -30,8 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.plan.plan import StepPlan
 from runner.runs.records import JobRecord, RecordError, RunRecord, StepRecord, read_record, write_record
 
+# What `runner status latest` and the other commands take for the newest run.
+LATEST = ("latest", "last")
 RUN_ID = re.compile(r"^[a-z0-9][-a-z0-9]{0,80}$")
 RUN_FILE, JOB_FILE, STEP_FILE = "run.json", "job.json", "step.json"
 # Written by `runner cancel` before it signals the driver: the driver that finds its own
@@ -49,15 +60,60 @@ class RunFolder:
     def id(self) -> str:
         return self.path.name
 
-    def file(self, name: str) -> str:
-        return str(self.path / name)
+    @property
+    def run_json(self) -> Path:
+        return self.path / RUN_FILE
+
+    @property
+    def lock(self) -> Path:
+        return self.path / ".lock"
+
+    @property
+    def plan_text(self) -> Path:
+        return self.path / "plan.txt"
+
+    @property
+    def plan_json(self) -> Path:
+        return self.path / "plan.json"
+
+    @property
+    def error_log(self) -> Path:
+        return self.path / "error.log"
+
+    @property
+    def workspace(self) -> Path:
+        return self.path / "workspace.json"
+
+    @property
+    def pipeline_yaml(self) -> Path:
+        return self.path / "pipeline.yaml"
+
+    @property
+    def job_yaml(self) -> Path:
+        return self.path / "job.yaml"
+
+    @property
+    def code(self) -> Path:
+        """An Azure run's code copies, one folder per source_directory."""
+        return self.path / "code"
+
+    @property
+    def download(self) -> Path:
+        """Where an Azure run's outputs are downloaded, a folder per step."""
+        return self.path / "download"
 
     def step(self, step: str) -> StepFolder:
         return StepFolder(self.path / step)
 
     def output_dir(self, step: str, output: str) -> Path:
         """Where a step's output folder is (the append_row file and summary_only files)."""
-        return self.path / step / "outputs" / output
+        return self.step(step).outputs / output
+
+    def output_file(self, step: StepPlan) -> Path | None:
+        """Where a step's append_row file is kept, whatever the target (None: summary_only)."""
+        if step.output is None or step.append_row_file is None:
+            return None
+        return self.output_dir(step.name, step.output) / step.append_row_file
 
     def read(self) -> RunRecord:
         return read_record(self.path / RUN_FILE, RunRecord)
@@ -108,40 +164,77 @@ class StepFolder:
         return self.path.name
 
     @property
-    def minibatches(self) -> str:
-        return str(self.path / "minibatches.jsonl")
+    def minibatches(self) -> Path:
+        return self.path / "minibatches.jsonl"
 
     @property
-    def ledger(self) -> str:
-        return str(self.path / "ledger.jsonl")
+    def ledger(self) -> Path:
+        return self.path / "ledger.jsonl"
 
     @property
-    def step_json(self) -> str:
-        return str(self.path / STEP_FILE)
+    def step_json(self) -> Path:
+        return self.path / STEP_FILE
 
     @property
-    def progress(self) -> str:
-        return str(self.path / "progress.json")
+    def progress(self) -> Path:
+        return self.path / "progress.json"
 
     @property
-    def failed_items(self) -> str:
-        return str(self.path / "failed_items.jsonl")
+    def failed_items(self) -> Path:
+        return self.path / "failed_items.jsonl"
 
     @property
-    def driver_log(self) -> str:
-        return str(self.path / "logs" / "sys" / "driver.log")
+    def outputs(self) -> Path:
+        """The step's output folders (outputs/<output>/), linked whole when reused."""
+        return self.path / "outputs"
 
     @property
-    def report(self) -> str:
-        return str(self.path / "logs" / "sys" / "report" / "processed_mini_batches.csv")
+    def staging(self) -> Path:
+        return self.path / "staging"
+
+    def snapshot(self, code: int = 0) -> Path:
+        """Code version `code`'s folder: 0 the run's own, n the one retry n took."""
+        return self.path / "snapshot" if not code else self.path / "snapshots" / str(code)
+
+    def scratch(self, node: int, process: int) -> Path:
+        """A worker's working folder (RUNNER's scratch, as Azure's per-process one)."""
+        return self.path / "work" / f"node{node}" / f"process{process:03d}"
 
     @property
-    def overview(self) -> str:
-        return str(self.path / "logs" / "job_progress_overview.txt")
+    def logs(self) -> Path:
+        return self.path / "logs"
 
-    def user_log(self, stream: str, node: int, process: int) -> str:
+    @property
+    def user_logs(self) -> Path:
+        return self.logs / "user"
+
+    @property
+    def sys_logs(self) -> Path:
+        return self.logs / "sys"
+
+    @property
+    def driver_log(self) -> Path:
+        return self.sys_logs / "driver.log"
+
+    @property
+    def report(self) -> Path:
+        return self.sys_logs / "report" / "processed_mini_batches.csv"
+
+    @property
+    def overview(self) -> Path:
+        return self.logs / "job_progress_overview.txt"
+
+    def user_log(self, stream: str, node: int, process: int) -> Path:
         suffix = USER_LOG_SUFFIX[stream]
-        return str(self.path / "logs" / "user" / stream / f"node{node}" / f"process{process:03d}.{suffix}")
+        return self.user_logs / stream / worker_name(node, process, f".{suffix}")
+
+    def log_driver(self, lines: list[str]) -> None:
+        """Append lines, each stamped with the time, to the driver log: the one writer of
+        driver.log (the engine's messages and the snapshot's summary alike)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        self.driver_log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.driver_log, "a", encoding="utf-8", errors="surrogateescape") as handle:
+            handle.write("".join(f"{stamp} {line}\n" for line in lines))
 
     def read(self) -> StepRecord:
         """The step's record; a step not started yet has a pending one."""
@@ -153,6 +246,16 @@ class StepFolder:
         record = dataclasses.replace(self.read(), **fields)
         write_record(Path(self.step_json), record)
         return record
+
+
+def worker_name(node: int, process: int, suffix: str = "") -> str:
+    """node<i>/process<jjj><suffix>: a worker's place among the logs (Azure's names)."""
+    return f"node{node}/process{process:03d}{suffix}"
+
+
+def is_worker_log(path: Path, node: int, process: int) -> bool:
+    """Whether a user log file under logs/user/<stream>/ is worker (node, process)'s."""
+    return path.parent.name == f"node{node}" and path.name.startswith(f"process{process:03d}")
 
 
 def new_run(root: Path, name: str) -> RunFolder:
@@ -188,7 +291,7 @@ def list_runs(root: Path) -> list[RunFolder]:
 def find_run(root: Path, name: str) -> RunFolder | None:
     """A run by id, by a prefix only one run id starts with, or `latest`."""
     runs = list_runs(root)
-    if name in ("latest", "last"):
+    if name in LATEST:
         return runs[-1] if runs else None
     if not RUN_ID.match(name):
         return None  # never a path: run names become file names

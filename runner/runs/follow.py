@@ -75,7 +75,7 @@ def status_changes(run: RunFolder, interval: float = INTERVAL,
         line = f"run {run.id}: {info.status}" + (f" ({info.reason})" if info.reason else "") + "\n"
         if line != shown:
             shown = line
-            yield run.file("run.json"), line
+            yield str(run.run_json), line
         if info.status.finished:
             return
         sleep(interval)

@@ -13,7 +13,7 @@ from typing import Any
 
 from runner.plan.plan import StepPlan
 from runner.runs import input_order
-from runner.runs.folder import Ambiguous, RunFolder, StepFolder, find_run, list_runs, pid_alive
+from runner.runs.folder import LATEST, Ambiguous, RunFolder, StepFolder, find_run, is_worker_log, list_runs, pid_alive
 from runner.runs.outcome import Results, RunError
 from runner.runs.records import (ItemCounts, JobRecord, MiniBatchCounts, ProgressRecord, RecordError, RunRecord,
                                  read_record)
@@ -26,7 +26,7 @@ def find(run: str, root: Path) -> RunFolder:
     except Ambiguous as exc:
         raise RunError(f"'{run}' could be any of: {', '.join(exc.args[0])}; give more of the id") from exc
     if found is None:
-        if run in ("latest", "last"):
+        if run in LATEST:
             raise RunError(f"no runs yet under {root}")
         raise RunError(f"no run named '{run}' under {root} (`runner runs` lists them)")
     return found
@@ -106,10 +106,11 @@ def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input
     if not candidates:
         named = [s for s in plans if step in (None, s.name)]
         raise RunError(f"run {folder.id} has no append_row output: step '{named[-1].name}' is summary_only, "
-                       f"so its entry script wrote its own files, under {folder.path / named[-1].name / 'outputs'}")
+                       f"so its entry script wrote its own files, under {folder.step(named[-1].name).outputs}")
     chosen = candidates[-1]
-    path = output_file(folder, chosen)
-    assert path is not None
+    path = folder.output_file(chosen)
+    if path is None:  # chosen for its append_row output
+        raise RunError(f"step '{chosen.name}' has no append_row output")
     if not path.exists():
         try:
             info = folder.step(chosen.name).read()
@@ -138,15 +139,7 @@ def _ledger(folder: RunFolder, step: str) -> str:
         origin = folder.step(step).read().reused_from
     except RecordError as exc:
         raise RunError(str(exc)) from exc
-    return (folder.path.parent / origin).joinpath(step).joinpath("ledger.jsonl").as_posix() if origin else \
-        folder.step(step).ledger
-
-
-def output_file(folder: RunFolder, step: StepPlan) -> Path | None:
-    """Where a step's append_row file is kept, whatever the target."""
-    if step.output is None or step.append_row_file is None:
-        return None
-    return folder.output_dir(step.name, step.output) / step.append_row_file
+    return str(RunFolder(folder.path.parent / origin).step(step).ledger if origin else folder.step(step).ledger)
 
 
 def _count_and_head(path: Path, head: int, is_csv: bool) -> tuple[int, list[str]]:
@@ -185,14 +178,10 @@ def log_paths(folder: RunFolder, worker: int | None, system: bool, step: str | N
     for name in plans:
         if step not in (None, name):
             continue
-        base = folder.path / name / "logs"
+        base = folder.step(name).logs
         for path in sorted(base.glob("sys/*.log" if system else "user/**/*")):
             if not path.is_file():
                 continue
-            if worker is not None and not _is_worker(path, worker, per_node[name]):
+            if worker is not None and not is_worker_log(path, *divmod(worker, per_node[name])):
                 continue
             yield path
-
-
-def _is_worker(path: Path, worker: int, per_node: int) -> bool:
-    return path.parent.name == f"node{worker // per_node}" and path.name.startswith(f"process{worker % per_node:03d}")

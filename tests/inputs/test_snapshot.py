@@ -43,15 +43,14 @@ def test_local_and_azure_copies_are_the_same(tmp_path: Path) -> None:
     listing = list_code(str(code))
     copy_listing(listing, tmp_path / "azure")
 
-    class Folder:  # the parts of a StepFolder take_version uses
-        path = tmp_path / "step"
-        driver_log = str(tmp_path / "step" / "logs" / "sys" / "driver.log")
-
     from runner.plan.plan import StepPlan
+    from runner.runs.folder import StepFolder
 
     job = StepPlan.__new__(StepPlan)
     object.__setattr__(job, "source_directory", str(code))
-    digest, files, _ = take_version(job, Folder(), (), 0)  # type: ignore[arg-type]
+    folder = StepFolder(tmp_path / "step")
+    digest, files, _ = take_version(job, folder, (), 0)
+    assert "code snapshot of" in folder.driver_log.read_text()
     local = sorted(p.relative_to(tmp_path / "step" / "snapshot").as_posix()
                    for p in (tmp_path / "step" / "snapshot").rglob("*") if p.is_file())
     azure = sorted(p.relative_to(tmp_path / "azure").as_posix() for p in (tmp_path / "azure").rglob("*") if p.is_file())
