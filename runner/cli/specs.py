@@ -197,7 +197,7 @@ def schema(folder: str) -> None:
 
 
 @cli.command()
-@click.argument("name", type=click.Choice(["mnist", "tabular"]))
+@click.argument("name", type=click.Choice(api.EXAMPLES))
 @click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where data/ and models/ go (the example specs expect the repository root).")
 @click.option("--force", is_flag=True, help="Make them again even if they are there.")
