@@ -3,7 +3,6 @@ retry, cancel, runs, rm, gc, status, results, logs."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -16,6 +15,7 @@ from runner import api
 from runner.cli.common import (EXIT_OK, TARGETS, _err, cli, override_options, run_errors_exit,
                                spec_errors_exit)
 from runner.runs.display import outcome_text, status_lines
+from runner.runs.views import runs_json, status_json
 from runner.runs.status import Status, exit_code
 from runner.watch import print_follow, watch_status
 
@@ -154,22 +154,21 @@ def runs(as_json: bool, statuses: tuple[str, ...], limit: int | None) -> None:
     $RUNNER_HOME). Runs that failed their pre-flight checks are summed up in one line
     (`--status preflight` lists them, `runner gc` removes them)."""
     found = api.list_runs(statuses=statuses)
-    preflight = [] if as_json or statuses else [r for r in found if r["status"] == Status.PREFLIGHT]
-    found = [r for r in found if r["status"] != Status.PREFLIGHT] if preflight else found
+    preflight = [] if as_json or statuses else [r for r in found if r.status == Status.PREFLIGHT]
+    found = [r for r in found if r.status != Status.PREFLIGHT] if preflight else found
     found = found[len(found) - min(limit, len(found)):] if limit is not None else found
     if as_json:
-        click.echo(json.dumps(found, indent=1, default=str))
+        click.echo(runs_json(found))
         return
     if not found and not preflight:
         _err(f"no runs{' with status ' + ' or '.join(statuses) if statuses else ' yet'} "
              f"(they are kept under {api.runs_dir()})")
     for info in found:
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.get("started") or 0))
-        click.echo(f"{info.get('id', '?'):<48} {str(info.get('status', '?')):<12} {info.get('target', 'local'):<11} "
-                   f"{started}  {info.get('spec', '')}")
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.started))
+        click.echo(f"{info.id:<48} {str(info.status):<12} {info.target:<11} {started}  {info.spec}")
     if preflight:
         click.echo(f"and {len(preflight)} failed pre-flight check{'s' if len(preflight) > 1 else ''} "
-                   f"(newest {preflight[-1]['id']}): `runner runs --status preflight` lists them, "
+                   f"(newest {preflight[-1].id}): `runner runs --status preflight` lists them, "
                    "`runner gc` removes them")
 
 
@@ -226,11 +225,11 @@ def status(run: str, as_json: bool, watch: bool, interval: float) -> None:
         ended = watch_status(lambda: api.status(run), out, interval, out.isatty(),
                              lambda: shutil.get_terminal_size().columns)
         sys.exit(int(exit_code(ended)))
-    info = api.status(run)
+    view = api.status(run)
     if as_json:
-        click.echo(json.dumps(info, indent=1, default=str))
+        click.echo(status_json(view))
         return
-    for line in status_lines(info):
+    for line in status_lines(view):
         click.echo(line)
 
 
@@ -277,9 +276,8 @@ def logs(run: str, worker: int | None, system: bool, step: str | None, follow: b
                 click.echo(f"==> {path} <==")
                 click.echo(text.rstrip("\n"))
     if not shown:
-        reused = [s for s in api.status(run)["steps"] if s.get("reused_from")]
-        hint = "".join(f"; step {s['name']} reused run {s['reused_from']}: `runner logs {s['reused_from']}`"
-                       for s in reused)
+        reused = [s for s in api.status(run).steps if s.reused_from]
+        hint = "".join(f"; step {s.name} reused run {s.reused_from}: `runner logs {s.reused_from}`" for s in reused)
         _err(f"no logs to show{hint}")
     elif system and not follow:
         _err("one row per mini-batch: logs/sys/report/processed_mini_batches.csv in each step's folder")
