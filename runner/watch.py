@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from runner.runs.display import status_lines
 from runner.runs.status import Status
-from runner.runs.views import LogChunk, RunView
+
+if TYPE_CHECKING:
+    from runner.runs.views import LogChunk, RunView
 
 # ANSI: to the start of the line N rows up, then clear to the end of the screen.
 _UP, _CLEAR = "\x1b[{}F", "\x1b[J"

@@ -15,7 +15,6 @@ from runner import api
 from runner.cli.common import (EXIT_OK, TARGETS, _err, cli, override_options, run_errors_exit,
                                spec_errors_exit)
 from runner.runs.display import outcome_text, status_lines
-from runner.runs.views import runs_json, status_json
 from runner.runs.status import Status, exit_code
 from runner.watch import print_follow, watch_status
 
@@ -158,6 +157,8 @@ def runs(as_json: bool, statuses: tuple[str, ...], limit: int | None) -> None:
     found = [r for r in found if r.status != Status.PREFLIGHT] if preflight else found
     found = found[len(found) - min(limit, len(found)):] if limit is not None else found
     if as_json:
+        from runner.runs.views import runs_json
+
         click.echo(runs_json(found))
         return
     if not found and not preflight:
@@ -227,6 +228,8 @@ def status(run: str, as_json: bool, watch: bool, interval: float) -> None:
         sys.exit(int(exit_code(ended)))
     view = api.status(run)
     if as_json:
+        from runner.runs.views import status_json
+
         click.echo(status_json(view))
         return
     for line in status_lines(view):

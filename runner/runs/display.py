@@ -4,8 +4,12 @@ apart from the CLI so every view of a run says the same."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from runner.runs.status import Status
-from runner.runs.views import CodeVersion, ProgressView, RunView, StepView
+
+if TYPE_CHECKING:  # `runner --help` imports this module: the views are only annotations here
+    from runner.runs.views import CodeVersion, ProgressView, RunView, StepView
 
 
 def counted(count: int, noun: str, plural: str | None = None) -> str:

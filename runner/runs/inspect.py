@@ -104,7 +104,7 @@ def _step(folder: RunFolder, name: str, run_status: Status, progress_of: Progres
     status = Status.INTERRUPTED if record.status == Status.RUNNING and run_status == Status.INTERRUPTED else \
         record.status
     versions = code_versions_of(step, record) if code_versions_of is not None else ()
-    return StepView.of(record, status, record.reason, progress, versions)
+    return StepView.of(record, status, progress, versions)
 
 
 def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input_order: bool = False) -> Results:

@@ -19,11 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from runner.runs.records import ProgressRecord, RetryRecord, RunRecord, StepRecord, StepSummary
 from runner.runs.status import Status
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # `runner --help` imports this (through display): only what it needs at run time
     from pydantic import TypeAdapter
+
+    from runner.runs.records import ProgressRecord, RetryRecord, RunRecord, StepRecord, StepSummary
 
 # Bumped when a field of a view changes meaning or goes: readers of `status --json` check it.
 VIEW_VERSION = 1
@@ -138,9 +139,10 @@ class StepView:
     code_versions: tuple[CodeVersion, ...] = ()  # () unless retried (local runs)
 
     @classmethod
-    def of(cls, record: StepRecord, status: Status, reason: str, progress: ProgressView | None,
+    def of(cls, record: StepRecord, status: Status, progress: ProgressView | None,
            code_versions: tuple[CodeVersion, ...]) -> StepView:
-        return _copy(cls, record, status=status, reason=reason, parts=dict(record.parts),
+        """`status`: the record's, unless the run says more (a killed driver's step is interrupted)."""
+        return _copy(cls, record, status=status, parts=dict(record.parts),
                      retried=tuple(_retry(r) for r in record.retried), progress=progress, code_versions=code_versions)
 
 

@@ -52,7 +52,7 @@ def test_a_runs_status_and_the_list_of_runs_satisfy_their_schemas(tmp_path: Path
 def _retried_step() -> StepView:
     record = StepRecord("score", Status.SUCCEEDED, retried=[RetryRecord(1, 5.0, 1, "b" * 64, {"timeout": 90})])
     versions = (CodeVersion(0, "a" * 64, (0,), 3, 30), CodeVersion(1, "b" * 64, (1,), 1, 10))
-    return StepView.of(record, Status.SUCCEEDED, "", ProgressView("score", Status.SUCCEEDED), versions)
+    return StepView.of(record, Status.SUCCEEDED, ProgressView("score", Status.SUCCEEDED), versions)
 
 
 def test_a_retried_step_and_an_azure_run_satisfy_the_schema() -> None:
