@@ -8,6 +8,7 @@ import io
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
 from runner.plan.plan import StepPlan
 from runner.runs import input_order
 from runner.runs.folder import Ambiguous, RunFolder, StepFolder, find_run, list_runs, pid_alive
