@@ -142,7 +142,8 @@ STATUSES = click.Choice(sorted(s.value for s in Status), case_sensitive=False)
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON list (every field of run.json).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the runs as a JSON list: each run's run.json (schema/runner-runs.schema.json).")
 @click.option("--status", "statuses", multiple=True, type=STATUSES, help="Only runs in this state (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the newest N (still listed oldest first).")
 @run_errors_exit
@@ -207,7 +208,8 @@ def gc(keep: int | None, dry_run: bool) -> None:
 
 @cli.command()
 @click.argument("run")
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the run and its steps as JSON (schema/runner-status.schema.json).")
 @click.option("--watch", "-w", is_flag=True,
               help="Redraw it until the run ends, then exit as `runner apply` would (0, 1, 2, 3 or 130).")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True, metavar="SECONDS",
