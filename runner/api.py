@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from runner.runs.backend import Backend
     from runner.runs.folder import RunFolder
     from runner.runs.outcome import Compiled, Results, RunResult
+    from runner.runs.views import LogChunk, RunSummary, RunView
     from runner.spec.load import LoadedSpec
 
 __all__ = ["SpecError", "RunError", "BackendError", "ValidationResult", "TARGETS", "runs_dir", "backend_for",
@@ -152,13 +153,16 @@ def stage_inputs(compiled: Compiled) -> None:
 
 
 def write_schemas(folder: str | Path) -> list[Path]:
-    """Write the spec and variant JSON Schemas into `folder`; returns the files written."""
+    """Write the JSON Schemas of specs and variants (what editors check) and of `status
+    --json` and `runs --json` (what scripts read) into `folder`; returns the files written."""
+    from runner.runs.views import RUNS_SCHEMA_FILE, STATUS_SCHEMA_FILE, runs_schema, status_schema
     from runner.spec.schema import SPEC_SCHEMA_FILE, VARIANT_SCHEMA_FILE, dumps, spec_schema, variant_schema
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, schema in ((SPEC_SCHEMA_FILE, spec_schema()), (VARIANT_SCHEMA_FILE, variant_schema())):
+    for name, schema in ((SPEC_SCHEMA_FILE, spec_schema()), (VARIANT_SCHEMA_FILE, variant_schema()),
+                         (STATUS_SCHEMA_FILE, status_schema()), (RUNS_SCHEMA_FILE, runs_schema())):
         target = folder / name
         target.write_text(dumps(schema), encoding="utf-8")
         written.append(target)
@@ -238,20 +242,17 @@ def cancel(run: str, root: Path | None = None, session: Any = None) -> str:
 
 
 def list_runs(root: Path | None = None, statuses: Sequence[str] = (),
-              limit: int | None = None) -> list[dict[str, Any]]:
+              limit: int | None = None) -> list[RunSummary]:
     """Every run, oldest first, with its status (a run whose driver is gone while it said
     running is shown as interrupted); only those in `statuses` if any; the newest `limit`."""
-    import dataclasses
-
     from runner.runs import inspect
 
-    found = [dataclasses.asdict(record) for record in inspect.list_all(root or runs_dir())
-             if not statuses or record.status in statuses]
+    found = [run for run in inspect.list_all(root or runs_dir()) if not statuses or run.status in statuses]
     return found[max(0, len(found) - limit):] if limit is not None else found
 
 
-def status(run: str, root: Path | None = None, session: Any = None) -> dict[str, Any]:
-    """run.json with each step's record and progress; an Azure run's state refreshed from
+def status(run: str, root: Path | None = None, session: Any = None) -> RunView:
+    """The run with each step's record and progress; an Azure run's state refreshed from
     the service first (through `session`, the SDK seam; None: the real one)."""
     folder, backend = _run_backend(run, root, session)
     return backend.status(folder)
@@ -266,16 +267,16 @@ def results(run: str, head: int = 10, step: str | None = None, root: Path | None
 
 
 def logs(run: str, worker: int | None = None, system: bool = False, step: str | None = None,
-         root: Path | None = None) -> Iterator[tuple[str, str]]:
-    """(path, text) of the logs: each worker's user logs, or the driver's (--sys)."""
+         root: Path | None = None) -> Iterator[LogChunk]:
+    """The text of the logs: each worker's user logs, or the driver's (--sys)."""
     folder, backend = _run_backend(run, root)
     return backend.logs(folder, worker, system, step)
 
 
 def follow(run: str, worker: int | None = None, system: bool = False, step: str | None = None,
-           interval: float = 0.25, root: Path | None = None) -> Iterator[tuple[str, str]]:
-    """(path, new text) of the driver's log and the workers' user logs (only `worker`'s;
-    only the driver's with `system`) as they grow, until the run ends."""
+           interval: float = 0.25, root: Path | None = None) -> Iterator[LogChunk]:
+    """What the driver's log and the workers' user logs (only `worker`'s; only the
+    driver's with `system`) gain as they grow, until the run ends."""
     folder, backend = _run_backend(run, root)
     return backend.follow(folder, worker, system, step, interval)
 

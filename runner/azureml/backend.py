@@ -25,6 +25,7 @@ from runner.runs.folder import RunFolder, new_run
 from runner.runs.outcome import BackendError, Compiled, Results, RunError, RunResult, StepResult
 from runner.runs.records import JobRecord, RunRecord, StepSummary
 from runner.runs.status import Status
+from runner.runs.views import LogChunk, RunView, ServiceState
 from runner.spec.load import LoadedSpec
 
 
@@ -134,8 +135,8 @@ class _AzureBackend:
                            "in Azure ML cannot be extended by runner. Re-run what failed as a new run: a dataset "
                            "with `manifest: true` over the failed items, or apply the spec again")
 
-    def status(self, run: RunFolder) -> dict[str, Any]:
-        """run.json, with the state of a run that has not ended read from Azure ML first
+    def status(self, run: RunFolder) -> RunView:
+        """The run, with the state of one that has not ended read from Azure ML first
         (through the session) and recorded; where the service cannot be reached, what
         run.json says, and why it was not refreshed."""
         info = inspect.read(run)
@@ -149,16 +150,11 @@ class _AzureBackend:
                 from runner.azureml.submit import error_text
 
                 note = f"not refreshed from Azure ML: {error_text(exc)}"
-        shown = inspect.status(run)
-        if running:  # whether or not the process that applied it still follows it
-            shown["status"] = Status.RUNNING
-            shown["reason"] = "" if info.status == Status.RUNNING else \
-                "runner is no longer following it; it goes on in Azure ML"
-            for step in shown["steps"]:
-                step["status"], step["reason"] = Status.RUNNING, ""
-        if note:
-            shown["note"] = note
-        return shown
+        if not running:
+            return inspect.status(run, service=ServiceState(note=note))
+        # Running in Azure ML whether or not the process that applied it still follows it.
+        reason = "" if info.status == Status.RUNNING else "runner is no longer following it; it goes on in Azure ML"
+        return inspect.status(run, service=ServiceState(Status.RUNNING, reason, note))
 
     def _refresh(self, run: RunFolder, info: RunRecord) -> bool:
         """Read the run's state from Azure ML and record it; whether it is still running.
@@ -187,18 +183,19 @@ class _AzureBackend:
     def results(self, run: RunFolder, head: int, step: str | None, in_input_order: bool = False) -> Results:
         return inspect.results(run, head, step, in_input_order)
 
-    def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[tuple[str, str]]:
+    def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[LogChunk]:
         info = _submitted_record(run)
         raise RunError(f"run {run.id} ran on Azure ML ({info.target}); its logs are there: {info.portal_url or ''}")
 
     def follow(self, run: RunFolder, worker: int | None, system: bool, step: str | None,
-               interval: float) -> Iterator[tuple[str, str]]:
+               interval: float) -> Iterator[LogChunk]:
         """Its logs are in the studio: what run.json says (the process that applied it
         follows it there) each time it changes, until it ends; then where the logs are."""
         yield from follow.status_changes(run, interval)
         info = inspect.read(run)
         if info.azure_run_id:
-            yield str(run.run_json), f"the logs of Azure ML run {info.azure_run_id}: {info.portal_url or ''}\n"
+            yield LogChunk(str(run.run_json),
+                           f"the logs of Azure ML run {info.azure_run_id}: {info.portal_url or ''}\n")
 
     def reuse(self, plan: Plan, root: Path) -> dict[str, str]:
         # Azure ML keeps its own record of what ran: reuse is its decision, at submission.

@@ -3,7 +3,6 @@ retry, cancel, runs, rm, gc, status, results, logs."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -143,7 +142,8 @@ STATUSES = click.Choice(sorted(s.value for s in Status), case_sensitive=False)
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON list (every field of run.json).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the runs as a JSON list: each run's run.json (schema/runner-runs.schema.json).")
 @click.option("--status", "statuses", multiple=True, type=STATUSES, help="Only runs in this state (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the newest N (still listed oldest first).")
 @run_errors_exit
@@ -154,22 +154,23 @@ def runs(as_json: bool, statuses: tuple[str, ...], limit: int | None) -> None:
     $RUNNER_HOME). Runs that failed their pre-flight checks are summed up in one line
     (`--status preflight` lists them, `runner gc` removes them)."""
     found = api.list_runs(statuses=statuses)
-    preflight = [] if as_json or statuses else [r for r in found if r["status"] == Status.PREFLIGHT]
-    found = [r for r in found if r["status"] != Status.PREFLIGHT] if preflight else found
+    preflight = [] if as_json or statuses else [r for r in found if r.status == Status.PREFLIGHT]
+    found = [r for r in found if r.status != Status.PREFLIGHT] if preflight else found
     found = found[len(found) - min(limit, len(found)):] if limit is not None else found
     if as_json:
-        click.echo(json.dumps(found, indent=1, default=str))
+        from runner.runs.views import runs_json
+
+        click.echo(runs_json(found))
         return
     if not found and not preflight:
         _err(f"no runs{' with status ' + ' or '.join(statuses) if statuses else ' yet'} "
              f"(they are kept under {api.runs_dir()})")
     for info in found:
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.get("started") or 0))
-        click.echo(f"{info.get('id', '?'):<48} {str(info.get('status', '?')):<12} {info.get('target', 'local'):<11} "
-                   f"{started}  {info.get('spec', '')}")
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.started))
+        click.echo(f"{info.id:<48} {str(info.status):<12} {info.target:<11} {started}  {info.spec}")
     if preflight:
         click.echo(f"and {len(preflight)} failed pre-flight check{'s' if len(preflight) > 1 else ''} "
-                   f"(newest {preflight[-1]['id']}): `runner runs --status preflight` lists them, "
+                   f"(newest {preflight[-1].id}): `runner runs --status preflight` lists them, "
                    "`runner gc` removes them")
 
 
@@ -207,7 +208,8 @@ def gc(keep: int | None, dry_run: bool) -> None:
 
 @cli.command()
 @click.argument("run")
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the run and its steps as JSON (schema/runner-status.schema.json).")
 @click.option("--watch", "-w", is_flag=True,
               help="Redraw it until the run ends, then exit as `runner apply` would (0, 1, 2, 3 or 130).")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True, metavar="SECONDS",
@@ -226,11 +228,13 @@ def status(run: str, as_json: bool, watch: bool, interval: float) -> None:
         ended = watch_status(lambda: api.status(run), out, interval, out.isatty(),
                              lambda: shutil.get_terminal_size().columns)
         sys.exit(int(exit_code(ended)))
-    info = api.status(run)
+    view = api.status(run)
     if as_json:
-        click.echo(json.dumps(info, indent=1, default=str))
+        from runner.runs.views import status_json
+
+        click.echo(status_json(view))
         return
-    for line in status_lines(info):
+    for line in status_lines(view):
         click.echo(line)
 
 
@@ -277,9 +281,8 @@ def logs(run: str, worker: int | None, system: bool, step: str | None, follow: b
                 click.echo(f"==> {path} <==")
                 click.echo(text.rstrip("\n"))
     if not shown:
-        reused = [s for s in api.status(run)["steps"] if s.get("reused_from")]
-        hint = "".join(f"; step {s['name']} reused run {s['reused_from']}: `runner logs {s['reused_from']}`"
-                       for s in reused)
+        reused = [s for s in api.status(run).steps if s.reused_from]
+        hint = "".join(f"; step {s.name} reused run {s.reused_from}: `runner logs {s.reused_from}`" for s in reused)
         _err(f"no logs to show{hint}")
     elif system and not follow:
         _err("one row per mini-batch: logs/sys/report/processed_mini_batches.csv in each step's folder")

@@ -189,9 +189,11 @@ def diff(old: str, new: str, sets: tuple[str, ...], set_params: tuple[str, ...],
 
 @cli.command()
 @click.option("--out", "folder", type=click.Path(file_okay=False), default="schema", show_default=True,
-              help="Folder for runner-spec.schema.json and runner-variant.schema.json.")
+              help="Folder for runner-spec.schema.json, runner-variant.schema.json, runner-status.schema.json "
+                   "and runner-runs.schema.json.")
 def schema(folder: str) -> None:
-    """Write the JSON Schemas editors use to check specs as you type."""
+    """Write the JSON Schemas editors use to check specs as you type, and those of
+    `runner status --json` and `runner runs --json` for scripts that read them."""
     for path in api.write_schemas(folder):
         click.echo(str(path))
 

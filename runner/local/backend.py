@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from runner.local.descriptors import DescriptorError
 from runner.local.engine import RunBusy, execute
@@ -22,8 +22,9 @@ from runner.render import plan_json, plan_text
 from runner.runs import follow, inspect
 from runner.runs.folder import RunFolder, StepFolder, new_run, pid_alive
 from runner.runs.outcome import Compiled, Results, RunError, RunResult
-from runner.runs.records import JobRecord, ProgressRecord, RecordError, RunRecord
+from runner.runs.records import JobRecord, ProgressRecord, RecordError, RunRecord, StepRecord
 from runner.runs.status import Status
+from runner.runs.views import CodeVersion, LogChunk, RunView
 from runner.spec.load import LoadedSpec
 
 CANCEL_WAIT = 30.0  # seconds `runner cancel` waits to say the run stopped
@@ -91,21 +92,17 @@ class LocalBackend:
         except (RunBusy, RecordError, DescriptorError) as exc:
             raise RunError(str(exc)) from exc
 
-    def status(self, run: RunFolder) -> dict[str, Any]:
-        info = inspect.status(run, _count_from_ledger)
-        for entry in info["steps"]:
-            if entry.get("retried"):
-                entry["code_versions"] = retries.code_versions(run.step(entry["name"]))
-        return info
+    def status(self, run: RunFolder) -> RunView:
+        return inspect.status(run, _count_from_ledger, _code_versions)
 
     def results(self, run: RunFolder, head: int, step: str | None, in_input_order: bool = False) -> Results:
         return inspect.results(run, head, step, in_input_order)
 
-    def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[tuple[str, str]]:
+    def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[LogChunk]:
         return inspect.log_files(run, worker, system, step)
 
     def follow(self, run: RunFolder, worker: int | None, system: bool, step: str | None,
-               interval: float) -> Iterator[tuple[str, str]]:
+               interval: float) -> Iterator[LogChunk]:
         def paths() -> list[Path]:
             found = list(inspect.log_paths(run, None, True, step))  # the driver's
             return found if system else [*found, *inspect.log_paths(run, worker, False, step)]
@@ -199,3 +196,11 @@ def _count_from_ledger(step: StepFolder, progress: ProgressRecord) -> None:
     mb.succeeded, mb.failed, mb.in_flight, mb.retrying = totals.mini_batches_ok, totals.mini_batches_failed, 0, 0
     progress.items.succeeded, progress.items.failed = totals.items_ok, totals.items_failed
     progress.rows_written = totals.rows_out
+
+
+def _code_versions(step: StepFolder, record: StepRecord) -> tuple[CodeVersion, ...]:
+    """Which code made how much of a retried step's output (a step never retried ran one)."""
+    if not record.retried:
+        return ()
+    return tuple(CodeVersion(v["code"], v["snapshot"], tuple(v["attempts"]), v["mini_batches"], v["rows"])
+                 for v in retries.code_versions(step))

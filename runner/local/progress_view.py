@@ -61,7 +61,7 @@ def _bar_line(snap: ProgressRecord, width: int) -> list[Part]:
 
 def _numbers_line(snap: ProgressRecord, width: int) -> list[Part]:
     items = snap.items
-    total = items_total({"total": items.total, "estimate": items.estimate})
+    total = items_total(items.total, items.estimate)
     done = items.succeeded + items.failed
     counted = f"{done} items" if total == "?" else f"{done}/{total} items"
     items_rate, mb_rate = rate(snap.items_per_second), rate(snap.mini_batches_per_second)
@@ -117,7 +117,7 @@ def plain(line: list[Part]) -> str:
 def plain_line(snap: ProgressRecord) -> str:
     """One line for a log or the overview file (no terminal: no bar)."""
     mb, items = snap.mini_batches, snap.items
-    total = items_total({"total": items.total, "estimate": items.estimate})
+    total = items_total(items.total, items.estimate)
     eta = f"; ETA {clock(snap.eta_seconds)}" if snap.eta_seconds is not None else ""
     return (f"{snap.step}: {snap.status}; mini-batches {mb.succeeded + mb.failed}/{mb.total} "
             f"({mb.failed} failed); items {items.succeeded + items.failed}/{total} ({items.failed} failed); "

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Protocol
 
 from runner.plan.plan import Plan
 from runner.runs.folder import RunFolder
 from runner.runs.outcome import Compiled, Results, RunResult
+from runner.runs.views import LogChunk, RunView
 from runner.spec.load import LoadedSpec
 
 
@@ -48,19 +49,20 @@ class Backend(Protocol):
         `sets`/`set_params` change how they run (a timeout, tries), never what they read.
         Nothing to retry: a RunResult with no steps, its note saying why."""
 
-    def status(self, run: RunFolder) -> dict[str, Any]:
-        """run.json with each step's record and progress (`runner status`)."""
+    def status(self, run: RunFolder) -> RunView:
+        """The run with each step's record, progress and code versions, and what the
+        target's service says of it (`runner status`); built by runner.runs.inspect.status."""
 
     def results(self, run: RunFolder, head: int, step: str | None, in_input_order: bool = False) -> Results:
         """A step's output rows: how many, and the first few (by input with
         `in_input_order`, else as they finished)."""
 
-    def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[tuple[str, str]]:
-        """(path, text) of each log file."""
+    def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[LogChunk]:
+        """The text of each log file."""
 
     def follow(self, run: RunFolder, worker: int | None, system: bool, step: str | None,
-               interval: float) -> Iterator[tuple[str, str]]:
-        """(path, new text) of the logs as they grow, until the run ends (`runner logs -f`):
+               interval: float) -> Iterator[LogChunk]:
+        """What the logs gain as they grow, until the run ends (`runner logs -f`):
         the driver's log and each worker's user logs (only `worker`'s; only the driver's
         with `system`). Reads what the run records, so any process can follow it."""
 

@@ -4,7 +4,12 @@ apart from the CLI so every view of a run says the same."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+from runner.runs.status import Status
+
+if TYPE_CHECKING:  # `runner --help` imports this module: the views are only annotations here
+    from runner.runs.views import CodeVersion, ProgressView, RunView, StepView
 
 
 def counted(count: int, noun: str, plural: str | None = None) -> str:
@@ -49,79 +54,75 @@ def outcome_text(status: str, reason: str = "") -> str:
     return f"{status}: {reason}"
 
 
-def status_lines(info: dict[str, Any]) -> list[str]:
-    """The lines `runner status` prints for a run's status record (Backend.status).
-    The run's reason is said once: in the header when it is one line (`run X:
-    interrupted (Ctrl-C)`), else whole under the step that gave it."""
-    steps = info["steps"]
-    reason = (info.get("reason") or "").strip()
-    by_step = any(reason == (s.get("reason") or "").strip() for s in steps)
+def status_lines(view: RunView) -> list[str]:
+    """The lines `runner status` prints for a run (Backend.status). The run's reason is
+    said once: in the header when it is one line (`run X: interrupted (Ctrl-C)`), else
+    whole under the step that gave it."""
+    reason = view.reason.strip()
+    by_step = any(reason == s.reason.strip() for s in view.steps)
     header = reason if "\n" not in reason else ""
-    out = [f"run {info['id']}: " + status_text(str(info["status"]), header)]
+    out = [f"run {view.id}: " + status_text(str(view.status), header)]
     if reason and not header and not by_step:
         out += [f"  {line}" for line in reason.split("\n")]
-    if info.get("azure_run_id"):
-        out.append(f"  {info['target']} run {info['azure_run_id']}: {info.get('portal_url', '')}")
-    if info.get("note"):  # an Azure run's state could not be read from the service
-        out.append(f"  {info['note']}")
-    running = info["status"] == "running"
-    for step in steps:
+    if view.azure_run_id:
+        out.append(f"  {view.target} run {view.azure_run_id}: {view.portal_url or ''}")
+    if view.note:  # an Azure run's state could not be read from the service
+        out.append(f"  {view.note}")
+    running = view.status == Status.RUNNING
+    for step in view.steps:
         out += _step_lines(step, running, said=header)
     return out
 
 
-def _step_lines(step: dict[str, Any], run_running: bool, said: str) -> list[str]:
-    status, reason = str(step.get("status", "pending")), (step.get("reason") or "").strip()
+def _step_lines(step: StepView, run_running: bool, said: str) -> list[str]:
+    status, reason = str(step.status), step.reason.strip()
     if reason == said:
         reason = ""  # the header said it
     one_line = status_text(status, reason)
     inline = "\n" not in reason and one_line == reason  # the reason says the status itself
-    out = [f"  step {step['name']}: {one_line if inline else status}"]
-    if step.get("reused_from"):
-        out.append(f"    reused the output of run {step['reused_from']}")
-    progress = step.get("progress")
-    if progress:
-        out += progress_lines(progress, run_running and status == "running")
-    if step.get("code_versions"):
-        out.append("    code: " + "; ".join(_code_version(v) for v in step["code_versions"]))
+    out = [f"  step {step.name}: {one_line if inline else status}"]
+    if step.reused_from:
+        out.append(f"    reused the output of run {step.reused_from}")
+    if step.progress is not None:
+        out += progress_lines(step.progress, run_running and step.status == Status.RUNNING)
+    if step.code_versions:
+        out.append("    code: " + "; ".join(_code_version(v) for v in step.code_versions))
     if reason and not inline:
         out += [f"    {line}" for line in reason.split("\n")]
     return out
 
 
-def _code_version(version: dict[str, Any]) -> str:
+def _code_version(version: CodeVersion) -> str:
     """`the run's snapshot 1a2b3c4d5e6f, attempts 0, 1: 7 mini-batches, 35 rows`: which
     code made how much of a retried step's output (`runner retry --update-code`)."""
-    code, attempts = version["code"], version["attempts"]
-    name = "the run's snapshot" if code == 0 else f"retry {code}'s snapshot"
-    return (f"{name} {version['snapshot'][:12]}, attempt{'s' if len(attempts) != 1 else ''} "
-            f"{', '.join(str(a) for a in attempts)}: {counted(version['mini_batches'], 'mini-batch', 'mini-batches')}, "
-            f"{counted(version['rows'], 'row')}")
+    attempts = version.attempts
+    name = "the run's snapshot" if version.code == 0 else f"retry {version.code}'s snapshot"
+    return (f"{name} {version.snapshot[:12]}, attempt{'s' if len(attempts) != 1 else ''} "
+            f"{', '.join(str(a) for a in attempts)}: {counted(version.mini_batches, 'mini-batch', 'mini-batches')}, "
+            f"{counted(version.rows, 'row')}")
 
 
-def items_total(items: dict[str, Any]) -> str:
+def items_total(total: int | None, estimate: int | None) -> str:
     """`300`, `~310` (estimated from the bytes read so far) or `?`."""
-    if items.get("total") is not None:
-        return str(items["total"])
-    return f"~{items['estimate']}" if items.get("estimate") is not None else "?"
+    if total is not None:
+        return str(total)
+    return f"~{estimate}" if estimate is not None else "?"
 
 
-def progress_lines(progress: dict[str, Any], running: bool) -> list[str]:
+def progress_lines(progress: ProgressView, running: bool) -> list[str]:
     """A step's numbers: what is done, failed and left, the rates (now, while it runs; the
     average over the run once it stopped) and, while it runs, the time left."""
-    mb, items = progress["mini_batches"], progress["items"]
-    total = items_total(items)
-    left = ", of" if items.get("total") is None else \
-        f", {items['total'] - items['succeeded'] - items['failed']} left of"
+    mb, items = progress.mini_batches, progress.items
+    total = items_total(items.total, items.estimate)
+    left = ", of" if items.left is None else f", {items.left} left of"
     estimated = " (estimated from the bytes read so far)" if total.startswith("~") else ""
-    out = [f"    mini-batches: {mb['succeeded']} succeeded, {mb['failed']} failed, "
-           f"{mb['total'] - mb['succeeded'] - mb['failed']} left of {mb['total']}; "
-           f"{rate(progress.get('mini_batches_per_second', 0.0))} mini-batches/s",
-           f"    items: {items['succeeded']} succeeded, {items['failed']} failed{left} {total}{estimated}; "
-           f"{rate(progress.get('items_per_second', 0.0))} items/s"]
+    out = [f"    mini-batches: {mb.succeeded} succeeded, {mb.failed} failed, {mb.left} left of {mb.total}; "
+           f"{rate(progress.mini_batches_per_second)} mini-batches/s",
+           f"    items: {items.succeeded} succeeded, {items.failed} failed{left} {total}{estimated}; "
+           f"{rate(progress.items_per_second)} items/s"]
     if running:
-        eta = progress.get("eta_seconds")
-        elapsed = clock(progress.get("elapsed_seconds", 0.0))
-        out.append(f"    ETA {clock(eta) if eta is not None else '(not known yet)'}; running for {elapsed}")
-    out.append(f"    retries: {progress['retries']}; worker restarts: {progress['worker_restarts']}")
+        eta = progress.eta_seconds
+        out.append(f"    ETA {clock(eta) if eta is not None else '(not known yet)'}; "
+                   f"running for {clock(progress.elapsed_seconds)}")
+    out.append(f"    retries: {progress.retries}; worker restarts: {progress.worker_restarts}")
     return out

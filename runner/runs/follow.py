@@ -17,14 +17,15 @@ from pathlib import Path
 
 from runner.runs.folder import RunFolder
 from runner.runs.inspect import read
+from runner.runs.views import LogChunk
 
 INTERVAL = 0.25  # seconds between passes: prompt for a person, idle for the machine
 CHUNK = 1 << 20  # read at most this much of one file per pass while the run goes on
 
 
 def tail(paths: Callable[[], Iterable[Path]], ended: Callable[[], bool], interval: float = INTERVAL,
-         sleep: Callable[[float], None] = time.sleep) -> Iterator[tuple[str, str]]:
-    """(path, new text) of each file `paths()` lists, whole lines only while the run goes
+         sleep: Callable[[float], None] = time.sleep) -> Iterator[LogChunk]:
+    """What each file `paths()` lists gains, whole lines only while the run goes
     on, until `ended()`; then what is left of every file, and stop."""
     offsets: dict[Path, int] = {}
     while True:
@@ -32,7 +33,7 @@ def tail(paths: Callable[[], Iterable[Path]], ended: Callable[[], bool], interva
         for path in paths():
             text = _new_text(path, offsets, done)
             if text:
-                yield str(path), text
+                yield LogChunk(str(path), text)
         if done:
             return
         sleep(interval)
@@ -66,7 +67,7 @@ def run_ended(run: RunFolder) -> Callable[[], bool]:
 
 
 def status_changes(run: RunFolder, interval: float = INTERVAL,
-                   sleep: Callable[[float], None] = time.sleep) -> Iterator[tuple[str, str]]:
+                   sleep: Callable[[float], None] = time.sleep) -> Iterator[LogChunk]:
     """(run.json, a line) each time the run's status changes, until it ends: what a
     target whose logs are kept elsewhere (Azure ML) can show while it runs."""
     shown = ""
@@ -75,7 +76,7 @@ def status_changes(run: RunFolder, interval: float = INTERVAL,
         line = f"run {run.id}: {info.status}" + (f" ({info.reason})" if info.reason else "") + "\n"
         if line != shown:
             shown = line
-            yield str(run.run_json), line
+            yield LogChunk(str(run.run_json), line)
         if info.status.finished:
             return
         sleep(interval)

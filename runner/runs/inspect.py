@@ -4,20 +4,19 @@ its steps, a step's output rows, its log files. Nothing here writes."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from runner.plan.plan import StepPlan
 from runner.runs import input_order
 from runner.runs.folder import LATEST, Ambiguous, RunFolder, StepFolder, find_run, is_worker_log, list_runs, pid_alive
 from runner.runs.outcome import Results, RunError
 from runner.runs.records import (ItemCounts, JobRecord, MiniBatchCounts, ProgressRecord, RecordError, RunRecord,
-                                 read_record)
+                                 StepRecord, read_record)
 from runner.runs.status import Status
+from runner.runs.views import CodeVersion, LogChunk, ProgressView, RunSummary, RunView, ServiceState, StepView
 
 
 def find(run: str, root: Path) -> RunFolder:
@@ -57,7 +56,7 @@ def job(folder: RunFolder, step: str | None = None) -> JobRecord:
     return record
 
 
-def list_all(root: Path) -> list[RunRecord]:
+def list_all(root: Path) -> list[RunSummary]:
     """Every run, oldest first, with its status (one that cannot be read: error, and why)."""
     records = []
     for run in list_runs(root):
@@ -65,37 +64,48 @@ def list_all(root: Path) -> list[RunRecord]:
             records.append(read(run))
         except RunError as exc:
             records.append(RunRecord(id=run.id, name="", spec="", status=Status.ERROR, reason=str(exc)))
-    return records
+    return [RunSummary.of(record) for record in records]
 
 
-def status(folder: RunFolder,
-           progress_of: Callable[[StepFolder, ProgressRecord], None] | None = None) -> dict[str, Any]:
-    """run.json with each step's record (and progress, where the step has one).
-    `progress_of(step_folder, progress)` may bring a stopped step's numbers up to date."""
+# Brings a stopped step's numbers up to date (a killed driver's last write is older than
+# its ledger): the local engine reads its ledger; None leaves progress.json as it is.
+ProgressOf = Callable[[StepFolder, ProgressRecord], None]
+# The code versions a step ran (a target that retries with new code); None: none kept.
+CodeVersionsOf = Callable[[StepFolder, StepRecord], tuple[CodeVersion, ...]]
+
+
+def status(folder: RunFolder, progress_of: ProgressOf | None = None, code_versions_of: CodeVersionsOf | None = None,
+           service: ServiceState | None = None) -> RunView:
+    """The run with each step's record (and progress, where the step has one), as a
+    backend knows them: `progress_of` and `code_versions_of` add what its own files hold,
+    `service` what its service says of the run (see ServiceState)."""
     record = read(folder)
-    info = dataclasses.asdict(record)
-    steps = []
-    for plan in job(folder).steps:
-        step = folder.step(plan.name)
+    steps = tuple(_step(folder, plan.name, record.status, progress_of, code_versions_of)
+                  for plan in job(folder).steps)
+    return RunView.of(record, steps, service)
+
+
+def _step(folder: RunFolder, name: str, run_status: Status, progress_of: ProgressOf | None,
+          code_versions_of: CodeVersionsOf | None) -> StepView:
+    step = folder.step(name)
+    try:
+        record = step.read()
+    except RecordError as exc:
+        raise RunError(str(exc)) from exc
+    progress = None
+    if os.path.exists(step.progress):
         try:
-            entry = dataclasses.asdict(step.read())
-        except RecordError as exc:
-            raise RunError(str(exc)) from exc
-        if os.path.exists(step.progress):
-            try:
-                progress = read_record(Path(step.progress), ProgressRecord)
-            except RecordError:  # not fsynced (rewritten every second): rebuilt from the step's own
-                progress = ProgressRecord(plan.name, Status(entry["status"]),
-                                          MiniBatchCounts(total=entry["mini_batches"] or 0),
-                                          ItemCounts(total=entry["items"]))
-            if record.status != Status.RUNNING and progress_of is not None:
-                progress_of(step, progress)  # newer than a killed driver's last write
-            entry["progress"] = dataclasses.asdict(progress)
-        if entry["status"] == Status.RUNNING and record.status == Status.INTERRUPTED:
-            entry["status"] = Status.INTERRUPTED
-        steps.append(entry)
-    info["steps"] = steps
-    return info
+            read_progress = read_record(Path(step.progress), ProgressRecord)
+        except RecordError:  # not fsynced (rewritten every second): rebuilt from the step's own
+            read_progress = ProgressRecord(name, record.status, MiniBatchCounts(total=record.mini_batches or 0),
+                                           ItemCounts(total=record.items))
+        if run_status != Status.RUNNING and progress_of is not None:
+            progress_of(step, read_progress)  # newer than a killed driver's last write
+        progress = ProgressView.of(read_progress)
+    status = Status.INTERRUPTED if record.status == Status.RUNNING and run_status == Status.INTERRUPTED else \
+        record.status
+    versions = code_versions_of(step, record) if code_versions_of is not None else ()
+    return StepView.of(record, status, progress, versions)
 
 
 def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input_order: bool = False) -> Results:
@@ -161,11 +171,11 @@ def _count_and_head(path: Path, head: int, is_csv: bool) -> tuple[int, list[str]
     return rows, first
 
 
-def log_files(folder: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[tuple[str, str]]:
-    """(path, text) of a run's logs kept in its folder: each worker's user logs, or the
+def log_files(folder: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[LogChunk]:
+    """The text of a run's logs kept in its folder: each worker's user logs, or the
     driver's (system)."""
     for path in log_paths(folder, worker, system, step):
-        yield str(path), path.read_text(encoding="utf-8", errors="replace")
+        yield LogChunk(str(path), path.read_text(encoding="utf-8", errors="replace"))
 
 
 def log_paths(folder: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[Path]:

@@ -72,12 +72,12 @@ def test_an_unreachable_service_is_a_backend_error_recorded_in_the_run(project: 
     with pytest.raises(api.BackendError, match="azureml: ClientRequestError: .*ConnectionError: HTTPSConnectionPool"):
         api.apply("specs/mnist.yaml", target="azureml", environ={}, session=v1())
     [info] = api.list_runs()
-    assert info["status"] == "error" and "Failed to resolve" in info["reason"]
-    status = api.status(info["id"])
-    assert [s["status"] for s in status["steps"]] == ["error"]
-    assert "Traceback" in (project / ".runner" / "runs" / info["id"] / "error.log").read_text()
+    assert info.status == "error" and "Failed to resolve" in info.reason
+    status = api.status(info.id)
+    assert [s.status for s in status.steps] == ["error"]
+    assert "Traceback" in (project / ".runner" / "runs" / info.id / "error.log").read_text()
     with pytest.raises(api.RunError, match="never reached Azure ML"):
-        api.resume(info["id"])
+        api.resume(info.id)
 
 
 def test_azureml_core_errors_keep_their_message(project: Path) -> None:

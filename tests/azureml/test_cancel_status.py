@@ -44,7 +44,7 @@ def test_cancel_cancels_in_azure_and_records_canceled(project: Path, session_cla
         assert session.calls[0] == ("client", {"config": str(project / "specs" / "config.json")})
     record = json.loads((result.run.path / "run.json").read_text())
     assert (record["status"], record["azure_status"]) == ("canceled", "Canceled")
-    assert api.status(result.run.id, session=session)["steps"][0]["status"] == "canceled"
+    assert api.status(result.run.id, session=session).steps[0].status == "canceled"
     with pytest.raises(api.RunError, match="has already ended \\(canceled\\); nothing to cancel"):
         api.cancel(result.run.id, session=session_class())
 
@@ -76,12 +76,12 @@ def test_status_reads_the_state_from_azure_and_records_it(project: Path, session
     running = session_class(service_status="Running")
     shown = api.status(result.run.id, session=running)
     assert any(c[0] == "run_status" for c in running.calls)
-    assert shown["status"] == "running" and shown["azure_status"] == "Running"
-    assert shown["reason"] == "runner is no longer following it; it goes on in Azure ML"
+    assert shown.status == "running" and shown.azure_status == "Running"
+    assert shown.reason == "runner is no longer following it; it goes on in Azure ML"
     assert json.loads((result.run.path / "run.json").read_text())["azure_status"] == "Running"
     failed = session_class(service_status="Failed")
     shown = api.status(result.run.id, session=failed)
-    assert shown["status"] == "failed" and shown["reason"] == f"Azure ML run {info['azure_run_id']} ended Failed"
+    assert shown.status == "failed" and shown.reason == f"Azure ML run {info['azure_run_id']} ended Failed"
     record = json.loads((result.run.path / "run.json").read_text())
     assert (record["status"], record["azure_status"]) == ("failed", "Failed")
     ended = session_class()
@@ -97,6 +97,6 @@ def test_status_without_the_service_says_so_and_shows_the_record(project: Path) 
             raise ConnectionError("Failed to resolve 'management.azure.com'")
 
     shown = api.status(result.run.id, session=Offline())
-    assert shown["status"] == "interrupted"
+    assert shown.status == "interrupted"
     assert "  not refreshed from Azure ML: ConnectionError: Failed to resolve 'management.azure.com'" in \
         status_lines(shown)

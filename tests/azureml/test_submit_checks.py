@@ -31,7 +31,7 @@ def test_node_count_above_an_existing_clusters_max_nodes_is_refused_first(projec
     assert ("existing_max_nodes", "cpu-cluster") in session.calls
     assert not [c for c in session.calls if c[0] in CREATES]
     [info] = api.list_runs()
-    assert info["status"] == "preflight"
+    assert info.status == "preflight"
 
 
 def _staged_files(folder: str) -> list[str]:

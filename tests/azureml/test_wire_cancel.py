@@ -55,7 +55,7 @@ def test_status_reads_the_service_and_cancel_cancels_there(project: Path, wire: 
     assert result.status == "interrupted"
     run_id = json.loads((result.run.path / "run.json").read_text())["azure_run_id"]
     shown = api.status(result.run.id, session=session())
-    assert (shown["status"], shown["azure_status"]) == ("running", "Running")
+    assert (shown.status, shown.azure_status) == ("running", "Running")
     said = api.cancel(result.run.id, session=session())
     assert said.startswith(f"canceled Azure ML run {run_id} ({target})")
     assert service.canceled == [run_id]

@@ -145,10 +145,11 @@ def test_help_shows_examples() -> None:
         assert command in result.stdout
 
 
-def test_schema_command_writes_both_files(tmp_path) -> None:
+def test_schema_command_writes_every_schema(tmp_path) -> None:
     result = runner("schema", "--out", str(tmp_path))
     assert result.returncode == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["runner-spec.schema.json", "runner-variant.schema.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runner-runs.schema.json", "runner-spec.schema.json",
+                                                          "runner-status.schema.json", "runner-variant.schema.json"]
 
 
 def test_a_reader_that_leaves_is_not_an_internal_error() -> None:

@@ -3,20 +3,22 @@ terminal, a new block only on change elsewhere; headers between files as `tail -
 
 from __future__ import annotations
 
+import dataclasses
 import io
-from typing import Any
+from collections.abc import Callable
 
 from runner.runs.display import status_lines
 from runner.runs.status import Status
+from runner.runs.views import ItemsView, LogChunk, MiniBatchesView, ProgressView, RunView, StepView
 from runner.watch import print_follow, watch_status
 
 
-def _info(status: str, step_status: str, reason: str = "") -> dict[str, Any]:
-    return {"id": "job-1", "status": status, "reason": reason,
-            "steps": [{"name": "score", "status": step_status, "reason": reason}]}
+def _info(status: str, step_status: str, reason: str = "", progress: ProgressView | None = None) -> RunView:
+    return RunView("job-1", "job", "spec.yaml", status=Status(status), reason=reason,
+                   steps=(StepView("score", Status(step_status), reason, progress=progress),))
 
 
-def _reader(*infos: dict[str, Any]) -> Any:
+def _reader(*infos: RunView) -> Callable[[], RunView]:
     left = list(infos)
     return lambda: left.pop(0)
 
@@ -52,20 +54,45 @@ def test_a_run_that_ended_is_drawn_once() -> None:
 
 def test_follow_prints_a_header_each_time_the_file_changes() -> None:
     out = io.StringIO()
-    print_follow([("a.log", "1\n"), ("a.log", "2\n"), ("b.txt", "half"), ("a.log", "3\n")], out)
+    print_follow([LogChunk("a.log", "1\n"), LogChunk("a.log", "2\n"), LogChunk("b.txt", "half"),
+                  LogChunk("a.log", "3\n")], out)
     assert out.getvalue() == "==> a.log <==\n1\n2\n==> b.txt <==\nhalf\n==> a.log <==\n3\n"
 
 
-def test_into_a_log_rates_and_the_time_left_alone_do_not_make_a_new_block() -> None:
-    def running(rate: float, eta: float) -> dict[str, Any]:
-        info = _info("running", "running")
-        info["steps"][0]["progress"] = {
-            "mini_batches": {"total": 4, "succeeded": 1, "failed": 0}, "items": {"total": 8, "succeeded": 2, "failed": 0},
-            "mini_batches_per_second": rate, "items_per_second": rate * 2, "eta_seconds": eta,
-            "elapsed_seconds": 1.0 + rate, "retries": 0, "worker_restarts": 0}
-        return info
+def _running(done: int, rate: float, eta: float | None, in_flight: int = 0) -> RunView:
+    progress = ProgressView("score", mini_batches=MiniBatchesView(4, done, 0, in_flight), items=ItemsView(8, 2 * done),
+                            mini_batches_per_second=rate, items_per_second=rate * 2, eta_seconds=eta,
+                            elapsed_seconds=1.0 + rate, updated=100.0 + rate)
+    return _info("running", "running", progress=progress)
 
+
+def test_into_a_log_rates_and_the_time_left_alone_do_not_make_a_new_block() -> None:
     out = io.StringIO()
-    watch_status(_reader(running(1.0, 3.0), running(2.5, 1.0), _info("succeeded", "succeeded")), out, 0.5,
+    watch_status(_reader(_running(1, 1.0, 3.0), _running(1, 2.5, 1.0), _info("succeeded", "succeeded")), out, 0.5,
+                 tty=False, width=lambda: 80, sleep=lambda _: None)
+    assert len(out.getvalue().split("\n\n")) == 2, out.getvalue()
+
+
+def test_into_a_log_a_new_count_makes_a_new_block() -> None:
+    out = io.StringIO()
+    watch_status(_reader(_running(1, 1.0, 3.0), _running(2, 1.0, 3.0), _info("succeeded", "succeeded")), out, 0.5,
+                 tty=False, width=lambda: 80, sleep=lambda _: None)
+    blocks = out.getvalue().split("\n\n")
+    assert len(blocks) == 3 and "2 succeeded, 0 failed, 2 left of 4" in blocks[1], out.getvalue()
+
+
+def test_watch_decides_on_the_view_less_what_moves() -> None:
+    first, faster = _running(1, 1.0, 3.0), _running(1, 2.5, 1.0)
+    assert first != faster and first.settled() == faster.settled()
+    assert first.settled() != _running(2, 1.0, 3.0).settled()
+    assert first.settled() != dataclasses.replace(first, status=Status.CANCELED).settled()
+
+
+def test_into_a_log_a_change_the_text_does_not_show_writes_no_block() -> None:
+    # Work in flight and the service's own word change often; neither is printed, so the
+    # same block is not written again.
+    out = io.StringIO()
+    same = dataclasses.replace(_running(1, 1.0, 3.0, in_flight=2), azure_status="Running")
+    watch_status(_reader(_running(1, 1.0, 3.0), same, _info("succeeded", "succeeded")), out, 0.5,
                  tty=False, width=lambda: 80, sleep=lambda _: None)
     assert len(out.getvalue().split("\n\n")) == 2, out.getvalue()

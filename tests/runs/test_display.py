@@ -3,23 +3,22 @@ left while running, a reason said once; progress.json files of earlier runs stil
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 from runner.runs.display import clock, outcome_text, rate, status_lines, status_text
 from runner.runs.records import ItemCounts, MiniBatchCounts, ProgressRecord, read_record
 from runner.runs.status import Status
+from runner.runs.views import ProgressView, RunView, StepView
 
 
 def _info(status: str, reason: str = "", step_reason: str = "", eta: float | None = 42.0,
-          items: ItemCounts | None = None) -> dict[str, Any]:
+          items: ItemCounts | None = None) -> RunView:
     progress = ProgressRecord("score", Status(status), MiniBatchCounts(100, 40, 2), items or ItemCounts(300, 118, 6),
                               retries=1, mini_batches_per_second=12.6, items_per_second=37.9, eta_seconds=eta,
                               elapsed_seconds=65)
-    step = {"name": "score", "status": status, "reason": step_reason, "progress": dataclasses.asdict(progress)}
-    return {"id": "job-1", "status": status, "reason": reason, "steps": [step]}
+    step = StepView("score", Status(status), step_reason, progress=ProgressView.of(progress))
+    return RunView("job-1", "job", "spec.yaml", status=Status(status), reason=reason, steps=(step,))
 
 
 def test_a_running_step_shows_both_rates_and_the_time_left() -> None:
@@ -87,6 +86,6 @@ def test_progress_written_before_the_rates_and_estimate_were_added_still_reads(t
     path.write_text(json.dumps(old))
     record = read_record(path, ProgressRecord)
     assert record.items_per_second == 0.0 and record.items.estimate is None
-    info = {"id": "old", "status": "succeeded", "steps": [{"name": "score", "status": "succeeded",
-                                                            "progress": dataclasses.asdict(record)}]}
+    info = RunView("old", "old", "spec.yaml", status=Status.SUCCEEDED,
+                   steps=(StepView("score", Status.SUCCEEDED, progress=ProgressView.of(record)),))
     assert "    items: 40 succeeded, 0 failed, of ?; 0.00 items/s" in status_lines(info)
