@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from runner.plan.plan import REDACTED, Plan, StepPlan
 from runner.plan.references import Secret
-from runner.azureml.session_v1 import WorkspaceSpec
+from runner.azureml.sessions import WorkspaceSpec
 from runner.render import plan_text
 from runner.runs import follow, inspect
 from runner.runs.folder import RunFolder, new_run
