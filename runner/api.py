@@ -93,12 +93,17 @@ def plan(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), ta
 
 
 def plan_compiled(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
-                  environ: Mapping[str, str] | None = None, base_dir: str = ".") -> tuple[Plan, Compiled | None]:
+                  environ: Mapping[str, str] | None = None, base_dir: str = ".",
+                  stage: bool = False) -> tuple[Plan, Compiled | None]:
     """The plan and what its backend compiles it to (an Azure pipeline; None locally).
-    Local paths in a v2 job are relative to `base_dir`, the folder its YAML goes to."""
-    loaded = _load(spec, sets, set_params, environ)
-    result = _plan(loaded, target)
-    return result, backend_for(result.target).compile(result, loaded, base_dir)
+    Local paths in a v2 job are relative to `base_dir`, the folder its YAML goes to;
+    with `stage`, what they name is made there too (RunError where it cannot be)."""
+    result = plan(spec, sets, set_params, target, environ)
+    backend = backend_for(result.target)
+    compiled = backend.compile(result, base_dir)
+    if stage and compiled is not None:
+        backend.stage(compiled)
+    return result, compiled
 
 
 def preview(result: Plan, spec: str | None = None, root: Path | None = None) -> list[StepWork]:
@@ -128,7 +133,7 @@ def review(new: str, old: str | None = None, against: str | None = None, sets: S
     plan_new = _plan(loaded, target)
     backend = backend_for(plan_new.target)  # both sides are planned for the new side's target
     # The work only: a review compares what runs, not whether an earlier run is reused.
-    new_side = Side(new, plan_new, estimate(plan_new), backend.compile(plan_new, loaded), loaded.tree)
+    new_side = Side(new, plan_new, estimate(plan_new), backend.compile(plan_new), loaded.tree)
     reader = git_reader(against, new) if against else None
     source = old or new
     name = f"{source} at {against}" if against else source
@@ -140,15 +145,8 @@ def review(new: str, old: str | None = None, against: str | None = None, sets: S
     except SpecError as exc:  # the old side's own problems, said to be the old side's
         raise SpecError([dataclasses.replace(d, note=f"in {name}" + (f"; {d.note}" if d.note else ""))
                          for d in exc.diagnostics]) from None
-    old_side = Side(name, plan_old, estimate(plan_old), backend.compile(plan_old, old_loaded))
+    old_side = Side(name, plan_old, estimate(plan_old), backend.compile(plan_old))
     return compare(old_side, new_side)
-
-
-def stage_inputs(compiled: Compiled) -> None:
-    """Link what a compiled job reads as folders (single files) where its YAML says."""
-    from runner.azureml.backend import stage_inputs as stage
-
-    stage(compiled.stage)
 
 
 def write_schemas(folder: str | Path) -> list[Path]:
@@ -190,9 +188,8 @@ def apply(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), t
     """Run a spec on its target (or `target`), in a new run folder under `root` (the
     project's runs: `runs_dir(spec)`), to its end. `session` replaces an Azure target's
     SDK seam (tests)."""
-    loaded = _load(spec, sets, set_params, environ)
-    result = _plan(loaded, target)
-    return backend_for(result.target, session).apply(result, loaded, root or runs_dir(spec), stream)
+    result = plan(spec, sets, set_params, target, environ)
+    return backend_for(result.target, session).apply(result, root or runs_dir(spec), stream)
 
 
 def runs_dir(spec: str | None = None) -> Path:

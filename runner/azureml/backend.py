@@ -12,41 +12,22 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
+from runner.azureml.sessions import WorkspaceSpec
 from runner.plan.plan import REDACTED, Plan, StepPlan
 from runner.plan.references import Secret
-from runner.azureml.sessions import WorkspaceSpec
 from runner.render import plan_text
 from runner.runs import follow, inspect
 from runner.runs.folder import RunFolder, new_run
 from runner.runs.outcome import BackendError, Compiled, Results, RunError, RunResult, StepResult
 from runner.runs.records import JobRecord, RunRecord, StepSummary
 from runner.runs.status import Status
-from runner.spec.load import LoadedSpec
 
-
-def stage_inputs(stage: Mapping[str, str]) -> None:
-    """Link each single-file input into a folder of its own, holding only that file (a
-    copy where links cannot be made). Raises RunError for a file that is not there."""
-    for folder, file in stage.items():
-        if not os.path.isfile(file):
-            raise RunError(f"{file} does not exist (a single-file dataset: it is linked into {folder}/ "
-                           "for azureml-v2)")
-        os.makedirs(folder, exist_ok=True)
-        target = os.path.join(folder, os.path.basename(file))
-        for name in os.listdir(folder):  # what an earlier plan or apply staged
-            path = os.path.join(folder, name)
-            if path != target or not os.path.samefile(path, file):
-                shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
-        if os.path.exists(target):
-            continue
-        try:
-            os.link(file, target)
-        except OSError:
-            shutil.copy2(file, target)
+if TYPE_CHECKING:
+    from runner.azureml.submit import Outcome
 
 
 class _AzureBackend:
@@ -56,10 +37,17 @@ class _AzureBackend:
     def __init__(self, session: Any = None) -> None:
         self.session = session  # the SDK seam; None: the real one
 
-    def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled:
+    def compile(self, plan: Plan, base_dir: str = ".", reveal: bool = False) -> Compiled:
         raise NotImplementedError
 
-    def apply(self, plan: Plan, spec: LoadedSpec, root: Path, stream: IO[str] | None) -> RunResult:
+    def stage(self, compiled: Compiled) -> None:
+        """Link each single-file input of a v2 job written to a file into the folder its
+        YAML names (v1 stages nothing: it uploads what the plan names itself)."""
+        from runner.azureml.submit import stage_inputs
+
+        stage_inputs(compiled.stage)
+
+    def apply(self, plan: Plan, root: Path, stream: IO[str] | None) -> RunResult:
         from runner.azureml.submit import AzureError, PreflightError, preflight, require_sdk
 
         try:
@@ -67,13 +55,13 @@ class _AzureBackend:
                 require_sdk(plan.target)
         except AzureError as exc:
             raise BackendError(str(exc)) from exc
-        problems = preflight(spec, plan, exclude=[str(root)])
+        problems = preflight(plan, exclude=[str(root)])
         if problems:  # before anything is created in the workspace
             raise RunError("cannot submit:\n" + "\n".join(f"  {p}" for p in problems))
-        run = self._start(plan, spec, root)
+        run = self._start(plan, root)
         try:
             with contextlib.redirect_stdout(sys.stderr):  # the SDKs print; stdout is for the run id
-                outcome = self._submit(plan, spec, run, stream)
+                outcome = self._submit(plan, run, stream)
         except PreflightError as exc:  # found in the workspace before anything was created there
             _end(run, plan.steps, Status.PREFLIGHT, str(exc))
             raise RunError(f"cannot submit: {exc}") from exc
@@ -93,12 +81,12 @@ class _AzureBackend:
             raise BackendError(f"{plan.target}: {reason} (the whole error: {run.file('error.log')})") from exc
         return _finish(run, plan, outcome)
 
-    def _start(self, plan: Plan, spec: LoadedSpec, root: Path) -> RunFolder:
+    def _start(self, plan: Plan, root: Path) -> RunFolder:
         """A run folder as the local engine keeps one, so runs/status/results read it."""
         run = new_run(root, plan.name)
         run.write_job(JobRecord(plan.target, plan.steps))
         run.write(RunRecord.start(run.id, plan, Status.SUBMITTING))
-        shown = self.compile(plan, spec, base_dir=str(run.path))
+        shown = self.compile(plan, base_dir=str(run.path))
         Path(run.file("plan.txt")).write_text(plan_text(plan) + "\n".join(["", *shown.description, ""]),
                                               encoding="utf-8")
         self._keep(run, shown)
@@ -109,10 +97,10 @@ class _AzureBackend:
     def _keep(self, run: RunFolder, shown: Compiled) -> None:
         """What a reviewer of the run folder sees of the compiled pipeline."""
 
-    def _submit(self, plan: Plan, spec: LoadedSpec, run: RunFolder, stream: IO[str] | None) -> Any:
+    def _submit(self, plan: Plan, run: RunFolder, stream: IO[str] | None) -> Outcome:
         raise NotImplementedError
 
-    def _submitted(self, run: RunFolder, stream: IO[str] | None) -> Any:
+    def _submitted(self, run: RunFolder, stream: IO[str] | None) -> Callable[[dict[str, str]], None]:
         def submitted(info: dict[str, str]) -> None:
             run.update(status=Status.RUNNING, azure_run_id=info["azure_run_id"], portal_url=info["portal_url"])
             if stream is not None:
@@ -231,10 +219,10 @@ class _AzureBackend:
 class AzureMLBackend(_AzureBackend):
     target = "azureml"
 
-    def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled:
+    def compile(self, plan: Plan, base_dir: str = ".", reveal: bool = False) -> Compiled:
         from runner.azureml import compile_v1, describe
 
-        data = compile_v1.compile_v1(spec, plan, reveal=reveal)
+        data = compile_v1.compile_v1(plan, reveal=reveal)
         header = (f"# The Azure ML SDK v1 pipeline that `runner apply --target azureml` builds from "
                   f"{' -> '.join(plan.chain)}\n"
                   "# (Workspace, AmlCompute, Datastore, Dataset, Model, Environment, PipelineParameter,\n"
@@ -244,17 +232,16 @@ class AzureMLBackend(_AzureBackend):
     def _keep(self, run: RunFolder, shown: Compiled) -> None:
         Path(run.file("pipeline.yaml")).write_text(shown.text, encoding="utf-8")
 
-    def _submit(self, plan: Plan, spec: LoadedSpec, run: RunFolder, stream: IO[str] | None) -> Any:
+    def _submit(self, plan: Plan, run: RunFolder, stream: IO[str] | None) -> Outcome:
         from runner.azureml import compile_v1
         from runner.azureml.session_v1 import Session
         from runner.azureml.submit import submit_v1
 
         code = _stage_code(plan, run)
-        real = compile_v1.compile_v1(spec, plan, reveal=True, code=code)
+        real = compile_v1.compile_v1(plan, reveal=True, code=code)
         _keep_workspace(run, real["workspace"])
         return submit_v1(real, self.session or Session(), _wanted(plan, v2=False), str(run.path),
                          self._submitted(run, stream), stream)
-
 
     def _run(self, run: RunFolder, info: RunRecord) -> tuple[Any, Any]:
         """The session and the submitted PipelineRun, found again by its id."""
@@ -276,37 +263,36 @@ class AzureMLBackend(_AzureBackend):
 class AzureMLV2Backend(_AzureBackend):
     target = "azureml-v2"
 
-    def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled:
+    def compile(self, plan: Plan, base_dir: str = ".", reveal: bool = False) -> Compiled:
         from runner.azureml import compile_v1, compile_v2, describe
 
-        job = compile_v2.compile_v2(spec, plan, base_dir=base_dir, reveal=reveal)
+        job = compile_v2.compile_v2(plan, base_dir=base_dir, reveal=reveal)
         header = (f"# Azure ML v2 pipeline job with a parallel step, compiled from {' -> '.join(plan.chain)} by "
                   "runner.\n# Submit: az ml job create -f <this file>  (or: runner apply <spec> --target azureml-v2)\n")
-        shared = compile_v1.resources(spec, reveal=reveal)
+        shared = compile_v1.resources(plan, reveal=reveal)
         models = {name: REDACTED if isinstance(path, Secret) and not reveal else path
                   for name, path in (plan.steps[0].models if plan.steps else {}).items()}
         lines = describe.describe_v2(job, shared["compute"], shared["datastores"], shared["workspace"], models)
         return Compiled(self.target, header + describe.dump(job.job), lines, job.job, job.stage)
 
-    def _submit(self, plan: Plan, spec: LoadedSpec, run: RunFolder, stream: IO[str] | None) -> Any:
+    def _submit(self, plan: Plan, run: RunFolder, stream: IO[str] | None) -> Outcome:
         from runner.azureml import compile_v1, compile_v2, describe
         from runner.azureml.session_v2 import SessionV2
-        from runner.azureml.submit import submit_v2
+        from runner.azureml.submit import stage_inputs, submit_v2
 
         code = _stage_code(plan, run)
-        real = compile_v2.compile_v2(spec, plan, base_dir=str(run.path), reveal=True, code=code)
+        real = compile_v2.compile_v2(plan, base_dir=str(run.path), reveal=True, code=code)
         stage_inputs(real.stage)
         job_file = run.file("job.yaml")
         fd = os.open(job_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold secret values
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(describe.dump(real.job))
-        shared = compile_v1.resources(spec, reveal=True)
+        shared = compile_v1.resources(plan, reveal=True)
         _keep_workspace(run, shared["workspace"])
-        models = compile_v1.compile_v1(spec, plan, reveal=True)["models"]
+        models = compile_v1.models(plan)
         return submit_v2(job_file, shared["workspace"], self.session or SessionV2(), _wanted(plan, v2=True),
                          str(run.path), self._submitted(run, stream), compute=shared["compute"],
                          datastores=shared["datastores"], stream=stream, models=models)
-
 
     def _client(self, run: RunFolder) -> tuple[Any, Any]:
         from runner.azureml.session_v2 import SessionV2
@@ -382,7 +368,7 @@ def _end(run: RunFolder, steps: Sequence[StepPlan], status: Status, reason: str)
                steps={s.name: StepSummary(status) for s in steps})
 
 
-def _finish(run: RunFolder, plan: Plan, outcome: Any) -> RunResult:
+def _finish(run: RunFolder, plan: Plan, outcome: Outcome) -> RunResult:
     """Move each downloaded output where the local engine keeps it; record the end."""
     from runner.azureml.submit import place
 
