@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -31,23 +31,44 @@ __all__ = ["SpecError", "RunError", "BackendError", "ValidationResult", "TARGETS
            "validate", "plan", "plan_compiled", "preview", "review", "write_schemas", "prepare_example", "init_project", "apply", "resume", "retry",
            "cancel", "list_runs", "status", "results", "logs", "follow", "remove", "gc"]
 
-# target -> "module:class" of its Backend. A new engine is one module and one line here.
-BACKENDS = {
-    "local": "runner.local.backend:LocalBackend",
-    "azureml": "runner.azureml.backend:AzureMLBackend",
-    "azureml-v2": "runner.azureml.backend:AzureMLV2Backend",
+# Each target's Backend, made by a factory that imports its engine only when called
+# (`runner --help` stays fast). The factories' return type makes mypy check each backend
+# class against the Backend protocol. `session` replaces an Azure target's SDK seam
+# (tests); each Azure factory checks it is its SDK's kind (runner.azureml.sessions).
+def _local(session: object) -> Backend:
+    from runner.local.backend import LocalBackend
+
+    return LocalBackend()
+
+
+def _azureml(session: object) -> Backend:
+    from runner.azureml.backend import AzureMLBackend
+    from runner.azureml.sessions import v1_session
+
+    return AzureMLBackend(v1_session(session))
+
+
+def _azureml_v2(session: object) -> Backend:
+    from runner.azureml.backend import AzureMLV2Backend
+    from runner.azureml.sessions import v2_session
+
+    return AzureMLV2Backend(v2_session(session))
+
+
+# target -> its Backend's factory. A new engine is one module and one line here.
+BACKENDS: dict[str, Callable[[object], Backend]] = {
+    "local": _local,
+    "azureml": _azureml,
+    "azureml-v2": _azureml_v2,
 }
 TARGETS = tuple(BACKENDS)
 
 
-def backend_for(target: str, session: Any = None) -> Backend:
+def backend_for(target: str, session: object = None) -> Backend:
     """The backend that runs `target`. `session` replaces an Azure backend's SDK seam."""
     if target not in BACKENDS:
         raise BackendError(f"no backend for target '{target}' (there are: {', '.join(TARGETS)})")
-    module, name = BACKENDS[target].split(":")
-    cls = getattr(importlib.import_module(module), name)
-    backend: Backend = cls(session) if session is not None else cls()
-    return backend
+    return BACKENDS[target](session)
 
 
 @dataclass
@@ -184,7 +205,7 @@ def init_project(folder: str | Path = ".", tabular: bool = False, force: bool = 
 
 def apply(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
           environ: Mapping[str, str] | None = None, root: Path | None = None, stream: IO[str] | None = None,
-          session: Any = None) -> RunResult:
+          session: object = None) -> RunResult:
     """Run a spec on its target (or `target`), in a new run folder under `root` (the
     project's runs: `runs_dir(spec)`), to its end. `session` replaces an Azure target's
     SDK seam (tests)."""
@@ -200,7 +221,7 @@ def runs_dir(spec: str | None = None) -> Path:
     return find(spec)
 
 
-def _run_backend(run: str, root: Path | None, session: Any = None) -> tuple[RunFolder, Backend]:
+def _run_backend(run: str, root: Path | None, session: object = None) -> tuple[RunFolder, Backend]:
     from runner.runs import inspect
 
     folder = inspect.find(run, root or runs_dir())
@@ -227,7 +248,7 @@ def retry(run: str, root: Path | None = None, stream: IO[str] | None = None, upd
     return backend.retry(folder, root or runs_dir(), stream, update_code, sets, set_params, accept_changed_inputs)
 
 
-def cancel(run: str, root: Path | None = None, session: Any = None) -> str:
+def cancel(run: str, root: Path | None = None, session: object = None) -> str:
     """Stop a running run from any terminal; says what was done. `session` replaces an
     Azure target's SDK seam."""
     folder, backend = _run_backend(run, root, session)
@@ -247,7 +268,7 @@ def list_runs(root: Path | None = None, statuses: Sequence[str] = (),
     return found[max(0, len(found) - limit):] if limit is not None else found
 
 
-def status(run: str, root: Path | None = None, session: Any = None) -> dict[str, Any]:
+def status(run: str, root: Path | None = None, session: object = None) -> dict[str, Any]:
     """run.json with each step's record and progress; an Azure run's state refreshed from
     the service first (through `session`, the SDK seam; None: the real one)."""
     folder, backend = _run_backend(run, root, session)

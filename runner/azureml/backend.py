@@ -14,9 +14,9 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
 
-from runner.azureml.sessions import WorkspaceSpec
+from runner.azureml.sessions import V1Session, V2Session, WorkspaceSpec
 from runner.plan.plan import REDACTED, Plan, StepPlan
 from runner.plan.references import Secret
 from runner.render import plan_text
@@ -29,13 +29,16 @@ from runner.runs.status import Status
 if TYPE_CHECKING:
     from runner.azureml.submit import Outcome
 
+# The session a backend talks to Azure through: v1's or v2's (runner.azureml.sessions).
+S = TypeVar("S", bound=V1Session | V2Session)
 
-class _AzureBackend:
+
+class _AzureBackend(Generic[S]):
     target = ""
     processes_per_node: int | None = None  # one per core of the cluster's VM size
 
-    def __init__(self, session: Any = None) -> None:
-        self.session = session  # the SDK seam; None: the real one
+    def __init__(self, session: S | None = None) -> None:
+        self.session: S | None = session  # the SDK seam; None: the real one
 
     def compile(self, plan: Plan, base_dir: str = ".", reveal: bool = False) -> Compiled:
         raise NotImplementedError
@@ -216,7 +219,7 @@ class _AzureBackend:
         return f"canceled Azure ML run {info.azure_run_id} ({info.target}): {info.portal_url or ''}"
 
 
-class AzureMLBackend(_AzureBackend):
+class AzureMLBackend(_AzureBackend[V1Session]):
     target = "azureml"
 
     def compile(self, plan: Plan, base_dir: str = ".", reveal: bool = False) -> Compiled:
@@ -243,11 +246,11 @@ class AzureMLBackend(_AzureBackend):
         return submit_v1(real, self.session or Session(), _wanted(plan, v2=False), str(run.path),
                          self._submitted(run, stream), stream)
 
-    def _run(self, run: RunFolder, info: RunRecord) -> tuple[Any, Any]:
+    def _run(self, run: RunFolder, info: RunRecord) -> tuple[V1Session, Any]:
         """The session and the submitted PipelineRun, found again by its id."""
         from runner.azureml.session_v1 import Session
 
-        session = self.session or Session()
+        session: V1Session = self.session or Session()
         ws = session.workspace(_workspace(run))
         return session, session.pipeline_run(ws, info.experiment, info.azure_run_id or "")
 
@@ -260,7 +263,7 @@ class AzureMLBackend(_AzureBackend):
         session.cancel(pipeline_run)
 
 
-class AzureMLV2Backend(_AzureBackend):
+class AzureMLV2Backend(_AzureBackend[V2Session]):
     target = "azureml-v2"
 
     def compile(self, plan: Plan, base_dir: str = ".", reveal: bool = False) -> Compiled:
@@ -294,10 +297,10 @@ class AzureMLV2Backend(_AzureBackend):
                          str(run.path), self._submitted(run, stream), compute=shared["compute"],
                          datastores=shared["datastores"], stream=stream, models=models)
 
-    def _client(self, run: RunFolder) -> tuple[Any, Any]:
+    def _client(self, run: RunFolder) -> tuple[V2Session, Any]:
         from runner.azureml.session_v2 import SessionV2
 
-        session = self.session or SessionV2()
+        session: V2Session = self.session or SessionV2()
         return session, session.client(_workspace(run))
 
     def _azure_status(self, run: RunFolder, info: RunRecord) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from runner.azureml.compile_v1 import azure_of
+from runner.azureml.sessions import ComputeSpec, DatastoreSpec, ModelSpec, V1Session, V2Session, WorkspaceSpec
 from runner.plan.plan import Plan
 from runner.plan.references import is_remote
 from runner.runs.outcome import RunError
@@ -195,7 +196,7 @@ def _fetch(download: Callable[[Wanted, str], None], wanted: list[Wanted], workdi
     return files
 
 
-def submit_v1(compiled: dict[str, Any], session: Any, wanted: list[Wanted], workdir: str,
+def submit_v1(compiled: dict[str, Any], session: V1Session, wanted: list[Wanted], workdir: str,
               on_submitted: Callable[[dict[str, str]], None], stream: IO[str] | None = None) -> Outcome:
     """Build (creating or reusing workspace resources), submit, wait, download."""
     from runner.azureml.build_v1 import build
@@ -215,10 +216,10 @@ def submit_v1(compiled: dict[str, Any], session: Any, wanted: list[Wanted], work
     return outcome
 
 
-def submit_v2(job_file: str, client_spec: dict[str, Any], session: Any, wanted: list[Wanted], workdir: str,
-              on_submitted: Callable[[dict[str, str]], None], compute: dict[str, Any] | None = None,
-              datastores: dict[str, Any] | None = None, stream: IO[str] | None = None,
-              models: dict[str, Any] | None = None) -> Outcome:
+def submit_v2(job_file: str, client_spec: WorkspaceSpec, session: V2Session, wanted: list[Wanted], workdir: str,
+              on_submitted: Callable[[dict[str, str]], None], compute: ComputeSpec | None = None,
+              datastores: dict[str, DatastoreSpec] | None = None, stream: IO[str] | None = None,
+              models: dict[str, ModelSpec] | None = None) -> Outcome:
     """Load the job YAML with the SDK (as `az ml job create -f` does), submit, stream, download."""
     job = session.load(job_file)
     client = session.client(client_spec)

@@ -1,8 +1,9 @@
 """The Backend protocol: the seam between the facade (`runner.api`) and what runs a
 plan. A new engine (a Ray cluster, Kubernetes) is one module implementing it, and one
-line in `runner.api.BACKENDS` naming it (as Kedro's AbstractRunner is subclassed). A
-backend reads the Plan only: what a target needs of the spec (Azure's workspace,
-environment, datastores...) is resolved into it once (`Plan.azure`).
+factory in `runner.api.BACKENDS` making it (as Kedro's AbstractRunner is subclassed);
+mypy checks each factory's backend against this protocol. A backend reads the Plan
+only: what a target needs of the spec (Azure's workspace, environment, datastores...)
+is resolved into it once (`Plan.azure`).
 
 Every backend records its runs in the same run folder with the same records
 (`runner.runs`), so `runner runs`, `status` and `results` read any target's run.
