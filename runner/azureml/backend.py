@@ -27,7 +27,7 @@ from runner.runs.records import JobRecord, RunRecord, StepSummary
 from runner.runs.status import Status
 
 if TYPE_CHECKING:
-    from runner.azureml.submit import Outcome
+    from runner.azureml.submit import Outcome, Wanted
 
 # The session a backend talks to Azure through: v1's or v2's (runner.azureml.sessions).
 S = TypeVar("S", bound=V1Session | V2Session)
@@ -356,7 +356,7 @@ def _submitted_record(run: RunFolder) -> RunRecord:
     return info
 
 
-def _wanted(plan: Plan, v2: bool) -> list[Any]:
+def _wanted(plan: Plan, v2: bool) -> list[Wanted]:
     from runner.azureml.compile_v2 import node_name
     from runner.azureml.submit import Wanted
 

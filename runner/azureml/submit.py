@@ -1,4 +1,6 @@
-"""Submit a compiled pipeline through a session, follow it, and download what it wrote.
+"""Submit a compiled pipeline through a session, follow it, and download what it wrote;
+before that, check what the plan names is there (`preflight`) and link a v2 job's
+single-file inputs into the folders its YAML names (`stage_inputs`).
 
 Both targets end the same way: an `Outcome` that the API records in the run folder, so
 `runner runs / status / results` read Azure runs as they read local ones.
