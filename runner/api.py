@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -32,23 +32,44 @@ __all__ = ["SpecError", "RunError", "BackendError", "ValidationResult", "TARGETS
            "validate", "plan", "plan_compiled", "preview", "review", "write_schemas", "prepare_example", "init_project", "apply", "resume", "retry",
            "cancel", "list_runs", "status", "results", "logs", "follow", "remove", "gc"]
 
-# target -> "module:class" of its Backend. A new engine is one module and one line here.
-BACKENDS = {
-    "local": "runner.local.backend:LocalBackend",
-    "azureml": "runner.azureml.backend:AzureMLBackend",
-    "azureml-v2": "runner.azureml.backend:AzureMLV2Backend",
+# Each target's Backend, made by a factory that imports its engine only when called
+# (`runner --help` stays fast). The factories' return type makes mypy check each backend
+# class against the Backend protocol. `session` replaces an Azure target's SDK seam
+# (tests); each Azure factory checks it is its SDK's kind (runner.azureml.sessions).
+def _local(session: object) -> Backend:
+    from runner.local.backend import LocalBackend
+
+    return LocalBackend()
+
+
+def _azureml(session: object) -> Backend:
+    from runner.azureml.backend import AzureMLBackend
+    from runner.azureml.sessions import v1_session
+
+    return AzureMLBackend(v1_session(session))
+
+
+def _azureml_v2(session: object) -> Backend:
+    from runner.azureml.backend import AzureMLV2Backend
+    from runner.azureml.sessions import v2_session
+
+    return AzureMLV2Backend(v2_session(session))
+
+
+# target -> its Backend's factory. A new engine is one module and one line here.
+BACKENDS: dict[str, Callable[[object], Backend]] = {
+    "local": _local,
+    "azureml": _azureml,
+    "azureml-v2": _azureml_v2,
 }
 TARGETS = tuple(BACKENDS)
 
 
-def backend_for(target: str, session: Any = None) -> Backend:
+def backend_for(target: str, session: object = None) -> Backend:
     """The backend that runs `target`. `session` replaces an Azure backend's SDK seam."""
     if target not in BACKENDS:
         raise BackendError(f"no backend for target '{target}' (there are: {', '.join(TARGETS)})")
-    module, name = BACKENDS[target].split(":")
-    cls = getattr(importlib.import_module(module), name)
-    backend: Backend = cls(session) if session is not None else cls()
-    return backend
+    return BACKENDS[target](session)
 
 
 @dataclass
@@ -94,12 +115,17 @@ def plan(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), ta
 
 
 def plan_compiled(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
-                  environ: Mapping[str, str] | None = None, base_dir: str = ".") -> tuple[Plan, Compiled | None]:
+                  environ: Mapping[str, str] | None = None, base_dir: str = ".",
+                  stage: bool = False) -> tuple[Plan, Compiled | None]:
     """The plan and what its backend compiles it to (an Azure pipeline; None locally).
-    Local paths in a v2 job are relative to `base_dir`, the folder its YAML goes to."""
-    loaded = _load(spec, sets, set_params, environ)
-    result = _plan(loaded, target)
-    return result, backend_for(result.target).compile(result, loaded, base_dir)
+    Local paths in a v2 job are relative to `base_dir`, the folder its YAML goes to;
+    with `stage`, what they name is made there too (RunError where it cannot be)."""
+    result = plan(spec, sets, set_params, target, environ)
+    backend = backend_for(result.target)
+    compiled = backend.compile(result, base_dir)
+    if stage and compiled is not None:
+        backend.stage(compiled)
+    return result, compiled
 
 
 def preview(result: Plan, spec: str | None = None, root: Path | None = None) -> list[StepWork]:
@@ -129,7 +155,7 @@ def review(new: str, old: str | None = None, against: str | None = None, sets: S
     plan_new = _plan(loaded, target)
     backend = backend_for(plan_new.target)  # both sides are planned for the new side's target
     # The work only: a review compares what runs, not whether an earlier run is reused.
-    new_side = Side(new, plan_new, estimate(plan_new), backend.compile(plan_new, loaded), loaded.tree)
+    new_side = Side(new, plan_new, estimate(plan_new), backend.compile(plan_new), loaded.tree)
     reader = git_reader(against, new) if against else None
     source = old or new
     name = f"{source} at {against}" if against else source
@@ -141,15 +167,8 @@ def review(new: str, old: str | None = None, against: str | None = None, sets: S
     except SpecError as exc:  # the old side's own problems, said to be the old side's
         raise SpecError([dataclasses.replace(d, note=f"in {name}" + (f"; {d.note}" if d.note else ""))
                          for d in exc.diagnostics]) from None
-    old_side = Side(name, plan_old, estimate(plan_old), backend.compile(plan_old, old_loaded))
+    old_side = Side(name, plan_old, estimate(plan_old), backend.compile(plan_old))
     return compare(old_side, new_side)
-
-
-def stage_inputs(compiled: Compiled) -> None:
-    """Link what a compiled job reads as folders (single files) where its YAML says."""
-    from runner.azureml.backend import stage_inputs as stage
-
-    stage(compiled.stage)
 
 
 def write_schemas(folder: str | Path) -> list[Path]:
@@ -190,13 +209,12 @@ def init_project(folder: str | Path = ".", tabular: bool = False, force: bool = 
 
 def apply(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
           environ: Mapping[str, str] | None = None, root: Path | None = None, stream: IO[str] | None = None,
-          session: Any = None) -> RunResult:
+          session: object = None) -> RunResult:
     """Run a spec on its target (or `target`), in a new run folder under `root` (the
     project's runs: `runs_dir(spec)`), to its end. `session` replaces an Azure target's
     SDK seam (tests)."""
-    loaded = _load(spec, sets, set_params, environ)
-    result = _plan(loaded, target)
-    return backend_for(result.target, session).apply(result, loaded, root or runs_dir(spec), stream)
+    result = plan(spec, sets, set_params, target, environ)
+    return backend_for(result.target, session).apply(result, root or runs_dir(spec), stream)
 
 
 def runs_dir(spec: str | None = None) -> Path:
@@ -207,7 +225,7 @@ def runs_dir(spec: str | None = None) -> Path:
     return find(spec)
 
 
-def _run_backend(run: str, root: Path | None, session: Any = None) -> tuple[RunFolder, Backend]:
+def _run_backend(run: str, root: Path | None, session: object = None) -> tuple[RunFolder, Backend]:
     from runner.runs import inspect
 
     folder = inspect.find(run, root or runs_dir())
@@ -234,7 +252,7 @@ def retry(run: str, root: Path | None = None, stream: IO[str] | None = None, upd
     return backend.retry(folder, root or runs_dir(), stream, update_code, sets, set_params, accept_changed_inputs)
 
 
-def cancel(run: str, root: Path | None = None, session: Any = None) -> str:
+def cancel(run: str, root: Path | None = None, session: object = None) -> str:
     """Stop a running run from any terminal; says what was done. `session` replaces an
     Azure target's SDK seam."""
     folder, backend = _run_backend(run, root, session)
@@ -251,7 +269,7 @@ def list_runs(root: Path | None = None, statuses: Sequence[str] = (),
     return found[max(0, len(found) - limit):] if limit is not None else found
 
 
-def status(run: str, root: Path | None = None, session: Any = None) -> RunView:
+def status(run: str, root: Path | None = None, session: object = None) -> RunView:
     """The run with each step's record and progress; an Azure run's state refreshed from
     the service first (through `session`, the SDK seam; None: the real one)."""
     folder, backend = _run_backend(run, root, session)

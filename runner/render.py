@@ -218,6 +218,7 @@ def redacted_spec(plan: Plan) -> dict[str, Any]:
 def public_plan(plan: Plan, work: list[StepWork] | None = None) -> dict[str, Any]:
     """The plan as JSON data with secrets hidden (`runner plan --json`, plan.json)."""
     data = dataclasses.asdict(plan)
+    del data["azure"]  # the compiled pipeline shows it (and it holds datastore credentials)
     if work is not None:
         data["work"] = [dataclasses.asdict(w) for w in work]
     data["resolved"] = redacted_spec(plan)

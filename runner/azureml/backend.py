@@ -12,13 +12,13 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
 
+from runner.azureml.sessions import V1Session, V2Session, WorkspaceSpec
 from runner.plan.plan import REDACTED, Plan, StepPlan
 from runner.plan.references import Secret
-from runner.azureml.session_v1 import WorkspaceSpec
 from runner.render import plan_text
 from runner.runs import follow, inspect
 from runner.runs.folder import RunFolder, new_run
@@ -26,41 +26,32 @@ from runner.runs.outcome import BackendError, Compiled, Results, RunError, RunRe
 from runner.runs.records import JobRecord, RunRecord, StepSummary
 from runner.runs.status import Status
 from runner.runs.views import LogChunk, RunView, ServiceState
-from runner.spec.load import LoadedSpec
+
+if TYPE_CHECKING:
+    from runner.azureml.submit import Outcome, Wanted
+
+# The session a backend talks to Azure through: v1's or v2's (runner.azureml.sessions).
+S = TypeVar("S", bound=V1Session | V2Session)
 
 
-def stage_inputs(stage: Mapping[str, str]) -> None:
-    """Link each single-file input into a folder of its own, holding only that file (a
-    copy where links cannot be made). Raises RunError for a file that is not there."""
-    for folder, file in stage.items():
-        if not os.path.isfile(file):
-            raise RunError(f"{file} does not exist (a single-file dataset: it is linked into {folder}/ "
-                           "for azureml-v2)")
-        os.makedirs(folder, exist_ok=True)
-        target = os.path.join(folder, os.path.basename(file))
-        for name in os.listdir(folder):  # what an earlier plan or apply staged
-            path = os.path.join(folder, name)
-            if path != target or not os.path.samefile(path, file):
-                shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
-        if os.path.exists(target):
-            continue
-        try:
-            os.link(file, target)
-        except OSError:
-            shutil.copy2(file, target)
-
-
-class _AzureBackend:
+class _AzureBackend(Generic[S]):
     target = ""
     processes_per_node: int | None = None  # one per core of the cluster's VM size
 
-    def __init__(self, session: Any = None) -> None:
-        self.session = session  # the SDK seam; None: the real one
+    def __init__(self, session: S | None = None) -> None:
+        self.session: S | None = session  # the SDK seam; None: the real one
 
-    def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled:
+    def compile(self, plan: Plan, base_dir: str = ".", reveal: bool = False) -> Compiled:
         raise NotImplementedError
 
-    def apply(self, plan: Plan, spec: LoadedSpec, root: Path, stream: IO[str] | None) -> RunResult:
+    def stage(self, compiled: Compiled) -> None:
+        """Link each single-file input of a v2 job written to a file into the folder its
+        YAML names (v1 stages nothing: it uploads what the plan names itself)."""
+        from runner.azureml.submit import stage_inputs
+
+        stage_inputs(compiled.stage)
+
+    def apply(self, plan: Plan, root: Path, stream: IO[str] | None) -> RunResult:
         from runner.azureml.submit import AzureError, PreflightError, preflight, require_sdk
 
         try:
@@ -68,13 +59,13 @@ class _AzureBackend:
                 require_sdk(plan.target)
         except AzureError as exc:
             raise BackendError(str(exc)) from exc
-        problems = preflight(spec, plan, exclude=[str(root)])
+        problems = preflight(plan, exclude=[str(root)])
         if problems:  # before anything is created in the workspace
             raise RunError("cannot submit:\n" + "\n".join(f"  {p}" for p in problems))
-        run = self._start(plan, spec, root)
+        run = self._start(plan, root)
         try:
             with contextlib.redirect_stdout(sys.stderr):  # the SDKs print; stdout is for the run id
-                outcome = self._submit(plan, spec, run, stream)
+                outcome = self._submit(plan, run, stream)
         except PreflightError as exc:  # found in the workspace before anything was created there
             _end(run, plan.steps, Status.PREFLIGHT, str(exc))
             raise RunError(f"cannot submit: {exc}") from exc
@@ -94,12 +85,12 @@ class _AzureBackend:
             raise BackendError(f"{plan.target}: {reason} (the whole error: {run.error_log})") from exc
         return _finish(run, plan, outcome)
 
-    def _start(self, plan: Plan, spec: LoadedSpec, root: Path) -> RunFolder:
+    def _start(self, plan: Plan, root: Path) -> RunFolder:
         """A run folder as the local engine keeps one, so runs/status/results read it."""
         run = new_run(root, plan.name)
         run.write_job(JobRecord(plan.target, plan.steps))
         run.write(RunRecord.start(run.id, plan, Status.SUBMITTING))
-        shown = self.compile(plan, spec, base_dir=str(run.path))
+        shown = self.compile(plan, base_dir=str(run.path))
         run.plan_text.write_text(plan_text(plan) + "\n".join(["", *shown.description, ""]),
                                               encoding="utf-8")
         self._keep(run, shown)
@@ -110,10 +101,10 @@ class _AzureBackend:
     def _keep(self, run: RunFolder, shown: Compiled) -> None:
         """What a reviewer of the run folder sees of the compiled pipeline."""
 
-    def _submit(self, plan: Plan, spec: LoadedSpec, run: RunFolder, stream: IO[str] | None) -> Any:
+    def _submit(self, plan: Plan, run: RunFolder, stream: IO[str] | None) -> Outcome:
         raise NotImplementedError
 
-    def _submitted(self, run: RunFolder, stream: IO[str] | None) -> Any:
+    def _submitted(self, run: RunFolder, stream: IO[str] | None) -> Callable[[dict[str, str]], None]:
         def submitted(info: dict[str, str]) -> None:
             run.update(status=Status.RUNNING, azure_run_id=info["azure_run_id"], portal_url=info["portal_url"])
             if stream is not None:
@@ -225,13 +216,13 @@ class _AzureBackend:
         return f"canceled Azure ML run {info.azure_run_id} ({info.target}): {info.portal_url or ''}"
 
 
-class AzureMLBackend(_AzureBackend):
+class AzureMLBackend(_AzureBackend[V1Session]):
     target = "azureml"
 
-    def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled:
+    def compile(self, plan: Plan, base_dir: str = ".", reveal: bool = False) -> Compiled:
         from runner.azureml import compile_v1, describe
 
-        data = compile_v1.compile_v1(spec, plan, reveal=reveal)
+        data = compile_v1.compile_v1(plan, reveal=reveal)
         header = (f"# The Azure ML SDK v1 pipeline that `runner apply --target azureml` builds from "
                   f"{' -> '.join(plan.chain)}\n"
                   "# (Workspace, AmlCompute, Datastore, Dataset, Model, Environment, PipelineParameter,\n"
@@ -241,23 +232,22 @@ class AzureMLBackend(_AzureBackend):
     def _keep(self, run: RunFolder, shown: Compiled) -> None:
         run.pipeline_yaml.write_text(shown.text, encoding="utf-8")
 
-    def _submit(self, plan: Plan, spec: LoadedSpec, run: RunFolder, stream: IO[str] | None) -> Any:
+    def _submit(self, plan: Plan, run: RunFolder, stream: IO[str] | None) -> Outcome:
         from runner.azureml import compile_v1
         from runner.azureml.session_v1 import Session
         from runner.azureml.submit import submit_v1
 
         code = _stage_code(plan, run)
-        real = compile_v1.compile_v1(spec, plan, reveal=True, code=code)
+        real = compile_v1.compile_v1(plan, reveal=True, code=code)
         _keep_workspace(run, real["workspace"])
         return submit_v1(real, self.session or Session(), _wanted(plan, v2=False), str(run.path),
                          self._submitted(run, stream), stream)
 
-
-    def _run(self, run: RunFolder, info: RunRecord) -> tuple[Any, Any]:
+    def _run(self, run: RunFolder, info: RunRecord) -> tuple[V1Session, Any]:
         """The session and the submitted PipelineRun, found again by its id."""
         from runner.azureml.session_v1 import Session
 
-        session = self.session or Session()
+        session: V1Session = self.session or Session()
         ws = session.workspace(_workspace(run))
         return session, session.pipeline_run(ws, info.experiment, info.azure_run_id or "")
 
@@ -270,45 +260,44 @@ class AzureMLBackend(_AzureBackend):
         session.cancel(pipeline_run)
 
 
-class AzureMLV2Backend(_AzureBackend):
+class AzureMLV2Backend(_AzureBackend[V2Session]):
     target = "azureml-v2"
 
-    def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled:
+    def compile(self, plan: Plan, base_dir: str = ".", reveal: bool = False) -> Compiled:
         from runner.azureml import compile_v1, compile_v2, describe
 
-        job = compile_v2.compile_v2(spec, plan, base_dir=base_dir, reveal=reveal)
+        job = compile_v2.compile_v2(plan, base_dir=base_dir, reveal=reveal)
         header = (f"# Azure ML v2 pipeline job with a parallel step, compiled from {' -> '.join(plan.chain)} by "
                   "runner.\n# Submit: az ml job create -f <this file>  (or: runner apply <spec> --target azureml-v2)\n")
-        shared = compile_v1.resources(spec, reveal=reveal)
+        shared = compile_v1.resources(plan, reveal=reveal)
         models = {name: REDACTED if isinstance(path, Secret) and not reveal else path
                   for name, path in (plan.steps[0].models if plan.steps else {}).items()}
         lines = describe.describe_v2(job, shared["compute"], shared["datastores"], shared["workspace"], models)
         return Compiled(self.target, header + describe.dump(job.job), lines, job.job, job.stage)
 
-    def _submit(self, plan: Plan, spec: LoadedSpec, run: RunFolder, stream: IO[str] | None) -> Any:
+    def _submit(self, plan: Plan, run: RunFolder, stream: IO[str] | None) -> Outcome:
         from runner.azureml import compile_v1, compile_v2, describe
         from runner.azureml.session_v2 import SessionV2
-        from runner.azureml.submit import submit_v2
+        from runner.azureml.submit import stage_inputs, submit_v2
 
         code = _stage_code(plan, run)
-        real = compile_v2.compile_v2(spec, plan, base_dir=str(run.path), reveal=True, code=code)
+        real = compile_v2.compile_v2(plan, base_dir=str(run.path), reveal=True, code=code)
         stage_inputs(real.stage)
         job_file = str(run.job_yaml)
         fd = os.open(job_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold secret values
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(describe.dump(real.job))
-        shared = compile_v1.resources(spec, reveal=True)
+        shared = compile_v1.resources(plan, reveal=True)
         _keep_workspace(run, shared["workspace"])
-        models = compile_v1.compile_v1(spec, plan, reveal=True)["models"]
+        models = compile_v1.models(plan)
         return submit_v2(job_file, shared["workspace"], self.session or SessionV2(), _wanted(plan, v2=True),
                          str(run.path), self._submitted(run, stream), compute=shared["compute"],
                          datastores=shared["datastores"], stream=stream, models=models)
 
-
-    def _client(self, run: RunFolder) -> tuple[Any, Any]:
+    def _client(self, run: RunFolder) -> tuple[V2Session, Any]:
         from runner.azureml.session_v2 import SessionV2
 
-        session = self.session or SessionV2()
+        session: V2Session = self.session or SessionV2()
         return session, session.client(_workspace(run))
 
     def _azure_status(self, run: RunFolder, info: RunRecord) -> str:
@@ -362,7 +351,7 @@ def _submitted_record(run: RunFolder) -> RunRecord:
     return info
 
 
-def _wanted(plan: Plan, v2: bool) -> list[Any]:
+def _wanted(plan: Plan, v2: bool) -> list[Wanted]:
     from runner.azureml.compile_v2 import node_name
     from runner.azureml.submit import Wanted
 
@@ -377,7 +366,7 @@ def _end(run: RunFolder, steps: Sequence[StepPlan], status: Status, reason: str)
                steps={s.name: StepSummary(status) for s in steps})
 
 
-def _finish(run: RunFolder, plan: Plan, outcome: Any) -> RunResult:
+def _finish(run: RunFolder, plan: Plan, outcome: Outcome) -> RunResult:
     """Move each downloaded output where the local engine keeps it; record the end."""
     from runner.azureml.submit import place
 

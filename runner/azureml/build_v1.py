@@ -19,7 +19,7 @@ from azureml.pipeline.core import PipelineData, PipelineParameter
 from azureml.pipeline.steps import ParallelRunConfig, ParallelRunStep
 
 from runner.plan.references import MLTABLE
-from runner.azureml.session_v1 import Session
+from runner.azureml.sessions import V1Session
 
 
 # The SDK's objects are typed Any (azureml-core ships no type information); the compiled
@@ -36,7 +36,7 @@ class EnvironmentSpec(TypedDict):
 
 @dataclass
 class Built:
-    """The pipeline's parts, ready for `Session.submit`."""
+    """The pipeline's parts, ready for `V1Session.submit`."""
 
     workspace: Any
     steps: list[Any]
@@ -70,7 +70,7 @@ def listing_digest(root: str, files: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def upload(session: Session, store: Any, local: str, prefix: str, skip: tuple[str, ...] = ()) -> str:
+def upload(session: V1Session, store: Any, local: str, prefix: str, skip: tuple[str, ...] = ()) -> str:
     """Upload a local file or folder under prefix/<digest>; the datastore path to read."""
     root, files = listing(local, skip)
     target = f"{prefix}/{listing_digest(root, files)}"
@@ -88,7 +88,7 @@ def environment(spec: EnvironmentSpec) -> Environment:
     return env
 
 
-def _dataset(session: Session, ws: Any, name: str, spec: dict[str, Any], stores: dict[str, Any]) -> Any:
+def _dataset(session: V1Session, ws: Any, name: str, spec: dict[str, Any], stores: dict[str, Any]) -> Any:
     if "asset" in spec:  # registered in the workspace: used as it is
         return session.registered_dataset(ws, spec["asset"], spec["version"])
     if "url" in spec:
@@ -121,7 +121,7 @@ def _encoding(spec: dict[str, Any]) -> str:
             "utf-16": "utf16", "windows-1252": "windows1252"}.get(encoding.lower(), encoding)
 
 
-def build(compiled: dict[str, Any], session: Session, ws: Any = None) -> Built:
+def build(compiled: dict[str, Any], session: V1Session, ws: Any = None) -> Built:
     """Create or reuse the workspace resources (through the seam), then build the steps.
     `ws`: the workspace, where the caller has it already (pre-flight read it)."""
     ws = ws if ws is not None else session.workspace(compiled["workspace"])
@@ -143,7 +143,7 @@ def build(compiled: dict[str, Any], session: Session, ws: Any = None) -> Built:
     return built
 
 
-def _consume(ref: dict[str, Any], built: Built, session: Session) -> Any:
+def _consume(ref: dict[str, Any], built: Built, session: V1Session) -> Any:
     """What ParallelRunStep takes for an input, side input, or an argument naming one."""
     if "parameter" in ref and "input_name" not in ref:
         return built.parameters[ref["parameter"]]
@@ -174,7 +174,7 @@ def _value(value: Any, built: Built) -> Any:
 
 
 def _step(spec: dict[str, Any], built: Built, compute: Any, env: Environment, stores: dict[str, Any],
-          session: Session) -> ParallelRunStep:
+          session: V1Session) -> ParallelRunStep:
     config = spec["parallel_run_config"]
     run_config = ParallelRunConfig(
         source_directory=config["source_directory"],

@@ -11,13 +11,14 @@ the *base* spec file gives; a variant's own values are submitted as
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
+from runner.plan.azure import AzureDatastore, AzurePlan
 from runner.plan.plan import REDACTED, Plan, StepPlan
-from runner.plan.references import ArgumentPlan, InputPlan, Secret, is_remote, resolve_path
-from runner.plan.targets import used_datasets
-from runner.spec.load import LoadedSpec
+from runner.plan.references import ArgumentPlan, InputPlan, Secret, is_remote
+from runner.runs.outcome import BackendError
 
 # Azure requires these in the environment of every ParallelRunStep (it warns otherwise,
 # and file datasets cannot be mounted without fuse).
@@ -27,21 +28,29 @@ _DATASTORE_URI = re.compile(r"^azureml://datastores/(?P<store>[^/]+)/paths/(?P<p
 INT_FIELDS = ("process_count_per_node", "node_count", "run_invocation_timeout", "run_max_try")
 
 
-def shown(loaded: LoadedSpec, path: tuple[Any, ...], value: Any, reveal: bool) -> Any:
-    """A value as the compiled pipeline shows it: *** when it came from a secret variable."""
-    return REDACTED if not reveal and path in loaded.secrets else value
+def azure_of(plan: Plan) -> AzurePlan:
+    """The plan's Azure part (built for an Azure target only)."""
+    if plan.azure is None:
+        raise BackendError(f"a plan for target {plan.target} has no Azure resources to compile")
+    return plan.azure
 
 
-def environment(loaded: LoadedSpec, reveal: bool) -> dict[str, Any]:
+def shown(value: Any, reveal: bool) -> Any:
+    """A value as the compiled pipeline shows it: *** when it came from a secret variable;
+    revealed, the text itself (the YAML writer and the SDKs take plain strings)."""
+    if isinstance(value, Secret):
+        return str(value) if reveal else REDACTED
+    return value
+
+
+def environment(plan: Plan, reveal: bool) -> dict[str, Any]:
     """The environment's packages, with those Azure requires of every ParallelRunStep."""
-    assert loaded.spec.azure is not None and loaded.spec.azure.environment is not None
-    env = loaded.spec.azure.environment
-    base = ("azure", "environment")
-    pip = [shown(loaded, (*base, "pip", i), p, reveal) for i, p in enumerate(env.pip)]
+    env = azure_of(plan).environment
+    pip = [shown(p, reveal) for p in env.pip]
     return {"name": env.name, "python_version": env.python_version,
-            "conda_packages": [shown(loaded, (*base, "conda", i), p, reveal) for i, p in enumerate(env.conda)],
+            "conda_packages": [shown(p, reveal) for p in env.conda],
             "pip_packages": with_required(pip, REQUIRED_PIP),
-            "docker_base_image": shown(loaded, (*base, "docker_base_image"), env.docker_base_image, reveal)}
+            "docker_base_image": shown(env.docker_base_image, reveal)}
 
 
 def input_name(text: str) -> str:
@@ -60,30 +69,34 @@ def datastore_path(path: str) -> tuple[str, str] | None:
     return (match.group("store"), match.group("path")) if match else None
 
 
-def compile_v1(loaded: LoadedSpec, plan: Plan, reveal: bool = False,
-               code: dict[str, str] | None = None) -> dict[str, Any]:
+def compile_v1(plan: Plan, reveal: bool = False, code: dict[str, str] | None = None) -> dict[str, Any]:
     """The SDK v1 pipeline as data. `reveal` keeps secret values (for building the real
     objects); without it they are shown as *** (for the plan). `code`: step -> the folder
     its code was copied to (runner.azureml.code), uploaded instead of source_directory."""
-    spec = loaded.spec
+    azure = azure_of(plan)
     return {
         "target": "azureml",
-        **resources(loaded, reveal),
-        "environment": environment(loaded, reveal),
-        "models": {name: {"path": resolve_path(loaded, ("models", name, "path"), model.path), "tags": model.tags,
-                          "description": model.description} for name, model in spec.models.items()},
-        "datasets": {name: _dataset(loaded, name, reveal) for name in used_datasets(loaded)},
-        "parameters": _parameters(loaded, reveal),
-        "steps": [_step(loaded, plan, index, reveal, code or {}) for index in range(len(spec.steps))],
-        "submit": {"experiment": plan.experiment, "pipeline_parameters": _overrides(loaded, reveal)},
+        **resources(plan, reveal),
+        "environment": environment(plan, reveal),
+        "models": models(plan),
+        "datasets": {name: _dataset(plan, name, reveal) for name in azure.used},
+        "parameters": _parameters(azure, reveal),
+        "steps": [_step(plan, index, reveal, code or {}) for index in range(len(plan.steps))],
+        "submit": {"experiment": plan.experiment, "pipeline_parameters": _overrides(azure, reveal)},
     }
 
 
-def resources(loaded: LoadedSpec, reveal: bool = False) -> dict[str, Any]:
+def models(plan: Plan) -> dict[str, Any]:
+    """Each model as Model.register takes it (its path shown as written: a view hides a
+    secret one with the plan's other secret values)."""
+    return {name: {"path": str(model.path), "tags": model.tags, "description": model.description}
+            for name, model in azure_of(plan).models.items()}
+
+
+def resources(plan: Plan, reveal: bool = False) -> dict[str, Any]:
     """The workspace, compute and datastores: the same for both SDKs."""
-    azure = loaded.spec.azure
-    assert azure is not None and azure.compute is not None  # check_target
-    return {"workspace": _workspace(loaded, reveal), "compute": azure.compute.model_dump(mode="json"),
+    azure = azure_of(plan)
+    return {"workspace": _workspace(azure, reveal), "compute": dataclasses.asdict(azure.compute),
             "datastores": {name: _datastore(store, reveal) for name, store in azure.datastores.items()}}
 
 
@@ -126,30 +139,28 @@ def with_required(packages: list[str], required: tuple[str, ...] | list[str]) ->
     return out
 
 
-def _workspace(loaded: LoadedSpec, reveal: bool) -> dict[str, Any]:
-    assert loaded.spec.azure is not None
-    ws = loaded.spec.azure.workspace
-    if ws.subscription_id:
-        return {key: shown(loaded, ("azure", "workspace", key), getattr(ws, key), reveal)
-                for key in ("subscription_id", "resource_group", "name")}
-    return {"config": resolve_path(loaded, ("azure", "workspace", "config"), ws.config or "config.json")}
+def _workspace(azure: AzurePlan, reveal: bool) -> dict[str, Any]:
+    ws = azure.workspace
+    if ws.config is None:
+        return {"subscription_id": shown(ws.subscription_id, reveal), "resource_group": shown(ws.resource_group, reveal),
+                "name": shown(ws.name, reveal)}
+    return {"config": ws.config}
 
 
-def _datastore(store: Any, reveal: bool) -> dict[str, Any]:
+def _datastore(store: AzureDatastore, reveal: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"container_name": store.container_name, "account_name": store.account_name}
-    for key in ("account_key", "sas_token"):
-        secret = getattr(store, key)
+    for key, secret in (("account_key", store.account_key), ("sas_token", store.sas_token)):
         if secret is not None:
-            out[key] = secret.get_secret_value() if reveal else REDACTED
+            out[key] = shown(secret, reveal)
     return out
 
 
-def _dataset(loaded: LoadedSpec, name: str, reveal: bool) -> dict[str, Any]:
-    dataset = loaded.spec.datasets[name]
-    path = resolve_path(loaded, ("datasets", name, "path"), dataset.path)
+def _dataset(plan: Plan, name: str, reveal: bool) -> dict[str, Any]:
+    dataset = azure_of(plan).datasets[name]
     out: dict[str, Any] = {"kind": dataset.kind}
-    if shown(loaded, ("datasets", name, "path"), path, reveal) == REDACTED:
+    if shown(dataset.path, reveal) == REDACTED:
         return {**out, "url": REDACTED}  # a URL with a SAS token in it, say
+    path = str(dataset.path)
     remote = datastore_path(path)
     asset = data_asset(path)
     if asset:
@@ -161,7 +172,7 @@ def _dataset(loaded: LoadedSpec, name: str, reveal: bool) -> dict[str, Any]:
     else:
         # Uploaded to the default datastore under a folder named by a digest of the files
         # (computed at apply), so unchanged data is not uploaded twice.
-        out.update(local=path, upload_to=f"runner/{loaded.spec.name}/{name}")
+        out.update(local=path, upload_to=f"runner/{plan.name}/{name}")
     if dataset.kind == "tabular":
         suffix = path.rstrip("/").rsplit(".", 1)[-1].lower()
         out.update(format=dataset.format or (suffix if suffix in ("parquet", "jsonl") else "csv"),
@@ -180,35 +191,22 @@ def _typed(field: str | None, value: Any) -> Any:
     return value
 
 
-def _bound_field(loaded: LoadedSpec, parameter: str) -> str | None:
-    for binding in loaded.bindings:
-        if binding.parameter == parameter and binding.path[2] == "parallel_run":
-            return str(binding.path[3])
-    return None
+def parameter_value(value: Any, field: str | None, secret: bool, reveal: bool) -> Any:
+    """A parameter's value as the pipeline takes it: typed by its field, *** if secret."""
+    if secret and not reveal:
+        return REDACTED
+    typed = _typed(field, value)
+    return str(typed) if isinstance(typed, Secret) else typed
 
 
-def _secret_parameter(loaded: LoadedSpec, name: str) -> bool:
-    return ("parameters", name) in loaded.secrets or name in loaded.base_secrets
-
-
-def _parameters(loaded: LoadedSpec, reveal: bool) -> dict[str, Any]:
+def _parameters(azure: AzurePlan, reveal: bool) -> dict[str, Any]:
     """PipelineParameter defaults: the base spec's values (a variant submits its own)."""
-    out = {}
-    for name, value in loaded.spec.parameters.items():
-        base = loaded.base_parameters.get(name, value)
-        out[name] = REDACTED if _secret_parameter(loaded, name) and not reveal else \
-            _typed(_bound_field(loaded, name), base)
-    return out
+    return {name: parameter_value(p.base, p.field, p.secret, reveal) for name, p in azure.parameters.items()}
 
 
-def _overrides(loaded: LoadedSpec, reveal: bool) -> dict[str, Any]:
-    out = {}
-    for name, value in loaded.spec.parameters.items():
-        field = _bound_field(loaded, name)
-        base = _typed(field, loaded.base_parameters.get(name, value))
-        if _typed(field, value) != base:
-            out[name] = REDACTED if _secret_parameter(loaded, name) and not reveal else _typed(field, value)
-    return out
+def _overrides(azure: AzurePlan, reveal: bool) -> dict[str, Any]:
+    return {name: parameter_value(p.value, p.field, p.secret, reveal) for name, p in azure.parameters.items()
+            if _typed(p.field, p.value) != _typed(p.field, p.base)}
 
 
 def reference(item: InputPlan) -> dict[str, Any]:
@@ -237,43 +235,40 @@ def env_values(step: StepPlan, reveal: bool) -> dict[str, str]:
             for k, v in step.environment_variables.items()}
 
 
-def _step(loaded: LoadedSpec, plan: Plan, index: int, reveal: bool, code: dict[str, str]) -> dict[str, Any]:
-    step = loaded.spec.steps[index]
-    run = step.parallel_run
+def _step(plan: Plan, index: int, reveal: bool, code: dict[str, str]) -> dict[str, Any]:
     step_plan = plan.steps[index]
-    bound = {str(b.path[3]): b.parameter for b in loaded.bindings
-             if b.path[:3] == ("steps", index, "parallel_run")}
+    step = azure_of(plan).steps[index]
     arguments = [argument(arg, reveal) for arg in step_plan.arguments]
     side_inputs = [reference(item) for item in step_plan.side_inputs]
     for ref in arguments:
         if isinstance(ref, dict) and "input_name" in ref and ref not in side_inputs:
             side_inputs.append(ref)  # Azure mounts what an argument names only as a side input
     config: dict[str, Any] = {
-        "source_directory": code.get(step.name, step_plan.source_directory),
-        "entry_script": run.entry_script,
-        "mini_batch_size": None if run.mini_batch_size is None else str(run.mini_batch_size),
-        "error_threshold": run.error_threshold,
-        "allowed_failed_count": run.allowed_failed_count,
-        "allowed_failed_percent": run.allowed_failed_percent,
-        "output_action": run.output_action,
-        "append_row_file_name": run.append_row_file_name if run.output_action == "append_row" else None,
-        "process_count_per_node": run.process_count_per_node,
-        "node_count": run.node_count,
-        "logging_level": run.logging_level,
-        "run_invocation_timeout": run.run_invocation_timeout,
-        "run_max_try": run.run_max_try,
-        "partition_keys": run.partition_keys,
+        "source_directory": code.get(step_plan.name, step_plan.source_directory),
+        "entry_script": step.entry_script,
+        "mini_batch_size": step.mini_batch_size,
+        "error_threshold": step_plan.error_threshold,
+        "allowed_failed_count": step_plan.allowed_failed_count,
+        "allowed_failed_percent": step_plan.allowed_failed_percent,
+        "output_action": step_plan.output_action,
+        "append_row_file_name": step_plan.append_row_file,
+        "process_count_per_node": step.process_count_per_node,
+        "node_count": step_plan.node_count,
+        "logging_level": step_plan.logging_level,
+        "run_invocation_timeout": step_plan.run_invocation_timeout,
+        "run_max_try": step_plan.run_max_try,
+        "partition_keys": step_plan.partition_keys,
         "environment_variables": env_values(step_plan, reveal),
-        "description": run.description,
+        "description": step.run_description,
     }
-    for field, parameter in bound.items():
+    for field, parameter in step.bound.items():
         config[field] = {"parameter": parameter}
     return {
-        "name": step.name,
+        "name": step_plan.name,
         "inputs": [reference(item) for item in step_plan.inputs],
         "side_inputs": side_inputs,
-        "output": {"name": step.output.name, "datastore": step.output.datastore} if step.output else None,
+        "output": {"name": step_plan.output, "datastore": step.output_datastore} if step_plan.output else None,
         "arguments": arguments,
-        "allow_reuse": step.allow_reuse,
+        "allow_reuse": step_plan.allow_reuse,
         "parallel_run_config": config,
     }

@@ -20,11 +20,11 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.azureml.compile_v1 import _has_package, _typed, env_values, environment, input_name, shown
+from runner.azureml.compile_v1 import _has_package, azure_of, env_values, environment, input_name, parameter_value, \
+    shown
+from runner.plan.azure import AzurePlan, AzureStep
 from runner.plan.plan import DEFAULT_FILES_PER_MINI_BATCH, REDACTED, Plan, StepPlan
-from runner.plan.references import InputPlan, is_remote, resolve_input, resolve_path
-from runner.spec.load import LoadedSpec
-from runner.spec.models import Step
+from runner.plan.references import InputPlan, Secret, is_remote
 
 SCHEMA = "https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json"
 DEFAULT_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"  # azureml-core's DEFAULT_CPU_IMAGE
@@ -43,35 +43,34 @@ def node_name(step: str) -> str:
     return input_name(step)
 
 
-def stage_folder(loaded: LoadedSpec, dataset: str) -> str:
+def stage_folder(plan: Plan, dataset: str) -> str:
     """Where a single-file dataset is linked into a folder of its own: a v2 parallel job
     reads a uri_folder or an MLTable, not a uri_file."""
-    return os.path.join(".runner", "stage", loaded.spec.name, dataset)
+    return os.path.join(".runner", "stage", plan.name, dataset)
 
 
-def compile_v2(loaded: LoadedSpec, plan: Plan, base_dir: str = ".", reveal: bool = False,
+def compile_v2(plan: Plan, base_dir: str = ".", reveal: bool = False,
                code: dict[str, str] | None = None) -> V2Job:
     """The pipeline job; local paths are written relative to `base_dir`, the folder the
     YAML file will be in (Azure resolves them from there). `code`: step -> the folder its
     code was copied to (runner.azureml.code), uploaded instead of source_directory."""
-    spec = loaded.spec
-    assert spec.azure is not None and spec.azure.compute is not None  # check_target
+    azure = azure_of(plan)
     out = V2Job({})
-    compute = f"azureml:{spec.azure.compute.name}"
-    job: dict[str, Any] = {"$schema": SCHEMA, "type": "pipeline", "display_name": spec.name,
+    compute = f"azureml:{azure.compute.name}"
+    job: dict[str, Any] = {"$schema": SCHEMA, "type": "pipeline", "display_name": plan.name,
                            "experiment_name": plan.experiment}
-    if spec.description:
-        job["description"] = spec.description
+    if azure.description:
+        job["description"] = azure.description
     job["settings"] = {"default_compute": compute}
-    job["inputs"] = _pipeline_inputs(loaded, base_dir, out, reveal)
+    job["inputs"] = _pipeline_inputs(plan, base_dir, out, reveal)
     outputs = {}
-    for step in spec.steps:
+    for step, step_azure in zip(plan.steps, azure.steps, strict=True):
         if step.output:
-            outputs[input_name(step.output.name)] = _output(loaded, step)
+            outputs[input_name(step.output)] = _output(plan.name, step, step_azure)
     if outputs:
         job["outputs"] = outputs
-    job["jobs"] = {node_name(step.name): _node(loaded, plan, i, compute, base_dir, out, reveal, code or {})
-                   for i, step in enumerate(spec.steps)}
+    job["jobs"] = {node_name(step.name): _node(plan, i, compute, base_dir, out, reveal, code or {})
+                   for i, step in enumerate(plan.steps)}
     out.job = job
     return out
 
@@ -81,21 +80,20 @@ def _rel(path: str, base_dir: str) -> str:
     return os.path.relpath(path, base_dir) + trailing
 
 
-def _input_kind(loaded: LoadedSpec, name: str) -> str:
+def _input_kind(azure: AzurePlan, name: str) -> str:
     """A parallel job reads tables as an MLTable, files as a folder."""
-    return "mltable" if loaded.spec.datasets[name].kind == "tabular" else "uri_folder"
+    return "mltable" if azure.datasets[name].kind == "tabular" else "uri_folder"
 
 
-def _data_input(loaded: LoadedSpec, name: str, base_dir: str, out: V2Job, reveal: bool) -> dict[str, Any]:
-    dataset = loaded.spec.datasets[name]
-    path = shown(loaded, ("datasets", name, "path"), resolve_path(loaded, ("datasets", name, "path"), dataset.path),
-                 reveal)
-    kind = _input_kind(loaded, name)
+def _data_input(plan: Plan, name: str, base_dir: str, out: V2Job, reveal: bool) -> dict[str, Any]:
+    azure = azure_of(plan)
+    path = shown(azure.datasets[name].path, reveal)
+    kind = _input_kind(azure, name)
     mode = "direct" if kind == "mltable" else "ro_mount"
     if path == REDACTED:
         return {"type": kind, "path": path, "mode": mode}
     if not is_remote(path) and _is_file(path) and kind == "uri_folder":
-        folder = stage_folder(loaded, name)
+        folder = stage_folder(plan, name)
         out.stage[folder] = path
         path = folder + "/"
     return {"type": kind, "path": path if is_remote(path) else _rel(path, base_dir), "mode": mode}
@@ -109,35 +107,33 @@ def _is_file(path: str) -> bool:
     return not path.endswith("/") and "." in os.path.basename(path)
 
 
-def _pipeline_inputs(loaded: LoadedSpec, base_dir: str, out: V2Job, reveal: bool) -> dict[str, Any]:
+def _pipeline_inputs(plan: Plan, base_dir: str, out: V2Job, reveal: bool) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
-    for name, value in loaded.spec.parameters.items():
-        if isinstance(value, dict):
-            inputs[input_name(name)] = _data_input(loaded, value["dataset"], base_dir, out, reveal)
+    for name, parameter in azure_of(plan).parameters.items():
+        if isinstance(parameter.value, dict):
+            inputs[input_name(name)] = _data_input(plan, parameter.value["dataset"], base_dir, out, reveal)
             continue
-        secret = ("parameters", name) in loaded.secrets
-        fields = [str(b.path[3]) for b in loaded.bindings if b.parameter == name and b.path[2] == "parallel_run"]
-        inputs[input_name(name)] = REDACTED if secret and not reveal else _typed(fields[0] if fields else None,
-                                                                                 value)
+        inputs[input_name(name)] = parameter_value(parameter.value, parameter.field, parameter.value_secret,
+                                                   reveal)
     return inputs
 
 
-def appends_rows(step: Step) -> bool:
-    return step.parallel_run.output_action == "append_row" and step.output is not None
+def appends_rows(step: StepPlan) -> bool:
+    return step.output_action == "append_row" and step.output is not None
 
 
-def _output(loaded: LoadedSpec, step: Step) -> dict[str, Any]:
+def _output(name: str, step: StepPlan, azure: AzureStep) -> dict[str, Any]:
     """A step's output. append_row_to writes one file: a uri_file output whose path names
     it (append_row_file_name), as Azure's examples declare it (azureml-examples
     cli/jobs/parallel/3a_mnist_batch_identification); a uri_folder would get a name of
     Azure's choosing, which `runner results` could not find."""
     assert step.output is not None
-    store = step.output.datastore
-    folder = f"runner/{loaded.spec.name}/${{{{name}}}}/{input_name(step.output.name)}"
+    store = azure.output_datastore
+    folder = f"runner/{name}/${{{{name}}}}/{input_name(step.output)}"
     if appends_rows(step):
         store = store or "${{default_datastore}}"
         return {"type": "uri_file", "mode": "rw_mount",
-                "path": f"azureml://datastores/{store}/paths/{folder}/{step.parallel_run.append_row_file_name}"}
+                "path": f"azureml://datastores/{store}/paths/{folder}/{step.append_row_file}"}
     output: dict[str, Any] = {"type": "uri_folder", "mode": "rw_mount"}
     if store:
         output["path"] = f"azureml://datastores/{store}/paths/{folder}/"
@@ -154,7 +150,7 @@ def _input_type(value: Any) -> str:
 class _NodeInputs:
     """A node's inputs and its component's, filled as references are met."""
 
-    loaded: LoadedSpec
+    plan: Plan
     base_dir: str
     out: V2Job
     reveal: bool
@@ -165,8 +161,9 @@ class _NodeInputs:
         """A pipeline input; its name, for ${{inputs.<name>}}."""
         name = input_name(parameter)
         self.node[name] = f"${{{{parent.inputs.{name}}}}}"
-        value = self.loaded.spec.parameters[parameter]
-        kind = _input_kind(self.loaded, value["dataset"]) if isinstance(value, dict) else _input_type(value)
+        azure = azure_of(self.plan)
+        value = azure.parameters[parameter].value
+        kind = _input_kind(azure, value["dataset"]) if isinstance(value, dict) else _input_type(value)
         self.component[name] = {"type": kind}
         return name
 
@@ -181,13 +178,13 @@ class _NodeInputs:
             return name
         if item.kind == "model":
             name = input_name("model_" + item.name)
-            path = REDACTED if item.secret and not self.reveal else item.location
+            path = REDACTED if item.secret and not self.reveal else str(item.location)
             self.node[name] = {"type": "custom_model",
                                "path": path if is_remote(path) or path == REDACTED else _rel(path, self.base_dir)}
             self.component[name] = {"type": "custom_model"}
             return name
         name = input_name(item.name)
-        self.node[name] = _data_input(self.loaded, item.name, self.base_dir, self.out, self.reveal)
+        self.node[name] = _data_input(self.plan, item.name, self.base_dir, self.out, self.reveal)
         self.component[name] = {"type": self.node[name]["type"]}
         return name
 
@@ -229,48 +226,68 @@ def _arguments(step: StepPlan, io: _NodeInputs, reveal: bool) -> list[str]:
     return arguments
 
 
-def _task(loaded: LoadedSpec, index: int, mltable: bool, arguments: list[str], base_dir: str,
+def _task(plan: Plan, index: int, mltable: bool, arguments: list[str], base_dir: str,
           reveal: bool, code: dict[str, str]) -> dict[str, Any]:
     """The run_function task: code, entry script, environment, arguments, append_row_to."""
-    step = loaded.spec.steps[index]
-    env = loaded.spec.azure.environment if loaded.spec.azure else None
-    assert env is not None
-    packages = environment(loaded, reveal)
+    step = plan.steps[index]
+    env = azure_of(plan).environment
+    packages = environment(plan, reveal)
     pip = packages["pip_packages"]
     if mltable and not _has_package(pip, "mltable"):
         pip.append("mltable")  # a parallel job reads an MLTable input with it
     dependencies: list[Any] = [f"python={env.python_version}"] if env.python_version else []
     dependencies += packages["conda_packages"] + [{"pip": pip}]
-    source = code.get(step.name) or resolve_path(loaded, ("steps", index, "parallel_run", "source_directory"),
-                                                 step.parallel_run.source_directory)
+    source = code.get(step.name) or step.source_directory
     task: dict[str, Any] = {
         "type": "run_function",
         "code": _rel(source, base_dir),
-        "entry_script": step.parallel_run.entry_script,
+        "entry_script": azure_of(plan).steps[index].entry_script,
         "environment": {"image": packages["docker_base_image"] or DEFAULT_IMAGE,
                         "conda_file": {"name": env.name, "channels": ["conda-forge"], "dependencies": dependencies}},
     }
     if arguments:
         task["program_arguments"] = " ".join(arguments)
-    if step.parallel_run.output_action == "append_row" and step.output:
-        task["append_row_to"] = f"${{{{outputs.{input_name(step.output.name)}}}}}"
+    if appends_rows(step):
+        task["append_row_to"] = f"${{{{outputs.{input_name(step.output or '')}}}}}"
     return task
 
 
-def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: str, out: V2Job,
+def _component(step: StepPlan, azure: AzureStep, io: _NodeInputs, data: str, task: dict[str, Any]) -> dict[str, Any]:
+    """The parallel component: its inputs, output, mini-batches, thresholds and task."""
+    component: dict[str, Any] = {"type": "parallel", "display_name": step.name, "is_deterministic": step.allow_reuse}
+    if azure.description:
+        component["description"] = azure.description
+    component["inputs"] = io.component
+    if step.output:
+        component["outputs"] = {input_name(step.output): {"type": "uri_file" if appends_rows(step)
+                                                                   else "uri_folder"}}
+    component["input_data"] = f"${{{{inputs.{data}}}}}"
+    if step.partition_keys:
+        component["partition_keys"] = list(step.partition_keys)
+    else:
+        component["mini_batch_size"] = _mini_batch_size(azure.mini_batch_size, io.component[data]["type"])
+    component.update(_thresholds(step.error_threshold, step.allowed_failed_count),
+                     logging_level=step.logging_level,
+                     retry_settings={"max_retries": step.run_max_try - 1, "timeout": step.run_invocation_timeout})
+    if azure.process_count_per_node is not None:
+        component["max_concurrency_per_instance"] = azure.process_count_per_node
+    component["task"] = task
+    return component
+
+
+def _node(plan: Plan, index: int, compute: str, base_dir: str, out: V2Job,
           reveal: bool, code: dict[str, str]) -> dict[str, Any]:
-    step = loaded.spec.steps[index]
-    run = step.parallel_run
-    io = _NodeInputs(loaded, base_dir, out, reveal)
-    step_plan = plan.steps[index]
-    data = io.add(step_plan.inputs[0])
-    for item in step_plan.side_inputs:
+    step = plan.steps[index]
+    azure = azure_of(plan)
+    step_azure = azure.steps[index]
+    io = _NodeInputs(plan, base_dir, out, reveal)
+    data = io.add(step.inputs[0])
+    for item in step.side_inputs:
         io.add(item)
-    for model in loaded.spec.models:  # every model, as on v1 (where Model.register makes them findable)
-        io.add(resolve_input(loaded, f"${{{{ models.{model} }}}}"))
-    arguments = _arguments(step_plan, io, reveal)
-    bound = {str(b.path[3]): input_name(b.parameter) for b in loaded.bindings
-             if b.path[:3] == ("steps", index, "parallel_run")}
+    for name, model in azure.models.items():  # every model, as on v1 (where Model.register makes them findable)
+        io.add(InputPlan(f"models.{name}", "model", model.path, secret=isinstance(model.path, Secret)))
+    arguments = _arguments(step, io, reveal)
+    bound = {field_name: input_name(parameter) for field_name, parameter in step_azure.bound.items()}
     for field_name, parameter in bound.items():
         if field_name not in V2_BINDABLE:
             out.inlined.append(f"steps[{index}].parallel_run.{field_name} (parameters.{parameter})")
@@ -280,38 +297,21 @@ def _node(loaded: LoadedSpec, plan: Plan, index: int, compute: str, base_dir: st
             return f"${{{{parent.inputs.{bound[field_name]}}}}}"
         return literal
 
-    task = _task(loaded, index, io.component[data]["type"] == "mltable", arguments, base_dir, reveal, code)
-    component: dict[str, Any] = {"type": "parallel", "display_name": step.name, "is_deterministic": step.allow_reuse}
-    if step.description or run.description:
-        component["description"] = step.description or run.description
-    component["inputs"] = io.component
-    if step.output:
-        component["outputs"] = {input_name(step.output.name): {"type": "uri_file" if appends_rows(step)
-                                                                        else "uri_folder"}}
-    component["input_data"] = f"${{{{inputs.{data}}}}}"
-    if run.partition_keys:
-        component["partition_keys"] = list(run.partition_keys)
-    else:
-        component["mini_batch_size"] = _mini_batch_size(run.mini_batch_size, io.component[data]["type"])
-    component.update(_thresholds(run.error_threshold, run.allowed_failed_count),
-                     logging_level=run.logging_level,
-                     retry_settings={"max_retries": run.run_max_try - 1, "timeout": run.run_invocation_timeout})
-    if run.process_count_per_node is not None:
-        component["max_concurrency_per_instance"] = run.process_count_per_node
-    component["task"] = task
+    task = _task(plan, index, io.component[data]["type"] == "mltable", arguments, base_dir, reveal, code)
+    component = _component(step, step_azure, io, data, task)
     node: dict[str, Any] = {"type": "parallel", "compute": compute, "inputs": io.node}
     if step.output:
-        node["outputs"] = {input_name(step.output.name): f"${{{{parent.outputs.{input_name(step.output.name)}}}}}"}
-    node["resources"] = {"instance_count": run.node_count}
-    if run.process_count_per_node is not None:
-        node["max_concurrency_per_instance"] = run.process_count_per_node
-    if not run.partition_keys:
+        node["outputs"] = {input_name(step.output): f"${{{{parent.outputs.{input_name(step.output)}}}}}"}
+    node["resources"] = {"instance_count": step.node_count}
+    if step_azure.process_count_per_node is not None:
+        node["max_concurrency_per_instance"] = step_azure.process_count_per_node
+    if not step.partition_keys:
         node["mini_batch_size"] = value("mini_batch_size", component["mini_batch_size"])
-    timeout = value("run_invocation_timeout", run.run_invocation_timeout)
-    if timeout != run.run_invocation_timeout:
-        node["retry_settings"] = {"max_retries": run.run_max_try - 1, "timeout": timeout}
-    if run.environment_variables:
-        node["environment_variables"] = env_values(plan.steps[index], reveal)
+    timeout = value("run_invocation_timeout", step.run_invocation_timeout)
+    if timeout != step.run_invocation_timeout:
+        node["retry_settings"] = {"max_retries": step.run_max_try - 1, "timeout": timeout}
+    if step.environment_variables:
+        node["environment_variables"] = env_values(step, reveal)
     node["component"] = component
     return node
 

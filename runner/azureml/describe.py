@@ -13,7 +13,7 @@ import yaml
 
 from runner.azureml.compile_v1 import input_name
 from runner.azureml.compile_v2 import V2Job
-from runner.azureml.session_v1 import ComputeSpec, DatastoreSpec, WorkspaceSpec
+from runner.azureml.sessions import ComputeSpec, DatastoreSpec, WorkspaceSpec
 from runner.plan.references import is_remote
 
 

@@ -10,53 +10,16 @@ project's machines (see README).
 from __future__ import annotations
 
 import os
-from typing import IO, Any, Literal, TypedDict
+from typing import IO, Any
 
 # The SDK's objects (Workspace, ComputeTarget, Datastore, Model, PipelineRun) are typed Any:
-# azureml-core ships no type information. What the compiled pipeline hands the seams
-# (compile_v1.resources, the same for both SDKs) is typed below.
-
-
-class WorkspaceSpec(TypedDict, total=False):
-    """A workspace config file, or the workspace's three names."""
-
-    config: str
-    subscription_id: str
-    resource_group: str
-    name: str
-
-
-class ComputeSpec(TypedDict):
-    """An AmlCompute cluster, as the spec's azure.compute gives it."""
-
-    name: str
-    vm_size: str
-    vm_priority: Literal["dedicated", "lowpriority"]
-    min_nodes: int
-    max_nodes: int
-    idle_seconds_before_scaledown: int | None
-
-
-class _DatastoreNames(TypedDict):
-    container_name: str
-    account_name: str
-
-
-class DatastoreSpec(_DatastoreNames, total=False):
-    """A blob container; at most one of the two credentials."""
-
-    account_key: str
-    sas_token: str
-
-
-class ModelSpec(TypedDict):
-    path: str
-    tags: dict[str, str]
-    description: str | None
+# azureml-core ships no type information. What the compiled pipeline hands the session
+# is typed in sessions.py, with the protocol this class satisfies (V1Session).
+from runner.azureml.sessions import ComputeSpec, DatastoreSpec, ModelSpec, WorkspaceSpec
 
 
 class Session:
-    """azureml-core calls, as the tutorial makes them."""
+    """azureml-core calls, as the tutorial makes them (a sessions.V1Session)."""
 
     # Whether datasets may read their data when defined (Dataset.Tabular infers column
     # types that way): yes in a workspace, no offline.

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import IO, Any
 
-from runner.azureml.session_v1 import ComputeSpec, DatastoreSpec, ModelSpec, WorkspaceSpec
+from runner.azureml.sessions import ComputeSpec, DatastoreSpec, ModelSpec, WorkspaceSpec
 
 # MLClient, the job and the SDK's entities are typed Any here: azure-ai-ml is installed in
 # .venv-azure only, and mypy runs in .venv.
 
 
 class SessionV2:
+    """azure-ai-ml calls (a sessions.V2Session)."""
+
     def __init__(self, credential: Any = None, transport: Any = None) -> None:
         # An azure-core TokenCredential (None: DefaultAzureCredential) and HttpTransport
         # (None: azure-core's default, requests) for every client MLClient makes.

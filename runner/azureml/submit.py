@@ -1,4 +1,6 @@
-"""Submit a compiled pipeline through a session, follow it, and download what it wrote.
+"""Submit a compiled pipeline through a session, follow it, and download what it wrote;
+before that, check what the plan names is there (`preflight`) and link a v2 job's
+single-file inputs into the folders its YAML names (`stage_inputs`).
 
 Both targets end the same way: an `Outcome` that the API records in the run folder, so
 `runner runs / status / results` read Azure runs as they read local ones.
@@ -8,15 +10,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from runner.azureml.compile_v1 import resources
+from runner.azureml.compile_v1 import azure_of
+from runner.azureml.sessions import ComputeSpec, DatastoreSpec, ModelSpec, V1Session, V2Session, WorkspaceSpec
 from runner.plan.plan import Plan
-from runner.plan.references import is_remote, resolve_path
-from runner.plan.targets import used_datasets
-from runner.spec.load import LoadedSpec
+from runner.plan.references import is_remote
+from runner.runs.outcome import RunError
 
 # Azure ML run statuses (v1 and v2) that end a run -> the runner's. Any other (NotStarted,
 # Queued, Preparing, Starting, Provisioning, Running, Finalizing, CancelRequested, Paused)
@@ -33,7 +35,7 @@ class PreflightError(AzureError):
     """What the workspace holds rules the run out: found before anything was created."""
 
 
-def check_cluster(max_nodes: int | None, compute: dict[str, Any], node_counts: dict[str, int]) -> None:
+def check_cluster(max_nodes: int | None, compute: Mapping[str, object], node_counts: dict[str, int]) -> None:
     """node_count against the cluster's max_nodes, as ParallelRunConfig checks it inside
     the build (after datastores and models were registered): an existing cluster keeps its
     own max_nodes, whatever the spec says (the spec's own is checked at validation)."""
@@ -91,11 +93,12 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-def preflight(loaded: LoadedSpec, plan: Plan, exclude: Collection[str] = ()) -> list[str]:
+def preflight(plan: Plan, exclude: Collection[str] = ()) -> list[str]:
     """What would fail after resources are created: checked before anything is (from the
     plan, so nothing is compiled for it). `exclude`: the runs folder (not code)."""
     problems = []
-    config = resources(loaded)["workspace"].get("config")
+    azure = azure_of(plan)
+    config = azure.workspace.config
     if config and not os.path.isfile(config):
         problems.append(f"workspace config {config} does not exist (download it from the Azure ML studio, "
                         "or give subscription_id, resource_group and name)")
@@ -106,8 +109,8 @@ def preflight(loaded: LoadedSpec, plan: Plan, exclude: Collection[str] = ()) -> 
             problems.append(f"step {step.name}: entry script {step.entry_script} does not exist")
         else:
             problems += _code_problems(step.name, step.source_directory, step.entry_script, plan.target, exclude)
-    for name in used_datasets(loaded):  # a variant's base dataset too: it is the parameter's default
-        path = resolve_path(loaded, ("datasets", name, "path"), loaded.spec.datasets[name].path)
+    for name in azure.used:  # a variant's base dataset too: it is the parameter's default
+        path = str(azure.datasets[name].path)
         if is_remote(path):
             continue
         if not os.path.exists(path):
@@ -143,6 +146,28 @@ def _code_problems(step: str, source_directory: str, entry_script: str, target: 
     return problems
 
 
+def stage_inputs(stage: Mapping[str, str]) -> None:
+    """Link each single-file input into a folder of its own, holding only that file (a
+    copy where links cannot be made), where a v2 job file says its input is (V2Job.stage).
+    Raises RunError for a file that is not there."""
+    for folder, file in stage.items():
+        if not os.path.isfile(file):
+            raise RunError(f"{file} does not exist (a single-file dataset: it is linked into {folder}/ "
+                           "for azureml-v2)")
+        os.makedirs(folder, exist_ok=True)
+        target = os.path.join(folder, os.path.basename(file))
+        for name in os.listdir(folder):  # what an earlier plan or apply staged
+            path = os.path.join(folder, name)
+            if path != target or not os.path.samefile(path, file):
+                shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+        if os.path.exists(target):
+            continue
+        try:
+            os.link(file, target)
+        except OSError:
+            shutil.copy2(file, target)
+
+
 def runner_status(azure_status: str) -> str:
     """The runner's status for a run that ended (an unknown state counts as failed)."""
     return _STATUS.get(azure_status.lower(), "failed")
@@ -173,7 +198,7 @@ def _fetch(download: Callable[[Wanted, str], None], wanted: list[Wanted], workdi
     return files
 
 
-def submit_v1(compiled: dict[str, Any], session: Any, wanted: list[Wanted], workdir: str,
+def submit_v1(compiled: dict[str, Any], session: V1Session, wanted: list[Wanted], workdir: str,
               on_submitted: Callable[[dict[str, str]], None], stream: IO[str] | None = None) -> Outcome:
     """Build (creating or reusing workspace resources), submit, wait, download."""
     from runner.azureml.build_v1 import build
@@ -193,10 +218,10 @@ def submit_v1(compiled: dict[str, Any], session: Any, wanted: list[Wanted], work
     return outcome
 
 
-def submit_v2(job_file: str, client_spec: dict[str, Any], session: Any, wanted: list[Wanted], workdir: str,
-              on_submitted: Callable[[dict[str, str]], None], compute: dict[str, Any] | None = None,
-              datastores: dict[str, Any] | None = None, stream: IO[str] | None = None,
-              models: dict[str, Any] | None = None) -> Outcome:
+def submit_v2(job_file: str, client_spec: WorkspaceSpec, session: V2Session, wanted: list[Wanted], workdir: str,
+              on_submitted: Callable[[dict[str, str]], None], compute: ComputeSpec | None = None,
+              datastores: dict[str, DatastoreSpec] | None = None, stream: IO[str] | None = None,
+              models: dict[str, ModelSpec] | None = None) -> Outcome:
     """Load the job YAML with the SDK (as `az ml job create -f` does), submit, stream, download."""
     job = session.load(job_file)
     client = session.client(client_spec)
@@ -205,10 +230,10 @@ def submit_v2(job_file: str, client_spec: dict[str, Any], session: Any, wanted: 
                  if getattr(node, "resources", None) is not None}
         check_cluster(session.existing_max_nodes(client, compute["name"]), compute, nodes)
         session.ensure_compute(client, compute)
-    for name, spec in (datastores or {}).items():
-        session.register_datastore(client, name, spec)
-    for name, spec in (models or {}).items():  # so Model.get_model_path(name) finds it, as on v1
-        session.register_model(client, name, spec)
+    for name, store in (datastores or {}).items():
+        session.register_datastore(client, name, store)
+    for name, model in (models or {}).items():  # so Model.get_model_path(name) finds it, as on v1
+        session.register_model(client, name, model)
     experiment = job.experiment_name
     submitted = session.submit(client, job, experiment)
     info = session.run_info(submitted)

@@ -92,17 +92,15 @@ def plan(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: 
                      exit_code, out)
         return
     base_dir = os.path.dirname(os.path.abspath(out)) if out else "."
-    result, compiled = api.plan_compiled(spec, sets, set_params, target, base_dir=base_dir)
+    try:  # into a file: what the compiled job reads beside it is made there (the backend's part)
+        result, compiled = api.plan_compiled(spec, sets, set_params, target, base_dir=base_dir, stage=bool(out))
+    except api.RunError as exc:
+        _err(f"runner plan: {exc}")
+        sys.exit(EXIT_USAGE)
     text = _plan_view(result, api.preview(result, spec), compiled, fmt, bool(out))
     if not out:
         click.echo(text, nl=False)
         return
-    if compiled and compiled.stage:
-        try:
-            api.stage_inputs(compiled)
-        except api.RunError as exc:
-            _err(f"runner plan: {exc}")
-            sys.exit(EXIT_USAGE)
     _write(out, text)
     if compiled and "***" in text:
         _err(f"note: {out} shows secret values as ***; `runner apply` fills them in, "

@@ -25,7 +25,6 @@ from runner.runs.outcome import Compiled, Results, RunError, RunResult
 from runner.runs.records import JobRecord, ProgressRecord, RecordError, RunRecord, StepRecord
 from runner.runs.status import Status
 from runner.runs.views import CodeVersion, LogChunk, RunView
-from runner.spec.load import LoadedSpec
 
 CANCEL_WAIT = 30.0  # seconds `runner cancel` waits to say the run stopped
 
@@ -34,15 +33,18 @@ class LocalBackend:
     target = "local"
     processes_per_node: int | None = os.cpu_count() or 1  # Azure's default: one per core
 
-    def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled | None:
+    def compile(self, plan: Plan, base_dir: str = ".", reveal: bool = False) -> Compiled | None:
         return None  # the plan is what runs
+
+    def stage(self, compiled: Compiled) -> None:
+        return None  # nothing is compiled
 
     def reuse(self, plan: Plan, root: Path) -> dict[str, str]:
         from runner.local.explain import decisions
 
         return decisions(plan, root)
 
-    def apply(self, plan: Plan, spec: LoadedSpec, root: Path, stream: IO[str] | None) -> RunResult:
+    def apply(self, plan: Plan, root: Path, stream: IO[str] | None) -> RunResult:
         run = new_run(root, plan.name)
         run.write_job(JobRecord("local", executable_steps(plan, run)))
         run.plan_text.write_text(plan_text(plan), encoding="utf-8")

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from runner.plan.azure import AzurePlan
 from runner.plan.references import ArgumentPlan, InputPlan, hide, resolve_arguments, resolve_inputs, resolve_path
 from runner.spec.diagnostics import Path_, format_path
 from runner.spec.tree import lookup
@@ -94,12 +95,14 @@ class Plan:
     resolved: dict[str, Any]  # the full spec, merged, rendered, bound, defaults filled in
     secrets: list[list[Any]] = field(default_factory=list)  # paths in `resolved` that hold secrets
     cwd: str = ""  # the working directory relative paths start from
+    azure: AzurePlan | None = None  # what an Azure target needs besides the steps (None: local)
 
 
 def build_plan(loaded: LoadedSpec, target: str | None = None, processes_per_node: int | None = None) -> Plan:
     """`processes_per_node` stands where the spec leaves process_count_per_node out: the
     backend's own default (the local engine: one per CPU; Azure: None, the VM decides)."""
-    from runner.plan.targets import check_target
+    from runner.plan.azure import azure_plan
+    from runner.plan.targets import AZURE_TARGETS, check_target
 
     spec = loaded.spec
     chosen = target or spec.target
@@ -110,7 +113,8 @@ def build_plan(loaded: LoadedSpec, target: str | None = None, processes_per_node
     resolved["target"] = chosen  # as --target chose it
     return Plan(name=spec.name, experiment=spec.experiment or spec.name, target=chosen, source=loaded.source,
                 chain=loaded.chain, parameters=_parameters(loaded), steps=steps, resolved=resolved,
-                secrets=[list(path) for path in sorted(loaded.secrets, key=str)], cwd=os.getcwd())
+                secrets=[list(path) for path in sorted(loaded.secrets, key=str)], cwd=os.getcwd(),
+                azure=azure_plan(loaded) if chosen in AZURE_TARGETS else None)
 
 
 def _parameters(loaded: LoadedSpec) -> list[ParameterPlan]:

@@ -1,6 +1,9 @@
 """The Backend protocol: the seam between the facade (`runner.api`) and what runs a
 plan. A new engine (a Ray cluster, Kubernetes) is one module implementing it, and one
-line in `runner.api.BACKENDS` naming it (as Kedro's AbstractRunner is subclassed).
+factory in `runner.api.BACKENDS` making it (as Kedro's AbstractRunner is subclassed);
+mypy checks each factory's backend against this protocol. A backend reads the Plan
+only: what a target needs of the spec (Azure's workspace, environment, datastores...)
+is resolved into it once (`Plan.azure`).
 
 Every backend records its runs in the same run folder with the same records
 (`runner.runs`), so `runner runs`, `status` and `results` read any target's run.
@@ -16,7 +19,6 @@ from runner.plan.plan import Plan
 from runner.runs.folder import RunFolder
 from runner.runs.outcome import Compiled, Results, RunResult
 from runner.runs.views import LogChunk, RunView
-from runner.spec.load import LoadedSpec
 
 
 class Backend(Protocol):
@@ -25,15 +27,19 @@ class Backend(Protocol):
     # target decides, as Azure does from the VM's cores).
     processes_per_node: int | None
 
-    def compile(self, plan: Plan, spec: LoadedSpec, base_dir: str = ".", reveal: bool = False) -> Compiled | None:
+    def compile(self, plan: Plan, base_dir: str = ".", reveal: bool = False) -> Compiled | None:
         """What the plan becomes on this target, for review (`runner plan --target`);
         None where nothing is compiled (local). Paths are relative to `base_dir`."""
+
+    def stage(self, compiled: Compiled) -> None:
+        """Make on disk what `compiled`, written to a file in its `base_dir`, reads from
+        beside it (`runner plan --out`); RunError where that cannot be made."""
 
     def reuse(self, plan: Plan, root: Path) -> dict[str, str]:
         """step -> whether `apply` would reuse earlier work for it, and why (`runner
         plan`); cheap: listings and the code, never the data."""
 
-    def apply(self, plan: Plan, spec: LoadedSpec, root: Path, stream: IO[str] | None) -> RunResult:
+    def apply(self, plan: Plan, root: Path, stream: IO[str] | None) -> RunResult:
         """Run the plan in a new run folder under `root`, to its end."""
 
     def resume(self, run: RunFolder, root: Path, stream: IO[str] | None,

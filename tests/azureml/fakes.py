@@ -16,9 +16,10 @@ from azureml.data.azure_storage_datastore import AzureBlobDatastore
 
 from runner.azureml.session_v1 import Session
 from runner.azureml.session_v2 import SessionV2
+from runner.azureml.sessions import ComputeSpec, DatastoreSpec, ModelSpec, WorkspaceSpec
 
 
-class OfflineAuth(AbstractAuthentication):
+class OfflineAuth(AbstractAuthentication):  # type: ignore[misc]  # the SDK's classes are Any
     """Tokens nobody checks: the Workspace object is built, never contacted."""
 
     def _get_arm_token(self) -> str:
@@ -55,18 +56,18 @@ class RecordingSession(Session):
     status: str = "Finished"
     reads_data: bool = False
     append_row_file: str = "mnist_outputs.txt"
-    calls: list[tuple[str, Any]] = field(default_factory=list)
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
 
-    def workspace(self, spec: dict[str, Any]) -> Any:
+    def workspace(self, spec: WorkspaceSpec) -> Any:
         self.calls.append(("workspace", spec))
         self.ws = offline_workspace()
         return self.ws
 
-    def compute(self, ws: Any, spec: dict[str, Any]) -> Any:
+    def compute(self, ws: Any, spec: ComputeSpec) -> Any:
         self.calls.append(("compute", spec))
         return spec["name"]
 
-    def register_datastore(self, ws: Any, name: str, spec: dict[str, Any]) -> Any:
+    def register_datastore(self, ws: Any, name: str, spec: DatastoreSpec) -> Any:
         self.calls.append(("register_datastore", name, spec))
         return AzureBlobDatastore(ws, name, spec["container_name"], spec["account_name"])
 
@@ -84,7 +85,7 @@ class RecordingSession(Session):
     def upload(self, store: Any, files: list[str], root: str, target: str) -> None:
         self.calls.append(("upload", store.name, root, [os.path.relpath(f, root) for f in files], target))
 
-    def register_model(self, ws: Any, name: str, spec: dict[str, Any]) -> Any:
+    def register_model(self, ws: Any, name: str, spec: ModelSpec) -> Any:
         self.calls.append(("register_model", name, spec))
         return {"name": name, "version": 1}
 
@@ -139,17 +140,17 @@ class RecordingSessionV2(SessionV2):
     rows: list[str] = field(default_factory=lambda: ["0.png: 7"])
     status: str = "Completed"
     append_row_file: str = "mnist_outputs.txt"
-    calls: list[tuple[str, Any]] = field(default_factory=list)
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
     jobs: list[Any] = field(default_factory=list)
 
-    def client(self, spec: dict[str, Any]) -> Any:
+    def client(self, spec: WorkspaceSpec) -> Any:
         self.calls.append(("client", spec))
         return "client"
 
-    def ensure_compute(self, client: Any, spec: dict[str, Any]) -> None:
+    def ensure_compute(self, client: Any, spec: ComputeSpec) -> None:
         self.calls.append(("ensure_compute", spec))
 
-    def register_datastore(self, client: Any, name: str, spec: dict[str, Any]) -> None:
+    def register_datastore(self, client: Any, name: str, spec: DatastoreSpec) -> None:
         self.calls.append(("register_datastore", name, spec))
 
     def submit(self, client: Any, job: Any, experiment: str) -> Any:
@@ -168,7 +169,7 @@ class RecordingSessionV2(SessionV2):
         self.calls.append(("existing_max_nodes", name))
         return self.max_nodes
 
-    def register_model(self, client: Any, name: str, spec: dict[str, Any]) -> Any:
+    def register_model(self, client: Any, name: str, spec: ModelSpec) -> Any:
         self.calls.append(("register_model", name, spec))
 
     def cancel(self, client: Any, name: str) -> None:

@@ -1,6 +1,8 @@
 """What the wire tests (test_wire_*.py) do not reach: creating a v1 cluster, where the
 SDK's ComputeTarget.create is replaced by a recorder (the provisioning configuration is
-the SDK's real class). Everything else the sessions do runs on the wire."""
+the SDK's real class); and that every session, real or recording, is what the backends
+take (the protocols in runner/azureml/sessions.py). Everything else the sessions do runs
+on the wire."""
 
 from __future__ import annotations
 
@@ -9,9 +11,13 @@ from typing import Any
 
 import pytest
 
+from runner import api
 from runner.azureml.session_v1 import Session
+from runner.azureml.session_v2 import SessionV2
+from runner.azureml.sessions import ComputeSpec, V1Session, V2Session
+from tests.azureml.fakes import RecordingSession, RecordingSessionV2
 
-COMPUTE = {"name": "cpu-cluster", "vm_size": "STANDARD_D2_V2", "vm_priority": "lowpriority", "min_nodes": 0,
+COMPUTE: ComputeSpec = {"name": "cpu-cluster", "vm_size": "STANDARD_D2_V2", "vm_priority": "lowpriority", "min_nodes": 0,
            "max_nodes": 4, "idle_seconds_before_scaledown": 1200}
 
 
@@ -52,3 +58,20 @@ def test_v1_compute_is_created_and_waited_for(monkeypatch: pytest.MonkeyPatch) -
             scale.idle_seconds_before_scaledown) == ("STANDARD_D2_V2", "lowpriority", 0, 4, 1200)
     assert created.calls == [("wait_for_completion", (), {"show_output": True, "min_node_count": None,
                                                           "timeout_in_minutes": 20})]
+
+
+def test_every_session_is_of_its_sdks_kind() -> None:
+    """mypy checks these assignments (`mypy tests/azureml/fakes.py tests/azureml/test_sessions.py`);
+    the facade checks the kind at run time, so a v2 session given to a v1 target is refused
+    before anything is planned, not deep in a submission."""
+    sessions_v1: list[V1Session] = [Session(), RecordingSession()]
+    sessions_v2: list[V2Session] = [SessionV2(), RecordingSessionV2()]
+    for v1 in sessions_v1:
+        assert isinstance(v1, V1Session) and not isinstance(v1, V2Session)
+        assert type(api.backend_for("azureml", session=v1)).__name__ == "AzureMLBackend"
+        with pytest.raises(TypeError, match="target azureml-v2 needs an SDK v2 session"):
+            api.backend_for("azureml-v2", session=v1)
+    for v2 in sessions_v2:
+        assert isinstance(v2, V2Session) and not isinstance(v2, V1Session)
+        with pytest.raises(TypeError, match="target azureml needs an SDK v1 session"):
+            api.backend_for("azureml", session=v2)

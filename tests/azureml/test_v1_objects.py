@@ -23,7 +23,7 @@ from tests.azureml.fakes import RecordingSession
 def built_for(spec: str, environ: dict[str, str] | None = None) -> tuple[Built, RecordingSession]:
     loaded = load_spec(spec, environ=environ or {})
     plan = build_plan(loaded, target="azureml")
-    compiled = AzureMLBackend().compile(plan, loaded, reveal=True)
+    compiled = AzureMLBackend().compile(plan, reveal=True)
     session = RecordingSession()
     return build(compiled.data, session), session
 

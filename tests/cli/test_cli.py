@@ -75,6 +75,25 @@ def test_plan_for_azure_leaves_process_count_to_the_vm(tmp_path) -> None:
     assert "workers        1 node(s) x one process per core of the VM (Azure's default)" in result.stdout
 
 
+def test_plan_out_stages_a_single_file_input_beside_the_v2_job(tmp_path) -> None:
+    """`plan --target azureml-v2 --out` links a single-file dataset into the folder the job
+    names (the backend's part); a file that is not there is a usage error, nothing written."""
+    (tmp_path / "s.yaml").write_text(BASE.replace("images: {dataset: images}", "images: {dataset: single}") + AZURE)
+    (tmp_path / "data" / "images").mkdir(parents=True)
+    (tmp_path / "data" / "images" / "0.png").write_bytes(b"png")
+    (tmp_path / "out").mkdir()
+    result = runner("plan", "s.yaml", "--target", "azureml-v2", "--out", "out/job.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / ".runner" / "stage" / "score-images" / "single" / "0.png").read_bytes() == b"png"
+    assert "path: ../.runner/stage/score-images/single/" in (tmp_path / "out" / "job.yaml").read_text()
+    (tmp_path / "data" / "images" / "0.png").unlink()
+    (tmp_path / "out" / "job.yaml").unlink()
+    result = runner("plan", "s.yaml", "--target", "azureml-v2", "--out", "out/job.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "runner plan: data/images/0.png does not exist" in result.stderr
+    assert not (tmp_path / "out" / "job.yaml").exists()
+
+
 def test_secrets_do_not_leak_through_parameters_or_arguments(tmp_path) -> None:
     spec = BASE.replace("  batch: 4", "  batch: 4\n  token: \"{{ env.MY_TOKEN }}\"").replace(
         '"--model", "${{ models.clf }}"',

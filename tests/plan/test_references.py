@@ -34,10 +34,10 @@ def test_a_registered_data_asset_is_remote_everywhere(write) -> None:
     plan = build_plan(loaded, target="azureml")
     assert plan.steps[0].inputs[0].location == "azureml:my-table:1"
     assert is_remote(plan.steps[0].inputs[0].location)
-    v1 = AzureMLBackend().compile(plan, loaded).data["datasets"]["rows"]
+    v1 = AzureMLBackend().compile(plan).data["datasets"]["rows"]
     assert (v1.get("asset"), v1.get("version")) == ("my-table", "1")
     assert "local" not in v1 and "upload_to" not in v1
-    v2 = AzureMLV2Backend().compile(build_plan(loaded, target="azureml-v2"), loaded).data
+    v2 = AzureMLV2Backend().compile(build_plan(loaded, target="azureml-v2")).data
     assert v2["jobs"]["score"]["inputs"]["rows"] == {"type": "mltable", "path": "azureml:my-table:1",
                                                      "mode": "direct"}
 
