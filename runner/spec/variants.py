@@ -195,14 +195,21 @@ def parse_set_path(text: str) -> list[str | int] | None:
     return parts
 
 
-def apply_set(tree: Mapping, assignment: str, shown_as: str | None = None) -> None:
-    """Apply one `path=value` override; the value is read as a YAML scalar or flow value."""
-    mark = Mark(shown_as or flag("--set", assignment), 0, 0)
+def parse_assignment(assignment: str, shown_as: str) -> tuple[list[str | int], Node]:
+    """`PATH=VALUE` as every --set reads it (`apply`, `plan`, `retry`...): the path's parts
+    and the value as a YAML 1.2 scalar or flow value, marked with the flag `shown_as`."""
     path_text, sep, value_text = assignment.partition("=")
     parts = parse_set_path(path_text.strip()) if sep else None
     if parts is None:
-        raise SpecError([Diagnostic(mark, (), "expected PATH=VALUE, e.g. steps[0].parallel_run.node_count=2")])
-    new = load_value(value_text, mark.file)
+        raise SpecError([Diagnostic(Mark(shown_as, 0, 0), (),
+                                    "expected PATH=VALUE, e.g. steps[0].parallel_run.node_count=2")])
+    return parts, load_value(value_text, shown_as)
+
+
+def apply_set(tree: Mapping, assignment: str, shown_as: str | None = None) -> None:
+    """Apply one `path=value` override; the value is read as a YAML scalar or flow value."""
+    mark = Mark(shown_as or flag("--set", assignment), 0, 0)
+    parts, new = parse_assignment(assignment, mark.file)
     node: Node = tree
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
