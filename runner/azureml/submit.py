@@ -16,6 +16,8 @@ from runner.azureml.compile_v1 import resources
 from runner.plan.plan import Plan
 from runner.plan.references import is_remote, resolve_path
 from runner.plan.targets import used_datasets
+from runner.runs.errors import BackendError
+from runner.runs.errors import PreflightError as PreflightError  # what the workspace holds rules the run out
 from runner.spec.load import LoadedSpec
 
 # Azure ML run statuses (v1 and v2) that end a run -> the runner's. Any other (NotStarted,
@@ -25,12 +27,8 @@ _STATUS = {"completed": "succeeded", "finished": "succeeded", "failed": "failed"
            "cancelled": "canceled", "notresponding": "failed"}
 
 
-class AzureError(Exception):
-    """A call to Azure (or the SDK's import) failed: nothing ran, or we lost track of it."""
-
-
-class PreflightError(AzureError):
-    """What the workspace holds rules the run out: found before anything was created."""
+class AzureError(BackendError):
+    """A call to Azure (or the SDK's import) failed: nothing ran, or we lost track of it (exit 3)."""
 
 
 def check_cluster(max_nodes: int | None, compute: dict[str, Any], node_counts: dict[str, int]) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from runner.local.checks import PreflightError
+from runner.errors import ExitCode, RunnerError
 from runner.local.ledger import current_records
 from runner.local.snapshot import take_version
 from runner.plan.plan import StepPlan
@@ -44,8 +44,11 @@ _WHY_NOT = {
 }
 
 
-class NothingToRetry(Exception):
-    """Every mini-batch of the run is committed and none failed (args[0]: what to say)."""
+class NothingToRetry(RunnerError):
+    """Every mini-batch of the run is committed and none failed (args[0]: what to say):
+    not a failure, so exit 0 (the local backend answers it with an empty result)."""
+
+    exit_code = ExitCode.OK
 
 
 @dataclasses.dataclass
@@ -154,10 +157,7 @@ def _code(plan: StepPlan, step: StepFolder, info: StepRecord, update_code: bool,
         return info.code, current
     if not os.path.isdir(plan.source_directory):
         raise RunError(f"--update-code: source_directory {plan.source_directory} is not a folder")
-    try:
-        digest, _, _ = take_version(plan, step, [str(root)], attempt)
-    except PreflightError as exc:
-        raise RunError(str(exc)) from exc
+    digest, _, _ = take_version(plan, step, [str(root)], attempt)  # a PreflightError is a RunError
     return attempt, digest
 
 

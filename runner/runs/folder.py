@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.runs.errors import BackendError, RunError
 from runner.runs.records import JobRecord, RecordError, RunRecord, StepRecord, read_record, write_record
 
 RUN_ID = re.compile(r"^[a-z0-9][-a-z0-9]{0,80}$")
@@ -167,7 +168,7 @@ def new_run(root: Path, name: str) -> RunFolder:
             return RunFolder(root / run_id)
         except FileExistsError:
             continue
-    raise RuntimeError(f"cannot create a run folder under {root}")
+    raise BackendError(f"cannot create a run folder under {root}: 999 runs of {name} started this second")
 
 
 def list_runs(root: Path) -> list[RunFolder]:
@@ -201,7 +202,7 @@ def find_run(root: Path, name: str) -> RunFolder | None:
     return prefixed[0] if prefixed else None
 
 
-class Ambiguous(Exception):
+class Ambiguous(RunError):
     """A prefix that more than one run id starts with (args[0]: those ids)."""
 
 

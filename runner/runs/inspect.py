@@ -35,10 +35,7 @@ def find(run: str, root: Path) -> RunFolder:
 def read(folder: RunFolder) -> RunRecord:
     """run.json, with a run whose driver is gone before it ended (created, submitting or
     running) shown as interrupted."""
-    try:
-        record = folder.read()
-    except RecordError as exc:
-        raise RunError(str(exc)) from exc
+    record = folder.read()  # a RecordError is a RunError
     if not record.status.finished and not pid_alive(record.driver_pid):
         record.status = Status.INTERRUPTED
         record.reason = "the driver stopped without finishing (killed?); `runner resume` continues it"
@@ -47,10 +44,7 @@ def read(folder: RunFolder) -> RunRecord:
 
 def job(folder: RunFolder, step: str | None = None) -> JobRecord:
     """job.json; a step named but not in it is an error."""
-    try:
-        record = folder.job()
-    except RecordError as exc:
-        raise RunError(str(exc)) from exc
+    record = folder.job()
     if step is not None and record.step(step) is None:
         raise RunError(f"run {folder.id} has no step '{step}' (its steps: "
                        f"{', '.join(s.name for s in record.steps)})")
@@ -77,10 +71,7 @@ def status(folder: RunFolder,
     steps = []
     for plan in job(folder).steps:
         step = folder.step(plan.name)
-        try:
-            entry = dataclasses.asdict(step.read())
-        except RecordError as exc:
-            raise RunError(str(exc)) from exc
+        entry = dataclasses.asdict(step.read())
         if os.path.exists(step.progress):
             try:
                 progress = read_record(Path(step.progress), ProgressRecord)
@@ -111,10 +102,7 @@ def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input
     path = output_file(folder, chosen)
     assert path is not None
     if not path.exists():
-        try:
-            info = folder.step(chosen.name).read()
-        except RecordError as exc:
-            raise RunError(str(exc)) from exc
+        info = folder.step(chosen.name).read()
         if info.status == Status.PREFLIGHT:
             raise RunError(f"step '{chosen.name}' failed its pre-flight checks, so it has no output: {info.reason}")
         raise RunError(f"run {folder.id} has no output yet ({path} does not exist)")
@@ -134,10 +122,7 @@ def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input
 def _ledger(folder: RunFolder, step: str) -> str:
     """The ledger that says where a step's rows came from: its own, or that of the run
     whose output it reuses (allow_reuse links that run's output)."""
-    try:
-        origin = folder.step(step).read().reused_from
-    except RecordError as exc:
-        raise RunError(str(exc)) from exc
+    origin = folder.step(step).read().reused_from
     return (folder.path.parent / origin).joinpath(step).joinpath("ledger.jsonl").as_posix() if origin else \
         folder.step(step).ledger
 

@@ -11,6 +11,9 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
+
+from runner.errors import ExitCode, RunnerError
 
 Path_ = tuple[str | int, ...]
 
@@ -61,13 +64,17 @@ class Diagnostic:
 
 
 @dataclass
-class SpecError(Exception):
-    """One or more problems with a spec; the CLI maps it to exit code 2."""
+class SpecError(RunnerError):
+    """One or more problems with a spec (exit 2)."""
 
+    exit_code: ClassVar[ExitCode] = ExitCode.USAGE
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def __str__(self) -> str:
         return "\n".join(d.headline() for d in self.diagnostics)
+
+    def report(self) -> str:
+        return render(self.diagnostics)
 
 
 def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:
