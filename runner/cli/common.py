@@ -20,12 +20,6 @@ EXIT_BROKEN_PIPE = ExitCode.BROKEN_PIPE  # what a shell reports for a writer who
 TARGETS = click.Choice(list(api.TARGETS))
 
 
-def render(diagnostics: Any) -> str:
-    from runner.spec.diagnostics import render as render_diagnostics
-
-    return render_diagnostics(diagnostics)
-
-
 def _err(message: str) -> None:
     click.echo(message, err=True)
 

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from runner import api
-from runner.cli.common import EXIT_OK, EXIT_USAGE, FORMATS, TARGETS, _err, cli, override_options, render
+from runner.cli.common import EXIT_OK, EXIT_USAGE, FORMATS, TARGETS, _err, cli, override_options
 
 
 @cli.command()
@@ -46,7 +46,7 @@ def validate(specs: tuple[str, ...], sets: tuple[str, ...], set_params: tuple[st
     for result in results if fmt == "text" else ():
         click.echo(f"{'ok   ' if result.ok else 'error'} {result.path}")
         if result.error is not None:
-            _err(render(result.error.diagnostics))
+            _err(result.error.report())
     sys.exit(EXIT_USAGE if failed else EXIT_OK)
 
 

@@ -72,3 +72,29 @@ def test_every_error_runner_defines_derives_from_the_root() -> None:
 
 def _all(cls: type[RunnerError]) -> list[type[RunnerError]]:
     return [cls, *(sub for child in cls.__subclasses__() for sub in _all(child))]
+
+
+def test_a_spec_on_standard_input_shows_its_snippet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.cli.test_review import SPEC
+
+    monkeypatch.chdir(tmp_path)
+    shown = CliRunner().invoke(cli, ["validate", "-"], input=SPEC.replace("mini_batch_size: 5", "mini_batch_size: -5"))
+    assert shown.exit_code == ExitCode.USAGE, shown.output
+    assert "<stdin>:11:24 steps[0].parallel_run.mini_batch_size: " in shown.stderr
+    assert "  11 |       mini_batch_size: -5\n     |                        ^" in shown.stderr
+
+
+def test_an_error_at_a_revision_shows_the_revisions_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.cli.test_review import SPEC, _git
+
+    (tmp_path / "spec.yaml").write_text(SPEC.replace("mini_batch_size: 5", "mini_batch_size: -5"))
+    _git("init", "-q", "-b", "main", cwd=tmp_path)
+    _git("add", ".", cwd=tmp_path)
+    _git("commit", "-q", "-m", "spec", cwd=tmp_path)
+    (tmp_path / "spec.yaml").write_text(SPEC.replace("mini_batch_size: 5", "mini_batch_size: 50"))  # fixed since
+    monkeypatch.chdir(tmp_path)
+    shown = CliRunner().invoke(cli, ["plan", "spec.yaml", "--against", "HEAD"])
+    assert shown.exit_code == ExitCode.USAGE, shown.output
+    assert "spec.yaml:11:24 steps[0].parallel_run.mini_batch_size: " in shown.stderr
+    assert "in spec.yaml at HEAD" in shown.stderr
+    assert "  11 |       mini_batch_size: -5\n" in shown.stderr and "mini_batch_size: 50" not in shown.stderr
