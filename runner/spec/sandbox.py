@@ -289,11 +289,15 @@ class _Watchdog:
 
     def __init__(self, seconds: float) -> None:
         self._target = threading.get_ident()
-        self._clock = time.pthread_getcpuclockid(self._target)
-        self._limit = time.clock_gettime(self._clock) + seconds
         self._armed = True
         self._lock = threading.Lock()
         self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        if not hasattr(time, "pthread_getcpuclockid"):  # macOS: no other thread's clock to read
+            signal.setitimer(signal.ITIMER_VIRTUAL, seconds)  # the process's: other threads count
+            return
+        self._clock = time.pthread_getcpuclockid(self._target)
+        self._limit = time.clock_gettime(self._clock) + seconds
         self._thread = threading.Thread(target=self._watch, name="template-watchdog", daemon=True)
         self._thread.start()
 
@@ -312,7 +316,10 @@ class _Watchdog:
         with self._lock:
             self._armed = False
         self._stopped.set()
-        self._thread.join()
+        if self._thread is None:
+            signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        else:
+            self._thread.join()
 
 
 def render_one(sandbox: _Sandbox, text: str, env: AbcMapping[str, str]) -> str:

@@ -3,6 +3,7 @@ deadline stops what still runs long, and ordinary templates are untouched."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -78,7 +79,7 @@ class _BusyBeside(dict[str, str]):
     def __getitem__(self, name: str) -> str:
         def burn() -> None:
             started = time.thread_time()
-            while time.thread_time() - started < 0.4:
+            while time.thread_time() - started < 0.25:
                 pass
         worker = threading.Thread(target=burn)
         worker.start()
@@ -99,6 +100,17 @@ def test_the_timer_stops_a_step_that_never_returns_to_the_sandbox() -> None:
         with sandbox.budget(env, seconds=0.05):
             while True:  # stands for a long step inside one call
                 pass
+
+
+def test_without_a_thread_clock_the_process_timer_stops_a_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    # macOS has no pthread_getcpuclockid: the process's CPU timer stands in.
+    monkeypatch.delattr(time, "pthread_getcpuclockid")
+    env = sandbox.make_environment()
+    with pytest.raises(sandbox.Exhausted, match="ran longer"):
+        with sandbox.budget(env, seconds=0.05):
+            while True:
+                pass
+    assert signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)
 
 
 def test_the_budget_is_restored_after_rendering() -> None:
