@@ -166,7 +166,7 @@ def review(new: str, old: str | None = None, against: str | None = None, sets: S
         plan_old = _plan(old_loaded, plan_new.target)
     except SpecError as exc:  # the old side's own problems, said to be the old side's
         raise SpecError([dataclasses.replace(d, note=f"in {name}" + (f"; {d.note}" if d.note else ""))
-                         for d in exc.diagnostics]) from None
+                         for d in exc.diagnostics], exc.sources) from None
     old_side = Side(name, plan_old, estimate(plan_old), backend.compile(plan_old))
     return compare(old_side, new_side)
 

@@ -52,13 +52,10 @@ class _AzureBackend(Generic[S]):
         stage_inputs(compiled.stage)
 
     def apply(self, plan: Plan, root: Path, stream: IO[str] | None) -> RunResult:
-        from runner.azureml.submit import AzureError, PreflightError, preflight, require_sdk
+        from runner.azureml.submit import PreflightError, preflight, require_sdk
 
-        try:
-            if self.session is None:
-                require_sdk(plan.target)
-        except AzureError as exc:
-            raise BackendError(str(exc)) from exc
+        if self.session is None:
+            require_sdk(plan.target)  # an AzureError is a BackendError
         problems = preflight(plan, exclude=[str(root)])
         if problems:  # before anything is created in the workspace
             raise RunError("cannot submit:\n" + "\n".join(f"  {p}" for p in problems))
@@ -122,7 +119,7 @@ class _AzureBackend(Generic[S]):
               sets: Sequence[str] = (), set_params: Sequence[str] = (),
               accept_changed_inputs: bool = False) -> RunResult:
         info = _submitted_record(run)
-        raise BackendError(f"runner retry of Azure ML runs ({info.target}) is not supported yet: the run's output "
+        raise RunError(f"runner retry of Azure ML runs ({info.target}) is not supported yet: the run's output "
                            "in Azure ML cannot be extended by runner. Re-run what failed as a new run: a dataset "
                            "with `manifest: true` over the failed items, or apply the spec again")
 
@@ -312,12 +309,9 @@ class AzureMLV2Backend(_AzureBackend[V2Session]):
 def _stage_code(plan: Plan, run: RunFolder) -> dict[str, str]:
     """Each step's code as runner.plan.snapshot lists it, copied into the run folder: what
     the SDK uploads (RunError where source_directory cannot be listed or copied)."""
-    from runner.azureml.code import CodeError, stage_code
+    from runner.azureml.code import stage_code
 
-    try:
-        return stage_code(plan, run.code, exclude=[str(run.path.parent)])
-    except CodeError as exc:
-        raise RunError(str(exc)) from exc
+    return stage_code(plan, run.code, exclude=[str(run.path.parent)])  # a CodeError is a RunError
 
 
 

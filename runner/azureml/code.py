@@ -18,10 +18,11 @@ from pathlib import Path
 from runner.inputs.snapshot import copy_code
 from runner.plan.plan import Plan
 from runner.plan.snapshot import CodeListing, SnapshotError, list_code
+from runner.runs.errors import RunError
 
 
-class CodeError(Exception):
-    """source_directory cannot be listed or copied."""
+class CodeError(RunError):
+    """source_directory cannot be listed or copied (exit 2)."""
 
 
 def stage_code(plan: Plan, dest: Path, exclude: Collection[str] = ()) -> dict[str, str]:

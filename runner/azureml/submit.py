@@ -18,7 +18,8 @@ from runner.azureml.compile_v1 import azure_of
 from runner.azureml.sessions import ComputeSpec, DatastoreSpec, ModelSpec, V1Session, V2Session, WorkspaceSpec
 from runner.plan.plan import Plan
 from runner.plan.references import is_remote
-from runner.runs.outcome import RunError
+from runner.runs.errors import BackendError, RunError
+from runner.runs.errors import PreflightError as PreflightError  # what the workspace holds rules the run out
 
 # Azure ML run statuses (v1 and v2) that end a run -> the runner's. Any other (NotStarted,
 # Queued, Preparing, Starting, Provisioning, Running, Finalizing, CancelRequested, Paused)
@@ -27,12 +28,8 @@ _STATUS = {"completed": "succeeded", "finished": "succeeded", "failed": "failed"
            "cancelled": "canceled", "notresponding": "failed"}
 
 
-class AzureError(Exception):
-    """A call to Azure (or the SDK's import) failed: nothing ran, or we lost track of it."""
-
-
-class PreflightError(AzureError):
-    """What the workspace holds rules the run out: found before anything was created."""
+class AzureError(BackendError):
+    """A call to Azure (or the SDK's import) failed: nothing ran, or we lost track of it (exit 3)."""
 
 
 def check_cluster(max_nodes: int | None, compute: Mapping[str, object], node_counts: dict[str, int]) -> None:

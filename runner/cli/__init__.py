@@ -13,21 +13,17 @@ import sys
 import click
 
 from runner.cli import runs, specs  # noqa: F401  (the commands register themselves on `cli`)
-from runner.cli.common import EXIT_BACKEND, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OK, _err, cli
+from runner.cli.common import EXIT_BACKEND, EXIT_INTERRUPTED, EXIT_OK, _err, cli
 
 __all__ = ["cli", "main"]
 
 
 def main() -> None:
+    """Errors of runner's own (RunnerError) and a reader that left are answered by the
+    group (cli/common.py), for every command alike; here only what click and Python raise."""
     try:
         code = cli.main(prog_name="runner", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
-    except SystemExit:
-        # click answers a reader that left (`runner logs -f | head`) with exit 1, our
-        # "threshold exceeded": say what a shell says of a writer whose reader left.
-        if type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):  # what click puts in its place
-            sys.exit(EXIT_BROKEN_PIPE)
-        raise
     except click.exceptions.Exit as exc:  # --help, --version
         sys.exit(exc.exit_code)
     except click.ClickException as exc:  # usage errors: exit 2, as click would
@@ -36,9 +32,6 @@ def main() -> None:
     except (KeyboardInterrupt, click.Abort):  # click turns Ctrl-C into Abort; we keep 130
         _err("interrupted")
         sys.exit(EXIT_INTERRUPTED)
-    except BrokenPipeError:  # the reader left (`runner logs -f | head`): stop quietly, as `yes | head` does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
-        sys.exit(EXIT_BROKEN_PIPE)
     except Exception as exc:  # a bug in runner, not in the user's spec
         if os.environ.get("RUNNER_DEBUG"):
             raise

@@ -1,47 +1,27 @@
 """What every `runner` command shares: the group, the exit codes, the option sets and
-the decorators that turn errors into exit codes. The commands are in specs.py (what a
+the one place that turns errors into exit codes. The commands are in specs.py (what a
 spec says and would do) and runs.py (running and operating runs)."""
 
 from __future__ import annotations
 
-import functools
+import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from runner import __version__, api
-from runner.runs.status import ExitCode
+from runner.errors import ExitCode, RunnerError
 
 EXIT_OK, EXIT_USAGE, EXIT_BACKEND, EXIT_INTERRUPTED = ExitCode.OK, ExitCode.USAGE, ExitCode.BACKEND, \
     ExitCode.INTERRUPTED
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
+EXIT_BROKEN_PIPE = ExitCode.BROKEN_PIPE  # what a shell reports for a writer whose reader left
 TARGETS = click.Choice(list(api.TARGETS))
-
-
-def render(diagnostics: Any) -> str:
-    from runner.spec.diagnostics import render as render_diagnostics
-
-    return render_diagnostics(diagnostics)
 
 
 def _err(message: str) -> None:
     click.echo(message, err=True)
-
-
-def spec_errors_exit(func: Callable[..., Any]) -> Callable[..., Any]:
-    """A bad spec is the user's to fix: print every diagnostic and exit 2, no traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except api.SpecError as exc:
-            _err(render(exc.diagnostics))
-            sys.exit(EXIT_USAGE)
-
-    return wrapper
 
 
 def override_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -53,7 +33,45 @@ def override_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class RunnerGroup(click.Group):
+    """The group every command runs in, and the one place errors become exit codes: a
+    RunnerError is said (a spec's diagnostics, or `runner: ...`) and exits with its
+    class's code, whatever the command, so a situation exits alike everywhere; a reader
+    that left (`runner logs -f | head`) ends the command quietly with 141. Both while
+    reading the flags (a command's --help) and while the command runs."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        return _exits(lambda: super(RunnerGroup, self).make_context(info_name, args, parent, **extra))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return _exits(lambda: super(RunnerGroup, self).invoke(ctx))
+
+
+_T = TypeVar("_T")
+
+
+def _exits(call: Callable[[], _T]) -> _T:
+    try:
+        return call()
+    except RunnerError as exc:
+        _err(exc.report())
+        raise click.exceptions.Exit(int(exc.exit_code)) from None
+    except BrokenPipeError:
+        _quiet_stdout()
+        raise click.exceptions.Exit(int(EXIT_BROKEN_PIPE)) from None
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so what is still buffered has somewhere to go at exit
+    (a flush into the closed pipe would fail again), as `yes | head` stops quietly."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # not a file (a test's captured output): nothing to flush into a pipe
+        pass
+
+
+@click.group(cls=RunnerGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="runner")
 def cli() -> None:
     """Declarative parallel batch inference with Azure ML ParallelRunStep semantics.
@@ -67,20 +85,3 @@ def cli() -> None:
 
 
 FORMATS = click.Choice(["text", "markdown", "json"])
-
-
-def run_errors_exit(func: Callable[..., Any]) -> Callable[..., Any]:
-    """A run that cannot be found or resumed: exit 2; a target not in this build: exit 3."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except api.RunError as exc:
-            _err(f"runner: {exc}")
-            sys.exit(EXIT_USAGE)
-        except api.BackendError as exc:
-            _err(f"runner: {exc}")
-            sys.exit(EXIT_BACKEND)
-
-    return wrapper

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from runner import api
-from runner.cli.common import (EXIT_OK, TARGETS, _err, cli, override_options, run_errors_exit,
-                               spec_errors_exit)
+from runner.cli.common import EXIT_OK, TARGETS, _err, cli, override_options
 from runner.runs.display import outcome_text, status_lines
 from runner.runs.status import Status, exit_code
 from runner.watch import print_follow, watch_status
@@ -55,8 +54,6 @@ def _finish(result: RunResult) -> None:
 @click.argument("spec", type=click.Path(dir_okay=False))
 @override_options
 @click.option("--target", type=TARGETS, help="Override the spec's target.")
-@spec_errors_exit
-@run_errors_exit
 def apply(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: str | None) -> None:
     """Run a spec: on this machine (target local, the default) or on Azure ML.
 
@@ -80,7 +77,6 @@ def apply(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target:
 @click.option("--accept-changed-inputs", is_flag=True,
               help="Go on although input tables changed since the run was planned: their unfinished "
                    "mini-batches fail and are listed in failed_items.jsonl.")
-@run_errors_exit
 def resume(run: str, accept_changed_inputs: bool) -> None:
     """Continue an interrupted run (Ctrl-C, a killed driver): what was committed stays,
     exactly once; the rest runs. RUN is a run id, a prefix of one, or `latest`.
@@ -102,7 +98,6 @@ def resume(run: str, accept_changed_inputs: bool) -> None:
               help="Change a pipeline parameter bound to one of those fields.")
 @click.option("--accept-changed-inputs", is_flag=True,
               help="Go on although input tables changed since the run was planned: their mini-batches fail.")
-@run_errors_exit
 def retry(run: str, update_code: bool, sets: tuple[str, ...], set_params: tuple[str, ...],
           accept_changed_inputs: bool) -> None:
     """Run a run's failed and never-run mini-batches again, into its own output: each row
@@ -129,7 +124,6 @@ def retry(run: str, update_code: bool, sets: tuple[str, ...], set_params: tuple[
 
 @cli.command()
 @click.argument("run")
-@run_errors_exit
 def cancel(run: str) -> None:
     """Stop a running run from any terminal, as Ctrl-C in its own would: locally the
     driver stops its workers, keeps what it committed and records `canceled` (`runner
@@ -146,7 +140,6 @@ STATUSES = click.Choice(sorted(s.value for s in Status), case_sensitive=False)
               help="Print the runs as a JSON list: each run's run.json (schema/runner-runs.schema.json).")
 @click.option("--status", "statuses", multiple=True, type=STATUSES, help="Only runs in this state (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the newest N (still listed oldest first).")
-@run_errors_exit
 def runs(as_json: bool, statuses: tuple[str, ...], limit: int | None) -> None:
     """List the project's runs, oldest first.
 
@@ -177,7 +170,6 @@ def runs(as_json: bool, statuses: tuple[str, ...], limit: int | None) -> None:
 @cli.command()
 @click.argument("runs", nargs=-1, required=True)
 @click.option("--force", is_flag=True, help="Remove a run even though a later run reused its output.")
-@run_errors_exit
 def rm(runs: tuple[str, ...], force: bool) -> None:
     """Remove runs' folders. RUN is a run id, a prefix of one, or `latest`.
 
@@ -192,7 +184,6 @@ def rm(runs: tuple[str, ...], force: bool) -> None:
 @click.option("--keep", type=click.IntRange(min=0), metavar="N",
               help="Also remove every run but the newest N of each spec file.")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
-@run_errors_exit
 def gc(keep: int | None, dry_run: bool) -> None:
     """Remove runs that failed their pre-flight checks and, with --keep N, the older runs
     of each spec (interrupted and canceled ones too: they cannot be resumed after).
@@ -214,7 +205,6 @@ def gc(keep: int | None, dry_run: bool) -> None:
               help="Redraw it until the run ends, then exit as `runner apply` would (0, 1, 2, 3 or 130).")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True, metavar="SECONDS",
               help="How often --watch reads the status.")
-@run_errors_exit
 def status(run: str, as_json: bool, watch: bool, interval: float) -> None:
     """Show a run's progress: mini-batches and items done, failed, left; items/s and
     mini-batches/s; while it runs, the time left (ETA).
@@ -244,7 +234,6 @@ def status(run: str, as_json: bool, watch: bool, interval: float) -> None:
 @click.option("--step", help="The step whose output to show (default: the last with one).")
 @click.option("--sorted", "in_input_order", is_flag=True,
               help="Rows in input order (files as listed; a table's files, then its rows), not as they finished.")
-@run_errors_exit
 def results(run: str, head: int, step: str | None, in_input_order: bool) -> None:
     """Show a run's output rows: how many, and the first few (the tutorial's view).
 
@@ -264,7 +253,6 @@ def results(run: str, head: int, step: str | None, in_input_order: bool) -> None
 @click.option("--step", help="Only this step.")
 @click.option("--follow", "-f", is_flag=True,
               help="Stream the driver's log and the workers' (or --worker's) as they grow, until the run ends.")
-@run_errors_exit
 def logs(run: str, worker: int | None, system: bool, step: str | None, follow: bool) -> None:
     """Show a run's logs: each worker's stdout, stderr and logging (or --sys).
 

@@ -11,8 +11,7 @@ from typing import Any
 import click
 
 from runner import api
-from runner.cli.common import (EXIT_OK, EXIT_USAGE, FORMATS, TARGETS, _err, cli, override_options, render,
-                               run_errors_exit, spec_errors_exit)
+from runner.cli.common import EXIT_OK, EXIT_USAGE, FORMATS, TARGETS, _err, cli, override_options
 
 
 @cli.command()
@@ -47,7 +46,7 @@ def validate(specs: tuple[str, ...], sets: tuple[str, ...], set_params: tuple[st
     for result in results if fmt == "text" else ():
         click.echo(f"{'ok   ' if result.ok else 'error'} {result.path}")
         if result.error is not None:
-            _err(render(result.error.diagnostics))
+            _err(result.error.report())
     sys.exit(EXIT_USAGE if failed else EXIT_OK)
 
 
@@ -62,7 +61,6 @@ def validate(specs: tuple[str, ...], sets: tuple[str, ...], set_params: tuple[st
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (--format json).")
 @click.option("--exit-code", is_flag=True, help="With --against: exit 1 when something changes, as git diff does.")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write the plan to FILE instead.")
-@spec_errors_exit
 def plan(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: str | None, against: str | None,
          fmt: str, as_json: bool, exit_code: bool, out: str | None) -> None:
     """Show the fully resolved spec and what will run, without running it.
@@ -168,7 +166,6 @@ def _show_review(review: Any, fmt: str, exit_code: bool, out: str | None) -> Non
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
               help="markdown: for a pull request comment.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when something changes, as git diff does.")
-@spec_errors_exit
 def diff(old: str, new: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: str | None, fmt: str,
          exit_code: bool) -> None:
     """Show what changes from spec OLD to spec NEW, as the job sees it.
@@ -201,7 +198,6 @@ def schema(folder: str) -> None:
 @click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where data/ and models/ go (the example specs expect the repository root).")
 @click.option("--force", is_flag=True, help="Make them again even if they are there.")
-@run_errors_exit
 def example(name: str, root: str, force: bool) -> None:
     """Prepare an example's data and model, offline, from what installed packages ship.
 
@@ -225,7 +221,6 @@ def example(name: str, root: str, force: bool) -> None:
 @click.option("--tabular", is_flag=True, help="CSV rows scored with pandas (the tabular extra), not text files.")
 @click.option("--name", help="The spec's name (default: from the folder's name).")
 @click.option("--force", is_flag=True, help="Overwrite the files that are there.")
-@run_errors_exit
 def init(folder: str, tabular: bool, name: str | None, force: bool) -> None:
     """Start a project in FOLDER (default: here) that validates and runs as it is.
 

@@ -11,8 +11,7 @@ from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from runner.local.descriptors import DescriptorError
-from runner.local.engine import RunBusy, execute
+from runner.local.engine import execute
 from runner.local.identity import changed_inputs, shown
 from runner.local import retry as retries
 from runner.local.job import executable_steps
@@ -65,11 +64,8 @@ class LocalBackend:
                            "resuming would count the same failures again. `runner retry` runs what failed and what "
                            "never ran into this run's output (its failed_items.jsonl lists them: a dataset with "
                            "`manifest: true` over it runs just those in a new run), or apply the spec again")
-        try:
-            _check_inputs(run, accept_changed_inputs, stream)
-            return execute(run, root, stream)
-        except (RunBusy, RecordError, DescriptorError) as exc:
-            raise RunError(str(exc)) from exc
+        _check_inputs(run, accept_changed_inputs, stream)
+        return execute(run, root, stream)  # RunBusy, RecordError, DescriptorError: RunErrors (exit 2)
 
     def retry(self, run: RunFolder, root: Path, stream: IO[str] | None, update_code: bool = False,
               sets: Sequence[str] = (), set_params: Sequence[str] = (),
@@ -91,8 +87,6 @@ class LocalBackend:
             return execute(run, root, stream, prepare)
         except retries.NothingToRetry as exc:
             return RunResult(run, info.status, [], note=str(exc))
-        except (RunBusy, RecordError, DescriptorError) as exc:
-            raise RunError(str(exc)) from exc
 
     def status(self, run: RunFolder) -> RunView:
         return inspect.status(run, _count_from_ledger, _code_versions)

@@ -13,11 +13,8 @@ from runner.local.sources import is_glob
 from runner.plan.plan import REDACTED, StepPlan
 from runner.plan.references import is_remote
 from runner.runs.display import counted
+from runner.runs.errors import PreflightError as PreflightError  # re-exported: the engine's checks raise it
 from runner.runs.folder import StepFolder
-
-
-class PreflightError(Exception):
-    """Something to fix before any worker starts (exit 2)."""
 
 
 def thresholds(job: StepPlan, total: int) -> Callable[[Ledger], str | None]:

@@ -36,12 +36,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runner.runs.errors import RunError
+
 # Not frozen: a frozen dataclass's __init__ costs 0.39 us to 0.15 us here, and a worker
 # builds one descriptor per mini-batch (tens of thousands a second with a no-op run()).
 
 
-class DescriptorError(ValueError):
-    """A line (or a failed-items manifest entry) that is not a mini-batch descriptor."""
+class DescriptorError(RunError, ValueError):
+    """A line (or a failed-items manifest entry) that is not a mini-batch descriptor: a
+    damaged run file, as a RecordError (exit 2); still a ValueError for the readers that
+    treat any bad line alike."""
 
 
 @dataclass(slots=True)

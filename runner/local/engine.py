@@ -36,7 +36,7 @@ from runner.local.supervisor import Slot, Supervisor, Task
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted
 from runner.runs.folder import RunFolder, StepFolder, list_runs, worker_name
-from runner.runs.outcome import RunResult, StepResult
+from runner.runs.outcome import RunError, RunResult, StepResult
 from runner.runs.records import RecordError, StepRecord, StepSummary
 from runner.runs.status import Status
 
@@ -67,8 +67,8 @@ class _Stop:
             signal.signal(sig, handler)
 
 
-class RunBusy(Exception):
-    """Another driver holds the run."""
+class RunBusy(RunError):
+    """Another driver holds the run (exit 2)."""
 
 
 def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None,

@@ -19,12 +19,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 
+from runner.errors import ExitCode, RunnerError
 from runner.local.descriptors import ByteRange, Descriptor, DescriptorError, Partition, RowGroups, decode
 
 
-class UnreadableInput(ValueError):
+class UnreadableInput(RunnerError, ValueError):
     """A mini-batch's input cannot be read as its descriptor says; the message names the
-    file (a worker reports it as it is, without its traceback)."""
+    file (a worker reports it as it is, without its traceback). Exit 2."""
+
+    exit_code = ExitCode.USAGE
 
 
 class InputChanged(UnreadableInput):

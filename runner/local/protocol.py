@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
+from runner.errors import RunnerError
 from runner.plan.references import InputPlan
 
 
@@ -126,8 +127,8 @@ _FROM_WORKER: dict[str, Callable[[Iterable[Any]], FromWorker]] = {
     "init_error": InitFailed._make, "loaded": Loaded._make, "done": Done._make, "failed": Failed._make}
 
 
-class ProtocolError(Exception):
-    """A message this side does not expect: a driver and a worker of different versions."""
+class ProtocolError(RunnerError):
+    """A message this side does not expect: a driver and a worker of different versions (exit 3)."""
 
 
 def send(conn: Connection, message: Message) -> None:

@@ -13,6 +13,7 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
+from runner.errors import ExitCode, RunnerError
 from runner.local.descriptors import decode, to_fields
 from runner.local.ledger import current_records, read_records
 from runner.runs.folder import StepFolder
@@ -99,8 +100,11 @@ def frame_to_staged(frame: Any) -> bytes:
     return struct.pack("<Q", len(data)) + data
 
 
-class OutputError(Exception):
-    """The committed rows cannot make one output file: a column of two types."""
+class OutputError(RunnerError):
+    """The committed rows cannot make one output file: a column of two types, as the
+    entry script returned them (exit 2)."""
+
+    exit_code = ExitCode.USAGE
 
 
 def finish_parquet(final: str, ledger: str) -> bool:

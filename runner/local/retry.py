@@ -20,9 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from runner.local.checks import PreflightError
+from runner.errors import ExitCode, RunnerError
 from runner.local.ledger import current_records
 from runner.local.snapshot import take_version
 from runner.plan.plan import StepPlan
@@ -31,6 +29,9 @@ from runner.runs.errors import RunError
 from runner.runs.folder import RunFolder, StepFolder
 from runner.runs.records import JobRecord, RetryRecord, StepRecord
 from runner.runs.status import Status
+from runner.spec.tree import to_plain
+from runner.spec.variants import flag, parse_assignment, parse_set_path
+from runner.spec.yaml_loader import load_value
 
 # parallel_run fields a retry may change: how the mini-batches run, not which they are,
 # what they read or where their rows go.
@@ -43,8 +44,11 @@ _WHY_NOT = {
 }
 
 
-class NothingToRetry(Exception):
-    """Every mini-batch of the run is committed and none failed (args[0]: what to say)."""
+class NothingToRetry(RunnerError):
+    """Every mini-batch of the run is committed and none failed (args[0]: what to say):
+    not a failure, so exit 0 (the local backend answers it with an empty result)."""
+
+    exit_code = ExitCode.OK
 
 
 @dataclasses.dataclass
@@ -153,10 +157,7 @@ def _code(plan: StepPlan, step: StepFolder, info: StepRecord, update_code: bool,
         return info.code, current
     if not os.path.isdir(plan.source_directory):
         raise RunError(f"--update-code: source_directory {plan.source_directory} is not a folder")
-    try:
-        digest, _, _ = take_version(plan, step, [str(root)], attempt)
-    except PreflightError as exc:
-        raise RunError(str(exc)) from exc
+    digest, _, _ = take_version(plan, step, [str(root)], attempt)  # a PreflightError is a RunError
     return attempt, digest
 
 
@@ -180,80 +181,73 @@ def _record(step: StepFolder, info: StepRecord, version: tuple[int, str], change
 def parse_changes(steps: list[StepPlan], sets: Sequence[str], set_params: Sequence[str]) -> dict[str, dict[str, Any]]:
     """step name -> {field: value} from `--set [steps[I].][parallel_run.]FIELD=VALUE` (no
     step: every step) and `--set-param NAME=VALUE` (the fields the parameter is bound to).
-    Raises RunError for a field a retry cannot change, or a value the spec would refuse."""
+    Paths and values are read as `apply --set` reads them (spec/variants.py: the same
+    grammar, YAML 1.2, the same errors). Raises SpecError for a malformed assignment,
+    RunError for a field a retry cannot change, or a value the spec would refuse."""
     changes: dict[str, dict[str, Any]] = {}
     for assignment in sets:
-        path, sep, text = assignment.partition("=")
-        if not sep:
-            raise RunError(f"--set {assignment}: expected FIELD=VALUE, e.g. run_invocation_timeout=120")
-        chosen, field = _target(path.strip(), steps, f"--set {assignment}")
+        shown = flag("--set", assignment)
+        parts, value = parse_assignment(assignment, shown)
+        chosen, field = _target(parts, steps, shown)
         for plan in chosen:
-            changes.setdefault(plan.name, {})[field] = _value(field, text, f"--set {assignment}")
+            changes.setdefault(plan.name, {})[field] = _value(field, to_plain(value), shown)
     for assignment in set_params:
         name, sep, text = assignment.partition("=")
+        shown = flag("--set-param", assignment)
         if not sep:
-            raise RunError(f"--set-param {assignment}: expected NAME=VALUE")
+            raise RunError(f"{shown}: expected NAME=VALUE")
         bound = [(plan, field) for plan in steps for field, parameter in plan.bindings.items()
                  if parameter == name.strip()]
         if not bound:
-            raise RunError(f"--set-param {assignment}: no field of the run's steps is bound to a parameter "
-                           f"'{name.strip()}'")
+            raise RunError(f"{shown}: no field of the run's steps is bound to a parameter '{name.strip()}'")
+        plain = to_plain(load_value(text, shown))
         for plan, field in bound:
-            _, short = _target(field, [plan], f"--set-param {assignment} (bound to {field})")
-            changes.setdefault(plan.name, {})[short] = _value(short, text, f"--set-param {assignment}")
+            parts = parse_set_path(field) or [field]
+            _, short = _target(parts, [plan], f"{shown} (bound to {field})")
+            changes.setdefault(plan.name, {})[short] = _value(short, plain, shown)
     return changes
 
 
-def _target(path: str, steps: list[StepPlan], flag: str) -> tuple[list[StepPlan], str]:
-    parts = path.split(".")
+def _target(parts: list[str | int], steps: list[StepPlan], shown: str) -> tuple[list[StepPlan], str]:
     chosen = steps
-    if parts[0].startswith("steps"):
-        chosen, parts = _step_of(parts, steps, flag), parts[2:] if parts[0] == "steps" else parts[1:]
+    if parts[0] == "steps":
+        if len(parts) < 2:
+            raise RunError(f"{shown}: expected steps[I].parallel_run.FIELD=VALUE or FIELD=VALUE")
+        chosen, parts = _step_of(parts[1], steps, shown), parts[2:]
     if parts and parts[0] == "parallel_run":
         parts = parts[1:]
-    field = ".".join(parts)
-    if len(parts) == 2 and parts[0] == ENVIRONMENT and parts[1]:
+    field = ".".join(str(part) for part in parts)
+    if len(parts) == 2 and parts[0] == ENVIRONMENT and isinstance(parts[1], str):
         return chosen, field
     if len(parts) == 1 and parts[0] in CHANGEABLE:
         return chosen, field
     why = _WHY_NOT.get(field, "the retried items and where their rows go stay those of the run")
-    raise RunError(f"{flag}: a retry cannot change {field or path!r}: {why}. A retry may change "
+    raise RunError(f"{shown}: a retry cannot change {field or 'steps'!r}: {why}. A retry may change "
                    f"{', '.join(CHANGEABLE)} and {ENVIRONMENT}.NAME; to change anything else, apply the spec "
                    "again (a dataset with `manifest: true` over the run's failed_items.jsonl runs just what failed)")
 
 
-def _step_of(parts: list[str], steps: list[StepPlan], flag: str) -> list[StepPlan]:
+def _step_of(key: str | int, steps: list[StepPlan], shown: str) -> list[StepPlan]:
     """`steps[0]` or `steps.score` (names as the spec's --set takes them)."""
-    head = parts[0]
-    if head == "steps" and len(parts) > 1:
-        key = parts[1]
-    elif head.startswith("steps[") and head.endswith("]"):
-        key = head[6:-1]
-    else:
-        raise RunError(f"{flag}: expected steps[I].parallel_run.FIELD=VALUE or FIELD=VALUE")
     for index, plan in enumerate(steps):
-        if key in (str(index), plan.name):
+        if key in (index, plan.name):
             return [plan]
-    raise RunError(f"{flag}: the run has no step {key!r} (its steps: {', '.join(s.name for s in steps)})")
+    raise RunError(f"{shown}: the run has no step '{key}' (its steps: {', '.join(s.name for s in steps)})")
 
 
-def _value(field: str, text: str, flag: str) -> Any:
-    """The value read as the spec reads a --set value, checked by the spec's own rules."""
+def _value(field: str, value: Any, shown: str) -> Any:
+    """The value checked by the spec's own rules."""
     from pydantic import ValidationError
 
     from runner.spec.models import ParallelRun
 
-    try:
-        value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        value = text
     name, _, variable = field.partition(".")
     data: dict[str, Any] = {"entry_script": "x.py", name: {variable: value} if variable else value}
     try:
         checked = ParallelRun.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(error["msg"] for error in exc.errors())
-        raise RunError(f"{flag}: {problems}") from exc
+        raise RunError(f"{shown}: {problems}") from exc
     result = getattr(checked, name)
     return result[variable] if variable else result
 

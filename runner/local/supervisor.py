@@ -249,7 +249,8 @@ class Supervisor:
 
     def _finish_head(self, slot: Slot, mb: int) -> Task:
         task = slot.queue.popleft()
-        assert task.id == mb, f"worker {slot.index} answered mini-batch {mb}, expected {task.id}"
+        if task.id != mb:  # a worker of another protocol: its rows cannot be told apart
+            raise protocol.ProtocolError(f"worker {slot.index} answered mini-batch {mb}, expected {task.id}")
         slot.started, slot.rows = time.monotonic(), None
         return task
 
@@ -393,9 +394,9 @@ class Supervisor:
         for slot in live:
             if graceful:
                 try:
-                    assert slot.conn is not None
-                    protocol.send(slot.conn, Stop())
-                except (OSError, AssertionError):
+                    if slot.conn is not None:  # none yet: nothing to say stop on; it goes with the rest
+                        protocol.send(slot.conn, Stop())
+                except OSError:
                     pass
             else:
                 self._kill(slot, signal.SIGTERM)

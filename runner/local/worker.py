@@ -24,14 +24,17 @@ from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
 from runner.compat.context import MiniBatchContext
+from runner.errors import ExitCode, RunnerError
 from runner.local import protocol
 from runner.local.descriptors import ByteRange, Descriptor, Partition, decode, files_of
 from runner.local.identity import UnreadableInput
 from runner.local.protocol import Done, Failed, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop, WorkerConfig
 
 
-class RunResultError(Exception):
-    """run() returned something the engine cannot count."""
+class RunResultError(RunnerError):
+    """run() returned something the engine cannot count: the entry script's to fix (exit 2)."""
+
+    exit_code = ExitCode.USAGE
 
 
 def main() -> None:

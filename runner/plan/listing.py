@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Iterator
 
+from runner.errors import ExitCode, RunnerError
 from runner.plan.references import InputPlan, is_remote
 
 _MAGIC = re.compile(r"[*?[]")
@@ -17,8 +18,10 @@ _SUFFIX_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "par
                    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 
 
-class InputError(Exception):
-    """An input that cannot be listed: missing, empty, remote, or not readable."""
+class InputError(RunnerError):
+    """An input that cannot be listed: missing, empty, remote, or not readable (exit 2)."""
+
+    exit_code = ExitCode.USAGE
 
 
 def is_glob(location: str) -> bool:

@@ -28,6 +28,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.errors import ExitCode, RunnerError
+
 IGNORE_FILES = (".amlignore", ".gitignore")  # the first that exists is the one read
 LEFT_OUT_FOLDERS = frozenset({".git", ".runner", "__pycache__"})
 LEFT_OUT_SUFFIXES = (".pyc", ".pyo")
@@ -41,8 +43,10 @@ FILE_LIMIT = 2000
 _PARENT_GROUP = "ps_d"
 
 
-class SnapshotError(Exception):
-    """source_directory or its ignore file cannot be read."""
+class SnapshotError(RunnerError):
+    """source_directory or its ignore file cannot be read (exit 2)."""
+
+    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True)

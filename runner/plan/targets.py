@@ -44,7 +44,7 @@ def check_target(loaded: LoadedSpec, target: str, resolve: dict[str, str]) -> No
     problems = list(_problems(loaded, target, resolve))
     if problems:
         raise SpecError(unique_sorted([diagnostic_at(loaded.tree, path, f"{msg} (target {target})")
-                                       for path, msg in problems]))
+                                       for path, msg in problems]), loaded.sources)
 
 
 def _problems(loaded: LoadedSpec, target: str, resolve: dict[str, str]) -> Iterator[Problem]:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.plan.plan import StepPlan
+from runner.runs.errors import BackendError, RunError
 from runner.runs.records import JobRecord, RecordError, RunRecord, StepRecord, read_record, write_record
 
 # What `runner status latest` and the other commands take for the newest run.
@@ -270,7 +271,7 @@ def new_run(root: Path, name: str) -> RunFolder:
             return RunFolder(root / run_id)
         except FileExistsError:
             continue
-    raise RuntimeError(f"cannot create a run folder under {root}")
+    raise BackendError(f"cannot create a run folder under {root}: 999 runs of {name} started this second")
 
 
 def list_runs(root: Path) -> list[RunFolder]:
@@ -304,7 +305,7 @@ def find_run(root: Path, name: str) -> RunFolder | None:
     return prefixed[0] if prefixed else None
 
 
-class Ambiguous(Exception):
+class Ambiguous(RunError):
     """A prefix that more than one run id starts with (args[0]: those ids)."""
 
 

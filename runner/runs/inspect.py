@@ -34,10 +34,7 @@ def find(run: str, root: Path) -> RunFolder:
 def read(folder: RunFolder) -> RunRecord:
     """run.json, with a run whose driver is gone before it ended (created, submitting or
     running) shown as interrupted."""
-    try:
-        record = folder.read()
-    except RecordError as exc:
-        raise RunError(str(exc)) from exc
+    record = folder.read()  # a RecordError is a RunError
     if not record.status.finished and not pid_alive(record.driver_pid):
         record.status = Status.INTERRUPTED
         record.reason = "the driver stopped without finishing (killed?); `runner resume` continues it"
@@ -46,10 +43,7 @@ def read(folder: RunFolder) -> RunRecord:
 
 def job(folder: RunFolder, step: str | None = None) -> JobRecord:
     """job.json; a step named but not in it is an error."""
-    try:
-        record = folder.job()
-    except RecordError as exc:
-        raise RunError(str(exc)) from exc
+    record = folder.job()
     if step is not None and record.step(step) is None:
         raise RunError(f"run {folder.id} has no step '{step}' (its steps: "
                        f"{', '.join(s.name for s in record.steps)})")
@@ -88,14 +82,11 @@ def status(folder: RunFolder, progress_of: ProgressOf | None = None, code_versio
 def _step(folder: RunFolder, name: str, run_status: Status, progress_of: ProgressOf | None,
           code_versions_of: CodeVersionsOf | None) -> StepView:
     step = folder.step(name)
-    try:
-        record = step.read()
-    except RecordError as exc:
-        raise RunError(str(exc)) from exc
+    record = step.read()
     progress = None
-    if os.path.exists(step.progress):
+    if step.progress.exists():
         try:
-            read_progress = read_record(Path(step.progress), ProgressRecord)
+            read_progress = read_record(step.progress, ProgressRecord)
         except RecordError:  # not fsynced (rewritten every second): rebuilt from the step's own
             read_progress = ProgressRecord(name, record.status, MiniBatchCounts(total=record.mini_batches or 0),
                                            ItemCounts(total=record.items))
@@ -122,10 +113,7 @@ def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input
     if path is None:  # chosen for its append_row output
         raise RunError(f"step '{chosen.name}' has no append_row output")
     if not path.exists():
-        try:
-            info = folder.step(chosen.name).read()
-        except RecordError as exc:
-            raise RunError(str(exc)) from exc
+        info = folder.step(chosen.name).read()
         if info.status == Status.PREFLIGHT:
             raise RunError(f"step '{chosen.name}' failed its pre-flight checks, so it has no output: {info.reason}")
         raise RunError(f"run {folder.id} has no output yet ({path} does not exist)")
@@ -145,10 +133,7 @@ def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input
 def _ledger(folder: RunFolder, step: str) -> str:
     """The ledger that says where a step's rows came from: its own, or that of the run
     whose output it reuses (allow_reuse links that run's output)."""
-    try:
-        origin = folder.step(step).read().reused_from
-    except RecordError as exc:
-        raise RunError(str(exc)) from exc
+    origin = folder.step(step).read().reused_from
     return str(RunFolder(folder.path.parent / origin).step(step).ledger if origin else folder.step(step).ledger)
 
 

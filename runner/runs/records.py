@@ -22,13 +22,14 @@ from typing import Any, TypeVar
 
 from runner.plan.plan import REDACTED, Plan, StepPlan
 from runner.plan.references import ArgumentPlan, InputPlan
+from runner.runs.errors import RunError
 from runner.runs.status import Status
 
 VERSION = 1
 
 
-class RecordError(Exception):
-    """A record that is missing, damaged or of a version this runner cannot read."""
+class RecordError(RunError):
+    """A record that is missing, damaged or of a version this runner cannot read (exit 2)."""
 
 
 @dataclass

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from enum import Enum, IntEnum
+from enum import Enum
+
+from runner.errors import ExitCode  # the codes live with the error root; the table of states is here
+
+__all__ = ["EXIT_CODES", "ExitCode", "Status", "exit_code"]
 
 
 class Status(str, Enum):
@@ -31,14 +35,6 @@ class Status(str, Enum):
     @property
     def finished(self) -> bool:
         return self not in (Status.PENDING, Status.CREATED, Status.SUBMITTING, Status.RUNNING)
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    FAILED = 1  # the job ran and exceeded a threshold
-    USAGE = 2  # a spec or usage error, or a failed pre-flight check
-    BACKEND = 3  # the backend failed (internal errors too)
-    INTERRUPTED = 130
 
 
 EXIT_CODES = {

@@ -11,6 +11,9 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
+
+from runner.errors import ExitCode, RunnerError
 
 Path_ = tuple[str | int, ...]
 
@@ -61,13 +64,26 @@ class Diagnostic:
 
 
 @dataclass
-class SpecError(Exception):
-    """One or more problems with a spec; the CLI maps it to exit code 2."""
+class SpecError(RunnerError):
+    """One or more problems with a spec (exit 2), with the text of each file they were
+    found in (`sources`: the file as marks name it -> its text), as DVC's
+    YAMLValidationError keeps the text and revision it validated: a snippet then shows
+    what was validated (standard input, a git revision's file), not the working tree."""
 
+    exit_code: ClassVar[ExitCode] = ExitCode.USAGE
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return "\n".join(d.headline() for d in self.diagnostics)
+
+    def report(self) -> str:
+        return render(self.diagnostics, sources=self.sources)
+
+    def with_sources(self, sources: dict[str, str]) -> SpecError:
+        """The error with `sources` added (a text it already holds stays: it is the one validated)."""
+        self.sources = {**sources, **self.sources}
+        return self
 
 
 def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:
@@ -107,12 +123,13 @@ def snippet(mark: Mark, context: int = 2, source: str | None = None) -> str:
     return "\n".join(out)
 
 
-def render(diags: list[Diagnostic], with_snippets: bool = True) -> str:
-    """All diagnostics as text: headline, then the numbered snippet (the first 50 in full)."""
+def render(diags: list[Diagnostic], with_snippets: bool = True, sources: dict[str, str] | None = None) -> str:
+    """All diagnostics as text: headline, then the numbered snippet (the first 50 in full).
+    A snippet comes from `sources` (the texts validated) where it has the file, else from disk."""
     blocks = []
     for d in diags[:MAX_SHOWN]:
         block = d.headline()
-        excerpt = snippet(d.mark) if with_snippets else ""
+        excerpt = snippet(d.mark, source=(sources or {}).get(d.mark.file)) if with_snippets else ""
         blocks.append(f"{block}\n{excerpt}" if excerpt else block)
     count = len(diags)
     summary = f"{count} error{'s' if count != 1 else ''} in spec"

@@ -39,14 +39,26 @@ class LoadedSpec:
     secrets: set[Path_] = field(default_factory=set)
     base_parameters: dict[str, Any] = field(default_factory=dict)  # the first file's own
     base_secrets: set[str] = field(default_factory=set)  # base parameters read from secret variables
+    sources: dict[str, str] = field(default_factory=dict)  # each file's text as loaded: later errors' snippets
 
 
 def load_spec(path: str, sets: AbcSequence[str] = (), set_params: AbcSequence[str] = (),
               environ: AbcMapping[str, str] | None = None, text: str | None = None,
               reader: Reader | None = None) -> LoadedSpec:
     """`text`: the spec itself (standard input), named `path` in messages (variants.py).
-    `reader`: reads the spec and its bases from elsewhere (a git revision, `plan --against`)."""
-    tree, chain = load_with_extends(path, text, reader)
+    `reader`: reads the spec and its bases from elsewhere (a git revision, `plan --against`).
+    A SpecError carries the texts it was found in, so its snippets show what was validated."""
+    sources: dict[str, str] = {}
+    try:
+        return _load_spec(path, sets, set_params, environ, text, reader, sources)
+    except SpecError as exc:
+        raise exc.with_sources(sources) from None
+
+
+def _load_spec(path: str, sets: AbcSequence[str], set_params: AbcSequence[str],
+               environ: AbcMapping[str, str] | None, text: str | None, reader: Reader | None,
+               sources: dict[str, str]) -> LoadedSpec:
+    tree, chain = load_with_extends(path, text, reader, sources)
     for assignment in sets:
         apply_set(tree, assignment)
     for assignment in set_params:
@@ -71,7 +83,7 @@ def load_spec(path: str, sets: AbcSequence[str] = (), set_params: AbcSequence[st
     base_parameters, base_secrets = _base_parameters(chain, path, environ, text, reader)
     return LoadedSpec(spec=spec, source=chain[-1], chain=chain, bindings=bindings, tree=tree,
                       secrets=secret_paths(tree),
-                      base_parameters=base_parameters, base_secrets=base_secrets)
+                      base_parameters=base_parameters, base_secrets=base_secrets, sources=sources)
 
 
 def _validate(tree: Mapping) -> tuple[Spec | None, list[Diagnostic]]:

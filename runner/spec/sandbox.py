@@ -96,7 +96,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         self.globals["lipsum"] = self._lipsum(self.globals["lipsum"])  # type: ignore[arg-type]
 
     def tick(self) -> None:
-        if time.process_time() > self.deadline:
+        if time.thread_time() > self.deadline:
             raise Exhausted(f"the spec's templates ran longer than {self.seconds:g} s")
 
     def _range(self, *args: int) -> range:
@@ -245,7 +245,8 @@ _FILTER_CHECKS: dict[str, Callable[[tuple[Any, ...], dict[str, Any]], None]] = {
     "replace": _check_replace,
     "sum": _check_sum,
     "batch": _check_counts((1, "linecount")),
-    "slice": _check_counts((1, "slices")),
+    # slice is an async variant: Jinja passes it an evaluation context before its value.
+    "slice": _check_counts((2, "slices")),
     "tojson": _check_counts((2, "indent")),
     "truncate": _check_counts((5, "leeway")),
 }
@@ -258,26 +259,67 @@ def make_environment() -> _Sandbox:
 @contextmanager
 def budget(sandbox: _Sandbox, seconds: float | None = None) -> Iterator[None]:
     """Every template of one spec shares `seconds` (SECONDS) of CPU time: a machine busy
-    with other work must not fail a spec that renders in milliseconds. Each sandbox step
-    checks the deadline; a CPU-time timer (main thread only: signals go there) stops a
-    step that runs on past it."""
+    with other work must not fail a spec that renders in milliseconds. The clock is the
+    rendering thread's own: process time would count other threads' work (a test run's
+    helpers, a server embedding the loader) against the spec. Each sandbox step checks
+    the deadline; a watchdog (main thread only: signals go there) stops a step that runs
+    on past it."""
     seconds = SECONDS if seconds is None else seconds
     sandbox.seconds = seconds
-    sandbox.deadline = time.process_time() + seconds
-    timer = threading.current_thread() is threading.main_thread()
+    sandbox.deadline = time.thread_time() + seconds
+    watchdog: _Watchdog | None = None
     previous: Any = None
-    if timer:
+    if threading.current_thread() is threading.main_thread():
         def expire(signum: int, frame: Any) -> None:
             raise Exhausted(f"the spec's templates ran longer than {seconds:g} s")
         previous = signal.signal(signal.SIGVTALRM, expire)
-        signal.setitimer(signal.ITIMER_VIRTUAL, seconds + 0.25)
+        watchdog = _Watchdog(seconds + 0.25)
     try:
         yield
     finally:
         sandbox.deadline = float("inf")
-        if timer:
-            signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        if watchdog is not None:
+            watchdog.stop()
             signal.signal(signal.SIGVTALRM, previous)
+
+
+class _Watchdog:
+    """Signals the thread that made it once that thread has used `seconds` of its own CPU
+    time. A process-wide timer (ITIMER_VIRTUAL) would fire early while other threads work."""
+
+    def __init__(self, seconds: float) -> None:
+        self._target = threading.get_ident()
+        self._armed = True
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        if not hasattr(time, "pthread_getcpuclockid"):  # macOS: no other thread's clock to read
+            signal.setitimer(signal.ITIMER_VIRTUAL, seconds)  # the process's: other threads count
+            return
+        self._clock = time.pthread_getcpuclockid(self._target)
+        self._limit = time.clock_gettime(self._clock) + seconds
+        self._thread = threading.Thread(target=self._watch, name="template-watchdog", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        # A thread's CPU time grows no faster than the wall clock, so waiting for the
+        # time left is never late and wakes rarely.
+        while not self._stopped.wait(max(self._limit - time.clock_gettime(self._clock), 0.005)):
+            if time.clock_gettime(self._clock) >= self._limit:
+                with self._lock:
+                    if self._armed:
+                        signal.pthread_kill(self._target, signal.SIGVTALRM)
+                return
+
+    def stop(self) -> None:
+        # Disarmed under the lock, so no signal is sent once the handler is put back.
+        with self._lock:
+            self._armed = False
+        self._stopped.set()
+        if self._thread is None:
+            signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        else:
+            self._thread.join()
 
 
 def render_one(sandbox: _Sandbox, text: str, env: AbcMapping[str, str]) -> str:

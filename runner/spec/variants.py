@@ -95,8 +95,9 @@ Reader = Callable[[str], str]
 
 
 def read_spec_file(path: str, display: str | None = None, text: str | None = None,
-                   reader: Reader | None = None) -> Mapping:
-    """`text`, when given, is the file's content (standard input): `path` only names it."""
+                   reader: Reader | None = None, sources: dict[str, str] | None = None) -> Mapping:
+    """`text`, when given, is the file's content (standard input): `path` only names it.
+    `sources` collects the text read, by its name in messages (snippets show it)."""
     display = display or _display(path)
     try:
         if text is None and reader is not None:
@@ -110,18 +111,22 @@ def read_spec_file(path: str, display: str | None = None, text: str | None = Non
         raise SpecError([Diagnostic(Mark(display, 0, 0), (), "no such spec file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([Diagnostic(Mark(display, 0, 0), (), f"cannot read spec file: {exc}")]) from None
+    if sources is not None:
+        sources[display] = text
     tree = load_yaml(text, display)
     assert isinstance(tree, Mapping)
     return tree
 
 
-def load_with_extends(path: str, text: str | None = None, reader: Reader | None = None) -> tuple[Mapping, list[str]]:
+def load_with_extends(path: str, text: str | None = None, reader: Reader | None = None,
+                      sources: dict[str, str] | None = None) -> tuple[Mapping, list[str]]:
     """Load a spec and its chain of bases, merged; returns the tree and the chain (base first).
     With `text` (standard input), `path` is its name in messages, e.g. `<stdin>`, and its
-    `extends` is relative to the working directory. `reader` reads every file of the chain."""
+    `extends` is relative to the working directory. `reader` reads every file of the chain.
+    `sources` collects each file's text, by its name in messages."""
     chain: list[str] = []
     seen: list[str] = []
-    tree = _load_chain(path, path if text is not None else _display(path), chain, seen, text, reader)
+    tree = _load_chain(path, path if text is not None else _display(path), chain, seen, text, reader, sources)
     return tree, chain
 
 
@@ -137,9 +142,9 @@ def spec_file_exists(path: str, reader: Reader | None = None) -> bool:
 
 
 def _load_chain(path: str, display: str, chain: list[str], seen: list[str], text: str | None = None,
-                reader: Reader | None = None) -> Mapping:
+                reader: Reader | None = None, sources: dict[str, str] | None = None) -> Mapping:
     real = os.path.realpath(path) if reader is None else os.path.abspath(path)
-    tree = read_spec_file(path, display, text, reader)
+    tree = read_spec_file(path, display, text, reader, sources)
     seen.append(real)
     entry = tree.entries.pop("extends", None)
     if entry is None:
@@ -162,7 +167,7 @@ def _load_chain(path: str, display: str, chain: list[str], seen: list[str], text
     if not spec_file_exists(base_path, reader):
         raise SpecError([Diagnostic(target.mark, ("extends",),
                                     f"extends names a file that does not exist: {base_display}")])
-    base = _load_chain(base_path, base_display, chain, seen, reader=reader)
+    base = _load_chain(base_path, base_display, chain, seen, reader=reader, sources=sources)
     chain.append(display)
     merged = merge(base, tree)
     assert isinstance(merged, Mapping)
@@ -195,14 +200,21 @@ def parse_set_path(text: str) -> list[str | int] | None:
     return parts
 
 
-def apply_set(tree: Mapping, assignment: str, shown_as: str | None = None) -> None:
-    """Apply one `path=value` override; the value is read as a YAML scalar or flow value."""
-    mark = Mark(shown_as or flag("--set", assignment), 0, 0)
+def parse_assignment(assignment: str, shown_as: str) -> tuple[list[str | int], Node]:
+    """`PATH=VALUE` as every --set reads it (`apply`, `plan`, `retry`...): the path's parts
+    and the value as a YAML 1.2 scalar or flow value, marked with the flag `shown_as`."""
     path_text, sep, value_text = assignment.partition("=")
     parts = parse_set_path(path_text.strip()) if sep else None
     if parts is None:
-        raise SpecError([Diagnostic(mark, (), "expected PATH=VALUE, e.g. steps[0].parallel_run.node_count=2")])
-    new = load_value(value_text, mark.file)
+        raise SpecError([Diagnostic(Mark(shown_as, 0, 0), (),
+                                    "expected PATH=VALUE, e.g. steps[0].parallel_run.node_count=2")])
+    return parts, load_value(value_text, shown_as)
+
+
+def apply_set(tree: Mapping, assignment: str, shown_as: str | None = None) -> None:
+    """Apply one `path=value` override; the value is read as a YAML scalar or flow value."""
+    mark = Mark(shown_as or flag("--set", assignment), 0, 0)
+    parts, new = parse_assignment(assignment, mark.file)
     node: Node = tree
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1

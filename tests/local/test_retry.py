@@ -242,6 +242,28 @@ def test_a_retry_is_refused_while_the_run_is_running(tmp_path: Path) -> None:
     assert os.path.exists(tmp_path / ".runner")
 
 
+def test_set_reads_paths_and_values_as_apply_set_does(tmp_path: Path) -> None:
+    # YAML 1.2, as `apply --set`: 010 is ten (YAML 1.1 read it as octal 8), `on` is text.
+    make_files(tmp_path / "data", 20)
+    write_spec(tmp_path, env={"FAULT": "raise", "FAULT_ON": "f0007.txt"}, run_max_try=1)
+    code, run_id, err = _apply(tmp_path)
+    assert code == 0, err
+    retried = cli("retry", run_id, "--set", "steps[0].parallel_run.run_max_try=010",
+                  "--set", "steps.score.environment_variables.FLAG=on", cwd=tmp_path)
+    assert retried.returncode == 0, retried.stderr
+    job = json.loads((run_folder(tmp_path, run_id) / "job.json").read_text())["steps"][0]
+    assert job["run_max_try"] == 10 and job["environment_variables"]["FLAG"] == "on"
+
+
+def test_a_malformed_set_is_refused_with_apply_sets_own_message() -> None:
+    from runner.local.retry import parse_changes
+    from runner.spec.diagnostics import SpecError
+
+    for assignment in ("run_max_try", "steps[0]..run_max_try=2", "[0].run_max_try=2"):
+        with pytest.raises(SpecError, match="expected PATH=VALUE"):
+            parse_changes([], [assignment], [])
+
+
 def test_set_param_changes_the_fields_its_parameter_is_bound_to(tmp_path: Path) -> None:
     import yaml
 

@@ -3,6 +3,8 @@ deadline stops what still runs long, and ordinary templates are untouched."""
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 
 import pytest
@@ -60,12 +62,55 @@ def test_the_deadline_stops_templates_that_stay_within_every_size(write, monkeyp
     assert any("ran longer than 0.05 s" in d.message for d in info.value.diagnostics)
 
 
+def test_slice_is_refused_by_its_count_before_it_slices(write) -> None:
+    # Jinja passes slice an evaluation context first (an async variant): the count is
+    # its third argument. Refused by the count, not after yielding 262,144 slices.
+    for template in ("{{ range(5)|slice(1000000000)|list }}", "{{ range(5)|slice(slices=1000000000)|list }}"):
+        spec = write("s.yaml", BASE + f'description: "{template}"\n')
+        with pytest.raises(SpecError) as info:
+            load_spec(spec, environ={})
+        assert [d.message for d in info.value.diagnostics] == ["template blocked by the sandbox: slices too large"]
+
+
+class _BusyBeside(dict[str, str]):
+    """An environment whose every read makes another thread burn CPU while this one
+    waits: the other thread's work must not count against the templates' budget."""
+
+    def __getitem__(self, name: str) -> str:
+        def burn() -> None:
+            started = time.thread_time()
+            while time.thread_time() - started < 0.25:
+                pass
+        worker = threading.Thread(target=burn)
+        worker.start()
+        worker.join()
+        return "x"
+
+
+def test_other_threads_work_does_not_spend_the_templates_budget(write, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "SECONDS", 0.1)
+    spec = write("s.yaml", BASE + 'description: "{{ env.A }}{{ env.B }}"\n')
+    loaded = load_spec(spec, environ=_BusyBeside())
+    assert loaded.spec.description == "xx"
+
+
 def test_the_timer_stops_a_step_that_never_returns_to_the_sandbox() -> None:
     env = sandbox.make_environment()
     with pytest.raises(sandbox.Exhausted, match="ran longer"):
         with sandbox.budget(env, seconds=0.05):
             while True:  # stands for a long step inside one call
                 pass
+
+
+def test_without_a_thread_clock_the_process_timer_stops_a_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    # macOS has no pthread_getcpuclockid: the process's CPU timer stands in.
+    monkeypatch.delattr(time, "pthread_getcpuclockid")
+    env = sandbox.make_environment()
+    with pytest.raises(sandbox.Exhausted, match="ran longer"):
+        with sandbox.budget(env, seconds=0.05):
+            while True:
+                pass
+    assert signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)
 
 
 def test_the_budget_is_restored_after_rendering() -> None:
