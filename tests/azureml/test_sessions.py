@@ -1,8 +1,8 @@
 """What the wire tests (test_wire_*.py) do not reach: creating a v1 cluster, where the
 SDK's ComputeTarget.create is replaced by a recorder (the provisioning configuration is
-the SDK's real class); and that every session, real or recording, is what the backends
-take (the protocols in runner/azureml/sessions.py). Everything else the sessions do runs
-on the wire."""
+the SDK's real class); that every session, real or recording, is what the backends
+take (the protocols in runner/azureml/sessions.py); and that both targets submit through
+the same verbs in the same order. Everything else the sessions do runs on the wire."""
 
 from __future__ import annotations
 
