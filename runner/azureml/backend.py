@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
 
-from runner.azureml.sessions import V1Session, V2Session, WorkspaceSpec
+from runner.azureml.sessions import Session, V1Session, V2Session, WorkspaceSpec
 from runner.plan.plan import REDACTED, Plan, StepPlan
 from runner.plan.references import Secret
 from runner.render import plan_text
@@ -28,10 +28,11 @@ from runner.runs.status import Status
 from runner.runs.views import LogChunk, RunView, ServiceState
 
 if TYPE_CHECKING:
-    from runner.azureml.submit import Outcome, Wanted
+    from runner.azureml.submit import Outcome, Submission, Wanted
 
-# The session a backend talks to Azure through: v1's or v2's (runner.azureml.sessions).
-S = TypeVar("S", bound=V1Session | V2Session)
+# The session a backend talks to Azure through: v1's or v2's (runner.azureml.sessions),
+# both with the verbs this class uses.
+S = TypeVar("S", bound=Session[Any])
 
 
 class _AzureBackend(Generic[S]):
@@ -98,8 +99,21 @@ class _AzureBackend(Generic[S]):
     def _keep(self, run: RunFolder, shown: Compiled) -> None:
         """What a reviewer of the run folder sees of the compiled pipeline."""
 
-    def _submit(self, plan: Plan, run: RunFolder, stream: IO[str] | None) -> Outcome:
+    def _session(self) -> S:
+        """The session given, or the SDK's real one."""
         raise NotImplementedError
+
+    def _submission(self, plan: Plan, run: RunFolder, session: S) -> Submission[Any]:
+        """The plan compiled for real (secrets revealed, code staged in the run folder), in
+        the shape the shared flow submits."""
+        raise NotImplementedError
+
+    def _submit(self, plan: Plan, run: RunFolder, stream: IO[str] | None) -> Outcome:
+        from runner.azureml.submit import submit
+
+        session = self._session()
+        return submit(session, self._submission(plan, run, session), str(run.path), self._submitted(run, stream),
+                      stream)
 
     def _submitted(self, run: RunFolder, stream: IO[str] | None) -> Callable[[dict[str, str]], None]:
         def submitted(info: dict[str, str]) -> None:
@@ -150,7 +164,8 @@ class _AzureBackend(Generic[S]):
         that does downloads its output, then records the end itself)."""
         from runner.azureml.submit import current_status
 
-        azure_status = self._azure_status(run, info)
+        session = self._session()
+        azure_status = session.status(session.workspace(_workspace(run)), info.experiment, info.azure_run_id or "")
         run.update(azure_status=azure_status)
         status = Status(current_status(azure_status))
         if not status.finished:
@@ -161,12 +176,6 @@ class _AzureBackend(Generic[S]):
                 reason += f"; runner was no longer following it, so its output was not downloaded: {info.portal_url}"
             _end(run, run.job().steps, status, reason)
         return False
-
-    def _azure_status(self, run: RunFolder, info: RunRecord) -> str:
-        raise NotImplementedError
-
-    def _azure_cancel(self, run: RunFolder, info: RunRecord) -> None:
-        raise NotImplementedError
 
     def results(self, run: RunFolder, head: int, step: str | None, in_input_order: bool = False) -> Results:
         return inspect.results(run, head, step, in_input_order)
@@ -199,7 +208,8 @@ class _AzureBackend(Generic[S]):
             raise RunError(f"run {run.id} has already ended ({info.status}); nothing to cancel")
         try:
             with contextlib.redirect_stdout(sys.stderr):
-                self._azure_cancel(run, info)
+                session = self._session()
+                session.cancel(session.workspace(_workspace(run)), info.experiment, info.azure_run_id or "")
         except RunError:
             raise
         except Exception as exc:  # the SDKs raise their own kinds for auth, network and service errors
@@ -229,32 +239,19 @@ class AzureMLBackend(_AzureBackend[V1Session]):
     def _keep(self, run: RunFolder, shown: Compiled) -> None:
         run.pipeline_yaml.write_text(shown.text, encoding="utf-8")
 
-    def _submit(self, plan: Plan, run: RunFolder, stream: IO[str] | None) -> Outcome:
-        from runner.azureml import compile_v1
+    def _session(self) -> V1Session:
         from runner.azureml.session_v1 import Session
-        from runner.azureml.submit import submit_v1
+
+        return self.session or Session()
+
+    def _submission(self, plan: Plan, run: RunFolder, session: V1Session) -> Submission[Any]:
+        from runner.azureml import compile_v1
+        from runner.azureml.submit import submission_v1
 
         code = _stage_code(plan, run)
         real = compile_v1.compile_v1(plan, reveal=True, code=code)
         _keep_workspace(run, real["workspace"])
-        return submit_v1(real, self.session or Session(), _wanted(plan, v2=False), str(run.path),
-                         self._submitted(run, stream), stream)
-
-    def _run(self, run: RunFolder, info: RunRecord) -> tuple[V1Session, Any]:
-        """The session and the submitted PipelineRun, found again by its id."""
-        from runner.azureml.session_v1 import Session
-
-        session: V1Session = self.session or Session()
-        ws = session.workspace(_workspace(run))
-        return session, session.pipeline_run(ws, info.experiment, info.azure_run_id or "")
-
-    def _azure_status(self, run: RunFolder, info: RunRecord) -> str:
-        session, pipeline_run = self._run(run, info)
-        return str(session.run_status(pipeline_run))
-
-    def _azure_cancel(self, run: RunFolder, info: RunRecord) -> None:
-        session, pipeline_run = self._run(run, info)
-        session.cancel(pipeline_run)
+        return submission_v1(real, session, _wanted(plan, v2=False))
 
 
 class AzureMLV2Backend(_AzureBackend[V2Session]):
@@ -272,10 +269,15 @@ class AzureMLV2Backend(_AzureBackend[V2Session]):
         lines = describe.describe_v2(job, shared["compute"], shared["datastores"], shared["workspace"], models)
         return Compiled(self.target, header + describe.dump(job.job), lines, job.job, job.stage)
 
-    def _submit(self, plan: Plan, run: RunFolder, stream: IO[str] | None) -> Outcome:
-        from runner.azureml import compile_v1, compile_v2, describe
+    def _session(self) -> V2Session:
         from runner.azureml.session_v2 import SessionV2
-        from runner.azureml.submit import stage_inputs, submit_v2
+
+        return self.session or SessionV2()
+
+    def _submission(self, plan: Plan, run: RunFolder, session: V2Session) -> Submission[Any]:
+        from runner.azureml import compile_v1, compile_v2, describe
+        from runner.azureml.sessions import Resources
+        from runner.azureml.submit import stage_inputs, submission_v2
 
         code = _stage_code(plan, run)
         real = compile_v2.compile_v2(plan, base_dir=str(run.path), reveal=True, code=code)
@@ -286,24 +288,8 @@ class AzureMLV2Backend(_AzureBackend[V2Session]):
             handle.write(describe.dump(real.job))
         shared = compile_v1.resources(plan, reveal=True)
         _keep_workspace(run, shared["workspace"])
-        models = compile_v1.models(plan)
-        return submit_v2(job_file, shared["workspace"], self.session or SessionV2(), _wanted(plan, v2=True),
-                         str(run.path), self._submitted(run, stream), compute=shared["compute"],
-                         datastores=shared["datastores"], stream=stream, models=models)
-
-    def _client(self, run: RunFolder) -> tuple[V2Session, Any]:
-        from runner.azureml.session_v2 import SessionV2
-
-        session: V2Session = self.session or SessionV2()
-        return session, session.client(_workspace(run))
-
-    def _azure_status(self, run: RunFolder, info: RunRecord) -> str:
-        session, client = self._client(run)
-        return str(session.run_status(client, info.azure_run_id or ""))
-
-    def _azure_cancel(self, run: RunFolder, info: RunRecord) -> None:
-        session, client = self._client(run)
-        session.cancel(client, info.azure_run_id or "")
+        resources = Resources(shared["workspace"], shared["compute"], shared["datastores"], compile_v1.models(plan))
+        return submission_v2(job_file, resources, session, _wanted(plan, v2=True))
 
 
 def _stage_code(plan: Plan, run: RunFolder) -> dict[str, str]:

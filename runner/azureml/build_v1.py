@@ -19,7 +19,7 @@ from azureml.pipeline.core import PipelineData, PipelineParameter
 from azureml.pipeline.steps import ParallelRunConfig, ParallelRunStep
 
 from runner.plan.references import MLTABLE
-from runner.azureml.sessions import V1Session
+from runner.azureml.sessions import Provisioned, V1Session
 
 
 # The SDK's objects are typed Any (azureml-core ships no type information); the compiled
@@ -36,7 +36,7 @@ class EnvironmentSpec(TypedDict):
 
 @dataclass
 class Built:
-    """The pipeline's parts, ready for `V1Session.submit`."""
+    """The pipeline's parts; `V1Session.submit` takes its steps and pipeline_parameters."""
 
     workspace: Any
     steps: list[Any]
@@ -121,13 +121,10 @@ def _encoding(spec: dict[str, Any]) -> str:
             "utf-16": "utf16", "windows-1252": "windows1252"}.get(encoding.lower(), encoding)
 
 
-def build(compiled: dict[str, Any], session: V1Session, ws: Any = None) -> Built:
-    """Create or reuse the workspace resources (through the seam), then build the steps.
-    `ws`: the workspace, where the caller has it already (pre-flight read it)."""
-    ws = ws if ws is not None else session.workspace(compiled["workspace"])
-    compute = session.compute(ws, compiled["compute"])
-    stores = {name: session.register_datastore(ws, name, spec) for name, spec in compiled["datastores"].items()}
-    models = {name: session.register_model(ws, name, spec) for name, spec in compiled["models"].items()}
+def build(compiled: dict[str, Any], session: V1Session, made: Provisioned) -> Built:
+    """Build the steps from the workspace resources the shared flow created or reused
+    (runner.azureml.submit.submit): datasets are defined, and local data uploaded, here."""
+    ws, compute, stores, models = made.workspace, made.compute, made.datastores, made.models
     datasets = {name: _dataset(session, ws, name, spec, stores) for name, spec in compiled["datasets"].items()}
     env = environment(compiled["environment"])
     parameters = {}

@@ -15,7 +15,7 @@ from typing import IO, Any
 # The SDK's objects (Workspace, ComputeTarget, Datastore, Model, PipelineRun) are typed Any:
 # azureml-core ships no type information. What the compiled pipeline hands the session
 # is typed in sessions.py, with the protocol this class satisfies (V1Session).
-from runner.azureml.sessions import ComputeSpec, DatastoreSpec, ModelSpec, WorkspaceSpec
+from runner.azureml.sessions import ComputeSpec, DatastoreSpec, ModelSpec, PipelineV1, WorkspaceSpec
 
 
 class Session:
@@ -81,17 +81,17 @@ class Session:
         return Model.register(workspace=ws, model_path=spec["path"], model_name=name, tags=spec["tags"] or None,
                               description=spec["description"])
 
-    def submit(self, ws: Any, experiment: str, steps: list[Any], pipeline_parameters: dict[str, Any]) -> Any:
+    def submit(self, ws: Any, experiment: str, pipeline: PipelineV1) -> Any:
         from azureml.core import Experiment
         from azureml.pipeline.core import Pipeline
 
-        pipeline = Pipeline(workspace=ws, steps=steps)
-        return Experiment(ws, experiment).submit(pipeline, pipeline_parameters=pipeline_parameters or None)
+        made = Pipeline(workspace=ws, steps=pipeline.steps)
+        return Experiment(ws, experiment).submit(made, pipeline_parameters=pipeline.parameters or None)
 
     def run_info(self, run: Any) -> dict[str, str]:
         return {"azure_run_id": run.id, "portal_url": run.get_portal_url()}
 
-    def wait(self, run: Any, stream: IO[str] | None) -> str:
+    def wait(self, ws: Any, run: Any, stream: IO[str] | None) -> str:
         """Follow the run to its end (the SDK prints its progress); its final status.
         Ctrl-C stays a KeyboardInterrupt: the SDK turns it into its own exception while
         it prints (ExperimentExecutionException), which would read as a service error."""
@@ -103,7 +103,7 @@ class Session:
             raise
         return str(run.get_status())
 
-    def download(self, run: Any, step: str, output: str, dest: str) -> None:
+    def download(self, ws: Any, run: Any, step: str, output: str, dest: str) -> None:
         """The step's output into dest. azureml-core opens each file before fetching its
         blob and only logs a blob that fails ("Task Exception"), leaving an empty file;
         it returns how many succeeded, which is checked against the files it made."""
@@ -124,15 +124,17 @@ class Session:
             return None
         return int(target.scale_settings.maximum_node_count)
 
-    def pipeline_run(self, ws: Any, experiment: str, run_id: str) -> Any:
-        """A submitted PipelineRun, by its id (`runner cancel` / `status` of a recorded run)."""
-        from azureml.core import Experiment
-        from azureml.pipeline.core import PipelineRun
+    def status(self, ws: Any, experiment: str, run_id: str) -> str:
+        return str(_pipeline_run(ws, experiment, run_id).get_status())
 
-        return PipelineRun(Experiment(ws, experiment), run_id)
+    def cancel(self, ws: Any, experiment: str, run_id: str) -> None:
+        _pipeline_run(ws, experiment, run_id).cancel()
 
-    def cancel(self, run: Any) -> None:
-        run.cancel()
 
-    def run_status(self, run: Any) -> str:
-        return str(run.get_status())
+def _pipeline_run(ws: Any, experiment: str, run_id: str) -> Any:
+    """A submitted PipelineRun, by its id (`runner cancel` / `status` of a recorded run):
+    run history keeps runs by experiment, so the id alone does not find one."""
+    from azureml.core import Experiment
+    from azureml.pipeline.core import PipelineRun
+
+    return PipelineRun(Experiment(ws, experiment), run_id)

@@ -25,7 +25,8 @@ class SessionV2:
         self.credential = credential
         self.transport = transport
 
-    def client(self, spec: WorkspaceSpec) -> Any:
+    def workspace(self, spec: WorkspaceSpec) -> Any:
+        """The workspace's MLClient."""
         from azure.ai.ml import MLClient
 
         credential = self.credential
@@ -38,21 +39,21 @@ class SessionV2:
             return MLClient.from_config(credential=credential, path=spec["config"], **extra)
         return MLClient(credential, spec["subscription_id"], spec["resource_group"], spec["name"], **extra)
 
-    def ensure_compute(self, client: Any, spec: ComputeSpec) -> None:
+    def compute(self, client: Any, spec: ComputeSpec) -> Any:
         """Reuse the cluster if it exists, else create it and wait."""
         from azure.ai.ml.entities import AmlCompute
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            client.compute.get(spec["name"])
+            return client.compute.get(spec["name"])
         except ResourceNotFoundError:
             tier = "low_priority" if spec["vm_priority"] == "lowpriority" else "dedicated"  # v2's words
             cluster = AmlCompute(name=spec["name"], size=spec["vm_size"], tier=tier,
                                  min_instances=spec["min_nodes"], max_instances=spec["max_nodes"],
                                  idle_time_before_scale_down=spec["idle_seconds_before_scaledown"])
-            client.compute.begin_create_or_update(cluster).result()
+            return client.compute.begin_create_or_update(cluster).result()
 
-    def register_datastore(self, client: Any, name: str, spec: DatastoreSpec) -> None:
+    def register_datastore(self, client: Any, name: str, spec: DatastoreSpec) -> Any:
         from azure.ai.ml.entities import AccountKeyConfiguration, AzureBlobDatastore, SasTokenConfiguration
 
         credentials = None
@@ -60,7 +61,7 @@ class SessionV2:
             credentials = AccountKeyConfiguration(account_key=spec["account_key"])
         elif spec.get("sas_token"):
             credentials = SasTokenConfiguration(sas_token=spec["sas_token"])
-        client.datastores.create_or_update(AzureBlobDatastore(
+        return client.datastores.create_or_update(AzureBlobDatastore(
             name=name, account_name=spec["account_name"], container_name=spec["container_name"],
             credentials=credentials))
 
@@ -69,7 +70,7 @@ class SessionV2:
 
         return load_job(path)
 
-    def submit(self, client: Any, job: Any, experiment: str) -> Any:
+    def submit(self, client: Any, experiment: str, job: Any) -> Any:
         return client.jobs.create_or_update(job, experiment_name=experiment)
 
     def run_info(self, submitted: Any) -> dict[str, str]:
@@ -90,7 +91,8 @@ class SessionV2:
             # Otherwise stream raises when the job fails; the status says so.
         return _status(client.jobs.get(submitted.name).status)
 
-    def download(self, client: Any, submitted: Any, output: str, dest: str) -> None:
+    def download(self, client: Any, submitted: Any, step: str, output: str, dest: str) -> None:
+        # A v2 output is named by the pipeline's output (the node's), not by the step.
         client.jobs.download(submitted.name, download_path=dest, output_name=output)
 
     def existing_max_nodes(self, client: Any, name: str) -> int | None:
@@ -112,11 +114,12 @@ class SessionV2:
         return client.models.create_or_update(Model(name=name, path=spec["path"], type="custom_model",
                                                     tags=spec["tags"] or None, description=spec["description"]))
 
-    def cancel(self, client: Any, name: str) -> None:
-        client.jobs.begin_cancel(name).result()
-
-    def run_status(self, client: Any, name: str) -> str:
+    # A job's name is unique in the workspace: the experiment is not needed to find it.
+    def status(self, client: Any, experiment: str, name: str) -> str:
         return _status(client.jobs.get(name).status)
+
+    def cancel(self, client: Any, experiment: str, name: str) -> None:
+        client.jobs.begin_cancel(name).result()
 
 
 def _status(value: Any) -> str:

@@ -2,7 +2,9 @@
 before that, check what the plan names is there (`preflight`) and link a v2 job's
 single-file inputs into the folders its YAML names (`stage_inputs`).
 
-Both targets end the same way: an `Outcome` that the API records in the run folder, so
+Both targets take one flow (`submit`), through the verbs their sessions share; each
+SDK only says what it submits (`submission_v1`: steps built from the compiled pipeline;
+`submission_v2`: the job file, loaded). Both end the same way: an `Outcome` that the API records in the run folder, so
 `runner runs / status / results` read Azure runs as they read local ones.
 """
 
@@ -12,10 +14,10 @@ import os
 import shutil
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
 
 from runner.azureml.compile_v1 import azure_of
-from runner.azureml.sessions import ComputeSpec, DatastoreSpec, ModelSpec, V1Session, V2Session, WorkspaceSpec
+from runner.azureml.sessions import PipelineV1, Provisioned, Resources, Session, V1Session, V2Session
 from runner.plan.plan import Plan
 from runner.plan.references import is_remote
 from runner.runs.errors import BackendError, RunError
@@ -26,6 +28,9 @@ from runner.runs.errors import PreflightError as PreflightError  # what the work
 # is still running.
 _STATUS = {"completed": "succeeded", "finished": "succeeded", "failed": "failed", "canceled": "canceled",
            "cancelled": "canceled", "notresponding": "failed"}
+
+# What a session submits (sessions.Session's parameter): v1's PipelineV1, v2's loaded job.
+P = TypeVar("P")
 
 
 class AzureError(BackendError):
@@ -195,52 +200,67 @@ def _fetch(download: Callable[[Wanted, str], None], wanted: list[Wanted], workdi
     return files
 
 
-def submit_v1(compiled: dict[str, Any], session: V1Session, wanted: list[Wanted], workdir: str,
-              on_submitted: Callable[[dict[str, str]], None], stream: IO[str] | None = None) -> Outcome:
-    """Build (creating or reusing workspace resources), submit, wait, download."""
-    from runner.azureml.build_v1 import build
+@dataclass(frozen=True)
+class Submission(Generic[P]):
+    """What one SDK submits, in the shape the shared flow takes. `pipeline` makes what the
+    session submits once the resources are there (v1 builds its steps with them)."""
 
-    ws = session.workspace(compiled["workspace"])
-    check_cluster(session.existing_max_nodes(ws, compiled["compute"]["name"]), compiled["compute"],
-                  _node_counts(compiled))
-    built = build(compiled, session, ws)
-    run = session.submit(built.workspace, compiled["submit"]["experiment"], built.steps, built.pipeline_parameters)
+    resources: Resources
+    node_counts: dict[str, int]  # step -> node_count, checked against an existing cluster
+    experiment: str
+    pipeline: Callable[[Provisioned], P]
+    wanted: list[Wanted]  # what to download once it succeeded
+
+
+def submit(session: Session[P], submission: Submission[P], workdir: str,
+           on_submitted: Callable[[dict[str, str]], None], stream: IO[str] | None = None) -> Outcome:
+    """The one flow of both targets: find the workspace, check the cluster before anything
+    is created, create or reuse the resources, submit, follow to the end, download."""
+    resources = submission.resources
+    ws = session.workspace(resources.workspace)
+    check_cluster(session.existing_max_nodes(ws, resources.compute["name"]), resources.compute,
+                  submission.node_counts)
+    run = session.submit(ws, submission.experiment, submission.pipeline(provision(session, ws, resources)))
     info = session.run_info(run)
     on_submitted(info)
-    azure_status = session.wait(run, stream)
+    azure_status = session.wait(ws, run, stream)
     outcome = Outcome(runner_status(azure_status), azure_status, info)
     if outcome.status == "succeeded":
-        outcome.files = _fetch(lambda item, dest: session.download(run, item.step, item.output, dest), wanted,
-                               workdir)
+        outcome.files = _fetch(lambda item, dest: session.download(ws, run, item.step, item.output, dest),
+                               submission.wanted, workdir)
     return outcome
 
 
-def submit_v2(job_file: str, client_spec: WorkspaceSpec, session: V2Session, wanted: list[Wanted], workdir: str,
-              on_submitted: Callable[[dict[str, str]], None], compute: ComputeSpec | None = None,
-              datastores: dict[str, DatastoreSpec] | None = None, stream: IO[str] | None = None,
-              models: dict[str, ModelSpec] | None = None) -> Outcome:
-    """Load the job YAML with the SDK (as `az ml job create -f` does), submit, stream, download."""
+def provision(session: Session[Any], ws: Any, resources: Resources) -> Provisioned:
+    """Create or reuse the cluster, the datastores and the models, in that order."""
+    return Provisioned(ws, session.compute(ws, resources.compute),
+                       {name: session.register_datastore(ws, name, spec) for name, spec in resources.datastores.items()},
+                       # v2 too, so an entry script's Model.get_model_path(name) finds them as on v1
+                       {name: session.register_model(ws, name, spec) for name, spec in resources.models.items()})
+
+
+def submission_v1(compiled: dict[str, Any], session: V1Session, wanted: list[Wanted]) -> Submission[PipelineV1]:
+    """A compiled v1 pipeline (compile_v1.compile_v1): its steps are built (build_v1) once
+    the compute, datastores and models they name are in the workspace."""
+    from runner.azureml.build_v1 import build
+
+    def pipeline(made: Provisioned) -> PipelineV1:
+        built = build(compiled, session, made)
+        return PipelineV1(built.steps, built.pipeline_parameters)
+
+    resources = Resources(compiled["workspace"], compiled["compute"], compiled["datastores"], compiled["models"])
+    return Submission(resources, _node_counts(compiled), compiled["submit"]["experiment"], pipeline,
+                      wanted)
+
+
+def submission_v2(job_file: str, resources: Resources, session: V2Session,
+                  wanted: list[Wanted]) -> Submission[Any]:
+    """A v2 job file, loaded with the SDK (as `az ml job create -f` does) before anything
+    else, so a job the SDK refuses creates nothing."""
     job = session.load(job_file)
-    client = session.client(client_spec)
-    if compute:
-        nodes = {name: node.resources.instance_count for name, node in job.jobs.items()
-                 if getattr(node, "resources", None) is not None}
-        check_cluster(session.existing_max_nodes(client, compute["name"]), compute, nodes)
-        session.ensure_compute(client, compute)
-    for name, store in (datastores or {}).items():
-        session.register_datastore(client, name, store)
-    for name, model in (models or {}).items():  # so Model.get_model_path(name) finds it, as on v1
-        session.register_model(client, name, model)
-    experiment = job.experiment_name
-    submitted = session.submit(client, job, experiment)
-    info = session.run_info(submitted)
-    on_submitted(info)
-    azure_status = session.wait(client, submitted, stream)
-    outcome = Outcome(runner_status(azure_status), azure_status, info)
-    if outcome.status == "succeeded":
-        outcome.files = _fetch(lambda item, dest: session.download(client, submitted, item.output, dest), wanted,
-                               workdir)
-    return outcome
+    nodes = {name: node.resources.instance_count for name, node in job.jobs.items()
+             if getattr(node, "resources", None) is not None}
+    return Submission(resources, nodes, job.experiment_name, lambda made: job, wanted)
 
 
 def _node_counts(compiled: dict[str, Any]) -> dict[str, int]:

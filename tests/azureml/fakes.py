@@ -16,7 +16,7 @@ from azureml.data.azure_storage_datastore import AzureBlobDatastore
 
 from runner.azureml.session_v1 import Session
 from runner.azureml.session_v2 import SessionV2
-from runner.azureml.sessions import ComputeSpec, DatastoreSpec, ModelSpec, WorkspaceSpec
+from runner.azureml.sessions import ComputeSpec, DatastoreSpec, ModelSpec, PipelineV1, WorkspaceSpec
 
 
 class OfflineAuth(AbstractAuthentication):  # type: ignore[misc]  # the SDK's classes are Any
@@ -53,7 +53,7 @@ class RecordingSession(Session):
     """Session v1 with the network calls recorded (and the rows a run would write)."""
 
     rows: list[str] = field(default_factory=lambda: ["0.png: 7"])
-    status: str = "Finished"
+    ends: str = "Finished"  # the status `wait` returns
     reads_data: bool = False
     append_row_file: str = "mnist_outputs.txt"
     calls: list[tuple[Any, ...]] = field(default_factory=list)
@@ -89,16 +89,16 @@ class RecordingSession(Session):
         self.calls.append(("register_model", name, spec))
         return {"name": name, "version": 1}
 
-    def submit(self, ws: Any, experiment: str, steps: list[Any], pipeline_parameters: dict[str, Any]) -> Any:
-        self.calls.append(("submit", experiment, steps, pipeline_parameters))
+    def submit(self, ws: Any, experiment: str, pipeline: PipelineV1) -> Any:
+        self.calls.append(("submit", experiment, pipeline.steps, pipeline.parameters))
         return FakeRun()
 
     def run_info(self, run: Any) -> dict[str, str]:
         return {"azure_run_id": run.id, "portal_url": f"https://ml.azure.com/runs/{run.id}"}
 
-    def wait(self, run: Any, stream: IO[str] | None) -> str:
+    def wait(self, ws: Any, run: Any, stream: IO[str] | None) -> str:
         self.calls.append(("wait", run.id))
-        return self.status
+        return self.ends
 
     # `runner cancel` / `status` and the pre-flight cluster check (issue 13)
     max_nodes: int | None = None  # an existing cluster's max_nodes; None: no cluster yet
@@ -108,18 +108,14 @@ class RecordingSession(Session):
         self.calls.append(("existing_max_nodes", name))
         return self.max_nodes
 
-    def pipeline_run(self, ws: Any, experiment: str, run_id: str) -> Any:
-        self.calls.append(("pipeline_run", experiment, run_id))
-        return FakeRun(run_id)
-
-    def cancel(self, run: Any) -> None:
-        self.calls.append(("cancel", run.id))
-
-    def run_status(self, run: Any) -> str:
-        self.calls.append(("run_status", run.id))
+    def status(self, ws: Any, experiment: str, run_id: str) -> str:
+        self.calls.append(("status", experiment, run_id))
         return self.service_status
 
-    def download(self, run: Any, step: str, output: str, dest: str) -> None:
+    def cancel(self, ws: Any, experiment: str, run_id: str) -> None:
+        self.calls.append(("cancel", experiment, run_id))
+
+    def download(self, ws: Any, run: Any, step: str, output: str, dest: str) -> None:
         self.calls.append(("download", step, output))
         folder = os.path.join(dest, "azureml", run.id, output)  # where the SDK puts a PipelineData
         os.makedirs(folder, exist_ok=True)
@@ -138,29 +134,31 @@ class RecordingSessionV2(SessionV2):
     """SessionV2 with MLClient's calls recorded; `load` is the real azure.ai.ml.load_job."""
 
     rows: list[str] = field(default_factory=lambda: ["0.png: 7"])
-    status: str = "Completed"
+    ends: str = "Completed"  # the status `wait` returns
     append_row_file: str = "mnist_outputs.txt"
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     jobs: list[Any] = field(default_factory=list)
 
-    def client(self, spec: WorkspaceSpec) -> Any:
-        self.calls.append(("client", spec))
+    def workspace(self, spec: WorkspaceSpec) -> Any:
+        self.calls.append(("workspace", spec))
         return "client"
 
-    def ensure_compute(self, client: Any, spec: ComputeSpec) -> None:
-        self.calls.append(("ensure_compute", spec))
+    def compute(self, client: Any, spec: ComputeSpec) -> Any:
+        self.calls.append(("compute", spec))
+        return spec["name"]
 
-    def register_datastore(self, client: Any, name: str, spec: DatastoreSpec) -> None:
+    def register_datastore(self, client: Any, name: str, spec: DatastoreSpec) -> Any:
         self.calls.append(("register_datastore", name, spec))
+        return name
 
-    def submit(self, client: Any, job: Any, experiment: str) -> Any:
+    def submit(self, client: Any, experiment: str, job: Any) -> Any:
         self.calls.append(("submit", experiment))
         self.jobs.append(job)
         return Submitted()
 
     def wait(self, client: Any, submitted: Any, stream: IO[str] | None) -> str:
         self.calls.append(("wait", submitted.name))
-        return self.status
+        return self.ends
 
     max_nodes: int | None = None
     service_status: str = "Running"
@@ -172,14 +170,14 @@ class RecordingSessionV2(SessionV2):
     def register_model(self, client: Any, name: str, spec: ModelSpec) -> Any:
         self.calls.append(("register_model", name, spec))
 
-    def cancel(self, client: Any, name: str) -> None:
-        self.calls.append(("cancel", name))
-
-    def run_status(self, client: Any, name: str) -> str:
-        self.calls.append(("run_status", name))
+    def status(self, client: Any, experiment: str, name: str) -> str:
+        self.calls.append(("status", experiment, name))
         return self.service_status
 
-    def download(self, client: Any, submitted: Any, output: str, dest: str) -> None:
+    def cancel(self, client: Any, experiment: str, name: str) -> None:
+        self.calls.append(("cancel", experiment, name))
+
+    def download(self, client: Any, submitted: Any, step: str, output: str, dest: str) -> None:
         self.calls.append(("download", submitted.name, output))
         folder = os.path.join(dest, "named-outputs", output)  # where jobs.download puts a named output
         os.makedirs(folder, exist_ok=True)

@@ -1,11 +1,12 @@
 """What the wire tests (test_wire_*.py) do not reach: creating a v1 cluster, where the
 SDK's ComputeTarget.create is replaced by a recorder (the provisioning configuration is
-the SDK's real class); and that every session, real or recording, is what the backends
-take (the protocols in runner/azureml/sessions.py). Everything else the sessions do runs
-on the wire."""
+the SDK's real class); that every session, real or recording, is what the backends
+take (the protocols in runner/azureml/sessions.py); and that both targets submit through
+the same verbs in the same order. Everything else the sessions do runs on the wire."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from runner import api
 from runner.azureml.session_v1 import Session
 from runner.azureml.session_v2 import SessionV2
-from runner.azureml.sessions import ComputeSpec, V1Session, V2Session
+from runner.azureml.sessions import ComputeSpec, Session as SessionProtocol, V1Session, V2Session
 from tests.azureml.fakes import RecordingSession, RecordingSessionV2
 
 COMPUTE: ComputeSpec = {"name": "cpu-cluster", "vm_size": "STANDARD_D2_V2", "vm_priority": "lowpriority", "min_nodes": 0,
@@ -75,3 +76,22 @@ def test_every_session_is_of_its_sdks_kind() -> None:
         assert isinstance(v2, V2Session) and not isinstance(v2, V1Session)
         with pytest.raises(TypeError, match="target azureml needs an SDK v1 session"):
             api.backend_for("azureml", session=v2)
+    # One verb set: the backend's one submission flow, status and cancel take either kind.
+    every: list[SessionProtocol[Any]] = [*sessions_v1, *sessions_v2]
+    assert len(every) == 4
+
+
+SHARED = {"workspace", "existing_max_nodes", "compute", "register_datastore", "register_model", "submit", "wait",
+          "download"}
+
+
+def test_both_targets_submit_through_the_same_verbs_in_the_same_order(project: Path) -> None:
+    """What v1 does besides (datastore look-ups, uploads: it builds the pipeline itself)
+    comes between registering the models and submitting; the shared steps are one flow."""
+    v1, v2 = RecordingSession(), RecordingSessionV2()
+    assert api.apply("specs/mnist.yaml", target="azureml", environ={}, session=v1).status == "succeeded"
+    assert api.apply("specs/mnist.yaml", target="azureml-v2", environ={}, session=v2).status == "succeeded"
+    verbs_v1 = [c[0] for c in v1.calls if c[0] in SHARED]
+    assert verbs_v1 == [c[0] for c in v2.calls]
+    assert verbs_v1 == ["workspace", "existing_max_nodes", "compute", "register_datastore", "register_model",
+                        "submit", "wait", "download"]

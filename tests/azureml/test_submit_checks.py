@@ -16,7 +16,7 @@ from runner import api
 from runner.plan.snapshot import list_code
 from tests.azureml.fakes import RecordingSession, RecordingSessionV2
 
-CREATES = ("register_datastore", "register_model", "upload", "ensure_compute", "compute", "submit")
+CREATES = ("register_datastore", "register_model", "upload", "compute", "submit")
 
 
 @pytest.mark.parametrize("session", [RecordingSession(max_nodes=1), RecordingSessionV2(max_nodes=1)],

@@ -15,6 +15,7 @@ from azureml.pipeline.steps import ParallelRunStep
 from runner import api
 from runner.azureml.backend import AzureMLBackend
 from runner.azureml.build_v1 import Built, build, listing, listing_digest
+from runner.azureml.submit import provision, submission_v1
 from runner.plan.plan import build_plan
 from runner.spec.load import load_spec
 from tests.azureml.fakes import RecordingSession
@@ -25,7 +26,9 @@ def built_for(spec: str, environ: dict[str, str] | None = None) -> tuple[Built, 
     plan = build_plan(loaded, target="azureml")
     compiled = AzureMLBackend().compile(plan, reveal=True)
     session = RecordingSession()
-    return build(compiled.data, session), session
+    submission = submission_v1(compiled.data, session, [])
+    ws = session.workspace(submission.resources.workspace)  # as the shared flow does before it builds
+    return build(compiled.data, session, provision(session, ws, submission.resources)), session
 
 
 def parameter(value: Any, name: str, default: Any) -> None:
