@@ -16,6 +16,7 @@ from typing import IO, Any
 # azureml-core ships no type information. What the compiled pipeline hands the session
 # is typed in sessions.py, with the protocol this class satisfies (V1Session).
 from runner.azureml.sessions import ComputeSpec, DatastoreSpec, ModelSpec, PipelineV1, WorkspaceSpec
+from runner.azureml.submit import AzureError
 
 
 class Session:
@@ -111,8 +112,8 @@ class Session:
         downloaded = step_run.get_output_data(output).download(local_path=dest)
         made = sum(len(names) for _, _, names in os.walk(dest))
         if isinstance(downloaded, int) and downloaded < made:
-            raise RuntimeError(f"downloaded {downloaded} of the {made} files of step {step}'s output '{output}': "
-                               "blob storage refused or failed the others (the SDK's log above says why)")
+            raise AzureError(f"downloaded {downloaded} of the {made} files of step {step}'s output '{output}': "
+                             "blob storage refused or failed the others (the SDK's log above says why)")
 
     def existing_max_nodes(self, ws: Any, name: str) -> int | None:
         """The max_nodes of the cluster `name` if it exists (None: it does not, or is not an

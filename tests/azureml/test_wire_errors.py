@@ -140,7 +140,7 @@ def test_v1_a_download_that_fails(project: Path, wire: Wire, monkeypatch: pytest
                             "This request is not authorized to perform this operation.",
                             code="AuthorizationFailure"))
     message = backend_error(v1)
-    assert ("RuntimeError: downloaded 0 of the 1 files of step predict-digits-mnist's output 'inferences': blob "
+    assert ("AzureError: downloaded 0 of the 1 files of step predict-digits-mnist's output 'inferences': blob "
             "storage refused or failed the others") in message
     _, info = status_of(project)
     assert info["status"] == "error" and info["azure_run_id"]
