@@ -12,7 +12,7 @@ from typing import Any
 from runner.plan.plan import REDACTED, Plan, StepPlan
 from runner.plan.references import ArgumentPlan, InputPlan, Secret
 from runner.plan.snapshot import SnapshotError, list_code
-from runner.plan.work import StepWork
+from runner.inputs.work import StepWork
 
 WIDTH = 100  # YAML line width in the resolved spec
 
