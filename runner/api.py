@@ -94,18 +94,18 @@ def validate(specs: Sequence[str], sets: Sequence[str] = (), set_params: Sequenc
              stdin: bytes | None = None) -> list[ValidationResult]:
     """Validate each spec independently; never raises for a bad spec. A folder stands for
     the specs below it, `-` for `stdin`; what the target (`target`, else the spec's own)
-    cannot express is an error too (runner/plan/validate.py)."""
-    from runner.plan.validate import validate_paths
+    cannot express is an error too (runner/inputs/validate.py)."""
+    from runner.inputs.validate import validate_paths
 
     return [ValidationResult(path, error)
             for path, error in validate_paths(specs, sets, set_params, environ, target, stdin)]
 
 
 def _plan(loaded: LoadedSpec, target: str | None) -> Plan:
-    from runner.plan.plan import build_plan
+    from runner.inputs.checks import plan_here
 
     chosen = target or loaded.spec.target
-    return build_plan(loaded, target=chosen, processes_per_node=backend_for(chosen).processes_per_node)
+    return plan_here(loaded, target=chosen, processes_per_node=backend_for(chosen).processes_per_node)
 
 
 def plan(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
