@@ -9,17 +9,19 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from runner.plan.plan import Plan, build_plan
 from runner.plan.references import MLTABLE, is_remote, resolve_path
 from runner.plan.targets import DatasetOnDisk
 
 if TYPE_CHECKING:
+    from runner.plan.plan import Plan
     from runner.spec.load import LoadedSpec
 
 
 def plan_here(loaded: LoadedSpec, target: str | None = None, processes_per_node: int | None = None) -> Plan:
     """build_plan for this machine: relative paths start from the working directory, and
     the target checks see what the disk holds at each dataset's path now."""
+    from runner.plan.plan import build_plan  # not at import: `runner validate` needs no plan
+
     cwd = os.getcwd()
     return build_plan(loaded, cwd=cwd, datasets=datasets_on_disk(loaded, cwd), target=target,
                       processes_per_node=processes_per_node)
