@@ -20,7 +20,7 @@ from runner.spec.diagnostics import SpecError
 
 if TYPE_CHECKING:
     from runner.plan.plan import Plan
-    from runner.plan.work import StepWork
+    from runner.inputs.work import StepWork
     from runner.review import Review
     from runner.runs.backend import Backend
     from runner.runs.folder import RunFolder
@@ -94,18 +94,18 @@ def validate(specs: Sequence[str], sets: Sequence[str] = (), set_params: Sequenc
              stdin: bytes | None = None) -> list[ValidationResult]:
     """Validate each spec independently; never raises for a bad spec. A folder stands for
     the specs below it, `-` for `stdin`; what the target (`target`, else the spec's own)
-    cannot express is an error too (runner/plan/validate.py)."""
-    from runner.plan.validate import validate_paths
+    cannot express is an error too (runner/inputs/validate.py)."""
+    from runner.inputs.validate import validate_paths
 
     return [ValidationResult(path, error)
             for path, error in validate_paths(specs, sets, set_params, environ, target, stdin)]
 
 
 def _plan(loaded: LoadedSpec, target: str | None) -> Plan:
-    from runner.plan.plan import build_plan
+    from runner.inputs.checks import plan_here
 
     chosen = target or loaded.spec.target
-    return build_plan(loaded, target=chosen, processes_per_node=backend_for(chosen).processes_per_node)
+    return plan_here(loaded, target=chosen, processes_per_node=backend_for(chosen).processes_per_node)
 
 
 def plan(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
@@ -131,7 +131,7 @@ def plan_compiled(spec: str, sets: Sequence[str] = (), set_params: Sequence[str]
 def preview(result: Plan, spec: str | None = None, root: Path | None = None) -> list[StepWork]:
     """Each step's work (inputs counted from a listing, mini-batches, workers) and whether
     `apply` would reuse an earlier run for it, with the reason. Cheap: no data is read."""
-    from runner.plan.work import estimate
+    from runner.inputs.work import estimate
 
     work = estimate(result)
     decisions = backend_for(result.target).reuse(result, root or runs_dir(spec))
@@ -145,7 +145,7 @@ def review(new: str, old: str | None = None, against: str | None = None, sets: S
            environ: Mapping[str, str] | None = None) -> Review:
     """What changes from `old` (another spec file) or from `new` as git revision `against`
     has it, to `new`: fields, parameters, work and (Azure targets) the compiled pipeline."""
-    from runner.plan.work import estimate
+    from runner.inputs.work import estimate
     from runner.review import Side, compare
     from runner.spec.gitref import git_reader
     from runner.spec.load import load_spec

@@ -11,8 +11,8 @@ from typing import Any
 
 from runner.plan.plan import REDACTED, Plan, StepPlan
 from runner.plan.references import ArgumentPlan, InputPlan, Secret
-from runner.plan.snapshot import SnapshotError, list_code
-from runner.plan.work import StepWork
+from runner.inputs.snapshot import SnapshotError, list_code
+from runner.inputs.work import StepWork
 
 WIDTH = 100  # YAML line width in the resolved spec
 
@@ -74,7 +74,7 @@ def _limit(value: int | None, unit: str) -> str:
 
 
 def _snapshot_lines(step: StepPlan, cwd: str) -> list[str]:
-    """What of source_directory the step takes with it (runner.plan.snapshot), as Azure
+    """What of source_directory the step takes with it (runner.inputs.snapshot), as Azure
     would upload it, and whether that is above Azure's limits."""
     try:
         listing = list_code(os.path.join(cwd, step.source_directory))

@@ -293,7 +293,7 @@ class AzureMLV2Backend(_AzureBackend[V2Session]):
 
 
 def _stage_code(plan: Plan, run: RunFolder) -> dict[str, str]:
-    """Each step's code as runner.plan.snapshot lists it, copied into the run folder: what
+    """Each step's code as runner.inputs.snapshot lists it, copied into the run folder: what
     the SDK uploads (RunError where source_directory cannot be listed or copied)."""
     from runner.azureml.code import stage_code
 

@@ -1,4 +1,4 @@
-"""The code an Azure step uploads: exactly the listing `runner.plan.snapshot` makes of its
+"""The code an Azure step uploads: exactly the listing `runner.inputs.snapshot` makes of its
 source_directory (what `runner plan` counts and the local engine runs), copied into the
 run folder, and that copy handed to the SDK as the step's source_directory (v1's
 snapshot) or the task's code (v2's code asset).
@@ -15,9 +15,8 @@ import os
 from collections.abc import Collection
 from pathlib import Path
 
-from runner.inputs.snapshot import copy_code
+from runner.inputs.snapshot import CodeListing, SnapshotError, copy_code, list_code
 from runner.plan.plan import Plan
-from runner.plan.snapshot import CodeListing, SnapshotError, list_code
 from runner.runs.errors import RunError
 
 

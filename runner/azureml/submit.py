@@ -130,7 +130,7 @@ def _code_problems(step: str, source_directory: str, entry_script: str, target: 
                    exclude: Collection[str]) -> list[str]:
     """The step's code as it will be uploaded (runner.azureml.code): its entry script in
     it, and (v1) within the snapshot limits azureml-core refuses to submit above."""
-    from runner.plan.snapshot import FILE_LIMIT, SIZE_LIMIT, SnapshotError, list_code
+    from runner.inputs.snapshot import FILE_LIMIT, SIZE_LIMIT, SnapshotError, list_code
 
     try:
         listing = list_code(source_directory, exclude)

@@ -22,9 +22,9 @@ from runner.inputs.snapshot import code_digest
 from runner.local.job import executable_steps
 from runner.local.reuse import definition, parts
 from runner.local.sources import input_files, listing_line, manifest_line
-from runner.plan.listing import InputError
+from runner.inputs.listing import InputError
 from runner.plan.plan import Plan, StepPlan
-from runner.plan.snapshot import SnapshotError
+from runner.inputs.snapshot import SnapshotError
 from runner.runs.folder import RunFolder, list_runs
 from runner.runs.records import RecordError, StepRecord
 

@@ -4,7 +4,7 @@ it, so a file the snapshot leaves out is not there for the script, exactly as on
 and `runner resume` runs the same code whatever was edited since. The snapshot's digest
 in step.json stands for the code in the step's reuse fingerprint.
 
-    <step>/snapshot/      the files runner.plan.snapshot lists, copied
+    <step>/snapshot/      the files runner.inputs.snapshot lists, copied
     <step>/snapshots/<n>/ the code as `runner retry --update-code` found it, for retry n
                           (step.json's `retried` says which code each attempt runs)
 """
@@ -18,10 +18,9 @@ import time
 from collections.abc import Collection
 from pathlib import Path
 
-from runner.inputs.snapshot import copy_code
+from runner.inputs.snapshot import CodeListing, SnapshotError, copy_code, human_size, ignore_rules, list_code
 from runner.local.checks import PreflightError, preflight
 from runner.plan.plan import StepPlan
-from runner.plan.snapshot import CodeListing, SnapshotError, human_size, ignore_rules, list_code
 from runner.runs.folder import RunFolder, StepFolder
 from runner.runs.records import StepRecord
 

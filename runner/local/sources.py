@@ -20,12 +20,12 @@ from runner.local.descriptors import (ByteRange, Descriptor, FilesBatch, Partiti
 from runner.local.identity import identity, of_stat, shown
 from runner.local.rowscan import Cut, cut_file
 # Re-exported: the engine, the checks and the tests name them from here.
-from runner.plan.listing import InputError as InputError
-from runner.plan.listing import compression_of as compression_of
-from runner.plan.listing import glob_root, stat_entry
-from runner.plan.listing import table_format as table_format
-from runner.plan.listing import is_glob as is_glob
-from runner.plan.listing import iter_files as iter_files
+from runner.inputs.listing import InputError as InputError
+from runner.inputs.listing import compression_of as compression_of
+from runner.inputs.listing import glob_root, stat_entry
+from runner.inputs.listing import table_format as table_format
+from runner.inputs.listing import is_glob as is_glob
+from runner.inputs.listing import iter_files as iter_files
 from runner.plan.references import MLTABLE, InputPlan
 from runner.spec.partitions import partition_regex, placeholders
 

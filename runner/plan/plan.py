@@ -1,16 +1,19 @@
-"""Plan: what a validated spec will do, as plain data. Pure: no processes, no network.
+"""Plan: what a validated spec will do, as plain data. Pure: no processes, no network,
+no file system.
 
 Relative paths resolve against the folder of the file that wrote them (a variant in
 another folder keeps its own meaning), and against the working directory for values
-given with --set; the plan records that directory (`cwd`). References are resolved
-once, in `references.py`. The plan holds real values, secrets included: the renderers
-(`runner/render.py`, the compilers' review output) hide what `secret` marks. It is what
-`runner plan` shows and the one thing the backends read.
+given with --set; the plan records that directory (`cwd`), which its caller names
+(runner/inputs/checks.py reads it, and what the target checks need of the disk).
+References are resolved once, in `references.py`. The plan holds real values, secrets
+included: the renderers (`runner/render.py`, the compilers' review output) hide what
+`secret` marks. It is what `runner plan` shows and the one thing the backends read.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +23,7 @@ from runner.spec.diagnostics import Path_, format_path
 from runner.spec.tree import lookup
 
 if TYPE_CHECKING:  # the run records import the plan's types: not the models (pydantic) behind them
+    from runner.plan.targets import DatasetOnDisk
     from runner.spec.load import LoadedSpec
     from runner.spec.models import ParallelRun, Step
 
@@ -98,22 +102,24 @@ class Plan:
     azure: AzurePlan | None = None  # what an Azure target needs besides the steps (None: local)
 
 
-def build_plan(loaded: LoadedSpec, target: str | None = None, processes_per_node: int | None = None) -> Plan:
-    """`processes_per_node` stands where the spec leaves process_count_per_node out: the
-    backend's own default (the local engine: one per CPU; Azure: None, the VM decides)."""
+def build_plan(loaded: LoadedSpec, *, cwd: str, datasets: Mapping[str, DatasetOnDisk], target: str | None = None,
+               processes_per_node: int | None = None) -> Plan:
+    """`cwd`: the working directory relative paths start from. `datasets`: what is on
+    disk at each dataset's path, for the target's refusals. `processes_per_node` stands
+    where the spec leaves process_count_per_node out: the backend's own default (the
+    local engine: one per CPU; Azure: None, the VM decides)."""
     from runner.plan.azure import azure_plan
     from runner.plan.targets import AZURE_TARGETS, check_target
 
     spec = loaded.spec
     chosen = target or spec.target
-    check_target(loaded, chosen, {name: resolve_path(loaded, ("datasets", name, "path"), dataset.path)
-                                  for name, dataset in spec.datasets.items()})
+    check_target(loaded, chosen, datasets)
     steps = [_step_plan(loaded, i, step, processes_per_node) for i, step in enumerate(spec.steps)]
     resolved = resolved_spec(loaded)
     resolved["target"] = chosen  # as --target chose it
     return Plan(name=spec.name, experiment=spec.experiment or spec.name, target=chosen, source=loaded.source,
                 chain=loaded.chain, parameters=_parameters(loaded), steps=steps, resolved=resolved,
-                secrets=[list(path) for path in sorted(loaded.secrets, key=str)], cwd=os.getcwd(),
+                secrets=[list(path) for path in sorted(loaded.secrets, key=str)], cwd=cwd,
                 azure=azure_plan(loaded) if chosen in AZURE_TARGETS else None)
 
 

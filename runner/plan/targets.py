@@ -4,13 +4,17 @@ A spec that is valid for the local engine may use what Azure ML has no word for 
 runner's own output formats, failed-items manifests) or leave out what Azure needs (a
 compute cluster, an environment). Each problem names the field, so it is an error in
 the pull request, not a surprise in the cloud.
+
+Pure: what the file system holds at a dataset's path (a folder, its MLTable file) is
+found by runner/inputs/checks.py before planning and handed in as `DatasetOnDisk`.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from runner.plan.references import MLTABLE, is_remote
 from runner.spec.binding import parse_reference
@@ -20,6 +24,22 @@ from runner.spec.load import LoadedSpec, diagnostic_at
 
 AZURE_TARGETS = ("azureml", "azureml-v2")
 _GLOB = re.compile(r"[*?[]")  # as the local engine reads a path (runner/local/sources.py)
+
+
+@dataclass(frozen=True)
+class DatasetOnDisk:
+    """What this machine holds at a dataset's path, as runner.inputs.checks found it: a
+    v2 target reads a local table through the MLTable file in its folder."""
+
+    path: str  # the dataset's path as seen from the working directory (shown in messages)
+    exists: bool = False
+    is_folder: bool = False
+    has_mltable: bool = False  # an MLTable file in that folder
+    # The MLTable's bytes where its partition columns matter (a tabular dataset with a
+    # partition_format); None where it was not read or cannot be. Bytes, decoded where
+    # the check reads them, so an undecodable file fails only a target that reads it.
+    mltable: bytes | None = None
+
 
 def used_datasets(loaded: LoadedSpec) -> list[str]:
     """Datasets a step reads, now or through a dataset parameter's base value."""
@@ -36,18 +56,18 @@ def used_datasets(loaded: LoadedSpec) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def check_target(loaded: LoadedSpec, target: str, resolve: dict[str, str]) -> None:
-    """Raise SpecError when `target` cannot express the spec. `resolve` maps each dataset
-    name to its path as seen from the working directory."""
+def check_target(loaded: LoadedSpec, target: str, datasets: Mapping[str, DatasetOnDisk]) -> None:
+    """Raise SpecError when `target` cannot express the spec. `datasets` holds what is on
+    disk at each dataset's path (runner.inputs.checks.datasets_on_disk)."""
     if target not in AZURE_TARGETS:
         return
-    problems = list(_problems(loaded, target, resolve))
+    problems = list(_problems(loaded, target, datasets))
     if problems:
         raise SpecError(unique_sorted([diagnostic_at(loaded.tree, path, f"{msg} (target {target})")
                                        for path, msg in problems]), loaded.sources)
 
 
-def _problems(loaded: LoadedSpec, target: str, resolve: dict[str, str]) -> Iterator[Problem]:
+def _problems(loaded: LoadedSpec, target: str, datasets: Mapping[str, DatasetOnDisk]) -> Iterator[Problem]:
     spec = loaded.spec
     if spec.azure is None or spec.azure.compute is None:
         yield (("azure",) if spec.azure else ("name",),
@@ -76,7 +96,7 @@ def _problems(loaded: LoadedSpec, target: str, resolve: dict[str, str]) -> Itera
         if target == "azureml-v2":
             yield from _reads_appended_rows(loaded, index)
     for name in used_datasets(loaded):
-        dataset = spec.datasets[name]
+        dataset, found = spec.datasets[name], datasets[name]
         path = ("datasets", name)
         if dataset.manifest:
             yield ((*path, "manifest"), "a failed-items manifest is a local run's file; "
@@ -84,16 +104,15 @@ def _problems(loaded: LoadedSpec, target: str, resolve: dict[str, str]) -> Itera
         elif not is_remote(dataset.path) and _GLOB.search(dataset.path):
             yield ((*path, "path"), "a local glob cannot be uploaded as a dataset: point at a folder or file, "
                                     "or at a datastore path (azureml://datastores/<name>/paths/<glob>)")
-        elif target == "azureml-v2" and dataset.kind == "tabular" and os.path.isdir(resolve[name]) \
-                and not os.path.isfile(os.path.join(resolve[name], MLTABLE)):
+        elif target == "azureml-v2" and dataset.kind == "tabular" and found.is_folder and not found.has_mltable:
             yield ((*path, "path"), "a v2 parallel job reads tabular data as an MLTable: put an MLTable file "
                                     "in this folder (`runner example tabular` writes one), or use an "
                                     "azureml: data asset")
         elif target == "azureml-v2" and dataset.kind == "tabular" and not is_remote(dataset.path) \
-                and not os.path.isdir(resolve[name]) and os.path.exists(resolve[name]):
+                and not found.is_folder and found.exists:
             yield ((*path, "path"), "a v2 parallel job reads tabular data as an MLTable folder, not one file")
         elif target == "azureml-v2" and dataset.partition_format:
-            yield from _partition_format_v2(loaded, name, resolve[name])
+            yield from _partition_format_v2(loaded, name, found)
 
 
 def _partitioned(loaded: LoadedSpec, index: int, target: str) -> Iterator[Problem]:
@@ -127,7 +146,7 @@ def _reads_appended_rows(loaded: LoadedSpec, index: int) -> Iterator[Problem]:
                    "run the steps as separate specs, or use --target azureml")
 
 
-def _partition_format_v2(loaded: LoadedSpec, name: str, location: str) -> Iterator[Problem]:
+def _partition_format_v2(loaded: LoadedSpec, name: str, found: DatasetOnDisk) -> Iterator[Problem]:
     """v2 reads a table through its MLTable file: the partition columns come from its
     extract_columns_from_partition_format transformation, not from the spec."""
     dataset = loaded.spec.datasets[name]
@@ -143,12 +162,10 @@ def _partition_format_v2(loaded: LoadedSpec, name: str, location: str) -> Iterat
                      f"`extract_columns_from_partition_format: {wanted}` in its transformations and leave "
                      "partition_format out here (or use --target azureml)")
         return
-    mltable = os.path.join(location, MLTABLE)
-    try:
-        with open(mltable, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError:
+    mltable = os.path.join(found.path, MLTABLE)
+    if found.mltable is None:
         return  # the MLTable check above says it is missing
+    text = found.mltable.decode("utf-8")
     if "extract_columns_from_partition_format" not in text or wanted not in text:
         yield (path, f"azureml-v2 reads partition columns from {mltable}, which does not extract them: add "
                      f"`- extract_columns_from_partition_format: '{wanted}'` to its transformations")

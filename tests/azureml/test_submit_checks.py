@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from runner import api
-from runner.plan.snapshot import list_code
+from runner.inputs.snapshot import list_code
 from tests.azureml.fakes import RecordingSession, RecordingSessionV2
 
 CREATES = ("register_datastore", "register_model", "upload", "compute", "submit")

@@ -16,7 +16,7 @@ from runner import api
 from runner.azureml.backend import AzureMLBackend
 from runner.azureml.build_v1 import Built, build, listing, listing_digest
 from runner.azureml.submit import provision, submission_v1
-from runner.plan.plan import build_plan
+from runner.inputs.checks import plan_here as build_plan
 from runner.spec.load import load_spec
 from tests.azureml.fakes import RecordingSession
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from runner.inputs.snapshot import code_digest, copy_code
-from runner.plan.snapshot import list_code
+from runner.inputs.snapshot import code_digest, copy_code, list_code
 
 
 def _project(root: Path) -> Path:

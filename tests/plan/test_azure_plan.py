@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from runner.plan.plan import build_plan
+from runner.inputs.checks import plan_here
 from runner.plan.references import Secret
 from runner.render import plan_json
 from runner.spec.load import load_spec
@@ -42,7 +42,7 @@ ENV = {"BATCH_TOKEN": "7", "SUB_SECRET": "sub-0123456789", "STORE_KEY": "k3y-val
 
 
 def test_the_azure_plan_holds_what_the_compilers_read(write) -> None:
-    plan = build_plan(load_spec(write("specs/s.yaml", SPEC), environ=ENV), target="azureml-v2")
+    plan = plan_here(load_spec(write("specs/s.yaml", SPEC), environ=ENV), target="azureml-v2")
     azure = plan.azure
     assert azure is not None
     assert (azure.description, azure.compute.name, azure.compute.max_nodes) == ("tables scored", "cpu-cluster", 2)
@@ -54,11 +54,11 @@ def test_the_azure_plan_holds_what_the_compilers_read(write) -> None:
     assert (step.entry_script, step.mini_batch_size, step.process_count_per_node) == ("score.py", "7", 2)
     assert (step.description, step.output_datastore, step.bound) == ("one step", "store",
                                                                       {"mini_batch_size": "batch"})
-    assert build_plan(load_spec("specs/s.yaml", environ=ENV), target="local").azure is None
+    assert plan_here(load_spec("specs/s.yaml", environ=ENV), target="local").azure is None
 
 
 def test_secrets_stay_secrets_in_the_azure_plan(write) -> None:
-    plan = build_plan(load_spec(write("specs/s.yaml", SPEC), environ=ENV), target="azureml")
+    plan = plan_here(load_spec(write("specs/s.yaml", SPEC), environ=ENV), target="azureml")
     azure = plan.azure
     assert azure is not None
     key = azure.datastores["store"].account_key

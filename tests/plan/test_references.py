@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runner.azureml.backend import AzureMLBackend, AzureMLV2Backend
-from runner.plan.plan import build_plan
+from runner.inputs.checks import plan_here
 from runner.plan.references import is_remote
 from runner.spec.load import load_spec
 
@@ -31,13 +31,13 @@ def test_a_registered_data_asset_is_remote_everywhere(write) -> None:
     spec = write("specs/asset.yaml", ASSET)
     Path("specs/code").mkdir()
     loaded = load_spec(spec, environ={})
-    plan = build_plan(loaded, target="azureml")
+    plan = plan_here(loaded, target="azureml")
     assert plan.steps[0].inputs[0].location == "azureml:my-table:1"
     assert is_remote(plan.steps[0].inputs[0].location)
     v1 = AzureMLBackend().compile(plan).data["datasets"]["rows"]
     assert (v1.get("asset"), v1.get("version")) == ("my-table", "1")
     assert "local" not in v1 and "upload_to" not in v1
-    v2 = AzureMLV2Backend().compile(build_plan(loaded, target="azureml-v2")).data
+    v2 = AzureMLV2Backend().compile(plan_here(loaded, target="azureml-v2")).data
     assert v2["jobs"]["score"]["inputs"]["rows"] == {"type": "mltable", "path": "azureml:my-table:1",
                                                      "mode": "direct"}
 
@@ -59,7 +59,7 @@ def test_a_step_output_named_anywhere_resolves_to_that_step(write) -> None:
             output: {name: p}
             parallel_run: {entry_script: b.py}
         """)
-    second = build_plan(load_spec(spec, environ={})).steps[1]
+    second = plan_here(load_spec(spec, environ={})).steps[1]
     for item in (second.inputs[0], second.side_inputs[0], second.arguments[1].input):
         assert item is not None and (item.step, item.output, item.location) == ("first", "o", "")
     assert second.arguments[0].value == "--upstream" and second.arguments[0].input is None

@@ -38,10 +38,10 @@ def test_set_values_follow_the_file_rules(write) -> None:
 
 
 def test_default_source_directory_is_the_spec_folder(write) -> None:
-    from runner.plan.plan import build_plan
+    from runner.inputs.checks import plan_here
 
     write("jobs/spec.yaml", BASE)
-    plan = build_plan(load_spec("jobs/spec.yaml"))
+    plan = plan_here(load_spec("jobs/spec.yaml"))
     assert plan.steps[0].entry_script == "jobs/score.py"
     assert plan.resolved["datasets"]["images"]["path"] == "jobs/data/images/"
 

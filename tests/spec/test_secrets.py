@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.plan.plan import build_plan
+from runner.inputs.checks import plan_here
 from runner.render import plan_json, plan_text
 from runner.spec.diagnostics import SpecError, render
 from runner.spec.load import load_spec
@@ -52,7 +52,7 @@ def test_values_from_widened_names_and_urls_are_hidden_by_plan(write) -> None:
                                         '        D: "{{ env.REGION }}"'))
     environ = {"DB_PASS": "pass-value-1", "SMTP_PASSWORD": "smtp-value-2",
                "DATABASE_URL": "postgres://u:url-value-3@db/x", "REGION": "westeurope"}
-    plan = build_plan(load_spec(spec, environ=environ))
+    plan = plan_here(load_spec(spec, environ=environ))
     for text in (plan_text(plan), plan_json(plan), repr(plan)):
         assert not any(v in text for v in ("pass-value-1", "smtp-value-2", "url-value-3")), text
         assert "westeurope" in text

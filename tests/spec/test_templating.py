@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from runner.inputs.checks import plan_here
+from runner.plan.plan import REDACTED
 from runner.render import plan_json, plan_text, public_plan
-from runner.plan.plan import REDACTED, build_plan
 from runner.spec.diagnostics import SpecError
 from runner.spec.load import load_spec
 from tests.conftest import BASE
@@ -37,7 +38,7 @@ def test_values_read_from_secret_looking_variables_are_hidden_by_plan(write) -> 
                  + "azure:\n  datastores:\n    store: {container_name: box, account_name: acct,"
                    " sas_token: \"{{ env.STORE_SAS }}\"}\n")
     environ = {"MY_API_TOKEN": "tok-123456", "REGION": "westeurope", "STORE_SAS": "sv=2024&sig=abcdef"}
-    plan = build_plan(load_spec(spec, environ=environ))
+    plan = plan_here(load_spec(spec, environ=environ))
     # The plan keeps the real value for the backend; its repr and every view hide it.
     assert plan.steps[0].environment_variables == {"API_TOKEN": "tok-123456", "REGION": "westeurope"}
     for text in (repr(plan), plan_text(plan), plan_json(plan)):

@@ -1,7 +1,7 @@
 """What files an input location names, the same for every target: a folder (walked
 recursively, links followed once), a glob (`**` spans folders), or one file; what is not
 a regular file is skipped and reported. The local engine reads these files; `runner
-plan` counts them (runner/plan/work.py); the Azure targets upload them."""
+plan` counts them (runner/inputs/work.py); the Azure targets upload them."""
 
 from __future__ import annotations
 

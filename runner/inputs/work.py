@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from runner.plan.listing import InputError, compression_of, is_glob, iter_files, stat_entry, table_format
+from runner.inputs.listing import InputError, compression_of, is_glob, iter_files, stat_entry, table_format
 from runner.plan.plan import Plan, StepPlan
 from runner.plan.references import MLTABLE, InputPlan, is_remote
 

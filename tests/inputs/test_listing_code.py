@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.plan.snapshot import FILE_LIMIT, IgnoreRules, list_code
+from runner.inputs.snapshot import FILE_LIMIT, IgnoreRules, list_code
 from tests.local.helpers import cli, make_files, write_spec
 
 # A git that reads nothing but the repository's own top .gitignore.

@@ -5,6 +5,9 @@ against the target it would run on: `target` when given, else the spec's own. A 
 stands for every spec below it (runner/spec/discover.py says which YAML is a spec);
 `-` for the text on standard input, named `<stdin>` in messages, whose relative paths
 and `extends` are relative to the working directory.
+
+Here, not in runner/plan: every step reads the file system (the specs, the folders, what
+is at each dataset's path); the refusals themselves are runner/plan/targets.py's, pure.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from runner.plan.references import resolve_path
+from runner.inputs.checks import datasets_on_disk
 from runner.plan.targets import check_target
 from runner.spec.diagnostics import Diagnostic, Mark, SpecError
 from runner.spec.discover import find_specs
@@ -72,9 +75,7 @@ def _check(path: str, sets: Sequence[str], set_params: Sequence[str], environ: M
 def refusals(loaded: LoadedSpec, target: str | None) -> None:
     """Raise SpecError for what `target` (default: the spec's own) cannot express, as
     `runner plan --target` does (build_plan)."""
-    spec = loaded.spec
-    check_target(loaded, target or spec.target, {name: resolve_path(loaded, ("datasets", name, "path"), d.path)
-                                                 for name, d in spec.datasets.items()})
+    check_target(loaded, target or loaded.spec.target, datasets_on_disk(loaded, os.getcwd()))
 
 
 def _error(path: str, message: str) -> SpecError:
