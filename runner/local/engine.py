@@ -267,7 +267,7 @@ def _never_ran(count: int) -> str:
 def _finish_output(job: StepPlan, folder: StepFolder, output: str | None, ledger: Ledger, total: int) -> str | None:
     """Parquet is written whole once every mini-batch is committed, and again by each
     resume that finds them so (finishing is idempotent). Returns why it cannot be."""
-    done = ledger.totals.mini_batches_ok + ledger.totals.mini_batches_failed
+    done = ledger.totals.mini_batches.succeeded + ledger.totals.mini_batches.failed
     if output is None or job.row_format != "parquet" or done < total:
         return None
     try:

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from runner.local.checks import PreflightError
-from runner.local.ledger import current_records
+from runner.local.ledger_line import current_lines
 from runner.local.snapshot import take_version
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted
@@ -68,11 +68,11 @@ def work_of(step: StepFolder, info: StepRecord) -> Work:
     work, seen = Work(unfinished=not info.status.ok and info.status != Status.FAILED), 0
     if not info.partitioned or not os.path.exists(step.ledger):
         return work
-    for record in current_records(step.ledger, bool(info.retried)):
+    for line in current_lines(step.ledger, bool(info.retried)):
         seen += 1
-        if record["status"] != "ok":
+        if line.status != "ok":
             work.failed += 1
-        elif record["failed"]:
+        elif line.failed:
             work.partial += 1
     work.never_ran = (info.mini_batches or 0) - seen
     return work
@@ -281,9 +281,8 @@ def code_versions(step: StepFolder) -> list[dict[str, Any]]:
         entry = versions.setdefault(code, {"code": code, "snapshot": digest, "attempts": [], "mini_batches": 0,
                                            "rows": 0})
         entry["attempts"].append(attempt)
-    for record in current_records(step.ledger):
-        gen = record.get("gen", 0)
-        entry = versions[code_of[gen] if gen < len(code_of) else 0]
+    for line in current_lines(step.ledger):
+        entry = versions[code_of[line.gen] if line.gen < len(code_of) else 0]
         entry["mini_batches"] += 1
-        entry["rows"] += record.get("rows", 0)
+        entry["rows"] += line.rows
     return list(versions.values())

@@ -29,6 +29,7 @@ from typing_extensions import assert_never  # typing's is 3.11+; runner supports
 
 from runner.local import protocol
 from runner.local.ledger import Ledger
+from runner.local.ledger_line import LedgerLine
 from runner.local.processes import exit_text, kill_tree, spawn
 from runner.local.protocol import (Done, Failed, FromWorker, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop,
                                    Tasks, WorkerConfig)
@@ -235,14 +236,13 @@ class Supervisor:
         self._mean_seconds += (seconds - self._mean_seconds) / 16
         task = self._finish_head(slot, mb)
         succeeded = min(elements, items)
-        record = {"mb": mb, "status": "ok", "items": items, "ok": succeeded, "failed": items - succeeded,
-                  "rows": elements, "tries": task.tries + 1, "worker": slot.index, "secs": round(seconds, 4)}
-        if items > succeeded:
-            record["error"] = f"run() returned {succeeded} results for {items} items"
-            if done.failed_files is not None:
-                record["failed_files"] = done.failed_files
-        self.ledger.commit(record, done.payload, done.header)
-        if items > succeeded:
+        partial = items > succeeded
+        at, out = self.ledger.append(done.payload, done.header)
+        self.ledger.commit(LedgerLine(
+            mb, "ok", items, succeeded, items - succeeded, task.tries + 1, out, rows=elements, worker=slot.index,
+            secs=round(seconds, 4), error=f"run() returned {succeeded} results for {items} items" if partial else None,
+            failed_files=done.failed_files if partial else None, gen=self.ledger.attempt, at=at))
+        if partial:
             # Thresholds count failed items and mini-batches, so a whole success cannot
             # trip one (checking after each cost 2-3% of the driver's time per mini-batch).
             self._check_thresholds()
@@ -265,12 +265,11 @@ class Supervisor:
         # Rows never read (unreadable input, or the worker died first) are an unknown
         # number: at least one, so error_threshold still sees the failure.
         failed = count if count is not None else 1
-        record = {"mb": task.id, "status": "failed", "items": failed, "ok": 0, "failed": failed,
-                  "rows": 0, "tries": task.tries, "worker": slot.index, "secs": 0, "error": text}
-        if count is None:
-            record["items_unknown"] = True
         self.log(f"mini-batch {task.id} failed after {task.tries} tries: {_last_line(text)}")
-        self.ledger.commit(record)
+        at, out = self.ledger.append(b"")
+        # secs 0, an int: the line is written as the drivers before LedgerLine wrote it
+        self.ledger.commit(LedgerLine(task.id, "failed", failed, 0, failed, task.tries, out, rows=0, worker=slot.index,
+                                      secs=0, error=text, items_unknown=count is None, gen=self.ledger.attempt, at=at))
         self._check_thresholds()
 
     def _check_thresholds(self) -> None:

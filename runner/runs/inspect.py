@@ -9,10 +9,9 @@ import io
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from runner.plan.plan import StepPlan
-from runner.runs import input_order
 from runner.runs.folder import Ambiguous, RunFolder, StepFolder, find_run, list_runs, pid_alive
 from runner.runs.outcome import Results, RunError
 from runner.runs.records import (ItemCounts, JobRecord, MiniBatchCounts, ProgressRecord, RecordError, RunRecord,
@@ -98,9 +97,20 @@ def status(folder: RunFolder,
     return info
 
 
-def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input_order: bool = False) -> Results:
+class InputOrder(Protocol):
+    """Rows in input order, from what an engine recorded of where each mini-batch's rows
+    lie (the local engine: runner/local/input_order.py, over its ledger)."""
+
+    def text_head(self, path: Path, ledger: str, head: int, is_csv: bool) -> list[str]: ...
+
+    def parquet_rows(self, frame: Any, ledger: str, head: int) -> Any: ...
+
+
+def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input_order: bool = False,
+            order: InputOrder | None = None) -> Results:
     """The output rows of a step (the last step with an append_row output by default):
-    how many, and the first `head` as committed or, `in_input_order`, by input."""
+    how many, and the first `head` as committed or, `in_input_order`, by input (through
+    `order`: an engine that keeps no record of it has none)."""
     plans = job(folder, step).steps
     candidates = [s for s in plans if s.append_row_file and s.output and step in (None, s.name)]
     if not candidates:
@@ -108,6 +118,9 @@ def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input
         raise RunError(f"run {folder.id} has no append_row output: step '{named[-1].name}' is summary_only, "
                        f"so its entry script wrote its own files, under {folder.path / named[-1].name / 'outputs'}")
     chosen = candidates[-1]
+    if in_input_order and order is None:
+        raise RunError(f"rows of run {folder.id} cannot be put in input order: only local runs keep a ledger "
+                       "(Azure ML writes rows as mini-batches finish)")
     path = output_file(folder, chosen)
     assert path is not None
     if not path.exists():
@@ -122,12 +135,12 @@ def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input
         import pandas as pd
 
         frame = pd.read_parquet(path)
-        shown = input_order.parquet_rows(frame, _ledger(folder, chosen.name), head) if in_input_order else \
+        shown = order.parquet_rows(frame, _ledger(folder, chosen.name), head) if order and in_input_order else \
             frame.head(head)
         return Results(str(path), len(frame), shown.to_string(index=False).splitlines())
     rows, first = _count_and_head(path, head, chosen.row_format == "csv")
-    if in_input_order:
-        first = input_order.text_head(path, _ledger(folder, chosen.name), head, chosen.row_format == "csv")
+    if order and in_input_order:
+        first = order.text_head(path, _ledger(folder, chosen.name), head, chosen.row_format == "csv")
     return Results(str(path), rows, first)
 
 
