@@ -238,10 +238,12 @@ class Supervisor:
         succeeded = min(elements, items)
         partial = items > succeeded
         at, out = self.ledger.append(done.payload, done.header)
+        # Every field by position, in LedgerLine's order: keywords cost more than half the
+        # line's making, once per mini-batch.
         self.ledger.commit(LedgerLine(
-            mb, "ok", items, succeeded, items - succeeded, task.tries + 1, out, rows=elements, worker=slot.index,
-            secs=round(seconds, 4), error=f"run() returned {succeeded} results for {items} items" if partial else None,
-            failed_files=done.failed_files if partial else None, gen=self.ledger.attempt, at=at))
+            mb, "ok", items, succeeded, items - succeeded, task.tries + 1, out, elements, slot.index, round(seconds, 4),
+            f"run() returned {succeeded} results for {items} items" if partial else None,
+            done.failed_files if partial else None, False, self.ledger.attempt, at))
         if partial:
             # Thresholds count failed items and mini-batches, so a whole success cannot
             # trip one (checking after each cost 2-3% of the driver's time per mini-batch).
