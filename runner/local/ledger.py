@@ -37,6 +37,7 @@ import time
 from typing import IO
 
 from runner.local.ledger_line import LedgerLine, LineError, NotALine, Totals, decode, encode
+from runner.local.protocol import Done
 from runner.runs.records import RecordError
 
 FLUSH_SECONDS = 0.2
@@ -172,6 +173,29 @@ class Ledger:
             self._out.write(rows)
             self.out_pos += len(rows)
         return at, self.out_pos
+
+    def commit_done(self, done: Done, tries: int, worker: int) -> bool:
+        """A mini-batch's result: its rows, then its line. Returns whether some items
+        gave no result (run() returned fewer rows than items)."""
+        items, succeeded = done.items, min(done.elements, done.items)
+        partial = items > succeeded
+        at, out = self.append(done.payload, done.header)
+        # Every field by position, in LedgerLine's order: keywords cost more than half the
+        # line's making, once per mini-batch.
+        self.commit(LedgerLine(
+            done.mb, "ok", items, succeeded, items - succeeded, tries, out, done.elements, worker,
+            round(done.seconds, 4), f"run() returned {succeeded} results for {items} items" if partial else None,
+            done.failed_files if partial else None, False, self.attempt, at))
+        return partial
+
+    def commit_failed(self, mb: int, items: int | None, tries: int, worker: int, error: str) -> None:
+        """A mini-batch out of tries. `items` None: never read (unreadable input, or the
+        worker died first), an unknown number: at least one, so error_threshold still sees
+        the failure. `secs` 0, an int: written as the drivers before LedgerLine wrote it."""
+        at, out = self.append(b"")
+        count = 1 if items is None else items
+        self.commit(LedgerLine(mb, "failed", count, 0, count, tries, out, rows=0, worker=worker, secs=0, error=error,
+                               items_unknown=items is None, gen=self.attempt, at=at))
 
     def commit(self, line: LedgerLine) -> None:
         """A mini-batch's line, after its rows (`append`), with this attempt's `gen`."""

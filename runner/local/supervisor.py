@@ -29,7 +29,6 @@ from typing_extensions import assert_never  # typing's is 3.11+; runner supports
 
 from runner.local import protocol
 from runner.local.ledger import Ledger
-from runner.local.ledger_line import LedgerLine
 from runner.local.processes import exit_text, kill_tree, spawn
 from runner.local.protocol import (Done, Failed, FromWorker, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop,
                                    Tasks, WorkerConfig)
@@ -232,19 +231,9 @@ class Supervisor:
                 assert_never(message)
 
     def _commit(self, slot: Slot, done: Done) -> None:
-        mb, items, elements, seconds = done.mb, done.items, done.elements, done.seconds
-        self._mean_seconds += (seconds - self._mean_seconds) / 16
-        task = self._finish_head(slot, mb)
-        succeeded = min(elements, items)
-        partial = items > succeeded
-        at, out = self.ledger.append(done.payload, done.header)
-        # Every field by position, in LedgerLine's order: keywords cost more than half the
-        # line's making, once per mini-batch.
-        self.ledger.commit(LedgerLine(
-            mb, "ok", items, succeeded, items - succeeded, task.tries + 1, out, elements, slot.index, round(seconds, 4),
-            f"run() returned {succeeded} results for {items} items" if partial else None,
-            done.failed_files if partial else None, False, self.ledger.attempt, at))
-        if partial:
+        self._mean_seconds += (done.seconds - self._mean_seconds) / 16
+        task = self._finish_head(slot, done.mb)
+        if self.ledger.commit_done(done, task.tries + 1, slot.index):  # some items gave no result
             # Thresholds count failed items and mini-batches, so a whole success cannot
             # trip one (checking after each cost 2-3% of the driver's time per mini-batch).
             self._check_thresholds()
@@ -263,15 +252,8 @@ class Supervisor:
                      f"{self.run_max_try}), retrying: {_last_line(text)}")
             self.retries.append(task)
             return
-        count = items if items is not None else task.files
-        # Rows never read (unreadable input, or the worker died first) are an unknown
-        # number: at least one, so error_threshold still sees the failure.
-        failed = count if count is not None else 1
         self.log(f"mini-batch {task.id} failed after {task.tries} tries: {_last_line(text)}")
-        at, out = self.ledger.append(b"")
-        # secs 0, an int: the line is written as the drivers before LedgerLine wrote it
-        self.ledger.commit(LedgerLine(task.id, "failed", failed, 0, failed, task.tries, out, rows=0, worker=slot.index,
-                                      secs=0, error=text, items_unknown=count is None, gen=self.ledger.attempt, at=at))
+        self.ledger.commit_failed(task.id, items if items is not None else task.files, task.tries, slot.index, text)
         self._check_thresholds()
 
     def _check_thresholds(self) -> None:
