@@ -151,8 +151,7 @@ def _ledger(folder: RunFolder, step: str) -> str:
         origin = folder.step(step).read().reused_from
     except RecordError as exc:
         raise RunError(str(exc)) from exc
-    return (folder.path.parent / origin).joinpath(step).joinpath("ledger.jsonl").as_posix() if origin else \
-        folder.step(step).ledger
+    return (RunFolder(folder.path.parent / origin) if origin else folder).step(step).ledger
 
 
 def output_file(folder: RunFolder, step: StepPlan) -> Path | None:
