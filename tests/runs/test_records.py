@@ -192,3 +192,26 @@ def test_a_version_1_file_is_upgraded_with_what_it_lacks(tmp_path: Path) -> None
     progress.write_text(json.dumps({"step": "a", "mini_batches": {"total": "4"}, "version": 1}))
     with pytest.raises(RecordError, match=r"progress.json is damaged \(mini_batches.total is \"4\""):
         read_record(progress, ProgressRecord)
+
+
+def test_version_1_run_and_job_files_read_as_their_readers_read_them(tmp_path: Path) -> None:
+    """An early run.json's step summaries have no output or reused_from; an early job.json's
+    plans no row_format, models or secret_env: the upgrade gives them what the readers'
+    .get defaults gave them before."""
+    run = new_run(tmp_path, "job")
+    (run.path / "run.json").write_text(json.dumps({"id": run.id, "name": "job", "spec": "s.yaml", "status": "failed",
+                                                   "steps": {"a": {"status": "failed"}}, "version": 1}))
+    assert run.read().steps == {"a": StepSummary(Status.FAILED)} and run.read().version == 2
+    step = {"name": "a", "source_directory": "/code", "entry_script": "s.py", "inputs": [], "side_inputs": [],
+            "output": "out", "append_row_file": "rows.txt", "workers": 2, "node_count": 1, "process_count_per_node": 2,
+            "mini_batch": "5 files", "mini_batch_size": 5, "partition_keys": None, "error_threshold": -1,
+            "allowed_failed_count": None, "allowed_failed_percent": None, "run_max_try": 3,
+            "run_invocation_timeout": 60, "logging_level": "INFO", "arguments": [{"value": "--x"}],
+            "environment_variables": {}, "allow_reuse": True, "bindings": {}, "output_action": "append_row"}
+    (run.path / "job.json").write_text(json.dumps({"target": "local", "steps": [step], "version": 1}))
+    [plan] = run.job().steps
+    assert (plan.row_format, plan.models, plan.secret_env, plan.arguments[0].input) == ("text", {}, [], None)
+    (run.path / "job.json").write_text(json.dumps({"target": "local", "steps": [{**step, "arguments": [{}]}],
+                                                   "version": 1}))
+    with pytest.raises(RecordError, match=r"job.json is damaged \(it has no steps.0.arguments.0.value\)"):
+        run.job()
