@@ -55,6 +55,7 @@ class Ledger:
         self.attempt = attempt
         self.state = bytearray(total)  # per mini-batch: 0 to do, OK, FAILED
         self.totals = Totals()
+        self.totals.mini_batches.total = total
         self.recovered = 0
         # Failed mini-batches' lines (a retry replaces them), without their error text:
         # only failures are kept.

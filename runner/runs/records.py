@@ -15,7 +15,6 @@ traceback.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -213,7 +212,7 @@ _UPGRADES: dict[type, dict[int, Upgrade]] = {
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
 
 
-def _adapter(cls: type[R]) -> TypeAdapter[R]:
+def _adapter(cls: type) -> TypeAdapter[Any]:
     """Built on first use: a process that reads no records never pays for it."""
     adapter = _ADAPTERS.get(cls)
     if adapter is None:
@@ -231,8 +230,9 @@ def _current(cls: type[R]) -> int:
     return default
 
 
-def _encoded(record: Any) -> dict[str, Any]:
-    data: dict[str, Any] = dataclasses.asdict(record)
+def _encoded(record: RunRecord | StepRecord | JobRecord | ProgressRecord) -> dict[str, Any]:
+    """A record as its file holds it (values of no JSON type, in a parameter: as text)."""
+    data: dict[str, Any] = _adapter(type(record)).dump_python(record, mode="json", fallback=str)
     return data
 
 
@@ -258,7 +258,8 @@ def read_record(path: Path, cls: type[R]) -> R:
     try:
         while data["version"] < current:
             data = _UPGRADES[cls][data["version"]](data)
-        record = _adapter(cls).validate_json(text if data["version"] == version else json.dumps(data), strict=True)
+        record: R = _adapter(cls).validate_json(text if data["version"] == version else json.dumps(data),
+                                                strict=True)
     except ValidationError as exc:
         raise RecordError(f"{path} is damaged ({_explained(exc)})") from exc
     absent = _absent(_encoded(record), data)
@@ -301,7 +302,7 @@ def write_record(path: Path, record: RunRecord | StepRecord | JobRecord | Progre
     `private` files (job.json: real values, secrets included) are mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    text = json.dumps(_encoded(record), indent=1, default=str) + "\n"
+    text = _adapter(type(record)).dump_json(record, indent=1, fallback=str).decode() + "\n"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
