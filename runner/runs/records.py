@@ -252,9 +252,11 @@ def read_record(path: Path, cls: type[R]) -> R:
         raise RecordError(f"{path} was written by an older runner (it has no version); "
                           "apply the spec again to make a new run")
     version, current = data["version"], _current(cls)
-    if type(version) is not int or version > current or version not in _UPGRADES[cls] and version != current:
-        raise RecordError(f"{path} is version {json.dumps(version)} of {cls.__name__}; this runner reads "
-                          f"versions 1 to {current} (a newer runner wrote it? use that one)")
+    if type(version) is int and version > current:
+        raise RecordError(f"{path} is version {version} of {cls.__name__}; this runner reads versions 1 to "
+                          f"{current}: a newer runner wrote it, and reads it")
+    if type(version) is not int or version != current and version not in _UPGRADES[cls]:
+        raise RecordError(f"{path} is damaged (its version is {json.dumps(version)}, not one of {cls.__name__}'s)")
     try:
         while data["version"] < current:
             data = _UPGRADES[cls][data["version"]](data)

@@ -215,3 +215,11 @@ def test_version_1_run_and_job_files_read_as_their_readers_read_them(tmp_path: P
                                                    "version": 1}))
     with pytest.raises(RecordError, match=r"job.json is damaged \(it has no steps.0.arguments.0.value\)"):
         run.job()
+
+
+@pytest.mark.parametrize("version", [0, "2", True, None])
+def test_a_version_that_never_was_is_damage(tmp_path: Path, version: object) -> None:
+    step, data = _step_file(tmp_path)
+    Path(step.step_json).write_text(json.dumps({**data, "version": version}))
+    with pytest.raises(RecordError, match=r"step.json is damaged \(its version is .*, not one of StepRecord's\)"):
+        step.read()
