@@ -8,14 +8,15 @@ import signal
 import sys
 import time
 from collections.abc import Collection, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
 from runner.local.engine import execute
 from runner.local.identity import changed_inputs, shown
-from runner.local import retry as retries
+from runner.local import input_order, retry as retries
 from runner.local.job import executable_steps
-from runner.local.ledger import Totals, current_records
+from runner.local.ledger_line import Totals, current_lines
 from runner.plan.plan import Plan
 from runner.render import plan_json, plan_text
 from runner.runs import follow, inspect
@@ -92,7 +93,7 @@ class LocalBackend:
         return inspect.status(run, _count_from_ledger, _code_versions)
 
     def results(self, run: RunFolder, head: int, step: str | None, in_input_order: bool = False) -> Results:
-        return inspect.results(run, head, step, in_input_order)
+        return inspect.results(run, head, step, in_input_order, input_order)
 
     def logs(self, run: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[LogChunk]:
         return inspect.log_files(run, worker, system, step)
@@ -137,7 +138,7 @@ def _check_inputs(run: RunFolder, accept: bool, stream: IO[str] | None, retrying
         if job.kind == "file" or not info.partitioned or not os.path.exists(step.minibatches):
             continue
         done = _committed(step, info.attempt + (job.name in retrying))
-        changed = changed_inputs(str(step.minibatches), done.__contains__)
+        changed = changed_inputs(step.minibatches, done.__contains__)
         if not changed:
             continue
         listed = "\n  ".join(shown(path) for path in changed[:20])
@@ -155,8 +156,7 @@ def _check_inputs(run: RunFolder, accept: bool, stream: IO[str] | None, retrying
 def _committed(step: StepFolder, attempt: int) -> set[int]:
     """The mini-batches `attempt` of the step does not run: those committed, less those
     that failed in an earlier attempt (a retry runs them again)."""
-    return {record["mb"] for record in current_records(str(step.ledger), attempt > 0)
-            if record["status"] == "ok" or record.get("gen", 0) >= attempt}
+    return {line.mb for line in current_lines(step.ledger, attempt > 0) if line.status == "ok" or line.gen >= attempt}
 
 
 def _stopped(run: RunFolder, seconds: float) -> bool:
@@ -185,18 +185,14 @@ def _driver_holds(run: RunFolder) -> bool:
 
 def _count_from_ledger(step: StepFolder, progress: ProgressRecord) -> None:
     """A stopped step's numbers from its ledger: newer than a killed driver's last write."""
-    totals = Totals()
-    for record in current_records(str(step.ledger), bool(step.read().retried)):
-        totals.add(record)
-    mb = progress.mini_batches
-    mb.succeeded, mb.failed, mb.in_flight, mb.retrying = totals.mini_batches_ok, totals.mini_batches_failed, 0, 0
-    progress.items.succeeded, progress.items.failed = totals.items_ok, totals.items_failed
-    progress.rows_written = totals.rows_out
+    totals = Totals.of(current_lines(step.ledger, bool(step.read().retried)))
+    progress.mini_batches = replace(totals.mini_batches, total=progress.mini_batches.total)
+    progress.items = replace(totals.items, total=progress.items.total, estimate=progress.items.estimate)
+    progress.rows_written = totals.rows_written
 
 
 def _code_versions(step: StepFolder, record: StepRecord) -> tuple[CodeVersion, ...]:
     """Which code made how much of a retried step's output (a step never retried ran one)."""
     if not record.retried:
         return ()
-    return tuple(CodeVersion(v["code"], v["snapshot"], tuple(v["attempts"]), v["mini_batches"], v["rows"])
-                 for v in retries.code_versions(step))
+    return retries.code_versions(step)

@@ -20,17 +20,17 @@ from runner.runs.folder import StepFolder
 def thresholds(job: StepPlan, total: int) -> Callable[[Ledger], str | None]:
     def check(ledger: Ledger) -> str | None:
         t = ledger.totals
-        if job.error_threshold != -1 and t.items_failed > job.error_threshold:
-            return (f"error_threshold exceeded: {counted(t.items_failed, 'item')} failed, more than the "
+        if job.error_threshold != -1 and t.items.failed > job.error_threshold:
+            return (f"error_threshold exceeded: {counted(t.items.failed, 'item')} failed, more than the "
                     f"{job.error_threshold} allowed{_first_error(t.first_errors)}")
-        if job.allowed_failed_count not in (None, -1) and t.mini_batches_failed > job.allowed_failed_count:
-            return (f"allowed_failed_count exceeded: {counted(t.mini_batches_failed, 'mini-batch', 'mini-batches')} "
+        if job.allowed_failed_count not in (None, -1) and t.mini_batches.failed > job.allowed_failed_count:
+            return (f"allowed_failed_count exceeded: {counted(t.mini_batches.failed, 'mini-batch', 'mini-batches')} "
                     "failed, more than "
                     f"the {job.allowed_failed_count} allowed{_first_error(t.first_errors)}")
         if job.allowed_failed_percent is not None and job.allowed_failed_percent < 100:
-            percent = 100.0 * t.mini_batches_failed / total
+            percent = 100.0 * t.mini_batches.failed / total
             if percent > job.allowed_failed_percent:
-                return (f"allowed_failed_percent exceeded: {t.mini_batches_failed} of {total} mini-batches "
+                return (f"allowed_failed_percent exceeded: {t.mini_batches.failed} of {total} mini-batches "
                         f"failed ({percent:.1f}% > {job.allowed_failed_percent:g}%)"
                         f"{_first_error(t.first_errors)}")
         return None
@@ -40,9 +40,9 @@ def thresholds(job: StepPlan, total: int) -> Callable[[Ledger], str | None]:
 
 def within(job: StepPlan, ledger: Ledger) -> str:
     t = ledger.totals
-    if not t.items_failed and not t.mini_batches_failed:
+    if not t.items.failed and not t.mini_batches.failed:
         return ""
-    return (f"{counted(t.items_failed, 'item')} and {counted(t.mini_batches_failed, 'mini-batch', 'mini-batches')} "
+    return (f"{counted(t.items.failed, 'item')} and {counted(t.mini_batches.failed, 'mini-batch', 'mini-batches')} "
             "failed, within the thresholds "
             f"(error_threshold {job.error_threshold}); see failed_items.jsonl")
 

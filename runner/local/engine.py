@@ -192,7 +192,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
                stream: IO[str]) -> StepResult:
     total = info.mini_batches or 0
     _check_minibatches(folder, total)
-    ledger = Ledger(str(folder.ledger), staged_output(output, job.row_format) if output else None, total, info.attempt)
+    ledger = Ledger(folder.ledger, staged_output(output, job.row_format) if output else None, total, info.attempt)
     log = _driver_log(folder)
     _say_what_runs(job.name, info.attempt, ledger, total, log, stream)
     # What the ledger already holds counts: every mini-batch committed, or a threshold
@@ -201,7 +201,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
     if ledger.recovered >= total or tripped:
         ledger.close()
         # A driver killed after the last commit, or a full disk, may have left no Parquet file yet.
-        problem = _finish_output(job, folder, output, ledger, total)
+        problem = _finish_output(job, folder, output, ledger)
         not_run = write_reports(folder, stopped=tripped is not None)
         if tripped and not_run:
             tripped += _never_ran(not_run)
@@ -236,7 +236,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         raise PreflightError(outcome.reason)
     status = Status(outcome.status)
     reason = outcome.reason or within(job, ledger)
-    problem = _finish_output(job, folder, output, ledger, total) if status != Status.INTERRUPTED else None
+    problem = _finish_output(job, folder, output, ledger) if status != Status.INTERRUPTED else None
     if problem:
         status, reason = Status.FAILED, problem
     snap = progress.close(supervisor, status)
@@ -265,14 +265,13 @@ def _never_ran(count: int) -> str:
             "`runner retry` runs both into this run's output (a dataset with `manifest: true` over it, in a new run)")
 
 
-def _finish_output(job: StepPlan, folder: StepFolder, output: str | None, ledger: Ledger, total: int) -> str | None:
+def _finish_output(job: StepPlan, folder: StepFolder, output: str | None, ledger: Ledger) -> str | None:
     """Parquet is written whole once every mini-batch is committed, and again by each
     resume that finds them so (finishing is idempotent). Returns why it cannot be."""
-    done = ledger.totals.mini_batches_ok + ledger.totals.mini_batches_failed
-    if output is None or job.row_format != "parquet" or done < total:
+    if output is None or job.row_format != "parquet" or ledger.totals.mini_batches.left:
         return None
     try:
-        finish_parquet(output, str(folder.ledger))
+        finish_parquet(output, folder.ledger)
     except OutputError as exc:
         return str(exc)
     return None

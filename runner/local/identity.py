@@ -16,6 +16,8 @@ mini_batch_size 10, and recording them a sixth of the planning time of 1M files.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import os
 from collections.abc import Callable, Iterator
 
@@ -85,7 +87,7 @@ def check_open(fd: int, path: str, sig: list[int] | None) -> None:
         raise InputChanged(path)
 
 
-def changed_inputs(minibatches: str, done: Callable[[int], bool]) -> list[str]:
+def changed_inputs(minibatches: str | Path, done: Callable[[int], bool]) -> list[str]:
     """The files of the mini-batches still to run that changed since the job was planned."""
     changed: dict[str, None] = {}
     seen: dict[str, list[int] | None] = {}

@@ -17,7 +17,8 @@ only the lines whose rows are there. `close()` fsyncs both.
 
 Each line also says where its rows start (`at`, before any CSV header it wrote), so the
 lines chain: a line's `at` is the `out` of the line before it, and `out` never
-decreases. Recovery checks that chain and every line's keys: a line deleted from the
+decreases. Recovery checks that chain and every line against its type (LedgerLine,
+runner/local/ledger_line.py, the one codec every reader uses too): a line deleted from the
 middle, an offset edited by hand or a line that is not JSON before the last would
 otherwise repeat or lose rows, so they stop the resume with the file, the line and what
 to do (RecordError). Lines written before `at` existed are checked for order only.
@@ -32,13 +33,14 @@ would replace a success, or one of an attempt step.json does not know, is damage
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
+
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO
 
+from runner.local.ledger_line import LedgerLine, LineError, NotALine, Totals, decode, encode
+from runner.local.protocol import Done
 from runner.runs.records import RecordError
 
 FLUSH_SECONDS = 0.2
@@ -46,45 +48,8 @@ MAX_ERROR_CHARS = 8000
 OK, FAILED = 1, 2
 
 
-@dataclass
-class Totals:
-    """What the ledger holds so far (carried across a resume, so thresholds continue)."""
-
-    mini_batches_ok: int = 0
-    mini_batches_failed: int = 0
-    items_ok: int = 0
-    items_failed: int = 0
-    rows_out: int = 0
-    retries: int = 0
-    first_errors: list[str] = field(default_factory=list)
-    first_error_mbs: list[int] = field(default_factory=list)  # whose errors first_errors holds
-
-    def add(self, record: dict[str, Any]) -> None:
-        if record["status"] == "ok":
-            self.mini_batches_ok += 1
-        else:
-            self.mini_batches_failed += 1
-            if len(self.first_errors) < 3 and record.get("error"):
-                self.first_errors.append(record["error"])
-                self.first_error_mbs.append(record["mb"])
-        self.items_ok += record["ok"]
-        self.items_failed += record["failed"]
-        self.rows_out += record.get("rows", 0)
-        self.retries += max(0, record["tries"] - 1)
-
-    def remove(self, record: dict[str, Any]) -> None:
-        """Take back a failed line that a retry runs again (it has no rows)."""
-        self.mini_batches_failed -= 1
-        self.items_ok -= record["ok"]
-        self.items_failed -= record["failed"]
-        self.retries -= max(0, record["tries"] - 1)
-        if record["mb"] in self.first_error_mbs:
-            index = self.first_error_mbs.index(record["mb"])
-            del self.first_errors[index], self.first_error_mbs[index]
-
-
 class Ledger:
-    def __init__(self, path: str, output: str | None, total: int, attempt: int = 0) -> None:
+    def __init__(self, path: str | Path, output: str | None, total: int, attempt: int = 0) -> None:
         """`attempt`: the step's attempt that runs now (0: the run itself, n: its n-th
         `runner retry`); mini-batches that failed in an earlier attempt run again."""
         self.path = path
@@ -92,10 +57,11 @@ class Ledger:
         self.attempt = attempt
         self.state = bytearray(total)  # per mini-batch: 0 to do, OK, FAILED
         self.totals = Totals()
+        self.totals.mini_batches.total = total
         self.recovered = 0
-        # Failed mini-batches: the attempt of their line and the line's counts (a retry
-        # replaces them). Only failures are kept, without their error text.
-        self._failed: dict[int, tuple[int, dict[str, Any]]] = {}
+        # Failed mini-batches' lines (a retry replaces them), without their error text:
+        # only failures are kept.
+        self._failed: dict[int, LedgerLine] = {}
         out_end = self._recover(os.path.getsize(output) if output and os.path.exists(output) else 0)
         self.reopened = self._reopen()
         self._failed = {}
@@ -119,71 +85,72 @@ class Ledger:
             return 0
         out_end, good, number = 0, 0, 0
         with open(self.path, "rb") as handle:
-            line = handle.readline()
-            while line:
+            raw = handle.readline()
+            while raw:
                 number += 1
                 following = handle.readline()
-                record = _parse(line)
-                if record is None:
-                    if following:
-                        raise self._damaged(number, "it is not a ledger line (not a JSON object)")
+                try:
+                    line = decode(raw, len(self.state)) if raw.endswith(b"\n") else None
+                except LineError as exc:
+                    if following or not isinstance(exc, NotALine):
+                        raise self._damaged(number, str(exc)) from exc
+                    line = None
+                if line is None:
                     break  # a torn last line: its mini-batch runs again
-                problem = _problem(record, len(self.state)) or _chain_problem(record, out_end)
+                problem = _chain_problem(line, out_end)
                 if problem:
                     raise self._damaged(number, problem)
-                if record["out"] > out_size:
+                if line.out > out_size:
                     break  # its rows are not all on disk: it and what follows run again
-                problem = self._attempt_problem(record)
+                problem = self._attempt_problem(line)
                 if problem:
                     raise self._damaged(number, problem)
-                if self.state[record["mb"]] and not self._replaces(record):
-                    if "at" in record:  # this runner never commits a mini-batch twice
-                        raise self._damaged(number, f"mini-batch {record['mb']} was committed by an earlier line")
-                    out_end, good, line = record["out"], good + len(line), following
-                    continue  # written twice by an older driver: count it once
-                self._count(record)
-                out_end, good, line = record["out"], good + len(line), following
+                if self.state[line.mb] and not self._replaces(line):
+                    if line.at is not None:  # this runner never commits a mini-batch twice
+                        raise self._damaged(number, f"mini-batch {line.mb} was committed by an earlier line")
+                    out_end, good, raw = line.out, good + len(raw), following
+                    continue  # written twice by a driver before `at` was written: count it once
+                self._count(line)
+                out_end, good, raw = line.out, good + len(raw), following
                 self.recovered += 1
         with open(self.path, "r+b") as handle:
             handle.truncate(good)
         return out_end
 
-    def _attempt_problem(self, record: dict[str, Any]) -> str | None:
-        gen = record.get("gen", 0)
-        if gen > self.attempt:
-            return (f"it was written by retry {gen} of the step, but its step.json counts "
+    def _attempt_problem(self, line: LedgerLine) -> str | None:
+        if line.gen > self.attempt:
+            return (f"it was written by retry {line.gen} of the step, but its step.json counts "
                     f"{self.attempt} retries")
-        if self.state[record["mb"]] == OK and gen and "at" in record:
-            return f"mini-batch {record['mb']} succeeded in an earlier attempt, and a retry never runs it again"
+        if self.state[line.mb] == OK and line.gen and line.at is not None:
+            return f"mini-batch {line.mb} succeeded in an earlier attempt, and a retry never runs it again"
         return None
 
-    def _replaces(self, record: dict[str, Any]) -> bool:
+    def _replaces(self, line: LedgerLine) -> bool:
         """Whether a line is a retry's of a mini-batch that failed in an earlier attempt:
         then the failure is taken back, and the line counts in its place."""
-        earlier = self._failed.get(record["mb"])
-        if earlier is None or earlier[0] >= record.get("gen", 0):
+        earlier = self._failed.get(line.mb)
+        if earlier is None or earlier.gen >= line.gen:
             return False
-        self.totals.remove(earlier[1])
+        self.totals.remove(earlier)
         self.recovered -= 1
         return True
 
-    def _count(self, record: dict[str, Any]) -> None:
-        mb = record["mb"]
-        if record["status"] == "ok":
-            self.state[mb] = OK
-            self._failed.pop(mb, None)
+    def _count(self, line: LedgerLine) -> None:
+        if line.status == "ok":
+            self.state[line.mb] = OK
+            self._failed.pop(line.mb, None)
         else:
-            self.state[mb] = FAILED
-            self._failed[mb] = (record.get("gen", 0), {key: record[key] for key in ("mb", "ok", "failed", "tries")})
-        self.totals.add(record)
+            self.state[line.mb] = FAILED
+            self._failed[line.mb] = line._replace(error=None)
+        self.totals.add(line)
 
     def _reopen(self) -> int:
         """The mini-batches this attempt runs again: those that failed in an earlier one."""
         reopened = 0
-        for mb, (gen, counts) in self._failed.items():
-            if gen < self.attempt:
+        for mb, line in self._failed.items():
+            if line.gen < self.attempt:
                 self.state[mb] = 0
-                self.totals.remove(counts)
+                self.totals.remove(line)
                 self.recovered -= 1
                 reopened += 1
         return reopened
@@ -198,7 +165,10 @@ class Ledger:
     def done(self, mb: int) -> bool:
         return self.state[mb] != 0
 
-    def commit(self, record: dict[str, Any], rows: bytes = b"", header: bytes | None = None) -> None:
+    def append(self, rows: bytes, header: bytes | None = None) -> tuple[int, int]:
+        """A mini-batch's rows (and a CSV header before the first rows of the output), to
+        the output's buffer; returns where they start and end: its line's `at` and `out`.
+        A failed mini-batch appends nothing: `at` == `out`."""
         at = self.out_pos
         if rows and self._out is not None:
             if header and self.out_pos == 0:
@@ -206,14 +176,38 @@ class Ledger:
                 self.out_pos += len(header)
             self._out.write(rows)
             self.out_pos += len(rows)
-        if record.get("error") and len(record["error"]) > MAX_ERROR_CHARS:
-            record["error"] = record["error"][:MAX_ERROR_CHARS] + "\n[... cut]"
-        if self.attempt:
-            record["gen"] = self.attempt
-        record["at"], record["out"] = at, self.out_pos
-        self._pending.append(_line(record))
-        self.state[record["mb"]] = OK if record["status"] == "ok" else FAILED
-        self.totals.add(record)
+        return at, self.out_pos
+
+    def commit_done(self, done: Done, tries: int, worker: int) -> bool:
+        """A mini-batch's result: its rows, then its line. Returns whether some items
+        gave no result (run() returned fewer rows than items)."""
+        items, succeeded = done.items, min(done.elements, done.items)
+        partial = items > succeeded
+        at, out = self.append(done.payload, done.header)
+        # Every field by position, in LedgerLine's order: keywords cost more than half the
+        # line's making, once per mini-batch.
+        self.commit(LedgerLine(
+            done.mb, "ok", items, succeeded, items - succeeded, tries, out, done.elements, worker,
+            round(done.seconds, 4), f"run() returned {succeeded} results for {items} items" if partial else None,
+            done.failed_files if partial else None, False, self.attempt, at))
+        return partial
+
+    def commit_failed(self, mb: int, items: int | None, tries: int, worker: int, error: str) -> None:
+        """A mini-batch out of tries. `items` None: never read (unreadable input, or the
+        worker died first), an unknown number: at least one, so error_threshold still sees
+        the failure. `secs` 0, an int: written as the drivers before LedgerLine wrote it."""
+        at, out = self.append(b"")
+        count = 1 if items is None else items
+        self.commit(LedgerLine(mb, "failed", count, 0, count, tries, out, rows=0, worker=worker, secs=0, error=error,
+                               items_unknown=items is None, gen=self.attempt, at=at))
+
+    def commit(self, line: LedgerLine) -> None:
+        """A mini-batch's line, after its rows (`append`), with this attempt's `gen`."""
+        if line.error is not None and len(line.error) > MAX_ERROR_CHARS:
+            line = line._replace(error=line.error[:MAX_ERROR_CHARS] + "\n[... cut]")
+        self._pending.append(encode(line))
+        self.state[line.mb] = OK if line.status == "ok" else FAILED
+        self.totals.add(line)
         self.maybe_flush()
 
     def maybe_flush(self) -> None:
@@ -245,115 +239,18 @@ class Ledger:
                         handle.close()
 
 
-_PLAIN = ("mb", "status", "items", "ok", "failed", "rows", "tries", "worker", "secs", "at", "out")
 
 
-def _line(record: dict[str, Any]) -> bytes:
-    """A ledger line. The common record (numbers and an "ok") is written by hand: json.dumps
-    per mini-batch was a tenth of the driver's time with tiny mini-batches."""
-    if record["status"] == "ok" and tuple(record) == _PLAIN:
-        return (f'{{"mb":{record["mb"]},"status":"ok","items":{record["items"]},"ok":{record["ok"]},'
-                f'"failed":{record["failed"]},"rows":{record["rows"]},"tries":{record["tries"]},'
-                f'"worker":{record["worker"]},"secs":{float(record["secs"])!r},"at":{record["at"]},'
-                f'"out":{record["out"]}}}\n').encode()
-    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
-
-
-def _parse(line: bytes) -> Any:
-    """A complete line's JSON value; None for a torn line or one that is not JSON."""
-    if not line.endswith(b"\n"):
-        return None
-    try:
-        return json.loads(line)
-    except ValueError:
-        return None
-
-
-def _count(value: Any) -> bool:
-    return type(value) is int and value >= 0  # not a bool, not a float
-
-
-_REQUIRED = ("mb", "status", "items", "ok", "failed", "tries", "out")
-_REQUIRED_SET = frozenset(_REQUIRED)
-_COUNTS = ("items", "ok", "failed", "tries", "out", "at", "rows", "worker", "gen")
-
-
-def _problem(record: Any, total: int | None) -> str | None:
-    """What is wrong with a parsed line, if anything (`total`: the step's mini-batches)."""
-    if not isinstance(record, dict):
-        return "it is not a ledger line (not a JSON object)"
-    missing = [key for key in _REQUIRED if key not in record]
-    if missing:
-        return f"it has no {', '.join(repr(k) for k in missing)}"
-    mb = record["mb"]
-    if not _count(mb) or total is not None and mb >= total:
-        return (f'"mb" is {json.dumps(mb)}, not a mini-batch of this step'
-                + (f" (0 to {total - 1})" if total else ""))
-    if record["status"] not in ("ok", "failed"):
-        return f'"status" is {json.dumps(record["status"])}, not "ok" or "failed"'
-    for key in _COUNTS:
-        if key in record and not _count(record[key]):
-            return f'"{key}" is {json.dumps(record[key])}, not a count'
-    if "secs" in record and (type(record["secs"]) not in (int, float)):
-        return f'"secs" is {json.dumps(record["secs"])}, not a number'
-    if "error" in record and not isinstance(record["error"], str):
-        return f'"error" is {json.dumps(record["error"])}, not text'
-    return None
-
-
-def _readable(record: Any) -> bool:
-    """The keys reports and status read, of the types they need: _problem's cheap part
-    (read_records runs over every line at each step's end)."""
-    return (type(record) is dict and _REQUIRED_SET <= record.keys() and type(record["mb"]) is type(record["items"])
-            is type(record["ok"]) is type(record["failed"]) is type(record["tries"]) is type(record["out"]) is int
-            and isinstance(record.get("error", ""), str))
-
-
-def _chain_problem(record: dict[str, Any], out_end: int) -> str | None:
+def _chain_problem(line: LedgerLine, out_end: int) -> str | None:
     """Whether a line follows the one before it: `out` never decreases, and a line with
     `at` starts its rows where the line before ended them (0 for the first)."""
-    at, out = record.get("at"), record["out"]
-    if at is not None and at != out_end:
+    if line.at is not None and line.at != out_end:
         if not out_end:
-            return f'its rows start at byte {at} of the output ("at"), not 0: a line before it is missing (deleted?)'
-        return (f'its rows start at byte {at} of the output ("at"), but the line before ends its rows at {out_end}: '
-                + ("a line between them is missing (deleted?)" if at > out_end else "a line is repeated or edited"))
-    if out < out_end:
-        return f'its rows end at byte {out} of the output ("out"), before the line before\'s end ({out_end})'
+            return (f'its rows start at byte {line.at} of the output ("at"), not 0: a line before it is missing '
+                    "(deleted?)")
+        return (f'its rows start at byte {line.at} of the output ("at"), but the line before ends its rows at '
+                f"{out_end}: " + ("a line between them is missing (deleted?)" if line.at > out_end
+                                  else "a line is repeated or edited"))
+    if line.out < out_end:
+        return f'its rows end at byte {line.out} of the output ("out"), before the line before\'s end ({out_end})'
     return None
-
-
-def read_records(path: str) -> Iterator[dict[str, Any]]:
-    """The complete lines of a ledger (for reports and status). A torn last line, and
-    anything from a damaged line on, is left out: resuming says what is wrong."""
-    if not os.path.exists(path):
-        return
-    with open(path, "rb") as handle:
-        for line in handle:  # _parse inlined: this runs once per mini-batch at each step's end
-            if not line.endswith(b"\n"):
-                return
-            try:
-                record = json.loads(line)
-            except ValueError:
-                return
-            if not _readable(record):
-                return
-            yield record
-
-
-def current_records(path: str, retried: bool = True) -> Iterator[dict[str, Any]]:
-    """Each mini-batch's current line: a retry's line in place of the earlier failure it
-    replaces (for reports and status). `retried`: whether the step was ever retried
-    (step.json knows); if not, every line is current and the ledger is read once."""
-    latest: dict[int, int] = {}
-    if retried and os.path.exists(path):
-        with open(path, "rb") as handle:
-            for line in handle:
-                if b'"gen":' in line:  # a retry's line: few of them, parsed
-                    record = _parse(line)
-                    if type(record) is dict and type(record.get("mb")) is int and type(record["gen"]) is int:
-                        latest[record["mb"]] = max(latest.get(record["mb"], 0), record["gen"])
-    for record in read_records(path):
-        if latest and latest.get(record["mb"], 0) != record.get("gen", 0):
-            continue  # replaced by a later attempt's line
-        yield record

@@ -11,14 +11,15 @@ from __future__ import annotations
 import sys
 import time
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from runner.local.ledger import Totals
+from runner.local.ledger_line import Totals
 from runner.local.progress_view import BarView, plain_line
 from runner.local.weights import Weights
 from runner.runs.folder import StepFolder
-from runner.runs.records import ItemCounts, MiniBatchCounts, ProgressRecord, write_record
+from runner.runs.records import ProgressRecord, write_record
 from runner.runs.status import Status
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class Progress:
         self._samples: deque[tuple[float, int, int]] = deque()  # (time, mini-batches, items) done
         # Rows of a table whose total is not known: estimated from the bytes of the
         # finished mini-batches (None: a file dataset, or the rows were counted).
-        self._weights = Weights(str(folder.minibatches), total) if total_items is None else None
+        self._weights = Weights(folder.minibatches, total) if total_items is None else None
         self._live: Any = None
         self._view: BarView | None = None
         self._last_bar = self._last_file = 0.0
@@ -59,7 +60,7 @@ class Progress:
 
     def snapshot(self, sup: Supervisor | None, status: Status = Status.RUNNING) -> ProgressRecord:
         t = sup.ledger.totals if sup else Totals()
-        done, items = t.mini_batches_ok + t.mini_batches_failed, t.items_ok + t.items_failed
+        done, items = t.mini_batches.succeeded + t.mini_batches.failed, t.items.succeeded + t.items.failed
         now = time.monotonic()
         if self.start_done is None:
             self.start_done = (done, items)
@@ -78,11 +79,11 @@ class Progress:
         eta = (self.total - done) / mb_rate if mb_rate > 0 and status == Status.RUNNING else None
         return ProgressRecord(
             step=self.step, status=status,
-            mini_batches=MiniBatchCounts(self.total, t.mini_batches_ok, t.mini_batches_failed,
-                                         in_flight=sum(len(s.queue) for s in sup.slots) if sup else 0,
-                                         retrying=len(sup.retries) if sup else 0),
-            items=ItemCounts(total_items, t.items_ok, t.items_failed, estimate),
-            rows_written=t.rows_out, retries=t.retries, worker_restarts=sup.restarts if sup else 0,
+            mini_batches=replace(t.mini_batches, total=self.total,
+                                 in_flight=sum(len(s.queue) for s in sup.slots) if sup else 0,
+                                 retrying=len(sup.retries) if sup else 0),
+            items=replace(t.items, total=total_items, estimate=estimate),
+            rows_written=t.rows_written, retries=t.retries, worker_restarts=sup.restarts if sup else 0,
             mini_batches_per_second=round(mb_rate, 2), items_per_second=round(item_rate, 2),
             eta_seconds=round(eta, 1) if eta is not None else None,
             elapsed_seconds=round(elapsed, 2), updated=time.time())

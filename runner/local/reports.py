@@ -15,7 +15,7 @@ from typing import Any
 
 from runner.errors import ExitCode, RunnerError
 from runner.local.descriptors import decode, to_fields
-from runner.local.ledger import current_records, read_records
+from runner.local.ledger_line import LedgerLine, current_lines, read_lines
 from runner.runs.folder import StepFolder
 
 
@@ -24,26 +24,26 @@ def write_reports(folder: StepFolder, stopped: bool = False) -> int:
     manifest also lists the mini-batches that never ran, so re-running it covers the rest.
     After `runner retry` each mini-batch's current line counts: what a retry ran again
     and now succeeded leaves the manifest. Returns how many never ran."""
-    failed: dict[int, dict[str, Any]] = {}
+    failed: dict[int, LedgerLine] = {}
     done: set[int] = set()
     folder.report.parent.mkdir(parents=True, exist_ok=True)
     with open(folder.report.with_name(folder.report.name + ".tmp"), "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["mini_batch", "status", "items", "succeeded", "failed", "tries", "worker", "seconds",
                          "error"])
-        for record in current_records(str(folder.ledger), bool(folder.read().retried)):
-            error = (record.get("error") or "").strip().splitlines()
-            writer.writerow([record["mb"], record["status"], record["items"], record["ok"], record["failed"],
-                             record["tries"], record.get("worker", ""), record.get("secs", ""),
+        for line in current_lines(folder.ledger, bool(folder.read().retried)):
+            error = (line.error or "").strip().splitlines()
+            writer.writerow([line.mb, line.status, line.items, line.ok, line.failed, line.tries,
+                             "" if line.worker is None else line.worker, "" if line.secs is None else line.secs,
                              error[-1] if error else ""])
-            done.add(record["mb"])
-            if record["failed"] or record["status"] != "ok":
-                failed[record["mb"]] = record
+            done.add(line.mb)
+            if line.failed or line.status != "ok":
+                failed[line.mb] = line
     os.replace(folder.report.with_name(folder.report.name + ".tmp"), folder.report)
     return _write_manifest(folder, failed, done if stopped else None)
 
 
-def _write_manifest(folder: StepFolder, failed: dict[int, dict[str, Any]], done: set[int] | None) -> int:
+def _write_manifest(folder: StepFolder, failed: dict[int, LedgerLine], done: set[int] | None) -> int:
     """One line per mini-batch with failed items: its descriptor (paths, or file and byte
     range / row groups), what failed, and the error. A dataset with `manifest: true`
     over this file re-runs exactly these."""
@@ -51,21 +51,21 @@ def _write_manifest(folder: StepFolder, failed: dict[int, dict[str, Any]], done:
     with open(folder.failed_items.with_name(folder.failed_items.name + ".tmp"), "w", encoding="utf-8") as out:
         if failed or done is not None:
             with open(folder.minibatches, "rb") as handle:
-                for line in handle:
-                    descriptor = decode(line)
-                    record = failed.get(descriptor.id)
-                    if record is None:
+                for raw in handle:
+                    descriptor = decode(raw)
+                    line = failed.get(descriptor.id)
+                    if line is None:
                         if done is not None and descriptor.id not in done:
                             not_run += 1
                             out.write(json.dumps({"mini_batch": to_fields(descriptor), "status": "not_run",
                                                   "error": "not run: the step stopped on a threshold"}) + "\n")
                         continue
-                    entry: dict[str, Any] = {"mini_batch": to_fields(descriptor), "status": record["status"],
-                                             "failed_items": record["failed"], "tries": record["tries"],
-                                             "error": record.get("error", "")}
-                    if "failed_files" in record:
-                        entry["failed_files"] = record["failed_files"]
-                    elif record["status"] == "ok":
+                    entry: dict[str, Any] = {"mini_batch": to_fields(descriptor), "status": line.status,
+                                             "failed_items": line.failed, "tries": line.tries,
+                                             "error": line.error or ""}
+                    if line.failed_files is not None:
+                        entry["failed_files"] = line.failed_files
+                    elif line.status == "ok":
                         entry["which_failed"] = "unknown: run() returned fewer results than items"
                     out.write(json.dumps(entry) + "\n")
     os.replace(folder.failed_items.with_name(folder.failed_items.name + ".tmp"), folder.failed_items)
@@ -107,7 +107,7 @@ class OutputError(RunnerError):
     exit_code = ExitCode.USAGE
 
 
-def finish_parquet(final: str, ledger: str) -> bool:
+def finish_parquet(final: str, ledger: str | Path) -> bool:
     """Write the Parquet output from the staged frames of every committed mini-batch, in
     commit order, as one table. A column's type may differ between mini-batches: numbers
     are promoted (int64 and float64 become float64), a column all null in one mini-batch
@@ -163,18 +163,18 @@ def _write_row_groups(writer: Any, tables: Iterator[Any]) -> None:
         writer.write_table(pa.concat_tables(batch), row_group_size=ROW_GROUP_ROWS)
 
 
-def _frames(data: Any, ledger: str, staged: str) -> Iterator[tuple[int, Any]]:
+def _frames(data: Any, ledger: str | Path, staged: str) -> Iterator[tuple[int, Any]]:
     """Each committed mini-batch's staged frames (Arrow IPC streams), in commit order: a
     ledger line's frames lie between the `out` of the line before and its own."""
     view, start = memoryview(data), 0
-    for record in read_records(ledger):
-        end = record["out"]
+    for line in read_lines(ledger):
+        end = line.out
         while start < end:
             size = struct.unpack_from("<Q", view, start)[0] if start + 8 <= end else end
             if start + 8 + size > end:
-                raise OutputError(f"{staged} is damaged at byte {start} (mini-batch {record['mb']}): "
+                raise OutputError(f"{staged} is damaged at byte {start} (mini-batch {line.mb}): "
                                   "apply the spec again")
-            yield record["mb"], data.slice(start + 8, size)
+            yield line.mb, data.slice(start + 8, size)
             start += 8 + size
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import ExitCode, RunnerError
-from runner.local.ledger import current_records
+from runner.local.ledger_line import current_lines
 from runner.local.snapshot import take_version
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted
@@ -29,6 +29,7 @@ from runner.runs.errors import RunError
 from runner.runs.folder import RunFolder, StepFolder
 from runner.runs.records import JobRecord, RetryRecord, StepRecord
 from runner.runs.status import Status
+from runner.runs.views import CodeVersion
 from runner.spec.tree import to_plain
 from runner.spec.variants import flag, parse_assignment, parse_set_path
 from runner.spec.yaml_loader import load_value
@@ -72,11 +73,11 @@ def work_of(step: StepFolder, info: StepRecord) -> Work:
     work, seen = Work(unfinished=not info.status.ok and info.status != Status.FAILED), 0
     if not info.partitioned or not os.path.exists(step.ledger):
         return work
-    for record in current_records(str(step.ledger), bool(info.retried)):
+    for line in current_lines(step.ledger, bool(info.retried)):
         seen += 1
-        if record["status"] != "ok":
+        if line.status != "ok":
             work.failed += 1
-        elif record["failed"]:
+        elif line.failed:
             work.partial += 1
     work.never_ran = (info.mini_batches or 0) - seen
     return work
@@ -264,20 +265,18 @@ def _changed(plan: StepPlan, changes: dict[str, Any]) -> StepPlan:
     return dataclasses.replace(updated, workers=updated.node_count * per_node)
 
 
-def code_versions(step: StepFolder) -> list[dict[str, Any]]:
+def code_versions(step: StepFolder) -> tuple[CodeVersion, ...]:
     """Each code version the step ran (`runner status`): which attempts ran it, and the
     mini-batches and rows of the output it made."""
     info = step.read()
     code_of = [0, *(retry.code for retry in info.retried)]  # attempt -> code version
-    versions: dict[int, dict[str, Any]] = {}
+    attempts: dict[int, list[int]] = {}
     for attempt, code in enumerate(code_of):
-        digest = info.snapshot if code == 0 else info.retried[code - 1].snapshot
-        entry = versions.setdefault(code, {"code": code, "snapshot": digest, "attempts": [], "mini_batches": 0,
-                                           "rows": 0})
-        entry["attempts"].append(attempt)
-    for record in current_records(str(step.ledger)):
-        gen = record.get("gen", 0)
-        entry = versions[code_of[gen] if gen < len(code_of) else 0]
-        entry["mini_batches"] += 1
-        entry["rows"] += record.get("rows", 0)
-    return list(versions.values())
+        attempts.setdefault(code, []).append(attempt)
+    made = {code: [0, 0] for code in attempts}  # code version -> [mini-batches, rows]
+    for line in current_lines(step.ledger):
+        counts = made[code_of[line.gen] if line.gen < len(code_of) else 0]
+        counts[0] += 1
+        counts[1] += line.rows
+    return tuple(CodeVersion(code, info.snapshot if code == 0 else info.retried[code - 1].snapshot,
+                             tuple(runs), made[code][0], made[code][1]) for code, runs in attempts.items())

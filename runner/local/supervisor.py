@@ -231,18 +231,9 @@ class Supervisor:
                 assert_never(message)
 
     def _commit(self, slot: Slot, done: Done) -> None:
-        mb, items, elements, seconds = done.mb, done.items, done.elements, done.seconds
-        self._mean_seconds += (seconds - self._mean_seconds) / 16
-        task = self._finish_head(slot, mb)
-        succeeded = min(elements, items)
-        record = {"mb": mb, "status": "ok", "items": items, "ok": succeeded, "failed": items - succeeded,
-                  "rows": elements, "tries": task.tries + 1, "worker": slot.index, "secs": round(seconds, 4)}
-        if items > succeeded:
-            record["error"] = f"run() returned {succeeded} results for {items} items"
-            if done.failed_files is not None:
-                record["failed_files"] = done.failed_files
-        self.ledger.commit(record, done.payload, done.header)
-        if items > succeeded:
+        self._mean_seconds += (done.seconds - self._mean_seconds) / 16
+        task = self._finish_head(slot, done.mb)
+        if self.ledger.commit_done(done, task.tries + 1, slot.index):  # some items gave no result
             # Thresholds count failed items and mini-batches, so a whole success cannot
             # trip one (checking after each cost 2-3% of the driver's time per mini-batch).
             self._check_thresholds()
@@ -262,16 +253,8 @@ class Supervisor:
                      f"{self.run_max_try}), retrying: {_last_line(text)}")
             self.retries.append(task)
             return
-        count = items if items is not None else task.files
-        # Rows never read (unreadable input, or the worker died first) are an unknown
-        # number: at least one, so error_threshold still sees the failure.
-        failed = count if count is not None else 1
-        record = {"mb": task.id, "status": "failed", "items": failed, "ok": 0, "failed": failed,
-                  "rows": 0, "tries": task.tries, "worker": slot.index, "secs": 0, "error": text}
-        if count is None:
-            record["items_unknown"] = True
         self.log(f"mini-batch {task.id} failed after {task.tries} tries: {_last_line(text)}")
-        self.ledger.commit(record)
+        self.ledger.commit_failed(task.id, items if items is not None else task.files, task.tries, slot.index, text)
         self._check_thresholds()
 
     def _check_thresholds(self) -> None:

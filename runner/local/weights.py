@@ -9,6 +9,8 @@ partition); its share of the Parquet file's size by row groups."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import os
 from collections import Counter
 
@@ -18,7 +20,7 @@ CHUNK = 4096  # mini-batches compared at a time for what finished since the last
 
 
 class Weights:
-    def __init__(self, minibatches: str, total: int) -> None:
+    def __init__(self, minibatches: str | Path, total: int) -> None:
         self.path = minibatches
         self.total = total
         self._weights: list[int] | None = None  # read at the first estimate, not at start
@@ -56,7 +58,7 @@ class Weights:
         return self._weights if self._weights and self._all > 0 else None
 
 
-def _read_weights(path: str, total: int) -> list[int]:
+def _read_weights(path: str | Path, total: int) -> list[int]:
     descriptors = []
     with open(path, "rb") as handle:
         for line in handle:

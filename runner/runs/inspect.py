@@ -8,9 +8,9 @@ import io
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 from runner.plan.plan import StepPlan
-from runner.runs import input_order
 from runner.runs.folder import LATEST, Ambiguous, RunFolder, StepFolder, find_run, is_worker_log, list_runs, pid_alive
 from runner.runs.outcome import Results, RunError
 from runner.runs.records import (ItemCounts, JobRecord, MiniBatchCounts, ProgressRecord, RecordError, RunRecord,
@@ -99,9 +99,20 @@ def _step(folder: RunFolder, name: str, run_status: Status, progress_of: Progres
     return StepView.of(record, status, progress, versions)
 
 
-def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input_order: bool = False) -> Results:
+class InputOrder(Protocol):
+    """Rows in input order, from what an engine recorded of where each mini-batch's rows
+    lie (the local engine: runner/local/input_order.py, over its ledger)."""
+
+    def text_head(self, path: Path, ledger: Path, head: int, is_csv: bool) -> list[str]: ...
+
+    def parquet_rows(self, frame: Any, ledger: Path, head: int) -> Any: ...
+
+
+def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input_order: bool = False,
+            order: InputOrder | None = None) -> Results:
     """The output rows of a step (the last step with an append_row output by default):
-    how many, and the first `head` as committed or, `in_input_order`, by input."""
+    how many, and the first `head` as committed or, `in_input_order`, by input (through
+    `order`: an engine that keeps no record of it has none)."""
     plans = job(folder, step).steps
     candidates = [s for s in plans if s.append_row_file and s.output and step in (None, s.name)]
     if not candidates:
@@ -109,6 +120,9 @@ def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input
         raise RunError(f"run {folder.id} has no append_row output: step '{named[-1].name}' is summary_only, "
                        f"so its entry script wrote its own files, under {folder.step(named[-1].name).outputs}")
     chosen = candidates[-1]
+    if in_input_order and order is None:
+        raise RunError(f"rows of run {folder.id} cannot be put in input order: only local runs keep a ledger "
+                       "(Azure ML writes rows as mini-batches finish)")
     path = folder.output_file(chosen)
     if path is None:  # chosen for its append_row output
         raise RunError(f"step '{chosen.name}' has no append_row output")
@@ -121,20 +135,20 @@ def results(folder: RunFolder, head: int = 10, step: str | None = None, in_input
         import pandas as pd
 
         frame = pd.read_parquet(path)
-        shown = input_order.parquet_rows(frame, _ledger(folder, chosen.name), head) if in_input_order else \
+        shown = order.parquet_rows(frame, _ledger(folder, chosen.name), head) if order and in_input_order else \
             frame.head(head)
         return Results(str(path), len(frame), shown.to_string(index=False).splitlines())
     rows, first = _count_and_head(path, head, chosen.row_format == "csv")
-    if in_input_order:
-        first = input_order.text_head(path, _ledger(folder, chosen.name), head, chosen.row_format == "csv")
+    if order and in_input_order:
+        first = order.text_head(path, _ledger(folder, chosen.name), head, chosen.row_format == "csv")
     return Results(str(path), rows, first)
 
 
-def _ledger(folder: RunFolder, step: str) -> str:
+def _ledger(folder: RunFolder, step: str) -> Path:
     """The ledger that says where a step's rows came from: its own, or that of the run
     whose output it reuses (allow_reuse links that run's output)."""
     origin = folder.step(step).read().reused_from
-    return str(RunFolder(folder.path.parent / origin).step(step).ledger if origin else folder.step(step).ledger)
+    return (RunFolder(folder.path.parent / origin) if origin else folder).step(step).ledger
 
 
 def _count_and_head(path: Path, head: int, is_csv: bool) -> tuple[int, list[str]]:

@@ -6,26 +6,30 @@
     <step>/step.json  StepRecord   a step's status, partitioning totals, fingerprint, reuse
     <step>/progress.json  ProgressRecord   the numbers `runner status` shows
 
-Local and Azure runs write the same types. A file written by another version of runner,
-or damaged, raises RecordError naming the file: never a traceback.
+Local and Azure runs write the same types. Each type has its own version (the field
+`version`); a file of an earlier one goes through that type's upgrade steps, one
+version at a time, then is decoded by pydantic against the type's annotations. A file
+of a later version, or a damaged one, raises RecordError naming the file: never a
+traceback.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runner.plan.plan import REDACTED, Plan, StepPlan
 from runner.plan.references import ArgumentPlan, InputPlan
 from runner.runs.errors import RunError
 from runner.runs.status import Status
 
-VERSION = 1
+if TYPE_CHECKING:  # imported where records are read: `runner --help` and the workers never load pydantic
+    from pydantic import TypeAdapter, ValidationError
 
 
 class RecordError(RunError):
@@ -62,7 +66,7 @@ class RunRecord:
     azure_run_id: str | None = None
     portal_url: str | None = None
     azure_status: str | None = None
-    version: int = VERSION
+    version: int = 2
 
     @classmethod
     def start(cls, run_id: str, plan: Plan, status: Status) -> RunRecord:
@@ -107,7 +111,7 @@ class StepRecord:
     parts: dict[str, str] = field(default_factory=dict)
     partition_seconds: float | None = None
     retried: list[RetryRecord] = field(default_factory=list)  # each `runner retry`, in order
-    version: int = VERSION
+    version: int = 2
 
     @property
     def partitioned(self) -> bool:
@@ -159,14 +163,13 @@ class ProgressRecord:
     retries: int = 0
     worker_restarts: int = 0
     # While running: the rates of the last RATE_WINDOW seconds (runner/local/progress.py);
-    # once stopped, the average over the driver's run. Fields added later have defaults:
-    # older progress.json files read as before.
+    # once stopped, the average over the driver's run.
     mini_batches_per_second: float = 0.0
     items_per_second: float = 0.0
     eta_seconds: float | None = None
     elapsed_seconds: float = 0.0
     updated: float = 0.0
-    version: int = VERSION
+    version: int = 2
 
 
 @dataclass
@@ -175,72 +178,74 @@ class JobRecord:
 
     target: str
     steps: list[StepPlan]
-    version: int = VERSION
+    version: int = 2
 
     def step(self, name: str) -> StepPlan | None:
         return next((s for s in self.steps if s.name == name), None)
 
 
 R = TypeVar("R", RunRecord, StepRecord, JobRecord, ProgressRecord)
+Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-# What a field of a record may hold on disk, by its annotation; a file with anything else
-# is damaged (a hand edit, another tool), and says so instead of failing later.
-_SHAPES: dict[str, tuple[type, ...]] = {
-    "str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
-    "str | None": (str, type(None)), "int | None": (int, type(None)), "float | None": (int, float, type(None)),
-    "list[str]": (list,), "list[str] | None": (list, type(None)), "dict[str, Any]": (dict,),
-    "dict[str, str]": (dict,), "dict[str, StepSummary]": (dict,), "list[InputPlan]": (list,),
-    "list[ArgumentPlan]": (list,), "InputPlan | None": (dict, type(None)),
+def upgrade_1_to_2(cls: type[R]) -> Upgrade:
+    """Version 1 of every record came in several shapes: fields were added with defaults
+    while the version stayed 1 (a step's snapshot, retried and parts; the progress rates
+    and item estimate; a plan's row_format, models and secret_env...), and readers filled
+    what an older file lacked. Version 2 files hold every field. The step gives a
+    version-1 file the values those readers gave it (each field's default), its types
+    checked as for version 2."""
+    def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
+        return {**_encoded(_adapter(cls).validate_json(json.dumps(raw), strict=True)), "version": 2}
+    return upgrade
+
+
+# Each record's upgrade steps, by the version they read (dbt's schema_version habit): a
+# new shape moves the record's `version` default and adds a step here, so readers never
+# carry a branch for an older file.
+_UPGRADES: dict[type, dict[int, Upgrade]] = {
+    RunRecord: {1: upgrade_1_to_2(RunRecord)},
+    StepRecord: {1: upgrade_1_to_2(StepRecord)},
+    JobRecord: {1: upgrade_1_to_2(JobRecord)},
+    ProgressRecord: {1: upgrade_1_to_2(ProgressRecord)},
 }
 
 
-def _check_shapes(cls: type, values: dict[str, Any]) -> None:
-    for item in dataclasses.fields(cls):
-        shape = _SHAPES.get(str(item.type))
-        value = values.get(item.name)
-        if item.name in values and shape and (not isinstance(value, shape) or
-                                              isinstance(value, bool) and bool not in shape):
-            raise TypeError(f"{item.name} is {type(value).__name__}, not {item.type}")
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
 
 
-def _decode_job(data: dict[str, Any]) -> JobRecord:
-    steps: list[dict[str, Any]] = data["steps"]
-    for raw in steps:
-        _check_shapes(StepPlan, raw)
-        for item in (*raw["inputs"], *raw["side_inputs"]):
-            _check_shapes(InputPlan, item)
-        for arg in raw["arguments"]:
-            _check_shapes(ArgumentPlan, arg)
-    return JobRecord(data["target"], [StepPlan.from_dict(s) for s in steps], data["version"])
+def _adapter(cls: type) -> TypeAdapter[Any]:
+    """Built on first use: a process that reads no records never pays for it."""
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        from pydantic import TypeAdapter
+
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
 
 
-def _decode(cls: type[R], data: dict[str, Any]) -> R:
-    if cls is JobRecord:
-        return _decode_job(data)  # type: ignore[return-value]  # R is JobRecord here
-    known = {f.name for f in dataclasses.fields(cls)}
-    values = {k: v for k, v in data.items() if k in known}
-    _check_shapes(cls, values)
-    if "status" in values:
-        values["status"] = Status(values["status"])
-    if cls is RunRecord:
-        values["steps"] = {name: StepSummary(Status(s["status"]), s.get("output"), s.get("reused_from"))
-                           for name, s in values.get("steps", {}).items()}
-    if cls is StepRecord:
-        retried = values.get("retried", [])
-        for item in retried:
-            _check_shapes(RetryRecord, item)
-        values["retried"] = [RetryRecord(**item) for item in retried]
-    if cls is ProgressRecord:
-        values["mini_batches"] = MiniBatchCounts(**values.get("mini_batches", {}))
-        values["items"] = ItemCounts(**values.get("items", {}))
-    return cls(**values)
+def _current(cls: type[R]) -> int:
+    """The version a type's files have now: its `version` field's default."""
+    default = cls.__dataclass_fields__["version"].default
+    if not isinstance(default, int):
+        raise TypeError(f"{cls.__name__}.version has no default")  # a programming error
+    return default
+
+
+def _encoded(record: RunRecord | StepRecord | JobRecord | ProgressRecord) -> dict[str, Any]:
+    """A record as its file holds it (values of no JSON type, in a parameter: as text)."""
+    data: dict[str, Any] = _adapter(type(record)).dump_python(record, mode="json", fallback=str)
+    return data
 
 
 def read_record(path: Path, cls: type[R]) -> R:
+    """A record file, upgraded to its type's current version and checked against every
+    annotation of the type (nested ones too); anything else is a RecordError naming it."""
+    from pydantic import ValidationError
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
     except FileNotFoundError as exc:
         raise RecordError(f"{path} is missing") from exc
     except (OSError, ValueError) as exc:
@@ -248,13 +253,50 @@ def read_record(path: Path, cls: type[R]) -> R:
     if not isinstance(data, dict) or "version" not in data:
         raise RecordError(f"{path} was written by an older runner (it has no version); "
                           "apply the spec again to make a new run")
-    if data["version"] != VERSION:
-        raise RecordError(f"{path} is version {data['version']} of {cls.__name__}; this runner reads "
-                          f"version {VERSION}")
+    version, current = data["version"], _current(cls)
+    if type(version) is int and version > current:
+        raise RecordError(f"{path} is version {version} of {cls.__name__}; this runner reads versions 1 to "
+                          f"{current}: a newer runner wrote it, and reads it")
+    if type(version) is not int or version != current and version not in _UPGRADES[cls]:
+        raise RecordError(f"{path} is damaged (its version is {json.dumps(version)}, not one of {cls.__name__}'s)")
     try:
-        return _decode(cls, data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise RecordError(f"{path} is damaged ({type(exc).__name__}: {exc})") from exc
+        while data["version"] < current:
+            data = _UPGRADES[cls][data["version"]](data)
+        record: R = _adapter(cls).validate_json(text if data["version"] == version else json.dumps(data),
+                                                strict=True)
+    except ValidationError as exc:
+        raise RecordError(f"{path} is damaged ({_explained(exc)})") from exc
+    absent = _absent(_encoded(record), data)
+    if absent:
+        raise RecordError(f"{path} is damaged (it has no {absent}, which version {current} files hold)")
+    return record
+
+
+def _explained(exc: ValidationError) -> str:
+    """The first problem, where it is and what the file holds there."""
+    error = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in error["loc"]) or "the file"
+    if error["type"] == "missing":
+        return f"it has no {where}"
+    return f"{where} is {json.dumps(error['input'], default=str)[:80]}: {error['msg'][0].lower()}{error['msg'][1:]}"
+
+
+def _absent(written: Any, raw: Any, where: str = "") -> str | None:
+    """The first field a file of this version holds that `raw` lacks (a field left out
+    would read as its default: a hand edit, or a writer that forgot to move the version)."""
+    if isinstance(written, dict) and isinstance(raw, dict):
+        for key, value in written.items():
+            if key not in raw:
+                return f"{where}{key}"
+            found = _absent(value, raw[key], f"{where}{key}.")
+            if found:
+                return found
+    elif isinstance(written, list) and isinstance(raw, list):
+        for index, (item, got) in enumerate(zip(written, raw)):
+            found = _absent(item, got, f"{where}{index}.")
+            if found:
+                return found
+    return None
 
 
 def write_record(path: Path, record: RunRecord | StepRecord | JobRecord | ProgressRecord,
@@ -264,7 +306,7 @@ def write_record(path: Path, record: RunRecord | StepRecord | JobRecord | Progre
     `private` files (job.json: real values, secrets included) are mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    text = json.dumps(dataclasses.asdict(record), indent=1, default=str) + "\n"
+    text = _adapter(type(record)).dump_json(record, indent=1, fallback=str).decode() + "\n"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)

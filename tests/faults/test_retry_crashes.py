@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.local.ledger import current_records
+from runner.local.ledger_line import current_lines
 from tests.faults.test_crashes import ledger_lines, run_id_of, start, wait_for
 from tests.local.helpers import cli, expected_rows, make_files, output_rows, run_folder, write_spec
 
@@ -26,8 +26,8 @@ def test_a_retry_killed_at_random_points_then_resumed_is_exactly_once(tmp_path: 
     first = cli("apply", "spec.yaml", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     run_id = run_id_of(tmp_path)
-    failed = sum(1 for r in current_records(str(run_folder(tmp_path, run_id) / "score" / "ledger.jsonl"))
-                 if r["status"] == "failed")
+    failed = sum(1 for r in current_lines(str(run_folder(tmp_path, run_id) / "score" / "ledger.jsonl"))
+                 if r.status == "failed")
     assert failed >= 10, f"seed {seed}: too few failures to kill a retry among them"
     script = tmp_path / "code" / "faulty.py"
     script.write_text(script.read_text().replace('raise ValueError(f"cannot score {name}")', "pass"))
@@ -51,9 +51,9 @@ def test_a_retry_killed_at_random_points_then_resumed_is_exactly_once(tmp_path: 
     rows = output_rows(tmp_path, run_id)
     assert len(rows) == len(set(rows)), f"seed {seed}: a row was written twice"
     assert sorted(rows) == expected_rows(names), f"seed {seed}"
-    current = list(current_records(str(run_folder(tmp_path, run_id) / "score" / "ledger.jsonl")))
-    assert sorted(r["mb"] for r in current) == list(range(50)), f"seed {seed}"
-    assert all(r["status"] == "ok" for r in current), f"seed {seed}"
+    current = list(current_lines(str(run_folder(tmp_path, run_id) / "score" / "ledger.jsonl")))
+    assert sorted(r.mb for r in current) == list(range(50)), f"seed {seed}"
+    assert all(r.status == "ok" for r in current), f"seed {seed}"
     shown = cli("status", run_id, "--json", cwd=tmp_path)
     assert shown.returncode == 0, f"seed {seed}: {shown.stderr}"
     status = json.loads(shown.stdout)

@@ -11,6 +11,9 @@ from typing import Any
 
 import yaml
 
+from runner.local.ledger import Ledger
+from runner.local.ledger_line import LedgerLine
+
 SCRIPTS = Path(__file__).parent / "scripts"
 RUNNER = [sys.executable, "-m", "runner"]
 
@@ -86,3 +89,11 @@ def example_project(root: Path, name: str) -> Path:
     made = cli("example", name, "--root", str(root), cwd=root, timeout=300)
     assert made.returncode == 0, made.stderr
     return root
+
+
+def commit(ledger: Ledger, fields: dict[str, Any], rows: bytes = b"", header: bytes | None = None) -> LedgerLine:
+    """A mini-batch committed as the supervisor commits it: rows first, then its line."""
+    at, out = ledger.append(rows, header)
+    line = LedgerLine(**fields, gen=ledger.attempt, at=at, out=out)
+    ledger.commit(line)
+    return line

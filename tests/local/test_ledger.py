@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.local.ledger import Ledger, read_records
+from runner.local.ledger import Ledger
+from runner.local.ledger_line import read_lines
+from tests.local.helpers import commit
 from runner.runs.records import RecordError
 
 
@@ -27,9 +29,9 @@ def _committed(tmp_path: Path, count: int = 5, failed: tuple[int, ...] = ()) -> 
     ledger = Ledger(str(ledger_path), str(output), total=count)
     for mb in range(count):
         if mb in failed:
-            ledger.commit({**_record(mb, "failed"), "error": "ValueError: bad"})
+            commit(ledger, {**_record(mb, "failed"), "error": "ValueError: bad"})
         else:
-            ledger.commit(_record(mb), b"row %d a\nrow %d b\n" % (mb, mb))
+            commit(ledger, _record(mb), b"row %d a\nrow %d b\n" % (mb, mb))
     ledger.close()
     return ledger_path, output
 
@@ -51,11 +53,11 @@ def test_each_line_says_where_its_rows_start_and_end_and_the_lines_chain(tmp_pat
 
 def test_a_csv_header_belongs_to_the_first_line_with_rows(tmp_path: Path) -> None:
     ledger = Ledger(str(tmp_path / "ledger.jsonl"), str(tmp_path / "rows.csv"), total=2)
-    ledger.commit(_record(0), b"1,2\n", header=b"a,b\n")
-    ledger.commit(_record(1), b"3,4\n", header=b"a,b\n")
+    commit(ledger, _record(0), b"1,2\n", header=b"a,b\n")
+    commit(ledger, _record(1), b"3,4\n", header=b"a,b\n")
     ledger.close()
-    records = list(read_records(str(tmp_path / "ledger.jsonl")))
-    assert [(r["at"], r["out"]) for r in records] == [(0, 8), (8, 12)]
+    records = list(read_lines(str(tmp_path / "ledger.jsonl")))
+    assert [(r.at, r.out) for r in records] == [(0, 8), (8, 12)]
     assert (tmp_path / "rows.csv").read_text() == "a,b\n1,2\n3,4\n"
 
 
@@ -66,9 +68,9 @@ def test_a_torn_last_line_is_cut_and_its_mini_batch_runs_again(tmp_path: Path, t
     again = Ledger(str(ledger_path), str(output), total=5)
     assert again.recovered == 4 and not again.done(4)
     assert output.stat().st_size == 80 - 16 == again.out_pos  # the fifth mini-batch's rows are cut
-    again.commit(_record(4), b"row 4 a\nrow 4 b\n")
+    commit(again, _record(4), b"row 4 a\nrow 4 b\n")
     again.close()
-    assert [r["mb"] for r in read_records(str(ledger_path))] == [0, 1, 2, 3, 4]
+    assert [r.mb for r in read_lines(str(ledger_path))] == [0, 1, 2, 3, 4]
     assert output.read_text().splitlines() == [f"row {i} {x}" for i in range(5) for x in "ab"]
 
 
@@ -130,7 +132,7 @@ def test_cutting_the_ledger_where_the_message_says_makes_it_resumable_exactly_on
     again = Ledger(str(ledger_path), str(output), total=5)
     assert [again.done(mb) for mb in range(5)] == [True, True, False, False, False]
     for mb in (2, 3, 4):
-        again.commit(_record(mb), b"row %d a\nrow %d b\n" % (mb, mb))
+        commit(again, _record(mb), b"row %d a\nrow %d b\n" % (mb, mb))
     again.close()
     assert output.read_text().splitlines() == [f"row {i} {x}" for i in range(5) for x in "ab"]
 
@@ -164,33 +166,33 @@ def test_status_reads_the_lines_before_a_damaged_one(tmp_path: Path, bad: bytes)
     ledger_path, _ = _committed(tmp_path)
     lines = _lines(ledger_path)
     ledger_path.write_bytes(b"".join(lines[:2]) + bad + b"".join(lines[3:]))
-    assert [r["mb"] for r in read_records(str(ledger_path))] == [0, 1]
+    assert [r.mb for r in read_lines(str(ledger_path))] == [0, 1]
 
 
 # --- retries: a later attempt's line replaces a failure of an earlier one -----------------
 
 
 def test_a_retry_runs_the_failures_again_and_its_lines_replace_them(tmp_path: Path) -> None:
-    from runner.local.ledger import current_records
+    from runner.local.ledger_line import current_lines
 
     ledger_path, output = _committed(tmp_path, failed=(1, 3))
     first = Ledger(str(ledger_path), str(output), total=5)
-    assert first.totals.mini_batches_failed == 2 and first.done(1) and first.reopened == 0
+    assert first.totals.mini_batches.failed == 2 and first.done(1) and first.reopened == 0
     first.close()
     retry = Ledger(str(ledger_path), str(output), total=5, attempt=1)
     assert retry.reopened == 2 and retry.recovered == 3 and not retry.done(1) and not retry.done(3)
-    assert retry.totals.mini_batches_failed == 0 and retry.totals.items_failed == 0 and not retry.totals.first_errors
-    retry.commit(_record(1), b"row 1 a\nrow 1 b\n")
+    assert retry.totals.mini_batches.failed == 0 and retry.totals.items.failed == 0 and not retry.totals.first_errors
+    commit(retry, _record(1), b"row 1 a\nrow 1 b\n")
     retry.close()
     # Killed here: the resume of attempt 1 runs mini-batch 3 only, and counts mini-batch 1 once.
     resumed = Ledger(str(ledger_path), str(output), total=5, attempt=1)
     assert resumed.recovered == 4 and resumed.done(1) and not resumed.done(3) and resumed.reopened == 1
-    assert resumed.totals.mini_batches_ok == 4 and resumed.totals.items_ok == 8
-    resumed.commit({**_record(3, "failed"), "error": "ValueError: still bad"})
+    assert resumed.totals.mini_batches.succeeded == 4 and resumed.totals.items.succeeded == 8
+    commit(resumed, {**_record(3, "failed"), "error": "ValueError: still bad"})
     resumed.close()
-    current = list(current_records(str(ledger_path)))
-    assert sorted(r["mb"] for r in current) == [0, 1, 2, 3, 4]
-    assert [r.get("gen", 0) for r in current if r["mb"] in (1, 3)] == [1, 1]
+    current = list(current_lines(str(ledger_path)))
+    assert sorted(r.mb for r in current) == [0, 1, 2, 3, 4]
+    assert [r.gen for r in current if r.mb in (1, 3)] == [1, 1]
     assert output.read_text().count("row 1 a") == 1
     # Resumed again as attempt 1, mini-batch 3's failure is this attempt's own: it stays.
     again = Ledger(str(ledger_path), str(output), total=5, attempt=1)
@@ -209,3 +211,62 @@ def test_a_retry_line_that_replaces_a_success_or_comes_from_an_unknown_attempt_i
     ledger_path.write_bytes(b"".join(lines) + unknown)
     with pytest.raises(RecordError, match="retry 2 of the step, but its step.json counts 1"):
         Ledger(str(ledger_path), str(output), total=5, attempt=1)
+
+
+# --- one type, one codec: the lines the previous driver wrote, byte for byte --------------
+
+PREVIOUS = [  # as runner/local/ledger.py wrote them before LedgerLine (its _line), for these commits
+    b'{"mb":0,"status":"ok","items":2,"ok":2,"failed":0,"rows":2,"tries":1,"worker":0,"secs":0.25,"at":0,"out":16}\n',
+    b'{"mb":1,"status":"ok","items":3,"ok":2,"failed":1,"rows":2,"tries":2,"worker":1,"secs":1.5,'
+    b'"error":"run() returned 2 results for 3 items","failed_files":["a.txt"],"at":16,"out":30}\n',
+    b'{"mb":2,"status":"failed","items":1,"ok":0,"failed":1,"rows":0,"tries":3,"worker":1,"secs":0,'
+    b'"error":"Traceback: \\"x\\"\\nValueError: \\u00e9","items_unknown":true,"at":30,"out":30}\n',
+    b'{"mb":2,"status":"ok","items":1,"ok":1,"failed":0,"rows":1,"tries":1,"worker":0,"secs":0.0001,"gen":1,'
+    b'"at":30,"out":38}\n',
+]
+
+
+def test_lines_are_written_as_the_previous_driver_wrote_them_and_read_back_typed(tmp_path: Path) -> None:
+    from runner.local.ledger_line import LedgerLine, decode, encode
+
+    lines = [
+        LedgerLine(0, "ok", 2, 2, 0, 1, 16, rows=2, worker=0, secs=0.25, at=0),
+        LedgerLine(1, "ok", 3, 2, 1, 2, 30, rows=2, worker=1, secs=1.5, error="run() returned 2 results for 3 items",
+                   failed_files=["a.txt"], at=16),
+        LedgerLine(2, "failed", 1, 0, 1, 3, 30, rows=0, worker=1, secs=0, error='Traceback: "x"\nValueError: é',
+                   items_unknown=True, at=30),
+        LedgerLine(2, "ok", 1, 1, 0, 1, 38, rows=1, worker=0, secs=0.0001, gen=1, at=30),
+    ]
+    assert [encode(line) for line in lines] == PREVIOUS
+    assert [decode(raw) for raw in PREVIOUS] == lines
+    # A retry of a run the previous version made: its lines recover as they did.
+    ledger_path, output = tmp_path / "ledger.jsonl", tmp_path / "rows.txt"
+    ledger_path.write_bytes(b"".join(PREVIOUS))
+    output.write_bytes(b"x" * 38)
+    ledger = Ledger(str(ledger_path), str(output), total=4, attempt=1)
+    assert ledger.recovered == 3 and ledger.reopened == 0 and not ledger.done(3)
+    assert (ledger.totals.mini_batches.succeeded, ledger.totals.mini_batches.failed) == (3, 0)
+    assert (ledger.totals.items.succeeded, ledger.totals.items.failed, ledger.totals.rows_written) == (5, 1, 5)
+    ledger.close()
+    assert ledger_path.read_bytes() == b"".join(PREVIOUS)
+
+
+def test_readers_get_typed_lines_and_stop_at_a_damaged_one(tmp_path: Path) -> None:
+    """reports, retry and status read through the same decoder as recovery: a count that
+    is a float or a bool ends what they read, as it stops a resume."""
+    from runner.local.ledger_line import Totals, current_lines
+
+    ledger_path, _ = _committed(tmp_path, failed=(1,))
+    lines = _lines(ledger_path)
+    ledger_path.write_bytes(b"".join(lines[:3]) + lines[3].replace(b'"ok":2', b'"ok":2.0') + lines[4])
+    totals = Totals.of(current_lines(str(ledger_path)))
+    assert (totals.mini_batches.succeeded, totals.mini_batches.failed, totals.items.failed) == (2, 1, 2)
+    assert totals.first_errors == ["ValueError: bad"] and totals.first_error_mbs == [1]
+
+
+def test_keys_this_runner_does_not_know_are_left_aside() -> None:
+    from runner.local.ledger_line import LineError, decode
+
+    assert decode(PREVIOUS[0].replace(b'"mb":0,', b'"mb":0,"note":[1],')) == decode(PREVIOUS[0])
+    with pytest.raises(LineError, match='"ok" is true, not a count'):
+        decode(PREVIOUS[0].replace(b'"mb":0,', b'"mb":0,"note":1,').replace(b'"ok":2', b'"ok":true'))

@@ -15,6 +15,7 @@ import pytest
 
 from runner.local.descriptors import FilesBatch, encode
 from runner.local.ledger import Ledger
+from tests.local.helpers import commit
 from runner.local.reports import OutputError, finish_parquet, frame_to_staged, staged_output, write_reports
 from runner.runs.folder import StepFolder
 
@@ -29,9 +30,9 @@ def _step(tmp_path: Path, count: int) -> StepFolder:
 def test_the_report_has_a_row_per_finished_mini_batch_and_the_manifest_its_failures(tmp_path: Path) -> None:
     folder = _step(tmp_path, 4)
     ledger = Ledger(folder.ledger, str(tmp_path / "out.txt"), 4)
-    ledger.commit({"mb": 0, "status": "ok", "items": 2, "ok": 2, "failed": 0, "rows": 2, "tries": 1, "worker": 0,
+    commit(ledger, {"mb": 0, "status": "ok", "items": 2, "ok": 2, "failed": 0, "rows": 2, "tries": 1, "worker": 0,
                    "secs": 0.1}, b"a\nb\n")
-    ledger.commit({"mb": 2, "status": "failed", "items": 2, "ok": 0, "failed": 2, "rows": 0, "tries": 3, "worker": 1,
+    commit(ledger, {"mb": 2, "status": "failed", "items": 2, "ok": 0, "failed": 2, "rows": 0, "tries": 3, "worker": 1,
                    "secs": 0, "error": "Traceback...\nValueError: bad image"})
     ledger.close()
     assert write_reports(folder, stopped=True) == 2  # 1 and 3 never ran
@@ -52,7 +53,7 @@ def _staged(tmp_path: Path, frames: list[pd.DataFrame | None]) -> tuple[str, str
     ledger = Ledger(ledger_path, staged_output(final, "parquet"), len(frames))
     for mb, frame in enumerate(frames):
         status = "failed" if frame is None else "ok"
-        ledger.commit({"mb": mb, "status": status, "items": 1, "ok": int(frame is not None),
+        commit(ledger, {"mb": mb, "status": status, "items": 1, "ok": int(frame is not None),
                        "failed": int(frame is None), "rows": 0 if frame is None else len(frame), "tries": 1,
                        "worker": 0, "secs": 0.1}, b"" if frame is None else frame_to_staged(frame))
     ledger.close()

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from runner.local.ledger import current_records
+from runner.local.ledger_line import LedgerLine, current_lines
 from tests.local.helpers import cli, expected_rows, make_files, output_rows, run_folder, write_spec
 
 BROKEN = 'raise ValueError(f"cannot score {name}")'
@@ -43,8 +43,8 @@ def _manifest(root: Path, run_id: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines()]
 
 
-def _current(root: Path, run_id: str) -> list[dict[str, Any]]:
-    return list(current_records(str(run_folder(root, run_id) / "score" / "ledger.jsonl")))
+def _current(root: Path, run_id: str) -> list[LedgerLine]:
+    return list(current_lines(str(run_folder(root, run_id) / "score" / "ledger.jsonl")))
 
 
 def _assert_every_row_once(root: Path, run_id: str, names: list[str], mini_batches: int) -> None:
@@ -52,8 +52,8 @@ def _assert_every_row_once(root: Path, run_id: str, names: list[str], mini_batch
     assert len(rows) == len(set(rows)), "a row was written twice"
     assert sorted(rows) == expected_rows(names)
     current = _current(root, run_id)
-    assert sorted(r["mb"] for r in current) == list(range(mini_batches))
-    assert all(r["status"] == "ok" and not r["failed"] for r in current)
+    assert sorted(r.mb for r in current) == list(range(mini_batches))
+    assert all(r.status == "ok" and not r.failed for r in current)
 
 
 def test_a_fixed_script_retries_the_failed_items_into_the_runs_own_output(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from runner.local.ledger import Ledger
-from tests.local.helpers import cli, make_files, output_rows, run_folder, write_spec
+from tests.local.helpers import commit, cli, make_files, output_rows, run_folder, write_spec
 
 
 def _script(root: Path, name: str, text: str) -> None:
@@ -91,7 +91,7 @@ def test_recovery_keeps_only_ledger_lines_whose_rows_are_on_disk(tmp_path):
     ledger_path, output = str(tmp_path / "ledger.jsonl"), str(tmp_path / "rows.txt")
     ledger = Ledger(ledger_path, output, total=3)
     for mb in range(3):
-        ledger.commit({"mb": mb, "status": "ok", "items": 1, "ok": 1, "failed": 0, "tries": 1}, b"row %d\n" % mb)
+        commit(ledger, {"mb": mb, "status": "ok", "items": 1, "ok": 1, "failed": 0, "tries": 1}, b"row %d\n" % mb)
     ledger.close()
     with open(output, "r+b") as handle:  # a machine crash lost the file's tail
         handle.truncate(8)
@@ -132,7 +132,7 @@ def test_ambiguous_prefixes_linked_folders_and_resuming_a_failed_run(tmp_path):
 def test_an_interrupt_mid_write_does_not_write_ledger_lines_twice(tmp_path):
     ledger = Ledger(str(tmp_path / "ledger.jsonl"), str(tmp_path / "rows.txt"), total=3)
     for mb in range(3):
-        ledger.commit({"mb": mb, "status": "ok", "items": 1, "ok": 1, "failed": 0, "tries": 1}, b"r\n")
+        commit(ledger, {"mb": mb, "status": "ok", "items": 1, "ok": 1, "failed": 0, "tries": 1}, b"r\n")
     real_write = ledger._ledger.write
 
     def write_then_interrupt(data):
@@ -202,7 +202,7 @@ def test_a_crash_under_a_deep_queue_is_pinned_on_the_mini_batch_that_crashed(tmp
     """Tiny mini-batches run with deep queues, so results can wait unread in the socket
     when a worker dies; a slow driver (stalls in tick) makes that likely. The mini-batch
     that fails must be the one that crashed, never one that had finished."""
-    from runner.local.ledger import read_records
+    from runner.local.ledger_line import read_lines
     from runner.local.protocol import WorkerConfig
     from runner.local.supervisor import Supervisor, Task
 
@@ -240,7 +240,7 @@ def test_a_crash_under_a_deep_queue_is_pinned_on_the_mini_batch_that_crashed(tmp
                             interrupted=lambda: False, tick=slow_tick)
     assert supervisor.run().status == "succeeded"
     ledger.close()
-    failed = sorted(r["mb"] for r in read_records(str(tmp_path / "ledger.jsonl")) if r["status"] == "failed")
+    failed = sorted(r.mb for r in read_lines(str(tmp_path / "ledger.jsonl")) if r.status == "failed")
     assert failed == poison
     rows = (tmp_path / "out.txt").read_text().split()
     assert len(rows) == len(set(rows)) == total - len(poison)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from runner.local.descriptors import files_of, task_fields
 from runner.local.ledger import Ledger
+from tests.local.helpers import commit
 from runner.local.sources import InputError, Partitioner, iter_files, partition_regex
 from runner.plan.references import InputPlan
 
@@ -73,8 +74,8 @@ def test_partition_format_groups_files_by_path_values(tmp_path):
 def test_the_ledger_recovers_to_its_last_complete_line(tmp_path):
     ledger_path, output = str(tmp_path / "ledger.jsonl"), str(tmp_path / "out" / "rows.txt")
     ledger = Ledger(ledger_path, output, total=3)
-    ledger.commit({"mb": 0, "status": "ok", "items": 1, "ok": 1, "failed": 0, "tries": 1}, b"a\n")
-    ledger.commit({"mb": 2, "status": "failed", "items": 1, "ok": 0, "failed": 1, "tries": 3, "error": "boom"})
+    commit(ledger, {"mb": 0, "status": "ok", "items": 1, "ok": 1, "failed": 0, "tries": 1}, b"a\n")
+    commit(ledger, {"mb": 2, "status": "failed", "items": 1, "ok": 0, "failed": 1, "tries": 3, "error": "boom"})
     ledger.close()
     with open(output, "ab") as handle:
         handle.write(b"uncommitted\n")
@@ -82,8 +83,8 @@ def test_the_ledger_recovers_to_its_last_complete_line(tmp_path):
         handle.write(b'{"mb": 1, "sta')
     again = Ledger(ledger_path, output, total=3)
     assert [again.done(i) for i in range(3)] == [True, False, True]
-    assert (again.totals.items_ok, again.totals.items_failed, again.totals.mini_batches_failed) == (1, 1, 1)
-    again.commit({"mb": 1, "status": "ok", "items": 1, "ok": 1, "failed": 0, "tries": 1}, b"b\n")
+    assert (again.totals.items.succeeded, again.totals.items.failed, again.totals.mini_batches.failed) == (1, 1, 1)
+    commit(again, {"mb": 1, "status": "ok", "items": 1, "ok": 1, "failed": 0, "tries": 1}, b"b\n")
     again.close()
     assert Path(output).read_bytes() == b"a\nb\n"
     assert [json.loads(line)["mb"] for line in Path(ledger_path).read_text().splitlines()] == [0, 2, 1]

@@ -11,6 +11,7 @@ import pandas as pd
 
 from runner.local.descriptors import encode
 from runner.local.ledger import Ledger
+from tests.local.helpers import commit
 from runner.local.sources import Partitioner
 from runner.local.weights import Weights
 from runner.plan.references import InputPlan
@@ -29,7 +30,7 @@ def _plan(tmp_path: Path, size: int) -> tuple[Partitioner, str]:
 
 
 def _commit(ledger: Ledger, mb: int, rows: int) -> None:
-    ledger.commit({"mb": mb, "status": "ok", "items": rows, "ok": rows, "failed": 0, "rows": rows, "tries": 1,
+    commit(ledger, {"mb": mb, "status": "ok", "items": rows, "ok": rows, "failed": 0, "rows": rows, "tries": 1,
                    "worker": 0, "secs": 0.1})
 
 

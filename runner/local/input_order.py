@@ -6,17 +6,20 @@ says where rows came from is the ledger: one line per finished mini-batch, namin
 it gave, in commit order). Mini-batch ids follow the inputs: a file dataset's files as
 listed, a table's files as listed and each file's rows in order. So sorting the lines
 by mini-batch, and keeping each one's rows in the order run() returned them, is input
-order, whatever the rows hold. Only the rows shown are read (a head)."""
+order, whatever the rows hold. Only the rows shown are read (a head).
+
+The ledger is the local engine's file, so this lives here: `runs/inspect.results` is
+handed this module (its InputOrder) by the local backend, and never reads a ledger."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from runner.local.ledger_line import read_lines
 from runner.runs.errors import RunError
 
 
@@ -27,7 +30,7 @@ class Chunk(NamedTuple):
     rows: int
 
 
-def chunks(ledger: str) -> list[Chunk]:
+def chunks(ledger: str | Path) -> list[Chunk]:
     """The ledger's complete lines in commit order (a torn or damaged line ends them, as
     for reports: rows past it were not committed)."""
     found: list[Chunk] = []
@@ -35,20 +38,10 @@ def chunks(ledger: str) -> list[Chunk]:
         raise RunError(f"rows cannot be put in input order: {ledger} is missing (only local runs keep "
                        "a ledger; Azure ML writes rows as mini-batches finish)")
     end = 0
-    with open(ledger, "rb") as handle:
-        for line in handle:
-            try:
-                record = json.loads(line) if line.endswith(b"\n") else None
-            except ValueError:
-                record = None
-            if not isinstance(record, dict) or type(record.get("mb")) is not int or \
-                    type(record.get("out")) is not int:
-                break
-            at = record.get("at", end)  # lines written before `at` existed chain on `out`
-            rows = record.get("rows", 0)
-            found.append(Chunk(record["mb"], at if type(at) is int else end, record["out"],
-                               rows if type(rows) is int else 0))
-            end = record["out"]
+    for line in read_lines(ledger):
+        at = end if line.at is None else line.at  # lines written before `at` existed chain on `out`
+        found.append(Chunk(line.mb, at, line.out, line.rows))
+        end = line.out
     return found
 
 
@@ -56,7 +49,7 @@ def _by_input(found: list[Chunk]) -> list[Chunk]:
     return [chunk for _, chunk in sorted(enumerate(found), key=lambda pair: (pair[1].mb, pair[0]))]
 
 
-def text_head(path: Path, ledger: str, head: int, is_csv: bool) -> list[str]:
+def text_head(path: Path, ledger: str | Path, head: int, is_csv: bool) -> list[str]:
     """The first `head` rows by input (a CSV's header line first)."""
     first: list[str] = []
     if is_csv:
@@ -85,7 +78,7 @@ def _csv_line(record: list[str]) -> str:
     return line.getvalue()
 
 
-def parquet_rows(frame: Any, ledger: str, head: int) -> Any:
+def parquet_rows(frame: Any, ledger: str | Path, head: int) -> Any:
     """The first `head` rows of a Parquet output's frame by input: the file holds each
     committed mini-batch's rows in commit order, as many as its ledger line says."""
     found, start, where = chunks(ledger), 0, []

@@ -1,0 +1,220 @@
+"""A ledger line's one type and one codec, and the counts a ledger adds up.
+
+`LedgerLine` is what the driver writes for each finished mini-batch and what every
+reader gets back: recovery (runner/local/ledger.py), the reports, `runner retry`,
+`runner status` and `runner results --sorted`. `encode` writes it; `decode` reads it
+back checked against the type (pydantic, strict: a count is a non-negative int, not a
+bool or a float), so a damaged line is found in one place and said the same way.
+
+The format on disk is the one earlier versions wrote, byte for byte: keys in the order
+below, optional ones left out while they hold their default. Lines of runners before
+`at` was written have no `at` (None here): they chain on `out` only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
+
+from annotated_types import Ge
+
+from runner.runs.records import ItemCounts, MiniBatchCounts, RecordError
+
+if TYPE_CHECKING:  # imported where lines are decoded: a worker never loads pydantic
+    from pydantic import TypeAdapter
+    from pydantic_core import ErrorDetails
+
+Count = Annotated[int, Ge(0)]
+
+
+class LedgerLine(NamedTuple):
+    """One committed mini-batch (a NamedTuple: built once per mini-batch on the driver's
+    hot path, where a frozen dataclass cost three times as much)."""
+
+    mb: Count
+    status: Literal["ok", "failed"]
+    items: Count
+    ok: Count  # items that gave a result
+    failed: Count
+    tries: Count
+    out: Count  # where its rows end in the output (the output's size after them)
+    rows: Count = 0  # rows appended (for Parquet: how many of the staged frames' rows are its)
+    worker: Count | None = None
+    secs: float | None = None
+    error: str | None = None
+    failed_files: list[str] | None = None  # which files failed, when run() returned fewer and it is known
+    items_unknown: bool = False  # a failure before the rows were counted: `items` is 1, at least
+    gen: Count = 0  # the step's attempt that wrote it (0: the run, n: its n-th `runner retry`)
+    at: Count | None = None  # where its rows start (before a CSV header it wrote); None: an old line
+
+
+class LineError(RecordError):
+    """What is wrong with a ledger line (args[0]: said as recovery shows it); damage, as a
+    damaged record is (exit 2), though recovery catches it to cut a torn last line."""
+
+
+class NotALine(LineError):
+    """Not a JSON object: as the last line, a torn write (cut, and its mini-batch runs
+    again); before it, damage."""
+
+
+def encode(line: LedgerLine) -> bytes:
+    """A ledger line. The common line (numbers and an "ok") is written by hand: json.dumps
+    per mini-batch was a tenth of the driver's time with tiny mini-batches."""
+    if line.error is None and not line.gen and line.status == "ok" and line.secs is not None and \
+            line.worker is not None and line.at is not None:
+        return (f'{{"mb":{line.mb},"status":"ok","items":{line.items},"ok":{line.ok},"failed":{line.failed},'
+                f'"rows":{line.rows},"tries":{line.tries},"worker":{line.worker},"secs":{float(line.secs)!r},'
+                f'"at":{line.at},"out":{line.out}}}\n').encode()
+    fields: dict[str, Any] = {"mb": line.mb, "status": line.status, "items": line.items, "ok": line.ok,
+                              "failed": line.failed, "rows": line.rows, "tries": line.tries}
+    for key in ("worker", "secs", "error", "failed_files"):
+        if getattr(line, key) is not None:
+            fields[key] = getattr(line, key)
+    if line.items_unknown:
+        fields["items_unknown"] = True
+    if line.gen:
+        fields["gen"] = line.gen
+    if line.at is not None:
+        fields["at"] = line.at
+    fields["out"] = line.out
+    return json.dumps(fields, separators=(",", ":")).encode() + b"\n"
+
+
+_ADAPTER: list[TypeAdapter[LedgerLine]] = []
+
+
+def _adapter() -> TypeAdapter[LedgerLine]:
+    """Built on first use: workers import this module's types, never the decoder."""
+    if not _ADAPTER:
+        from pydantic import TypeAdapter
+
+        _ADAPTER.append(TypeAdapter(LedgerLine))
+    return _ADAPTER[0]
+
+
+def decode(raw: bytes, total: int | None = None) -> LedgerLine:
+    """A complete line (ending in a newline) as its type; LineError says what is wrong.
+    `total`: the step's mini-batches, which `mb` must be one of."""
+    from pydantic import ValidationError
+
+    if not raw.lstrip()[:1] == b"{":
+        raise NotALine(_NOT_A_LINE)
+    try:
+        line = _adapter().validate_json(raw, strict=True)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if any(error["type"] == "json_invalid" for error in errors):
+            raise NotALine(_NOT_A_LINE) from exc
+        if any(error["type"] == "extra_forbidden" for error in errors):
+            # Keys this runner does not know (a later runner's, a note added by hand) are
+            # left aside, as before; a NamedTuple's validator cannot be told to ignore them.
+            known = {key: value for key, value in json.loads(raw).items() if key in LedgerLine._fields}
+            return decode(json.dumps(known).encode() + b"\n", total)
+        raise LineError(_problem(errors, total)) from exc
+    if total is not None and line.mb >= total:
+        raise LineError(_wrong("mb", line.mb, total))
+    return line
+
+
+_NOT_A_LINE = "it is not a ledger line (not a JSON object)"
+_NOT = {"status": 'not "ok" or "failed"', "secs": "not a number", "error": "not text",
+        "failed_files": "not a list of paths", "items_unknown": "not true or false"}
+
+
+def _problem(errors: list[ErrorDetails], total: int | None) -> str:
+    missing = [error["loc"][0] for error in errors if error["type"] == "missing"]
+    if missing:
+        return f"it has no {', '.join(repr(key) for key in missing)}"
+    first = errors[0]
+    return _wrong(str(first["loc"][0]), first["input"], total)
+
+
+def _wrong(key: str, value: Any, total: int | None) -> str:
+    shown = json.dumps(value)
+    if key == "mb":
+        return f'"mb" is {shown}, not a mini-batch of this step' + (f" (0 to {total - 1})" if total else "")
+    return f'"{key}" is {shown}, {_NOT.get(key, "not a count")}'
+
+
+def read_lines(path: str | Path) -> Iterator[LedgerLine]:
+    """The complete lines of a ledger (for reports and status). A torn last line, and
+    anything from a damaged line on, is left out: resuming says what is wrong."""
+    if not os.path.exists(path):
+        return
+    with open(path, "rb") as handle:
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                return
+            try:
+                yield decode(raw)
+            except LineError:
+                return
+
+
+def current_lines(path: str | Path, retried: bool = True) -> Iterator[LedgerLine]:
+    """Each mini-batch's current line: a retry's line in place of the earlier failure it
+    replaces (for reports and status). `retried`: whether the step was ever retried
+    (step.json knows); if not, every line is current and the ledger is read once."""
+    latest: dict[int, int] = {}
+    if retried and os.path.exists(path):
+        with open(path, "rb") as handle:
+            for raw in handle:
+                if b'"gen":' in raw and raw.endswith(b"\n"):  # a retry's line: few of them, decoded
+                    try:
+                        line = decode(raw)
+                    except LineError:
+                        break
+                    latest[line.mb] = max(latest.get(line.mb, 0), line.gen)
+    for line in read_lines(path):
+        if latest and latest.get(line.mb, 0) != line.gen:
+            continue  # replaced by a later attempt's line
+        yield line
+
+
+@dataclass
+class Totals:
+    """What a ledger's lines add up to, in the counts a ProgressRecord holds (carried
+    across a resume, so thresholds continue)."""
+
+    mini_batches: MiniBatchCounts = field(default_factory=MiniBatchCounts)
+    items: ItemCounts = field(default_factory=ItemCounts)
+    rows_written: int = 0
+    retries: int = 0
+    first_errors: list[str] = field(default_factory=list)
+    first_error_mbs: list[int] = field(default_factory=list)  # whose errors first_errors holds
+
+    @classmethod
+    def of(cls, lines: Iterable[LedgerLine]) -> Totals:
+        totals = cls()
+        for line in lines:
+            totals.add(line)
+        return totals
+
+    def add(self, line: LedgerLine) -> None:
+        if line.status == "ok":
+            self.mini_batches.succeeded += 1
+        else:
+            self.mini_batches.failed += 1
+            if len(self.first_errors) < 3 and line.error:
+                self.first_errors.append(line.error)
+                self.first_error_mbs.append(line.mb)
+        self.items.succeeded += line.ok
+        self.items.failed += line.failed
+        self.rows_written += line.rows
+        self.retries += max(0, line.tries - 1)
+
+    def remove(self, line: LedgerLine) -> None:
+        """Take back a failed line that a retry runs again (it has no rows)."""
+        self.mini_batches.failed -= 1
+        self.items.succeeded -= line.ok
+        self.items.failed -= line.failed
+        self.retries -= max(0, line.tries - 1)
+        if line.mb in self.first_error_mbs:
+            index = self.first_error_mbs.index(line.mb)
+            del self.first_errors[index], self.first_error_mbs[index]
