@@ -19,7 +19,7 @@ rebuilds. Unreadable files, broken links, link loops and what is not a regular f
 skips an unreadable file with a message.
 
 Used by the plan views (file count and size, the warning above Azure's limits). The
-local engine's workers run from a copy (runner/local/snapshot.py) and the Azure targets
+local engine's workers run from a copy (runner/local/driver/snapshot.py) and the Azure targets
 upload one (runner/azureml/code.py): both copy through `copy_code`, so what runs here
 and what Azure receives are the same files, and `runner plan` compares a run's code with
 `code_digest` of the folder as it is now, computed by the same rule.

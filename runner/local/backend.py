@@ -12,11 +12,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
-from runner.local.engine import execute
-from runner.local.identity import changed_inputs, shown
-from runner.local import input_order, retry as retries
+from runner.local import retry as retries
+from runner.local.driver.engine import execute
 from runner.local.job import executable_steps
-from runner.local.ledger_line import Totals, current_lines
+from runner.local.output import input_order
+from runner.local.output.ledger_line import Totals, current_lines
+from runner.local.partition.identity import changed_inputs, shown
 from runner.plan.plan import Plan
 from runner.render import plan_json, plan_text
 from runner.runs import follow, inspect
@@ -40,7 +41,7 @@ class LocalBackend:
         return None  # nothing is compiled
 
     def reuse(self, plan: Plan, root: Path) -> dict[str, str]:
-        from runner.local.explain import decisions
+        from runner.local.reuse.explain import decisions
 
         return decisions(plan, root)
 
@@ -127,7 +128,7 @@ class LocalBackend:
 def _check_inputs(run: RunFolder, accept: bool, stream: IO[str] | None, retrying: Collection[str] = (),
                   command: str = "resume") -> None:
     """Before anything runs again: the tables of what is left must be the files the run
-    planned (runner/local/identity.py). Refuses, listing them; with `accept`, says so and
+    planned (runner/local/partition/identity.py). Refuses, listing them; with `accept`, says so and
     goes on, and their mini-batches fail in the workers, listed in failed_items.jsonl.
     `retrying`: steps about to start their next attempt (`runner retry`)."""
     for job in run.job().steps:

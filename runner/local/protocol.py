@@ -1,9 +1,9 @@
 """The driver <-> worker protocol: every message, typed.
 
-A worker is started by the supervisor as `python -c "...import runner.local.worker..." FD
+A worker is started by the supervisor as `python -c "...import runner.local.worker.main..." FD
 LIFELINE` (so a `runner` folder in the source directory cannot shadow this package) in a
 session of its own (so Ctrl-C on the terminal reaches only the driver), behind a guard
-process that ends its whole tree (runner/local/processes.py, guard.py). FD is its end of
+process that ends its whole tree (runner/local/transport/processes.py, guard.py). FD is its end of
 a socket pair, a `multiprocessing.connection.Connection` on both sides.
 
 The driver sends, in order:
@@ -34,6 +34,7 @@ and the `receive_*` functions are the only code that sees the tuples.
 from __future__ import annotations
 
 import pickle
+import struct
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
@@ -164,3 +165,21 @@ def receive_from_driver(conn: Connection) -> ToWorker:
         return _TO_WORKER[raw[0]](raw[1:])
     except (KeyError, IndexError, TypeError):
         raise ProtocolError(f"unexpected message {raw!r:.200}") from None
+
+
+# A Parquet step's Done carries its frame as one Arrow IPC stream after its length: the
+# driver appends payloads to the staged file as they come, and reports.finish_parquet
+# walks them by this prefix (runner/local/output/reports.py).
+FRAME_SIZE = struct.Struct("<Q")
+
+
+def frame_to_staged(frame: Any) -> bytes:
+    """A DataFrame as a Done's payload: its length, then an Arrow IPC stream of it."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    data: bytes = sink.getvalue().to_pybytes()
+    return FRAME_SIZE.pack(len(data)) + data

@@ -1,5 +1,5 @@
 """`runner retry RUN`: run a finished run's failed and never-run mini-batches again, into
-the run's own output (runner/local/ledger.py: each retry is an attempt of the step, and
+the run's own output (runner/local/output/ledger.py: each retry is an attempt of the step, and
 its lines replace the failures they run again), with the run's code snapshot or, with
 --update-code, a new one of source_directory as it is now; --set and --set-param change
 how it runs (a timeout, tries, processes, environment), never what it reads or writes.
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import ExitCode, RunnerError
-from runner.local.ledger_line import current_lines
-from runner.local.snapshot import take_version
+from runner.local.output.ledger_line import current_lines
+from runner.local.driver.snapshot import take_version
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted
 from runner.runs.errors import RunError

@@ -23,7 +23,7 @@ from runner.spec.diagnostics import SpecError, unique_sorted
 from runner.spec.load import LoadedSpec, diagnostic_at
 
 AZURE_TARGETS = ("azureml", "azureml-v2")
-_GLOB = re.compile(r"[*?[]")  # as the local engine reads a path (runner/local/sources.py)
+_GLOB = re.compile(r"[*?[]")  # as the local engine reads a path (runner/local/partition/sources.py)
 
 
 @dataclass(frozen=True)

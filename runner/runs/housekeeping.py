@@ -1,6 +1,6 @@
 """Removing runs: `runner rm` and `runner gc`, without breaking what other runs point to.
 
-A step that reused an earlier run's output (allow_reuse, runner/local/reuse.py) holds
+A step that reused an earlier run's output (allow_reuse, runner/local/reuse/fingerprint.py) holds
 hard links to that run's output files (copies where links cannot be made), and its
 step.json names the run that ran it (`reused_from`). Removing that earlier run keeps the
 later run's rows (the links hold the data, and its disk space stays in use), but the

@@ -101,7 +101,7 @@ def _step(folder: RunFolder, name: str, run_status: Status, progress_of: Progres
 
 class InputOrder(Protocol):
     """Rows in input order, from what an engine recorded of where each mini-batch's rows
-    lie (the local engine: runner/local/input_order.py, over its ledger)."""
+    lie (the local engine: runner/local/output/input_order.py, over its ledger)."""
 
     def text_head(self, path: Path, ledger: Path, head: int, is_csv: bool) -> list[str]: ...
 

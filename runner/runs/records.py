@@ -107,7 +107,7 @@ class StepRecord:
     listing: str = ""  # a digest of the input listing
     # What the fingerprint was made of, each a digest: definition, code, models, inputs
     # (the files' paths, sizes and times). `runner plan` compares them to say why a step
-    # would run again (runner/local/explain.py).
+    # would run again (runner/local/reuse/explain.py).
     parts: dict[str, str] = field(default_factory=dict)
     partition_seconds: float | None = None
     retried: list[RetryRecord] = field(default_factory=list)  # each `runner retry`, in order
@@ -162,7 +162,7 @@ class ProgressRecord:
     rows_written: int = 0
     retries: int = 0
     worker_restarts: int = 0
-    # While running: the rates of the last RATE_WINDOW seconds (runner/local/progress.py);
+    # While running: the rates of the last RATE_WINDOW seconds (runner/local/progress/tracker.py);
     # once stopped, the average over the driver's run.
     mini_batches_per_second: float = 0.0
     items_per_second: float = 0.0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.local.ledger_line import current_lines
+from runner.local.output.ledger_line import current_lines
 from tests.faults.test_crashes import ledger_lines, run_id_of, start, wait_for
 from tests.local.helpers import cli, expected_rows, make_files, output_rows, run_folder, write_spec
 

@@ -36,7 +36,7 @@ def test_the_copy_holds_the_listing_and_its_digest_is_the_plans(tmp_path: Path) 
 
 def test_local_and_azure_copies_are_the_same(tmp_path: Path) -> None:
     from runner.azureml.code import copy_listing
-    from runner.local.snapshot import take_version
+    from runner.local.driver.snapshot import take_version
 
     code = _project(tmp_path)
     listing = list_code(str(code))

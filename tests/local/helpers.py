@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from runner.local.ledger import Ledger
-from runner.local.ledger_line import LedgerLine
+from runner.local.output.ledger import Ledger
+from runner.local.output.ledger_line import LedgerLine
 
 SCRIPTS = Path(__file__).parent / "scripts"
 RUNNER = [sys.executable, "-m", "runner"]

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.local.descriptors import (ByteRange, Descriptor, DescriptorError, FilesBatch, Partition, RowGroups,
+from runner.local.partition.descriptors import (ByteRange, Descriptor, DescriptorError, FilesBatch, Partition, RowGroups,
                                       decode, encode, files_of, from_fields, task_fields, to_fields)
-from runner.local.sources import Partitioner
+from runner.local.partition.sources import Partitioner
 from runner.plan.references import InputPlan
 
 AWKWARD = ['say "hi",', "a,b", 'x,"n":9,"id":4}', '"n":1', "]},", "}{:}}", "back\\slash", "tab\there",

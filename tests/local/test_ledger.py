@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.local.ledger import Ledger
-from runner.local.ledger_line import read_lines
+from runner.local.output.ledger import Ledger
+from runner.local.output.ledger_line import read_lines
 from tests.local.helpers import commit
 from runner.runs.records import RecordError
 
@@ -173,7 +173,7 @@ def test_status_reads_the_lines_before_a_damaged_one(tmp_path: Path, bad: bytes)
 
 
 def test_a_retry_runs_the_failures_again_and_its_lines_replace_them(tmp_path: Path) -> None:
-    from runner.local.ledger_line import current_lines
+    from runner.local.output.ledger_line import current_lines
 
     ledger_path, output = _committed(tmp_path, failed=(1, 3))
     first = Ledger(str(ledger_path), str(output), total=5)
@@ -215,7 +215,7 @@ def test_a_retry_line_that_replaces_a_success_or_comes_from_an_unknown_attempt_i
 
 # --- one type, one codec: the lines the previous driver wrote, byte for byte --------------
 
-PREVIOUS = [  # as runner/local/ledger.py wrote them before LedgerLine (its _line), for these commits
+PREVIOUS = [  # as runner/local/output/ledger.py wrote them before LedgerLine (its _line), for these commits
     b'{"mb":0,"status":"ok","items":2,"ok":2,"failed":0,"rows":2,"tries":1,"worker":0,"secs":0.25,"at":0,"out":16}\n',
     b'{"mb":1,"status":"ok","items":3,"ok":2,"failed":1,"rows":2,"tries":2,"worker":1,"secs":1.5,'
     b'"error":"run() returned 2 results for 3 items","failed_files":["a.txt"],"at":16,"out":30}\n',
@@ -227,7 +227,7 @@ PREVIOUS = [  # as runner/local/ledger.py wrote them before LedgerLine (its _lin
 
 
 def test_lines_are_written_as_the_previous_driver_wrote_them_and_read_back_typed(tmp_path: Path) -> None:
-    from runner.local.ledger_line import LedgerLine, decode, encode
+    from runner.local.output.ledger_line import LedgerLine, decode, encode
 
     lines = [
         LedgerLine(0, "ok", 2, 2, 0, 1, 16, rows=2, worker=0, secs=0.25, at=0),
@@ -254,7 +254,7 @@ def test_lines_are_written_as_the_previous_driver_wrote_them_and_read_back_typed
 def test_readers_get_typed_lines_and_stop_at_a_damaged_one(tmp_path: Path) -> None:
     """reports, retry and status read through the same decoder as recovery: a count that
     is a float or a bool ends what they read, as it stops a resume."""
-    from runner.local.ledger_line import Totals, current_lines
+    from runner.local.output.ledger_line import Totals, current_lines
 
     ledger_path, _ = _committed(tmp_path, failed=(1,))
     lines = _lines(ledger_path)
@@ -265,7 +265,7 @@ def test_readers_get_typed_lines_and_stop_at_a_damaged_one(tmp_path: Path) -> No
 
 
 def test_keys_this_runner_does_not_know_are_left_aside() -> None:
-    from runner.local.ledger_line import LineError, decode
+    from runner.local.output.ledger_line import LineError, decode
 
     assert decode(PREVIOUS[0].replace(b'"mb":0,', b'"mb":0,"note":[1],')) == decode(PREVIOUS[0])
     with pytest.raises(LineError, match='"ok" is true, not a count'):

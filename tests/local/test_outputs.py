@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from runner.local.worker import _frame_rows, _one_line
+from runner.local.worker.main import _frame_rows, _one_line
 from tests.local.helpers import cli, make_files, output_rows, run_folder, write_spec
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.local.proctree import end_tree
+from runner.local.procs.proctree import end_tree
 from tests.local.helpers import cli, make_files, output_rows, pid_alive, run_folder, write_spec
 
 ROOT = Path(__file__).parents[2]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.local.progress_view import MIN_BAR, bar_lines, plain, plain_line
+from runner.local.progress.view import MIN_BAR, bar_lines, plain, plain_line
 from runner.runs.records import ItemCounts, MiniBatchCounts, ProgressRecord
 from runner.runs.status import Status
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from runner.local import protocol
-from runner.local.descriptors import FilesBatch, encode
+from runner.local.partition.descriptors import FilesBatch, encode
 from runner.local.protocol import (Done, Failed, FromWorker, ImportFailed, Imported, InitFailed, Loaded,
                                    ProtocolError, Ready, Stop, Tasks, ToWorker, WorkerConfig)
 from runner.plan.references import InputPlan
-from runner.local.worker import Worker
+from runner.local.worker.main import Worker
 
 
 @pytest.fixture

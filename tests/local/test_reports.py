@@ -13,10 +13,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from runner.local.descriptors import FilesBatch, encode
-from runner.local.ledger import Ledger
+from runner.local.partition.descriptors import FilesBatch, encode
+from runner.local.output.ledger import Ledger
 from tests.local.helpers import commit
-from runner.local.reports import OutputError, finish_parquet, frame_to_staged, staged_output, write_reports
+from runner.local.output.reports import OutputError, finish_parquet, staged_output, write_reports
+from runner.local.protocol import frame_to_staged
 from runner.runs.folder import StepFolder
 
 

@@ -121,7 +121,7 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
     status = json.loads(cli("status", run_id, "--json", cwd=tmp_path).stdout)
     assert status["status"] == "interrupted"
     # Workers are gone: none of them is left holding the run.
-    workers = subprocess.run(["pgrep", "-f", "runner.local.worker"], capture_output=True, text=True).stdout.split()
+    workers = subprocess.run(["pgrep", "-f", "runner.local.worker.main"], capture_output=True, text=True).stdout.split()
     ours = [pid for pid in workers if str(tmp_path) in Path(f"/proc/{pid}/cwd").resolve().as_posix()]
     assert not ours
     resumed = cli("resume", run_id, cwd=tmp_path)

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from runner.local.ledger_line import LedgerLine, current_lines
+from runner.local.output.ledger_line import LedgerLine, current_lines
 from tests.local.helpers import cli, expected_rows, make_files, output_rows, run_folder, write_spec
 
 BROKEN = 'raise ValueError(f"cannot score {name}")'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from runner.local.reuse import fingerprint
+from runner.local.reuse.fingerprint import fingerprint
 from runner.plan.plan import StepPlan
 from runner.plan.references import ArgumentPlan, InputPlan
 
@@ -45,7 +45,7 @@ def test_the_definition_the_listing_and_the_code_change_it(tmp_path: Path) -> No
 
 def test_the_code_counts_by_its_snapshot_not_the_live_folder(tmp_path: Path) -> None:
     """The code part is the snapshot's digest: editing source_directory afterwards
-    changes nothing (runner.local.snapshot takes the digest; tests/local/test_snapshot_runs.py)."""
+    changes nothing (runner.local.driver.snapshot takes the digest; tests/local/test_snapshot_runs.py)."""
     step = _step(tmp_path, "run-1")
     before = fingerprint(step, "listing", {"first": "abc"}, "code")
     (tmp_path / "code" / "score.py").write_text("def run(batch):\n    return batch[:1]\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from runner.local.ledger import Ledger
+from runner.local.output.ledger import Ledger
 from tests.local.helpers import commit, cli, make_files, output_rows, run_folder, write_spec
 
 
@@ -202,9 +202,9 @@ def test_a_crash_under_a_deep_queue_is_pinned_on_the_mini_batch_that_crashed(tmp
     """Tiny mini-batches run with deep queues, so results can wait unread in the socket
     when a worker dies; a slow driver (stalls in tick) makes that likely. The mini-batch
     that fails must be the one that crashed, never one that had finished."""
-    from runner.local.ledger_line import read_lines
+    from runner.local.output.ledger_line import read_lines
     from runner.local.protocol import WorkerConfig
-    from runner.local.supervisor import Supervisor, Task
+    from runner.local.driver.supervisor import Supervisor, Task
 
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "crasher.py").write_text(CRASHER)

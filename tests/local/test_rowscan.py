@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.local import rowscan
-from runner.local.rowscan import Cut, cut_file
+from runner.local.partition import rowscan
+from runner.local.partition.rowscan import Cut, cut_file
 
 
 def _cuts(data: bytes, target: int, *, header: bool = True, fmt: str = "csv", delimiter: str = ",",

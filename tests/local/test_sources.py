@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.local.descriptors import files_of, task_fields
-from runner.local.ledger import Ledger
+from runner.local.partition.descriptors import files_of, task_fields
+from runner.local.output.ledger import Ledger
 from tests.local.helpers import commit
-from runner.local.sources import InputError, Partitioner, iter_files, partition_regex
+from runner.local.partition.sources import InputError, Partitioner, iter_files, partition_regex
 from runner.plan.references import InputPlan
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from runner.local.descriptors import encode
-from runner.local.ledger import Ledger
+from runner.local.partition.descriptors import encode
+from runner.local.output.ledger import Ledger
 from tests.local.helpers import commit
-from runner.local.sources import Partitioner
-from runner.local.weights import Weights
+from runner.local.partition.sources import Partitioner
+from runner.local.partition.weights import Weights
 from runner.plan.references import InputPlan
 
 

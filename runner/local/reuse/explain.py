@@ -20,8 +20,8 @@ from typing import Any
 
 from runner.inputs.snapshot import code_digest
 from runner.local.job import executable_steps
-from runner.local.reuse import definition, parts
-from runner.local.sources import input_files, listing_line, manifest_line
+from runner.local.reuse.fingerprint import definition, parts
+from runner.local.partition.sources import input_files, listing_line, manifest_line
 from runner.inputs.listing import InputError
 from runner.plan.plan import Plan, StepPlan
 from runner.inputs.snapshot import SnapshotError

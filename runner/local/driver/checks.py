@@ -8,8 +8,8 @@ import os
 from collections.abc import Callable
 
 from runner.local.job import side_inputs
-from runner.local.ledger import Ledger
-from runner.local.sources import is_glob
+from runner.local.output.ledger import Ledger
+from runner.local.partition.sources import is_glob
 from runner.plan.plan import REDACTED, StepPlan
 from runner.plan.references import is_remote
 from runner.runs.display import counted

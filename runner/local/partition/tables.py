@@ -1,10 +1,10 @@
 """Reading tabular descriptors into pandas DataFrames (in the workers).
 
 A CSV or JSON Lines byte range [start, end) was cut by the driver at record boundaries
-(runner/local/rowscan.py): the worker reads exactly those bytes, with the header record's
+(runner/local/partition/rowscan.py): the worker reads exactly those bytes, with the header record's
 bytes before them, and checks that pandas read as many rows as the driver counted. A
 range and the file it names must agree: the file must still be the one that was cut
-(runner/local/identity.py), and the rows must reconcile, or the mini-batch fails by
+(runner/local/partition/identity.py), and the rows must reconcile, or the mini-batch fails by
 name. Ranges written before that (no "rows" in the line) are aligned to line ends here,
 as they were then.
 """
@@ -15,8 +15,8 @@ import io
 import warnings
 from typing import TYPE_CHECKING
 
-from runner.local.descriptors import ByteRange, Descriptor, Partition, RowGroups, files_of
-from runner.local.identity import UnreadableInput, check, check_open, shown
+from runner.local.partition.descriptors import ByteRange, Descriptor, Partition, RowGroups, files_of
+from runner.local.partition.identity import UnreadableInput, check, check_open, shown
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,7 +98,7 @@ def _read_range(spec: InputPlan, descriptor: ByteRange) -> pd.DataFrame:
 
 def _decompressed(data: bytes, path: str) -> bytes:
     """A compressed input's bytes (it is never cut: one mini-batch), by its suffix."""
-    from runner.local.sources import compression_of
+    from runner.inputs.listing import compression_of
 
     kind = compression_of(path)
     if kind == "gzip":
@@ -190,7 +190,7 @@ def _aligned_range(handle: io.BufferedReader, start: int, end: int, header: bool
 
 
 def _read_whole(spec: InputPlan, path: str, text_columns: list[str] | None = None) -> pd.DataFrame:
-    from runner.local.sources import table_format
+    from runner.inputs.listing import table_format
 
     fmt = table_format(spec, path)
     if fmt == "parquet":
@@ -206,7 +206,7 @@ def read_columns(spec: InputPlan, path: str, columns: list[str]) -> pd.DataFrame
     """Only some columns of a whole file: what the driver reads to find partition keys."""
     import pandas as pd
 
-    from runner.local.sources import table_format
+    from runner.inputs.listing import table_format
 
     fmt = table_format(spec, path)
     if fmt == "parquet":

@@ -9,7 +9,7 @@ counts from 0, `n` is the number of files):
   files       {"in", "files": [path, ...], "n", "id"}                         file datasets
   byte range  {"in", "path", "fmt": "csv"|"jsonl"|"json", "start", "end", "head", "rows",
               "sig"?, "id"}: one file's records that start in [start, end), cut at record
-              boundaries by runner/local/rowscan.py; `head` the header record's [start,
+              boundaries by runner/local/partition/rowscan.py; `head` the header record's [start,
               end) or null; `rows` how many rows the range holds (null: not counted)
   row groups  {"in", "path", "fmt": "parquet", "row_groups": [...], "unreadable"?, "sig"?, "id"}
   partition   {"in", "keys": {k: v}, "files": [...], "by_path"?, "sig"?, "n", "id"}
@@ -18,7 +18,7 @@ counts from 0, `n` is the number of files):
 `sig` is each input file's identity when the job was planned, [size, mtime_ns, inode] (a
 list of them for a partition's tables): a worker reading a table refuses one that
 changed since, and `runner resume` checks every unfinished line's tables
-(runner/local/identity.py). A file dataset's lines carry none: a changed file in a list
+(runner/local/partition/identity.py). A file dataset's lines carry none: a changed file in a list
 cannot duplicate or lose a row, and recording them cost a sixth of the planning time. A byte range without "rows" was written before ranges were
 cut at record boundaries: its reader aligns to line ends, as it did then.
 

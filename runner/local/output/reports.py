@@ -9,13 +9,13 @@ import csv
 import json
 import os
 from pathlib import Path
-import struct
 from collections.abc import Iterator
 from typing import Any
 
 from runner.errors import ExitCode, RunnerError
-from runner.local.descriptors import decode, to_fields
-from runner.local.ledger_line import LedgerLine, current_lines, read_lines
+from runner.local.output.ledger_line import LedgerLine, current_lines, read_lines
+from runner.local.partition.descriptors import decode, to_fields
+from runner.local.protocol import FRAME_SIZE
 from runner.runs.folder import StepFolder
 
 
@@ -89,17 +89,6 @@ def staged_output(final: str, row_format: str) -> str:
     return str(StepFolder(path.parents[2]).staging / path.parent.name / (path.name + ".arrows"))  # outputs/<o>/<file>
 
 
-def frame_to_staged(frame: Any) -> bytes:
-    import pyarrow as pa
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    data: bytes = sink.getvalue().to_pybytes()
-    return struct.pack("<Q", len(data)) + data
-
-
 class OutputError(RunnerError):
     """The committed rows cannot make one output file: a column of two types, as the
     entry script returned them (exit 2)."""
@@ -170,7 +159,7 @@ def _frames(data: Any, ledger: str | Path, staged: str) -> Iterator[tuple[int, A
     for line in read_lines(ledger):
         end = line.out
         while start < end:
-            size = struct.unpack_from("<Q", view, start)[0] if start + 8 <= end else end
+            size = FRAME_SIZE.unpack_from(view, start)[0] if start + 8 <= end else end
             if start + 8 + size > end:
                 raise OutputError(f"{staged} is damaged at byte {start} (mini-batch {line.mb}): "
                                   "apply the spec again")

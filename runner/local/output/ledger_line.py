@@ -1,7 +1,7 @@
 """A ledger line's one type and one codec, and the counts a ledger adds up.
 
 `LedgerLine` is what the driver writes for each finished mini-batch and what every
-reader gets back: recovery (runner/local/ledger.py), the reports, `runner retry`,
+reader gets back: recovery (runner/local/output/ledger.py), the reports, `runner retry`,
 `runner status` and `runner results --sorted`. `encode` writes it; `decode` reads it
 back checked against the type (pydantic, strict: a count is a non-negative int, not a
 bool or a float), so a damaged line is found in one place and said the same way.

@@ -21,13 +21,14 @@ import sys
 import time
 import traceback
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, NoReturn
 
 from runner.compat.context import MiniBatchContext
 from runner.errors import ExitCode, RunnerError
 from runner.local import protocol
-from runner.local.descriptors import ByteRange, Descriptor, Partition, decode, files_of
-from runner.local.identity import UnreadableInput
+from runner.local.partition.descriptors import ByteRange, Descriptor, Partition, decode, files_of
+from runner.local.partition.identity import UnreadableInput
 from runner.local.protocol import Done, Failed, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop, WorkerConfig
 
 
@@ -41,7 +42,7 @@ def main() -> None:
     """Serve, then leave with os._exit whatever happened: a non-daemon thread that run()
     or init() left running must not hold a finished worker (nor the driver's graceful
     stop, which would wait its whole grace for it). What the worker started is ended by
-    its guard once it has exited (runner/local/guard.py)."""
+    its guard once it has exited (runner/local/procs/guard.py)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when workers stop
     code = 0
     try:
@@ -140,7 +141,7 @@ def _import_entry_script(conn: Connection, config: WorkerConfig) -> Any:
     sys.path.insert(0, os.path.dirname(script))
     # What Azure ML entry scripts import (azureml_user.parallel_run, azureml.core.Model),
     # last on the path: an installed Azure package wins.
-    sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "compat", "shims"))
+    sys.path.append(str(Path(__file__).resolve().parents[2] / "compat" / "shims"))  # runner/compat/shims
     sys.argv = [script, *config.arguments]
     os.chdir(config.working_dir)
     name = os.path.splitext(os.path.basename(script))[0]
@@ -251,7 +252,7 @@ class Worker:
             if files is None:
                 raise ValueError(f"mini-batch {descriptor.id} of a file dataset names no files")
             return list(files)  # a copy: run() may change it, and _unaccounted reads the files
-        from runner.local.tables import read_descriptor
+        from runner.local.partition.tables import read_descriptor
 
         return read_descriptor(self.inputs[descriptor.input], descriptor)
 
@@ -306,7 +307,7 @@ def _frame_rows(frame: Any, row_format: str) -> tuple[bytes, bytes | None]:
             text = _escaped(frame).to_csv(sep=" ", header=False, index=False)
         return text.encode("utf-8", "surrogateescape"), None
     if row_format == "parquet":
-        from runner.local.reports import frame_to_staged
+        from runner.local.protocol import frame_to_staged
 
         return frame_to_staged(frame.rename(columns=str)), None
     header = frame.iloc[:0].to_csv(index=False).encode("utf-8", "surrogateescape")

@@ -19,7 +19,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from runner.inputs.snapshot import CodeListing, SnapshotError, copy_code, human_size, ignore_rules, list_code
-from runner.local.checks import PreflightError, preflight
+from runner.local.driver.checks import PreflightError, preflight
 from runner.plan.plan import StepPlan
 from runner.runs.folder import RunFolder, StepFolder
 from runner.runs.records import StepRecord

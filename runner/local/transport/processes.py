@@ -1,7 +1,7 @@
 """Worker processes: started in sessions of their own on a socket pair, and ended with
 everything they started, even what left their session.
 
-The process started here is the worker's guard (runner/local/guard.py): it forks the
+The process started here is the worker's guard (runner/local/procs/guard.py): it forks the
 worker and is the child subreaper of all it starts, so the guard's tree is the worker's
 whole tree. Each guard also holds the read end of the driver's lifeline, a pipe whose
 write end only this process holds: when the driver dies, however it dies, the guards see
@@ -16,17 +16,19 @@ import socket
 import subprocess
 import sys
 from multiprocessing.connection import Connection
+from pathlib import Path
 
-from runner.local.proctree import end_tree
+from runner.local.procs.proctree import end_tree
 from runner.local.protocol import WorkerConfig
 
-_RUNNER_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# Not `python -m runner.local.worker`: that puts the worker's working directory (the
+# The folder holding the `runner` package (this file is runner/local/transport/processes.py).
+_RUNNER_ROOT = str(Path(__file__).resolve().parents[3])
+# Not `python -m runner.local.worker.main`: that puts the worker's working directory (the
 # user's source_directory) first on sys.path, where a folder named `runner` would shadow
 # this package. The name stays in the command line, for ps and pgrep.
 _WORKER_MAIN = (f"import sys; sys.path.insert(0, {_RUNNER_ROOT!r}); "
-                "import runner.local.guard as g; g.start(int(sys.argv[1]), int(sys.argv[2])); "
-                "import runner.local.worker as w; w.main()")
+                "import runner.local.procs.guard as g; g.start(int(sys.argv[1]), int(sys.argv[2])); "
+                "import runner.local.worker.main as w; w.main()")
 _lifeline: tuple[int, int] | None = None  # (read, write); the write end is never closed nor passed on
 
 

@@ -22,17 +22,17 @@ from pathlib import Path
 from typing import IO, Any
 
 from runner.local import job as jobs
-from runner.local import snapshot as snapshots
-from runner.local.checks import PreflightError, hide_secrets, thresholds, within
-from runner.local.descriptors import DescriptorError, encode, task_fields
-from runner.local.identity import shown
-from runner.local.ledger import Ledger
-from runner.local.progress import Progress
+from runner.local.driver import snapshot as snapshots
+from runner.local.driver.checks import PreflightError, hide_secrets, thresholds, within
+from runner.local.partition.descriptors import DescriptorError, encode, task_fields
+from runner.local.partition.identity import shown
+from runner.local.output.ledger import Ledger
+from runner.local.progress.tracker import Progress
 from runner.local.protocol import WorkerConfig
-from runner.local.reports import OutputError, finish_parquet, staged_output, write_reports
-from runner.local.reuse import find_reusable, fingerprint, link_outputs, parts
-from runner.local.sources import InputError, Partitioner
-from runner.local.supervisor import Slot, Supervisor, Task
+from runner.local.output.reports import OutputError, finish_parquet, staged_output, write_reports
+from runner.local.reuse.fingerprint import find_reusable, fingerprint, link_outputs, parts
+from runner.local.partition.sources import InputError, Partitioner
+from runner.local.driver.supervisor import Slot, Supervisor, Task
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted
 from runner.runs.folder import RunFolder, StepFolder, list_runs, worker_name
@@ -354,7 +354,8 @@ def _worker_config(job: StepPlan, folder: StepFolder, output: str | None, slot: 
         arguments=[a.value for a in job.arguments], logging_level=job.logging_level, inputs=list(job.inputs),
         kind=job.kind, output_action=job.output_action, row_format=job.row_format, minibatches=str(folder.minibatches),
         stdout=str(paths["stdout"]), stderr=str(paths["stderr"]), log_file=str(paths["entry_script_log"]),
-        env={"RUNNER_WORKER": str(slot.index), "RUNNER_AGENT_NAME": worker_name(slot.node, slot.process).replace("/", "."),
+        env={"RUNNER_WORKER": str(slot.index),
+             "RUNNER_AGENT_NAME": worker_name(slot.node, slot.process).replace("/", "."),
              "RUNNER_OUTPUT_DIR": output_dir, "RUNNER_LOG_DIR": str(folder.user_logs),
              "RUNNER_WORKING_DIR": str(scratch)})
 

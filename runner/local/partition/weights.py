@@ -14,7 +14,7 @@ from pathlib import Path
 import os
 from collections import Counter
 
-from runner.local.descriptors import ByteRange, DescriptorError, Partition, RowGroups, decode
+from runner.local.partition.descriptors import ByteRange, DescriptorError, Partition, RowGroups, decode
 
 CHUNK = 4096  # mini-batches compared at a time for what finished since the last look
 

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Iterator
 
 from runner.errors import ExitCode, RunnerError
-from runner.local.descriptors import ByteRange, Descriptor, DescriptorError, Partition, RowGroups, decode
+from runner.local.partition.descriptors import ByteRange, Descriptor, DescriptorError, Partition, RowGroups, decode
 
 
 class UnreadableInput(RunnerError, ValueError):

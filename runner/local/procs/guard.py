@@ -10,7 +10,7 @@ waits in poll() on three things:
 - the worker's exit (SIGCHLD): the guard ends what is left of the tree, reaps it, and
   exits with the worker's own status, so the driver sees that status as the worker's;
 - the driver's death: the guard holds the read end of a pipe whose write end only the
-  driver holds (runner/local/processes.py), so end-of-file on it means the driver's
+  driver holds (runner/local/transport/processes.py), so end-of-file on it means the driver's
   process is gone, however it died and whichever of its threads started the worker,
   even if that happened before the guard got here;
 - SIGTERM (the driver stopping workers at once, or a user's `kill`).
@@ -20,7 +20,7 @@ also reaps them as they exit: a run() that leaves `cmd &` behind per mini-batch 
 no zombies. The worker gets PR_SET_PDEATHSIG(SIGKILL) (its parent, the guard, is single
 threaded, so the signal comes only with the guard's death), in case the guard is killed
 from outside. The driver kills a worker by freezing and killing the guard's tree
-(runner/local/proctree.py), the guard first, so nothing is reparented away meanwhile.
+(runner/local/procs/proctree.py), the guard first, so nothing is reparented away meanwhile.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import sys
 import time
 from typing import Any, NoReturn
 
-from runner.local.proctree import end_tree
+from runner.local.procs.proctree import end_tree
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36

@@ -28,8 +28,8 @@ from multiprocessing.connection import Connection
 from typing_extensions import assert_never  # typing's is 3.11+; runner supports 3.10 (pydantic brings it)
 
 from runner.local import protocol
-from runner.local.ledger import Ledger
-from runner.local.processes import exit_text, kill_tree, spawn
+from runner.local.output.ledger import Ledger
+from runner.local.transport.processes import exit_text, kill_tree, spawn
 from runner.local.protocol import (Done, Failed, FromWorker, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop,
                                    Tasks, WorkerConfig)
 
@@ -42,7 +42,7 @@ TIMEOUT_CHECK_SECONDS = 0.02  # timeouts are seconds long: checking each message
 MIN_START_SECONDS = float(os.environ.get("RUNNER_START_TIMEOUT", "600"))
 STOP_GRACE_SECONDS = 10.0
 KILL_GRACE_SECONDS = 1.0
-# A worker that has exited takes its guard with it within milliseconds (runner/local/guard.py),
+# A worker that has exited takes its guard with it within milliseconds (runner/local/procs/guard.py),
 # which then exits with the worker's status: waited for, so the status reported is the
 # worker's own and not the SIGKILL a kill would give it.
 EXIT_WAIT_SECONDS = 2.0

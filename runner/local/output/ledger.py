@@ -18,7 +18,7 @@ only the lines whose rows are there. `close()` fsyncs both.
 Each line also says where its rows start (`at`, before any CSV header it wrote), so the
 lines chain: a line's `at` is the `out` of the line before it, and `out` never
 decreases. Recovery checks that chain and every line against its type (LedgerLine,
-runner/local/ledger_line.py, the one codec every reader uses too): a line deleted from the
+runner/local/output/ledger_line.py, the one codec every reader uses too): a line deleted from the
 middle, an offset edited by hand or a line that is not JSON before the last would
 otherwise repeat or lose rows, so they stop the resume with the file, the line and what
 to do (RecordError). Lines written before `at` existed are checked for order only.
@@ -39,7 +39,7 @@ import os
 import time
 from typing import IO
 
-from runner.local.ledger_line import LedgerLine, LineError, NotALine, Totals, decode, encode
+from runner.local.output.ledger_line import LedgerLine, LineError, NotALine, Totals, decode, encode
 from runner.local.protocol import Done
 from runner.runs.records import RecordError
 

@@ -1,7 +1,7 @@
 """Progress: a live bar on a terminal, a plain line now and then elsewhere, and the same
 numbers in progress.json (what `runner status` shows) and the overview file.
 
-The bar is two lines drawn for the terminal's width (runner/local/progress_view.py):
+The bar is two lines drawn for the terminal's width (runner/local/progress/view.py):
 the bar itself with the mini-batches done, then items, the rates and the time left.
 Rates are those of the last RATE_WINDOW seconds, so the time left follows a run that
 speeds up after its workers started; the record written at the end holds the averages."""
@@ -15,15 +15,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from runner.local.ledger_line import Totals
-from runner.local.progress_view import BarView, plain_line
-from runner.local.weights import Weights
+from runner.local.output.ledger_line import Totals
+from runner.local.progress.view import BarView, plain_line
+from runner.local.partition.weights import Weights
 from runner.runs.folder import StepFolder
 from runner.runs.records import ProgressRecord, write_record
 from runner.runs.status import Status
 
 if TYPE_CHECKING:
-    from runner.local.supervisor import Supervisor
+    from runner.local.driver.supervisor import Supervisor
 
 BAR_SECONDS = 0.2
 FILE_SECONDS = 1.0

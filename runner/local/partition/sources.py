@@ -4,7 +4,7 @@ The driver never holds the data, nor the whole listing: files are walked in a
 deterministic order (sorted within each folder), cut into descriptors as they come, and
 each descriptor is written to the step's `minibatches.jsonl` at once. Workers read the
 data a descriptor names; the driver only moves descriptors and results. The descriptors
-and their line format: runner/local/descriptors.py.
+and their line format: runner/local/partition/descriptors.py.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import os
 import re
 from collections.abc import Iterator
 
-from runner.local.descriptors import (ByteRange, Descriptor, FilesBatch, Partition, RowGroups, files_of,
+from runner.local.partition.descriptors import (ByteRange, Descriptor, FilesBatch, Partition, RowGroups, files_of,
                                       from_fields)
-from runner.local.identity import identity, of_stat, shown
-from runner.local.rowscan import Cut, cut_file
+from runner.local.partition.identity import identity, of_stat, shown
+from runner.local.partition.rowscan import Cut, cut_file
 # Re-exported: the engine, the checks and the tests name them from here.
 from runner.inputs.listing import InputError as InputError
 from runner.inputs.listing import compression_of as compression_of
@@ -133,7 +133,7 @@ class Partitioner:
                     yield RowGroups(self._next_id(), index, path, groups, unreadable, sig)
                 continue
             # A mini-batch never crosses a file; a large file is cut into byte ranges at
-            # record boundaries, found with the parser's rules (runner/local/rowscan.py).
+            # record boundaries, found with the parser's rules (runner/local/partition/rowscan.py).
             for fmt_, cut, cut_sig in _cuts(spec, path, fmt, sig, self.size):
                 self.items += cut.rows or 0
                 self.rows_known = self.rows_known and cut.rows is not None
@@ -236,7 +236,7 @@ def _listing_root(location: str) -> str:
 
 def _key_values(spec: InputPlan, path: str, keys: list[str]) -> list[tuple[str, ...]]:
     """Distinct key combinations in one file, reading only the key columns."""
-    from runner.local.tables import key_text, read_columns
+    from runner.local.partition.tables import key_text, read_columns
 
     frame = read_columns(spec, path, keys)
     missing = [k for k in keys if k not in frame.columns]

@@ -2,7 +2,7 @@
 successful run reuses that run's output instead of running again (as Azure ML reuses a
 step). The fingerprint covers the step's resolved definition, the listing of its inputs
 (paths, sizes, modification times), its code snapshot (the digest step.json keeps of
-what the workers run: runner.local.snapshot), and the models and side inputs (listing).
+what the workers run: runner.local.driver.snapshot), and the models and side inputs (listing).
 It is taken once per run, before the step's first mini-batch: a resumed step keeps it,
 whatever was edited since, because it still runs the same snapshot."""
 

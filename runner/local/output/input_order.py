@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from runner.local.ledger_line import read_lines
+from runner.local.output.ledger_line import read_lines
 from runner.runs.errors import RunError
 
 
