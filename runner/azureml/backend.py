@@ -112,7 +112,7 @@ class _AzureBackend(Generic[S]):
         from runner.azureml.submit import submit
 
         session = self._session()
-        return submit(session, self._submission(plan, run, session), str(run.path), self._submitted(run, stream),
+        return submit(session, self._submission(plan, run, session), run.download, self._submitted(run, stream),
                       stream)
 
     def _submitted(self, run: RunFolder, stream: IO[str] | None) -> Callable[[dict[str, str]], None]:

@@ -14,6 +14,7 @@ import os
 import shutil
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
 from runner.azureml.compile_v1 import azure_of
@@ -188,10 +189,10 @@ def find_file(folder: str, name: str) -> str | None:
     return None
 
 
-def _fetch(download: Callable[[Wanted, str], None], wanted: list[Wanted], workdir: str) -> dict[str, str]:
+def _fetch(download: Callable[[Wanted, str], None], wanted: list[Wanted], downloads: Path) -> dict[str, str]:
     files = {}
     for item in wanted:
-        dest = os.path.join(workdir, "download", item.step)
+        dest = str(downloads / item.step)
         download(item, dest)
         found = find_file(dest, item.file)
         if found is None:
@@ -212,10 +213,11 @@ class Submission(Generic[P]):
     wanted: list[Wanted]  # what to download once it succeeded
 
 
-def submit(session: Session[P], submission: Submission[P], workdir: str,
+def submit(session: Session[P], submission: Submission[P], downloads: Path,
            on_submitted: Callable[[dict[str, str]], None], stream: IO[str] | None = None) -> Outcome:
     """The one flow of both targets: find the workspace, check the cluster before anything
-    is created, create or reuse the resources, submit, follow to the end, download."""
+    is created, create or reuse the resources, submit, follow to the end, download
+    (into `downloads`/<step>/: the run folder's download folder)."""
     resources = submission.resources
     ws = session.workspace(resources.workspace)
     check_cluster(session.existing_max_nodes(ws, resources.compute["name"]), resources.compute,
@@ -227,7 +229,7 @@ def submit(session: Session[P], submission: Submission[P], workdir: str,
     outcome = Outcome(runner_status(azure_status), azure_status, info)
     if outcome.status == "succeeded":
         outcome.files = _fetch(lambda item, dest: session.download(ws, run, item.step, item.output, dest),
-                               submission.wanted, workdir)
+                               submission.wanted, downloads)
     return outcome
 
 

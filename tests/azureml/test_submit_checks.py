@@ -111,7 +111,7 @@ def test_the_v2_append_row_file_is_where_the_sdks_download_puts_it(project: Path
     def download(item: Wanted, dest: str) -> None:  # as jobs.download names its destination
         storage.download(starts_with=blob, destination=os.path.join(dest, "named-outputs", item.output))
 
-    files = _fetch(download, [Wanted("predict-digits-mnist", "inferences", "mnist_outputs.txt")], str(tmp_path))
+    files = _fetch(download, [Wanted("predict-digits-mnist", "inferences", "mnist_outputs.txt")], tmp_path / "download")
     found = files["predict-digits-mnist"]
     assert found == str(tmp_path / "download" / "predict-digits-mnist" / "named-outputs" / "inferences" /
                         "mnist_outputs.txt")
