@@ -17,7 +17,10 @@ from runner.inputs.work import StepWork
 WIDTH = 100  # YAML line width in the resolved spec
 
 
-def _show(value: Any) -> str:
+def _param_value(value: Any) -> str:
+    """A parameter as the plan's table shows it: `-` for none, text quoted (so `"5"` and
+    `5` differ), a dataset binding as written. Not review's _diff_value: a diff shows text
+    as written and an absent field as `(none)`."""
     if value is None:
         return "-"
     if isinstance(value, dict) and set(value) == {"dataset"}:
@@ -34,8 +37,8 @@ def _parameter_lines(plan: Plan) -> list[str]:
     lines = []
     for p in plan.parameters:
         value, base = (REDACTED, REDACTED) if p.secret else (p.value, p.base_value)
-        change = f"changed from {_show(base)}" if p.changed else "unchanged"
-        lines.append(f"  {p.name:<{width}}  {_show(value)}  ({change}; set at {p.set_by})")
+        change = f"changed from {_param_value(base)}" if p.changed else "unchanged"
+        lines.append(f"  {p.name:<{width}}  {_param_value(value)}  ({change}; set at {p.set_by})")
         for target in p.bound_to:
             lines.append(f"  {'':<{width}}    -> {target}")
     return lines

@@ -136,7 +136,9 @@ def _compiled_diff(old: Side, new: Side) -> str:
 
 # --- views --------------------------------------------------------------------------
 
-def _show(value: Any) -> str:
+def _diff_value(value: Any) -> str:
+    """A field's value in a change: `(none)` where a side lacks it, text as written, the
+    rest as JSON (render's _param_value quotes text: a plan table lists typed values)."""
     if value is _ABSENT:
         return "(none)"
     return value if isinstance(value, str) else json.dumps(value)
@@ -151,22 +153,22 @@ def review_text(review: Review) -> str:
     width = max(len(c.field) for c in review.fields) if review.fields else 0
     for change in review.fields:
         where = f"  ({change.where})" if change.where else ""
-        lines.append(f"  {change.field:<{width}}  {_show(change.old)} -> {_show(change.new)}{where}")
+        lines.append(f"  {change.field:<{width}}  {_diff_value(change.old)} -> {_diff_value(change.new)}{where}")
     if review.parameters:
         lines += ["", "Parameters"]
-        lines += [f"  {c.field}: {_show(c.old)} -> {_show(c.new)}" + (f"  ({c.where})" if c.where else "")
+        lines += [f"  {c.field}: {_diff_value(c.old)} -> {_diff_value(c.new)}" + (f"  ({c.where})" if c.where else "")
                   for c in review.parameters]
     if review.work:
         lines += ["", "Work"]
         for change in review.work:
-            lines += [f"  step {change.field}", f"    before  {_show(change.old)}", f"    after   {change.new}"]
+            lines += [f"  step {change.field}", f"    before  {_diff_value(change.old)}", f"    after   {change.new}"]
     if review.compiled:
         lines += ["", f"Compiled pipeline ({review.target}), unified diff:", review.compiled.rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
 def _cell(value: Any) -> str:
-    text = _show(value).replace("|", "\\|").replace("\n", " ")
+    text = _diff_value(value).replace("|", "\\|").replace("\n", " ")
     text = text if len(text) <= 80 else text[:77] + "..."
     return f"`{text}`" if "`" not in text else text
 

@@ -1,5 +1,5 @@
 """`runner status --watch` and `runner logs -f` as a terminal shows them: the loops and
-the drawing, kept out of the CLI (flags only) and out of the runs layer (records only).
+the drawing, kept out of the CLI (flags only) and out of the runs layer (views and records only).
 What a status says comes from runner/runs/display.py, as `runner status` prints it."""
 
 from __future__ import annotations

@@ -67,6 +67,9 @@ class _AzureBackend(Generic[S]):
         except PreflightError as exc:  # found in the workspace before anything was created there
             _end(run, plan.steps, Status.PREFLIGHT, str(exc))
             raise RunError(f"cannot submit: {exc}") from exc
+        except RunError as exc:  # ours, before submitting (code not copied, a staged file gone): exit 2, as plan
+            _end(run, plan.steps, Status.PREFLIGHT, str(exc))
+            raise
         except KeyboardInterrupt:
             info = run.read()
             reason = (f"stopped following the run; it goes on in Azure ML: {info.portal_url}"
@@ -297,7 +300,7 @@ def _stage_code(plan: Plan, run: RunFolder) -> dict[str, str]:
     the SDK uploads (RunError where source_directory cannot be listed or copied)."""
     from runner.azureml.code import stage_code
 
-    return stage_code(plan, run.code, exclude=[str(run.path.parent)])  # a CodeError is a RunError
+    return stage_code(plan, run.code_copy, exclude=[str(run.path.parent)])  # a CodeError is a RunError
 
 
 

@@ -12,7 +12,7 @@ holds the listed files only; the ignore file copied with them excludes nothing o
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from runner.inputs.snapshot import CodeListing, SnapshotError, copy_code, list_code
@@ -24,15 +24,15 @@ class CodeError(RunError):
     """source_directory cannot be listed or copied (exit 2)."""
 
 
-def stage_code(plan: Plan, dest: Path, exclude: Collection[str] = ()) -> dict[str, str]:
-    """Copy each step's code into dest/<n>/ (steps sharing a source_directory share a
-    copy); step name -> the copy's folder."""
+def stage_code(plan: Plan, dest: Callable[[int], Path], exclude: Collection[str] = ()) -> dict[str, str]:
+    """Copy each step's code into dest(n) (the run folder's code/<n>/: steps sharing a
+    source_directory share a copy); step name -> the copy's folder."""
     copies: dict[str, str] = {}
     staged: dict[str, str] = {}
     for step in plan.steps:
         source = os.path.abspath(step.source_directory)
         if source not in copies:
-            folder = dest / str(len(copies))
+            folder = dest(len(copies))
             copy_listing(listing_of(step.source_directory, exclude), folder)
             copies[source] = str(folder)
         staged[step.name] = copies[source]

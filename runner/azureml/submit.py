@@ -4,8 +4,9 @@ single-file inputs into the folders its YAML names (`stage_inputs`).
 
 Both targets take one flow (`submit`), through the verbs their sessions share; each
 SDK only says what it submits (`submission_v1`: steps built from the compiled pipeline;
-`submission_v2`: the job file, loaded). Both end the same way: an `Outcome` that the API records in the run folder, so
-`runner runs / status / results` read Azure runs as they read local ones.
+`submission_v2`: the job file, loaded). Both end the same way: an `Outcome` that the
+backend records in the run folder, so `runner runs / status / results` read Azure runs as
+they read local ones.
 """
 
 from __future__ import annotations

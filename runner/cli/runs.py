@@ -35,9 +35,9 @@ def _finish(result: RunResult) -> None:
         rows = any(step.output for step in result.steps)
         # Two lines: a run id is long, and a line that wraps at 80 columns splits a word.
         _err(f"run {run_id} {result.status}")
+        outputs = result.run.step(result.steps[-1].name).outputs
         _err(f"`runner results {run_id}` shows the output" if rows else
-             f"the entry script wrote its outputs (summary_only) under {result.run.path / result.steps[-1].name}"
-             "/outputs")
+             f"the entry script wrote its outputs (summary_only) under {outputs}")
     elif result.note:  # the backend's own word on what happens next
         _err(f"run {run_id}: {result.note}")
     elif result.status in ("interrupted", "canceled"):

@@ -90,11 +90,8 @@ def plan(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: 
                      exit_code, out)
         return
     base_dir = os.path.dirname(os.path.abspath(out)) if out else "."
-    try:  # into a file: what the compiled job reads beside it is made there (the backend's part)
-        result, compiled = api.plan_compiled(spec, sets, set_params, target, base_dir=base_dir, stage=bool(out))
-    except api.RunError as exc:
-        _err(f"runner plan: {exc}")
-        sys.exit(EXIT_USAGE)
+    # Into a file: what the compiled job reads beside it is made there (the backend's part).
+    result, compiled = api.plan_compiled(spec, sets, set_params, target, base_dir=base_dir, stage=bool(out))
     text = _plan_view(result, api.preview(result, spec), compiled, fmt, bool(out))
     if not out:
         click.echo(text, nl=False)

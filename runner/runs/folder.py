@@ -20,6 +20,7 @@
         failed_items.jsonl          what failed, re-runnable (dataset `manifest: true`)
         outputs/<output>/<append_row_file_name>
         staging/<output>/           Parquet frames staged before they join the output
+        azureml-models/<name>/1/    links to the step's models, as Model.get_model_path reads
         work/node<i>/process<j>/    each worker's scratch folder
         logs/user/stdout/node<i>/process<j>.stdout.txt   (and stderr/, entry_script_log/)
         logs/sys/driver.log
@@ -102,6 +103,10 @@ class RunFolder:
     def download(self) -> Path:
         """Where an Azure run's outputs are downloaded, a folder per step."""
         return self.path / "download"
+
+    def code_copy(self, index: int) -> Path:
+        """An Azure run's copy of one source_directory (steps that share one share it)."""
+        return self.code / str(index)
 
     def step(self, step: str) -> StepFolder:
         return StepFolder(self.path / step)
@@ -196,6 +201,17 @@ class StepFolder:
     def snapshot(self, code: int = 0) -> Path:
         """Code version `code`'s folder: 0 the run's own, n the one retry n took."""
         return self.path / "snapshot" if not code else self.path / "snapshots" / str(code)
+
+    @property
+    def models(self) -> Path:
+        """Where a worker finds the step's models as Azure's Model.get_model_path looks:
+        AML_APP_ROOT (the step folder)/azureml-models/<name>/<version>/."""
+        return self.path / "azureml-models"
+
+    def staged(self, output: str, file: str) -> Path:
+        """A Parquet output's staged Arrow frames, while the step runs and after (the
+        ledger's offsets point into it)."""
+        return self.staging / output / (file + ".arrows")
 
     def scratch(self, node: int, process: int) -> Path:
         """A worker's working folder (RUNNER's scratch, as Azure's per-process one)."""

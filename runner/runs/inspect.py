@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from runner.plan.plan import StepPlan
 from runner.runs.folder import LATEST, Ambiguous, RunFolder, StepFolder, find_run, is_worker_log, list_runs, pid_alive
 from runner.runs.outcome import Results, RunError
 from runner.runs.records import (ItemCounts, JobRecord, MiniBatchCounts, ProgressRecord, RecordError, RunRecord,
                                  StepRecord, read_record)
 from runner.runs.status import Status
-from runner.runs.views import CodeVersion, LogChunk, ProgressView, RunSummary, RunView, ServiceState, StepView
+
+if TYPE_CHECKING:  # built by the functions that return them: `runner apply` never pays for the views (~10 ms)
+    from runner.runs.views import CodeVersion, LogChunk, RunSummary, RunView, ServiceState, StepView
 
 
 def find(run: str, root: Path) -> RunFolder:
@@ -58,6 +58,8 @@ def list_all(root: Path) -> list[RunSummary]:
             records.append(read(run))
         except RunError as exc:
             records.append(RunRecord(id=run.id, name="", spec="", status=Status.ERROR, reason=str(exc)))
+    from runner.runs.views import RunSummary
+
     return [RunSummary.of(record) for record in records]
 
 
@@ -65,7 +67,7 @@ def list_all(root: Path) -> list[RunSummary]:
 # its ledger): the local engine reads its ledger; None leaves progress.json as it is.
 ProgressOf = Callable[[StepFolder, ProgressRecord], None]
 # The code versions a step ran (a target that retries with new code); None: none kept.
-CodeVersionsOf = Callable[[StepFolder, StepRecord], tuple[CodeVersion, ...]]
+CodeVersionsOf = Callable[[StepFolder, StepRecord], "tuple[CodeVersion, ...]"]
 
 
 def status(folder: RunFolder, progress_of: ProgressOf | None = None, code_versions_of: CodeVersionsOf | None = None,
@@ -73,6 +75,8 @@ def status(folder: RunFolder, progress_of: ProgressOf | None = None, code_versio
     """The run with each step's record (and progress, where the step has one), as a
     backend knows them: `progress_of` and `code_versions_of` add what its own files hold,
     `service` what its service says of the run (see ServiceState)."""
+    from runner.runs.views import RunView
+
     record = read(folder)
     steps = tuple(_step(folder, plan.name, record.status, progress_of, code_versions_of)
                   for plan in job(folder).steps)
@@ -81,6 +85,8 @@ def status(folder: RunFolder, progress_of: ProgressOf | None = None, code_versio
 
 def _step(folder: RunFolder, name: str, run_status: Status, progress_of: ProgressOf | None,
           code_versions_of: CodeVersionsOf | None) -> StepView:
+    from runner.runs.views import ProgressView, StepView
+
     step = folder.step(name)
     record = step.read()
     progress = None
@@ -173,8 +179,10 @@ def _count_and_head(path: Path, head: int, is_csv: bool) -> tuple[int, list[str]
 def log_files(folder: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[LogChunk]:
     """The text of a run's logs kept in its folder: each worker's user logs, or the
     driver's (system)."""
+    from runner.runs import views
+
     for path in log_paths(folder, worker, system, step):
-        yield LogChunk(str(path), path.read_text(encoding="utf-8", errors="replace"))
+        yield views.LogChunk(str(path), path.read_text(encoding="utf-8", errors="replace"))
 
 
 def log_paths(folder: RunFolder, worker: int | None, system: bool, step: str | None) -> Iterator[Path]:
@@ -187,8 +195,8 @@ def log_paths(folder: RunFolder, worker: int | None, system: bool, step: str | N
     for name in plans:
         if step not in (None, name):
             continue
-        base = folder.step(name).logs
-        for path in sorted(base.glob("sys/*.log" if system else "user/**/*")):
+        logs = folder.step(name)
+        for path in sorted(logs.sys_logs.glob("*.log") if system else logs.user_logs.glob("**/*")):
             if not path.is_file():
                 continue
             if worker is not None and not is_worker_log(path, *divmod(worker, per_node[name])):

@@ -271,7 +271,10 @@ def budget(sandbox: _Sandbox, seconds: float | None = None) -> Iterator[None]:
     previous: Any = None
     if threading.current_thread() is threading.main_thread():
         def expire(signum: int, frame: Any) -> None:
-            raise Exhausted(f"the spec's templates ran longer than {seconds:g} s")
+            # A signal sent just before the budget closed may run its handler after (in
+            # stop(), or between two specs): only an open budget is exhausted by it.
+            if sandbox.deadline != float("inf"):
+                raise Exhausted(f"the spec's templates ran longer than {seconds:g} s")
         previous = signal.signal(signal.SIGVTALRM, expire)
         watchdog = _Watchdog(seconds + 0.25)
     try:
@@ -279,8 +282,10 @@ def budget(sandbox: _Sandbox, seconds: float | None = None) -> Iterator[None]:
     finally:
         sandbox.deadline = float("inf")
         if watchdog is not None:
-            watchdog.stop()
-            signal.signal(signal.SIGVTALRM, previous)
+            try:
+                watchdog.stop()
+            finally:  # None: the handler was not set from Python (the default's stands)
+                signal.signal(signal.SIGVTALRM, signal.SIG_DFL if previous is None else previous)
 
 
 class _Watchdog:

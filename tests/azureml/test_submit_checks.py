@@ -1,6 +1,6 @@
 """What `runner apply` checks and uploads for an Azure target before and while it submits
 (issue 13): the existing cluster's max_nodes read through the session before anything is
-created, the code uploaded exactly as runner.plan.snapshot lists it, v2's models
+created, the code uploaded exactly as runner.inputs.snapshot lists it, v2's models
 registered, and a v2 append_row file found where azure-ai-ml's download puts it."""
 
 from __future__ import annotations

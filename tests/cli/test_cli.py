@@ -90,7 +90,7 @@ def test_plan_out_stages_a_single_file_input_beside_the_v2_job(tmp_path) -> None
     (tmp_path / "out" / "job.yaml").unlink()
     result = runner("plan", "s.yaml", "--target", "azureml-v2", "--out", "out/job.yaml", cwd=tmp_path)
     assert result.returncode == 2
-    assert "runner plan: data/images/0.png does not exist" in result.stderr
+    assert "runner: data/images/0.png does not exist" in result.stderr
     assert not (tmp_path / "out" / "job.yaml").exists()
 
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import time
 from collections.abc import Collection
-from pathlib import Path
 
 from runner.inputs.snapshot import CodeListing, SnapshotError, copy_code, human_size, ignore_rules, list_code
 from runner.local.driver.checks import PreflightError, preflight

@@ -85,8 +85,8 @@ def staged_output(final: str, row_format: str) -> str:
     beside = final + ".staging.arrows"
     if os.path.exists(beside):
         return beside
-    path = Path(final)
-    return str(StepFolder(path.parents[2]).staging / path.parent.name / (path.name + ".arrows"))  # outputs/<o>/<file>
+    path = Path(final)  # <step>/outputs/<output>/<file>
+    return str(StepFolder(path.parents[2]).staged(path.parent.name, path.name))
 
 
 class OutputError(RunnerError):
