@@ -18,7 +18,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import ExitCode, RunnerError
 from runner.local.output.ledger_line import current_lines
@@ -29,10 +29,12 @@ from runner.runs.errors import RunError
 from runner.runs.folder import RunFolder, StepFolder
 from runner.runs.records import JobRecord, RetryRecord, StepRecord
 from runner.runs.status import Status
-from runner.runs.views import CodeVersion
 from runner.spec.tree import to_plain
 from runner.spec.variants import flag, parse_assignment, parse_set_path
 from runner.spec.yaml_loader import load_value
+
+if TYPE_CHECKING:
+    from runner.runs.views import CodeVersion
 
 # parallel_run fields a retry may change: how the mini-batches run, not which they are,
 # what they read or where their rows go.
@@ -268,6 +270,8 @@ def _changed(plan: StepPlan, changes: dict[str, Any]) -> StepPlan:
 def code_versions(step: StepFolder) -> tuple[CodeVersion, ...]:
     """Each code version the step ran (`runner status`): which attempts ran it, and the
     mini-batches and rows of the output it made."""
+    from runner.runs.views import CodeVersion  # status only: apply does not pay for the views
+
     info = step.read()
     code_of = [0, *(retry.code for retry in info.retried)]  # attempt -> code version
     attempts: dict[int, list[int]] = {}

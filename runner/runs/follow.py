@@ -14,10 +14,13 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.runs.folder import RunFolder
 from runner.runs.inspect import read
-from runner.runs.views import LogChunk
+
+if TYPE_CHECKING:
+    from runner.runs.views import LogChunk
 
 INTERVAL = 0.25  # seconds between passes: prompt for a person, idle for the machine
 CHUNK = 1 << 20  # read at most this much of one file per pass while the run goes on
@@ -27,13 +30,15 @@ def tail(paths: Callable[[], Iterable[Path]], ended: Callable[[], bool], interva
          sleep: Callable[[float], None] = time.sleep) -> Iterator[LogChunk]:
     """What each file `paths()` lists gains, whole lines only while the run goes
     on, until `ended()`; then what is left of every file, and stop."""
+    from runner.runs import views  # lazily: `runner apply` never pays for the views
+
     offsets: dict[Path, int] = {}
     while True:
         done = ended()
         for path in paths():
             text = _new_text(path, offsets, done)
             if text:
-                yield LogChunk(str(path), text)
+                yield views.LogChunk(str(path), text)
         if done:
             return
         sleep(interval)
@@ -70,13 +75,15 @@ def status_changes(run: RunFolder, interval: float = INTERVAL,
                    sleep: Callable[[float], None] = time.sleep) -> Iterator[LogChunk]:
     """(run.json, a line) each time the run's status changes, until it ends: what a
     target whose logs are kept elsewhere (Azure ML) can show while it runs."""
+    from runner.runs import views  # lazily: `runner apply` never pays for the views
+
     shown = ""
     while True:
         info = read(run)
         line = f"run {run.id}: {info.status}" + (f" ({info.reason})" if info.reason else "") + "\n"
         if line != shown:
             shown = line
-            yield LogChunk(str(run.run_json), line)
+            yield views.LogChunk(str(run.run_json), line)
         if info.status.finished:
             return
         sleep(interval)

@@ -37,7 +37,7 @@ from runner.plan.plan import StepPlan
 from runner.runs.display import counted
 from runner.runs.folder import RunFolder, StepFolder, list_runs, worker_name
 from runner.runs.outcome import RunError, RunResult, StepResult
-from runner.runs.records import RecordError, StepRecord, StepSummary
+from runner.runs.records import JobRecord, RecordError, StepRecord, StepSummary
 from runner.runs.status import Status
 
 # The run folder's disk is full (or a quota or file size limit is reached): the step
@@ -72,10 +72,11 @@ class RunBusy(RunError):
 
 
 def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None,
-            prepare: Callable[[], None] | None = None) -> RunResult:
+            prepare: Callable[[], None] | None = None, written: JobRecord | None = None) -> RunResult:
     """Run (or resume) every step of the run folder's job.json, in order. One driver at a
     time: the run folder's lock is held until the run ends (the OS drops it if we die).
-    `prepare` changes the run's records first, under the lock (`runner retry`)."""
+    `prepare` changes the run's records first, under the lock (`runner retry`). `written`: the
+    job.json a new run just wrote (not read back: decoding it checked costs ~15 ms)."""
     lock = open(run.lock, "w")  # noqa: SIM115 - held for the whole run
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -85,13 +86,13 @@ def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None,
     try:
         if prepare is not None:
             prepare()
-        return _execute(run, runs_root, stream or sys.stderr)
+        return _execute(run, runs_root, stream or sys.stderr, written)
     finally:
         lock.close()
 
 
-def _execute(run: RunFolder, runs_root: Path, stream: IO[str]) -> RunResult:
-    steps = run.job().steps
+def _execute(run: RunFolder, runs_root: Path, stream: IO[str], written: JobRecord | None) -> RunResult:
+    steps = (written or run.job()).steps
     for job in steps:  # a damaged record stops the run here, before it is marked running
         run.step(job.name).read()
     before = run.read()
@@ -364,7 +365,7 @@ def _model_dir(job: StepPlan, folder: StepFolder) -> str:
     """The layout azureml-core's Model.get_model_path reads offline, which our stand-in
     reads too: $AML_APP_ROOT/azureml-models/<name>/<version>/<one entry>, the entry here
     a link to the spec's model file or folder. Returns AML_APP_ROOT."""
-    root = folder.path / "azureml-models"
+    root = folder.models
     for name, path in job.models.items():
         version = root / name / "1"
         link = version / os.path.basename(os.path.normpath(path))
@@ -378,7 +379,7 @@ def _model_dir(job: StepPlan, folder: StepFolder) -> str:
 def _worker_env(job: StepPlan, app_root: str) -> dict[str, str]:
     env = dict(os.environ)
     env["AML_APP_ROOT"] = app_root
-    env["AZUREML_MODEL_DIR"] = os.path.join(app_root, "azureml-models")
+    env["AZUREML_MODEL_DIR"] = os.path.join(app_root, StepFolder(Path(app_root)).models.name)
     env.update(job.environment_variables)
     env["RUNNER_MODELS"] = json.dumps(job.models)
     env["RUNNER_SIDE_INPUTS"] = json.dumps(jobs.side_inputs(job))
