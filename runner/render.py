@@ -9,10 +9,10 @@ import json
 import os
 from typing import Any
 
-from runner.plan.plan import REDACTED, Plan, StepPlan
-from runner.plan.references import ArgumentPlan, InputPlan, Secret
 from runner.inputs.snapshot import SnapshotError, list_code
 from runner.inputs.work import StepWork
+from runner.plan.plan import REDACTED, Plan, StepPlan
+from runner.plan.references import ArgumentPlan, InputPlan, Secret
 
 WIDTH = 100  # YAML line width in the resolved spec
 

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.plan.plan import Plan
 from runner.inputs.work import StepWork
+from runner.plan.plan import Plan
 from runner.render import redacted_spec, secret_values, work_text
 from runner.runs.outcome import Compiled
 from runner.spec.diagnostics import Path_, format_path

@@ -18,8 +18,8 @@ from azureml.data.dataset_consumption_config import DatasetConsumptionConfig
 from azureml.pipeline.core import PipelineData, PipelineParameter
 from azureml.pipeline.steps import ParallelRunConfig, ParallelRunStep
 
-from runner.plan.references import MLTABLE
 from runner.azureml.sessions import Provisioned, V1Session
+from runner.plan.references import MLTABLE
 
 
 # The SDK's objects are typed Any (azureml-core ships no type information); the compiled

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import ExitCode, RunnerError
-from runner.local.output.ledger_line import current_lines
 from runner.local.driver.snapshot import take_version
+from runner.local.output.ledger_line import current_lines
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted
 from runner.runs.errors import RunError

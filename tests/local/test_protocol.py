@@ -16,8 +16,8 @@ from runner.local import protocol
 from runner.local.partition.descriptors import FilesBatch, encode
 from runner.local.protocol import (Done, Failed, FromWorker, ImportFailed, Imported, InitFailed, Loaded,
                                    ProtocolError, Ready, Stop, Tasks, ToWorker, WorkerConfig)
-from runner.plan.references import InputPlan
 from runner.local.worker.main import Worker
+from runner.plan.references import InputPlan
 
 
 @pytest.fixture

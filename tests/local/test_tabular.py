@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.plan.references import InputPlan
 from runner.local.partition.sources import Partitioner
 from runner.local.partition.tables import read_descriptor
+from runner.plan.references import InputPlan
 from tests.local.helpers import cli, output_rows, run_folder, write_spec
 
 

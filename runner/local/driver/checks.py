@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from runner.inputs.listing import is_glob
 from runner.local.job import side_inputs
 from runner.local.output.ledger import Ledger
-from runner.local.partition.sources import is_glob
 from runner.plan.plan import REDACTED, StepPlan
 from runner.plan.references import is_remote
 from runner.runs.display import counted

@@ -21,18 +21,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from runner.inputs.listing import InputError
 from runner.local import job as jobs
 from runner.local.driver import snapshot as snapshots
 from runner.local.driver.checks import PreflightError, hide_secrets, thresholds, within
+from runner.local.driver.supervisor import Slot, Supervisor, Task
+from runner.local.output.ledger import Ledger
+from runner.local.output.reports import OutputError, finish_parquet, staged_output, write_reports
 from runner.local.partition.descriptors import DescriptorError, encode, task_fields
 from runner.local.partition.identity import shown
-from runner.local.output.ledger import Ledger
+from runner.local.partition.sources import Partitioner
 from runner.local.progress.tracker import Progress
 from runner.local.protocol import WorkerConfig
-from runner.local.output.reports import OutputError, finish_parquet, staged_output, write_reports
 from runner.local.reuse.fingerprint import find_reusable, fingerprint, link_outputs, parts
-from runner.local.partition.sources import InputError, Partitioner
-from runner.local.driver.supervisor import Slot, Supervisor, Task
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted
 from runner.runs.folder import RunFolder, StepFolder, list_runs, worker_name

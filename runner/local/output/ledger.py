@@ -33,10 +33,9 @@ would replace a success, or one of an attempt step.json does not know, is damage
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
 import time
+from pathlib import Path
 from typing import IO
 
 from runner.local.output.ledger_line import LedgerLine, LineError, NotALine, Totals, decode, encode

@@ -13,12 +13,11 @@ below, optional ones left out while they hold their default. Lines of runners be
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
 from annotated_types import Ge

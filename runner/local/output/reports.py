@@ -8,8 +8,8 @@ import contextlib
 import csv
 import json
 import os
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from runner.errors import ExitCode, RunnerError

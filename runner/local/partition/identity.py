@@ -16,10 +16,9 @@ mini_batch_size 10, and recording them a sixth of the planning time of 1M files.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from runner.errors import ExitCode, RunnerError
 from runner.local.partition.descriptors import ByteRange, Descriptor, DescriptorError, Partition, RowGroups, decode

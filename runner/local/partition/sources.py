@@ -16,15 +16,9 @@ from collections.abc import Iterator
 
 from runner.local.partition.descriptors import (ByteRange, Descriptor, FilesBatch, Partition, RowGroups, files_of,
                                       from_fields)
+from runner.inputs.listing import InputError, compression_of, glob_root, is_glob, iter_files, stat_entry, table_format
 from runner.local.partition.identity import identity, of_stat, shown
 from runner.local.partition.rowscan import Cut, cut_file
-# Re-exported: the engine, the checks and the tests name them from here.
-from runner.inputs.listing import InputError as InputError
-from runner.inputs.listing import compression_of as compression_of
-from runner.inputs.listing import glob_root, stat_entry
-from runner.inputs.listing import table_format as table_format
-from runner.inputs.listing import is_glob as is_glob
-from runner.inputs.listing import iter_files as iter_files
 from runner.plan.references import MLTABLE, InputPlan
 from runner.spec.partitions import partition_regex, placeholders
 

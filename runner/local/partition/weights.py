@@ -9,10 +9,9 @@ partition); its share of the Parquet file's size by row groups."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
 from collections import Counter
+from pathlib import Path
 
 from runner.local.partition.descriptors import ByteRange, DescriptorError, Partition, RowGroups, decode
 

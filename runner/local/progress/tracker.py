@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from runner.local.output.ledger_line import Totals
-from runner.local.progress.view import BarView, plain_line
 from runner.local.partition.weights import Weights
+from runner.local.progress.view import BarView, plain_line
 from runner.runs.folder import StepFolder
 from runner.runs.records import ProgressRecord, write_record
 from runner.runs.status import Status

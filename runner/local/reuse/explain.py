@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.inputs.snapshot import code_digest
-from runner.local.job import executable_steps
-from runner.local.reuse.fingerprint import definition, parts
-from runner.local.partition.sources import input_files, listing_line, manifest_line
 from runner.inputs.listing import InputError
-from runner.plan.plan import Plan, StepPlan
+from runner.inputs.snapshot import code_digest
 from runner.inputs.snapshot import SnapshotError
+from runner.local.job import executable_steps
+from runner.local.partition.sources import input_files, listing_line, manifest_line
+from runner.local.reuse.fingerprint import definition, parts
+from runner.plan.plan import Plan, StepPlan
 from runner.runs.folder import RunFolder, list_runs
 from runner.runs.records import RecordError, StepRecord
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from runner.local.driver.supervisor import Slot, Supervisor
 from runner.local.output.ledger import Ledger
 from runner.local.protocol import WorkerConfig
-from runner.local.driver.supervisor import Slot, Supervisor
 
 
 def _supervisor(tmp_path: Path, script: str, run_max_try: int = 3) -> tuple[Supervisor, list[str]]:

@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from runner.local.partition.descriptors import FilesBatch, encode
 from runner.local.output.ledger import Ledger
+from runner.local.partition.descriptors import FilesBatch, encode
 from tests.local.helpers import commit
 from runner.local.output.reports import OutputError, finish_parquet, staged_output, write_reports
 from runner.local.protocol import frame_to_staged

@@ -9,11 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.local.partition.descriptors import files_of, task_fields
 from runner.local.output.ledger import Ledger
+from runner.local.partition.descriptors import files_of, task_fields
 from tests.local.helpers import commit
-from runner.local.partition.sources import InputError, Partitioner, iter_files, partition_regex
+from runner.inputs.listing import InputError, iter_files
+from runner.local.partition.sources import Partitioner
 from runner.plan.references import InputPlan
+from runner.spec.partitions import partition_regex
 
 
 def _tree(root: Path, names: list[str]) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from runner.local.partition.descriptors import encode
 from runner.local.output.ledger import Ledger
+from runner.local.partition.descriptors import encode
 from tests.local.helpers import commit
 from runner.local.partition.sources import Partitioner
 from runner.local.partition.weights import Weights
