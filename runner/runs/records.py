@@ -196,7 +196,7 @@ def upgrade_1_to_2(cls: type[R]) -> Upgrade:
     version-1 file the values those readers gave it (each field's default), its types
     checked as for version 2."""
     def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
-        return {**_encoded(_adapter(cls).validate_json(json.dumps(raw), strict=True)), "version": 2}
+        return {**_encoded(adapter(cls).validate_json(json.dumps(raw), strict=True)), "version": 2}
     return upgrade
 
 
@@ -211,17 +211,18 @@ _UPGRADES: dict[type, dict[int, Upgrade]] = {
 }
 
 
-_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
 
 
-def _adapter(cls: type) -> TypeAdapter[Any]:
-    """Built on first use: a process that reads no records never pays for it."""
-    adapter = _ADAPTERS.get(cls)
-    if adapter is None:
+def adapter(shape: Any) -> TypeAdapter[Any]:
+    """The pydantic adapter of a type (a record, a ledger line, a view), built on first
+    use and kept: a process that reads none never builds one."""
+    found = _ADAPTERS.get(shape)
+    if found is None:
         from pydantic import TypeAdapter
 
-        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
-    return adapter
+        found = _ADAPTERS[shape] = TypeAdapter(shape)
+    return found
 
 
 def _current(cls: type[R]) -> int:
@@ -234,7 +235,7 @@ def _current(cls: type[R]) -> int:
 
 def _encoded(record: RunRecord | StepRecord | JobRecord | ProgressRecord) -> dict[str, Any]:
     """A record as its file holds it (values of no JSON type, in a parameter: as text)."""
-    data: dict[str, Any] = _adapter(type(record)).dump_python(record, mode="json", fallback=str)
+    data: dict[str, Any] = adapter(type(record)).dump_python(record, mode="json", fallback=str)
     return data
 
 
@@ -262,7 +263,7 @@ def read_record(path: Path, cls: type[R]) -> R:
     try:
         while data["version"] < current:
             data = _UPGRADES[cls][data["version"]](data)
-        record: R = _adapter(cls).validate_json(text if data["version"] == version else json.dumps(data),
+        record: R = adapter(cls).validate_json(text if data["version"] == version else json.dumps(data),
                                                 strict=True)
     except ValidationError as exc:
         raise RecordError(f"{path} is damaged ({_explained(exc)})") from exc

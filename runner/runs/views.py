@@ -13,7 +13,6 @@ types: the printed JSON and its schema cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -259,13 +258,12 @@ def _schema(shape: Any, title: str) -> dict[str, Any]:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": title}
 
 
-@functools.cache
 def _adapter(shape: Any) -> TypeAdapter[Any]:
-    # Imported and built on first use: the engine and its progress bar import this module
-    # (through runner.runs.display), and only readers serialise.
-    from pydantic import TypeAdapter
+    # The records' module is imported on first use: the progress bar's display imports
+    # this module's types, and only readers serialise.
+    from runner.runs.records import adapter
 
-    return TypeAdapter(shape)
+    return adapter(shape)
 
 
 V = TypeVar("V")

@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
 from annotated_types import Ge
 
-from runner.runs.records import ItemCounts, MiniBatchCounts, RecordError
+from runner.runs.records import ItemCounts, MiniBatchCounts, RecordError, adapter
 
 if TYPE_CHECKING:  # imported where lines are decoded: a worker never loads pydantic
-    from pydantic import TypeAdapter
     from pydantic_core import ErrorDetails
 
 Count = Annotated[int, Ge(0)]
@@ -85,18 +84,6 @@ def encode(line: LedgerLine) -> bytes:
     return json.dumps(fields, separators=(",", ":")).encode() + b"\n"
 
 
-_ADAPTER: list[TypeAdapter[LedgerLine]] = []
-
-
-def _adapter() -> TypeAdapter[LedgerLine]:
-    """Built on first use: workers import this module's types, never the decoder."""
-    if not _ADAPTER:
-        from pydantic import TypeAdapter
-
-        _ADAPTER.append(TypeAdapter(LedgerLine))
-    return _ADAPTER[0]
-
-
 def decode(raw: bytes, total: int | None = None) -> LedgerLine:
     """A complete line (ending in a newline) as its type; LineError says what is wrong.
     `total`: the step's mini-batches, which `mb` must be one of."""
@@ -105,7 +92,7 @@ def decode(raw: bytes, total: int | None = None) -> LedgerLine:
     if not raw.lstrip()[:1] == b"{":
         raise NotALine(_NOT_A_LINE)
     try:
-        line = _adapter().validate_json(raw, strict=True)
+        line: LedgerLine = adapter(LedgerLine).validate_json(raw, strict=True)  # built on first use
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         if any(error["type"] == "json_invalid" for error in errors):
