@@ -58,12 +58,17 @@ def remedy(exc: OSError) -> str:
 
 def explained(exc: OSError) -> str:
     """`cannot write <path>: <the OS's words>`: the path (both, for a rename) and the
-    cause, without the `[Errno n]` Python puts before them."""
+    cause, without the `[Errno n]` Python puts before them. An error of no file and of
+    no kind this knows (a connection refused) is the OS's words alone."""
+    cause = exc.strerror or str(exc)
+    known = exc.errno in (errno.EMFILE, errno.ENFILE) or remedy(exc) != "fix the cause"
+    if exc.filename is None and not known:
+        return cause
     where = "a file" if exc.filename is None else str(exc.filename)
     if exc.filename2 is not None:
         where += f" (to {exc.filename2})"
-    verb = "open" if exc.errno in (errno.EMFILE, errno.ENFILE) else "write" if remedy(exc) != "fix the cause" else "use"
-    return f"cannot {verb} {where}: {exc.strerror or exc}"
+    verb = "open" if exc.errno in (errno.EMFILE, errno.ENFILE) else "write" if known else "use"
+    return f"cannot {verb} {where}: {cause}"
 
 
 def file_system_error(exc: OSError) -> FileSystemError:
