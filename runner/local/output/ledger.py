@@ -264,8 +264,6 @@ class Ledger:
                         handle.close()
 
 
-
-
 def _no_linked_folders(output: Path) -> None:
     """The output's folder and the one above it (outputs/<output>/, or staging/<output>/)
     must be folders of the run's, not links out of it: rows would be written wherever a
