@@ -21,7 +21,7 @@ from runner.local.partition.identity import changed_inputs, shown
 from runner.plan.plan import Plan
 from runner.render import plan_json, plan_text
 from runner.runs import follow, inspect
-from runner.runs.folder import RunFolder, StepFolder, new_run, pid_alive
+from runner.runs.folder import RunFolder, StepFolder, new_run, no_links, pid_alive
 from runner.runs.outcome import Compiled, Results, RunError, RunResult
 from runner.runs.records import JobRecord, ProgressRecord, RecordError, RunRecord, StepRecord
 from runner.runs.status import Status
@@ -178,7 +178,7 @@ def _driver_holds(run: RunFolder) -> bool:
     """Whether a driver holds the run's lock now: a pid in run.json alone may have been
     reused by another process since (and SIGINT would go to it)."""
     try:
-        with open(run.lock, "a") as lock:
+        with open(run.lock, "a", opener=no_links) as lock:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True

@@ -88,6 +88,25 @@ def test_a_link_planted_for_the_driver_log_is_refused(tmp_path):
     assert outside.read_text() == "keep me\n"
 
 
+def test_links_planted_for_the_workers_logs_are_not_followed(tmp_path):
+    """The workers' stdout/stderr (opened by the driver) and their `logging` file
+    (opened by the worker) are run-folder files too: no write goes through a link."""
+    run_id, step = _stopped_run(tmp_path)
+    logs = [p for p in (step / "logs").rglob("*") if p.is_file() and p.name != "driver.log"]
+    assert logs, sorted((step / "logs").rglob("*"))
+    outside = []
+    for n, log in enumerate(logs):
+        target = tmp_path / f"precious-{n}.txt"
+        target.write_text("keep me\n")
+        log.unlink()
+        log.symlink_to(target)
+        outside.append(target)
+    resumed = cli("resume", run_id, cwd=tmp_path)
+    _clean(resumed)
+    assert resumed.returncode != 0, resumed.stdout
+    assert all(t.read_text() == "keep me\n" for t in outside)
+
+
 def test_a_ledger_replaced_by_a_folder_is_a_damaged_run_folder_for_every_command(tmp_path):
     run_id, step = _stopped_run(tmp_path)
     ledger = step / "ledger.jsonl"
