@@ -182,7 +182,7 @@ def rm(runs: tuple[str, ...], force: bool) -> None:
 
 @cli.command()
 @click.option("--keep", type=click.IntRange(min=0), metavar="N",
-              help="Also remove every run but the newest N of each spec file.")
+              help="Also remove every finished run but the newest N of each spec file (running runs never go, nor count).")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 def gc(keep: int | None, dry_run: bool) -> None:
     """Remove runs that failed their pre-flight checks and, with --keep N, the older runs

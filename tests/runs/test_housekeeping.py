@@ -99,3 +99,15 @@ def test_rm_and_gc_with_real_runs_that_reused_output(tmp_path: Path) -> None:
     # The later run's rows stay: its output files are links to the same data.
     assert len(output_rows(tmp_path, second)) == 9
     assert cli("runs", cwd=tmp_path).stdout.split()[0] == second
+
+
+def test_gc_keep_counts_finished_runs_only(tmp_path: Path) -> None:
+    """`gc --keep 1` with a newer run still going: the newest finished run is the one
+    kept (the running one is never removed, and does not take its place)."""
+    root = tmp_path / "runs"
+    done = _run(root, "a0", "specs/a.yaml", Status.SUCCEEDED, 100)
+    busy = _run(root, "a1", "specs/a.yaml", Status.RUNNING, 200, driver_pid=os.getpid())
+    assert gc(root, keep=1) == []
+    assert done.path.exists() and busy.path.exists()
+    older = _run(root, "a2", "specs/a.yaml", Status.FAILED, 50)
+    assert gc(root, keep=1) == [f"removed {older.id} (failed)"]
