@@ -3,16 +3,18 @@ retry, cancel, runs, rm, gc, status, results, logs."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import click
 
 from runner import api
-from runner.cli.common import EXIT_OK, TARGETS, _err, cli, override_options
+from runner.cli.common import EXIT_INTERRUPTED, EXIT_OK, TARGETS, _err, cli, override_options
 from runner.runs.display import outcome_text, status_lines
 from runner.runs.status import Status, exit_code
 from runner.watch import print_follow, watch_status
@@ -132,6 +134,17 @@ def cancel(run: str) -> None:
     _err(api.cancel(run))
 
 
+@contextlib.contextmanager
+def _watching(run: str) -> Iterator[None]:
+    """Ctrl-C while watching a run from another terminal stops the watching, not the
+    run: said so (a bare `interrupted` reads as if the run stopped); exit 130 still."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        _err(f"stopped watching; the run goes on (`runner cancel {run}` stops it)")
+        sys.exit(int(EXIT_INTERRUPTED))
+
+
 STATUSES = click.Choice(sorted(s.value for s in Status), case_sensitive=False)
 
 
@@ -202,7 +215,8 @@ def gc(keep: int | None, dry_run: bool) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run and its steps as JSON (schema/runner-status.schema.json).")
 @click.option("--watch", "-w", is_flag=True,
-              help="Redraw it until the run ends, then exit as `runner apply` would (0, 1, 2, 3 or 130).")
+              help="Redraw it until the run ends, then exit as `runner apply` would (0, 1, 2, 3 or 130). "
+                   "Ctrl-C stops watching (exit 130); the run goes on.")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True, metavar="SECONDS",
               help="How often --watch reads the status.")
 def status(run: str, as_json: bool, watch: bool, interval: float) -> None:
@@ -215,8 +229,9 @@ def status(run: str, as_json: bool, watch: bool, interval: float) -> None:
         if as_json:
             raise click.UsageError("--watch draws text; --json prints one status")
         out = sys.stdout
-        ended = watch_status(lambda: api.status(run), out, interval, out.isatty(),
-                             lambda: shutil.get_terminal_size().columns)
+        with _watching(run):
+            ended = watch_status(lambda: api.status(run), out, interval, out.isatty(),
+                                 lambda: shutil.get_terminal_size().columns)
         sys.exit(int(exit_code(ended)))
     view = api.status(run)
     if as_json:
@@ -258,9 +273,10 @@ def logs(run: str, worker: int | None, system: bool, step: str | None, follow: b
 
     With -f, from any terminal: the driver's log and each worker's user logs (only
     --worker's; only the driver's with --sys), as `tail -f` shows them, from their start
-    until the run ends; then exit 0."""
+    until the run ends; then exit 0. Ctrl-C stops following (exit 130); the run goes on."""
     if follow:
-        shown = print_follow(api.follow(run, worker, system, step), sys.stdout)
+        with _watching(run):
+            shown = print_follow(api.follow(run, worker, system, step), sys.stdout)
     else:
         shown = False
         for path, text in api.logs(run, worker, system, step):
