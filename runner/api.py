@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,13 +261,23 @@ def cancel(run: str, root: Path | None = None, session: object = None) -> str:
 
 
 def list_runs(root: Path | None = None, statuses: Sequence[str] = (),
-              limit: int | None = None) -> list[RunSummary]:
+              limit: int | None = None, specs: Sequence[str] = ()) -> list[RunSummary]:
     """Every run, oldest first, with its status (a run whose driver is gone while it said
-    running is shown as interrupted); only those in `statuses` if any; the newest `limit`."""
+    running is shown as interrupted); only those in `statuses` if any, of `specs` if any
+    (a spec file from the working directory, a file name, or a spec's name); the newest `limit`."""
     from runner.runs import inspect
 
-    found = [run for run in inspect.list_all(root or runs_dir()) if not statuses or run.status in statuses]
+    found = [run for run in inspect.list_all(root or runs_dir()) if (not statuses or run.status in statuses)
+             and (not specs or any(_of_spec(run, name) for name in specs))]
     return found[max(0, len(found) - limit):] if limit is not None else found
+
+
+def _of_spec(run: RunSummary, name: str) -> bool:
+    """Whether `run` was applied from the spec `name` says: the same file (wherever the
+    run was applied from), a file of that name, or a spec of that name."""
+    if name in (run.name, os.path.basename(run.spec)):
+        return True
+    return bool(run.spec) and os.path.normpath(os.path.join(run.cwd, run.spec)) == os.path.abspath(name)
 
 
 def status(run: str, root: Path | None = None, session: object = None) -> RunView:

@@ -7,7 +7,6 @@ import contextlib
 import os
 import shutil
 import sys
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -15,7 +14,7 @@ import click
 
 from runner import api
 from runner.cli.common import EXIT_INTERRUPTED, EXIT_OK, TARGETS, _err, cli, override_options
-from runner.runs.display import outcome_text, status_lines
+from runner.runs.display import counted, outcome_text, runs_table, status_lines
 from runner.runs.status import Status, exit_code
 from runner.watch import print_follow, watch_status
 
@@ -152,14 +151,17 @@ STATUSES = click.Choice(sorted(s.value for s in Status), case_sensitive=False)
 @click.option("--json", "as_json", is_flag=True,
               help="Print the runs as a JSON list: each run's run.json (schema/runner-runs.schema.json).")
 @click.option("--status", "statuses", multiple=True, type=STATUSES, help="Only runs in this state (repeatable).")
+@click.option("--spec", "specs", multiple=True, metavar="NAME",
+              help="Only runs of this spec: its file (from here, or by file name) or its name (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the newest N (still listed oldest first).")
-def runs(as_json: bool, statuses: tuple[str, ...], limit: int | None) -> None:
-    """List the project's runs, oldest first.
+def runs(as_json: bool, statuses: tuple[str, ...], specs: tuple[str, ...], limit: int | None) -> None:
+    """List the project's runs, oldest first: id, status (with the items that failed
+    within the thresholds of a run that succeeded), target, start, duration and spec.
 
     Runs are kept in the nearest `.runner/` folder up from the working directory (or
     $RUNNER_HOME). Runs that failed their pre-flight checks are summed up in one line
     (`--status preflight` lists them, `runner gc` removes them)."""
-    found = api.list_runs(statuses=statuses)
+    found = api.list_runs(statuses=statuses, specs=specs)
     preflight = [] if as_json or statuses else [r for r in found if r.status == Status.PREFLIGHT]
     found = [r for r in found if r.status != Status.PREFLIGHT] if preflight else found
     found = found[len(found) - min(limit, len(found)):] if limit is not None else found
@@ -169,11 +171,12 @@ def runs(as_json: bool, statuses: tuple[str, ...], limit: int | None) -> None:
         click.echo(runs_json(found))
         return
     if not found and not preflight:
-        _err(f"no runs{' with status ' + ' or '.join(statuses) if statuses else ' yet'} "
+        which = " or ".join(statuses) if statuses else ""
+        of = f" of {' or '.join(specs)}" if specs else ""
+        _err(f"no runs{' with status ' + which if which else ''}{of}{' yet' if not which and not of else ''} "
              f"(they are kept under {api.runs_dir()})")
-    for info in found:
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.started))
-        click.echo(f"{info.id:<48} {str(info.status):<12} {info.target:<11} {started}  {info.spec}")
+    for line in runs_table(found):
+        click.echo(line)
     if preflight:
         click.echo(f"and {len(preflight)} failed pre-flight check{'s' if len(preflight) > 1 else ''} "
                    f"(newest {preflight[-1].id}): `runner runs --status preflight` lists them, "
@@ -250,13 +253,19 @@ def status(run: str, as_json: bool, watch: bool, interval: float) -> None:
 @click.option("--sorted", "in_input_order", is_flag=True,
               help="Rows in input order (files as listed; a table's files, then its rows), not as they finished.")
 def results(run: str, head: int, step: str | None, in_input_order: bool) -> None:
-    """Show a run's output rows: how many, and the first few (the tutorial's view).
+    """Show a run's output rows: how many, and the first few (the tutorial's view); the
+    rows of a run still running, or stopped before it finished, are said to be partial.
 
     Rows are kept in the order their mini-batches finished; --sorted shows them in the
     order of the inputs (by mini-batch, then as run() returned them)."""
     found = api.results(run, head, step, in_input_order=in_input_order)
     _err(found.path)
-    click.echo(f"{os.path.basename(found.path)} has {found.rows} row{'s' if found.rows != 1 else ''}")
+    state = api.status(run).status
+    # Rows of a run that did not finish well are only part of its output: said, or a
+    # count read as the whole (`has 460 rows` of a canceled run) misleads.
+    partial = "" if state.ok else f" (partial: run is {state})" if state == Status.RUNNING else \
+        f" (partial: run {state})"
+    click.echo(f"{os.path.basename(found.path)} has {counted(found.rows, 'row')}{partial}")
     for line in found.head:
         click.echo(line)
 

@@ -207,7 +207,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         not_run = write_reports(folder, stopped=tripped is not None)
         if tripped and not_run:
             tripped += _never_ran(not_run)
-        reason = problem or tripped or within(job, ledger)
+        reason = problem or tripped or within(job, ledger, folder.failed_items)
         return StepResult(job.name, Status.FAILED if tripped or problem else Status.SUCCEEDED, reason, output=output)
     # A table's rows are known when every range was counted at planning (not for Parquet,
     # partitions or files read whole): then progress shows "of N" rows too.
@@ -237,7 +237,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         progress.close(supervisor, Status.FAILED)
         raise PreflightError(outcome.reason)
     status = Status(outcome.status)
-    reason = outcome.reason or within(job, ledger)
+    reason = outcome.reason or within(job, ledger, folder.failed_items)
     problem = _finish_output(job, folder, output, ledger) if status != Status.INTERRUPTED else None
     if problem:
         status, reason = Status.FAILED, problem
