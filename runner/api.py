@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from runner.review import Review
     from runner.runs.backend import Backend
     from runner.runs.folder import RunFolder
-    from runner.runs.outcome import Compiled, Results, RunResult
+    from runner.runs.outcome import ApplyOptions, Compiled, Results, RunResult
     from runner.runs.views import LogChunk, RunSummary, RunView
     from runner.spec.load import LoadedSpec
 
@@ -210,12 +210,12 @@ def init_project(folder: str | Path = ".", tabular: bool = False, force: bool = 
 
 def apply(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
           environ: Mapping[str, str] | None = None, root: Path | None = None, stream: IO[str] | None = None,
-          session: object = None) -> RunResult:
+          session: object = None, options: ApplyOptions | None = None) -> RunResult:
     """Run a spec on its target (or `target`), in a new run folder under `root` (the
-    project's runs: `runs_dir(spec)`), to its end. `session` replaces an Azure target's
-    SDK seam (tests)."""
+    project's runs: `runs_dir(spec)`), to its end. `options`: no reuse, and who is told
+    the run as it starts. `session` replaces an Azure target's SDK seam (tests)."""
     result = plan(spec, sets, set_params, target, environ)
-    return backend_for(result.target, session).apply(result, root or runs_dir(spec), stream)
+    return backend_for(result.target, session).apply(result, root or runs_dir(spec), stream, options)
 
 
 def runs_dir(spec: str | None = None) -> Path:

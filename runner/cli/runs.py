@@ -19,58 +19,77 @@ from runner.runs.status import Status, exit_code
 from runner.watch import print_follow, watch_status
 
 if TYPE_CHECKING:
+    from runner.runs.folder import RunFolder
     from runner.runs.outcome import RunResult
 
 
 def _finish(result: RunResult) -> None:
-    """The outcome of apply/resume: one line per step, then where to look; exit code."""
+    """The outcome of apply/resume: one line per step, then where to look; exit code.
+    Commands are on lines of their own: a run id is long, and a line that wraps at 80
+    columns would split it."""
     for step in result.steps:
         line = f"{step.name}: {outcome_text(str(step.status), step.reason if step.status != 'preflight' else '')}"
         if step.reused_from:
-            line = f"{step.name}: reused the output of run {step.reused_from} (same spec, inputs and code; allow_reuse)"
+            line = (f"{step.name}: reused the output of run {step.reused_from} (same spec, inputs and code; "
+                    "allow_reuse; `runner apply --no-reuse` runs it again)")
         _err(line)
         if step.status == "preflight":
             _err(f"runner: cannot start step '{step.name}':\n{step.reason}")
     run_id = result.run.id
     if result.status.ok:
         rows = any(step.output for step in result.steps)
-        # Two lines: a run id is long, and a line that wraps at 80 columns splits a word.
         _err(f"run {run_id} {result.status}")
         outputs = result.run.step(result.steps[-1].name).outputs
-        _err(f"`runner results {run_id}` shows the output" if rows else
+        _err(f"its output:\n  runner results {run_id}" if rows else
              f"the entry script wrote its outputs (summary_only) under {outputs}")
     elif result.note:  # the backend's own word on what happens next
         _err(f"run {run_id}: {result.note}")
     elif result.status in ("interrupted", "canceled"):
-        _err(f"run {run_id} {result.status}; `runner resume {run_id}` continues it")
+        _err(f"run {run_id} {result.status}; to continue it:\n  runner resume {run_id}")
     elif result.status == "failed":
-        _err(f"run {run_id} failed; see `runner status {run_id}` and `runner logs {run_id}`")
+        _err(f"run {run_id} failed; to see why:\n  runner status {run_id}\n  runner logs {run_id}")
     elif result.status == "error":
-        _err(f"run {run_id} stopped; `runner resume {run_id}` goes on once the cause is fixed")
+        _err(f"run {run_id} stopped; once the cause is fixed:\n  runner resume {run_id}")
     click.echo(run_id)
     sys.exit(int(result.exit_code))
+
+
+def _started(run: RunFolder) -> None:
+    """The run, named as soon as it exists (as `az ml job create` names its job), with
+    what follows it and stops it from another terminal."""
+    _err(f"run {run.id}; from any terminal:\n  runner status {run.id} --watch\n  runner logs {run.id} -f\n"
+         f"  runner cancel {run.id}")
 
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @override_options
 @click.option("--target", type=TARGETS, help="Override the spec's target.")
-def apply(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: str | None) -> None:
+@click.option("--no-reuse", is_flag=True,
+              help="Run every step, even one whose spec, inputs and code are unchanged since an earlier run "
+                   "(allow_reuse). On Azure ML each step is submitted with allow_reuse false (v1) or "
+                   "is_deterministic false (v2).")
+def apply(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: str | None,
+          no_reuse: bool) -> None:
     """Run a spec: on this machine (target local, the default) or on Azure ML.
 
-    Prints the run id on stdout; progress, logs and the outcome go to stderr. Exit 0 when
-    the job succeeds (failures within its thresholds included), 1 when a threshold is
-    exceeded, 2 for a bad spec or a failed pre-flight check, 3 when Azure ML (or its SDK)
-    fails, 130 when interrupted. On Azure, apply submits, follows the run to its end and
-    downloads its output into the run folder.
+    Names the run on stderr as soon as it starts, with the commands that watch, follow and
+    cancel it; prints the run id on stdout at the end; progress, logs and the outcome go
+    to stderr. Exit 0 when the job succeeds (failures within its thresholds included: the
+    outcome says how many), 1 when a threshold is exceeded, 2 for a bad spec or a failed
+    pre-flight check, 3 when Azure ML (or its SDK) fails, 130 when interrupted. On Azure,
+    apply submits, follows the run to its end and downloads its output into the run folder.
 
     \b
     Examples:
       runner apply specs/mnist.yaml
       runner apply specs/mnist.single-image.yaml --set-param batch_size_param=1
       runner apply specs/mnist.yaml --target azureml-v2
+      runner apply specs/mnist.yaml --no-reuse
     """
-    _finish(api.apply(spec, sets, set_params, target))
+    from runner.runs.outcome import ApplyOptions
+
+    _finish(api.apply(spec, sets, set_params, target, options=ApplyOptions(reuse=not no_reuse, started=_started)))
 
 
 @cli.command()

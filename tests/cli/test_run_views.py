@@ -5,11 +5,12 @@ unfinished run says its rows are partial; `status` of a finished run its times."
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
 from tests.faults.test_crashes import start, wait_for
-from tests.local.helpers import cli, make_files, run_folder, write_spec
+from tests.local.helpers import cli, make_files, output_rows, run_folder, write_spec
 
 
 def test_a_success_with_failures_says_how_many_the_first_error_and_where(tmp_path: Path) -> None:
@@ -68,3 +69,28 @@ def test_results_of_an_unfinished_run_say_they_are_partial(tmp_path: Path) -> No
         run.communicate(timeout=60)
     shown = cli("results", "latest", cwd=tmp_path).stdout.splitlines()[0]
     assert shown.startswith("parallel_run_step.txt has ") and shown.endswith(" (partial: run interrupted)"), shown
+
+
+def test_apply_names_the_run_first_with_its_commands(tmp_path: Path) -> None:
+    make_files(tmp_path / "data", 2)
+    write_spec(tmp_path)
+    applied = cli("apply", "spec.yaml", cwd=tmp_path)
+    run_id = applied.stdout.strip()
+    assert applied.stderr.splitlines()[:4] == [f"run {run_id}; from any terminal:",
+                                               f"  runner status {run_id} --watch", f"  runner logs {run_id} -f",
+                                               f"  runner cancel {run_id}"], applied.stderr
+    # the way on, on a line of its own (a long id never broken by an 80-column wrap)
+    assert applied.stderr.splitlines()[-3:] == [f"run {run_id} succeeded", "its output:", f"  runner results {run_id}"]
+
+
+def test_apply_no_reuse_runs_a_step_allow_reuse_would_reuse(tmp_path: Path) -> None:
+    make_files(tmp_path / "data", 4)
+    write_spec(tmp_path, step={"allow_reuse": True})
+    first = cli("apply", "spec.yaml", cwd=tmp_path).stdout.strip()
+    reused = cli("apply", "spec.yaml", cwd=tmp_path)
+    assert f"reused the output of run {first}" in reused.stderr and "--no-reuse" in reused.stderr, reused.stderr
+    again = cli("apply", "spec.yaml", "--no-reuse", cwd=tmp_path)
+    assert again.returncode == 0 and "reused" not in again.stderr, again.stderr
+    step = json.loads((run_folder(tmp_path, again.stdout.strip()) / "score" / "step.json").read_text())
+    assert step["status"] == "succeeded" and step["reused_from"] is None
+    assert output_rows(tmp_path, again.stdout.strip()) != []

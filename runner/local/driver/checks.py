@@ -45,9 +45,11 @@ def within(job: StepPlan, ledger: Ledger, failed_items: Path) -> str:
     t = ledger.totals
     if not t.items.failed and not t.mini_batches.failed:
         return ""
+    first = _first_error(t.first_errors).removeprefix("; ")
+    # Lines of their own: the path is long, and a terminal wraps it wherever it must.
     return (f"{counted(t.items.failed, 'item')} and {counted(t.mini_batches.failed, 'mini-batch', 'mini-batches')} "
-            f"failed, within the thresholds (error_threshold {job.error_threshold}){_first_error(t.first_errors)}; "
-            f"listed in {failed_items}")
+            f"failed, within the thresholds (error_threshold {job.error_threshold})"
+            f"{chr(10) + first if first else ''}\nlisted in {failed_items}")
 
 
 def _first_error(errors: list[str]) -> str:

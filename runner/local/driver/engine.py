@@ -49,8 +49,9 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 class _Stop:
     """Ctrl-C and SIGTERM set a flag the loop reads, so no write is cut in half."""
 
-    def __init__(self) -> None:
+    def __init__(self, canceled: Callable[[], bool]) -> None:
         self.requested = False
+        self.canceled = canceled  # whether the signal was `runner cancel`'s, not a Ctrl-C
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Stop:
@@ -109,10 +110,10 @@ def _execute(run: RunFolder, runs_root: Path, stream: IO[str], written: JobRecor
     results: list[StepResult] = []
     fingerprints: dict[str, str] = {}
     status = Status.SUCCEEDED
-    with _Stop() as stop:
+    with _Stop(lambda: run.cancel_requested(os.getpid(), consume=False)) as stop:
         for job in steps:
             result = _run_step_safely(run, job, runs_root, fingerprints, stop, stream)
-            if result.status == Status.INTERRUPTED and run.cancel_requested(os.getpid()):
+            if result.status in (Status.INTERRUPTED, Status.CANCELED) and run.cancel_requested(os.getpid()):
                 result = dataclasses.replace(result, status=Status.CANCELED, reason="by `runner cancel`")
             results.append(result)
             with contextlib.suppress(OSError):  # with the disk full this may not be written either
@@ -241,6 +242,8 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
     problem = _finish_output(job, folder, output, ledger) if status != Status.INTERRUPTED else None
     if problem:
         status, reason = Status.FAILED, problem
+    if status == Status.INTERRUPTED and stop.canceled():  # the driver log says what the run records
+        status, reason = Status.CANCELED, "by `runner cancel`"
     snap = progress.close(supervisor, status)
     not_run = write_reports(folder, stopped=status == Status.FAILED)
     if not_run:
