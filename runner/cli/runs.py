@@ -13,14 +13,35 @@ from typing import TYPE_CHECKING
 import click
 
 from runner import api
+from runner.errors import RunnerError
 from runner.cli.common import EXIT_INTERRUPTED, EXIT_OK, TARGETS, _err, cli, override_options
 from runner.runs.display import counted, outcome_text, runs_table, status_lines
 from runner.runs.status import Status, exit_code
 from runner.watch import print_follow, watch_status
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from runner.runs.folder import RunFolder
     from runner.runs.outcome import RunResult
+
+
+def _complete_runs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Tab on a RUN: `latest`, then the project's run ids, newest first. Never an error:
+    a shell prints whatever a completion raises."""
+    from click.shell_completion import CompletionItem
+
+    from runner.runs.folder import LATEST, list_runs
+
+    try:
+        ids = [run.id for run in reversed(list_runs(api.runs_dir()))]
+    except (OSError, RunnerError):  # no project, RUNNER_HOME a file: nothing to offer
+        ids = []
+    return [CompletionItem(name) for name in (LATEST[0], *ids) if name.startswith(incomplete)]
+
+
+# A run id, a prefix of one, or `latest`; run ids complete on Tab.
+RUN = click.argument("run", shell_complete=_complete_runs)
 
 
 def _finish(result: RunResult) -> None:
@@ -93,7 +114,7 @@ def apply(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target:
 
 
 @cli.command()
-@click.argument("run")
+@RUN
 @click.option("--accept-changed-inputs", is_flag=True,
               help="Go on although input tables changed since the run was planned: their unfinished "
                    "mini-batches fail and are listed in failed_items.jsonl.")
@@ -107,7 +128,7 @@ def resume(run: str, accept_changed_inputs: bool) -> None:
 
 
 @cli.command()
-@click.argument("run")
+@RUN
 @click.option("--update-code", is_flag=True,
               help="Run with the code as source_directory holds it now (a fix), not the run's snapshot.")
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
@@ -143,7 +164,7 @@ def retry(run: str, update_code: bool, sets: tuple[str, ...], set_params: tuple[
 
 
 @cli.command()
-@click.argument("run")
+@RUN
 def cancel(run: str) -> None:
     """Stop a running run from any terminal, as Ctrl-C in its own would: locally the
     driver stops its workers, keeps what it committed and records `canceled` (`runner
@@ -203,7 +224,7 @@ def runs(as_json: bool, statuses: tuple[str, ...], specs: tuple[str, ...], limit
 
 
 @cli.command()
-@click.argument("runs", nargs=-1, required=True)
+@click.argument("runs", nargs=-1, required=True, shell_complete=_complete_runs)
 @click.option("--force", is_flag=True, help="Remove a run even though a later run reused its output.")
 def rm(runs: tuple[str, ...], force: bool) -> None:
     """Remove runs' folders. RUN is a run id, a prefix of one, or `latest`.
@@ -233,7 +254,7 @@ def gc(keep: int | None, dry_run: bool) -> None:
 
 
 @cli.command()
-@click.argument("run")
+@RUN
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run and its steps as JSON (schema/runner-status.schema.json).")
 @click.option("--watch", "-w", is_flag=True,
@@ -266,7 +287,7 @@ def status(run: str, as_json: bool, watch: bool, interval: float) -> None:
 
 
 @cli.command()
-@click.argument("run")
+@RUN
 @click.option("--head", type=click.IntRange(min=0), default=10, show_default=True, help="Rows to show.")
 @click.option("--step", help="The step whose output to show (default: the last with one).")
 @click.option("--sorted", "in_input_order", is_flag=True,
@@ -290,7 +311,7 @@ def results(run: str, head: int, step: str | None, in_input_order: bool) -> None
 
 
 @cli.command()
-@click.argument("run")
+@RUN
 @click.option("--worker", type=click.IntRange(min=0), help="Only this worker's user logs.")
 @click.option("--sys", "system", is_flag=True, help="The engine's own logs instead of the entry script's.")
 @click.option("--step", help="Only this step.")
