@@ -179,13 +179,16 @@ def write_schemas(folder: str | Path) -> list[Path]:
     from runner.spec.schema import SPEC_SCHEMA_FILE, VARIANT_SCHEMA_FILE, dumps, spec_schema, variant_schema
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, schema in ((SPEC_SCHEMA_FILE, spec_schema()), (VARIANT_SCHEMA_FILE, variant_schema()),
-                         (STATUS_SCHEMA_FILE, status_schema()), (RUNS_SCHEMA_FILE, runs_schema())):
-        target = folder / name
-        target.write_text(dumps(schema), encoding="utf-8")
-        written.append(target)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, schema in ((SPEC_SCHEMA_FILE, spec_schema()), (VARIANT_SCHEMA_FILE, variant_schema()),
+                             (STATUS_SCHEMA_FILE, status_schema()), (RUNS_SCHEMA_FILE, runs_schema())):
+            target = folder / name
+            target.write_text(dumps(schema), encoding="utf-8")
+            written.append(target)
+    except OSError as exc:  # a folder that cannot be made or written: the user's to fix (exit 2)
+        raise RunError(f"cannot write the schemas into {folder}: {exc.strerror or exc}") from exc
     return written
 
 
