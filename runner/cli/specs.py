@@ -232,6 +232,8 @@ def init(folder: str, tabular: bool, name: str | None, force: bool) -> None:
     made = api.init_project(folder, tabular, force, name)
     for path in made.written:
         click.echo(str(path))
+    if made.note:
+        _err(made.note)
     spec = os.path.relpath(made.spec, made.folder)
     where = "" if os.path.samefile(made.folder, ".") else f"cd {made.folder} && "
     _err(f"next: {where}runner validate specs/ && runner apply {spec} && runner results latest")
