@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from runner.inputs.snapshot import SnapshotError, list_code
+from runner.inputs.units import size_text
 from runner.inputs.work import StepWork
 from runner.plan.plan import REDACTED, Plan, StepPlan
 from runner.plan.references import ArgumentPlan, InputPlan, Secret
@@ -85,16 +86,6 @@ def _snapshot_lines(step: StepPlan, cwd: str) -> list[str]:
         return [f"  code snapshot  - ({exc})"]
     warning = listing.limit_warning()
     return [f"  code snapshot  {listing.summary()}", *([f"  warning        {warning}"] if warning else [])]
-
-
-def size_text(count: int) -> str:
-    """Bytes as a person reads them: 512 B, 4.5 KiB, 12.0 MiB."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"
 
 
 def work_text(work: StepWork) -> str:
