@@ -94,14 +94,14 @@ def work_text(work: StepWork) -> str:
         return f"not counted: {work.note}" if work.note else "not counted"
     parts = []
     if work.files is not None:
-        parts.append(f"{work.files} file{'s' if work.files != 1 else ''}")
+        parts.append(f"{work.files:,} file{'s' if work.files != 1 else ''}")
     if work.bytes is not None:
         parts.append(size_text(work.bytes))
     if work.rows is not None:
         exact = all(i.rows_exact for i in work.inputs)
         parts.append(f"{'' if exact else '~'}{work.rows:,} rows")
     if work.mini_batches is not None:
-        batches = f"{'' if work.exact else '~'}{work.mini_batches} mini-batch{'es' if work.mini_batches != 1 else ''}"
+        batches = f"{'' if work.exact else '~'}{work.mini_batches:,} mini-batch{'es' if work.mini_batches != 1 else ''}"
     else:
         batches = f"mini-batches: {work.note or 'counted at run time'}"
     workers = f" on {work.workers} worker{'s' if work.workers != 1 else ''}" if work.workers else ""

@@ -21,8 +21,9 @@ _UP, _CLEAR = "\x1b[{}F", "\x1b[J"
 def watch_status(read: Callable[[], RunView], out: IO[str], interval: float, tty: bool,
                  width: Callable[[], int], sleep: Callable[[float], None] = time.sleep) -> Status:
     """Show the status `read()` returns until the run ends; returns how it ended. On a
-    terminal the block is redrawn in place, each line cut to the terminal's width; otherwise (a file, a pipe, CI) a new block is
-    written, after a blank line, only when the run changed."""
+    terminal the block is redrawn in place, each line cut to the terminal's width;
+    otherwise (a file, a pipe, CI) a new block is written, after a blank line, only when
+    the run changed."""
     shown: list[str] = []
     settled: RunView | None = None  # of the block last written
     rows = 0

@@ -218,7 +218,7 @@ def runs(as_json: bool, statuses: tuple[str, ...], specs: tuple[str, ...], limit
     for line in runs_table(found):
         click.echo(line)
     if preflight:
-        click.echo(f"and {len(preflight)} failed pre-flight check{'s' if len(preflight) > 1 else ''} "
+        click.echo(f"and {counted(len(preflight), 'failed pre-flight check')} "
                    f"(newest {preflight[-1].id}): `runner runs --status preflight` lists them, "
                    "`runner gc` removes them")
 
@@ -238,7 +238,8 @@ def rm(runs: tuple[str, ...], force: bool) -> None:
 
 @cli.command()
 @click.option("--keep", type=click.IntRange(min=0), metavar="N",
-              help="Also remove every finished run but the newest N of each spec file (running runs never go, nor count).")
+              help="Also remove every finished run but the newest N of each spec file (running runs never go, "
+                   "nor count).")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 def gc(keep: int | None, dry_run: bool) -> None:
     """Remove runs that failed their pre-flight checks and, with --keep N, the older runs

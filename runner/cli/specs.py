@@ -207,10 +207,10 @@ def example(name: str, root: str, force: bool) -> None:
     made = api.prepare_example(name, root, force)
     verb = "made" if made.made else "already there (use --force to make them again)"
     if name == "mnist":
-        _err(f"{made.test_images} test images in {made.images}, model in {made.model}: {verb}; "
+        _err(f"{made.test_images:,} test images in {made.images}, model in {made.model}: {verb}; "
              f"held-out accuracy {made.test_accuracy:.1%}")
     else:
-        _err(f"{made.rows} rows in {made.data}, model in {made.model}: {verb}")
+        _err(f"{made.rows:,} rows in {made.data}, model in {made.model}: {verb}")
 
 
 @cli.command()

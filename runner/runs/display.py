@@ -29,7 +29,7 @@ def clock(seconds: float) -> str:
 def rate(per_second: float) -> str:
     """A rate with as many digits as it deserves: 0.42, 4.2, 42, 4200."""
     if per_second >= 100:
-        return f"{per_second:.0f}"
+        return f"{per_second:,.0f}"
     return f"{per_second:.1f}" if per_second >= 1 else f"{per_second:.2f}"
 
 
