@@ -49,7 +49,8 @@ def _finish(result: RunResult) -> None:
     Commands are on lines of their own: a run id is long, and a line that wraps at 80
     columns would split it."""
     for step in result.steps:
-        line = f"{step.name}: {outcome_text(str(step.status), step.reason if step.status != 'preflight' else '')}"
+        said = outcome_text(str(step.status), step.reason if step.status != "preflight" else "")
+        line = f"{step.name}: " + "\n  ".join(said.split("\n"))  # a reason's later lines under the step
         if step.reused_from:
             line = (f"{step.name}: reused the output of run {step.reused_from} (same spec, inputs and code; "
                     "allow_reuse; `runner apply --no-reuse` runs it again)")
