@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from runner.review import Review
     from runner.runs.backend import Backend
     from runner.runs.folder import RunFolder
-    from runner.runs.outcome import Compiled, Results, RunResult
+    from runner.runs.outcome import ApplyOptions, Compiled, Results, RunResult
     from runner.runs.views import LogChunk, RunSummary, RunView
     from runner.spec.load import LoadedSpec
 
@@ -178,13 +179,16 @@ def write_schemas(folder: str | Path) -> list[Path]:
     from runner.spec.schema import SPEC_SCHEMA_FILE, VARIANT_SCHEMA_FILE, dumps, spec_schema, variant_schema
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, schema in ((SPEC_SCHEMA_FILE, spec_schema()), (VARIANT_SCHEMA_FILE, variant_schema()),
-                         (STATUS_SCHEMA_FILE, status_schema()), (RUNS_SCHEMA_FILE, runs_schema())):
-        target = folder / name
-        target.write_text(dumps(schema), encoding="utf-8")
-        written.append(target)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, schema in ((SPEC_SCHEMA_FILE, spec_schema()), (VARIANT_SCHEMA_FILE, variant_schema()),
+                             (STATUS_SCHEMA_FILE, status_schema()), (RUNS_SCHEMA_FILE, runs_schema())):
+            target = folder / name
+            target.write_text(dumps(schema), encoding="utf-8")
+            written.append(target)
+    except OSError as exc:  # a folder that cannot be made or written: the user's to fix (exit 2)
+        raise RunError(f"cannot write the schemas into {folder}: {exc.strerror or exc}") from exc
     return written
 
 
@@ -209,12 +213,12 @@ def init_project(folder: str | Path = ".", tabular: bool = False, force: bool = 
 
 def apply(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
           environ: Mapping[str, str] | None = None, root: Path | None = None, stream: IO[str] | None = None,
-          session: object = None) -> RunResult:
+          session: object = None, options: ApplyOptions | None = None) -> RunResult:
     """Run a spec on its target (or `target`), in a new run folder under `root` (the
-    project's runs: `runs_dir(spec)`), to its end. `session` replaces an Azure target's
-    SDK seam (tests)."""
+    project's runs: `runs_dir(spec)`), to its end. `options`: no reuse, and who is told
+    the run as it starts. `session` replaces an Azure target's SDK seam (tests)."""
     result = plan(spec, sets, set_params, target, environ)
-    return backend_for(result.target, session).apply(result, root or runs_dir(spec), stream)
+    return backend_for(result.target, session).apply(result, root or runs_dir(spec), stream, options)
 
 
 def runs_dir(spec: str | None = None) -> Path:
@@ -260,13 +264,23 @@ def cancel(run: str, root: Path | None = None, session: object = None) -> str:
 
 
 def list_runs(root: Path | None = None, statuses: Sequence[str] = (),
-              limit: int | None = None) -> list[RunSummary]:
+              limit: int | None = None, specs: Sequence[str] = ()) -> list[RunSummary]:
     """Every run, oldest first, with its status (a run whose driver is gone while it said
-    running is shown as interrupted); only those in `statuses` if any; the newest `limit`."""
+    running is shown as interrupted); only those in `statuses` if any, of `specs` if any
+    (a spec file from the working directory, a file name, or a spec's name); the newest `limit`."""
     from runner.runs import inspect
 
-    found = [run for run in inspect.list_all(root or runs_dir()) if not statuses or run.status in statuses]
+    found = [run for run in inspect.list_all(root or runs_dir()) if (not statuses or run.status in statuses)
+             and (not specs or any(_of_spec(run, name) for name in specs))]
     return found[max(0, len(found) - limit):] if limit is not None else found
+
+
+def _of_spec(run: RunSummary, name: str) -> bool:
+    """Whether `run` was applied from the spec `name` says: the same file (wherever the
+    run was applied from), a file of that name, or a spec of that name."""
+    if name in (run.name, os.path.basename(run.spec)):
+        return True
+    return bool(run.spec) and os.path.normpath(os.path.join(run.cwd, run.spec)) == os.path.abspath(name)
 
 
 def status(run: str, root: Path | None = None, session: object = None) -> RunView:

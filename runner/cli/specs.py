@@ -207,10 +207,10 @@ def example(name: str, root: str, force: bool) -> None:
     made = api.prepare_example(name, root, force)
     verb = "made" if made.made else "already there (use --force to make them again)"
     if name == "mnist":
-        _err(f"{made.test_images} test images in {made.images}, model in {made.model}: {verb}; "
+        _err(f"{made.test_images:,} test images in {made.images}, model in {made.model}: {verb}; "
              f"held-out accuracy {made.test_accuracy:.1%}")
     else:
-        _err(f"{made.rows} rows in {made.data}, model in {made.model}: {verb}")
+        _err(f"{made.rows:,} rows in {made.data}, model in {made.model}: {verb}")
 
 
 @cli.command()
@@ -232,6 +232,8 @@ def init(folder: str, tabular: bool, name: str | None, force: bool) -> None:
     made = api.init_project(folder, tabular, force, name)
     for path in made.written:
         click.echo(str(path))
+    if made.note:
+        _err(made.note)
     spec = os.path.relpath(made.spec, made.folder)
     where = "" if os.path.samefile(made.folder, ".") else f"cd {made.folder} && "
     _err(f"next: {where}runner validate specs/ && runner apply {spec} && runner results latest")

@@ -60,7 +60,18 @@ def list_all(root: Path) -> list[RunSummary]:
             records.append(RunRecord(id=run.id, name="", spec="", status=Status.ERROR, reason=str(exc)))
     from runner.runs.views import RunSummary
 
-    return [RunSummary.of(record) for record in records]
+    return [RunSummary.of(record, _failed_items(RunFolder(root / record.id), record)) for record in records]
+
+
+def _failed_items(folder: RunFolder, record: RunRecord) -> int:
+    """Items that failed in the run's steps, as their progress.json last said."""
+    failed = 0
+    for name in record.steps:
+        try:
+            failed += read_record(folder.step(name).progress, ProgressRecord).items.failed
+        except RecordError:
+            continue  # not started, or damaged: nothing to count
+    return failed
 
 
 # Brings a stopped step's numbers up to date (a killed driver's last write is older than

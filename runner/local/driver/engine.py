@@ -44,8 +44,9 @@ from runner.runs.status import Status
 class _Stop:
     """Ctrl-C and SIGTERM set a flag the loop reads, so no write is cut in half."""
 
-    def __init__(self) -> None:
+    def __init__(self, canceled: Callable[[], bool]) -> None:
         self.requested = False
+        self.canceled = canceled  # whether the signal was `runner cancel`'s, not a Ctrl-C
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Stop:
@@ -105,14 +106,14 @@ def _execute(run: RunFolder, runs_root: Path, stream: IO[str], written: JobRecor
         return _ended(run, Status.ERROR, [StepResult(step, Status.ERROR, _cannot_write(run, exc))])
     fingerprints: dict[str, str] = {}
     status = Status.SUCCEEDED
-    with _Stop() as stop:
+    with _Stop(lambda: run.cancel_requested(os.getpid(), consume=False)) as stop:
         for job in steps:
             try:
                 result = _run_step_safely(run, job, runs_root, fingerprints, stop, stream)
             except RunnerError as exc:  # a damaged run folder: recorded, then said with its own exit code
                 _ended(run, Status.ERROR, [*results, StepResult(job.name, Status.ERROR, str(exc))])
                 raise
-            if result.status == Status.INTERRUPTED and run.cancel_requested(os.getpid()):
+            if result.status in (Status.INTERRUPTED, Status.CANCELED) and run.cancel_requested(os.getpid()):
                 result = dataclasses.replace(result, status=Status.CANCELED, reason="by `runner cancel`")
             results.append(result)
             if not result.status.ok:
@@ -217,7 +218,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         not_run = write_reports(folder, stopped=tripped is not None)
         if tripped and not_run:
             tripped += _never_ran(not_run)
-        reason = problem or tripped or within(job, ledger)
+        reason = problem or tripped or within(job, ledger, folder.failed_items)
         return StepResult(job.name, Status.FAILED if tripped or problem else Status.SUCCEEDED, reason, output=output)
     # A table's rows are known when every range was counted at planning (not for Parquet,
     # partitions or files read whole): then progress shows "of N" rows too.
@@ -247,10 +248,12 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         progress.close(supervisor, Status.FAILED)
         raise PreflightError(outcome.reason)
     status = Status(outcome.status)
-    reason = outcome.reason or within(job, ledger)
+    reason = outcome.reason or within(job, ledger, folder.failed_items)
     problem = _finish_output(job, folder, output, ledger) if status != Status.INTERRUPTED else None
     if problem:
         status, reason = Status.FAILED, problem
+    if status == Status.INTERRUPTED and stop.canceled():  # the driver log says what the run records
+        status, reason = Status.CANCELED, "by `runner cancel`"
     snap = progress.close(supervisor, status)
     not_run = write_reports(folder, stopped=status == Status.FAILED)
     if not_run:
