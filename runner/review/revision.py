@@ -6,7 +6,8 @@ ls-tree`, `git cat-file`); what git does not hold cannot have an old side and is
 
 The code is compared as a snapshot takes it (runner/inputs/snapshot.py: the same ignore
 rules, the same digest), file by file, so a commit that touches only an entry script
-is a change and names the file."""
+is a change and names the file. At a revision, files git does not hold (ignored, or
+never added: a build's output, a CI job's own files) are left out of the comparison."""
 
 from __future__ import annotations
 
@@ -69,8 +70,9 @@ def _code(before: StepPlan | None, step: StepPlan, old: Plan, new: Plan, rev: Re
             change.note = "not in git: not compared"
             return change
         change.old_digest, then = _code_at(rev, rel)
-        ignored = rev.ignored(rel) if rev.rel(folder) == rel else set()
-        now = {name: digest for name, digest in now.items() if name not in ignored or name in then}
+        # What git does not hold (build output, a CI job's own files) has no old side.
+        untracked = rev.untracked(rel) if rev.rel(folder) == rel else set()
+        now = {name: digest for name, digest in now.items() if name not in untracked or name in then}
     change.old_files, change.new_files = len(then), len(now)
     change.added = sorted(set(now) - set(then))
     change.removed = sorted(set(then) - set(now))

@@ -79,12 +79,16 @@ def _cell(value: Any, limit: int | None = 80) -> str:
 def review_markdown(review: Review) -> str:
     """A pull request comment: the table of changes first, the compiled pipeline folded."""
     head = f"### Changes to the job: `{review.old}` → `{review.new}`"
+    if review.added:
+        head = f"### New spec: `{review.new}`"
     if not review.changed:
         return f"{head}\n\nNo changes to the job.\n"
     plural = "s" if len(review.fields) != 1 else ""
-    summary = f"{len(review.fields)} field{plural} change (target `{review.target}`)."
+    summary = f"{len(review.fields)} field{plural} of the spec change (target `{review.target}`)."
+    if not review.fields:
+        summary = f"No field of the spec changes (target `{review.target}`)."
     if review.added:
-        summary = f"A new spec (target `{review.target}`)."
+        summary = f"`{review.old}` does not exist (target `{review.target}`): every field is new."
     elif review.renamed_from:
         summary = f"Renamed from `{review.renamed_from}`; {summary[0].lower()}{summary[1:]}"
     lines = [head, "", summary]

@@ -116,10 +116,10 @@ class Revision:
             at = end + 1 + size + 1
         return found
 
-    def ignored(self, rel: str) -> set[str]:
-        """Files of the working tree under `rel` that git ignores (never in any revision),
-        by their path inside `rel`."""
-        listed = _git(["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--", rel], self.root)
+    def untracked(self, rel: str) -> set[str]:
+        """Files of the working tree under `rel` that git does not hold (ignored or not
+        added), by their path inside `rel`."""
+        listed = _git(["ls-files", "-z", "--others", "--", rel], self.root)
         prefix = "" if rel == "." else rel + "/"
         return {path[len(prefix):] for path in _entries(listed.stdout) if path.startswith(prefix)}
 
@@ -128,14 +128,12 @@ class Revision:
         return bool(_git(["ls-files", "-z", "--", rel], self.root).stdout.strip(b"\0"))
 
     def changes(self, rel: str) -> list[tuple[str, str]]:
-        """(A|M|D, path inside `rel`) for each file that differs between the revision and
-        the working tree, files git does not know yet included (as added)."""
+        """(A|M|D, path inside `rel`) for each file git holds that differs between the
+        revision and the working tree."""
         prefix = "" if rel == "." else rel + "/"
         diff = _entries(_git(["diff", "--no-renames", "--name-status", "-z", self.ref, "--", rel],
                              self.root).stdout)
         found = [(diff[i][0], diff[i + 1]) for i in range(0, len(diff) - 1, 2)]
-        new = _entries(_git(["ls-files", "-z", "--others", "--exclude-standard", "--", rel], self.root).stdout)
-        found += [("A", path) for path in new]
         return sorted((kind, path[len(prefix):] if path.startswith(prefix) else path) for kind, path in found)
 
     def renamed_from(self, rel: str) -> str | None:
