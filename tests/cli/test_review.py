@@ -273,3 +273,16 @@ def test_diff_json_has_the_plans_numbers(repo: Path) -> None:
     (work,) = data["work"]
     assert work["new"]["mini_batches"] == plan["work"][0]["mini_batches"] == 20 and work["old"]["mini_batches"] == 4
     assert set(work["new"]) == set(plan["work"][0]), work
+
+
+def test_a_model_changed_in_git_is_named(repo: Path) -> None:
+    (repo / "models" / "m").mkdir(parents=True)
+    (repo / "models" / "m" / "weights.bin").write_bytes(b"\0" * 16)
+    (repo / "spec.yaml").write_text(SPEC.replace("datasets:", "models:\n  m: {path: models/m}\ndatasets:"))
+    _git("add", ".", cwd=repo)
+    _git("commit", "-q", "-m", "model", cwd=repo)
+    (repo / "models" / "m" / "weights.bin").write_bytes(b"\1" * 16)
+    _git("commit", "-q", "-am", "retrained", cwd=repo)
+    shown = cli("plan", "spec.yaml", "--against", "HEAD~1", "--exit-code", cwd=repo)
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    assert "model m of step score (models/m): 1 file changed" in shown.stdout and "~ weights.bin" in shown.stdout
