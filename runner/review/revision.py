@@ -143,7 +143,8 @@ def _input_tree(rev: Revision, location: str) -> dict[str, TreeFile] | None:
     if rel is None:
         return None
     tree = rev.tree(rel)
-    return tree if tree or rev.tracked(rel) else None
+    # Data git holds only in part (a tracked .gitkeep beside ignored files) is not in git.
+    return tree if (tree or rev.tracked(rel)) and not rev.untracked(rel) else None
 
 
 def _batches(source: InputPlan, step: StepPlan, tree: dict[str, TreeFile]) -> int | None:

@@ -286,3 +286,23 @@ def test_a_model_changed_in_git_is_named(repo: Path) -> None:
     shown = cli("plan", "spec.yaml", "--against", "HEAD~1", "--exit-code", cwd=repo)
     assert shown.returncode == 1, shown.stdout + shown.stderr
     assert "model m of step score (models/m): 1 file changed" in shown.stdout and "~ weights.bin" in shown.stdout
+
+
+def test_data_git_holds_only_in_part_is_counted_once(repo: Path) -> None:
+    # data/ is ignored but a .gitkeep in it is tracked: REV did not have "1 file" of data.
+    (repo / "data" / ".gitkeep").write_text("")
+    _git("add", "-f", "data/.gitkeep", cwd=repo)
+    _git("commit", "-q", "-m", "keep", cwd=repo)
+    (repo / "spec.yaml").write_text(SPEC.replace("mini_batch_size: 5", "mini_batch_size: 10"))
+    shown = cli("plan", "spec.yaml", "--against", "HEAD", cwd=repo).stdout
+    assert "before  21 files" in shown and "inputs not in git: counted once" in shown, shown
+
+
+def test_a_folder_review_that_cannot_be_made_says_why(repo: Path) -> None:
+    (repo / "empty").mkdir()
+    empty = cli("plan", "empty", "--against", "HEAD", cwd=repo)
+    assert empty.returncode == 2 and "no runner spec below this folder" in empty.stderr, empty.stderr
+    folder = cli("plan", ".", cwd=repo)
+    assert folder.returncode == 2 and "is a folder" in folder.stderr, folder.stderr
+    stdin = cli("plan", "-", "--against", "HEAD", cwd=repo)
+    assert stdin.returncode == 2 and "Traceback" not in stdin.stderr, stdin.stderr
