@@ -205,20 +205,26 @@ def review_specs(paths: Sequence[str], against: str, sets: Sequence[str] = (), s
                  target: str | None = None, environ: Mapping[str, str] | None = None) -> list[Review]:
     """`review` of each spec named, a folder standing for every spec below it (variants
     included, runner/spec/discover.py): what a pull request changes, spec by spec."""
+    from runner.review.compare import removed
+    from runner.review.revision import removed_specs
     from runner.spec.diagnostics import Diagnostic, Mark
     from runner.spec.discover import find_specs
+    from runner.spec.gitref import Revision
 
     specs: list[str] = []
+    gone: list[str] = []
     for path in paths:
         if not os.path.isdir(path):
             specs.append(path)
             continue
         found = find_specs(path)
-        if not found:
+        gone += removed_specs(Revision.of(against, path), path)
+        if not found and not gone:
             raise SpecError([Diagnostic(Mark(path, 0, 0), (), "no runner spec below this folder")])
         specs += [os.path.normpath(spec) for spec in found]
-    return [review(spec, against=against, sets=sets, set_params=set_params, target=target, environ=environ)
-            for spec in dict.fromkeys(specs)]
+    reviews = [review(spec, against=against, sets=sets, set_params=set_params, target=target, environ=environ)
+               for spec in dict.fromkeys(specs)]
+    return reviews + [removed(f"{spec} at {against}", spec) for spec in dict.fromkeys(gone)]
 
 
 def write_schemas(folder: str | Path) -> list[Path]:

@@ -77,6 +77,7 @@ class Review:
     compiled: str  # unified diff of the compiled YAML ("" when not compiled or unchanged)
     target: str
     added: bool = False  # the old side has no such spec: everything is new
+    removed: bool = False  # the new side has no such spec (a folder's review): it no longer runs
     secrets: list[str] = field(default_factory=list)  # both sides' secret values: views hide them
     files: list[FilesChange] = field(default_factory=list)  # code and models, compared or said why not
     renamed_from: str = ""  # the spec's path at the revision, where it was renamed since
@@ -84,8 +85,13 @@ class Review:
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.fields or self.parameters or self.work or self.compiled
+        return bool(self.added or self.removed or self.fields or self.parameters or self.work or self.compiled
                     or any(f.any for f in self.files))
+
+
+def removed(old: str, new: str) -> Review:
+    """A spec the revision has and the working tree does not (nor under a new name)."""
+    return Review(old, new, [], [], [], "", "", removed=True)
 
 
 def compare(old: Side, new: Side, files: list[FilesChange] | None = None) -> Review:

@@ -154,3 +154,21 @@ def _batches(source: InputPlan, step: StepPlan, tree: dict[str, TreeFile]) -> in
     if source.kind == "file":
         return math.ceil(len(tree) / batch)
     return sum(table_batches(source, path, item.size, batch) for path, item in tree.items())
+
+
+def removed_specs(rev: Revision, folder: str) -> list[str]:
+    """The specs below `folder` the revision has and the working tree has not, nor under
+    a new name (paths as the working tree would name them)."""
+    from runner.spec.discover import SUFFIXES, is_spec_text
+
+    rel = rev.rel(folder)
+    if rel is None:
+        return []
+    gone = {path: item for path, item in rev.tree(rel).items() if path.endswith(SUFFIXES)
+            and not any(part.startswith((".", "_")) for part in path.split("/"))
+            and not os.path.exists(os.path.join(folder, path))}
+    moved = set(rev.renames().values())
+    gone = {path: item for path, item in gone.items() if (path if rel == "." else f"{rel}/{path}") not in moved}
+    texts = rev.blobs(item.blob for item in gone.values())
+    return [os.path.normpath(os.path.join(folder, path)) for path, item in sorted(gone.items())
+            if is_spec_text(texts.get(item.blob, b"").decode("utf-8", "replace"))]

@@ -46,6 +46,8 @@ def _files_lines(change: FilesChange) -> list[tuple[str, str]]:
 
 
 def review_text(review: Review) -> str:
+    if review.removed:
+        return f"{review.new} is removed: {review.old} had it.\n"
     if not review.changed:
         return f"No changes from {review.old} to {review.new}.\n"
     sections = [[_headline(review)]]
@@ -79,6 +81,8 @@ def _cell(value: Any, limit: int | None = 80) -> str:
 def review_markdown(review: Review) -> str:
     """A pull request comment: the table of changes first, the compiled pipeline folded."""
     head = f"### Changes to the job: `{review.old}` → `{review.new}`"
+    if review.removed:
+        return f"### Removed spec: `{review.new}`\n\n`{review.old}` had it; it no longer runs.\n"
     if review.added:
         head = f"### New spec: `{review.new}`"
     if not review.changed:
@@ -128,7 +132,7 @@ def review_data(review: Review) -> dict[str, Any]:
                                                  "new_files", "old_digest", "new_digest", "note")}
 
     return {"old": review.old, "new": review.new, "target": review.target, "changed": review.changed,
-            "added": review.added, "renamed_from": review.renamed_from or None,
+            "added": review.added, "removed": review.removed, "renamed_from": review.renamed_from or None,
             "fields": [change(c) for c in review.fields],
             "parameters": [change(c) for c in review.parameters],
             "code": [files(f) for f in review.files if f.what == "code"],

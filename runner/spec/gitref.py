@@ -53,8 +53,10 @@ class Revision:
 
     @classmethod
     def of(cls, ref: str, spec: str) -> Revision:
+        """The revision `ref` of the repository that holds `spec` (a file or a folder)."""
         where = Mark(f"--against {ref}", 0, 0)
-        top = _git(["rev-parse", "--show-toplevel"], os.path.dirname(os.path.abspath(spec)))
+        folder = spec if os.path.isdir(spec) else os.path.dirname(os.path.abspath(spec))
+        top = _git(["rev-parse", "--show-toplevel"], folder)
         if top.returncode != 0:
             raise SpecError([Diagnostic(where, (), f"{spec} is not in a git repository")])
         root = _text(top.stdout).strip()
@@ -136,14 +138,15 @@ class Revision:
         found = [(diff[i][0], diff[i + 1]) for i in range(0, len(diff) - 1, 2)]
         return sorted((kind, path[len(prefix):] if path.startswith(prefix) else path) for kind, path in found)
 
-    def renamed_from(self, rel: str) -> str | None:
-        """The path the revision had `rel` at, where the working tree holds it renamed."""
+    def renames(self) -> dict[str, str]:
+        """New path -> the path the revision had it at, for each file renamed since."""
         diff = _entries(_git(["diff", "--find-renames", "--diff-filter=R", "--name-status", "-z", self.ref],
                              self.root).stdout)
-        for i in range(0, len(diff) - 2, 3):
-            if diff[i].startswith("R") and diff[i + 2] == rel:
-                return diff[i + 1]
-        return None
+        return {diff[i + 2]: diff[i + 1] for i in range(0, len(diff) - 2, 3) if diff[i].startswith("R")}
+
+    def renamed_from(self, rel: str) -> str | None:
+        """The path the revision had `rel` at, where the working tree holds it renamed."""
+        return self.renames().get(rel)
 
 
 def _join(folder: str, name: str) -> str:

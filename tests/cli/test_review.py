@@ -306,3 +306,12 @@ def test_a_folder_review_that_cannot_be_made_says_why(repo: Path) -> None:
     assert folder.returncode == 2 and "is a folder" in folder.stderr, folder.stderr
     stdin = cli("plan", "-", "--against", "HEAD", cwd=repo)
     assert stdin.returncode == 2 and "Traceback" not in stdin.stderr, stdin.stderr
+
+
+def test_a_folder_review_names_a_removed_spec(project: Path) -> None:
+    _git("rm", "-q", "specs/job.small.yaml", cwd=project)
+    shown = cli("plan", "specs", "--against", "HEAD", "--exit-code", cwd=project)
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    assert "specs/job.small.yaml is removed: specs/job.small.yaml at HEAD had it." in shown.stdout, shown.stdout
+    markdown = cli("plan", "specs", "--against", "HEAD", "--format", "markdown", cwd=project).stdout
+    assert "### Removed spec: `specs/job.small.yaml`" in markdown, markdown
