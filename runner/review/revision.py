@@ -72,7 +72,9 @@ def _code(before: StepPlan | None, step: StepPlan, old: Plan, new: Plan, rev: Re
         change.old_digest, then = _code_at(rev, rel)
         # What git does not hold (build output, a CI job's own files) has no old side.
         untracked = rev.untracked(rel) if rev.rel(folder) == rel else set()
-        now = {name: digest for name, digest in now.items() if name not in untracked or name in then}
+        folders = tuple(entry for entry in untracked if entry.endswith("/"))
+        now = {name: digest for name, digest in now.items()
+               if name in then or not (name in untracked or name.startswith(folders))}
     change.old_files, change.new_files = len(then), len(now)
     change.added = sorted(set(now) - set(then))
     change.removed = sorted(set(then) - set(now))

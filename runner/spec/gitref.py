@@ -119,9 +119,10 @@ class Revision:
         return found
 
     def untracked(self, rel: str) -> set[str]:
-        """Files of the working tree under `rel` that git does not hold (ignored or not
-        added), by their path inside `rel`."""
-        listed = _git(["ls-files", "-z", "--others", "--", rel], self.root)
+        """What of the working tree under `rel` git does not hold (ignored or not added),
+        by its path inside `rel`: files, and whole folders as "name/" (a folder of data
+        or of runs is one entry, not a listing of its files)."""
+        listed = _git(["ls-files", "-z", "--others", "--directory", "--", rel], self.root)
         prefix = "" if rel == "." else rel + "/"
         return {path[len(prefix):] for path in _entries(listed.stdout) if path.startswith(prefix)}
 

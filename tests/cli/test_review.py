@@ -187,10 +187,12 @@ def test_code_files_added_and_removed_are_named_and_ignored_ones_are_not(project
     _git("rm", "-q", "code/helpers.py", cwd=project)
     _git("add", ".", cwd=project)
     _git("commit", "-q", "-m", "code", cwd=project)
+    (project / "code" / "build").mkdir()  # git holds none of it: no old side to compare with
+    (project / "code" / "build" / "generated.py").write_text("Z = 3\n")
     shown = cli("plan", "specs/job.yaml", "--against", "HEAD~1", "--exit-code", cwd=project)
     assert shown.returncode == 1, shown.stdout + shown.stderr
     assert "+ extra.py" in shown.stdout and "- helpers.py" in shown.stdout, shown.stdout
-    assert "notes.txt" not in shown.stdout
+    assert "notes.txt" not in shown.stdout and "generated.py" not in shown.stdout
 
 
 def test_the_old_side_counts_the_inputs_git_had(repo: Path) -> None:
