@@ -317,3 +317,14 @@ def test_a_folder_review_names_a_removed_spec(project: Path) -> None:
     assert "specs/job.small.yaml is removed: specs/job.small.yaml at HEAD had it." in shown.stdout, shown.stdout
     markdown = cli("plan", "specs", "--against", "HEAD", "--format", "markdown", cwd=project).stdout
     assert "### Removed spec: `specs/job.small.yaml`" in markdown, markdown
+
+
+def test_a_worktrees_git_file_is_not_code_that_changed(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # In a git worktree `.git` is a file, which a snapshot of the top folder lists.
+    (repo / "spec.yaml").write_text(SPEC.replace("source_directory: code", "source_directory: ."))
+    _git("commit", "-q", "-am", "code at the top", cwd=repo)
+    other = tmp_path_factory.mktemp("worktrees") / "wt"
+    _git("worktree", "add", "-q", "-b", "other", str(other), cwd=repo)
+    make_files(other / "data", 20)
+    shown = cli("plan", "spec.yaml", "--against", "HEAD", "--exit-code", cwd=other)
+    assert shown.returncode == 0 and shown.stdout.startswith("No changes"), shown.stdout + shown.stderr
