@@ -66,7 +66,7 @@ def review_text(review: Review) -> str:
     for change in review.work:
         work += [f"  step {change.field}", f"    before  {_diff_value(change.old)}",
                  f"    after   {_diff_value(change.new)}"]
-    sections.append(work + (review.notes if review.work or review.fields else []))
+    sections.append(work + review.notes)
     if review.compiled:
         sections.append([f"Compiled pipeline ({review.target}), unified diff:", review.compiled.rstrip("\n")])
     return "\n\n".join("\n".join(lines) for lines in sections if lines) + "\n"
@@ -111,7 +111,7 @@ def review_markdown(review: Review) -> str:
     if review.work:
         lines += ["", "| step | work before | work after |", "|---|---|---|"]
         lines += [f"| `{c.field}` | {_cell(c.old, None)} | {_cell(c.new, None)} |" for c in review.work]
-    lines += ["", *(f"_{note}_" for note in review.notes)] if review.notes and (review.work or review.fields) else []
+    lines += ["", *(f"_{note}_" for note in review.notes)] if review.notes else []
     if review.compiled:
         fence = "````" if "```" in review.compiled else "```"
         lines += ["", f"<details><summary>Compiled pipeline ({review.target}): diff</summary>", "",
