@@ -69,7 +69,7 @@ def _code(before: StepPlan | None, step: StepPlan, old: Plan, new: Plan, rev: Re
         if rel is None or not (rev.tree(rel) or rev.tracked(rel)):
             change.note = "not in git: not compared"
             return change
-        change.old_digest, then = _code_at(rev, rel)
+        change.old_digest, then = code_at(rev, rel)
         # What git does not hold (build output, a CI job's own files) has no old side.
         untracked = rev.untracked(rel) if rev.rel(folder) == rel else set()
         folders = tuple(entry for entry in untracked if entry.endswith("/"))
@@ -83,7 +83,7 @@ def _code(before: StepPlan | None, step: StepPlan, old: Plan, new: Plan, rev: Re
     return change
 
 
-def _code_at(rev: Revision, rel: str) -> tuple[str, dict[str, str]]:
+def code_at(rev: Revision, rel: str) -> tuple[str, dict[str, str]]:
     """The snapshot digest and each file's content digest of folder `rel` at the revision,
     by the snapshot's rules: its ignore file as the revision has it."""
     import hashlib
