@@ -22,8 +22,9 @@ _TIMEOUT = 30
 
 def _git(args: list[str], cwd: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=_TIMEOUT, check=False,
-                              input=stdin)
+        # Paths are names, never patterns: a folder called `d*` is that folder.
+        return subprocess.run(["git", "--literal-pathspecs", *args], cwd=cwd, capture_output=True,
+                              timeout=_TIMEOUT, check=False, input=stdin)
     except FileNotFoundError:
         raise SpecError([Diagnostic(Mark("--against", 0, 0), (), "git is not installed")]) from None
     except subprocess.TimeoutExpired:

@@ -34,3 +34,16 @@ def test_the_code_at_a_revision_is_what_a_snapshot_of_its_checkout_holds(tmp_pat
     (code / "score.py").write_text("def run(b):\n    return []\n")
     _git(tmp_path, "commit", "-q", "-am", "edit")
     assert code_at(Revision.of("HEAD~1", str(code)), "code") == (digest, files)
+
+
+def test_a_path_is_a_name_not_a_pattern(tmp_path: Path) -> None:
+    for folder in ("d*", "data1"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.txt").write_text(folder)
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "data")
+    rev = Revision.of("HEAD", str(tmp_path / "d*"))
+    assert list(rev.tree("d*")) == ["a.txt"] and rev.tracked("d*")
+    (tmp_path / "data1" / "a.txt").write_text("changed")
+    assert rev.changes("d*") == [] and rev.changes("data1") == [("M", "a.txt")]
