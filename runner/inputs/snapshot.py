@@ -296,3 +296,12 @@ def code_digest(source_directory: str, exclude: Collection[str]) -> tuple[str, d
         digest.update(_entry(item.rel, size, hashed.digest()))
         files[item.rel] = hashed.hexdigest()
     return digest.hexdigest(), files
+
+
+def digest_of(files: Iterable[tuple[str, bytes]]) -> str:
+    """The digest a copy holding these (path inside the snapshot, content) files would
+    have: code_digest's rule, for code read from elsewhere (a git revision, in a review)."""
+    digest = hashlib.sha256()
+    for rel, content in sorted(files):
+        digest.update(_entry(rel, len(content), hashlib.sha256(content).digest()))
+    return digest.hexdigest()
