@@ -189,3 +189,14 @@ def test_a_reader_that_leaves_is_not_an_internal_error() -> None:
         os.close(write_end)
     assert shown.returncode == 141, shown.stderr
     assert "internal error" not in shown.stderr and "Traceback" not in shown.stderr
+
+
+def test_validate_refuses_a_variant_whose_parameter_the_base_renamed(tmp_path) -> None:
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "base.yaml").write_text(BASE.replace("batch", "batch_size"))
+    (tmp_path / "specs" / "one.yaml").write_text("extends: base.yaml\nparameters:\n  batch: 1\n")
+    result = runner("validate", "specs/", "--no-files", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout.splitlines()[:2] == ["ok    specs/base.yaml", "error specs/one.yaml"]
+    assert "specs/one.yaml:3:3 parameters.batch: no parameter named 'batch' in the base; " \
+           "did you mean 'batch_size'?" in result.stderr
