@@ -91,14 +91,15 @@ def _load(spec: str, sets: Sequence[str], set_params: Sequence[str],
 
 def validate(specs: Sequence[str], sets: Sequence[str] = (), set_params: Sequence[str] = (),
              environ: Mapping[str, str] | None = None, target: str | None = None,
-             stdin: bytes | None = None) -> list[ValidationResult]:
+             stdin: bytes | None = None, files: bool = True) -> list[ValidationResult]:
     """Validate each spec independently; never raises for a bad spec. A folder stands for
     the specs below it, `-` for `stdin`; what the target (`target`, else the spec's own)
-    cannot express is an error too (runner/inputs/validate.py)."""
+    cannot express is an error too, and with `files` each file `apply` would find missing
+    (the entry script, source directory, local datasets and models; runner/inputs/validate.py)."""
     from runner.inputs.validate import validate_paths
 
     return [ValidationResult(path, error)
-            for path, error in validate_paths(specs, sets, set_params, environ, target, stdin)]
+            for path, error in validate_paths(specs, sets, set_params, environ, target, stdin, files)]
 
 
 def _plan(loaded: LoadedSpec, target: str | None) -> Plan:
@@ -116,11 +117,19 @@ def plan(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), ta
 
 def plan_compiled(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
                   environ: Mapping[str, str] | None = None, base_dir: str = ".",
-                  stage: bool = False) -> tuple[Plan, Compiled | None]:
+                  stage: bool = False, files: bool = True) -> tuple[Plan, Compiled | None]:
     """The plan and what its backend compiles it to (an Azure pipeline; None locally).
     Local paths in a v2 job are relative to `base_dir`, the folder its YAML goes to;
-    with `stage`, what they name is made there too (RunError where it cannot be)."""
-    result = plan(spec, sets, set_params, target, environ)
+    with `stage`, what they name is made there too (RunError where it cannot be). With
+    `files`, a file `apply` would find missing is a SpecError here too, as `validate` says."""
+    from runner.inputs.checks import missing_files
+    from runner.spec.diagnostics import unique_sorted
+
+    loaded = _load(spec, sets, set_params, environ)
+    result = _plan(loaded, target)
+    missing = missing_files(loaded, result.target) if files else []
+    if missing:
+        raise SpecError(unique_sorted(missing), loaded.sources)
     backend = backend_for(result.target)
     compiled = backend.compile(result, base_dir)
     if stage and compiled is not None:
