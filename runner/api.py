@@ -83,10 +83,10 @@ class ValidationResult:
 
 
 def _load(spec: str, sets: Sequence[str], set_params: Sequence[str],
-          environ: Mapping[str, str] | None) -> LoadedSpec:
+          environ: Mapping[str, str] | None, target: str | None) -> LoadedSpec:
     from runner.spec.load import load_spec
 
-    return load_spec(spec, sets, set_params, environ)
+    return load_spec(spec, sets, set_params, environ, target=target)
 
 
 def validate(specs: Sequence[str], sets: Sequence[str] = (), set_params: Sequence[str] = (),
@@ -112,7 +112,7 @@ def _plan(loaded: LoadedSpec, target: str | None) -> Plan:
 def plan(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
          environ: Mapping[str, str] | None = None) -> Plan:
     """The resolved spec and what it will run (raises SpecError)."""
-    return _plan(_load(spec, sets, set_params, environ), target)
+    return _plan(_load(spec, sets, set_params, environ, target), target)
 
 
 def plan_compiled(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
@@ -125,7 +125,7 @@ def plan_compiled(spec: str, sets: Sequence[str] = (), set_params: Sequence[str]
     from runner.inputs.checks import missing_files
     from runner.spec.diagnostics import unique_sorted
 
-    loaded = _load(spec, sets, set_params, environ)
+    loaded = _load(spec, sets, set_params, environ, target)
     result = _plan(loaded, target)
     missing = missing_files(loaded, result.target) if files else []
     if missing:
@@ -160,7 +160,7 @@ def review(new: str, old: str | None = None, against: str | None = None, sets: S
     from runner.spec.load import load_spec
     from runner.spec.variants import spec_file_exists
 
-    loaded = _load(new, sets, set_params, environ)
+    loaded = _load(new, sets, set_params, environ, target)
     plan_new = _plan(loaded, target)
     backend = backend_for(plan_new.target)  # both sides are planned for the new side's target
     # The work only: a review compares what runs, not whether an earlier run is reused.
@@ -171,7 +171,7 @@ def review(new: str, old: str | None = None, against: str | None = None, sets: S
     if reader is not None and not spec_file_exists(new, reader):
         return compare(Side(name, None), new_side)  # a spec the revision does not have
     try:
-        old_loaded = load_spec(source, sets, set_params, environ, reader=reader)
+        old_loaded = load_spec(source, sets, set_params, environ, reader=reader, target=plan_new.target)
         plan_old = _plan(old_loaded, plan_new.target)
     except SpecError as exc:  # the old side's own problems, said to be the old side's
         raise SpecError([dataclasses.replace(d, note=f"in {name}" + (f"; {d.note}" if d.note else ""))

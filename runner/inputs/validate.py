@@ -69,7 +69,7 @@ def _check(path: str, sets: Sequence[str], set_params: Sequence[str], environ: M
             return _error(path, f"cannot read spec: standard input is not UTF-8 text ({exc.reason} at byte "
                                 f"{exc.start})")
     try:
-        refusals(load_spec(path, sets, set_params, environ, text=text), target, files)
+        refusals(load_spec(path, sets, set_params, environ, text=text, target=target), target, files)
     except SpecError as exc:
         return exc
     return None

@@ -220,3 +220,19 @@ def test_validate_and_plan_refuse_a_spec_whose_files_are_missing(tmp_path) -> No
     assert skipped.returncode == 0 and skipped.stdout == "ok    s.yaml\n"
     assert "files not checked (--no-files)" in skipped.stderr
     assert runner("plan", "s.yaml", "--no-files", cwd=tmp_path).returncode == 0
+
+
+def test_the_azure_section_is_read_only_for_azure_targets(tmp_path) -> None:
+    azure = "azure:\n  compute: {name: \"{{ env.CLUSTER }}\", vm_size: STANDARD_D2_V2, max_nodes: 2}\n"
+    (tmp_path / "s.yaml").write_text(BASE + azure)
+    node_count = "steps[0].parallel_run.node_count=3"
+    local = runner("validate", "s.yaml", "--no-files", "--set", node_count, cwd=tmp_path)
+    assert local.returncode == 0, local.stderr
+    for target in ("azureml", "azureml-v2"):
+        refused = runner("validate", "s.yaml", "--no-files", "--target", target, cwd=tmp_path)
+        assert refused.returncode == 2
+        assert "azure.compute.name: template error: environment variable 'CLUSTER' is not set" in refused.stderr
+        capped = runner("validate", "s.yaml", "--no-files", "--target", target, "--set", node_count, cwd=tmp_path,
+                        env={"CLUSTER": "cpu-cluster"})
+        assert capped.returncode == 2
+        assert "node_count 3 is more than the compute's max_nodes (2)" in capped.stderr
