@@ -19,6 +19,7 @@ from runner.inputs.listing import is_glob
 from runner.plan.references import MLTABLE, is_remote, resolve_path
 from runner.plan.targets import AZURE_TARGETS, DatasetOnDisk, used_datasets
 from runner.spec.diagnostics import Diagnostic, Path_, did_you_mean
+from runner.spec.load import diagnostic_at
 from runner.spec.tree import Scalar, lookup
 
 if TYPE_CHECKING:
@@ -75,8 +76,6 @@ def missing_files(loaded: LoadedSpec, target: str) -> list[Diagnostic]:
     """What `apply`'s pre-flight refuses on `target` for want of a file (relative to the
     working directory), each at the field that names it. A dataset on a datastore or
     other remote store names nothing here and is not looked for; nor is a glob's match."""
-    from runner.spec.load import diagnostic_at  # not at import: the plan's checks need no models
-
     problems: list[tuple[Path_, str, str]] = []
     for index, step in enumerate(loaded.spec.steps):
         field = ("steps", index, "parallel_run")
