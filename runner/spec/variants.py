@@ -290,6 +290,8 @@ def apply_set(tree: Mapping, assignment: str, shown_as: str | None = None) -> No
                 return
             node = node.items[part]
         elif isinstance(node, Mapping) and isinstance(part, str):
+            if depth == 1 and part not in node.entries:
+                _check_new_entry(mark, parts, last, node)
             if last:
                 node.entries[part] = Entry(mark, new)
                 return
@@ -298,6 +300,18 @@ def apply_set(tree: Mapping, assignment: str, shown_as: str | None = None) -> No
             node = node.entries[part].node
         else:
             raise SpecError([Diagnostic(mark, tuple(parts[:depth]), "cannot set a field inside a plain value")])
+
+
+def _check_new_entry(mark: Mark, parts: list[str | int], last: bool, section: Mapping) -> None:
+    """`--set` of an entry a named section does not have: as in a variant (merge_variant),
+    a parameter must be declared, and a field set inside a dataset or model that is not
+    there, whose name is close to one that is, is a typo; a whole entry is an addition."""
+    name, kind = str(parts[1]), str(parts[0])[:-1]
+    if parts[0] not in _BY_NAME:
+        return
+    hint = did_you_mean(name, section.entries)
+    if parts[0] == "parameters" or (hint and not last):
+        raise SpecError([Diagnostic(mark, (str(parts[0]), name), f"no {kind} named '{name}' to set{hint}")])
 
 
 def apply_set_param(tree: Mapping, assignment: str) -> None:

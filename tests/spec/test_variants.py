@@ -118,3 +118,22 @@ def test_a_variant_naming_a_step_its_base_renamed_is_an_error(write) -> None:
     (diag,) = info.value.diagnostics
     assert (diag.mark.file, diag.mark.line) == ("v.yaml", 3)
     assert "did you mean 'score-images'?" in diag.message
+
+
+@pytest.mark.parametrize(("assignment", "message"), [
+    ("parameters.batchh=2", "no parameter named 'batchh' to set; did you mean 'batch'?"),
+    ("models.clff.path=models/other", "no model named 'clff' to set; did you mean 'clf'?"),
+    ("datasets.image.path=data/other/", "no dataset named 'image' to set; did you mean 'images'?"),
+])
+def test_set_into_an_entry_the_spec_does_not_declare_is_an_error(write, assignment: str, message: str) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(write("base.yaml", BASE), sets=[assignment])
+    [diag] = info.value.diagnostics
+    assert (diag.mark.file, diag.message) == (f"--set {assignment}", message)
+
+
+def test_set_may_add_a_whole_dataset_or_model(write) -> None:
+    loaded = load_spec(write("base.yaml", BASE), sets=["datasets.more={kind: file, path: data/more/}",
+                                                       "models.other.path=models/other"])
+    assert set(loaded.spec.datasets) == {"images", "single", "more"}
+    assert set(loaded.spec.models) == {"clf", "other"}
