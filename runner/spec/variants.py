@@ -4,6 +4,9 @@ A variant names its base with a path relative to itself and keeps only what diff
 Merging is deep: mappings merge key by key, lists of named items (steps) merge by
 `name`, anything else is replaced, and an explicit `null` removes a key from the base.
 Every merged node keeps its own mark, so an error points at the file that set the value.
+A variant overrides what its bases declare: a parameter, dataset, model or step it names
+that no base has, and that is no addition of its own, is an error (merge_variant), so a
+rename in a base cannot leave a variant's value applying to nothing.
 """
 
 from __future__ import annotations
