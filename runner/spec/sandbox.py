@@ -27,7 +27,7 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from runner.spec.templating import _MAX_OUTPUT, BINDING
+from runner.spec.templating import _MAX_OUTPUT, bindings
 
 # A spec value is an expression, perhaps with a condition: loops, macros and assignments
 # could run unbounded, and nothing in a spec needs them.
@@ -329,9 +329,9 @@ class _Watchdog:
 
 def render_one(sandbox: _Sandbox, text: str, env: AbcMapping[str, str]) -> str:
     # Set the bindings aside so Jinja never sees their `{{ }}`.
-    bindings = BINDING.findall(text)
+    found = [text[start:end] for start, end in bindings(text)]
     masked = text
-    for index, binding in enumerate(bindings):
+    for index, binding in enumerate(found):
         masked = masked.replace(binding, f"\x00{index}\x00", 1)
     tree = sandbox.parse(masked)
     if any(True for _ in tree.find_all(_STATEMENTS)):
@@ -340,7 +340,7 @@ def render_one(sandbox: _Sandbox, text: str, env: AbcMapping[str, str]) -> str:
     rendered = sandbox.from_string(tree).render(env=env)
     if len(rendered) > _MAX_OUTPUT:
         raise SecurityError("template output would be too large")
-    for index, binding in enumerate(bindings):
+    for index, binding in enumerate(found):
         rendered = rendered.replace(f"\x00{index}\x00", binding)
     return rendered
 
