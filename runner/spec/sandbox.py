@@ -27,6 +27,7 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from runner.spec.diagnostics import did_you_mean
 from runner.spec.templating import _MAX_OUTPUT, bindings
 
 # A spec value is an expression, perhaps with a condition: loops, macros and assignments
@@ -345,7 +346,16 @@ def render_one(sandbox: _Sandbox, text: str, env: AbcMapping[str, str]) -> str:
     return rendered
 
 
-def explain(exc: BaseException) -> str:
+def _unknown_name_hint(message: str, sandbox: _Sandbox | None) -> str:
+    """"; did you mean 'lower'?" for Jinja's "No filter named 'lowr'." (or test)."""
+    for kind, known in (("filter", sandbox.filters if sandbox else {}), ("test", sandbox.tests if sandbox else {})):
+        prefix = f"No {kind} named '"
+        if message.startswith(prefix) and message.endswith("'."):
+            return did_you_mean(message[len(prefix):-2], known)
+    return ""
+
+
+def explain(exc: BaseException, sandbox: _Sandbox | None = None) -> str:
     if isinstance(exc, SecurityError):
         return f"template blocked by the sandbox: {exc}"
     if isinstance(exc, UndefinedError):
@@ -353,7 +363,8 @@ def explain(exc: BaseException) -> str:
         what = f"environment variable '{missing.group(1)}' is not set" if missing else str(exc)
         return f"template error: {what} (use `| default(...)` for optional values)"
     if isinstance(exc, TemplateSyntaxError):
-        return f"template syntax error: {exc.message}"
+        hint = _unknown_name_hint(exc.message or "", sandbox)
+        return f"template syntax error: {(exc.message or '').removesuffix('.') if hint else exc.message}{hint}"
     if isinstance(exc, RecursionError):
         return "template error: nested too deeply"
     if isinstance(exc, MemoryError):

@@ -107,7 +107,7 @@ def _render_node(sandbox: _Sandbox, path: Path_, node: Scalar,
     # Anything a stranger's template raises (a filter given the wrong type, a recursion,
     # the budget running out) is a problem with the spec, reported where it was written.
     except Exception as exc:  # noqa: BLE001
-        return Diagnostic(node.mark, path, redact(explain(exc), env.secrets()))
+        return Diagnostic(node.mark, path, redact(explain(exc, sandbox), env.secrets()))
     node.from_env = bool(env.read)
     # Secret by the variable's name or the value's look; a template that reads no
     # variable but yields a credential is caught by the literal-secret check.
