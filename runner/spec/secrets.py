@@ -41,13 +41,14 @@ def looks_secret(name: str) -> bool:
 
 def credential_kind(value: str) -> str | None:
     """What kind of credential `value` holds, or None. Linear in len(value)."""
-    if _has_key(value, "accountkey=", _KEY_CHARS):
+    # A storage key is a secret however short: a connection string with one is refused.
+    if _has_key(value, "accountkey=", _KEY_CHARS, 1):
         return "a storage account key (AccountKey=...)"
     if _has_sas_signature(value):
         return "a SAS token signature (sig=...)"
     if _has_jwt(value):
         return "a JSON Web Token"
-    if _has_key(value, "sharedaccesskey=", _KEY_CHARS):
+    if _has_key(value, "sharedaccesskey=", _KEY_CHARS, 1):
         return "a shared access key"
     if _has_url_password(value):
         return "a URL with a password in it"
@@ -62,12 +63,12 @@ def _run_length(text: str, start: int, chars: frozenset[str], enough: int = -1) 
     return end - start
 
 
-def _has_key(value: str, marker: str, chars: frozenset[str]) -> bool:
-    """`marker` (ASCII, any case) followed by at least _MIN_KEY characters of `chars`."""
+def _has_key(value: str, marker: str, chars: frozenset[str], least: int = _MIN_KEY) -> bool:
+    """`marker` (ASCII, any case) followed by at least `least` characters of `chars`."""
     lowered = value.translate(_ASCII_LOWER)  # str.lower() may change the length
     found = lowered.find(marker)
     while found >= 0:
-        if _run_length(value, found + len(marker), chars, _MIN_KEY) >= _MIN_KEY:
+        if _run_length(value, found + len(marker), chars, least) >= least:
             return True
         found = lowered.find(marker, found + 1)
     return False
@@ -127,3 +128,36 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for value in sorted({s for s in secrets if len(s) >= _MIN_REDACTED}, key=len, reverse=True):
         text = text.replace(value, REDACTED)
     return text
+
+
+# Words of a name that say its value is a credential, for refusing a value written in
+# the spec under it. Whole words, not looks_secret's substrings: TOKENIZERS_PARALLELISM
+# or AUTHOR are no credentials, and a literal value under them is fine.
+_CREDENTIAL_WORDS = frozenset({"PASSWORD", "PASSWD", "PASSPHRASE", "PASS", "PWD", "SECRET", "SECRETS", "TOKEN",
+                               "TOKENS", "KEY", "KEYS", "APIKEY", "CREDENTIAL", "CREDENTIALS", "SAS", "DSN",
+                               "SIGNATURE", "CONNSTR"})
+_CREDENTIAL_ENDINGS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "APIKEY", "ACCESSKEY", "ACCOUNTKEY", "PRIVATEKEY")
+
+
+def _words(name: str) -> list[str]:
+    """'openaiApiKey' / 'OPENAI_API_KEY' / '--api-key' -> ['OPENAI', 'API', 'KEY']."""
+    words, current = [], ""
+    for index, char in enumerate(name):
+        if not char.isalnum():
+            words.append(current)
+            current = ""
+            continue
+        if current and char.isupper() and name[index - 1].islower():
+            words.append(current)
+            current = ""
+        current += char
+    words.append(current)
+    return [word.upper() for word in words if word]
+
+
+def names_a_credential(name: str) -> bool:
+    """A name (an environment variable, a parameter, an option) whose value is a credential."""
+    words = _words(name)
+    joined = "".join(words)
+    return ("CONNECTIONSTRING" in joined
+            or any(w in _CREDENTIAL_WORDS or w.endswith(_CREDENTIAL_ENDINGS) for w in words))
