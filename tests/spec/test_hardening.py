@@ -1,11 +1,17 @@
 """A stranger's spec cannot make `validate` or `plan` do work out of proportion to it:
-checks over one long scalar grow linearly with its length."""
+checks over one long scalar grow linearly with its length, and a template is refused
+before it builds a value larger than the sandbox's caps, not after."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +77,56 @@ def test_a_long_scalar_that_is_a_credential_is_still_found() -> None:
     assert credential_kind(url) == "a URL with a password in it"
     with pytest.raises(SpecError, match="URL with a password"):
         load_spec("s.yaml", text=BASE + f'description: "{url}"\n')
+
+
+# Each built a value of 0.4 to 5.7 GB (or would have) before a check saw it.
+TEMPLATES = [
+    "{{ range(10000)|map('string')|join('x'*200000) }}",
+    "{{ '{:>999999999}'.format(1) }}",
+    "{{ '{:.999999999f}'.format(1) }}",
+    "{{ '{:>99999999}{:>99999999}{:>99999999}'.format(1, 2, 3) }}",
+    "{{ '{0:{1}}'.format(1, 999999999) }}",
+    "{{ '{a:<999999999}'.format_map({'a': 1}) }}",
+    "{{ ('{:262144}' * 2000).format(*range(2000)) }}",
+    "{{ ('{:>999999999}'|escape).format(1) }}",
+    "{{ ('x'*200000).join(range(10000)|map('string')) }}",
+    "{{ (range(10000)|map('string')|list)|join('y'*100000) }}",
+    "{{ range(10000)|map('string')|map('replace', '1', 'x'*100000)|list|length }}",
+    "{{ " + " ~ ".join(["('x'*262144)"] * 2000) + " }}",
+    "{{ ('x'*262144) }}" * 2000,
+    "{{ ('a'*200000)|replace('a', 'b'*1000) }}",
+    "{{ 'a'.center(999999999) }}{{ 'a'.ljust(999999999) }}",
+    "{{ 'a'.rjust(999999999) }}", "{{ 'a'.zfill(999999999) }}",
+    "{{ ('\t'*200000).expandtabs(1000) }}",
+    "{{ 'a'|center(999999999) }}", "{{ ('a\n'*100000)|indent(10000) }}", "{{ ('a '*100000)|wordwrap(5) }}",
+    "{{ '%999999999d'|format(1) }}", "{{ '%999999999d' % 1 }}",
+    "{{ 'x'*999999999 }}", "{{ ('x'*200000) + ('y'*200000) }}", "{{ (range(10000)|list)*2000 }}",
+]
+_LIMIT = 100 << 20
+
+
+def _validate(folder: Path, template: str) -> tuple[int, str, int]:
+    """Exit code, standard error and peak memory (bytes) of `runner validate` of a spec
+    whose description is `template`, in its own process."""
+    (folder / "s.yaml").write_text(BASE + f"description: {json.dumps(template)}\n")
+    with open(folder / "stderr", "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "runner", "validate", "s.yaml"], cwd=folder,
+                                stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not every child's so far
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, (folder / "stderr").read_text(), usage.ru_maxrss * 1024
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> int:
+    code, stderr, peak = _validate(tmp_path_factory.mktemp("baseline"), "{{ 'small' ~ 'ok' }}")
+    assert code == 0, stderr
+    return peak
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=[t[:40] for t in TEMPLATES])
+def test_a_template_is_refused_before_it_allocates(tmp_path: Path, baseline: int, template: str) -> None:
+    code, stderr, peak = _validate(tmp_path, template)
+    assert code == 2, stderr
+    assert "s.yaml:" in stderr and "description: template" in stderr and "Traceback" not in stderr, stderr
+    assert peak - baseline < _LIMIT, f"{(peak - baseline) >> 20} MB: {stderr}"
