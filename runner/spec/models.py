@@ -42,6 +42,17 @@ class Strict(BaseModel):
 PartitionFormat = Annotated[str, Field(min_length=1), AfterValidator(partitions.check)]
 
 
+def _path_pattern(value: str) -> str:
+    problem = partitions.wildcard_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# A dataset's path: a folder, a file, or a glob matched by a regular expression (listing.py).
+PathPattern = Annotated[str, Field(min_length=1), AfterValidator(_path_pattern)]
+
+
 def _delimiter(value: str) -> str:
     if value in ('"', "\r", "\n"):
         raise ValueError("the delimiter cannot be a quote or a line break")
@@ -65,7 +76,7 @@ class FileDataset(Strict):
     (recursive), a glob, a single file, or a datastore URI (azureml://datastores/<name>/paths/<path>)."""
 
     kind: Literal["file"]
-    path: str = Field(min_length=1)
+    path: PathPattern
     description: str | None = None
     # e.g. "/{year}/{month}/{name}.png": partitions a file dataset for partition_keys.
     partition_format: PartitionFormat | None = None
@@ -79,7 +90,7 @@ class TabularDataset(Strict):
     `mini_batch_size` bytes."""
 
     kind: Literal["tabular"]
-    path: str = Field(min_length=1)
+    path: PathPattern
     format: Literal["csv", "parquet", "jsonl"] | None = None  # None: from the file suffix
     delimiter: Delimiter = ","
     header: bool = True

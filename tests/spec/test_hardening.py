@@ -130,3 +130,33 @@ def test_a_template_is_refused_before_it_allocates(tmp_path: Path, baseline: int
     assert code == 2, stderr
     assert "s.yaml:" in stderr and "description: template" in stderr and "Traceback" not in stderr, stderr
     assert peak - baseline < _LIMIT, f"{(peak - baseline) >> 20} MB: {stderr}"
+
+
+def _datasets(path: str, partition_format: str | None = None) -> str:
+    extra = f", partition_format: '{partition_format}'" if partition_format else ""
+    return BASE.replace("images: {kind: file, path: data/images/}", f"images: {{kind: file, path: '{path}'{extra}}}")
+
+
+@pytest.mark.parametrize(("path", "partition_format"), [
+    ("data/*x*x*x*x*x*xy", None),  # matched against a 120-character name: minutes
+    ("data/**/a/**/b/**/c.csv", None),
+    ("data/", "/{a}/*x*x*xy"),
+    ("data/", "/{a}{b}{c}.csv"),
+])
+def test_patterns_that_would_backtrack_are_refused(write, path: str, partition_format: str | None) -> None:
+    with pytest.raises(SpecError, match="matching it could take minutes") as info:
+        load_spec(write("s.yaml", _datasets(path, partition_format)))
+    assert info.value.diagnostics[0].path[:2] == ("datasets", "images")
+
+
+@pytest.mark.parametrize(("path", "partition_format"), [
+    ("data/**/*.csv", None), ("data/*/part-*.csv", None), ("data/", "/{year}/{month}/{name}.png"),
+    ("data/", "/{PartitionDate:yyyy/MM/dd}/{name}-*.csv"),
+])
+def test_ordinary_patterns_pass(write, path: str, partition_format: str | None) -> None:
+    load_spec(write("s.yaml", _datasets(path, partition_format)))
+
+
+def test_two_crowded_folder_names_are_refused(write) -> None:
+    with pytest.raises(SpecError, match="too many wildcards"):
+        load_spec(write("s.yaml", _datasets("data/*x*y/*x*y/*.csv")))
