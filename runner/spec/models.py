@@ -154,13 +154,24 @@ class Datastore(Strict):
     sas_token: SecretStr | None = None
 
 
+def _one_line(value: str) -> str:
+    if any(c in value for c in "\n\r\x00"):
+        raise ValueError("a package requirement is one line (name, version and markers)")
+    return value
+
+
+# One line of a requirements file: compile_v1 parses it with a regular expression, which
+# backtracked over a 20 KB entry with line breaks for seconds.
+Requirement = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_one_line)]
+
+
 class Environment(Strict):
     """The workers' Python environment on Azure: conda and pip packages on a Docker image."""
 
     name: str = Field(min_length=1, max_length=255)
     python_version: str | None = None
-    pip: list[str] = []
-    conda: list[str] = []
+    pip: list[Requirement] = []
+    conda: list[Requirement] = []
     docker_base_image: str | None = None
 
 

@@ -160,3 +160,11 @@ def test_ordinary_patterns_pass(write, path: str, partition_format: str | None) 
 def test_two_crowded_folder_names_are_refused(write) -> None:
     with pytest.raises(SpecError, match="too many wildcards"):
         load_spec(write("s.yaml", _datasets("data/*x*y/*x*y/*.csv")))
+
+
+@pytest.mark.parametrize("requirement", ["a" * 20_000, "pandas\nnumpy", "a" * 5_000 + "\nb\nc"])
+def test_a_requirement_is_one_short_line(write, requirement: str) -> None:
+    azure = "azure:\n  compute: {name: cpu}\n  environment: {name: env, pip: [" + json.dumps(requirement) + "]}\n"
+    with pytest.raises(SpecError) as info:
+        load_spec(write("s.yaml", BASE + azure))
+    assert info.value.diagnostics[0].path == ("azure", "environment", "pip", 0)
