@@ -88,6 +88,8 @@ def _has_jwt(value: str) -> bool:
     """`eyJ<8+>.eyJ<8+>.` where a word starts: a JWT's base64url header and payload.
     Every `eyJ` in one run of base64url characters ends where the run ends, so the rest
     of the token is checked once per run, not once per `eyJ`."""
+    if ".eyJ" not in value:
+        return False
     found = value.find("eyJ")
     while found >= 0:
         end = found + 3 + _run_length(value, found + 3, _JWT_CHARS)
@@ -105,21 +107,36 @@ def _has_jwt(value: str) -> bool:
 
 def _has_url_password(value: str) -> bool:
     """`scheme://user:password@`: a scheme (a letter, then letters, digits, + . -), and
-    before the first `/`, `@` or space after `://`, a `:` with a non-empty password."""
-    found = value.find("://")
+    before the first `/`, `@` or space after `://`, a `:` with a non-empty password. The
+    `@` and the last `/` before it are found with find/rfind, so a run of `://` without
+    an `@` after it is passed over at once, not scanned from each `://`."""
+    found, at = value.find("://"), -1
     while found >= 0:
-        scheme = found
-        while scheme > 0 and value[scheme - 1] in _SCHEME_CHARS:
-            scheme -= 1
-        if any(c.isascii() and c.isalpha() for c in value[scheme:found]):
-            end = found + 3
-            while end < len(value) and value[end] not in "/@" and not value[end].isspace():
-                end += 1
-            userinfo = value[found + 3:end]
-            colon = userinfo.find(":")
-            if end < len(value) and value[end] == "@" and colon >= 0 and colon < len(userinfo) - 1:
-                return True
-        found = value.find("://", found + 3)
+        start = found + 3
+        if at < start:
+            at = value.find("@", start)
+            if at < 0:
+                return False  # no `@` after this `://`, nor after any later one
+        slash = value.rfind("/", start, at)
+        if slash >= 0:  # every `://` up to that `/` has it before the `@`
+            found = value.find("://", max(slash - 2, start))
+            continue
+        userinfo = value[start:at]
+        colon = userinfo.find(":")
+        if 0 <= colon < len(userinfo) - 1 and "".join(userinfo.split()) == userinfo and _has_scheme(value, found):
+            return True
+        found = value.find("://", at)
+    return False
+
+
+def _has_scheme(value: str, end: int) -> bool:
+    """Whether the run of scheme characters ending at `end` holds an ASCII letter (where a
+    scheme can start)."""
+    index = end - 1
+    while index >= 0 and value[index] in _SCHEME_CHARS:
+        if value[index].isalpha():
+            return True
+        index -= 1
     return False
 
 

@@ -113,3 +113,13 @@ def test_a_name_that_holds_a_secret_is_refused(write, field: str, template: str)
         load_spec(write("s.yaml", text), environ=environ)
     shown = render(info.value.diagnostics, with_snippets=False)
     assert f" {field}: a name must not hold a secret" in shown and "tok-3141592" not in shown, shown
+
+
+@pytest.mark.parametrize(("value", "found"), [
+    ("see a://b/c then redis://u:pw@host/0", True), ("x://u:p@h", True), ("1a+://u:p@h", True),
+    ("a://x/y:p@h", False), ("://u:p@h", False), ("1://u:p@h", False), ("a://u p:x@h", False),
+    ("a://u:@h", False), ("a://u@h", False), ("-eyJabcdefghi.eyJabcdefghi.x", True), ("eyJabcdefghi.eyJabc.x", False),
+    ("AccountKey=k", True), ("accountkey=", False),
+])
+def test_credential_shapes_at_the_edges(value: str, found: bool) -> None:
+    assert (credential_kind(value) is not None) is found, value
