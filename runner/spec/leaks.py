@@ -5,7 +5,7 @@ experiment shows it as it is).
 
 from __future__ import annotations
 
-from runner.spec.diagnostics import Diagnostic, Path_
+from runner.spec.diagnostics import Diagnostic, Mark, Path_
 from runner.spec.secrets import credential_kind, names_a_credential, redact
 from runner.spec.templating import bindings
 from runner.spec.tree import Mapping, Node, Scalar, Sequence, walk
@@ -27,12 +27,21 @@ def literal_secrets(tree: Mapping) -> list[Diagnostic]:
         kind = credential_kind(node.value) if isinstance(node.value, str) else None
         if key_field or kind:
             what = f"this looks like {kind}: " if kind else ""
-            out.append(Diagnostic(node.mark, path, f"{what}secrets must not be written in a spec; {_USE_ENV}"))
+            out.append(Diagnostic(_unechoed(node.mark), path,
+                                  f"{what}secrets must not be written in a spec; {_USE_ENV}"))
         elif _under_credential_name(path, node):
-            out.append(Diagnostic(node.mark, path, f"'{path[-1]}' names a secret, which must not be written in a "
-                                                   f"spec; {_USE_ENV} (or rename it if it is no secret)"))
+            out.append(Diagnostic(_unechoed(node.mark), path,
+                                  f"'{path[-1]}' names a secret, which must not be written in a spec; {_USE_ENV} "
+                                  "(or rename it if it is no secret)"))
     out += _credential_arguments(tree)
     return out
+
+
+def _unechoed(mark: Mark) -> Mark:
+    """A `--set PATH=VALUE` flag names the value it sets: shown as `--set PATH=***`."""
+    if mark.line == 0 and "=" in mark.file:
+        return Mark(mark.file.split("=", 1)[0] + "=***", 0, 0)
+    return mark
 
 
 def _literal_text(node: Scalar) -> bool:
@@ -71,8 +80,8 @@ def _credential_arguments(tree: Mapping) -> list[Diagnostic]:
             else:
                 continue
             if literal:
-                out.append(Diagnostic(value.mark, (*path, where), f"'{option}' takes a secret, which must not be "
-                                                                  f"written in a spec; {_USE_ENV}"))
+                out.append(Diagnostic(_unechoed(value.mark), (*path, where),
+                                      f"'{option}' takes a secret, which must not be written in a spec; {_USE_ENV}"))
     return out
 
 

@@ -112,7 +112,8 @@ def test_plan_refuses_a_source_directory_past_its_budget(write, monkeypatch: pyt
     from runner.inputs import snapshot
     from tests.conftest import BASE
 
-    spec = write("s.yaml", BASE.replace("entry_script: score.py", "source_directory: code\n      entry_script: score.py"))
+    code = "source_directory: code\n      entry_script: score.py"
+    spec = write("s.yaml", BASE.replace("entry_script: score.py", code))
     _many_folders(Path("code"), folders=3, files=10)
     Path("code/score.py").write_text("def run(b): return b\n")
     assert CliRunner().invoke(cli, ["plan", spec]).exit_code == 0

@@ -123,3 +123,11 @@ def test_a_name_that_holds_a_secret_is_refused(write, field: str, template: str)
 ])
 def test_credential_shapes_at_the_edges(value: str, found: bool) -> None:
     assert (credential_kind(value) is not None) is found, value
+
+
+@pytest.mark.parametrize("assignment", ["steps[0].parallel_run.environment_variables.PASSWORD=hunter2",
+                                        "description=postgres://u:hunter2@h/x"])
+def test_a_secret_set_on_the_command_line_is_not_echoed(write, assignment: str) -> None:
+    result = CliRunner().invoke(cli, ["validate", write("s.yaml", BASE), "--set", assignment])
+    assert result.exit_code == ExitCode.USAGE and "hunter2" not in result.output, result.output
+    assert "=***" in result.output
