@@ -18,7 +18,7 @@ import os
 
 import yaml
 
-from runner.spec.diagnostics import Diagnostic, SpecError, did_you_mean
+from runner.spec.diagnostics import Diagnostic, Mark, SpecError, did_you_mean
 from runner.spec.tree import Scalar
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -59,13 +59,24 @@ def _where(root: str) -> str:
     return "the working directory" if relative == "." else relative if not relative.startswith("..") else root
 
 
+def _kind(root: str) -> str:
+    return "git repository" if git_top(root) == root else "folder"
+
+
 def check_base(target: Scalar, base_real: str, base_display: str, root: str) -> None:
     """Refuse a base outside `root` or one that is not named as a spec file."""
     if not inside(base_real, root):
-        kind = "git repository" if git_top(root) == root else "folder"
         raise SpecError([Diagnostic(target.mark, ("extends",),
-                                    f"extends must name a spec inside the spec's {kind} ({_where(root)}); "
+                                    f"extends must name a spec inside the spec's {_kind(root)} ({_where(root)}); "
                                     f"{base_display} is outside it")])
+
+
+def check_link(path: str, display: str, root: str) -> None:
+    """The spec a chain starts from may be a link, but not out of its own tree: a pull
+    request can commit a link to /proc/self/environ and ask for it to be planned."""
+    if not inside(os.path.realpath(path), root):
+        raise SpecError([Diagnostic(Mark(display, 0, 0), (), f"the spec is a link to a file outside its "
+                                                             f"{_kind(root)} ({_where(root)}); it is not read")])
 
 
 def check_suffix(target: Scalar, base_display: str) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner.spec.diagnostics import Diagnostic, Mark, SpecError, did_you_mean
-from runner.spec.extends import chain_root, check_base, check_suffix, missing_hint, not_a_spec
+from runner.spec.extends import chain_root, check_base, check_link, check_suffix, missing_hint, not_a_spec
 from runner.spec.tree import Entry, Mapping, Node, Scalar, Sequence
 from runner.spec.yaml_loader import load_value, load_yaml
 
@@ -129,6 +129,8 @@ def load_with_extends(path: str, text: str | None = None, reader: Reader | None 
     chain: list[str] = []
     seen: list[str] = []
     root = chain_root(path, text is not None, resolve=reader is None)
+    if text is None and reader is None:
+        check_link(path, _display(path), root)
     tree = _load_chain(path, path if text is not None else _display(path), chain, seen, text, reader,
                        {} if sources is None else sources, root)
     return tree, chain

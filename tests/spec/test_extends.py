@@ -103,3 +103,11 @@ def test_a_misspelt_base_gets_a_suggestion(repo: Path) -> None:
     _write(repo, "specs/base.yaml", BASE)
     code, output = _run(["validate"], _write(repo, "specs/v.yaml", "extends: bsae.yaml\n"))
     assert code == ExitCode.USAGE and "did you mean 'base.yaml'?" in output, output
+
+
+@pytest.mark.parametrize("args", COMMANDS)
+def test_a_spec_that_links_out_of_its_repository_is_not_read(repo: Path, args: list[str]) -> None:
+    (repo / "specs" / "pr.yaml").symlink_to(repo.parent / "outside" / "environ")
+    code, output = _run(args, "specs/pr.yaml")
+    assert code == ExitCode.USAGE and SECRET not in output and "CI_TOKEN" not in output, output
+    assert "specs/pr.yaml: the spec is a link to a file outside its git repository" in output
