@@ -9,7 +9,7 @@ import json
 import os
 from typing import Any
 
-from runner.inputs.snapshot import SnapshotError, list_code
+from runner.inputs.snapshot import ListingBudget, SnapshotError, list_code
 from runner.inputs.units import size_text
 from runner.inputs.work import StepWork
 from runner.plan.plan import REDACTED, Plan, StepPlan
@@ -79,9 +79,10 @@ def _limit(value: int | None, unit: str) -> str:
 
 def _snapshot_lines(step: StepPlan, cwd: str) -> list[str]:
     """What of source_directory the step takes with it (runner.inputs.snapshot), as Azure
-    would upload it, and whether that is above Azure's limits."""
+    would upload it, and whether that is above Azure's limits. A folder far past them is
+    refused (SnapshotTooLarge, exit 2) before it is walked whole."""
     try:
-        listing = list_code(os.path.join(cwd, step.source_directory))
+        listing = list_code(os.path.join(cwd, step.source_directory), budget=ListingBudget.for_plan())
     except SnapshotError as exc:
         return [f"  code snapshot  - ({exc})"]
     warning = listing.limit_warning()

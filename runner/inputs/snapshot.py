@@ -47,6 +47,11 @@ LEFT_OUT_SUFFIXES = (".pyc", ".pyo")
 # SNAPSHOT_MAX_FILES); above them SDK v1 refuses to submit.
 SIZE_LIMIT = 300 * 1024 * 1024
 FILE_LIMIT = 2000
+# What `plan` lists of a source_directory before it refuses: ten times Azure's limits.
+# A pull-request bot plans strangers' specs, and `source_directory: /` walked the whole
+# disk (over a minute, 560 MB); a folder ten times past what Azure takes is no code folder.
+PLAN_ENTRIES = 10 * FILE_LIMIT  # files and folders looked at (ignored ones count: each costs a stat)
+PLAN_BYTES = 10 * SIZE_LIMIT
 _CHUNK = 1 << 20  # bytes read at a time when copying and digesting
 # pathspec names the group its patterns use to match a path's parent folder instead of
 # the path itself (pattern `build` matching `build/x.o`): `_DIR_MARK` in pathspec 0.12
@@ -58,6 +63,38 @@ class SnapshotError(RunnerError):
     """source_directory or its ignore file cannot be read (exit 2)."""
 
     exit_code = ExitCode.USAGE
+
+
+class SnapshotTooLarge(RunnerError):
+    """source_directory holds more than `plan` lists (exit 2): not a folder of code."""
+
+    exit_code = ExitCode.USAGE
+
+
+@dataclass
+class ListingBudget:
+    """How much a listing may look at before it stops (`plan`'s: PLAN_ENTRIES, PLAN_BYTES)."""
+
+    entries: int
+    size: int
+    seen: int = 0
+    bytes: int = 0
+
+    @classmethod
+    def for_plan(cls) -> ListingBudget:
+        return cls(PLAN_ENTRIES, PLAN_BYTES)
+
+    def spend(self, folder: str, entries: int = 1, size: int = 0) -> None:
+        self.seen += entries
+        self.bytes += size
+        if self.seen > self.entries:
+            raise SnapshotTooLarge(f"too large to plan: source_directory {folder} lists more than {self.entries} "
+                                   f"files and folders (Azure ML takes at most {FILE_LIMIT} files): point it at "
+                                   "the step's code, or leave the rest out in its .amlignore")
+        if self.bytes > self.size:
+            raise SnapshotTooLarge(f"too large to plan: source_directory {folder} holds more than "
+                                   f"{size_text(self.size)} (Azure ML takes at most {size_text(SIZE_LIMIT)}): "
+                                   "point it at the step's code, or leave the rest out in its .amlignore")
 
 
 @dataclass(frozen=True)
@@ -165,9 +202,10 @@ def ignore_rules(folder: str) -> tuple[str | None, IgnoreRules]:
     return None, IgnoreRules(())
 
 
-def list_code(folder: str, exclude: Collection[str] = ()) -> CodeListing:
+def list_code(folder: str, exclude: Collection[str] = (), budget: ListingBudget | None = None) -> CodeListing:
     """The files a snapshot of `folder` holds, sorted by path. `exclude`: folders to
-    leave out wherever they are (the runs folder, when it lies inside)."""
+    leave out wherever they are (the runs folder, when it lies inside). `budget`: stop
+    with SnapshotTooLarge, walking no further, once it is spent."""
     if not os.path.isdir(folder):
         raise SnapshotError(f"source_directory {folder} is not a folder")
     name, rules = ignore_rules(folder)
@@ -180,15 +218,15 @@ def list_code(folder: str, exclude: Collection[str] = ()) -> CodeListing:
         except OSError:
             continue
     top = os.stat(folder)
-    _walk(folder, "", rules, skip, {(top.st_dev, top.st_ino)}, listing)
+    _walk(folder, "", rules, skip, {(top.st_dev, top.st_ino)}, listing, budget)
     listing.files.sort(key=lambda f: f.rel)
     return listing
 
 
 def _walk(folder: str, prefix: str, rules: IgnoreRules, skip: set[tuple[int, int]], above: set[tuple[int, int]],
-          listing: CodeListing) -> None:
+          listing: CodeListing, budget: ListingBudget | None = None) -> None:
     try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        entries = _entries(folder, budget, listing.folder)
     except OSError as exc:
         listing.left_out.append(f"{prefix or './'} ({exc.strerror})")
         return
@@ -206,7 +244,7 @@ def _walk(folder: str, prefix: str, rules: IgnoreRules, skip: set[tuple[int, int
             if key in above:
                 listing.left_out.append(f"{rel}/ (a link to a folder above it)")
                 continue
-            _walk(entry.path, rel + "/", rules, skip, above | {key}, listing)
+            _walk(entry.path, rel + "/", rules, skip, above | {key}, listing, budget)
         elif entry.name.endswith(LEFT_OUT_SUFFIXES) or rules.ignored(rel, False):
             continue
         elif not stat.S_ISREG(st.st_mode):
@@ -214,7 +252,22 @@ def _walk(folder: str, prefix: str, rules: IgnoreRules, skip: set[tuple[int, int
         elif not os.access(entry.path, os.R_OK):
             listing.left_out.append(f"{rel} (not readable)")
         else:
+            if budget is not None:
+                budget.spend(listing.folder, 0, st.st_size)
             listing.files.append(CodeFile(rel, entry.path, st.st_size))
+
+
+def _entries(folder: str, budget: ListingBudget | None, top: str) -> list[os.DirEntry[str]]:
+    """A folder's entries, sorted; each spends the budget as it is read, so a folder of a
+    million names is not read whole first."""
+    if budget is None:
+        return sorted(os.scandir(folder), key=lambda e: e.name)
+    entries = []
+    with os.scandir(folder) as scan:
+        for entry in scan:
+            budget.spend(top)
+            entries.append(entry)
+    return sorted(entries, key=lambda e: e.name)
 
 
 @dataclass(frozen=True)

@@ -324,9 +324,9 @@ PARALLEL_RUN: dict[str, str] = {
 FIELDS.update({f"ParallelRun.{name}": text for name, text in PARALLEL_RUN.items()})
 
 # Not fields of the models: the variant's `extends`, and a dataset parameter's one key.
-EXTENDS = """The base spec this variant changes, relative to this file. Mappings merge key by
-    key, `steps` merge by `name`, other lists are replaced, and `null` removes a key.
-    Example: `extends: mnist.yaml`."""
+EXTENDS = """The base spec this variant changes, relative to this file: a `.yaml` or `.yml`
+    file inside the same git repository. Mappings merge key by key, `steps` merge by `name`,
+    other lists are replaced, and `null` removes a key. Example: `extends: mnist.yaml`."""
 DATASET_PARAMETER = """The name of one of `datasets`: a dataset parameter (v1 a
     `PipelineParameter` of a `DatasetConsumptionConfig`, v2 a pipeline input), for a step's
     `inputs`. Example: `mnist_param: {dataset: mnist}`."""

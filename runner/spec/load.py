@@ -19,7 +19,8 @@ from runner.spec.binding import Binding, bind_parameters
 from runner.spec.checks import check_spec
 from runner.spec.diagnostics import Diagnostic, Path_, SpecError, did_you_mean, format_path, unique_sorted
 from runner.spec.models import Spec
-from runner.spec.secrets import credential_kind, redact
+from runner.spec.leaks import literal_secrets, secret_names
+from runner.spec.secrets import redact
 from runner.spec.templating import render_tree, secret_paths
 from runner.spec.tree import Mapping, Plain, Scalar, lookup, to_plain, walk
 from runner.spec.variants import Reader, apply_set, apply_set_param, load_with_extends, read_spec_file
@@ -76,7 +77,7 @@ def _load_spec(path: str, sets: AbcSequence[str], set_params: AbcSequence[str],
     diags = [d for d in diags if d.path not in unknown]
     reported = {d.path for d in diags}
     diags += [d for d in found if d.path not in reported]
-    diags += _literal_secrets(tree)
+    diags += literal_secrets(tree) + secret_names(tree)
     reported = {d.path for d in diags}
     diags += [diagnostic_at(tree, p, msg) for p, msg in _rules(spec, tree, azure) if p not in reported]
     diags = _drop_echoes(diags)
@@ -265,20 +266,4 @@ def _model_of(annotation: object, path: Path_, tree: Mapping) -> object:
                 return model
         return models[0] if models else annotation
     return annotation
-
-
-def _literal_secrets(tree: Mapping) -> list[Diagnostic]:
-    """A credential written in the spec itself (it would end up in git): the datastore's
-    key fields, and anything that looks like one anywhere."""
-    out = []
-    for path, node in walk(tree):
-        if not isinstance(node, Scalar) or node.value is None or node.from_env:
-            continue
-        key_field = len(path) == 4 and path[:2] == ("azure", "datastores") and path[3] in ("account_key", "sas_token")
-        kind = credential_kind(node.value) if isinstance(node.value, str) else None
-        if key_field or kind:
-            what = f"this looks like {kind}: " if kind else ""
-            out.append(Diagnostic(node.mark, path, f"{what}secrets must not be written in a spec; "
-                                                   "use \"{{ env.NAME }}\" to read it from the environment"))
-    return out
 

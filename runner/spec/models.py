@@ -42,6 +42,17 @@ class Strict(BaseModel):
 PartitionFormat = Annotated[str, Field(min_length=1), AfterValidator(partitions.check)]
 
 
+def _path_pattern(value: str) -> str:
+    problem = partitions.wildcard_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# A dataset's path: a folder, a file, or a glob matched by a regular expression (listing.py).
+PathPattern = Annotated[str, Field(min_length=1), AfterValidator(_path_pattern)]
+
+
 def _delimiter(value: str) -> str:
     if value in ('"', "\r", "\n"):
         raise ValueError("the delimiter cannot be a quote or a line break")
@@ -65,7 +76,7 @@ class FileDataset(Strict):
     (recursive), a glob, a single file, or a datastore URI (azureml://datastores/<name>/paths/<path>)."""
 
     kind: Literal["file"]
-    path: str = Field(min_length=1)
+    path: PathPattern
     description: str | None = None
     # e.g. "/{year}/{month}/{name}.png": partitions a file dataset for partition_keys.
     partition_format: PartitionFormat | None = None
@@ -79,7 +90,7 @@ class TabularDataset(Strict):
     `mini_batch_size` bytes."""
 
     kind: Literal["tabular"]
-    path: str = Field(min_length=1)
+    path: PathPattern
     format: Literal["csv", "parquet", "jsonl"] | None = None  # None: from the file suffix
     delimiter: Delimiter = ","
     header: bool = True
@@ -143,13 +154,24 @@ class Datastore(Strict):
     sas_token: SecretStr | None = None
 
 
+def _one_line(value: str) -> str:
+    if any(c in value for c in "\n\r\x00"):
+        raise ValueError("a package requirement is one line (name, version and markers)")
+    return value
+
+
+# One line of a requirements file: compile_v1 parses it with a regular expression, which
+# backtracked over a 20 KB entry with line breaks for seconds.
+Requirement = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_one_line)]
+
+
 class Environment(Strict):
     """The workers' Python environment on Azure: conda and pip packages on a Docker image."""
 
     name: str = Field(min_length=1, max_length=255)
     python_version: str | None = None
-    pip: list[str] = []
-    conda: list[str] = []
+    pip: list[Requirement] = []
+    conda: list[Requirement] = []
     docker_base_image: str | None = None
 
 

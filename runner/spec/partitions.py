@@ -86,8 +86,40 @@ def _check_date_format(name: str, date_format: str) -> None:
 def check(partition_format: str | None) -> str | None:
     """Validator for the spec field: the format unchanged when it is valid."""
     if partition_format is not None:
-        placeholders(partition_format)
+        keys = placeholders(partition_format)
+        undated = {f"{{{key.name}}}" for key in keys if key.date_format is None}
+        # Each undated {key} is a wildcard of its own, even beside another: `{a}{b}` is two.
+        problem = wildcard_problem(_PLACEHOLDER.sub(lambda m: "*\0" if m.group(0) in undated else "",
+                                                    partition_format))
+        if problem:
+            raise ValueError(problem)
     return partition_format
+
+
+# Parts of a pattern that match any number of characters (`*`, an undated {key}) are
+# matched by a regular expression, which backtracks: k of them in one folder name cost
+# about n**k steps on a name of n characters (six took minutes on a 120-character name),
+# and folder names that each match in several ways multiply. One wildcard in a folder
+# name matches one way; one folder name may have two; `**` may appear twice.
+MAX_WILDCARDS = 2
+MAX_DEEP = 2
+
+
+def _wildcards(part: str) -> int:
+    return sum(1 for i, c in enumerate(part) if c == "*" and (i == 0 or part[i - 1] != "*"))
+
+
+def wildcard_problem(pattern: str) -> str | None:
+    """Why matching `pattern` (a glob or a partition_format) could take unbounded time, or None."""
+    if pattern.count("**") > MAX_DEEP:
+        return f"more than {MAX_DEEP} '**' in one pattern: matching it could take minutes; narrow it down"
+    parts = [part.replace("**", "") for part in pattern.replace("\\", "/").split("/")]
+    crowded = [part for part in parts if _wildcards(part) > 1]
+    if len(crowded) > 1 or any(_wildcards(part) > MAX_WILDCARDS for part in crowded):
+        shown = "', '".join(part[:40].replace("*\0", "*") for part in crowded)
+        return (f"too many wildcards ('*' or a {{key}}) in '{shown}': one folder name may have "
+                f"{MAX_WILDCARDS}, the others one each; matching it could take minutes; narrow it down")
+    return None
 
 
 def partition_regex(partition_format: str) -> re.Pattern[str]:

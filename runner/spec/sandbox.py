@@ -27,7 +27,18 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from runner.spec.templating import _MAX_OUTPUT, BINDING
+from runner.spec.diagnostics import did_you_mean
+from runner.spec.limits import MAX_BITS, MAX_COUNT, MAX_INDENT, MAX_WEIGHT, Exhausted, weight
+from runner.spec.limits import check_weight as _check_weight
+from runner.spec.templating import _MAX_OUTPUT, bindings
+from runner.spec.textbounds import (
+    BoundedCodeGenerator,
+    bounded_format,
+    bounded_output,
+    concat,
+    do_join,
+    join_items,
+)
 
 # A spec value is an expression, perhaps with a condition: loops, macros and assignments
 # could run unbounded, and nothing in a spec needs them.
@@ -37,52 +48,14 @@ _STATEMENTS = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.Assign, nodes.Assi
 # Calls whose size argument could allocate gigabytes before any result check.
 _PADDING_METHODS = {"center", "ljust", "rjust", "zfill", "expandtabs", "format", "format_map", "translate"}
 _PADDING_FILTERS = ("center", "format", "indent", "wordwrap", "filesizeformat")
-# The caps. A spec's templates pick a value from the environment or format a name: a few
-# hundred characters. The caps leave room for that many times over while keeping the
-# worst case (a sort or join of a capped value) well inside the time budget.
-SECONDS = 1.0  # CPU seconds, all of one spec's templates together
-MAX_WEIGHT = 262_144  # characters, items or bytes any intermediate value may hold
-MAX_BITS = 65_536  # bits of an integer (about 20,000 digits)
-MAX_COUNT = 10_000  # range(), lipsum paragraphs and words, batch and slice sizes
-MAX_INDENT = 16  # tojson's indent
-
-
-class Exhausted(SecurityError):
-    """The template went past its budget (time or size)."""
-
-
-def weight(value: Any, cap: int = MAX_WEIGHT) -> int:
-    """Characters, items or bytes `value` holds, counting a shared item each time it
-    appears (that is what joining or printing it costs); stops counting past `cap`."""
-    total, stack = 0, [value]
-    while stack and total <= cap:
-        item = stack.pop()
-        if isinstance(item, (str, bytes)):
-            total += len(item)
-        elif isinstance(item, int) and not isinstance(item, bool):
-            total += item.bit_length() // 8 + 1
-        elif isinstance(item, dict):  # plain data only: never walk the template's context or env
-            total += 1
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset)):
-            total += 1
-            stack.extend(item)
-        else:
-            total += 1
-    return total
-
-
-def _check_weight(value: Any, what: str = "a value") -> Any:
-    if weight(value) > MAX_WEIGHT:
-        raise Exhausted(f"{what} would be larger than {MAX_WEIGHT} characters or items")
-    return value
+SECONDS = 1.0  # CPU seconds, all of one spec's templates together (sizes: limits.py)
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
     """Jinja's immutable sandbox, bounded in time and size."""
 
     intercepted_binops = frozenset(["*", "**", "%", "+", "//"])
+    code_generator_class = BoundedCodeGenerator  # `~` evaluated operand by operand
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -90,6 +63,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         self.seconds = SECONDS
         for name in _PADDING_FILTERS:
             self.filters.pop(name, None)
+        self.filters["join"] = do_join
         for name, func in list(self.filters.items()):
             self.filters[name] = self._bounded_filter(name, func)
         self.globals["range"] = self._range
@@ -131,11 +105,23 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return _check_weight(result, f"the result of {what}")
 
     def _bounded_iter(self, items: Iterator[Any], what: str) -> Iterator[Any]:
+        # Whatever consumes it (a list, a sort) holds what it yields: count that, not items only.
+        total = 0
         for count, item in enumerate(items):
             self.tick()
-            if count > MAX_WEIGHT:
-                raise Exhausted(f"{what} would yield more than {MAX_WEIGHT} items")
+            total += weight(item)
+            if count > MAX_WEIGHT or total > MAX_WEIGHT:
+                raise Exhausted(f"{what} would yield more than {MAX_WEIGHT} characters or items")
             yield item
+
+    def bounded_concat(self, *operands: Callable[[], Any]) -> str:
+        self.tick()
+        return concat(*operands)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        if super().wrap_str_format(value) is not None:  # str.format or format_map of a str
+            return bounded_format(self, value.__self__, value.__name__ == "format_map")
+        return None
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(obj, (str, bytes)) and attr in _PADDING_METHODS:
@@ -164,6 +150,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         for arg in (*args, *kwargs.values()):
             _check_weight(arg, "an argument")
         owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str) and getattr(__obj, "__name__", "") == "join" and len(args) == 1 and not kwargs:
+            return join_items(__self._bounded_iter(iter(args[0]), "join()"), owner, "a join() result")
         if isinstance(owner, (str, bytes)):
             _check_method(owner, getattr(__obj, "__name__", ""), args, kwargs)
         result = super().call(__context, __obj, *args, **kwargs)
@@ -203,17 +191,6 @@ def _replaced_size(text: Any, old: Any, new: Any, count: Any = -1) -> int:
 def _check_method(owner: str | bytes, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     if name == "replace" and _replaced_size(owner, *args, **kwargs) > MAX_WEIGHT:
         raise Exhausted(f"a replace() result larger than {MAX_WEIGHT} characters")
-    if name == "join" and args and isinstance(args[0], (list, tuple)):
-        if weight(args[0]) + len(owner) * len(args[0]) > MAX_WEIGHT:
-            raise Exhausted(f"a join() result larger than {MAX_WEIGHT} characters")
-
-
-def _check_join(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    # join(eval_ctx, value, d="", attribute=None)
-    value = args[1] if len(args) > 1 else None
-    sep = args[2] if len(args) > 2 else kwargs.get("d", "")
-    if isinstance(value, (list, tuple)) and isinstance(sep, str) and len(sep) * len(value) > MAX_WEIGHT:
-        raise Exhausted(f"a join larger than {MAX_WEIGHT} characters")
 
 
 def _check_replace(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -241,7 +218,6 @@ def _check_counts(*positions: tuple[int, str]) -> Callable[[tuple[Any, ...], dic
 
 
 _FILTER_CHECKS: dict[str, Callable[[tuple[Any, ...], dict[str, Any]], None]] = {
-    "join": _check_join,
     "replace": _check_replace,
     "sum": _check_sum,
     "batch": _check_counts((1, "linecount")),
@@ -329,23 +305,31 @@ class _Watchdog:
 
 def render_one(sandbox: _Sandbox, text: str, env: AbcMapping[str, str]) -> str:
     # Set the bindings aside so Jinja never sees their `{{ }}`.
-    bindings = BINDING.findall(text)
+    found = [text[start:end] for start, end in bindings(text)]
     masked = text
-    for index, binding in enumerate(bindings):
+    for index, binding in enumerate(found):
         masked = masked.replace(binding, f"\x00{index}\x00", 1)
     tree = sandbox.parse(masked)
     if any(True for _ in tree.find_all(_STATEMENTS)):
         raise SecurityError("loops, macros, blocks and assignments are not allowed in spec templates; "
                             "use an expression, optionally with {% if %}")
-    rendered = sandbox.from_string(tree).render(env=env)
-    if len(rendered) > _MAX_OUTPUT:
-        raise SecurityError("template output would be too large")
-    for index, binding in enumerate(bindings):
+    pieces = sandbox.from_string(tree).generate(env=env)
+    rendered = bounded_output(pieces, _MAX_OUTPUT, "the template's output")
+    for index, binding in enumerate(found):
         rendered = rendered.replace(f"\x00{index}\x00", binding)
     return rendered
 
 
-def explain(exc: BaseException) -> str:
+def _unknown_name_hint(message: str, sandbox: _Sandbox | None) -> str:
+    """"; did you mean 'lower'?" for Jinja's "No filter named 'lowr'." (or test)."""
+    for kind, known in (("filter", sandbox.filters if sandbox else {}), ("test", sandbox.tests if sandbox else {})):
+        prefix = f"No {kind} named '"
+        if message.startswith(prefix) and message.endswith("'."):
+            return did_you_mean(message[len(prefix):-2], known)
+    return ""
+
+
+def explain(exc: BaseException, sandbox: _Sandbox | None = None) -> str:
     if isinstance(exc, SecurityError):
         return f"template blocked by the sandbox: {exc}"
     if isinstance(exc, UndefinedError):
@@ -353,7 +337,8 @@ def explain(exc: BaseException) -> str:
         what = f"environment variable '{missing.group(1)}' is not set" if missing else str(exc)
         return f"template error: {what} (use `| default(...)` for optional values)"
     if isinstance(exc, TemplateSyntaxError):
-        return f"template syntax error: {exc.message}"
+        hint = _unknown_name_hint(exc.message or "", sandbox)
+        return f"template syntax error: {(exc.message or '').removesuffix('.') if hint else exc.message}{hint}"
     if isinstance(exc, RecursionError):
         return "template error: nested too deeply"
     if isinstance(exc, MemoryError):

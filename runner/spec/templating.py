@@ -9,7 +9,6 @@ they are set aside before rendering and put back after.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from collections.abc import Mapping as AbcMapping
 from typing import TYPE_CHECKING
@@ -21,7 +20,6 @@ from runner.spec.tree import Node, Scalar, walk
 if TYPE_CHECKING:
     from runner.spec.sandbox import _Sandbox
 
-BINDING = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
 _MAX_OUTPUT = 65_536  # characters a single rendered value (or its template) may have
 
 
@@ -49,8 +47,30 @@ class _Env(AbcMapping[str, str]):
         return len(self._environ)
 
 
+def bindings(text: str) -> list[tuple[int, int]]:
+    """Where each `${{ ... }}` of `text` starts and ends, left to right. Plain `find`: a
+    non-greedy regex backtracked to the end of the text from every unclosed `${{`."""
+    out: list[tuple[int, int]] = []
+    start = text.find("${{")
+    while start >= 0:
+        end = text.find("}}", start + 3)
+        if end < 0:
+            break
+        out.append((start, end + 2))
+        start = text.find("${{", end + 2)
+    return out
+
+
+def _without_bindings(text: str) -> str:
+    parts, last = [], 0
+    for start, end in bindings(text):
+        parts.append(text[last:start])
+        last = end
+    return "".join(parts) + text[last:]
+
+
 def _is_template(text: str) -> bool:
-    stripped = BINDING.sub("", text)
+    stripped = _without_bindings(text)
     return "{{" in stripped or "{%" in stripped or "{#" in stripped
 
 
@@ -87,7 +107,7 @@ def _render_node(sandbox: _Sandbox, path: Path_, node: Scalar,
     # Anything a stranger's template raises (a filter given the wrong type, a recursion,
     # the budget running out) is a problem with the spec, reported where it was written.
     except Exception as exc:  # noqa: BLE001
-        return Diagnostic(node.mark, path, redact(explain(exc), env.secrets()))
+        return Diagnostic(node.mark, path, redact(explain(exc, sandbox), env.secrets()))
     node.from_env = bool(env.read)
     # Secret by the variable's name or the value's look; a template that reads no
     # variable but yields a credential is caught by the literal-secret check.

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from runner.spec.binding import parse_reference
 from runner.spec.diagnostics import Diagnostic, Mark, SpecError, did_you_mean
+from runner.spec.extends import chain_root, check_base, check_link, check_suffix, missing_hint, not_a_spec
 from runner.spec.tree import Entry, Mapping, Node, Scalar, Sequence, walk
 from runner.spec.yaml_loader import load_value, load_yaml
 
@@ -188,10 +189,15 @@ def load_with_extends(path: str, text: str | None = None, reader: Reader | None 
     """Load a spec and its chain of bases, merged; returns the tree and the chain (base first).
     With `text` (standard input), `path` is its name in messages, e.g. `<stdin>`, and its
     `extends` is relative to the working directory. `reader` reads every file of the chain.
-    `sources` collects each file's text, by its name in messages."""
+    `sources` collects each file's text, by its name in messages. Every base is a spec
+    file inside the tree the chain starts in (extends.py)."""
     chain: list[str] = []
     seen: list[str] = []
-    tree = _load_chain(path, path if text is not None else _display(path), chain, seen, text, reader, sources)
+    root = chain_root(path, text is not None, resolve=reader is None)
+    if text is None and reader is None:
+        check_link(path, _display(path), root)
+    tree = _load_chain(path, path if text is not None else _display(path), chain, seen, text, reader,
+                       {} if sources is None else sources, root)
     return tree, chain
 
 
@@ -206,10 +212,16 @@ def spec_file_exists(path: str, reader: Reader | None = None) -> bool:
     return True
 
 
-def _load_chain(path: str, display: str, chain: list[str], seen: list[str], text: str | None = None,
-                reader: Reader | None = None, sources: dict[str, str] | None = None) -> Mapping:
+def _load_chain(path: str, display: str, chain: list[str], seen: list[str], text: str | None,
+                reader: Reader | None, sources: dict[str, str], root: str,
+                referrer: Scalar | None = None) -> Mapping:
     real = os.path.realpath(path) if reader is None else os.path.abspath(path)
-    tree = read_spec_file(path, display, text, reader, sources)
+    try:
+        tree = read_spec_file(path, display, text, reader, sources)
+    except SpecError as exc:
+        if referrer is None:
+            raise
+        raise not_a_spec(exc, referrer, display, sources.pop(display, None)) from None
     seen.append(real)
     entry = tree.entries.pop("extends", None)
     if entry is None:
@@ -226,13 +238,16 @@ def _load_chain(path: str, display: str, chain: list[str], seen: list[str], text
         raise SpecError([Diagnostic(target.mark, ("extends",), f"extends forms a cycle: {cycle}")])
     if len(seen) >= _MAX_CHAIN:
         raise SpecError([Diagnostic(target.mark, ("extends",), f"extends chain longer than {_MAX_CHAIN} files")])
+    check_base(target, base_real, base_display, root)
     if reader is None and os.path.isdir(base_path):
         raise SpecError([Diagnostic(target.mark, ("extends",),
                                     f"extends names a folder, not a spec file: {base_display}")])
     if not spec_file_exists(base_path, reader):
+        hint = missing_hint(target.value, base_path) if reader is None else ""
         raise SpecError([Diagnostic(target.mark, ("extends",),
-                                    f"extends names a file that does not exist: {base_display}")])
-    base = _load_chain(base_path, base_display, chain, seen, reader=reader, sources=sources)
+                                    f"extends names a file that does not exist: {base_display}{hint}")])
+    check_suffix(target, base_display)
+    base = _load_chain(base_path, base_display, chain, seen, None, reader, sources, root, target)
     chain.append(display)
     return merge_variant(base, tree)
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from runner.inputs.snapshot import code_digest, copy_code, list_code
+import pytest
+
+from runner.errors import ExitCode
+from runner.inputs.snapshot import ListingBudget, SnapshotTooLarge, code_digest, copy_code, list_code
 
 
 def _project(root: Path) -> Path:
@@ -74,3 +78,47 @@ def test_a_copy_cut_short_is_replaced(tmp_path: Path) -> None:
     (tmp_path / "copy" / "stale.py").write_text("x")
     copied = copy_code(list_code(str(code)), tmp_path / "copy")
     assert not (tmp_path / "copy.tmp").exists() and not (copied.folder / "stale.py").exists()
+
+
+def _many_folders(root: Path, folders: int, files: int) -> Path:
+    for f in range(folders):
+        (root / f"d{f:03}").mkdir(parents=True)
+        for i in range(files):
+            (root / f"d{f:03}" / f"{i}.py").write_text("x = 1\n")
+    return root
+
+
+def test_a_listing_stops_where_its_budget_runs_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code = _many_folders(tmp_path / "code", folders=40, files=5)
+    scanned: list[str] = []
+    real_scandir = os.scandir
+
+    def counting(path: Any) -> Any:
+        scanned.append(str(path))
+        return real_scandir(path)
+    monkeypatch.setattr(os, "scandir", counting)
+    with pytest.raises(SnapshotTooLarge, match="too large to plan: source_directory .* lists more than 30 files"):
+        list_code(str(code), budget=ListingBudget(entries=30, size=1 << 30))
+    assert len(scanned) <= 6  # the top and the folders met before the 30th entry, not all 41
+    with pytest.raises(SnapshotTooLarge, match="holds more than 10 B "):
+        list_code(str(code), budget=ListingBudget(entries=1000, size=10))
+    assert len(list_code(str(code)).files) == 200  # no budget: everything, as a run's copy needs
+
+
+def test_plan_refuses_a_source_directory_past_its_budget(write, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from runner.cli import cli
+    from runner.inputs import snapshot
+    from tests.conftest import BASE
+
+    code = "source_directory: code\n      entry_script: score.py"
+    spec = write("s.yaml", BASE.replace("entry_script: score.py", code))
+    _many_folders(Path("code"), folders=3, files=10)
+    Path("code/score.py").write_text("def run(b): return b\n")
+    assert CliRunner().invoke(cli, ["plan", "--no-files", spec]).exit_code == 0
+    monkeypatch.setattr(snapshot, "PLAN_ENTRIES", 20)
+    result = CliRunner().invoke(cli, ["plan", "--no-files", spec])
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "too large to plan: source_directory" in result.output and "more than 20 files" in result.output
+    assert "Traceback" not in result.output

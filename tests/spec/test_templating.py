@@ -82,3 +82,12 @@ def test_a_template_that_reads_no_variable_is_still_a_literal_secret(write) -> N
     with pytest.raises(SpecError) as info:
         load_spec(spec, environ={})
     assert "secrets must not be written in a spec" in info.value.diagnostics[0].message
+
+
+@pytest.mark.parametrize(("template", "hint"), [("{{ env.HOME | lowr }}", "lower"),
+                                                ("{{ env.HOME | tojsn(2) }}", "tojson"),
+                                                ("{{ env.HOME is strng }}", "string")])
+def test_a_misspelt_filter_or_test_gets_a_suggestion(write, template: str, hint: str) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(write("s.yaml", BASE + f'description: "{template}"\n'), environ={"HOME": "/home/x"})
+    assert info.value.diagnostics[0].message.endswith(f"; did you mean '{hint}'?")
