@@ -99,3 +99,14 @@ def test_rm_and_gc_with_real_runs_that_reused_output(tmp_path: Path) -> None:
     # The later run's rows stay: its output files are links to the same data.
     assert len(output_rows(tmp_path, second)) == 9
     assert cli("runs", cwd=tmp_path).stdout.split()[0] == second
+
+
+def test_gc_keeps_a_pre_flight_failure_that_committed_rows_before(tmp_path: Path) -> None:
+    # A run whose later retry (or later step) failed its pre-flight checks still holds the
+    # rows its mini-batches committed: it is not a run that never ran.
+    root = tmp_path / "runs"
+    never = _run(root, "p0", "specs/a.yaml", Status.PREFLIGHT, 100)
+    ran = _run(root, "p1", "specs/a.yaml", Status.PREFLIGHT, 101)
+    write_record(ran.path / "score" / "step.json", StepRecord("score", Status.PREFLIGHT, mini_batches=4))
+    assert gc(root) == [f"removed {never.id} (pre-flight failure)"]
+    assert ran.path.exists()

@@ -54,18 +54,27 @@ def _first_error(errors: list[str]) -> str:
     return f"; the first error: {lines[-1].strip()}" if lines else ""
 
 
-def preflight(job: StepPlan, folder: StepFolder, output: str | None) -> None:
+def code_problems(job: StepPlan) -> list[str]:
+    """What is wrong with the step's code (its source_directory and entry script): the
+    checks `runner retry` makes before it changes a run, and pre-flight makes again."""
     problems = []
     if not os.path.isdir(job.source_directory):
         problems.append(f"source_directory {job.source_directory} is not a folder")
     if not os.path.isfile(job.entry_script):
         problems.append(f"entry_script {job.entry_script} does not exist")
-    else:
-        try:
-            with open(job.entry_script, "rb") as handle:
-                compile(handle.read(), job.entry_script, "exec")
-        except SyntaxError as exc:
-            problems.append(f"entry_script {job.entry_script} has a syntax error at line {exc.lineno}: {exc.msg}")
+        return problems
+    try:
+        with open(job.entry_script, "rb") as handle:
+            compile(handle.read(), job.entry_script, "exec")
+    except SyntaxError as exc:
+        problems.append(f"entry_script {job.entry_script} has a syntax error at line {exc.lineno}: {exc.msg}")
+    except (OSError, ValueError) as exc:  # unreadable; a NUL byte in the source
+        problems.append(f"entry_script {job.entry_script} cannot be compiled: {exc}")
+    return problems
+
+
+def preflight(job: StepPlan, folder: StepFolder, output: str | None) -> None:
+    problems = code_problems(job)
     missing = False
     for name, path in {**job.models, **side_inputs(job)}.items():
         if not os.path.exists(path):
