@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner.spec.diagnostics import Diagnostic, Mark, SpecError, did_you_mean
+from runner.spec.secrets import REDACTED, credential_kind, looks_secret
 from runner.spec.tree import Entry, Mapping, Node, Scalar, Sequence
 from runner.spec.yaml_loader import load_value, load_yaml
 
@@ -180,7 +181,11 @@ _SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def flag(option: str, assignment: str) -> str:
-    """The flag as messages name it; a long value is cut (a message names, it does not echo)."""
+    """The flag as messages name it; a long value is cut, a secret one hidden (a message
+    names, it does not echo)."""
+    path, sep, value = assignment.partition("=")
+    if sep and (credential_kind(value) is not None or looks_secret(path.rsplit(".", 1)[-1])):
+        assignment = f"{path}={REDACTED}"
     shown = assignment if len(assignment) <= 80 else assignment[:77] + "..."
     return f"{option} {shown}"
 

@@ -65,3 +65,14 @@ def test_no_error_echoes_a_secret(write) -> None:
     text = render(info.value.diagnostics, with_snippets=False)
     assert "tok.en-value" not in text and "hunter2" not in text
     assert "'***' does not match" in text
+
+
+def test_a_secret_given_by_set_is_refused_without_echoing_it(write) -> None:
+    spec = write("s.yaml", BASE)
+    for assignment in ("steps[0].parallel_run.environment_variables.DB=postgres://me:hunter22@db/x",
+                       "steps[0].parallel_run.environment_variables.API_TOKEN=AccountKey=" + "k" * 20 + "=="):
+        with pytest.raises(SpecError) as info:
+            load_spec(spec, sets=[assignment])
+        text = render(info.value.diagnostics, with_snippets=False)
+        assert "{{ env.NAME }}" in text and "hunter22" not in text and "k" * 20 not in text, text
+        assert "--set steps[0].parallel_run.environment_variables." in text
