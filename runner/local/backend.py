@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import sys
@@ -30,6 +29,7 @@ if TYPE_CHECKING:  # the views cost apply ~10 ms to import; only status and logs
     from runner.runs.views import CodeVersion, LogChunk, RunView
 
 CANCEL_WAIT = 30.0  # seconds `runner cancel` waits to say the run stopped
+START_WAIT = 5.0  # seconds it waits for a starting driver to record itself, to stop it
 
 
 class LocalBackend:
@@ -114,7 +114,12 @@ class LocalBackend:
         """Ctrl-C from another terminal: the driver stops its workers, keeps what is
         committed and records `canceled` (cancel.json names it); `runner resume` goes on."""
         info = inspect.read(run)
+        if info.status != Status.RUNNING and _driver_holds(run):
+            info = _started(run, START_WAIT)  # `runner resume` or `retry` starting: its driver records itself next
         if info.status != Status.RUNNING or not info.driver_pid or not _driver_holds(run):
+            if _driver_holds(run):
+                raise RunError(f"run {run.id} is starting (a driver holds it and has not recorded itself yet); "
+                               f"`runner cancel {run.id}` again in a moment")
             raise RunError(f"run {run.id} is not running ({info.status})")
         if run.request_cancel(info.driver_pid):  # the driver records `canceled`, not `interrupted`
             try:
@@ -163,6 +168,17 @@ def _committed(step: StepFolder, attempt: int) -> set[int]:
     return {line.mb for line in current_lines(step.ledger, attempt > 0) if line.status == "ok" or line.gen >= attempt}
 
 
+def _started(run: RunFolder, seconds: float) -> RunRecord:
+    """run.json once the driver that holds the run records itself running (or lets go),
+    or as it is after `seconds`."""
+    deadline = time.monotonic() + seconds
+    info = inspect.read(run)
+    while info.status != Status.RUNNING and _driver_holds(run) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        info = inspect.read(run)
+    return info
+
+
 def _stopped(run: RunFolder, seconds: float) -> bool:
     """Whether the driver let go of the run within `seconds` (it stops its workers first,
     which takes them at most their stop grace)."""
@@ -177,14 +193,7 @@ def _stopped(run: RunFolder, seconds: float) -> bool:
 def _driver_holds(run: RunFolder) -> bool:
     """Whether a driver holds the run's lock now: a pid in run.json alone may have been
     reused by another process since (and SIGINT would go to it)."""
-    try:
-        with open(run.lock, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    return False
+    return inspect.lock_held(run) is True
 
 
 def _count_from_ledger(step: StepFolder, progress: ProgressRecord) -> None:
