@@ -11,7 +11,7 @@ from runner.inputs.listing import is_glob
 from runner.local.job import side_inputs
 from runner.local.output.ledger import Ledger
 from runner.plan.plan import REDACTED, StepPlan
-from runner.plan.references import is_remote
+from runner.plan.references import InputPlan, is_remote
 from runner.runs.display import counted
 from runner.runs.errors import PreflightError as PreflightError  # re-exported: the engine's checks raise it
 from runner.runs.folder import StepFolder
@@ -87,6 +87,9 @@ def preflight(job: StepPlan, folder: StepFolder, output: str | None) -> None:
         elif item.step is None and not is_glob(item.location) and not os.path.exists(item.location):
             problems.append(f"{item.reference}: {item.location} does not exist")
             missing = True
+        elif _empty_table(item):
+            problems.append(f"{item.reference}: {item.location} is empty (0 bytes): a table needs at least its "
+                            "rows (a CSV file its header too)")
     if missing:
         problems.append("(the example specs' data and models are made by `runner example mnist` and "
                         "`runner example tabular`)")
@@ -102,6 +105,17 @@ def preflight(job: StepPlan, folder: StepFolder, output: str | None) -> None:
         problems.append(f"the output folder is not writable: {exc.strerror or exc}")
     if problems:
         raise PreflightError(hide_secrets("\n".join(problems), job))
+
+
+def _empty_table(item: InputPlan) -> bool:
+    """A tabular dataset that is one file of no bytes: no header, no row, no Parquet
+    footer; its one mini-batch could only fail."""
+    if item.kind != "tabular" or item.step is not None or item.manifest or is_glob(item.location):
+        return False
+    try:
+        return os.path.isfile(item.location) and os.path.getsize(item.location) == 0
+    except OSError:
+        return False
 
 
 def hide_secrets(text: str, job: StepPlan) -> str:
