@@ -226,7 +226,8 @@ class Change:
     recorded: Any
 
 
-def parse_changes(steps: list[StepPlan], sets: Sequence[str], set_params: Sequence[str]) -> dict[str, dict[str, Change]]:
+def parse_changes(steps: list[StepPlan], sets: Sequence[str],
+                  set_params: Sequence[str]) -> dict[str, dict[str, Change]]:
     """step name -> {field: change} from `--set [steps[I].][parallel_run.]FIELD=VALUE` (no
     step: every step) and `--set-param NAME=VALUE` (the fields the parameter is bound to).
     Paths and values are read as `apply --set` reads them (spec/variants.py: the same

@@ -411,5 +411,5 @@ def _shown(text: str) -> str:
     if len(text) <= SHOWN_ERROR:
         return text
     head, tail = text[:SHOWN_ERROR * 3 // 4], text[-SHOWN_ERROR // 4:]
-    return (f"{head}\n[... {len(text) - len(head) - len(tail):,} characters cut: logs/sys/driver.log in the step's folder "
-            f"(`runner logs <run> --sys`) has the whole text ...]\n{tail}")
+    return (f"{head}\n[... {len(text) - len(head) - len(tail):,} characters cut: logs/sys/driver.log in the "
+            f"step's folder (`runner logs <run> --sys`) has the whole text ...]\n{tail}")
