@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import ExitCode, RunnerError
-from runner.local.driver.checks import PreflightError, code_problems
+from runner.local.driver.checks import PreflightError, preflight
 from runner.local.driver.snapshot import in_snapshot, take_version
 from runner.local.output.ledger_line import current_lines
 from runner.plan.plan import StepPlan
@@ -105,7 +105,7 @@ def prepare(run: RunFolder, root: Path, update_code: bool, sets: Sequence[str], 
         _check_downstream(run, plan, job.steps, infos)
     check([plan.name for plan in retrying])
     for plan in retrying:
-        _check_code(plan, run.step(plan.name), infos[plan.name], update_code)
+        _check_code(run, plan, infos[plan.name], update_code)
     steps = [_changed(plan, changes.get(plan.name, {})) if works[plan.name].any else plan for plan in job.steps]
     for plan in retrying:
         _own_outputs(run.step(plan.name))
@@ -159,25 +159,23 @@ def _own_outputs(step: StepFolder) -> None:
             os.replace(tmp, path)
 
 
-def _check_code(plan: StepPlan, step: StepFolder, info: StepRecord, update_code: bool) -> None:
-    """Refuse, before the run changes, a retry whose code could not start: the code as it
-    is now (--update-code), or the run's snapshot of it."""
-    if update_code:
-        problems = code_problems(plan)
-        if problems:
-            raise PreflightError(f"cannot retry step '{plan.name}' with the code as it is now; nothing was changed "
-                                 "in the run:\n" + "\n".join(problems) +
-                                 "\n(fix it and run the same command again)")
-        return
-    if not info.snapshot or not step.snapshot(info.code).is_dir():
-        return  # none taken yet: the engine takes it and checks it when the step starts
-    code = in_snapshot(plan, step, info.code)
-    problems = [text.replace(code.source_directory + os.sep, plan.source_directory + os.sep)
-                for text in code_problems(code)]
-    if problems:
-        raise PreflightError(f"cannot retry step '{plan.name}' with the run's code snapshot; nothing was changed "
-                             "in the run:\n" + "\n".join(problems) + "\n(to run the code as it is now, `runner "
-                             f"retry {step.path.parent.name} --update-code`, or apply the spec again)")
+def _check_code(run: RunFolder, plan: StepPlan, info: StepRecord, update_code: bool) -> None:
+    """Refuse, before the run changes, a retry that could not start: the pre-flight
+    checks on the code it would run (the code as it is now with --update-code, else the
+    run's snapshot of it), its models, inputs and output folder."""
+    step = run.step(plan.name)
+    found = run.output_file(plan)
+    snapshot = not update_code and bool(info.snapshot) and step.snapshot(info.code).is_dir()
+    code = in_snapshot(plan, step, info.code) if snapshot else plan  # no snapshot yet: the engine takes one
+    try:
+        preflight(code, step, str(found) if found else None)
+    except PreflightError as exc:
+        text = str(exc).replace(code.source_directory + os.sep, plan.source_directory + os.sep)
+        where = " with the run's code snapshot" if snapshot else " with the code as it is now" if update_code else ""
+        hint = (f"to run the code as it is now, `runner retry {run.id} --update-code`, or apply the spec again"
+                if snapshot and "entry_script" in text else "fix it and run the same command again")
+        raise PreflightError(f"cannot retry step '{plan.name}'{where}; nothing in the run was changed:\n{text}\n"
+                             f"({hint})") from exc
 
 
 def _code(plan: StepPlan, step: StepFolder, info: StepRecord, update_code: bool, root: Path) -> tuple[int, str]:

@@ -35,6 +35,11 @@ def test_a_refused_update_code_changes_nothing_and_gc_keeps_the_run(tmp_path: Pa
     script.unlink()
     missing = cli("retry", run_id, "--update-code", cwd=tmp_path)
     assert missing.returncode == 2 and "does not exist" in missing.stderr, missing.stderr
+    script.write_text(good)
+    (tmp_path / "data").rename(tmp_path / "gone")
+    no_data = cli("retry", run_id, cwd=tmp_path)
+    assert no_data.returncode == 2 and "data does not exist" in no_data.stderr, no_data.stderr
+    (tmp_path / "gone").rename(tmp_path / "data")
     assert _files(folder) == before
     status = json.loads(cli("status", run_id, "--json", cwd=tmp_path).stdout)
     assert status["status"] == "succeeded" and status["steps"][0]["retried"] == []

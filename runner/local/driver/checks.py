@@ -55,8 +55,7 @@ def _first_error(errors: list[str]) -> str:
 
 
 def code_problems(job: StepPlan) -> list[str]:
-    """What is wrong with the step's code (its source_directory and entry script): the
-    checks `runner retry` makes before it changes a run, and pre-flight makes again."""
+    """What is wrong with the step's code: its source_directory and entry script."""
     problems = []
     if not os.path.isdir(job.source_directory):
         problems.append(f"source_directory {job.source_directory} is not a folder")
