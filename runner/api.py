@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,15 +22,15 @@ from runner.spec.diagnostics import SpecError
 if TYPE_CHECKING:
     from runner.plan.plan import Plan
     from runner.inputs.work import StepWork
-    from runner.review import Review
+    from runner.review.compare import Review
     from runner.runs.backend import Backend
     from runner.runs.folder import RunFolder
-    from runner.runs.outcome import Compiled, Results, RunResult
+    from runner.runs.outcome import ApplyOptions, Compiled, Results, RunResult
     from runner.runs.views import LogChunk, RunSummary, RunView
     from runner.spec.load import LoadedSpec
 
 __all__ = ["SpecError", "RunError", "BackendError", "ValidationResult", "TARGETS", "runs_dir", "backend_for",
-           "validate", "plan", "plan_compiled", "preview", "review", "write_schemas", "prepare_example", "init_project", "apply", "resume", "retry",
+           "validate", "plan", "plan_compiled", "preview", "review", "review_specs", "write_schemas", "prepare_example", "init_project", "apply", "resume", "retry",
            "cancel", "list_runs", "status", "results", "logs", "follow", "remove", "gc"]
 
 # Each target's Backend, made by a factory that imports its engine only when called
@@ -83,10 +84,10 @@ class ValidationResult:
 
 
 def _load(spec: str, sets: Sequence[str], set_params: Sequence[str],
-          environ: Mapping[str, str] | None) -> LoadedSpec:
+          environ: Mapping[str, str] | None, text: str | None = None) -> LoadedSpec:
     from runner.spec.load import load_spec
 
-    return load_spec(spec, sets, set_params, environ)
+    return load_spec(spec, sets, set_params, environ, text=text)
 
 
 def validate(specs: Sequence[str], sets: Sequence[str] = (), set_params: Sequence[str] = (),
@@ -109,18 +110,19 @@ def _plan(loaded: LoadedSpec, target: str | None) -> Plan:
 
 
 def plan(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
-         environ: Mapping[str, str] | None = None) -> Plan:
-    """The resolved spec and what it will run (raises SpecError)."""
-    return _plan(_load(spec, sets, set_params, environ), target)
+         environ: Mapping[str, str] | None = None, text: str | None = None) -> Plan:
+    """The resolved spec and what it will run (raises SpecError). `text`: the spec itself
+    (standard input), named `spec` in messages."""
+    return _plan(_load(spec, sets, set_params, environ, text), target)
 
 
 def plan_compiled(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
                   environ: Mapping[str, str] | None = None, base_dir: str = ".",
-                  stage: bool = False) -> tuple[Plan, Compiled | None]:
+                  stage: bool = False, text: str | None = None) -> tuple[Plan, Compiled | None]:
     """The plan and what its backend compiles it to (an Azure pipeline; None locally).
     Local paths in a v2 job are relative to `base_dir`, the folder its YAML goes to;
     with `stage`, what they name is made there too (RunError where it cannot be)."""
-    result = plan(spec, sets, set_params, target, environ)
+    result = plan(spec, sets, set_params, target, environ, text)
     backend = backend_for(result.target)
     compiled = backend.compile(result, base_dir)
     if stage and compiled is not None:
@@ -144,11 +146,13 @@ def review(new: str, old: str | None = None, against: str | None = None, sets: S
            set_params: Sequence[str] = (), target: str | None = None,
            environ: Mapping[str, str] | None = None) -> Review:
     """What changes from `old` (another spec file) or from `new` as git revision `against`
-    has it, to `new`: fields, parameters, work and (Azure targets) the compiled pipeline."""
+    has it (under its name there, where it was renamed since), to `new`: fields,
+    parameters, each step's code, models and work, and (Azure targets) the compiled
+    pipeline. At a revision, the old side's code, models and inputs are git's at it."""
     from runner.inputs.work import estimate
-    from runner.review import Side, compare
-    from runner.spec.gitref import git_reader
-    from runner.spec.load import load_spec
+    from runner.review.compare import Side, compare
+    from runner.review.revision import files_changes, work_at
+    from runner.spec.gitref import Revision
     from runner.spec.variants import spec_file_exists
 
     loaded = _load(new, sets, set_params, environ)
@@ -156,19 +160,71 @@ def review(new: str, old: str | None = None, against: str | None = None, sets: S
     backend = backend_for(plan_new.target)  # both sides are planned for the new side's target
     # The work only: a review compares what runs, not whether an earlier run is reused.
     new_side = Side(new, plan_new, estimate(plan_new), backend.compile(plan_new), loaded.tree)
-    reader = git_reader(against, new) if against else None
-    source = old or new
+    rev = Revision.of(against, new) if against else None
+    source, renamed = old or new, ""
+    if rev is not None and not spec_file_exists(new, rev.read):
+        rel = rev.rel(new)
+        was = rev.renamed_from(rel) if rel else None
+        if was is None:  # a spec the revision does not have
+            return compare(Side(f"{new} at {against}", None), new_side)
+        source = renamed = os.path.relpath(os.path.join(rev.root, was))
     name = f"{source} at {against}" if against else source
-    if reader is not None and not spec_file_exists(new, reader):
-        return compare(Side(name, None), new_side)  # a spec the revision does not have
+    old_loaded = _load_old(source, name, sets, set_params, environ, rev.read if rev else None)
+    plan_old = _plan_old(old_loaded, name, plan_new.target)
+    work_old, notes = work_at(rev, plan_old, estimate(plan_old)) if rev else (estimate(plan_old), [])
+    old_side = Side(name, plan_old, work_old, backend.compile(plan_old), old_loaded.tree, against or "")
+    result = compare(old_side, new_side, files_changes(plan_old, plan_new, rev))
+    result.renamed_from, result.notes = renamed, notes
+    return result
+
+
+def _old_side_error(exc: SpecError, name: str) -> SpecError:
+    """The old side's own problems, said to be the old side's."""
+    return SpecError([dataclasses.replace(d, note=f"in {name}" + (f"; {d.note}" if d.note else ""))
+                      for d in exc.diagnostics], exc.sources)
+
+
+def _load_old(source: str, name: str, sets: Sequence[str], set_params: Sequence[str],
+              environ: Mapping[str, str] | None, reader: Callable[[str], str] | None) -> LoadedSpec:
+    from runner.spec.load import load_spec
+
     try:
-        old_loaded = load_spec(source, sets, set_params, environ, reader=reader)
-        plan_old = _plan(old_loaded, plan_new.target)
-    except SpecError as exc:  # the old side's own problems, said to be the old side's
-        raise SpecError([dataclasses.replace(d, note=f"in {name}" + (f"; {d.note}" if d.note else ""))
-                         for d in exc.diagnostics], exc.sources) from None
-    old_side = Side(name, plan_old, estimate(plan_old), backend.compile(plan_old))
-    return compare(old_side, new_side)
+        return load_spec(source, sets, set_params, environ, reader=reader)
+    except SpecError as exc:
+        raise _old_side_error(exc, name) from None
+
+
+def _plan_old(loaded: LoadedSpec, name: str, target: str) -> Plan:
+    try:
+        return _plan(loaded, target)
+    except SpecError as exc:
+        raise _old_side_error(exc, name) from None
+
+
+def review_specs(paths: Sequence[str], against: str, sets: Sequence[str] = (), set_params: Sequence[str] = (),
+                 target: str | None = None, environ: Mapping[str, str] | None = None) -> list[Review]:
+    """`review` of each spec named, a folder standing for every spec below it (variants
+    included, runner/spec/discover.py): what a pull request changes, spec by spec."""
+    from runner.review.compare import removed
+    from runner.review.revision import removed_specs
+    from runner.spec.diagnostics import Diagnostic, Mark
+    from runner.spec.discover import find_specs
+    from runner.spec.gitref import Revision
+
+    specs: list[str] = []
+    gone: list[str] = []
+    for path in paths:
+        if not os.path.isdir(path):
+            specs.append(path)
+            continue
+        found = find_specs(path)
+        gone += removed_specs(Revision.of(against, path), path)
+        if not found and not gone:
+            raise SpecError([Diagnostic(Mark(path, 0, 0), (), "no runner spec below this folder")])
+        specs += [os.path.normpath(spec) for spec in found]
+    reviews = [review(spec, against=against, sets=sets, set_params=set_params, target=target, environ=environ)
+               for spec in dict.fromkeys(specs)]
+    return reviews + [removed(f"{spec} at {against}", spec) for spec in dict.fromkeys(gone)]
 
 
 def write_schemas(folder: str | Path) -> list[Path]:
@@ -178,13 +234,16 @@ def write_schemas(folder: str | Path) -> list[Path]:
     from runner.spec.schema import SPEC_SCHEMA_FILE, VARIANT_SCHEMA_FILE, dumps, spec_schema, variant_schema
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, schema in ((SPEC_SCHEMA_FILE, spec_schema()), (VARIANT_SCHEMA_FILE, variant_schema()),
-                         (STATUS_SCHEMA_FILE, status_schema()), (RUNS_SCHEMA_FILE, runs_schema())):
-        target = folder / name
-        target.write_text(dumps(schema), encoding="utf-8")
-        written.append(target)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, schema in ((SPEC_SCHEMA_FILE, spec_schema()), (VARIANT_SCHEMA_FILE, variant_schema()),
+                             (STATUS_SCHEMA_FILE, status_schema()), (RUNS_SCHEMA_FILE, runs_schema())):
+            target = folder / name
+            target.write_text(dumps(schema), encoding="utf-8")
+            written.append(target)
+    except OSError as exc:  # a folder that cannot be made or written: the user's to fix (exit 2)
+        raise RunError(f"cannot write the schemas into {folder}: {exc.strerror or exc}") from exc
     return written
 
 
@@ -209,12 +268,12 @@ def init_project(folder: str | Path = ".", tabular: bool = False, force: bool = 
 
 def apply(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
           environ: Mapping[str, str] | None = None, root: Path | None = None, stream: IO[str] | None = None,
-          session: object = None) -> RunResult:
+          session: object = None, options: ApplyOptions | None = None) -> RunResult:
     """Run a spec on its target (or `target`), in a new run folder under `root` (the
-    project's runs: `runs_dir(spec)`), to its end. `session` replaces an Azure target's
-    SDK seam (tests)."""
+    project's runs: `runs_dir(spec)`), to its end. `options`: no reuse, and who is told
+    the run as it starts. `session` replaces an Azure target's SDK seam (tests)."""
     result = plan(spec, sets, set_params, target, environ)
-    return backend_for(result.target, session).apply(result, root or runs_dir(spec), stream)
+    return backend_for(result.target, session).apply(result, root or runs_dir(spec), stream, options)
 
 
 def runs_dir(spec: str | None = None) -> Path:
@@ -260,13 +319,23 @@ def cancel(run: str, root: Path | None = None, session: object = None) -> str:
 
 
 def list_runs(root: Path | None = None, statuses: Sequence[str] = (),
-              limit: int | None = None) -> list[RunSummary]:
+              limit: int | None = None, specs: Sequence[str] = ()) -> list[RunSummary]:
     """Every run, oldest first, with its status (a run whose driver is gone while it said
-    running is shown as interrupted); only those in `statuses` if any; the newest `limit`."""
+    running is shown as interrupted); only those in `statuses` if any, of `specs` if any
+    (a spec file from the working directory, a file name, or a spec's name); the newest `limit`."""
     from runner.runs import inspect
 
-    found = [run for run in inspect.list_all(root or runs_dir()) if not statuses or run.status in statuses]
+    found = [run for run in inspect.list_all(root or runs_dir()) if (not statuses or run.status in statuses)
+             and (not specs or any(_of_spec(run, name) for name in specs))]
     return found[max(0, len(found) - limit):] if limit is not None else found
+
+
+def _of_spec(run: RunSummary, name: str) -> bool:
+    """Whether `run` was applied from the spec `name` says: the same file (wherever the
+    run was applied from), a file of that name, or a spec of that name."""
+    if name in (run.name, os.path.basename(run.spec)):
+        return True
+    return bool(run.spec) and os.path.normpath(os.path.join(run.cwd, run.spec)) == os.path.abspath(name)
 
 
 def status(run: str, root: Path | None = None, session: object = None) -> RunView:

@@ -8,6 +8,7 @@ and it imports nothing of runner (the CLI catches these before it has loaded any
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 from typing import ClassVar
 
@@ -30,3 +31,46 @@ class RunnerError(Exception):
     def report(self) -> str:
         """What the CLI prints on stderr."""
         return f"runner: {self}"
+
+
+class FileSystemError(RunnerError):
+    """The file system refused what runner had to do (exit 3): a full disk, a read-only
+    mount, a file runner may not write, too many open files, a path under a file. Said
+    with the path, the cause and what to do (`explained`)."""
+
+    exit_code = ExitCode.BACKEND
+
+
+# What to do about a file system error, by its errno.
+_REMEDIES = {
+    (errno.ENOSPC, errno.EDQUOT, errno.EFBIG): "make room",
+    (errno.EMFILE, errno.ENFILE): "raise the limit of open files (`ulimit -n`)",
+    (errno.EROFS,): "make that file system writable",
+    (errno.EACCES, errno.EPERM): "let runner write it (its mode, its owner, or `chattr -i` where it was made immutable)",
+    (errno.ENOTDIR, errno.EEXIST): "a file stands where a folder belongs: move it away",
+}
+
+
+def remedy(exc: OSError) -> str:
+    """What a user can do about a file system error, in a few words."""
+    return next((said for numbers, said in _REMEDIES.items() if exc.errno in numbers), "fix the cause")
+
+
+def explained(exc: OSError) -> str:
+    """`cannot write <path>: <the OS's words>`: the path (both, for a rename) and the
+    cause, without the `[Errno n]` Python puts before them. An error of no file and of
+    no kind this knows (a connection refused) is the OS's words alone."""
+    cause = exc.strerror or str(exc)
+    known = exc.errno in (errno.EMFILE, errno.ENFILE) or remedy(exc) != "fix the cause"
+    if exc.filename is None and not known:
+        return cause
+    where = "a file" if exc.filename is None else str(exc.filename)
+    if exc.filename2 is not None:
+        where += f" (to {exc.filename2})"
+    verb = "open" if exc.errno in (errno.EMFILE, errno.ENFILE) else "write" if known else "use"
+    return f"cannot {verb} {where}: {cause}"
+
+
+def file_system_error(exc: OSError) -> FileSystemError:
+    """An OSError as runner says it: what could not be done, where, why, and what to do."""
+    return FileSystemError(f"{explained(exc)}; {remedy(exc)}")

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from runner.inputs.snapshot import SnapshotError, list_code
+from runner.inputs.units import size_text
 from runner.inputs.work import StepWork
 from runner.plan.plan import REDACTED, Plan, StepPlan
 from runner.plan.references import ArgumentPlan, InputPlan, Secret
@@ -87,30 +88,20 @@ def _snapshot_lines(step: StepPlan, cwd: str) -> list[str]:
     return [f"  code snapshot  {listing.summary()}", *([f"  warning        {warning}"] if warning else [])]
 
 
-def size_text(count: int) -> str:
-    """Bytes as a person reads them: 512 B, 4.5 KiB, 12.0 MiB."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"
-
-
 def work_text(work: StepWork) -> str:
     """'120 files, 4.5 MiB, ~52,000 rows -> 24 mini-batches on 2 workers'."""
     if work.files is None and work.mini_batches is None:
         return f"not counted: {work.note}" if work.note else "not counted"
     parts = []
     if work.files is not None:
-        parts.append(f"{work.files} file{'s' if work.files != 1 else ''}")
+        parts.append(f"{work.files:,} file{'s' if work.files != 1 else ''}")
     if work.bytes is not None:
         parts.append(size_text(work.bytes))
     if work.rows is not None:
         exact = all(i.rows_exact for i in work.inputs)
         parts.append(f"{'' if exact else '~'}{work.rows:,} rows")
     if work.mini_batches is not None:
-        batches = f"{'' if work.exact else '~'}{work.mini_batches} mini-batch{'es' if work.mini_batches != 1 else ''}"
+        batches = f"{'' if work.exact else '~'}{work.mini_batches:,} mini-batch{'es' if work.mini_batches != 1 else ''}"
     else:
         batches = f"mini-batches: {work.note or 'counted at run time'}"
     workers = f" on {work.workers} worker{'s' if work.workers != 1 else ''}" if work.workers else ""

@@ -21,8 +21,9 @@ _UP, _CLEAR = "\x1b[{}F", "\x1b[J"
 def watch_status(read: Callable[[], RunView], out: IO[str], interval: float, tty: bool,
                  width: Callable[[], int], sleep: Callable[[float], None] = time.sleep) -> Status:
     """Show the status `read()` returns until the run ends; returns how it ended. On a
-    terminal the block is redrawn in place; otherwise (a file, a pipe, CI) a new block is
-    written, after a blank line, only when the run changed."""
+    terminal the block is redrawn in place, each line cut to the terminal's width;
+    otherwise (a file, a pipe, CI) a new block is written, after a blank line, only when
+    the run changed."""
     shown: list[str] = []
     settled: RunView | None = None  # of the block last written
     rows = 0
@@ -34,8 +35,11 @@ def watch_status(read: Callable[[], RunView], out: IO[str], interval: float, tty
         # twice (a field the text does not show changed).
         if lines != shown and (tty or view.settled() != settled):
             if tty:
-                out.write((_UP.format(rows) + _CLEAR if rows else "") + "\n".join(lines) + "\n")
-                rows = _rows(lines, width())
+                # Each line cut to the terminal's width: a wrapped line breaks words and
+                # ids, and the rows to go back up over would depend on where it broke.
+                cut = [fit(line, width()) for line in lines]
+                out.write((_UP.format(rows) + _CLEAR if rows else "") + "\n".join(cut) + "\n")
+                rows = len(cut)
             else:
                 out.write(("\n" if shown else "") + "\n".join(lines) + "\n")
             out.flush()
@@ -45,10 +49,10 @@ def watch_status(read: Callable[[], RunView], out: IO[str], interval: float, tty
         sleep(interval)
 
 
-def _rows(lines: list[str], width: int) -> int:
-    """The terminal rows `lines` take: a line longer than the terminal wraps."""
+def fit(line: str, width: int) -> str:
+    """`line`, cut to `width` columns with an ellipsis where it is longer."""
     width = max(1, width)
-    return sum(max(1, -(-len(line) // width)) for line in lines)
+    return line if len(line) <= width else line[:width - 1] + "…"
 
 
 def print_follow(chunks: Iterable[LogChunk], out: IO[str]) -> bool:

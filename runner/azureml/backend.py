@@ -22,7 +22,7 @@ from runner.plan.references import Secret
 from runner.render import plan_text
 from runner.runs import follow, inspect
 from runner.runs.folder import RunFolder, new_run
-from runner.runs.outcome import BackendError, Compiled, Results, RunError, RunResult, StepResult
+from runner.runs.outcome import ApplyOptions, BackendError, Compiled, Results, RunError, RunResult, StepResult
 from runner.runs.records import JobRecord, RunRecord, StepSummary
 from runner.runs.status import Status
 from runner.runs.views import LogChunk, RunView, ServiceState
@@ -52,15 +52,22 @@ class _AzureBackend(Generic[S]):
 
         stage_inputs(compiled.stage)
 
-    def apply(self, plan: Plan, root: Path, stream: IO[str] | None) -> RunResult:
+    def apply(self, plan: Plan, root: Path, stream: IO[str] | None,
+              options: ApplyOptions | None = None) -> RunResult:
         from runner.azureml.submit import PreflightError, preflight, require_sdk
 
+        options = options or ApplyOptions()
+        # No reuse: each step compiled with allow_reuse false (v1) / is_deterministic
+        # false (v2), so Azure ML runs it again rather than reusing an earlier run's output.
+        plan = plan if options.reuse else plan.without_reuse()
         if self.session is None:
             require_sdk(plan.target)  # an AzureError is a BackendError
         problems = preflight(plan, exclude=[str(root)])
         if problems:  # before anything is created in the workspace
             raise RunError("cannot submit:\n" + "\n".join(f"  {p}" for p in problems))
         run = self._start(plan, root)
+        if options.started is not None:
+            options.started(run)
         try:
             with contextlib.redirect_stdout(sys.stderr):  # the SDKs print; stdout is for the run id
                 outcome = self._submit(plan, run, stream)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from runner import __version__, api
-from runner.errors import ExitCode, RunnerError
+from runner.errors import ExitCode, RunnerError, file_system_error
 
 EXIT_OK, EXIT_USAGE, EXIT_BACKEND, EXIT_INTERRUPTED = ExitCode.OK, ExitCode.USAGE, ExitCode.BACKEND, \
     ExitCode.INTERRUPTED
@@ -37,15 +37,35 @@ class RunnerGroup(click.Group):
     """The group every command runs in, and the one place errors become exit codes: a
     RunnerError is said (a spec's diagnostics, or `runner: ...`) and exits with its
     class's code, whatever the command, so a situation exits alike everywhere; a reader
-    that left (`runner logs -f | head`) ends the command quietly with 141. Both while
-    reading the flags (a command's --help) and while the command runs."""
+    that left (`runner logs -f | head`) ends the command quietly with 141; any other
+    error of the file system is said with its path and cause (exit 3), never as a bug.
+    Both while reading the flags (a command's --help) and while the command runs."""
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
         return _exits(lambda: super(RunnerGroup, self).make_context(info_name, args, parent, **extra))
 
     def invoke(self, ctx: click.Context) -> Any:
-        return _exits(lambda: super(RunnerGroup, self).invoke(ctx))
+        def run() -> Any:
+            _check_working_dir()
+            return super(RunnerGroup, self).invoke(ctx)
+
+        return _exits(run)
+
+
+class WorkingDirGone(RunnerError):
+    """The shell's working directory was deleted (exit 2): every relative path, and the
+    project's .runner found from it, would be meaningless."""
+
+    exit_code = ExitCode.USAGE
+
+
+def _check_working_dir() -> None:
+    try:
+        os.getcwd()
+    except FileNotFoundError as exc:
+        raise WorkingDirGone("the working directory was deleted: cd to a folder that exists (the project's) "
+                             "and run the command again") from exc
 
 
 _T = TypeVar("_T")
@@ -60,6 +80,10 @@ def _exits(call: Callable[[], _T]) -> _T:
     except BrokenPipeError:
         _quiet_stdout()
         raise click.exceptions.Exit(int(EXIT_BROKEN_PIPE)) from None
+    except OSError as exc:  # what no layer below said better: the path and the cause, not "internal error"
+        error = file_system_error(exc)
+        _err(error.report())
+        raise click.exceptions.Exit(int(error.exit_code)) from None
 
 
 def _quiet_stdout() -> None:

@@ -51,11 +51,11 @@ def validate(specs: tuple[str, ...], sets: tuple[str, ...], set_params: tuple[st
 
 
 @cli.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("spec", type=click.Path())
 @override_options
 @click.option("--target", type=TARGETS, help="Override the spec's target.")
-@click.option("--against", metavar="REF", help="Show what changes from SPEC (and its extends chain) as git "
-                                               "revision REF has it, e.g. origin/main or HEAD.")
+@click.option("--against", metavar="REF", help="Show what changes from SPEC (its extends chain, code, models and "
+                                               "inputs) as git revision REF has it, e.g. origin/main or HEAD.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
               help="markdown: for a pull request comment.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (--format json).")
@@ -69,37 +69,59 @@ def plan(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: 
     parameters changed from the base spec are marked. Each step shows its work (input
     files, bytes, rows, mini-batches, workers: counted from a listing, no data read) and
     whether `apply` would reuse an earlier run, and why. Secrets are never printed.
+    SPEC - reads the spec from standard input (named <stdin>; its paths are relative to
+    the working directory).
 
     With --target azureml or azureml-v2 it also shows what apply will create or reuse
     in the workspace and the compiled pipeline (no credentials or network needed);
     --out then writes just the compiled YAML. With --against REF it shows what changes
-    instead, field by field (as `runner diff`).
+    instead: each field (as `runner diff`), the parameters, each step's code file by file,
+    its models and its work; SPEC may then be a folder: every spec below it, one section
+    each (--exit-code: 1 if any changed).
 
     \b
     Examples:
       runner plan specs/mnist.single-image.yaml
       runner plan specs/mnist.yaml --set steps[0].parallel_run.node_count=1 --out plan.txt
       runner plan specs/mnist.yaml --target azureml-v2 --out job.yaml   # then: az ml job create -f job.yaml
-      runner plan specs/mnist.yaml --against origin/main --format markdown   # a PR comment
+      runner plan specs/ --against origin/main --format markdown --exit-code   # a PR comment
     """
     fmt = "json" if as_json else fmt
     if exit_code and not against:
         raise click.UsageError("--exit-code needs --against REF: it says whether SPEC changed since REF")
+    if spec == "-" and against:
+        raise click.UsageError("--against REF compares a spec file with git's: name the file, not -")
+    if os.path.isdir(spec) and not against:
+        raise click.UsageError(f"{spec} is a folder: plan one spec, or review the folder's with --against REF")
     if against:
+        if os.path.isdir(spec):
+            _show_reviews(api.review_specs([spec], against, sets, set_params, target), fmt, exit_code, out)
+            return
         _show_review(api.review(spec, against=against, sets=sets, set_params=set_params, target=target), fmt,
                      exit_code, out)
         return
+    text = _stdin_spec() if spec == "-" else None
+    spec = "<stdin>" if spec == "-" else spec
     base_dir = os.path.dirname(os.path.abspath(out)) if out else "."
     # Into a file: what the compiled job reads beside it is made there (the backend's part).
-    result, compiled = api.plan_compiled(spec, sets, set_params, target, base_dir=base_dir, stage=bool(out))
-    text = _plan_view(result, api.preview(result, spec), compiled, fmt, bool(out))
+    result, compiled = api.plan_compiled(spec, sets, set_params, target, base_dir=base_dir, stage=bool(out),
+                                         text=text)
+    shown = _plan_view(result, api.preview(result, spec), compiled, fmt, bool(out))
     if not out:
-        click.echo(text, nl=False)
+        click.echo(shown, nl=False)
         return
-    _write(out, text)
-    if compiled and "***" in text:
+    _write(out, shown)
+    if compiled and "***" in shown:
         _err(f"note: {out} shows secret values as ***; `runner apply` fills them in, "
              "`az ml job create` needs them set first")
+
+
+def _stdin_spec() -> str:
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.UsageError(f"standard input is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def _plan_view(result: Any, work: Any, compiled: Any, fmt: str, to_file: bool) -> str:
@@ -122,7 +144,7 @@ def _plan_view_revealed(result: Any, work: Any, compiled: Any, fmt: str, to_file
     if compiled and to_file and fmt == "text":
         return str(compiled.text)
     if fmt == "markdown":
-        from runner.review import plan_markdown
+        from runner.review.views import plan_markdown
 
         return plan_markdown(result, work, compiled)
     text = plan_text(result, work)
@@ -142,17 +164,29 @@ def _write(out: str, text: str) -> None:
 
 
 def _show_review(review: Any, fmt: str, exit_code: bool, out: str | None) -> None:
-    from runner.review import review_json, review_markdown, review_text
+    from runner.review.views import review_json, review_markdown, review_text
 
+    view = {"text": review_text, "markdown": review_markdown, "json": review_json}[fmt]
+    _show_reviews_text(view(review), review.secrets, out)
+    sys.exit(1 if exit_code and review.changed else EXIT_OK)
+
+
+def _show_reviews(reviews: list[Any], fmt: str, exit_code: bool, out: str | None) -> None:
+    from runner.review.views import reviews_json, reviews_markdown, reviews_text
+
+    view = {"text": reviews_text, "markdown": reviews_markdown, "json": reviews_json}[fmt]
+    _show_reviews_text(view(reviews), [s for r in reviews for s in r.secrets], out)
+    sys.exit(1 if exit_code and any(r.changed for r in reviews) else EXIT_OK)
+
+
+def _show_reviews_text(text: str, secrets: list[str], out: str | None) -> None:
     from runner.spec.secrets import redact
 
-    text = redact({"text": review_text, "markdown": review_markdown, "json": review_json}[fmt](review),
-                  review.secrets)
+    text = redact(text, secrets)
     if out:
         _write(out, text)
     else:
         click.echo(text, nl=False)
-    sys.exit(1 if exit_code and review.changed else EXIT_OK)
 
 
 @cli.command()
@@ -207,10 +241,10 @@ def example(name: str, root: str, force: bool) -> None:
     made = api.prepare_example(name, root, force)
     verb = "made" if made.made else "already there (use --force to make them again)"
     if name == "mnist":
-        _err(f"{made.test_images} test images in {made.images}, model in {made.model}: {verb}; "
+        _err(f"{made.test_images:,} test images in {made.images}, model in {made.model}: {verb}; "
              f"held-out accuracy {made.test_accuracy:.1%}")
     else:
-        _err(f"{made.rows} rows in {made.data}, model in {made.model}: {verb}")
+        _err(f"{made.rows:,} rows in {made.data}, model in {made.model}: {verb}")
 
 
 @cli.command()
@@ -232,6 +266,8 @@ def init(folder: str, tabular: bool, name: str | None, force: bool) -> None:
     made = api.init_project(folder, tabular, force, name)
     for path in made.written:
         click.echo(str(path))
+    if made.note:
+        _err(made.note)
     spec = os.path.relpath(made.spec, made.folder)
     where = "" if os.path.samefile(made.folder, ".") else f"cd {made.folder} && "
     _err(f"next: {where}runner validate specs/ && runner apply {spec} && runner results latest")

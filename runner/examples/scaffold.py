@@ -28,18 +28,27 @@ class Scaffold:
     name: str
     spec: Path  # the spec to apply
     written: list[Path]
+    note: str = ""  # why the spec is not named as the folder is, when it is not
 
 
-def project_name(folder: Path, name: str | None) -> str:
-    """A spec name (lowercase letters, digits, dashes; 3-32) from --name or the folder's."""
+RULE = "3-32 lowercase letters, digits or dashes, starting with a letter"
+
+
+def project_name(folder: Path, name: str | None) -> tuple[str, str]:
+    """A spec name (lowercase letters, digits, dashes; 3-32) from --name or the folder's,
+    and, where it is not the folder's name, which name was picked and why."""
     if name is not None:
         if not (3 <= len(name) <= 32 and re.fullmatch(NAME_PATTERN, name)):
-            raise RunError(f"--name '{name}' is not a step name Azure ML accepts: 3-32 lowercase letters, "
-                           "digits or dashes, starting with a letter")
-        return name
-    slug = re.sub(r"[^a-z0-9]+", "-", folder.resolve().name.lower())
+            raise RunError(f"--name '{name}' is not a step name Azure ML accepts: {RULE}")
+        return name, ""
+    given = folder.resolve().name
+    slug = re.sub(r"[^a-z0-9]+", "-", given.lower())
     slug = re.sub(r"^[^a-z]+", "", slug)[:32].strip("-")
-    return slug if len(slug) >= 3 else DEFAULT_NAME
+    chosen = slug if len(slug) >= 3 else DEFAULT_NAME
+    if chosen == given:
+        return chosen, ""
+    why = "too short for a spec name" if len(given) < 3 else "not a name Azure ML accepts"
+    return chosen, f"named the spec '{chosen}': the folder's name '{given}' is {why} ({RULE}); --name picks another"
 
 
 def contents(name: str, tabular: bool) -> dict[str, str]:
@@ -61,7 +70,7 @@ def scaffold(folder: str | Path, tabular: bool = False, force: bool = False, nam
     root = Path(folder)
     if root.exists() and not root.is_dir():
         raise RunError(f"{root} is a file, not a folder")
-    chosen = project_name(root, name)
+    chosen, note = project_name(root, name)
     planned = {root / path: text for path, text in contents(chosen, tabular).items()}
     existing = [path for path in planned if path.exists() or path.is_symlink()]
     if existing and not force:
@@ -78,7 +87,7 @@ def scaffold(folder: str | Path, tabular: bool = False, force: bool = False, nam
             path.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise RunError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return Scaffold(root, chosen, root / "specs" / f"{chosen}.yaml", list(planned))
+    return Scaffold(root, chosen, root / "specs" / f"{chosen}.yaml", list(planned), note)
 
 
 def _check_room(root: Path, path: Path) -> None:

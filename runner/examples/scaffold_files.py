@@ -23,6 +23,8 @@ _COMMANDS = """\
 #   runner validate specs/                        # every spec and variant, each problem with file:line:col
 #   runner plan specs/__NAME__.yaml               # the resolved spec and what will run
 #   runner apply specs/__NAME__.yaml              # run it here, then: runner results latest
+#   runner status latest --watch                  # from another terminal (Ctrl-C stops watching, not the run)
+#   runner runs                                   # every run: status, failed items, duration
 #   runner plan specs/__NAME__.yaml --target azureml-v2   # the Azure ML job it compiles to
 """
 
@@ -65,7 +67,7 @@ steps:
     inputs: ["${{ parameters.texts_param }}"]
     output: {name: counts}
     arguments: ["--min-length", 2]
-    allow_reuse: true
+    allow_reuse: true              # unchanged spec, inputs and code: reuse; `runner apply --no-reuse` runs it
     parallel_run:
       source_directory: ..         # the project; .amlignore says what its snapshot leaves out
       entry_script: entry_scripts/score.py
@@ -170,7 +172,7 @@ steps:
   - name: score-rows
     inputs: ["${{ parameters.rows_param }}"]
     output: {name: scores}
-    allow_reuse: true
+    allow_reuse: true              # unchanged spec, inputs and code: reuse; `runner apply --no-reuse` runs it
     parallel_run:
       source_directory: ..         # the project; .amlignore says what its snapshot leaves out
       entry_script: entry_scripts/score.py

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import ExitCode, RunnerError
+from runner.inputs.units import size_text
 
 IGNORE_FILES = (".amlignore", ".gitignore")  # the first that exists is the one read
 RUNS_FOLDER = ".runner"  # this tool's run folders: never code, and never an input either (runner/inputs/listing.py)
@@ -80,15 +81,15 @@ class CodeListing:
 
     def summary(self) -> str:
         rules = f"{self.ignore_file} honoured" if self.ignore_file else "no .amlignore or .gitignore"
-        return f"{len(self.files)} files, {human_size(self.size)} ({rules})"
+        return f"{len(self.files):,} files, {size_text(self.size)} ({rules})"
 
     def limit_warning(self) -> str | None:
         """Why Azure ML v1 would refuse this snapshot, or None."""
         over = []
         if self.size > SIZE_LIMIT:
-            over.append(f"{human_size(self.size)} is above Azure ML's {SIZE_LIMIT >> 20} MB snapshot limit")
+            over.append(f"{size_text(self.size)} is above Azure ML's {size_text(SIZE_LIMIT)} snapshot limit")
         if len(self.files) > FILE_LIMIT:
-            over.append(f"{len(self.files)} files are above Azure ML's {FILE_LIMIT}-file snapshot limit")
+            over.append(f"{len(self.files):,} files are above Azure ML's {FILE_LIMIT:,}-file snapshot limit")
         if not over:
             return None
         return (f"{' and '.join(over)}: list what the step does not need in {self.folder}/.amlignore "
@@ -217,17 +218,6 @@ def _walk(folder: str, prefix: str, rules: IgnoreRules, skip: set[tuple[int, int
             listing.files.append(CodeFile(rel, entry.path, st.st_size))
 
 
-def human_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} bytes"
-    value = size / 1024
-    for unit in ("KB", "MB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
-
-
 @dataclass(frozen=True)
 class CodeCopy:
     """A finished copy: where it is, its digest, and how many files and bytes it holds
@@ -307,3 +297,12 @@ def code_digest(source_directory: str, exclude: Collection[str]) -> tuple[str, d
         digest.update(_entry(item.rel, size, hashed.digest()))
         files[item.rel] = hashed.hexdigest()
     return digest.hexdigest(), files
+
+
+def digest_of(files: Iterable[tuple[str, bytes]]) -> str:
+    """The digest a copy holding these (path inside the snapshot, content) files would
+    have: code_digest's rule, for code read from elsewhere (a git revision, in a review)."""
+    digest = hashlib.sha256()
+    for rel, content in sorted(files):
+        digest.update(_entry(rel, len(content), hashlib.sha256(content).digest()))
+    return digest.hexdigest()

@@ -99,7 +99,7 @@ def _input(item: InputPlan, step: StepPlan, cwd: str) -> InputWork:
     elif item.kind == "file":
         work.mini_batches = math.ceil(work.files / (step.mini_batch_size or 1))
     else:
-        work.mini_batches = sum(_table_batches(item, path, st.st_size, step.mini_batch_size or 1)
+        work.mini_batches = sum(table_batches(item, path, st.st_size, step.mini_batch_size or 1)
                                 for path, st in listed)
     if item.kind == "tabular":
         work.rows, work.rows_exact = _rows(item, listed)
@@ -116,7 +116,7 @@ def _manifest(work: InputWork, location: str) -> InputWork:
     return work
 
 
-def _table_batches(item: InputPlan, path: str, size: int, batch: int) -> int:
+def table_batches(item: InputPlan, path: str, size: int, batch: int) -> int:
     """Ranges never cross files; a compressed or JSON-array file is read whole."""
     fmt = table_format(item, path)
     if compression_of(path) or fmt == "json":

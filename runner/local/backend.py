@@ -22,8 +22,8 @@ from runner.local.partition.identity import changed_inputs, shown
 from runner.plan.plan import Plan
 from runner.render import plan_json, plan_text
 from runner.runs import follow, inspect
-from runner.runs.folder import RunFolder, StepFolder, new_run, pid_alive
-from runner.runs.outcome import Compiled, Results, RunError, RunResult
+from runner.runs.folder import RunFolder, StepFolder, new_run, no_links, pid_alive
+from runner.runs.outcome import ApplyOptions, Compiled, Results, RunError, RunResult
 from runner.runs.records import JobRecord, ProgressRecord, RecordError, RunRecord, StepRecord
 from runner.runs.status import Status
 
@@ -49,13 +49,18 @@ class LocalBackend:
 
         return decisions(plan, root)
 
-    def apply(self, plan: Plan, root: Path, stream: IO[str] | None) -> RunResult:
+    def apply(self, plan: Plan, root: Path, stream: IO[str] | None,
+              options: ApplyOptions | None = None) -> RunResult:
+        options = options or ApplyOptions()
+        plan = plan if options.reuse else plan.without_reuse()  # job.json keeps it: a resume reuses nothing either
         run = new_run(root, plan.name)
         job = JobRecord("local", executable_steps(plan, run))
         run.write_job(job)
         run.plan_text.write_text(plan_text(plan), encoding="utf-8")
         run.plan_json.write_text(plan_json(plan), encoding="utf-8")
         run.write(RunRecord.start(run.id, plan, Status.CREATED))
+        if options.started is not None:
+            options.started(run)
         return execute(run, root, stream, written=job)
 
     def resume(self, run: RunFolder, root: Path, stream: IO[str] | None,
@@ -182,7 +187,7 @@ def _check_paths(run: RunFolder, retrying: Collection[str] = ()) -> None:
         # that step's to check.
         roots = [None if item.manifest or item.step or not item.location else _root(item.location)
                  for item in job.inputs]
-        with open(step.minibatches, "rb") as handle:
+        with open(step.minibatches, "rb", opener=no_links) as handle:
             for number, line in enumerate(handle, 1):
                 try:
                     mb, _ = task_fields(line, job.kind)

@@ -12,6 +12,8 @@ included: the renderers (`runner/render.py`, the compilers' review output) hide 
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -100,6 +102,12 @@ class Plan:
     secrets: list[list[Any]] = field(default_factory=list)  # paths in `resolved` that hold secrets
     cwd: str = ""  # the working directory relative paths start from
     azure: AzurePlan | None = None  # what an Azure target needs besides the steps (None: local)
+
+    def without_reuse(self) -> Plan:
+        """The plan with every step run again, whatever its allow_reuse (`apply
+        --no-reuse`): locally no earlier run's output is linked; on Azure ML each step is
+        submitted with allow_reuse false (v1) / is_deterministic false (v2)."""
+        return dataclasses.replace(self, steps=[dataclasses.replace(s, allow_reuse=False) for s in self.steps])
 
 
 def build_plan(loaded: LoadedSpec, *, cwd: str, datasets: Mapping[str, DatasetOnDisk], target: str | None = None,

@@ -17,7 +17,7 @@ from typing import IO, Protocol
 
 from runner.plan.plan import Plan
 from runner.runs.folder import RunFolder
-from runner.runs.outcome import Compiled, Results, RunResult
+from runner.runs.outcome import ApplyOptions, Compiled, Results, RunResult
 from runner.runs.views import LogChunk, RunView
 
 
@@ -39,8 +39,10 @@ class Backend(Protocol):
         """step -> whether `apply` would reuse earlier work for it, and why (`runner
         plan`); cheap: listings and the code, never the data."""
 
-    def apply(self, plan: Plan, root: Path, stream: IO[str] | None) -> RunResult:
-        """Run the plan in a new run folder under `root`, to its end."""
+    def apply(self, plan: Plan, root: Path, stream: IO[str] | None,
+              options: ApplyOptions | None = None) -> RunResult:
+        """Run the plan in a new run folder under `root`, to its end (`options`: None, the
+        defaults)."""
 
     def resume(self, run: RunFolder, root: Path, stream: IO[str] | None,
                accept_changed_inputs: bool = False) -> RunResult:

@@ -4,17 +4,18 @@ apart from the CLI so every view of a run says the same."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from runner.runs.status import Status
 
 if TYPE_CHECKING:  # `runner --help` imports this module: the views are only annotations here
-    from runner.runs.views import CodeVersion, ProgressView, RunView, StepView
+    from runner.runs.views import CodeVersion, ProgressView, RunSummary, RunView, StepView
 
 
 def counted(count: int, noun: str, plural: str | None = None) -> str:
-    """'1 mini-batch', '2 mini-batches', '0 items'."""
-    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+    """'1 mini-batch', '2 mini-batches', '3,000 items'."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
 
 
 def clock(seconds: float) -> str:
@@ -28,8 +29,33 @@ def clock(seconds: float) -> str:
 def rate(per_second: float) -> str:
     """A rate with as many digits as it deserves: 0.42, 4.2, 42, 4200."""
     if per_second >= 100:
-        return f"{per_second:.0f}"
+        return f"{per_second:,.0f}"
     return f"{per_second:.1f}" if per_second >= 1 else f"{per_second:.2f}"
+
+
+def when(seconds: float) -> str:
+    """A time as `runner runs` and `status` show it: local, to the second."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+RUNS_HEADER = ("RUN", "STATUS", "TARGET", "STARTED", "DURATION", "SPEC")
+
+
+def runs_table(runs: list[RunSummary]) -> list[str]:
+    """`runner runs`: a header, then a row per run, columns as wide as their widest cell.
+    A run that succeeded with items failed within its thresholds says how many."""
+    if not runs:
+        return []
+    rows = [RUNS_HEADER]
+    for run in runs:
+        state = str(run.status)
+        if run.failed_items:
+            state += f" ({counted(run.failed_items, 'failed item')})"
+        duration = clock(run.duration) if run.duration is not None else "-"
+        rows.append((run.id, state, run.target, when(run.started), duration, run.spec or run.name))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(RUNS_HEADER) - 1)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
+            for row in rows]
 
 
 def status_text(status: str, reason: str = "") -> str:
@@ -64,6 +90,8 @@ def status_lines(view: RunView) -> list[str]:
     out = [f"run {view.id}: " + status_text(str(view.status), header)]
     if reason and not header and not by_step:
         out += [f"  {line}" for line in reason.split("\n")]
+    if view.started:
+        out.append(_times(view.started, view.finished if view.status.finished else None))
     if view.azure_run_id:
         out.append(f"  {view.target} run {view.azure_run_id}: {view.portal_url or ''}")
     if view.note:  # an Azure run's state could not be read from the service
@@ -72,6 +100,13 @@ def status_lines(view: RunView) -> list[str]:
     for step in view.steps:
         out += _step_lines(step, running, said=header)
     return out
+
+
+def _times(started: float, finished: float | None) -> str:
+    """`  started ..., ended ..., took 1:02:05`; `  started ...` while it runs."""
+    if finished is None:
+        return f"  started {when(started)}"
+    return f"  started {when(started)}, ended {when(finished)}, took {clock(finished - started)}"
 
 
 def _step_lines(step: StepView, run_running: bool, said: str) -> list[str]:
@@ -105,8 +140,8 @@ def _code_version(version: CodeVersion) -> str:
 def items_total(total: int | None, estimate: int | None) -> str:
     """`300`, `~310` (estimated from the bytes read so far) or `?`."""
     if total is not None:
-        return str(total)
-    return f"~{estimate}" if estimate is not None else "?"
+        return f"{total:,}"
+    return f"~{estimate:,}" if estimate is not None else "?"
 
 
 def progress_lines(progress: ProgressView, running: bool) -> list[str]:
@@ -114,15 +149,15 @@ def progress_lines(progress: ProgressView, running: bool) -> list[str]:
     average over the run once it stopped) and, while it runs, the time left."""
     mb, items = progress.mini_batches, progress.items
     total = items_total(items.total, items.estimate)
-    left = ", of" if items.left is None else f", {items.left} left of"
+    left = ", of" if items.left is None else f", {items.left:,} left of"
     estimated = " (estimated from the bytes read so far)" if total.startswith("~") else ""
-    out = [f"    mini-batches: {mb.succeeded} succeeded, {mb.failed} failed, {mb.left} left of {mb.total}; "
+    out = [f"    mini-batches: {mb.succeeded:,} succeeded, {mb.failed:,} failed, {mb.left:,} left of {mb.total:,}; "
            f"{rate(progress.mini_batches_per_second)} mini-batches/s",
-           f"    items: {items.succeeded} succeeded, {items.failed} failed{left} {total}{estimated}; "
+           f"    items: {items.succeeded:,} succeeded, {items.failed:,} failed{left} {total}{estimated}; "
            f"{rate(progress.items_per_second)} items/s"]
     if running:
         eta = progress.eta_seconds
         out.append(f"    ETA {clock(eta) if eta is not None else '(not known yet)'}; "
                    f"running for {clock(progress.elapsed_seconds)}")
-    out.append(f"    retries: {progress.retries}; worker restarts: {progress.worker_restarts}")
+    out.append(f"    retries: {progress.retries:,}; worker restarts: {progress.worker_restarts:,}")
     return out

@@ -31,9 +31,11 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +43,8 @@ from typing import Any
 
 from runner.plan.plan import StepPlan
 from runner.runs.errors import BackendError, RunError
-from runner.runs.records import JobRecord, RecordError, RunRecord, StepRecord, read_record, write_record
+from runner.runs.records import (DamagedFolder, JobRecord, RecordError, RunRecord, StepRecord, read_record,
+                                 write_record)
 
 # What `runner status latest` and the other commands take for the newest run.
 LATEST = ("latest", "last")
@@ -141,8 +144,8 @@ class RunFolder:
         already asked (a second signal would cut its clean stop short, as Ctrl-C twice)."""
         if self.cancel_requested(driver_pid, consume=False):
             return False
-        path = self.path / CANCEL_FILE
-        path.write_text(json.dumps({"driver_pid": driver_pid, "requested": time.time()}), encoding="utf-8")
+        with open(self.path / CANCEL_FILE, "w", encoding="utf-8", opener=no_links) as handle:
+            handle.write(json.dumps({"driver_pid": driver_pid, "requested": time.time()}))
         return True
 
     def cancel_requested(self, driver_pid: int, consume: bool = True) -> bool:
@@ -250,7 +253,7 @@ class StepFolder:
         driver.log (the engine's messages and the snapshot's summary alike)."""
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         self.driver_log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.driver_log, "a", encoding="utf-8", errors="surrogateescape") as handle:
+        with open(self.driver_log, "a", encoding="utf-8", errors="surrogateescape", opener=no_links) as handle:
             handle.write("".join(f"{stamp} {line}\n" for line in lines))
 
     def read(self) -> StepRecord:
@@ -263,6 +266,37 @@ class StepFolder:
         record = dataclasses.replace(self.read(), **fields)
         write_record(Path(self.step_json), record)
         return record
+
+
+def no_links(path: str | Path, flags: int) -> int:
+    """Opens a run folder's file (`open(path, mode, opener=no_links)`, or called with
+    os.open's flags) as a file only: a link in its place is refused rather than followed
+    (a planted link would have the run truncate and write a file outside it), and so is
+    a folder or anything else that is not a regular file, each as DamagedFolder naming
+    the path. One fstat more per file opened to read (a folder opens for reading)."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DamagedFolder(path, f"is a link (to {_target(path)}), expected a file; nothing was written "
+                                      "through it: remove the link (and restore the file)") from None
+        if exc.errno == errno.EISDIR:
+            raise DamagedFolder(path, "is a folder, expected a file: remove it (and restore the file)") from None
+        raise
+    if flags & os.O_ACCMODE == os.O_RDONLY:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+            raise DamagedFolder(path, f"is {kind}, expected a file: remove it (and restore the file)")
+    return fd
+
+
+def _target(path: str | Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
 
 
 def worker_name(node: int, process: int, suffix: str = "") -> str:

@@ -4,7 +4,7 @@ every command reads and writes the same runs from any folder of the project.
 The rule, in order:
 
 1. `RUNNER_HOME`, when set, is the folder itself (what `.runner/` is otherwise; a
-   relative value is taken from the working directory).
+   relative value is taken from the working directory); a file there is an error.
 2. The nearest folder holding `.runner/`: the working directory, then each parent,
    stopping at the top of a git repository (a folder holding `.git`), so a stray
    `~/.runner` never captures a project in git.
@@ -21,6 +21,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from runner.runs.errors import RunError
+
 ENV = "RUNNER_HOME"
 FOLDER = ".runner"
 RUNS = "runs"
@@ -33,7 +35,10 @@ def home(spec: str | Path | None = None, cwd: str | Path | None = None,
     here = Path(cwd if cwd is not None else os.getcwd()).resolve()
     chosen = (os.environ if environ is None else environ).get(ENV, "")
     if chosen:
-        return (here / Path(chosen).expanduser()).resolve()
+        folder = (here / Path(chosen).expanduser()).resolve()
+        if folder.exists() and not folder.is_dir():  # else every command would say "no runs yet"
+            raise RunError(f"{ENV}={chosen} is not a folder ({folder}); point it at the folder to keep runs in")
+        return folder
     found, top = _walk(here)
     if found is not None:
         return found

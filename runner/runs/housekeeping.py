@@ -93,8 +93,8 @@ def _spec_of(record: RunRecord) -> str:
 
 def gc(root: Path, keep: int | None = None, dry_run: bool = False) -> list[str]:
     """Remove runs that failed their pre-flight checks and, with `keep`, every run but
-    the newest `keep` of each spec. A running run is never removed (it counts as kept);
-    neither is one whose output a kept run reused (said, with why)."""
+    the newest `keep` finished runs of each spec. A running run is never removed and
+    never counts as one of the `keep`; neither is one whose output a kept run reused (said, with why)."""
     runs = list_runs(root)  # oldest first
     records: dict[str, RunRecord] = {}
     said = []
@@ -106,12 +106,14 @@ def gc(root: Path, keep: int | None = None, dry_run: bool = False) -> list[str]:
     doomed = {run.id for run in runs if run.id in records and records[run.id].status == Status.PREFLIGHT
               and not _ran(run)}
     if keep is not None:
+        # Only finished runs count: a running run is never removed, and keeping it in
+        # place of a finished one would leave a spec with no finished run at all.
         per_spec: dict[str, list[str]] = {}
         for run_id, record in records.items():
-            if run_id not in doomed:
+            if run_id not in doomed and record.status.finished:
                 per_spec.setdefault(_spec_of(record), []).append(run_id)
         for ids in per_spec.values():
-            doomed.update(i for i in ids[:max(0, len(ids) - keep)] if records[i].status.finished)
+            doomed.update(ids[:max(0, len(ids) - keep)])
     said += _spare_reused(doomed, reused_by(runs))
     for run in runs:
         if run.id in doomed:

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from runner.runs.folder import LATEST, Ambiguous, RunFolder, StepFolder, find_run, is_worker_log, list_runs, pid_alive
+from runner.runs.folder import (LATEST, Ambiguous, RunFolder, StepFolder, find_run, is_worker_log, list_runs, no_links,
+                                pid_alive)
 from runner.runs.outcome import Results, RunError
 from runner.runs.records import (ItemCounts, JobRecord, MiniBatchCounts, ProgressRecord, RecordError, RunRecord,
                                  StepRecord, read_record)
@@ -57,8 +58,8 @@ def lock_held(folder: RunFolder) -> bool | None:
     """Whether a driver holds the run's lock now; None where no local driver ever ran it
     (no lock file) or it cannot be told."""
     try:
-        handle = open(folder.lock, "rb")  # noqa: SIM115 - read only: asking creates no file
-    except OSError:
+        handle = open(folder.lock, "rb", opener=no_links)  # noqa: SIM115 - read only: asking creates no file
+    except (OSError, RecordError):  # none; a link or a folder in its place (DamagedFolder)
         return None
     with handle:
         try:
@@ -89,7 +90,18 @@ def list_all(root: Path) -> list[RunSummary]:
             records.append(RunRecord(id=run.id, name="", spec="", status=Status.ERROR, reason=str(exc)))
     from runner.runs.views import RunSummary
 
-    return [RunSummary.of(record) for record in records]
+    return [RunSummary.of(record, _failed_items(RunFolder(root / record.id), record)) for record in records]
+
+
+def _failed_items(folder: RunFolder, record: RunRecord) -> int:
+    """Items that failed in the run's steps, as their progress.json last said."""
+    failed = 0
+    for name in record.steps:
+        try:
+            failed += read_record(folder.step(name).progress, ProgressRecord).items.failed
+        except RecordError:
+            continue  # not started, or damaged: nothing to count
+    return failed
 
 
 # Brings a stopped step's numbers up to date (a killed driver's last write is older than

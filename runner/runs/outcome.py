@@ -1,7 +1,9 @@
-"""What apply and resume return (and, re-exported, the errors every backend raises)."""
+"""What apply takes besides the plan, what apply and resume return (and, re-exported, the
+errors every backend raises)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +12,17 @@ from runner.runs.folder import RunFolder
 from runner.runs.records import ProgressRecord
 from runner.runs.status import ExitCode, Status, exit_code
 
-__all__ = ["BackendError", "Compiled", "Results", "RunError", "RunResult", "StepResult"]
+__all__ = ["ApplyOptions", "BackendError", "Compiled", "Results", "RunError", "RunResult", "StepResult"]
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How `apply` runs a plan, beyond what the plan says."""
+
+    reuse: bool = True  # False (`apply --no-reuse`): every step runs, whatever its allow_reuse
+    # Told the new run as soon as its folder exists, before anything runs or is submitted
+    # (the CLI names it at once, with the commands that follow and stop it).
+    started: Callable[[RunFolder], None] | None = None
 
 
 @dataclass

@@ -16,6 +16,7 @@ traceback.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import time
@@ -34,6 +35,15 @@ if TYPE_CHECKING:  # imported where records are read: `runner --help` and the wo
 
 class RecordError(RunError):
     """A record that is missing, damaged or of a version this runner cannot read (exit 2)."""
+
+
+class DamagedFolder(RecordError):
+    """A run folder's file that is not what runner wrote there (exit 2): a folder or a
+    link where a file belongs, or bytes that cannot be what was committed. Nothing was
+    written through it."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        super().__init__(f"run folder damaged: {path} {problem}")
 
 
 @dataclass
@@ -311,7 +321,12 @@ def write_record(path: Path, record: RunRecord | StepRecord | JobRecord | Progre
     # checked): building the adapters to write costs `runner apply` ~30 ms of start-up
     # (8%), and tests/runs/test_records.py reads every record type back after writing it.
     text = json.dumps(dataclasses.asdict(record), indent=1, default=str) + "\n"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    try:  # never through a link planted in its place: it would truncate a file outside the run
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600 if private else 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DamagedFolder(tmp, "is a link, expected a file (nothing was written through it): remove it") from exc
+        raise
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
         if durable:  # else a machine crash can leave an empty file behind the rename

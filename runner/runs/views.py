@@ -219,14 +219,22 @@ class StepEnd:
 
 @dataclass(frozen=True)
 class RunSummary(_RunFields):
-    """A run as `runner runs` lists it: run.json alone, no step files read."""
+    """A run as `runner runs` lists it: run.json, and each step's progress.json for the
+    items that failed (a run that succeeded within its thresholds may have failures)."""
 
     steps: Mapping[str, StepEnd] = field(default_factory=dict)
+    failed_items: int = 0  # over every step: what `succeeded` alone would hide
 
     @classmethod
-    def of(cls, record: RunRecord) -> RunSummary:
+    def of(cls, record: RunRecord, failed_items: int = 0) -> RunSummary:
         return _copy(cls, record, chain=tuple(record.chain), parameters=dict(record.parameters),
-                     steps={name: _end(s) for name, s in record.steps.items()}, version=VIEW_VERSION)
+                     steps={name: _end(s) for name, s in record.steps.items()}, failed_items=failed_items,
+                     version=VIEW_VERSION)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end; None while it runs (or never recorded its end)."""
+        return None if self.finished is None else max(0.0, self.finished - self.started)
 
 
 def status_json(view: RunView) -> str:

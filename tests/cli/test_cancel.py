@@ -104,11 +104,13 @@ def test_a_run_is_followed_watched_and_canceled_from_other_processes_then_resume
     assert f"run {run_id} canceled" in canceled.stderr and f"`runner resume {run_id}`" in canceled.stderr
     _, err = applied.communicate(timeout=60)
     assert applied.returncode == 130, err
-    assert f"run {run_id} canceled; `runner resume {run_id}` continues it" in err
+    assert f"run {run_id} canceled; to continue it:\n  runner resume {run_id}\n" in err
     out, err = followed.communicate(timeout=60)  # it ends by itself once the run has
     assert followed.returncode == 0, err
     assert "/score/logs/sys/driver.log <==" in out and "/logs/user/stdout/node0/process000.stdout.txt <==" in out
     assert "init " in out
+    driver_log = (tmp_path / ".runner" / "runs" / run_id / "score" / "logs" / "sys" / "driver.log").read_text()
+    assert "step canceled: by `runner cancel`" in driver_log and "Ctrl-C" not in driver_log, driver_log
     out, err = watched.communicate(timeout=60)
     assert watched.returncode == 130, err  # as the canceled `runner apply`
     blocks = out.split("\n\n")

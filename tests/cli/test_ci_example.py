@@ -1,10 +1,9 @@
 """examples/ci/runner-pr.yml, the GitHub Actions workflow README.md documents: every
-`runner` command it runs exists with the options it passes, and the JSON its plan loop
-reads is what `runner validate --format json` prints."""
+`runner` command it runs exists with the options it passes, and its Validate and Plan
+steps, run as GitHub runs them, comment on what a change does."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -47,7 +46,7 @@ def test_the_workflow_is_a_github_workflow() -> None:
 
 def test_every_runner_command_and_option_exists() -> None:
     commands = runner_commands()
-    assert [words[0] for words in commands] == ["validate", "validate", "plan", "plan"]
+    assert [words[0] for words in commands] == ["validate", "plan"]
     for words in commands:
         command = cli.commands[words[0]]
         known = {opt for param in command.params if isinstance(param, click.Option) for opt in param.opts}
@@ -57,16 +56,6 @@ def test_every_runner_command_and_option_exists() -> None:
         choices = {choice for param in command.params if param.name == "fmt"
                    for choice in getattr(param.type, "choices", ())}
         assert set(formats) <= choices
-
-
-def test_the_plan_loop_reads_the_files_validate_lists() -> None:
-    """`runner validate "$SPECS" --format json | jq -r '.[].file'`, here without jq."""
-    result = subprocess.run([sys.executable, "-m", "runner", "validate", "specs/", "--format", "json"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    files = [entry["file"] for entry in json.loads(result.stdout)]
-    assert files == sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").glob("*.yaml"))
-    assert all(Path(ROOT / f).is_file() for f in files)
 
 
 def step_script(name: str) -> str:
@@ -100,13 +89,21 @@ def test_the_workflow_steps_validate_and_plan_a_change(tmp_path: Path) -> None:
     assert planned.returncode == 0, planned.stdout + planned.stderr
     comment = (tmp_path / "plan.md").read_text()
     assert comment.startswith("<!-- runner-plan -->\n### runner plan against `HEAD`\n")
-    assert "#### New spec `specs/reviewed.big.yaml`" in comment
+    assert "### New spec: `specs/reviewed.big.yaml`" in comment
     line = next(n for n, text in enumerate(spec.read_text().splitlines(), 1) if "error_threshold: 4" in text)
     assert f"| `steps[0].parallel_run.error_threshold` | `0` | `4` | specs/reviewed.yaml:{line}:" in comment
     assert "3 mini-batches" in comment and "2 mini-batches" in comment  # 5 files: 2 per batch, then 3
     assert comment.count("### Changes to the job:") == 2  # the spec and its variant: a base's change is theirs
 
-    assert run("git", "add", ".").returncode == 0 and run("git", "commit", "-q", "-m", "change").returncode == 0
+    assert run("git", "add", "specs").returncode == 0 and run("git", "commit", "-q", "-m", "change").returncode == 0
     unchanged = run("bash", "-e", "-c", step_script("Plan against the base branch"))
     assert unchanged.returncode == 0, unchanged.stderr
     assert (tmp_path / "plan.md").read_text().endswith("No spec changes what it runs.\n")
+
+    # A change to the entry script alone changes what runs: the comment names the file.
+    script = tmp_path / "entry_scripts" / "score.py"
+    script.write_text(script.read_text() + "# a fix\n")
+    assert run("git", "commit", "-q", "-am", "fix").returncode == 0
+    fixed = run("bash", "-e", "-c", step_script("Plan against the base branch").replace("$BASE", "HEAD~1"))
+    assert fixed.returncode == 0, fixed.stderr
+    assert "~ `entry_scripts/score.py`" in (tmp_path / "plan.md").read_text()

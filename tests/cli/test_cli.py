@@ -112,6 +112,15 @@ def test_unwritable_out_is_a_usage_error(tmp_path) -> None:
     assert result.returncode == 2 and "cannot write --out" in result.stderr
 
 
+def test_schema_into_a_folder_that_cannot_be_made_is_a_usage_error(tmp_path) -> None:
+    (tmp_path / "file").write_text("")
+    for folder in ("/proc/nope", str(tmp_path / "file" / "schema")):
+        result = runner("schema", "--out", folder)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(f"runner: cannot write the schemas into {folder}: ") and \
+            "internal error" not in result.stderr, result.stderr
+
+
 def test_template_reads_the_environment() -> None:
     result = runner("plan", "specs/mnist.yaml", "--json", env={"AML_COMPUTE_CLUSTER_NAME": "gpu-cluster"})
     assert json.loads(result.stdout)["resolved"]["azure"]["compute"]["name"] == "gpu-cluster"

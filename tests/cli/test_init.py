@@ -134,3 +134,21 @@ def test_the_pre_commit_hook_it_configures_runs(tmp_path: Path) -> None:
     assert failed.returncode == 1
     assert re.search(r"runner validate\.+Failed", failed.stdout)
     assert "unknown field 'run_max_tries'; did you mean 'run_max_try'?" in failed.stdout
+
+
+@pytest.mark.parametrize(("folder", "picked", "why"), [
+    ("ab", "batch-inference", "is too short for a spec name"),
+    ("My Project", "my-project", "is not a name Azure ML accepts"),
+])
+def test_a_name_not_the_folder_s_is_said_with_why(tmp_path: Path, folder: str, picked: str, why: str) -> None:
+    made = runner("init", folder, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / folder / "specs" / f"{picked}.yaml").is_file()
+    assert f"named the spec '{picked}': the folder's name '{folder}' {why} (3-32 lowercase letters, digits or " \
+           "dashes, starting with a letter); --name picks another" in made.stderr, made.stderr
+
+
+def test_a_folder_name_that_fits_is_used_without_a_word(tmp_path: Path) -> None:
+    made = runner("init", "scorer", cwd=tmp_path)
+    assert made.returncode == 0 and "named the spec" not in made.stderr, made.stderr
+    assert (tmp_path / "scorer" / "specs" / "scorer.yaml").is_file()

@@ -146,3 +146,24 @@ def test_results_sorted_without_a_ledger_says_why(tmp_path: Path) -> None:
     shown = cli("results", run_id, "--sorted", cwd=tmp_path)
     assert shown.returncode == 2 and "cannot be put in input order" in shown.stderr, shown.stderr
     assert "Traceback" not in shown.stderr
+
+
+@pytest.mark.parametrize("command", [("status", "--watch", "--interval", "0.2"), ("logs", "-f")])
+def test_ctrl_c_while_watching_says_the_run_goes_on(tmp_path: Path, command: tuple[str, ...]) -> None:
+    make_files(tmp_path / "data", 200)
+    write_spec(tmp_path, mini_batch_size=2, process_count_per_node=1, env={"SLEEP": "0.05"})
+    run = start(tmp_path)
+    try:
+        assert wait_for(tmp_path, 1, run), "the run finished before it could be watched"
+        watcher = start(tmp_path, *command, "latest")
+        assert watcher.stdout is not None
+        watcher.stdout.readline()  # watching has begun
+        watcher.send_signal(signal.SIGINT)
+        _, err = watcher.communicate(timeout=60)
+        assert watcher.returncode == 130, err
+        assert err.strip().splitlines()[-1] == "stopped watching; the run goes on (`runner cancel latest` stops it)"
+        assert "interrupted" not in err
+        assert run.poll() is None, "the run stopped with its watcher"
+    finally:
+        run.send_signal(signal.SIGINT)
+        run.communicate(timeout=60)

@@ -37,12 +37,23 @@ def test_without_a_terminal_a_block_is_written_only_when_it_changes() -> None:
 def test_on_a_terminal_the_block_is_redrawn_over_the_last_one() -> None:
     out = io.StringIO()
     first, second = _info("running", "running"), _info("canceled", "canceled", "by `runner cancel`")
-    ended = watch_status(_reader(first, second), out, 0.5, tty=True, width=lambda: 10, sleep=lambda _: None)
+    ended = watch_status(_reader(first, second), out, 0.5, tty=True, width=lambda: 80, sleep=lambda _: None)
     assert ended == Status.CANCELED
     drawn = "\n".join(status_lines(first)) + "\n"
-    rows = sum(-(-len(line) // 10) for line in status_lines(first))  # lines wider than 10 columns wrap
-    assert rows > len(status_lines(first))
+    rows = len(status_lines(first))
     assert out.getvalue() == drawn + f"\x1b[{rows}F\x1b[J" + "\n".join(status_lines(second)) + "\n"
+
+
+def test_on_a_narrow_terminal_lines_are_cut_not_wrapped() -> None:
+    out = io.StringIO()
+    first, second = _info("running", "running"), _info("canceled", "canceled", "by `runner cancel`")
+    watch_status(_reader(first, second), out, 0.5, tty=True, width=lambda: 10, sleep=lambda _: None)
+    first_block, second_block = out.getvalue().split("\x1b[J")
+    assert all(len(line) <= 10 for line in out.getvalue().replace("\x1b[J", "\n").splitlines()[1:])
+    assert first_block.splitlines()[0] == "run job-1…"
+    # back up over exactly the rows drawn: one per line, none wrapped
+    assert first_block.endswith(f"\x1b[{len(status_lines(first))}F")
+    assert second_block.splitlines()[0] == "run job-1…"
 
 
 def test_a_run_that_ended_is_drawn_once() -> None:

@@ -160,14 +160,14 @@ def test_size_and_file_count_against_azures_limits(tmp_path: Path) -> None:
     make_files(tmp_path / "many", FILE_LIMIT)
     listing = list_code(str(tmp_path))
     assert listing.limit_warning() is None
-    assert listing.summary() == f"{FILE_LIMIT} files, 8.7 KB (no .amlignore or .gitignore)"
+    assert listing.summary() == f"{FILE_LIMIT:,} files, 8.7 KiB (no .amlignore or .gitignore)"
     (tmp_path / "one-more.txt").write_text("x")
-    assert "2001 files are above Azure ML's 2000-file snapshot limit" in (list_code(str(tmp_path)).limit_warning()
+    assert "2,001 files are above Azure ML's 2,000-file snapshot limit" in (list_code(str(tmp_path)).limit_warning()
                                                                           or "")
     with open(tmp_path / "weights.bin", "wb") as handle:  # sparse: 301 MB of size, no disk
         handle.truncate(301 << 20)
     warning = list_code(str(tmp_path)).limit_warning() or ""
-    assert "301.0 MB is above Azure ML's 300 MB snapshot limit" in warning and ".amlignore" in warning
+    assert "301.0 MiB is above Azure ML's 300.0 MiB snapshot limit" in warning and ".amlignore" in warning
     (tmp_path / ".amlignore").write_text("*.bin\nmany/\n")
     assert list_code(str(tmp_path)).limit_warning() is None
 
@@ -183,5 +183,5 @@ def test_plan_shows_each_steps_snapshot_and_warns_above_the_limit(tmp_path: Path
     with open(tmp_path / "code" / "weights.pt", "wb") as handle:
         handle.truncate(301 << 20)
     shown = cli("plan", "spec.yaml", cwd=tmp_path)
-    assert "  code snapshot  3 files, 301.0 MB" in shown.stdout
-    assert "  warning        301.0 MB is above Azure ML's 300 MB snapshot limit" in shown.stdout
+    assert "  code snapshot  3 files, 301.0 MiB" in shown.stdout
+    assert "  warning        301.0 MiB is above Azure ML's 300.0 MiB snapshot limit" in shown.stdout

@@ -49,3 +49,17 @@ def test_plan_out_writes_the_golden_job_file(tmp_path: Path, monkeypatch: pytest
     code = compiled.data["jobs"]["predict_digits_mnist"]["component"]["task"]["code"]
     assert (tmp_path / code).resolve() == ROOT
     assert (tmp_path / compiled.data["inputs"]["mnist_param"]["path"]).resolve() == ROOT / "data" / "mnist"
+
+
+@pytest.mark.parametrize(("target", "before", "after"), [("azureml", "allow_reuse: true", "allow_reuse: false"),
+                                                         ("azureml-v2", "is_deterministic: true",
+                                                          "is_deterministic: false")])
+def test_no_reuse_compiles_every_step_to_run_again(target: str, before: str, after: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`apply --no-reuse` on Azure ML: the plan without reuse, as the backend compiles it."""
+    monkeypatch.chdir(ROOT)
+    plan = api.plan("specs/mnist.yaml", target=target, environ={})
+    backend = api.backend_for(target)
+    as_is, compiled = backend.compile(plan, base_dir="."), backend.compile(plan.without_reuse(), base_dir=".")
+    assert as_is is not None and before in as_is.text
+    assert compiled is not None and after in compiled.text and before not in compiled.text

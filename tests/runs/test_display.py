@@ -73,7 +73,7 @@ def test_words_and_numbers() -> None:
     assert outcome_text("failed", "a\nb") == "failed: a\nb"
     assert outcome_text("succeeded") == "succeeded"
     assert [clock(s) for s in (0, 7.4, 65, 3725)] == ["0:00", "0:07", "1:05", "1:02:05"]
-    assert [rate(r) for r in (0.123, 4.24, 42.4, 4210.5)] == ["0.12", "4.2", "42.4", "4210"]
+    assert [rate(r) for r in (0.123, 4.24, 42.4, 4210.5)] == ["0.12", "4.2", "42.4", "4,210"]
 
 
 def test_progress_written_before_the_rates_and_estimate_were_added_still_reads(tmp_path: Path) -> None:
@@ -89,3 +89,12 @@ def test_progress_written_before_the_rates_and_estimate_were_added_still_reads(t
     info = RunView("old", "old", "spec.yaml", status=Status.SUCCEEDED,
                    steps=(StepView("score", Status.SUCCEEDED, progress=ProgressView.of(record)),))
     assert "    items: 40 succeeded, 0 failed, of ?; 0.00 items/s" in status_lines(info)
+
+
+def test_large_counts_have_thousands_separators() -> None:
+    progress = ProgressRecord("score", Status.SUCCEEDED, MiniBatchCounts(3000, 2700, 300),
+                              ItemCounts(30000, 27000, 3000))
+    lines = status_lines(RunView("job-1", "job", "spec.yaml", status=Status.SUCCEEDED,
+                                 steps=(StepView("score", Status.SUCCEEDED, progress=ProgressView.of(progress)),)))
+    assert "    mini-batches: 2,700 succeeded, 300 failed, 0 left of 3,000; 0.00 mini-batches/s" in lines, lines
+    assert "    items: 27,000 succeeded, 3,000 failed, 0 left of 30,000; 0.00 items/s" in lines, lines

@@ -81,3 +81,14 @@ def test_a_relative_runner_home_is_taken_from_where_the_command_runs(tmp_path: P
     assert (tmp_path / "state" / "runs" / applied.stdout.strip() / "run.json").is_file()
     assert not (tmp_path / ".runner").exists()
     assert os.listdir(tmp_path / "state") == ["runs"]
+
+
+def test_a_runner_home_that_is_a_file_is_said_so(tmp_path: Path) -> None:
+    make_files(tmp_path / "data", 2)
+    write_spec(tmp_path)
+    (tmp_path / "home").write_text("not a folder")
+    for args in (("runs",), ("status", "latest"), ("apply", "spec.yaml")):
+        result = cli(*args, cwd=tmp_path, env={"RUNNER_HOME": "home"})
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == f"runner: RUNNER_HOME=home is not a folder ({tmp_path / 'home'}); " \
+                                        "point it at the folder to keep runs in", result.stderr

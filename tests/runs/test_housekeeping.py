@@ -79,10 +79,10 @@ def test_rm_and_gc_with_real_runs_that_reused_output(tmp_path: Path) -> None:
     first, second, failed = ran.stdout.strip(), reused.stdout.strip(), broken.stdout.strip()
 
     listed = cli("runs", cwd=tmp_path).stdout.splitlines()
-    assert [line.split()[0] for line in listed[:2]] == [first, second]
-    assert listed[2] == (f"and 1 failed pre-flight check (newest {failed}): `runner runs --status preflight` "
+    assert [line.split()[0] for line in listed[:3]] == ["RUN", first, second]
+    assert listed[3] == (f"and 1 failed pre-flight check (newest {failed}): `runner runs --status preflight` "
                          "lists them, `runner gc` removes them")
-    assert cli("runs", "--status", "preflight", cwd=tmp_path).stdout.split()[0] == failed
+    assert cli("runs", "--status", "preflight", cwd=tmp_path).stdout.splitlines()[1].split()[0] == failed
     newest = json.loads(cli("runs", "--json", "--status", "succeeded", "--status", "reused", "--limit", "1",
                             cwd=tmp_path).stdout)
     assert [r["id"] for r in newest] == [second] and newest[0]["status"] == "reused"
@@ -98,7 +98,19 @@ def test_rm_and_gc_with_real_runs_that_reused_output(tmp_path: Path) -> None:
     assert forced.returncode == 0 and f"removed {first}; run {second}" in forced.stderr
     # The later run's rows stay: its output files are links to the same data.
     assert len(output_rows(tmp_path, second)) == 9
-    assert cli("runs", cwd=tmp_path).stdout.split()[0] == second
+    assert cli("runs", cwd=tmp_path).stdout.splitlines()[1].split()[0] == second
+
+
+def test_gc_keep_counts_finished_runs_only(tmp_path: Path) -> None:
+    """`gc --keep 1` with a newer run still going: the newest finished run is the one
+    kept (the running one is never removed, and does not take its place)."""
+    root = tmp_path / "runs"
+    done = _run(root, "a0", "specs/a.yaml", Status.SUCCEEDED, 100)
+    busy = _run(root, "a1", "specs/a.yaml", Status.RUNNING, 200, driver_pid=os.getpid())
+    assert gc(root, keep=1) == []
+    assert done.path.exists() and busy.path.exists()
+    older = _run(root, "a2", "specs/a.yaml", Status.FAILED, 50)
+    assert gc(root, keep=1) == [f"removed {older.id} (failed)"]
 
 
 def test_gc_keeps_a_pre_flight_failure_that_committed_rows_before(tmp_path: Path) -> None:

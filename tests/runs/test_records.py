@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runner.runs.folder import RunFolder, StepFolder, new_run
-from runner.runs.records import RecordError, RunRecord, StepRecord, StepSummary
+from runner.runs.records import DamagedFolder, RecordError, RunRecord, StepRecord, StepSummary
 from runner.runs.status import EXIT_CODES, ExitCode, Status, exit_code
 
 
@@ -223,3 +223,15 @@ def test_a_version_that_never_was_is_damage(tmp_path: Path, version: object) -> 
     Path(step.step_json).write_text(json.dumps({**data, "version": version}))
     with pytest.raises(RecordError, match=r"step.json is damaged \(its version is .*, not one of StepRecord's\)"):
         step.read()
+
+
+def test_a_link_planted_for_a_records_temporary_file_is_refused_and_its_target_untouched(tmp_path: Path) -> None:
+    step = StepFolder(tmp_path / "score")
+    step.update(status=Status.RUNNING)
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me\n")
+    planted = step.step_json.with_name(step.step_json.name + ".tmp")
+    planted.symlink_to(outside)
+    with pytest.raises(DamagedFolder, match=f"run folder damaged: {planted} is a link"):
+        step.update(status=Status.SUCCEEDED)
+    assert outside.read_text() == "keep me\n" and step.read().status == Status.RUNNING

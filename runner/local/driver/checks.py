@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from runner.inputs.listing import is_glob
 from runner.local.job import side_inputs
@@ -38,13 +39,17 @@ def thresholds(job: StepPlan, total: int) -> Callable[[Ledger], str | None]:
     return check
 
 
-def within(job: StepPlan, ledger: Ledger) -> str:
+def within(job: StepPlan, ledger: Ledger, failed_items: Path) -> str:
+    """A step that succeeded with failures says how many, the first error and where they
+    are listed: `succeeded` alone reads as if nothing failed."""
     t = ledger.totals
     if not t.items.failed and not t.mini_batches.failed:
         return ""
+    first = _first_error(t.first_errors).removeprefix("; ")
+    # Lines of their own: the path is long, and a terminal wraps it wherever it must.
     return (f"{counted(t.items.failed, 'item')} and {counted(t.mini_batches.failed, 'mini-batch', 'mini-batches')} "
-            "failed, within the thresholds "
-            f"(error_threshold {job.error_threshold}); see failed_items.jsonl")
+            f"failed, within the thresholds (error_threshold {job.error_threshold})"
+            f"{chr(10) + first if first else ''}\nlisted in {failed_items}")
 
 
 def _first_error(errors: list[str]) -> str:

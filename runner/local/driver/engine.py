@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import fcntl
 import json
 import os
@@ -21,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from runner.errors import RunnerError, explained, file_system_error, remedy
 from runner.inputs.listing import InputError
 from runner.local import job as jobs
 from runner.local.driver import snapshot as snapshots
@@ -36,21 +36,17 @@ from runner.local.protocol import WorkerConfig
 from runner.local.reuse.fingerprint import find_reusable, fingerprint, link_outputs, parts
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted
-from runner.runs.folder import RunFolder, StepFolder, list_runs, worker_name
+from runner.runs.folder import RunFolder, StepFolder, list_runs, no_links, worker_name
 from runner.runs.outcome import RunError, RunResult, StepResult
 from runner.runs.records import JobRecord, RecordError, StepRecord, StepSummary
 from runner.runs.status import Status
 
-# The run folder's disk is full (or a quota or file size limit is reached): the step
-# stops with what it committed kept, and resumes once there is room.
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-
-
 class _Stop:
     """Ctrl-C and SIGTERM set a flag the loop reads, so no write is cut in half."""
 
-    def __init__(self) -> None:
+    def __init__(self, canceled: Callable[[], bool]) -> None:
         self.requested = False
+        self.canceled = canceled  # whether the signal was `runner cancel`'s, not a Ctrl-C
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Stop:
@@ -78,7 +74,10 @@ def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None,
     time: the run folder's lock is held until the run ends (the OS drops it if we die).
     `prepare` changes the run's records first, under the lock (`runner retry`). `written`: the
     job.json a new run just wrote (not read back: decoding it checked costs ~15 ms)."""
-    lock = open(run.lock, "w")  # noqa: SIM115 - held for the whole run
+    try:
+        lock = open(run.lock, "a", opener=no_links)  # noqa: SIM115 - held for the whole run
+    except OSError as exc:  # nothing ran, nothing changed
+        raise file_system_error(exc) from exc
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:
@@ -98,33 +97,45 @@ def _execute(run: RunFolder, runs_root: Path, stream: IO[str], written: JobRecor
         run.step(job.name).read()
     before = run.read()
     resumed = before.resumed + (before.status != Status.CREATED)
+    results: list[StepResult] = []
     try:
         run.update(status=Status.RUNNING, driver_pid=os.getpid(), resumed=resumed, finished=None, reason="")
-    except OSError as exc:  # `runner resume` while the disk is still full: nothing ran, nothing changed
-        if exc.errno not in DISK_FULL:
-            raise
+        snapshots.take_all(run, steps, [str(runs_root)])
+    except OSError as exc:  # `runner resume` while the disk is still full, a read-only run folder...
         step = next((job.name for job in steps if not run.step(job.name).read().status.ok), steps[0].name)
-        return RunResult(run, Status.ERROR, [StepResult(step, Status.ERROR, _disk_full(run, exc))])
-    snapshots.take_all(run, steps, [str(runs_root)])
-    results: list[StepResult] = []
+        return _ended(run, Status.ERROR, [StepResult(step, Status.ERROR, _cannot_write(run, exc))])
     fingerprints: dict[str, str] = {}
     status = Status.SUCCEEDED
-    with _Stop() as stop:
+    with _Stop(lambda: run.cancel_requested(os.getpid(), consume=False)) as stop:
         for job in steps:
-            result = _run_step_safely(run, job, runs_root, fingerprints, stop, stream)
-            if result.status == Status.INTERRUPTED and run.cancel_requested(os.getpid()):
+            try:
+                result = _run_step_safely(run, job, runs_root, fingerprints, stop, stream)
+            except RunnerError as exc:  # a damaged run folder: recorded, then said with its own exit code
+                _ended(run, Status.ERROR, [*results, StepResult(job.name, Status.ERROR, str(exc))])
+                raise
+            if result.status in (Status.INTERRUPTED, Status.CANCELED) and run.cancel_requested(os.getpid()):
                 result = dataclasses.replace(result, status=Status.CANCELED, reason="by `runner cancel`")
             results.append(result)
-            with contextlib.suppress(OSError):  # with the disk full this may not be written either
-                run.step(job.name).update(status=result.status, reason=result.reason,
-                                          reused_from=result.reused_from)
             if not result.status.ok:
                 status = result.status
                 break
+            with contextlib.suppress(OSError):
+                run.step(job.name).update(status=result.status, reason=result.reason, reused_from=result.reused_from)
     if status == Status.SUCCEEDED and results and all(r.status == Status.REUSED for r in results):
         status = Status.REUSED
+    return _ended(run, status, results)
+
+
+def _ended(run: RunFolder, status: Status, results: list[StepResult]) -> RunResult:
+    """The run's end in its records: the last step's, then run.json. Where the file system
+    refuses these too (a full disk, a read-only mount), the run shows as interrupted and
+    resumes all the same."""
     run_result = RunResult(run, status, results)
-    with contextlib.suppress(OSError):  # a full disk: the run shows as interrupted, and resumes
+    last = results[-1] if results else None
+    with contextlib.suppress(OSError, RunnerError):
+        if last is not None and not last.status.ok:
+            run.step(last.name).update(status=last.status, reason=last.reason, reused_from=last.reused_from)
+    with contextlib.suppress(OSError, RunnerError):
         run.update(status=status, finished=time.time(), driver_peak_rss_mb=_peak_rss_mb(), reason=run_result.reason,
                    steps={r.name: StepSummary(r.status, r.output, r.reused_from) for r in results})
     return run_result
@@ -132,7 +143,8 @@ def _execute(run: RunFolder, runs_root: Path, stream: IO[str], written: JobRecor
 
 def _run_step_safely(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict[str, str], stop: _Stop,
                      stream: IO[str]) -> StepResult:
-    """A step's result, whatever stopped it: a failed pre-flight, a second Ctrl-C, a full disk."""
+    """A step's result, whatever stopped it: a failed pre-flight, a second Ctrl-C, a write
+    the file system refused (a full disk, a read-only mount, too many open files...)."""
     try:
         return _run_step(run, job, runs_root, fingerprints, stop, stream)
     except PreflightError as exc:
@@ -140,14 +152,13 @@ def _run_step_safely(run: RunFolder, job: StepPlan, runs_root: Path, fingerprint
     except KeyboardInterrupt:  # a second Ctrl-C: workers are already stopped
         return StepResult(job.name, Status.INTERRUPTED, "interrupted (Ctrl-C twice)")
     except OSError as exc:
-        if exc.errno not in DISK_FULL:
-            raise
-        return StepResult(job.name, Status.ERROR, _disk_full(run, exc))
+        return StepResult(job.name, Status.ERROR, _cannot_write(run, exc))
 
 
-def _disk_full(run: RunFolder, exc: OSError) -> str:
-    return (f"cannot write {exc.filename or 'to the run folder'}: {exc.strerror}. What was committed is kept: "
-            f"make room, then `runner resume {run.id}` goes on from there")
+def _cannot_write(run: RunFolder, exc: OSError) -> str:
+    """An OSError as the step's reason: the path, the cause and the way on."""
+    return f"{explained(exc)}. What was committed is kept: {remedy(exc)}, then `runner resume {run.id}` goes on " \
+           "from there"
 
 
 def _peak_rss_mb() -> float:
@@ -207,7 +218,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         not_run = write_reports(folder, stopped=tripped is not None)
         if tripped and not_run:
             tripped += _never_ran(not_run)
-        reason = problem or tripped or within(job, ledger)
+        reason = problem or tripped or within(job, ledger, folder.failed_items)
         return StepResult(job.name, Status.FAILED if tripped or problem else Status.SUCCEEDED, reason, output=output)
     # A table's rows are known when every range was counted at planning (not for Parquet,
     # partitions or files read whole): then progress shows "of N" rows too.
@@ -237,10 +248,12 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         progress.close(supervisor, Status.FAILED)
         raise PreflightError(outcome.reason)
     status = Status(outcome.status)
-    reason = outcome.reason or within(job, ledger)
+    reason = outcome.reason or within(job, ledger, folder.failed_items)
     problem = _finish_output(job, folder, output, ledger) if status != Status.INTERRUPTED else None
     if problem:
         status, reason = Status.FAILED, problem
+    if status == Status.INTERRUPTED and stop.canceled():  # the driver log says what the run records
+        status, reason = Status.CANCELED, "by `runner cancel`"
     snap = progress.close(supervisor, status)
     not_run = write_reports(folder, stopped=status == Status.FAILED)
     if not_run:
@@ -269,7 +282,11 @@ def _never_ran(count: int) -> str:
 
 def _finish_output(job: StepPlan, folder: StepFolder, output: str | None, ledger: Ledger) -> str | None:
     """Parquet is written whole once every mini-batch is committed, and again by each
-    resume that finds them so (finishing is idempotent). Returns why it cannot be."""
+    resume that finds them so (finishing is idempotent). Returns why it cannot be, or
+    why the output is not what the ledger committed."""
+    changed = ledger.output_problem()
+    if changed:
+        return changed
     if output is None or job.row_format != "parquet" or ledger.totals.mini_batches.left:
         return None
     try:
@@ -286,7 +303,7 @@ def _check_minibatches(folder: StepFolder, total: int) -> None:
         raise RecordError(f"{folder.minibatches} is missing: the run folder is damaged, and its ledger's "
                           "mini-batch ids refer to that file. Apply the spec again for a new run")
     if os.path.exists(folder.ledger):
-        with open(folder.minibatches, "rb") as handle:
+        with open(folder.minibatches, "rb", opener=no_links) as handle:
             lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
         if lines != total:
             raise RecordError(f"{folder.minibatches} has {lines} mini-batches where {folder.step_json} says "
@@ -295,7 +312,7 @@ def _check_minibatches(folder: StepFolder, total: int) -> None:
 
 def _tasks(folder: StepFolder, ledger: Ledger, kind: str) -> Iterator[Task]:
     offset, total = 0, len(ledger.state)
-    with open(folder.minibatches, "rb") as handle:
+    with open(folder.minibatches, "rb", opener=no_links) as handle:
         for number, line in enumerate(handle, 1):
             try:
                 mb, files = task_fields(line, kind)
@@ -316,7 +333,7 @@ def _partition(job: StepPlan, folder: StepFolder, stream: IO[str]) -> StepRecord
     tmp = folder.minibatches.with_name(folder.minibatches.name + ".tmp")
     started = time.monotonic()
     try:
-        with open(tmp, "w", encoding="utf-8") as out:
+        with open(tmp, "w", encoding="utf-8", opener=no_links) as out:
             for descriptor in partitioner.descriptors(job.inputs):
                 out.write(encode(descriptor))
     except InputError as exc:

@@ -16,7 +16,8 @@ import dataclasses
 import os
 from collections.abc import Collection
 
-from runner.inputs.snapshot import CodeListing, SnapshotError, copy_code, human_size, ignore_rules, list_code
+from runner.inputs.snapshot import CodeListing, SnapshotError, copy_code, ignore_rules, list_code
+from runner.inputs.units import size_text
 from runner.local.driver.checks import PreflightError, preflight
 from runner.plan.plan import StepPlan
 from runner.runs.folder import RunFolder, StepFolder
@@ -115,7 +116,7 @@ def take_version(job: StepPlan, folder: StepFolder, exclude: Collection[str], co
 
 def _log(folder: StepFolder, listing: CodeListing, size: int) -> None:
     """What the snapshot holds and left out, in the driver log (the plan shows the same)."""
-    lines = [f"code snapshot of {listing.folder}: {listing.summary()}; copied {human_size(size)}"]
+    lines = [f"code snapshot of {listing.folder}: {listing.summary()}; copied {size_text(size)}"]
     if listing.left_out:
         more = len(listing.left_out) - 20
         lines.append("left out of the snapshot: " + ", ".join(listing.left_out[:20])

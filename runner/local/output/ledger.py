@@ -40,7 +40,8 @@ from typing import IO
 
 from runner.local.output.ledger_line import LedgerLine, LineError, NotALine, Totals, decode, encode
 from runner.local.protocol import Done
-from runner.runs.records import RecordError
+from runner.runs.folder import no_links
+from runner.runs.records import DamagedFolder, RecordError
 
 FLUSH_SECONDS = 0.2
 MAX_ERROR_CHARS = 8000
@@ -61,15 +62,22 @@ class Ledger:
         # Failed mini-batches' lines (a retry replaces them), without their error text:
         # only failures are kept.
         self._failed: dict[int, LedgerLine] = {}
-        out_end = self._recover(os.path.getsize(output) if output and os.path.exists(output) else 0)
+        self._out: IO[bytes] | None = None
+        if output is not None:  # opened first: a link planted in its place stops it before the ledger is cut
+            _no_linked_folders(Path(output))
+            os.makedirs(os.path.dirname(output), exist_ok=True)
+            self._out = open(output, "ab", opener=no_links)  # noqa: SIM115 - kept open while the step runs
+        try:
+            out_end = self._recover(os.fstat(self._out.fileno()).st_size if self._out is not None else 0)
+            self._ledger: IO[bytes] = open(path, "ab", buffering=0, opener=no_links)  # noqa: SIM115
+        except BaseException:
+            if self._out is not None:
+                self._out.close()
+            raise
         self.reopened = self._reopen()
         self._failed = {}
-        self._ledger: IO[bytes] = open(path, "ab", buffering=0)
         self._pending: list[bytes] = []  # ledger lines whose rows may still be in the output buffer
-        self._out: IO[bytes] | None = None
-        if output is not None:
-            os.makedirs(os.path.dirname(output), exist_ok=True)
-            self._out = open(output, "ab")
+        if self._out is not None:
             self._out.truncate(out_end)
             self._out.seek(out_end)
         self.out_pos = out_end
@@ -83,7 +91,7 @@ class Ledger:
         if not os.path.exists(self.path):
             return 0
         out_end, good, number = 0, 0, 0
-        with open(self.path, "rb") as handle:
+        with open(self.path, "rb", opener=no_links) as handle:
             raw = handle.readline()
             while raw:
                 number += 1
@@ -112,7 +120,7 @@ class Ledger:
                 self._count(line)
                 out_end, good, raw = line.out, good + len(raw), following
                 self.recovered += 1
-        with open(self.path, "r+b") as handle:
+        with open(self.path, "r+b", opener=no_links) as handle:
             handle.truncate(good)
         return out_end
 
@@ -225,6 +233,24 @@ class Ledger:
                 data = data[self._ledger.write(data) or 0:]
         self._last_flush = time.monotonic()
 
+    def output_problem(self) -> str | None:
+        """Whether the output file holds other than what was committed to it, once the
+        step ends (one lstat per step). The driver is its only writer, so another size
+        means another writer: run() truncating or writing it, whose rows cannot be trusted."""
+        if self.output_path is None:
+            return None
+        try:
+            size: int | None = os.lstat(self.output_path).st_size
+        except FileNotFoundError:
+            size = None
+        if size == self.out_pos:
+            return None
+        found = "is missing" if size is None else f"is {size} bytes"
+        return (f"{self.output_path} {found}, but the ledger committed {self.out_pos} bytes of rows to it: something "
+                "other than the driver changed it while the step ran (the entry script writing or truncating it?), "
+                "so its rows cannot be trusted. Leave the output file to the runner (run() returns rows; "
+                "append_row writes them) and apply the spec again for a new run")
+
     def close(self) -> None:
         try:
             self.flush()
@@ -238,6 +264,14 @@ class Ledger:
                         handle.close()
 
 
+def _no_linked_folders(output: Path) -> None:
+    """The output's folder and the one above it (outputs/<output>/, or staging/<output>/)
+    must be folders of the run's, not links out of it: rows would be written wherever a
+    planted link points (two lstats per step; the file itself is opened with no_links)."""
+    for folder in (output.parent, output.parent.parent):
+        if folder.is_symlink():
+            raise DamagedFolder(folder, f"is a link (to {os.readlink(folder)}), expected a folder; nothing was "
+                                        "written through it: remove the link")
 
 
 def _chain_problem(line: LedgerLine, out_end: int) -> str | None:

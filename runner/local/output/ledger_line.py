@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
 from annotated_types import Ge
 
+from runner.runs.folder import no_links
 from runner.runs.records import ItemCounts, MiniBatchCounts, RecordError, adapter
 
 if TYPE_CHECKING:  # imported where lines are decoded: a worker never loads pydantic
@@ -133,7 +134,7 @@ def read_lines(path: str | Path) -> Iterator[LedgerLine]:
     anything from a damaged line on, is left out: resuming says what is wrong."""
     if not os.path.exists(path):
         return
-    with open(path, "rb") as handle:
+    with open(path, "rb", opener=no_links) as handle:
         for raw in handle:
             if not raw.endswith(b"\n"):
                 return
@@ -149,7 +150,7 @@ def current_lines(path: str | Path, retried: bool = True) -> Iterator[LedgerLine
     (step.json knows); if not, every line is current and the ledger is read once."""
     latest: dict[int, int] = {}
     if retried and os.path.exists(path):
-        with open(path, "rb") as handle:
+        with open(path, "rb", opener=no_links) as handle:
             for raw in handle:
                 if b'"gen":' in raw and raw.endswith(b"\n"):  # a retry's line: few of them, decoded
                     try:

@@ -8,7 +8,7 @@ import contextlib
 import csv
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ from runner.errors import ExitCode, RunnerError
 from runner.local.output.ledger_line import LedgerLine, current_lines, read_lines
 from runner.local.partition.descriptors import decode, to_fields
 from runner.local.protocol import FRAME_SIZE
-from runner.runs.folder import StepFolder
+from runner.runs.folder import StepFolder, no_links
+from runner.runs.records import DamagedFolder
 
 
 def write_reports(folder: StepFolder, stopped: bool = False) -> int:
@@ -27,7 +28,8 @@ def write_reports(folder: StepFolder, stopped: bool = False) -> int:
     failed: dict[int, LedgerLine] = {}
     done: set[int] = set()
     folder.report.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.report.with_name(folder.report.name + ".tmp"), "w", newline="", encoding="utf-8") as handle:
+    with open(folder.report.with_name(folder.report.name + ".tmp"), "w", newline="", encoding="utf-8",
+              opener=no_links) as handle:
         writer = csv.writer(handle)
         writer.writerow(["mini_batch", "status", "items", "succeeded", "failed", "tries", "worker", "seconds",
                          "error"])
@@ -48,9 +50,10 @@ def _write_manifest(folder: StepFolder, failed: dict[int, LedgerLine], done: set
     range / row groups), what failed, and the error. A dataset with `manifest: true`
     over this file re-runs exactly these."""
     not_run = 0
-    with open(folder.failed_items.with_name(folder.failed_items.name + ".tmp"), "w", encoding="utf-8") as out:
+    with open(folder.failed_items.with_name(folder.failed_items.name + ".tmp"), "w", encoding="utf-8",
+              opener=no_links) as out:
         if failed or done is not None:
-            with open(folder.minibatches, "rb") as handle:
+            with open(folder.minibatches, "rb", opener=no_links) as handle:
                 for raw in handle:
                     descriptor = decode(raw)
                     line = failed.get(descriptor.id)
@@ -117,9 +120,9 @@ def finish_parquet(final: str, ledger: str | Path) -> bool:
             return False
         tmp = final + ".tmp"
         try:
-            with open(tmp, "wb") as handle:
+            with open(tmp, "wb", opener=no_links) as handle:
                 with pq.ParquetWriter(handle, schema) as writer:
-                    _write_row_groups(writer, (_conform(pa.ipc.open_stream(frame).read_all(), schema, mb, owners)
+                    _write_row_groups(writer, (_conform(_table(frame, mb, staged), schema, mb, owners)
                                                for mb, frame in _frames(data, ledger, staged)))
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -161,10 +164,32 @@ def _frames(data: Any, ledger: str | Path, staged: str) -> Iterator[tuple[int, A
         while start < end:
             size = FRAME_SIZE.unpack_from(view, start)[0] if start + 8 <= end else end
             if start + 8 + size > end:
-                raise OutputError(f"{staged} is damaged at byte {start} (mini-batch {line.mb}): "
-                                  "apply the spec again")
+                raise _damaged(staged, line.mb, f"a frame at byte {start} runs past the mini-batch's end ({end})")
             yield line.mb, data.slice(start + 8, size)
             start += 8 + size
+
+
+def _table(frame: Any, mb: int, staged: str) -> Any:
+    import pyarrow as pa
+
+    return _read(lambda: pa.ipc.open_stream(frame).read_all(), mb, staged)
+
+
+def _read(read: Callable[[], Any], mb: int, staged: str) -> Any:
+    """A committed frame read, or the staged file damaged: the ledger says these bytes
+    were committed, so they cannot be redone (what lies past the last commit is cut on
+    resume, and runs again)."""
+    import pyarrow as pa
+
+    try:
+        return read()
+    except (pa.ArrowInvalid, pa.ArrowIOError, pa.ArrowNotImplementedError) as exc:  # unknown type bytes: damage
+        raise _damaged(staged, mb, str(exc)) from exc
+
+
+def _damaged(staged: str, mb: int, problem: str) -> DamagedFolder:
+    return DamagedFolder(staged, f"holds damaged rows of mini-batch {mb}, which the ledger says were committed "
+                                 f"({problem}): restore the file, or apply the spec again for a new run")
 
 
 def _unified_schema(frames: Iterator[tuple[int, Any]], staged: str) -> tuple[Any, dict[str, int]]:
@@ -176,7 +201,7 @@ def _unified_schema(frames: Iterator[tuple[int, Any]], staged: str) -> tuple[Any
     owners: dict[str, int] = {}
     metadata = None
     for mb, frame in frames:
-        schema = pa.ipc.open_stream(frame).schema
+        schema = _read(lambda: pa.ipc.open_stream(frame).schema, mb, staged)
         metadata = schema.metadata if metadata is None else metadata  # pandas' own, from the first
         for field in schema:
             have = fields.get(field.name)

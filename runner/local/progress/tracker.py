@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 from runner.local.output.ledger_line import Totals
 from runner.local.partition.weights import Weights
 from runner.local.progress.view import BarView, plain_line
-from runner.runs.folder import StepFolder
+from runner.runs.folder import StepFolder, no_links
 from runner.runs.records import ProgressRecord, write_record
 from runner.runs.status import Status
 
@@ -127,7 +127,8 @@ class Progress:
         write_record(Path(self.folder.progress), snap, durable=False)
         overview = Path(self.folder.overview)
         overview.parent.mkdir(parents=True, exist_ok=True)
-        overview.write_text(plain_line(snap) + "\n", encoding="utf-8")
+        with open(overview, "w", encoding="utf-8", opener=no_links) as handle:
+            handle.write(plain_line(snap) + "\n")
 
     def close(self, sup: Supervisor | None, status: Status) -> ProgressRecord:
         snap = self.snapshot(sup, status)

@@ -43,9 +43,9 @@ def _bar_line(snap: ProgressRecord, width: int) -> list[Part]:
     fraction = min(1.0, done / mb.total) if mb.total else 1.0
     name = snap.step if len(snap.step) <= max(10, width // 4) else snap.step[:max(10, width // 4) - 1] + "…"
     percent = f"{int(fraction * 100):>3}%"
-    failed = f", {mb.failed} failed" if mb.failed else ""
+    failed = f", {mb.failed:,} failed" if mb.failed else ""
     # The counts, shorter as the terminal narrows; never the bar below MIN_BAR.
-    counts = [f"{done}/{mb.total} mini-batches{failed}", f"{done}/{mb.total}{failed}", ""]
+    counts = [f"{done:,}/{mb.total:,} mini-batches{failed}", f"{done:,}/{mb.total:,}{failed}", ""]
     right = next((c for c in counts if width - len(name) - len(percent) - 2 - len(GAP + c) * bool(c) >= MIN_BAR),
                  "")
     size = max(MIN_BAR, width - len(name) - len(percent) - 2 - (len(GAP + right) if right else 0))
@@ -63,7 +63,7 @@ def _numbers_line(snap: ProgressRecord, width: int) -> list[Part]:
     items = snap.items
     total = items_total(items.total, items.estimate)
     done = items.succeeded + items.failed
-    counted = f"{done} items" if total == "?" else f"{done}/{total} items"
+    counted = f"{done:,} items" if total == "?" else f"{done:,}/{total} items"
     items_rate, mb_rate = rate(snap.items_per_second), rate(snap.mini_batches_per_second)
     eta = clock(snap.eta_seconds) if snap.eta_seconds is not None else "--:--"
     elapsed = clock(snap.elapsed_seconds)
@@ -71,13 +71,13 @@ def _numbers_line(snap: ProgressRecord, width: int) -> list[Part]:
     # number's usual room (a rate 4 characters, a time 5), not on its length now, so the
     # line does not gain and lose a part as a rate goes from 9.9 to 10.
     segments: list[tuple[int, int, list[Part]]] = [
-        (0, 0, [(counted + ", ", ""), (f"{items.failed} failed", "red" if items.failed else "")]),
+        (0, 0, [(counted + ", ", ""), (f"{items.failed:,} failed", "red" if items.failed else "")]),
         (2, _room(items_rate, 4), [(f"{items_rate} items/s", "")]),
         (3, _room(mb_rate, 4), [(f"{mb_rate} mini-batches/s", "")]),
         *([(1, _room(eta, 5), [(f"ETA {eta}", "bold")])] if snap.status == Status.RUNNING else []),
         (6, _room(elapsed, 5), [(f"elapsed {elapsed}", "")]),
-        *([(4, 0, [(f"{snap.retries} retries", "yellow")])] if snap.retries else []),
-        *([(5, 0, [(f"{snap.worker_restarts} worker restarts", "yellow")])] if snap.worker_restarts else []),
+        *([(4, 0, [(f"{snap.retries:,} retries", "yellow")])] if snap.retries else []),
+        *([(5, 0, [(f"{snap.worker_restarts:,} worker restarts", "yellow")])] if snap.worker_restarts else []),
     ]
     kept = sorted(segments, key=lambda s: s[0])
     while len(kept) > 1 and sum(len(GAP) + room + _length(parts) for _, room, parts in kept) > width:
@@ -119,8 +119,8 @@ def plain_line(snap: ProgressRecord) -> str:
     mb, items = snap.mini_batches, snap.items
     total = items_total(items.total, items.estimate)
     eta = f"; ETA {clock(snap.eta_seconds)}" if snap.eta_seconds is not None else ""
-    return (f"{snap.step}: {snap.status}; mini-batches {mb.succeeded + mb.failed}/{mb.total} "
-            f"({mb.failed} failed); items {items.succeeded + items.failed}/{total} ({items.failed} failed); "
+    return (f"{snap.step}: {snap.status}; mini-batches {mb.succeeded + mb.failed:,}/{mb.total:,} "
+            f"({mb.failed:,} failed); items {items.succeeded + items.failed:,}/{total} ({items.failed:,} failed); "
             f"{rate(snap.items_per_second)} items/s, {rate(snap.mini_batches_per_second)} mini-batches/s{eta}")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from runner.local.procs.proctree import end_tree
 from runner.local.protocol import WorkerConfig
+from runner.runs.folder import no_links
 
 # The folder holding the `runner` package (this file is runner/local/transport/processes.py).
 _RUNNER_ROOT = str(Path(__file__).resolve().parents[3])
@@ -48,7 +49,7 @@ def spawn(config: WorkerConfig, worker_env: dict[str, str]) -> tuple[subprocess.
     lifeline = _lifeline_fd()
     env = dict(worker_env)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_RUNNER_ROOT, env.get("PYTHONPATH")) if p)
-    with open(config.stdout, "ab") as out, open(config.stderr, "ab") as err:
+    with open(config.stdout, "ab", opener=no_links) as out, open(config.stderr, "ab", opener=no_links) as err:
         proc = subprocess.Popen(
             [sys.executable, "-c", _WORKER_MAIN, str(child.fileno()), str(lifeline)],
             pass_fds=[child.fileno(), lifeline], start_new_session=True, env=env, stdin=subprocess.DEVNULL,

@@ -107,7 +107,7 @@ def _reopen_closed_output(config: WorkerConfig) -> None:
         except OSError:
             pass
         try:
-            new = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            new = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW)
         except OSError:
             continue
         if new != fd:  # the other one is open (os.open takes the lowest free fd)
@@ -128,7 +128,10 @@ def _redirect_output(config: WorkerConfig) -> None:
 
 def _configure_logging(config: WorkerConfig) -> None:
     os.makedirs(os.path.dirname(config.log_file), exist_ok=True)
-    handler = logging.FileHandler(config.log_file, encoding="utf-8")
+    # Opened without following a link (as the run folder's other files are): a link
+    # planted in its place would have the worker append to a file outside the run.
+    fd = os.open(config.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    handler = logging.StreamHandler(open(fd, "a", encoding="utf-8"))  # noqa: SIM115 - the worker's whole life
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

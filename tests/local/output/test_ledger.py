@@ -14,7 +14,7 @@ import pytest
 from runner.local.output.ledger import Ledger
 from runner.local.output.ledger_line import read_lines
 from tests.local.helpers import commit
-from runner.runs.records import RecordError
+from runner.runs.records import DamagedFolder, RecordError
 
 
 def _record(mb: int, status: str = "ok") -> dict[str, object]:
@@ -270,3 +270,44 @@ def test_keys_this_runner_does_not_know_are_left_aside() -> None:
     assert decode(PREVIOUS[0].replace(b'"mb":0,', b'"mb":0,"note":[1],')) == decode(PREVIOUS[0])
     with pytest.raises(LineError, match='"ok" is true, not a count'):
         decode(PREVIOUS[0].replace(b'"mb":0,', b'"mb":0,"note":1,').replace(b'"ok":2', b'"ok":true'))
+
+
+# --- the output as the ledger committed it ------------------------------------------------
+
+
+def test_an_output_folder_replaced_by_a_link_is_refused_before_anything_is_cut(tmp_path: Path) -> None:
+    ledger_path = tmp_path / "step" / "ledger.jsonl"
+    output = tmp_path / "step" / "outputs" / "out" / "rows.txt"
+    ledger_path.parent.mkdir()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "rows.txt").write_bytes(b"precious\n")
+    output.parent.parent.mkdir()
+    output.parent.symlink_to(outside)
+    with pytest.raises(DamagedFolder, match=f"{output.parent} is a link \\(to {outside}\\), expected a folder"):
+        Ledger(str(ledger_path), str(output), total=5)
+    assert (outside / "rows.txt").read_bytes() == b"precious\n"
+
+
+def test_an_output_changed_behind_the_driver_is_reported_with_both_sizes(tmp_path: Path) -> None:
+    ledger_path, output = tmp_path / "ledger.jsonl", tmp_path / "rows.txt"
+    ledger = Ledger(str(ledger_path), str(output), total=3)
+    for mb in range(2):
+        commit(ledger, _record(mb), b"row %d a\nrow %d b\n" % (mb, mb))
+    ledger.flush()
+    with open(output, "r+b") as handle:  # what run() truncating the output file does
+        handle.truncate(8)
+    commit(ledger, _record(2), b"row 2 a\nrow 2 b\n")
+    ledger.close()
+    assert ledger.output_problem() == (
+        f"{output} is 24 bytes, but the ledger committed 48 bytes of rows to it: something other than the driver "
+        "changed it while the step ran (the entry script writing or truncating it?), so its rows cannot be trusted. "
+        "Leave the output file to the runner (run() returns rows; append_row writes them) and apply the spec again "
+        "for a new run")
+
+
+def test_an_output_as_committed_has_no_problem(tmp_path: Path) -> None:
+    ledger_path, output = _committed(tmp_path)
+    ledger = Ledger(str(ledger_path), str(output), total=5)
+    ledger.close()
+    assert ledger.output_problem() is None

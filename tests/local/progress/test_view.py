@@ -43,9 +43,9 @@ def test_lines_fit_the_width_and_the_bar_never_shrinks_below_its_minimum(width: 
     bar, numbers = _text(snap, width)
     assert len(bar) <= width and len(numbers) <= width
     assert bar.count("━") + bar.count("─") + bar.count("╸") >= MIN_BAR
-    assert "356232/~1000321 items" in numbers  # never dropped
+    assert "356,232/~1,000,321 items" in numbers  # never dropped; thousands separated
     if width >= 80:
-        assert "ETA 2:30:00" in numbers and "4210 items/s" in numbers
+        assert "ETA 2:30:00" in numbers and "4,210 items/s" in numbers
 
 
 def test_what_is_dropped_first_when_it_does_not_fit() -> None:
