@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import ExitCode, RunnerError
+from runner.inputs.snapshot import SnapshotError, ignore_rules
 from runner.local.driver.checks import PreflightError, preflight
 from runner.local.driver.snapshot import in_snapshot, take_version
 from runner.local.output.ledger_line import current_lines
@@ -107,10 +108,10 @@ def prepare(run: RunFolder, root: Path, update_code: bool, sets: Sequence[str], 
     for plan in retrying:
         _check_code(run, plan, infos[plan.name], update_code)
     steps = [_changed(plan, changes.get(plan.name, {})) if works[plan.name].any else plan for plan in job.steps]
-    for plan in retrying:
-        _own_outputs(run.step(plan.name))
     versions = {plan.name: _code(plan, run.step(plan.name), infos[plan.name], update_code, root)
                 for plan in retrying}
+    for plan in retrying:
+        _own_outputs(run.step(plan.name))
     run.write_job(JobRecord(job.target, steps, job.version))
     for plan in retrying:
         recorded = {field: value.recorded for field, value in changes.get(plan.name, {}).items()}
@@ -169,6 +170,8 @@ def _check_code(run: RunFolder, plan: StepPlan, info: StepRecord, update_code: b
     code = in_snapshot(plan, step, info.code) if snapshot else plan  # no snapshot yet: the engine takes one
     try:
         preflight(code, step, str(found) if found else None)
+        if update_code:
+            _check_listed(plan)
     except PreflightError as exc:
         text = str(exc).replace(code.source_directory + os.sep, plan.source_directory + os.sep)
         where = " with the run's code snapshot" if snapshot else " with the code as it is now" if update_code else ""
@@ -176,6 +179,19 @@ def _check_code(run: RunFolder, plan: StepPlan, info: StepRecord, update_code: b
                 if snapshot and "entry_script" in text else "fix it and run the same command again")
         raise PreflightError(f"cannot retry step '{plan.name}'{where}; nothing in the run was changed:\n{text}\n"
                              f"({hint})") from exc
+
+
+def _check_listed(plan: StepPlan) -> None:
+    """The entry script is one of the files a snapshot of source_directory takes."""
+    script = os.path.relpath(plan.entry_script, plan.source_directory).replace(os.sep, "/")
+    try:
+        name, rules = ignore_rules(plan.source_directory)
+    except SnapshotError as exc:
+        raise PreflightError(str(exc)) from exc
+    if name is not None and rules.leaves_out(script):
+        raise PreflightError(f"entry_script {plan.entry_script} is left out of the code snapshot by "
+                             f"{os.path.join(plan.source_directory, name)}, as Azure ML would leave it out of its "
+                             "upload: change that file's patterns")
 
 
 def _code(plan: StepPlan, step: StepFolder, info: StepRecord, update_code: bool, root: Path) -> tuple[int, str]:
@@ -191,7 +207,8 @@ def _code(plan: StepPlan, step: StepFolder, info: StepRecord, update_code: bool,
         if not os.path.isfile(in_snapshot(plan, step, attempt).entry_script):
             raise PreflightError(f"cannot retry step '{plan.name}': the ignore file of {plan.source_directory} "
                                  f"leaves its entry_script {plan.entry_script} out of the code snapshot, as Azure "
-                                 "ML would leave it out of its upload: change that file's patterns")
+                                 "ML would leave it out of its upload; nothing in the run was changed: change that "
+                                 "file's patterns")
     except (PreflightError, OSError):
         shutil.rmtree(copy, ignore_errors=True)
         raise

@@ -40,6 +40,10 @@ def test_a_refused_update_code_changes_nothing_and_gc_keeps_the_run(tmp_path: Pa
     no_data = cli("retry", run_id, cwd=tmp_path)
     assert no_data.returncode == 2 and "data does not exist" in no_data.stderr, no_data.stderr
     (tmp_path / "gone").rename(tmp_path / "data")
+    (tmp_path / "code" / ".amlignore").write_text("faulty.py\n")
+    ignored = cli("retry", run_id, "--update-code", cwd=tmp_path)
+    assert ignored.returncode == 2 and "left out of the code snapshot" in ignored.stderr, ignored.stderr
+    (tmp_path / "code" / ".amlignore").unlink()
     assert _files(folder) == before
     status = json.loads(cli("status", run_id, "--json", cwd=tmp_path).stdout)
     assert status["status"] == "succeeded" and status["steps"][0]["retried"] == []
