@@ -84,22 +84,23 @@ class ValidationResult:
 
 
 def _load(spec: str, sets: Sequence[str], set_params: Sequence[str],
-          environ: Mapping[str, str] | None, text: str | None = None) -> LoadedSpec:
+          environ: Mapping[str, str] | None, target: str | None = None, text: str | None = None) -> LoadedSpec:
     from runner.spec.load import load_spec
 
-    return load_spec(spec, sets, set_params, environ, text=text)
+    return load_spec(spec, sets, set_params, environ, text=text, target=target)
 
 
 def validate(specs: Sequence[str], sets: Sequence[str] = (), set_params: Sequence[str] = (),
              environ: Mapping[str, str] | None = None, target: str | None = None,
-             stdin: bytes | None = None) -> list[ValidationResult]:
+             stdin: bytes | None = None, files: bool = True) -> list[ValidationResult]:
     """Validate each spec independently; never raises for a bad spec. A folder stands for
     the specs below it, `-` for `stdin`; what the target (`target`, else the spec's own)
-    cannot express is an error too (runner/inputs/validate.py)."""
+    cannot express is an error too, and with `files` each file `apply` would find missing
+    (the entry script, source directory, local datasets and models; runner/inputs/validate.py)."""
     from runner.inputs.validate import validate_paths
 
     return [ValidationResult(path, error)
-            for path, error in validate_paths(specs, sets, set_params, environ, target, stdin)]
+            for path, error in validate_paths(specs, sets, set_params, environ, target, stdin, files)]
 
 
 def _plan(loaded: LoadedSpec, target: str | None) -> Plan:
@@ -113,16 +114,24 @@ def plan(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), ta
          environ: Mapping[str, str] | None = None, text: str | None = None) -> Plan:
     """The resolved spec and what it will run (raises SpecError). `text`: the spec itself
     (standard input), named `spec` in messages."""
-    return _plan(_load(spec, sets, set_params, environ, text), target)
+    return _plan(_load(spec, sets, set_params, environ, target, text), target)
 
 
 def plan_compiled(spec: str, sets: Sequence[str] = (), set_params: Sequence[str] = (), target: str | None = None,
                   environ: Mapping[str, str] | None = None, base_dir: str = ".",
-                  stage: bool = False, text: str | None = None) -> tuple[Plan, Compiled | None]:
+                  stage: bool = False, text: str | None = None, files: bool = True) -> tuple[Plan, Compiled | None]:
     """The plan and what its backend compiles it to (an Azure pipeline; None locally).
     Local paths in a v2 job are relative to `base_dir`, the folder its YAML goes to;
-    with `stage`, what they name is made there too (RunError where it cannot be)."""
-    result = plan(spec, sets, set_params, target, environ, text)
+    with `stage`, what they name is made there too (RunError where it cannot be). With
+    `files`, a file `apply` would find missing is a SpecError here too, as `validate` says."""
+    from runner.inputs.checks import missing_files
+    from runner.spec.diagnostics import unique_sorted
+
+    loaded = _load(spec, sets, set_params, environ, target, text)
+    result = _plan(loaded, target)
+    missing = missing_files(loaded, result.target) if files else []
+    if missing:
+        raise SpecError(unique_sorted(missing), loaded.sources)
     backend = backend_for(result.target)
     compiled = backend.compile(result, base_dir)
     if stage and compiled is not None:
@@ -155,7 +164,7 @@ def review(new: str, old: str | None = None, against: str | None = None, sets: S
     from runner.spec.gitref import Revision
     from runner.spec.variants import spec_file_exists
 
-    loaded = _load(new, sets, set_params, environ)
+    loaded = _load(new, sets, set_params, environ, target)
     plan_new = _plan(loaded, target)
     backend = backend_for(plan_new.target)  # both sides are planned for the new side's target
     # The work only: a review compares what runs, not whether an earlier run is reused.
@@ -169,7 +178,7 @@ def review(new: str, old: str | None = None, against: str | None = None, sets: S
             return compare(Side(f"{new} at {against}", None), new_side)
         source = renamed = os.path.relpath(os.path.join(rev.root, was))
     name = f"{source} at {against}" if against else source
-    old_loaded = _load_old(source, name, sets, set_params, environ, rev.read if rev else None)
+    old_loaded = _load_old(source, name, sets, set_params, environ, rev.read if rev else None, plan_new.target)
     plan_old = _plan_old(old_loaded, name, plan_new.target)
     work_old, notes = work_at(rev, plan_old, estimate(plan_old)) if rev else (estimate(plan_old), [])
     old_side = Side(name, plan_old, work_old, backend.compile(plan_old), old_loaded.tree, against or "")
@@ -185,11 +194,11 @@ def _old_side_error(exc: SpecError, name: str) -> SpecError:
 
 
 def _load_old(source: str, name: str, sets: Sequence[str], set_params: Sequence[str],
-              environ: Mapping[str, str] | None, reader: Callable[[str], str] | None) -> LoadedSpec:
+              environ: Mapping[str, str] | None, reader: Callable[[str], str] | None, target: str) -> LoadedSpec:
     from runner.spec.load import load_spec
 
     try:
-        return load_spec(source, sets, set_params, environ, reader=reader)
+        return load_spec(source, sets, set_params, environ, reader=reader, target=target)
     except SpecError as exc:
         raise _old_side_error(exc, name) from None
 

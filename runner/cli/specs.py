@@ -20,23 +20,28 @@ from runner.cli.common import EXIT_OK, EXIT_USAGE, FORMATS, TARGETS, _err, cli, 
 @click.option("--target", type=TARGETS, help="Refuse what this target cannot express (default: each spec's own).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
               help="json: a list of {file, ok, errors}; github: ::error annotations for GitHub Actions.")
+@click.option("--no-files", is_flag=True, help="Do not look for the files a spec names (entry script, source "
+                                               "directory, local datasets and models): a spec away from its data.")
 def validate(specs: tuple[str, ...], sets: tuple[str, ...], set_params: tuple[str, ...], target: str | None,
-             fmt: str) -> None:
+             fmt: str, no_files: bool) -> None:
     """Check specs: every problem at once, with file:line:col and field path.
 
     SPECS are files, folders (every spec below them, variants included: YAML that is
     not a spec, and names starting with . or _, are skipped) or - for standard input
     (named <stdin>; its paths are relative to the working directory). Overrides, if
-    given, apply to every spec. Exit 0 when all are valid, 2 otherwise.
+    given, apply to every spec. The files a spec names (its entry script and source
+    directory, local datasets and models) must be there, as `apply` needs them, unless
+    --no-files. Exit 0 when all are valid, 2 otherwise.
 
     \b
     Examples:
       runner validate specs/
       runner validate specs/ --target azureml-v2 --format github   # in a CI job
+      runner validate specs/ --no-files   # where the data and models are not
       cat specs/mnist.yaml | runner validate -
     """
     stdin = sys.stdin.buffer.read() if "-" in specs else None
-    results = api.validate(list(specs), sets, set_params, target=target, stdin=stdin)
+    results = api.validate(list(specs), sets, set_params, target=target, stdin=stdin, files=not no_files)
     failed = sum(not result.ok for result in results)
     if fmt != "text":
         from runner.spec.report import as_github, as_json
@@ -47,6 +52,8 @@ def validate(specs: tuple[str, ...], sets: tuple[str, ...], set_params: tuple[st
         click.echo(f"{'ok   ' if result.ok else 'error'} {result.path}")
         if result.error is not None:
             _err(result.error.report())
+    if no_files:
+        _err("note: files not checked (--no-files): entry scripts, source directories, datasets and models")
     sys.exit(EXIT_USAGE if failed else EXIT_OK)
 
 
@@ -61,8 +68,9 @@ def validate(specs: tuple[str, ...], sets: tuple[str, ...], set_params: tuple[st
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (--format json).")
 @click.option("--exit-code", is_flag=True, help="With --against: exit 1 when something changes, as git diff does.")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write the plan to FILE instead.")
+@click.option("--no-files", is_flag=True, help="Do not look for the files the spec names (as validate --no-files).")
 def plan(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: str | None, against: str | None,
-         fmt: str, as_json: bool, exit_code: bool, out: str | None) -> None:
+         fmt: str, as_json: bool, exit_code: bool, out: str | None, no_files: bool) -> None:
     """Show the fully resolved spec and what will run, without running it.
 
     Variants are merged, templates rendered, parameters bound and defaults filled in;
@@ -105,7 +113,7 @@ def plan(spec: str, sets: tuple[str, ...], set_params: tuple[str, ...], target: 
     base_dir = os.path.dirname(os.path.abspath(out)) if out else "."
     # Into a file: what the compiled job reads beside it is made there (the backend's part).
     result, compiled = api.plan_compiled(spec, sets, set_params, target, base_dir=base_dir, stage=bool(out),
-                                         text=text)
+                                         text=text, files=not no_files)
     shown = _plan_view(result, api.preview(result, spec), compiled, fmt, bool(out))
     if not out:
         click.echo(shown, nl=False)

@@ -8,6 +8,8 @@ and `extends` are relative to the working directory.
 
 Here, not in runner/plan: every step reads the file system (the specs, the folders, what
 is at each dataset's path); the refusals themselves are runner/plan/targets.py's, pure.
+With `files` (the default) the files `apply` cannot run without are looked for too
+(runner/inputs/checks.py: missing_files): a spec that validates can run here.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from runner.inputs.checks import datasets_on_disk
+from runner.inputs.checks import datasets_on_disk, missing_files
 from runner.plan.targets import check_target
-from runner.spec.diagnostics import Diagnostic, Mark, SpecError
+from runner.spec.diagnostics import Diagnostic, Mark, SpecError, unique_sorted
 from runner.spec.discover import find_specs
 from runner.spec.load import LoadedSpec, load_spec
 
@@ -27,12 +29,13 @@ STDIN_NAME = "<stdin>"
 
 def validate_paths(paths: Sequence[str], sets: Sequence[str] = (), set_params: Sequence[str] = (),
                    environ: Mapping[str, str] | None = None, target: str | None = None,
-                   stdin: bytes | None = None) -> list[tuple[str, SpecError | None]]:
-    """(file, its error or None) for each spec, in the order given (a folder's sorted)."""
+                   stdin: bytes | None = None, files: bool = True) -> list[tuple[str, SpecError | None]]:
+    """(file, its error or None) for each spec, in the order given (a folder's sorted).
+    `files`: look for the files each spec names (False: a spec away from its data)."""
     results: list[tuple[str, SpecError | None]] = []
     for path, error in _expand(paths):
         if error is None:
-            error = _check(path, sets, set_params, environ, target, stdin if path == STDIN_NAME else None)
+            error = _check(path, sets, set_params, environ, target, stdin if path == STDIN_NAME else None, files)
         results.append((path, error))
     return results
 
@@ -57,7 +60,7 @@ def _expand(paths: Sequence[str]) -> list[tuple[str, SpecError | None]]:
 
 
 def _check(path: str, sets: Sequence[str], set_params: Sequence[str], environ: Mapping[str, str] | None,
-           target: str | None, stdin: bytes | None) -> SpecError | None:
+           target: str | None, stdin: bytes | None, files: bool) -> SpecError | None:
     text = None
     if path == STDIN_NAME:
         try:
@@ -66,16 +69,26 @@ def _check(path: str, sets: Sequence[str], set_params: Sequence[str], environ: M
             return _error(path, f"cannot read spec: standard input is not UTF-8 text ({exc.reason} at byte "
                                 f"{exc.start})")
     try:
-        refusals(load_spec(path, sets, set_params, environ, text=text), target)
+        refusals(load_spec(path, sets, set_params, environ, text=text, target=target), target, files)
     except SpecError as exc:
         return exc
     return None
 
 
-def refusals(loaded: LoadedSpec, target: str | None) -> None:
+def refusals(loaded: LoadedSpec, target: str | None, files: bool = True) -> None:
     """Raise SpecError for what `target` (default: the spec's own) cannot express, as
-    `runner plan --target` does (build_plan)."""
-    check_target(loaded, target or loaded.spec.target, datasets_on_disk(loaded, os.getcwd()))
+    `runner plan --target` does (build_plan), and with `files` for each file `apply`
+    would find missing; every problem at once."""
+    chosen = target or loaded.spec.target
+    diags = []
+    try:
+        check_target(loaded, chosen, datasets_on_disk(loaded, os.getcwd()))
+    except SpecError as exc:
+        diags += exc.diagnostics
+    if files:
+        diags += missing_files(loaded, chosen)
+    if diags:
+        raise SpecError(unique_sorted(diags), loaded.sources)
 
 
 def _error(path: str, message: str) -> SpecError:

@@ -41,8 +41,9 @@ class DatasetOnDisk:
     mltable: bytes | None = None
 
 
-def used_datasets(loaded: LoadedSpec) -> list[str]:
-    """Datasets a step reads, now or through a dataset parameter's base value."""
+def used_datasets(loaded: LoadedSpec, base_parameters: bool = True) -> list[str]:
+    """Datasets a step reads, now or (`base_parameters`) through a dataset parameter's
+    base value (Azure's default for the parameter)."""
     spec = loaded.spec
     names: list[str] = []
     for step in spec.steps:
@@ -50,7 +51,7 @@ def used_datasets(loaded: LoadedSpec) -> list[str]:
             ref = parse_reference(text)
             if ref and ref.kind == "datasets":
                 names.append(ref.name)
-    for value in loaded.base_parameters.values():
+    for value in loaded.base_parameters.values() if base_parameters else ():
         if isinstance(value, dict) and value.get("dataset") in spec.datasets:
             names.append(value["dataset"])
     return list(dict.fromkeys(names))

@@ -44,26 +44,29 @@ class LoadedSpec:
 
 def load_spec(path: str, sets: AbcSequence[str] = (), set_params: AbcSequence[str] = (),
               environ: AbcMapping[str, str] | None = None, text: str | None = None,
-              reader: Reader | None = None) -> LoadedSpec:
+              reader: Reader | None = None, target: str | None = None) -> LoadedSpec:
     """`text`: the spec itself (standard input), named `path` in messages (variants.py).
     `reader`: reads the spec and its bases from elsewhere (a git revision, `plan --against`).
+    `target`: what it is loaded for (default: the spec's own); only Azure targets read
+    the `azure:` section, so locally it is not held against the spec (_for_target).
     A SpecError carries the texts it was found in, so its snippets show what was validated."""
     sources: dict[str, str] = {}
     try:
-        return _load_spec(path, sets, set_params, environ, text, reader, sources)
+        return _load_spec(path, sets, set_params, environ, text, reader, sources, target)
     except SpecError as exc:
         raise exc.with_sources(sources) from None
 
 
 def _load_spec(path: str, sets: AbcSequence[str], set_params: AbcSequence[str],
                environ: AbcMapping[str, str] | None, text: str | None, reader: Reader | None,
-               sources: dict[str, str]) -> LoadedSpec:
+               sources: dict[str, str], target: str | None) -> LoadedSpec:
     tree, chain = load_with_extends(path, text, reader, sources)
     for assignment in sets:
         apply_set(tree, assignment)
     for assignment in set_params:
         apply_set_param(tree, assignment)
-    diags = render_tree(tree, environ)
+    azure = _reads_azure(tree, target)
+    diags = _for_target(tree, render_tree(tree, environ), azure)
     bindings, binding_diags = bind_parameters(tree)
     diags += binding_diags
     spec, found = _validate(tree)
@@ -75,7 +78,7 @@ def _load_spec(path: str, sets: AbcSequence[str], set_params: AbcSequence[str],
     diags += [d for d in found if d.path not in reported]
     diags += _literal_secrets(tree)
     reported = {d.path for d in diags}
-    diags += [diagnostic_at(tree, p, msg) for p, msg in _rules(spec, tree) if p not in reported]
+    diags += [diagnostic_at(tree, p, msg) for p, msg in _rules(spec, tree, azure) if p not in reported]
     diags = _drop_echoes(diags)
     if diags:
         raise SpecError(unique_sorted(_redacted(diags, tree)))
@@ -93,15 +96,35 @@ def _validate(tree: Mapping) -> tuple[Spec | None, list[Diagnostic]]:
         return None, _from_pydantic(exc, tree)
 
 
-def _rules(spec: Spec | None, tree: Mapping) -> list[tuple[Path_, str]]:
+def _reads_azure(tree: Mapping, target: str | None) -> bool:
+    """Whether the spec is loaded for an Azure target: `target`, else its own `target:`."""
+    entry = tree.entries.get("target")
+    own = entry.node.value if entry is not None and isinstance(entry.node, Scalar) else None
+    return (target or own or "local") in _AZURE_TARGETS
+
+
+_AZURE_TARGETS = ("azureml", "azureml-v2")  # as runner.plan.targets names them (plan imports spec, not back)
+
+
+def _for_target(tree: Mapping, diags: list[Diagnostic], azure: bool) -> list[Diagnostic]:
+    """The template errors that count. Only an Azure target reads the `azure:` section: for
+    the local engine a template there that cannot be rendered (a variable set only where
+    Azure jobs are submitted) takes the section out, as if the spec had none, not an error."""
+    if azure or not any(d.path[:1] == ("azure",) for d in diags):
+        return diags
+    tree.entries.pop("azure", None)
+    return [d for d in diags if d.path[:1] != ("azure",)]
+
+
+def _rules(spec: Spec | None, tree: Mapping, azure: bool) -> list[tuple[Path_, str]]:
     """The cross-field rules, over the whole spec or, when some parts failed validation,
     over the parts that passed: every error comes in one round."""
     if spec is not None:
-        return check_spec(spec)
+        return check_spec(spec, azure=azure)
     from runner.spec.partial import partial_spec  # only an invalid spec pays for its adapters
 
     partial = partial_spec(to_plain(tree))
-    return check_spec(*partial) if partial is not None else []
+    return check_spec(*partial, azure=azure) if partial is not None else []
 
 
 def _redacted(diags: list[Diagnostic], tree: Mapping) -> list[Diagnostic]:

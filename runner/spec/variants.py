@@ -4,6 +4,9 @@ A variant names its base with a path relative to itself and keeps only what diff
 Merging is deep: mappings merge key by key, lists of named items (steps) merge by
 `name`, anything else is replaced, and an explicit `null` removes a key from the base.
 Every merged node keeps its own mark, so an error points at the file that set the value.
+A variant overrides what its bases declare: a parameter, dataset, model or step it names
+that no base has, and that is no addition of its own, is an error (merge_variant), so a
+rename in a base cannot leave a variant's value applying to nothing.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from runner.spec.binding import parse_reference
 from runner.spec.diagnostics import Diagnostic, Mark, SpecError, did_you_mean
 from runner.spec.secrets import REDACTED, credential_kind, looks_secret
-from runner.spec.tree import Entry, Mapping, Node, Scalar, Sequence
+from runner.spec.tree import Entry, Mapping, Node, Scalar, Sequence, walk
 from runner.spec.yaml_loader import load_value, load_yaml
 
 _MAX_CHAIN = 16
@@ -81,6 +85,67 @@ def _check_new_item(key: str, name: str, item: Node, base_named: dict[str, Node]
                                                   f"{did_you_mean(name, base_named)}",
                                 "a variant changes a base step by naming it; a new step needs inputs and "
                                 "parallel_run")])
+
+
+# Sections whose entries a variant overrides by name. A name the bases do not declare
+# adds an entry, which is also what a rename in a base leaves behind: the variant's
+# value then applies to nothing and the job silently runs with the base's. So an added
+# entry that nothing in the merged spec refers to is an error: always for a parameter
+# (it exists to be referred to); for a dataset or model (an entry script may read every
+# model by name, a spec may keep a dataset for later) where it cannot stand on its own
+# (it lacks a field its kind requires) or a base's entry has a close name.
+_BY_NAME = ("parameters", "datasets", "models")
+_COMPLETE = {"parameters": None, "datasets": ("kind", "path"), "models": ("path",)}
+
+
+def merge_variant(base: Mapping, variant: Mapping) -> Mapping:
+    """Merge a variant onto its (merged) bases, refusing entries that override nothing."""
+    declared = {section: set(_section(base, section)) for section in _BY_NAME}
+    added = {section: {name: entry for name, entry in _section(variant, section).items()
+                       if name not in declared[section]
+                       and not (isinstance(entry.node, Scalar) and entry.node.value is None)}
+             for section in _BY_NAME}
+    merged = merge(base, variant)
+    assert isinstance(merged, Mapping)
+    used = _references(merged)
+    diags = []
+    for section, entries in added.items():
+        for name, entry in entries.items():
+            hint = did_you_mean(name, declared[section])
+            if (section, name) in used or (not hint and _complete(section, entry.node)):
+                continue
+            kind = section[:-1]
+            diags.append(Diagnostic(entry.key_mark, (section, name),
+                                    f"no {kind} named '{name}' in the base{hint}",
+                                    f"a variant overrides a {kind} its base declares; nothing refers to this one"))
+    if diags:
+        raise SpecError(diags)
+    return merged
+
+
+def _complete(section: str, node: Node) -> bool:
+    fields = _COMPLETE[section]
+    return fields is not None and isinstance(node, Mapping) and all(f in node.entries for f in fields)
+
+
+def _section(tree: Mapping, section: str) -> dict[str, Entry]:
+    entry = tree.entries.get(section)
+    return entry.node.entries if entry is not None and isinstance(entry.node, Mapping) else {}
+
+
+def _references(tree: Mapping) -> set[tuple[str, str]]:
+    """(section, name) of every `${{ section.name }}` in `tree`, and each dataset a
+    dataset parameter names."""
+    found: set[tuple[str, str]] = set()
+    for path, node in walk(tree):
+        if not isinstance(node, Scalar) or not isinstance(node.value, str):
+            continue
+        if len(path) == 3 and path[0] == "parameters" and path[2] == "dataset":
+            found.add(("datasets", node.value))
+        ref = parse_reference(node.value)
+        if ref is not None:
+            found.add((ref.kind, ref.name))
+    return found
 
 
 def _display(path: str) -> str:
@@ -170,9 +235,7 @@ def _load_chain(path: str, display: str, chain: list[str], seen: list[str], text
                                     f"extends names a file that does not exist: {base_display}")])
     base = _load_chain(base_path, base_display, chain, seen, reader=reader, sources=sources)
     chain.append(display)
-    merged = merge(base, tree)
-    assert isinstance(merged, Mapping)
-    return merged
+    return merge_variant(base, tree)
 
 
 # --set a.b[0].c=value ------------------------------------------------------------
@@ -235,6 +298,8 @@ def apply_set(tree: Mapping, assignment: str, shown_as: str | None = None) -> No
                 return
             node = node.items[part]
         elif isinstance(node, Mapping) and isinstance(part, str):
+            if depth == 1 and part not in node.entries:
+                _check_new_entry(mark, parts, last, node)
             if last:
                 node.entries[part] = Entry(mark, new)
                 return
@@ -243,6 +308,18 @@ def apply_set(tree: Mapping, assignment: str, shown_as: str | None = None) -> No
             node = node.entries[part].node
         else:
             raise SpecError([Diagnostic(mark, tuple(parts[:depth]), "cannot set a field inside a plain value")])
+
+
+def _check_new_entry(mark: Mark, parts: list[str | int], last: bool, section: Mapping) -> None:
+    """`--set` of an entry a named section does not have: as in a variant (merge_variant),
+    a parameter must be declared, and a field set inside a dataset or model that is not
+    there, whose name is close to one that is, is a typo; a whole entry is an addition."""
+    name, kind = str(parts[1]), str(parts[0])[:-1]
+    if parts[0] not in _BY_NAME:
+        return
+    hint = did_you_mean(name, section.entries)
+    if parts[0] == "parameters" or (hint and not last):
+        raise SpecError([Diagnostic(mark, (str(parts[0]), name), f"no {kind} named '{name}' to set{hint}")])
 
 
 def apply_set_param(tree: Mapping, assignment: str) -> None:

@@ -211,7 +211,8 @@ def test_every_field_maps(project: Path) -> None:
 def test_plan_shows_no_secret_but_the_sdk_gets_it(project: Path) -> None:
     (project / "labels").mkdir()
     (project / "every.yaml").write_text(EVERYTHING)
-    _, compiled = api.plan_compiled("every.yaml", target="azureml", environ={"LAKE_KEY": "secret-lake-key"})
+    _, compiled = api.plan_compiled("every.yaml", target="azureml", environ={"LAKE_KEY": "secret-lake-key"},
+                                    files=False)
     assert compiled is not None
     assert "secret-lake-key" not in compiled.text + "\n".join(compiled.description)
     assert "account_key: '***'" in compiled.text

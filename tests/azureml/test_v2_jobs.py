@@ -19,7 +19,7 @@ from tests.plan.test_compiled_golden import golden_path
 def loaded_job(spec: str, folder: Path, environ: dict[str, str] | None = None) -> tuple[PipelineJob, api.Compiled]:
     """Compile as `runner plan --out` does (paths relative to the file), then load it."""
     _, compiled = api.plan_compiled(spec, target="azureml-v2", environ=environ or {}, base_dir=str(folder),
-                                    stage=True)
+                                    stage=True, files=False)
     assert compiled is not None
     path = folder / "job.yaml"
     path.write_text(compiled.text, encoding="utf-8")
@@ -83,7 +83,7 @@ def test_staging_again_keeps_only_the_current_file(project: Path, tmp_path: Path
     loaded_job("specs/mnist.single-image.yaml", tmp_path)
     _, compiled = api.plan_compiled("specs/mnist.single-image.yaml", target="azureml-v2", environ={},
                                     sets=["datasets.single_image.path=data/mnist/1.png"], base_dir=str(tmp_path),
-                                    stage=True)
+                                    stage=True, files=False)
     assert compiled is not None
     folder = project / ".runner" / "stage" / "predict-digits-mnist" / "single_image"
     assert [p.name for p in folder.iterdir()] == ["1.png"]

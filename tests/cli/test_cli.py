@@ -18,13 +18,13 @@ def runner(*args: str, cwd=ROOT, env: dict | None = None) -> subprocess.Complete
 
 
 def test_example_specs_validate() -> None:
-    result = runner("validate", "specs/mnist.yaml", "specs/mnist.single-image.yaml")
+    result = runner("validate", "--no-files", "specs/mnist.yaml", "specs/mnist.single-image.yaml")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["ok    specs/mnist.yaml", "ok    specs/mnist.single-image.yaml"]
 
 
 def test_plan_of_the_variant_shows_what_changed_from_the_base() -> None:
-    result = runner("plan", "specs/mnist.single-image.yaml")
+    result = runner("plan", "--no-files", "specs/mnist.single-image.yaml")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     chain = "specs/mnist.yaml -> specs/mnist.single-image.yaml"
@@ -41,14 +41,14 @@ def test_plan_of_the_variant_shows_what_changed_from_the_base() -> None:
 
 
 def test_plan_of_the_base_changes_nothing() -> None:
-    result = runner("plan", "specs/mnist.yaml")
+    result = runner("plan", "--no-files", "specs/mnist.yaml")
     assert "Parameters (0 changed from the spec file)" in result.stdout
     assert "mini-batch     5 files  <- parameters.batch_size_param" in result.stdout
 
 
 def test_plan_json_overrides_and_target(tmp_path) -> None:
     out = tmp_path / "plan.json"
-    result = runner("plan", "specs/mnist.yaml", "--json", "--target", "azureml-v2", "--out", str(out),
+    result = runner("plan", "--no-files", "specs/mnist.yaml", "--json", "--target", "azureml-v2", "--out", str(out),
                     "--set-param", "batch_size_param=10", "--set", "steps[0].parallel_run.node_count=1")
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
@@ -71,7 +71,7 @@ azure:
 
 def test_plan_for_azure_leaves_process_count_to_the_vm(tmp_path) -> None:
     (tmp_path / "s.yaml").write_text(BASE + AZURE)
-    result = runner("plan", "s.yaml", "--target", "azureml", cwd=tmp_path)
+    result = runner("plan", "--no-files", "s.yaml", "--target", "azureml", cwd=tmp_path)
     assert "workers        1 node(s) x one process per core of the VM (Azure's default)" in result.stdout
 
 
@@ -82,13 +82,13 @@ def test_plan_out_stages_a_single_file_input_beside_the_v2_job(tmp_path) -> None
     (tmp_path / "data" / "images").mkdir(parents=True)
     (tmp_path / "data" / "images" / "0.png").write_bytes(b"png")
     (tmp_path / "out").mkdir()
-    result = runner("plan", "s.yaml", "--target", "azureml-v2", "--out", "out/job.yaml", cwd=tmp_path)
+    result = runner("plan", "--no-files", "s.yaml", "--target", "azureml-v2", "--out", "out/job.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / ".runner" / "stage" / "score-images" / "single" / "0.png").read_bytes() == b"png"
     assert "path: ../.runner/stage/score-images/single/" in (tmp_path / "out" / "job.yaml").read_text()
     (tmp_path / "data" / "images" / "0.png").unlink()
     (tmp_path / "out" / "job.yaml").unlink()
-    result = runner("plan", "s.yaml", "--target", "azureml-v2", "--out", "out/job.yaml", cwd=tmp_path)
+    result = runner("plan", "--no-files", "s.yaml", "--target", "azureml-v2", "--out", "out/job.yaml", cwd=tmp_path)
     assert result.returncode == 2
     assert "runner: data/images/0.png does not exist" in result.stderr
     assert not (tmp_path / "out" / "job.yaml").exists()
@@ -101,14 +101,14 @@ def test_secrets_do_not_leak_through_parameters_or_arguments(tmp_path) -> None:
     (tmp_path / "s.yaml").write_text(spec)
     env = {"MY_TOKEN": "tok-0123456789", "API_KEY": "key-9876543210"}
     for extra in ((), ("--json",)):
-        result = runner("plan", "s.yaml", *extra, cwd=tmp_path, env=env)
+        result = runner("plan", "--no-files", "s.yaml", *extra, cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr
         assert "tok-0123456789" not in result.stdout and "key-9876543210" not in result.stdout
         assert "***" in result.stdout
 
 
 def test_unwritable_out_is_a_usage_error(tmp_path) -> None:
-    result = runner("plan", "specs/mnist.yaml", "--out", str(tmp_path / "missing" / "plan.txt"))
+    result = runner("plan", "--no-files", "specs/mnist.yaml", "--out", str(tmp_path / "missing" / "plan.txt"))
     assert result.returncode == 2 and "cannot write --out" in result.stderr
 
 
@@ -122,14 +122,14 @@ def test_schema_into_a_folder_that_cannot_be_made_is_a_usage_error(tmp_path) -> 
 
 
 def test_template_reads_the_environment() -> None:
-    result = runner("plan", "specs/mnist.yaml", "--json", env={"AML_COMPUTE_CLUSTER_NAME": "gpu-cluster"})
+    result = runner("plan", "--no-files", "specs/mnist.yaml", "--json", env={"AML_COMPUTE_CLUSTER_NAME": "gpu-cluster"})
     assert json.loads(result.stdout)["resolved"]["azure"]["compute"]["name"] == "gpu-cluster"
 
 
 def test_plan_never_prints_secrets(tmp_path) -> None:
     (tmp_path / "s.yaml").write_text(BASE + 'azure:\n  datastores:\n    store: {container_name: box, '
                                      'account_name: acct, account_key: "{{ env.STORE }}"}\n')
-    result = runner("plan", "s.yaml", cwd=tmp_path, env={"STORE": "very-secret-key-value"})
+    result = runner("plan", "--no-files", "s.yaml", cwd=tmp_path, env={"STORE": "very-secret-key-value"})
     assert result.returncode == 0, result.stderr
     assert "very-secret-key-value" not in result.stdout + result.stderr
     assert "account_key: '**********'" in result.stdout
@@ -192,9 +192,56 @@ def test_a_reader_that_leaves_is_not_an_internal_error() -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        shown = subprocess.run([sys.executable, "-m", "runner", "plan", "specs/mnist.yaml"], cwd=ROOT,
+        shown = subprocess.run([sys.executable, "-m", "runner", "plan", "--no-files", "specs/mnist.yaml"], cwd=ROOT,
                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
     finally:
         os.close(write_end)
     assert shown.returncode == 141, shown.stderr
     assert "internal error" not in shown.stderr and "Traceback" not in shown.stderr
+
+
+# The base renamed parameter batch to batch_size.
+RENAMED = BASE.replace("  batch: 4", "  batch_size: 4").replace("parameters.batch }}", "parameters.batch_size }}")
+
+
+def test_validate_refuses_a_variant_whose_parameter_the_base_renamed(tmp_path) -> None:
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "base.yaml").write_text(RENAMED)
+    (tmp_path / "specs" / "one.yaml").write_text("extends: base.yaml\nparameters:\n  batch: 1\n")
+    result = runner("validate", "specs/", "--no-files", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout.splitlines()[:2] == ["ok    specs/base.yaml", "error specs/one.yaml"]
+    assert "specs/one.yaml:3:3 parameters.batch: no parameter named 'batch' in the base; " \
+           "did you mean 'batch_size'?" in result.stderr
+
+
+def test_validate_and_plan_refuse_a_spec_whose_files_are_missing(tmp_path) -> None:
+    (tmp_path / "s.yaml").write_text(BASE.replace("entry_script: score.py", "entry_script: scor.py"))
+    (tmp_path / "score.py").write_text("def run(mini_batch):\n    return mini_batch\n")
+    for command in ("validate", "plan"):
+        result = runner(command, "s.yaml", cwd=tmp_path)
+        assert result.returncode == 2, result.stdout
+        assert "s.yaml:17:21 steps[0].parallel_run.entry_script: scor.py does not exist; " \
+               "did you mean 'score.py'?" in result.stderr
+        assert "s.yaml:7:30 datasets.images.path: data/images/ does not exist" in result.stderr
+        assert "Traceback" not in result.stderr
+    skipped = runner("validate", "s.yaml", "--no-files", cwd=tmp_path)
+    assert skipped.returncode == 0 and skipped.stdout == "ok    s.yaml\n"
+    assert "files not checked (--no-files)" in skipped.stderr
+    assert runner("plan", "s.yaml", "--no-files", cwd=tmp_path).returncode == 0
+
+
+def test_the_azure_section_is_read_only_for_azure_targets(tmp_path) -> None:
+    azure = "azure:\n  compute: {name: \"{{ env.CLUSTER }}\", vm_size: STANDARD_D2_V2, max_nodes: 2}\n"
+    (tmp_path / "s.yaml").write_text(BASE + azure)
+    node_count = "steps[0].parallel_run.node_count=3"
+    local = runner("validate", "s.yaml", "--no-files", "--set", node_count, cwd=tmp_path)
+    assert local.returncode == 0, local.stderr
+    for target in ("azureml", "azureml-v2"):
+        refused = runner("validate", "s.yaml", "--no-files", "--target", target, cwd=tmp_path)
+        assert refused.returncode == 2
+        assert "azure.compute.name: template error: environment variable 'CLUSTER' is not set" in refused.stderr
+        capped = runner("validate", "s.yaml", "--no-files", "--target", target, "--set", node_count, cwd=tmp_path,
+                        env={"CLUSTER": "cpu-cluster"})
+        assert capped.returncode == 2
+        assert "node_count 3 is more than the compute's max_nodes (2)" in capped.stderr

@@ -70,6 +70,10 @@ def test_try_repo_passes_a_good_spec_and_fails_a_bad_one(tmp_path: Path) -> None
     (project / "specs").mkdir(parents=True)
     (project / "specs" / "good.yaml").write_text(GOOD)
     (project / "specs" / "bad.yaml").write_text(BAD)
+    (project / "specs" / "typo.yaml").write_text(GOOD.replace("entry_script: score.py", "entry_script: scor.py"))
+    (project / "score.py").write_text("def run(mini_batch):\n    return mini_batch\n")
+    (project / "data").mkdir()
+    (project / "data" / "a.txt").write_text("a\n")
     (project / "notes.yaml").write_text("steps: [not, a, spec]\n")  # outside specs/: not the hook's
     git("init", "-q", cwd=project)
     git("add", ".", cwd=project)
@@ -80,9 +84,12 @@ def test_try_repo_passes_a_good_spec_and_fails_a_bad_one(tmp_path: Path) -> None
     assert "ok    specs/good.yaml" in good.stdout  # --verbose: the hook's own output
 
     # The environment is reused: the second run installs nothing.
-    both = try_repo(repo, project, tmp_path / "cache", "specs/good.yaml", "specs/bad.yaml")
+    both = try_repo(repo, project, tmp_path / "cache", "specs/good.yaml", "specs/bad.yaml", "specs/typo.yaml")
     assert both.returncode == 1, both.stdout + both.stderr
     assert "Failed" in both.stdout
     assert "specs/bad.yaml:12:7 steps[0].parallel_run.eror_threshold: unknown field 'eror_threshold'; " \
            "did you mean 'error_threshold'?" in both.stdout
+    # The hook runs in the repository: a file the spec names must be there, as apply needs it.
+    assert "specs/typo.yaml:10:21 steps[0].parallel_run.entry_script: scor.py does not exist; " \
+           "did you mean 'score.py'?" in both.stdout
     assert "ok    specs/good.yaml" in both.stdout

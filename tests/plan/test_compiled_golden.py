@@ -25,7 +25,7 @@ def golden_path(spec: str, target: str) -> Path:
 
 def compiled_text(spec: str, target: str) -> str:
     # As from the repository root, with no AML_* variables (the spec's templates read them).
-    _, compiled = api.plan_compiled(f"specs/{spec}.yaml", target=target, environ={}, base_dir=".")
+    _, compiled = api.plan_compiled(f"specs/{spec}.yaml", target=target, environ={}, base_dir=".", files=False)
     assert compiled is not None
     return compiled.text
 
@@ -43,7 +43,7 @@ def test_compiled_example_matches_golden(spec: str, target: str, monkeypatch: py
 def test_plan_out_writes_the_golden_job_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`--out` in another folder: local paths are relative to the file, so it still works there."""
     monkeypatch.chdir(ROOT)
-    _, compiled = api.plan_compiled("specs/mnist.yaml", target="azureml-v2", environ={},
+    _, compiled = api.plan_compiled("specs/mnist.yaml", target="azureml-v2", environ={}, files=False,
                                     base_dir=str(tmp_path))
     assert compiled is not None
     code = compiled.data["jobs"]["predict_digits_mnist"]["component"]["task"]["code"]

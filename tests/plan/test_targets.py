@@ -111,7 +111,7 @@ def test_a_secret_in_a_package_index_or_a_url_is_not_shown(write) -> None:
     write("s.yaml", text)
     environ = {"PIP_TOKEN": "pip-secret-123", "SAS_TOKEN": "sv=sas-secret-456"}
     for target in ("azureml", "azureml-v2"):
-        _, compiled = api.plan_compiled("s.yaml", target=target, environ=environ)
+        _, compiled = api.plan_compiled("s.yaml", target=target, environ=environ, files=False)
         assert compiled is not None
         shown = compiled.text + "\n".join(compiled.description)
         assert "pip-secret-123" not in shown and "sas-secret-456" not in shown
@@ -124,7 +124,7 @@ def test_azure_date_partition_placeholders_reach_azure_unchanged(write, target: 
     text = SPEC.replace("parameters.images", "datasets.rows").replace(
         "path: data/rows/}", f"path: data/rows/, partition_format: '{fmt}'}}") + "      partition_keys: [PartitionDate]\n"
     write("s.yaml", text)
-    _, compiled = api.plan_compiled("s.yaml", target=target, environ={}, base_dir=".")
+    _, compiled = api.plan_compiled("s.yaml", target=target, environ={}, base_dir=".", files=False)
     assert compiled is not None and fmt in compiled.text
 
 

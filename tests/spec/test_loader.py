@@ -101,3 +101,38 @@ def test_a_broken_dataset_still_exists_for_references(write) -> None:
 def test_tree_is_a_mapping(write) -> None:
     loaded = load_spec(write("spec.yaml", BASE))
     assert isinstance(loaded.tree, Mapping)
+
+
+AZURE_SECTION = """
+azure:
+  compute: {name: "{{ env.CLUSTER }}", vm_size: STANDARD_D2_V2, max_nodes: 2}
+"""
+
+
+def test_the_azure_section_is_not_held_against_a_local_run(write) -> None:
+    """Read only by the Azure targets: its compute's max_nodes does not cap a local
+    node_count, and a variable its templates read need not be set to run locally."""
+    spec = write("s.yaml", BASE + AZURE_SECTION)
+    local = load_spec(spec, sets=["steps[0].parallel_run.node_count=3"], environ={})
+    assert local.spec.steps[0].parallel_run.node_count == 3
+    assert local.spec.azure is None  # not rendered: nothing of it reaches a local run
+
+
+def test_the_azure_section_is_checked_for_an_azure_target(write) -> None:
+    spec = write("s.yaml", BASE + AZURE_SECTION + "target: azureml\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(spec, sets=["steps[0].parallel_run.node_count=3"], environ={"CLUSTER": "cpu-cluster"})
+    [diag] = info.value.diagnostics
+    assert diag.path == ("steps", 0, "parallel_run", "node_count")
+    assert diag.message == "node_count 3 is more than the compute's max_nodes (2)"
+    with pytest.raises(SpecError) as info:
+        load_spec(spec, environ={})
+    [diag] = info.value.diagnostics
+    assert diag.path == ("azure", "compute", "name") and "'CLUSTER' is not set" in diag.message
+    # --target decides as the spec's own target does.
+    local = write("l.yaml", BASE + AZURE_SECTION)
+    for sets, environ in (([], {}), (["steps[0].parallel_run.node_count=3"], {"CLUSTER": "cpu-cluster"})):
+        with pytest.raises(SpecError):
+            load_spec(local, sets=sets, environ=environ, target="azureml-v2")
+    # Rendered where it can be: a local plan shows it as an Azure one would.
+    assert load_spec(local, environ={"CLUSTER": "cpu-cluster"}).spec.azure.compute.name == "cpu-cluster"
