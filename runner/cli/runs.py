@@ -135,7 +135,8 @@ def resume(run: str, accept_changed_inputs: bool) -> None:
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
               help="Change how the items run: run_invocation_timeout, run_max_try, process_count_per_node, "
                    "node_count, error_threshold, allowed_failed_count, allowed_failed_percent, logging_level or "
-                   "environment_variables.NAME (optionally steps[I].parallel_run.FIELD).")
+                   "environment_variables.NAME (optionally steps[I].parallel_run.FIELD). A secret is read from the "
+                   "environment: environment_variables.API_TOKEN='{{ env.API_TOKEN }}'.")
 @click.option("--set-param", "set_params", multiple=True, metavar="NAME=VALUE",
               help="Change a pipeline parameter bound to one of those fields.")
 @click.option("--accept-changed-inputs", is_flag=True,

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 
 from runner.errors import ExitCode, RunnerError
+from runner.inputs.snapshot import RUNS_FOLDER
 from runner.plan.references import InputPlan, is_remote
 
 _MAGIC = re.compile(r"[*?[]")
@@ -56,7 +57,9 @@ def iter_files(location: str, skipped: list[str] | None = None) -> Iterator[os.D
 
 
 def _walk(folder: str, skipped: list[str], seen: set[tuple[int, int]] | None = None) -> Iterator[os.DirEntry[str]]:
-    """Linked folders are followed, each real folder once (so a link loop ends)."""
+    """Linked folders are followed, each real folder once (so a link loop ends). The
+    runs folder inside is left out, as a code snapshot leaves it out: a dataset of `.`
+    would otherwise read the run's own lock and records."""
     seen = set() if seen is None else seen
     try:
         st = os.stat(folder)
@@ -68,11 +71,17 @@ def _walk(folder: str, skipped: list[str], seen: set[tuple[int, int]] | None = N
     except OSError as exc:
         raise InputError(f"cannot list {folder}: {exc.strerror or exc}") from exc
     for entry in entries:
-        if entry.is_dir():
+        if entry.name == RUNS_FOLDER:
+            continue
+        try:
+            is_dir, is_file = entry.is_dir(), entry.is_file()
+        except OSError:  # a link loop (ELOOP), a link through an unreadable folder
+            is_dir, is_file = False, False
+        if is_dir:
             yield from _walk(entry.path, skipped, seen)
-        elif entry.is_file() or (entry.is_symlink() and not os.path.exists(entry.path)):
-            # A dangling link is an input that cannot be read: its mini-batch fails and
-            # lists it, rather than the file quietly vanishing from the job.
+        elif is_file or (entry.is_symlink() and not os.path.exists(entry.path)):
+            # A dangling link, or a loop of links, is an input that cannot be read: its
+            # mini-batch fails and lists it, rather than the file quietly vanishing.
             yield entry
         else:
             skipped.append(entry.path)
@@ -121,7 +130,7 @@ def stat_entry(entry: os.DirEntry[str] | str) -> tuple[str, os.stat_result]:
     path = entry if isinstance(entry, str) else entry.path
     try:
         st = os.stat(entry) if isinstance(entry, str) else entry.stat()
-    except FileNotFoundError:  # a dangling link: the link's own size and time
+    except OSError:  # a dangling link, a link loop: the link's own size and time
         st = os.lstat(path)
     return os.path.abspath(path), st
 

@@ -41,7 +41,8 @@ from runner.errors import ExitCode, RunnerError
 from runner.inputs.units import size_text
 
 IGNORE_FILES = (".amlignore", ".gitignore")  # the first that exists is the one read
-LEFT_OUT_FOLDERS = frozenset({".git", ".runner", "__pycache__"})
+RUNS_FOLDER = ".runner"  # this tool's run folders: never code, and never an input either (runner/inputs/listing.py)
+LEFT_OUT_FOLDERS = frozenset({".git", RUNS_FOLDER, "__pycache__"})
 LEFT_OUT_SUFFIXES = (".pyc", ".pyo")
 # azureml-core's limits on a snapshot (_restclient/constants.py: SNAPSHOT_MAX_SIZE_BYTES,
 # SNAPSHOT_MAX_FILES); above them SDK v1 refuses to submit.

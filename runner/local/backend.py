@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import sys
@@ -17,6 +16,8 @@ from runner.local.driver.engine import execute
 from runner.local.job import executable_steps
 from runner.local.output import input_order
 from runner.local.output.ledger_line import Totals, current_lines
+from runner.inputs.listing import glob_root, is_glob
+from runner.local.partition.descriptors import DescriptorError, decode, files_of, task_fields
 from runner.local.partition.identity import changed_inputs, shown
 from runner.plan.plan import Plan
 from runner.render import plan_json, plan_text
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # the views cost apply ~10 ms to import; only status and logs
     from runner.runs.views import CodeVersion, LogChunk, RunView
 
 CANCEL_WAIT = 30.0  # seconds `runner cancel` waits to say the run stopped
+START_WAIT = 5.0  # seconds it waits for a starting driver to record itself, to stop it
 
 
 class LocalBackend:
@@ -75,6 +77,7 @@ class LocalBackend:
                            "never ran into this run's output (its failed_items.jsonl lists them: a dataset with "
                            "`manifest: true` over it runs just those in a new run), or apply the spec again")
         _check_inputs(run, accept_changed_inputs, stream)
+        _check_paths(run)
         return execute(run, root, stream)  # RunBusy, RecordError, DescriptorError: RunErrors (exit 2)
 
     def retry(self, run: RunFolder, root: Path, stream: IO[str] | None, update_code: bool = False,
@@ -88,8 +91,11 @@ class LocalBackend:
                            f"or stop it first (`runner cancel {run.id}`)")
 
         def prepare() -> None:
-            names = retries.prepare(run, root, update_code, sets, set_params, check=lambda steps: _check_inputs(
-                run, accept_changed_inputs, stream, steps, "retry"))
+            def check(steps: list[str]) -> None:
+                _check_inputs(run, accept_changed_inputs, stream, steps, "retry")
+                _check_paths(run, steps)
+
+            names = retries.prepare(run, root, update_code, sets, set_params, check=check)
             (stream or sys.stderr).write(f"run {run.id}: retrying {', '.join(names)}"
                                          + (" with the code as it is now\n" if update_code else "\n"))
 
@@ -119,7 +125,12 @@ class LocalBackend:
         """Ctrl-C from another terminal: the driver stops its workers, keeps what is
         committed and records `canceled` (cancel.json names it); `runner resume` goes on."""
         info = inspect.read(run)
+        if info.status != Status.RUNNING and _driver_holds(run):
+            info = _started(run, START_WAIT)  # `runner resume` or `retry` starting: its driver records itself next
         if info.status != Status.RUNNING or not info.driver_pid or not _driver_holds(run):
+            if _driver_holds(run):
+                raise RunError(f"run {run.id} is starting (a driver holds it and has not recorded itself yet); "
+                               f"`runner cancel {run.id}` again in a moment")
             raise RunError(f"run {run.id} is not running ({info.status})")
         if run.request_cancel(info.driver_pid):  # the driver records `canceled`, not `interrupted`
             try:
@@ -162,10 +173,63 @@ def _check_inputs(run: RunFolder, accept: bool, stream: IO[str] | None, retrying
                                      f"input files will fail:\n  {listed}{more}\n")
 
 
+def _check_paths(run: RunFolder, retrying: Collection[str] = ()) -> None:
+    """Every file a mini-batch still to run names lies in the input it came from:
+    minibatches.jsonl is a file anyone who can write the run folder can edit, and the
+    engine runs what it names. Only the lines still to run are read (a JSON parse each)."""
+    for job in run.job().steps:
+        step = run.step(job.name)
+        info = step.read()
+        if not info.partitioned or not os.path.exists(step.minibatches):
+            continue
+        done = _committed(step, info.attempt + (job.name in retrying))
+        # A manifest names files wherever the run it lists read them; a step's output is
+        # that step's to check.
+        roots = [None if item.manifest or item.step or not item.location else _root(item.location)
+                 for item in job.inputs]
+        with open(step.minibatches, "rb", opener=no_links) as handle:
+            for number, line in enumerate(handle, 1):
+                try:
+                    mb, _ = task_fields(line, job.kind)
+                    if mb in done:
+                        continue
+                    descriptor = decode(line)
+                except DescriptorError:
+                    continue  # the engine says what is wrong with the line, where it reads it
+                root = roots[descriptor.input] if 0 <= descriptor.input < len(roots) else None
+                files = files_of(descriptor) or [getattr(descriptor, "path", "")]
+                outside = [path for path in files if root is not None and not _within(path, root)]
+                if outside:
+                    raise RecordError(f"{step.minibatches} line {number}: mini-batch {mb} names {shown(outside[0])}, "
+                                      f"which is not in its input {job.inputs[descriptor.input].reference} "
+                                      f"({root}): the run folder was changed. Apply the spec again for a new run")
+
+
+def _root(location: str) -> str:
+    """The folder (or the one file) an input location's files lie in."""
+    return os.path.abspath(glob_root(location) if is_glob(location) else location)
+
+
+def _within(path: str, root: str) -> bool:
+    path = os.path.abspath(path)
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
 def _committed(step: StepFolder, attempt: int) -> set[int]:
     """The mini-batches `attempt` of the step does not run: those committed, less those
     that failed in an earlier attempt (a retry runs them again)."""
     return {line.mb for line in current_lines(step.ledger, attempt > 0) if line.status == "ok" or line.gen >= attempt}
+
+
+def _started(run: RunFolder, seconds: float) -> RunRecord:
+    """run.json once the driver that holds the run records itself running (or lets go),
+    or as it is after `seconds`."""
+    deadline = time.monotonic() + seconds
+    info = inspect.read(run)
+    while info.status != Status.RUNNING and _driver_holds(run) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        info = inspect.read(run)
+    return info
 
 
 def _stopped(run: RunFolder, seconds: float) -> bool:
@@ -182,14 +246,7 @@ def _stopped(run: RunFolder, seconds: float) -> bool:
 def _driver_holds(run: RunFolder) -> bool:
     """Whether a driver holds the run's lock now: a pid in run.json alone may have been
     reused by another process since (and SIGINT would go to it)."""
-    try:
-        with open(run.lock, "a", opener=no_links) as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    return False
+    return inspect.lock_held(run) is True
 
 
 def _count_from_ledger(step: StepFolder, progress: ProgressRecord) -> None:

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import ExitCode, RunnerError
-from runner.local.driver.snapshot import take_version
+from runner.inputs.snapshot import SnapshotError, ignore_rules
+from runner.local.driver.checks import PreflightError, preflight
+from runner.local.driver.snapshot import in_snapshot, take_version
 from runner.local.output.ledger_line import current_lines
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted
@@ -29,6 +31,7 @@ from runner.runs.errors import RunError
 from runner.runs.folder import RunFolder, StepFolder
 from runner.runs.records import JobRecord, RetryRecord, StepRecord
 from runner.runs.status import Status
+from runner.spec.secrets import REDACTED, credential_kind, names_a_credential
 from runner.spec.tree import to_plain
 from runner.spec.variants import flag, parse_assignment, parse_set_path
 from runner.spec.yaml_loader import load_value
@@ -89,7 +92,9 @@ def prepare(run: RunFolder, root: Path, update_code: bool, sets: Sequence[str], 
             check: Callable[[list[str]], None] = lambda steps: None) -> list[str]:
     """Record the next attempt of every step with work, with its code and settings;
     returns those steps. Raises NothingToRetry, or RunError for what cannot be retried
-    (`check(steps)` may refuse too, before anything is written)."""
+    (`check(steps)` may refuse too). Everything that can refuse is asked before anything
+    is written: a refused retry leaves the run as it was (its status, its attempts, its
+    code), so a typo in a fix never costs the run."""
     job = run.job()
     changes = parse_changes(job.steps, sets, set_params)
     infos = {plan.name: run.step(plan.name).read() for plan in job.steps}
@@ -100,14 +105,17 @@ def prepare(run: RunFolder, root: Path, update_code: bool, sets: Sequence[str], 
     for plan in retrying:
         _check_downstream(run, plan, job.steps, infos)
     check([plan.name for plan in retrying])
-    steps = [_changed(plan, changes.get(plan.name, {})) if works[plan.name].any else plan for plan in job.steps]
     for plan in retrying:
-        _own_outputs(run.step(plan.name))
+        _check_code(run, plan, infos[plan.name], update_code)
+    steps = [_changed(plan, changes.get(plan.name, {})) if works[plan.name].any else plan for plan in job.steps]
     versions = {plan.name: _code(plan, run.step(plan.name), infos[plan.name], update_code, root)
                 for plan in retrying}
+    for plan in retrying:
+        _own_outputs(run.step(plan.name))
     run.write_job(JobRecord(job.target, steps, job.version))
     for plan in retrying:
-        _record(run.step(plan.name), infos[plan.name], versions[plan.name], changes.get(plan.name, {}))
+        recorded = {field: value.recorded for field, value in changes.get(plan.name, {}).items()}
+        _record(run.step(plan.name), infos[plan.name], versions[plan.name], recorded)
     return [plan.name for plan in retrying]
 
 
@@ -152,15 +160,58 @@ def _own_outputs(step: StepFolder) -> None:
             os.replace(tmp, path)
 
 
+def _check_code(run: RunFolder, plan: StepPlan, info: StepRecord, update_code: bool) -> None:
+    """Refuse, before the run changes, a retry that could not start: the pre-flight
+    checks on the code it would run (the code as it is now with --update-code, else the
+    run's snapshot of it), its models, inputs and output folder."""
+    step = run.step(plan.name)
+    found = run.output_file(plan)
+    snapshot = not update_code and bool(info.snapshot) and step.snapshot(info.code).is_dir()
+    code = in_snapshot(plan, step, info.code) if snapshot else plan  # no snapshot yet: the engine takes one
+    try:
+        preflight(code, step, str(found) if found else None)
+        if update_code:
+            _check_listed(plan)
+    except PreflightError as exc:
+        text = str(exc).replace(code.source_directory + os.sep, plan.source_directory + os.sep)
+        where = " with the run's code snapshot" if snapshot else " with the code as it is now" if update_code else ""
+        hint = (f"to run the code as it is now, `runner retry {run.id} --update-code`, or apply the spec again"
+                if snapshot and "entry_script" in text else "fix it and run the same command again")
+        raise PreflightError(f"cannot retry step '{plan.name}'{where}; nothing in the run was changed:\n{text}\n"
+                             f"({hint})") from exc
+
+
+def _check_listed(plan: StepPlan) -> None:
+    """The entry script is one of the files a snapshot of source_directory takes."""
+    script = os.path.relpath(plan.entry_script, plan.source_directory).replace(os.sep, "/")
+    try:
+        name, rules = ignore_rules(plan.source_directory)
+    except SnapshotError as exc:
+        raise PreflightError(str(exc)) from exc
+    if name is not None and rules.leaves_out(script):
+        raise PreflightError(f"entry_script {plan.entry_script} is left out of the code snapshot by "
+                             f"{os.path.join(plan.source_directory, name)}, as Azure ML would leave it out of its "
+                             "upload: change that file's patterns")
+
+
 def _code(plan: StepPlan, step: StepFolder, info: StepRecord, update_code: bool, root: Path) -> tuple[int, str]:
-    """The code version the next attempt runs, and its digest."""
+    """The code version the next attempt runs, and its digest (with --update-code, a
+    copy taken now: one that fails or leaves out the entry script is removed again)."""
     attempt = info.attempt + 1
     current = info.retried[-1].snapshot if info.retried else info.snapshot
     if not update_code:
         return info.code, current
-    if not os.path.isdir(plan.source_directory):
-        raise RunError(f"--update-code: source_directory {plan.source_directory} is not a folder")
-    digest, _, _ = take_version(plan, step, [str(root)], attempt)  # a PreflightError is a RunError
+    copy = step.snapshot(attempt)
+    try:
+        digest, _, _ = take_version(plan, step, [str(root)], attempt)  # a PreflightError is a RunError
+        if not os.path.isfile(in_snapshot(plan, step, attempt).entry_script):
+            raise PreflightError(f"cannot retry step '{plan.name}': the ignore file of {plan.source_directory} "
+                                 f"leaves its entry_script {plan.entry_script} out of the code snapshot, as Azure "
+                                 "ML would leave it out of its upload; nothing in the run was changed: change that "
+                                 "file's patterns")
+    except (PreflightError, OSError):
+        shutil.rmtree(copy, ignore_errors=True)
+        raise
     return attempt, digest
 
 
@@ -181,19 +232,33 @@ def _record(step: StepFolder, info: StepRecord, version: tuple[int, str], change
 # --- --set and --set-param -------------------------------------------------------------
 
 
-def parse_changes(steps: list[StepPlan], sets: Sequence[str], set_params: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """step name -> {field: value} from `--set [steps[I].][parallel_run.]FIELD=VALUE` (no
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """A field's new value (job.json, mode 0600, hands it to the workers) and what
+    step.json and `runner status` show of it: *** for a secret read from the environment."""
+
+    value: Any
+    recorded: Any
+
+
+def parse_changes(steps: list[StepPlan], sets: Sequence[str],
+                  set_params: Sequence[str]) -> dict[str, dict[str, Change]]:
+    """step name -> {field: change} from `--set [steps[I].][parallel_run.]FIELD=VALUE` (no
     step: every step) and `--set-param NAME=VALUE` (the fields the parameter is bound to).
     Paths and values are read as `apply --set` reads them (spec/variants.py: the same
-    grammar, YAML 1.2, the same errors). Raises SpecError for a malformed assignment,
-    RunError for a field a retry cannot change, or a value the spec would refuse."""
-    changes: dict[str, dict[str, Any]] = {}
+    grammar, YAML 1.2, the same errors); a VALUE of `{{ env.NAME }}` is read from the
+    environment. Raises SpecError for a malformed assignment, RunError for a field a
+    retry cannot change, a value the spec would refuse, or a secret given literally."""
+    changes: dict[str, dict[str, Change]] = {}
     for assignment in sets:
         shown = flag("--set", assignment)
-        parts, value = parse_assignment(assignment, shown)
+        path, _, text = assignment.partition("=")
+        from_env = env_reference(text)
+        parts, value = parse_assignment(f"{path}=" if from_env else assignment, shown)
         chosen, field = _target(parts, steps, shown)
+        change = _change(field, _read_env(from_env, shown) if from_env else to_plain(value), bool(from_env), shown)
         for plan in chosen:
-            changes.setdefault(plan.name, {})[field] = _value(field, to_plain(value), shown)
+            changes.setdefault(plan.name, {})[field] = change
     for assignment in set_params:
         name, sep, text = assignment.partition("=")
         shown = flag("--set-param", assignment)
@@ -203,12 +268,45 @@ def parse_changes(steps: list[StepPlan], sets: Sequence[str], set_params: Sequen
                  if parameter == name.strip()]
         if not bound:
             raise RunError(f"{shown}: no field of the run's steps is bound to a parameter '{name.strip()}'")
-        plain = to_plain(load_value(text, shown))
+        from_env = env_reference(text)
+        plain = _read_env(from_env, shown) if from_env else to_plain(load_value(text, shown))
         for plan, field in bound:
             parts = parse_set_path(field) or [field]
             _, short = _target(parts, [plan], f"{shown} (bound to {field})")
-            changes.setdefault(plan.name, {})[short] = _value(short, plain, shown)
+            changes.setdefault(plan.name, {})[short] = _change(short, plain, bool(from_env), shown)
     return changes
+
+
+def env_reference(text: str) -> str | None:
+    """NAME of a value written `{{ env.NAME }}` (as a spec reads a secret), else None."""
+    stripped = text.strip()
+    if not (stripped.startswith("{{") and stripped.endswith("}}")):
+        return None
+    inner = stripped[2:-2].strip()
+    name = inner[4:] if inner.startswith("env.") else ""
+    return name if name.isidentifier() else None
+
+
+def _read_env(name: str | None, shown: str) -> str:
+    value = os.environ.get(name or "")
+    if value is None:
+        raise RunError(f"{shown}: the environment variable {name} is not set")
+    return value
+
+
+def _change(field: str, value: Any, from_env: bool, shown: str) -> Change:
+    """The checked value, refused when it is a secret given literally: a retry keeps its
+    changes in step.json, which anyone who can read the run folder reads."""
+    checked = _value(field, value, shown)
+    variable = field.partition(".")[2] if field.startswith(ENVIRONMENT + ".") else ""
+    kind = credential_kind(checked) if isinstance(checked, str) else None
+    if not kind and not (variable and names_a_credential(variable)):
+        return Change(checked, checked)
+    if from_env:
+        return Change(checked, REDACTED)
+    what = f"this looks like {kind}" if kind else f"{variable} names a secret"
+    raise RunError(f"{shown}: {what}: secrets must not be given literally (a retry keeps what it changes in the "
+                   "run's step.json); use \"{{ env.NAME }}\" to read it from the environment")
 
 
 def _target(parts: list[str | int], steps: list[StepPlan], shown: str) -> tuple[list[StepPlan], str]:
@@ -255,9 +353,10 @@ def _value(field: str, value: Any, shown: str) -> Any:
     return result[variable] if variable else result
 
 
-def _changed(plan: StepPlan, changes: dict[str, Any]) -> StepPlan:
-    if not changes:
+def _changed(plan: StepPlan, given: dict[str, Change]) -> StepPlan:
+    if not given:
         return plan
+    changes = {field: change.value for field, change in given.items()}
     fields = {k: v for k, v in changes.items() if not k.startswith(ENVIRONMENT + ".")}
     env = {k.split(".", 1)[1]: str(v) for k, v in changes.items() if k.startswith(ENVIRONMENT + ".")}
     updated = dataclasses.replace(plan, **fields)

@@ -103,7 +103,8 @@ def gc(root: Path, keep: int | None = None, dry_run: bool = False) -> list[str]:
             records[run.id] = read(run)
         except RunError as exc:
             said.append(f"left {run.id} alone: {exc}")
-    doomed = {i for i, r in records.items() if r.status == Status.PREFLIGHT}
+    doomed = {run.id for run in runs if run.id in records and records[run.id].status == Status.PREFLIGHT
+              and not _ran(run)}
     if keep is not None:
         # Only finished runs count: a running run is never removed, and keeping it in
         # place of a finished one would leave a spec with no finished run at all.
@@ -121,6 +122,20 @@ def gc(root: Path, keep: int | None = None, dry_run: bool = False) -> list[str]:
                 shutil.rmtree(run.path)
             said.append(f"{'would remove' if dry_run else 'removed'} {run.id} ({what})")
     return said
+
+
+def _ran(run: RunFolder) -> bool:
+    """Whether a step of the run got past its pre-flight checks once (its inputs were
+    listed into mini-batches): a run whose retry, or a later step, then failed them
+    holds committed rows, and is no pre-flight failure for gc to remove."""
+    for step_json in run.path.glob(f"*/{STEP_FILE}"):
+        try:
+            record = run.step(step_json.parent.name).read()
+        except RecordError:
+            return True  # cannot tell: kept
+        if record.partitioned or record.retried or record.status.ok:
+            return True
+    return False
 
 
 def _spare_reused(doomed: set[str], dependents: dict[str, list[Reuse]]) -> list[str]:

@@ -4,12 +4,14 @@ its steps, a step's output rows, its log files. Nothing here writes."""
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from runner.runs.folder import LATEST, Ambiguous, RunFolder, StepFolder, find_run, is_worker_log, list_runs, pid_alive
+from runner.runs.folder import (LATEST, Ambiguous, RunFolder, StepFolder, find_run, is_worker_log, list_runs, no_links,
+                                pid_alive)
 from runner.runs.outcome import Results, RunError
 from runner.runs.records import (ItemCounts, JobRecord, MiniBatchCounts, ProgressRecord, RecordError, RunRecord,
                                  StepRecord, read_record)
@@ -35,10 +37,38 @@ def read(folder: RunFolder) -> RunRecord:
     """run.json, with a run whose driver is gone before it ended (created, submitting or
     running) shown as interrupted."""
     record = folder.read()  # a RecordError is a RunError
-    if not record.status.finished and not pid_alive(record.driver_pid):
+    if not record.status.finished and not driver_alive(folder, record.driver_pid):
         record.status = Status.INTERRUPTED
         record.reason = "the driver stopped without finishing (killed?); `runner resume` continues it"
     return record
+
+
+def driver_alive(folder: RunFolder, pid: int | None) -> bool:
+    """Whether the run's driver is alive: a local driver holds the run's lock while it
+    runs (the OS drops it when the driver dies, whereas its pid may be reused by another
+    process); a run no local driver ever locked (an Azure run, followed by a process
+    that holds no lock) is told by its pid."""
+    if not pid_alive(pid):
+        return False
+    held = lock_held(folder)
+    return True if held is None else held
+
+
+def lock_held(folder: RunFolder) -> bool | None:
+    """Whether a driver holds the run's lock now; None where no local driver ever ran it
+    (no lock file) or it cannot be told."""
+    try:
+        handle = open(folder.lock, "rb", opener=no_links)  # noqa: SIM115 - read only: asking creates no file
+    except (OSError, RecordError):  # none; a link or a folder in its place (DamagedFolder)
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # let go as the file closes
+        except BlockingIOError:
+            return True
+        except OSError:
+            return None
+    return False
 
 
 def job(folder: RunFolder, step: str | None = None) -> JobRecord:

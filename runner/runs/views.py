@@ -286,7 +286,13 @@ def _copy(cls: type[V], source: object, **given: Any) -> V:
 
 
 def _retry(record: RetryRecord) -> RetryView:
-    return _copy(RetryView, record, changes=dict(record.changes))
+    # A retry before secrets were refused may have recorded one: never shown.
+    from runner.spec.secrets import REDACTED, credential_kind, looks_secret
+
+    changes = {name: REDACTED if (name.startswith("environment_variables.") and looks_secret(name.split(".", 1)[1]))
+               or (isinstance(value, str) and credential_kind(value)) else value
+               for name, value in record.changes.items()}
+    return _copy(RetryView, record, changes=changes)
 
 
 def _end(summary: StepSummary) -> StepEnd:

@@ -40,6 +40,9 @@ class Broken:
     a broken step's name and output still count for later steps' references."""
 
     datasets: set[str] = field(default_factory=set)
+    # Datasets valid once a field that failed was left out (a bad partition_format): the
+    # rules that read their fields say nothing of them (that field has its own error).
+    incomplete: set[str] = field(default_factory=set)
     models: set[str] = field(default_factory=set)
     # Original index of each step in spec.steps; the others failed validation.
     step_indices: list[int] | None = None
@@ -130,12 +133,12 @@ def _check_step(spec: Spec, step: Step, base: Path_, outputs: dict[str, str], br
     if known and known[0] == "file" and is_size_string(run.mini_batch_size):
         problems.append(((*pr, "mini_batch_size"), f"'{run.mini_batch_size}' is a data size, but the inputs "
                                                    "are file datasets: give a number of files"))
-    problems += _check_partition_keys(spec, step, run, pr)
+    problems += _check_partition_keys(spec, step, run, pr, broken)
     problems += _check_arguments(spec, step, base, outputs, broken)
     return problems
 
 
-def _check_partition_keys(spec: Spec, step: Step, run: ParallelRun, pr: Path_) -> list[Problem]:
+def _check_partition_keys(spec: Spec, step: Step, run: ParallelRun, pr: Path_, broken: Broken) -> list[Problem]:
     if not run.partition_keys:
         return []
     problems: list[Problem] = []
@@ -145,7 +148,7 @@ def _check_partition_keys(spec: Spec, step: Step, run: ParallelRun, pr: Path_) -
         ref = parse_reference(text)
         if ref is None:
             continue
-        dataset = spec.datasets.get(ref.name) if ref.kind == "datasets" else None
+        dataset = spec.datasets.get(ref.name) if ref.kind == "datasets" and ref.name not in broken.incomplete else None
         if ref.kind == "steps":
             problems.append(((*pr, "partition_keys"), f"input {ref} is a step output, which is not "
                                                       "partitioned: partition_keys need dataset inputs"))

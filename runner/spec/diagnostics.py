@@ -56,6 +56,9 @@ class Diagnostic:
     message: str
     # Extra context, e.g. "set by --set steps[0].x=1" or "bound from parameters.p".
     note: str = ""
+    # Text the snippet must not show (a secret written literally: the error names it, the
+    # snippet under it shows the line with *** in its place).
+    hidden: tuple[str, ...] = ()
 
     def headline(self) -> str:
         where = format_path(self.path) if self.path else ""
@@ -95,8 +98,9 @@ def unique_sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
     return sorted(dict.fromkeys(diags), key=sort_key)
 
 
-def snippet(mark: Mark, context: int = 2, source: str | None = None) -> str:
-    """A numbered excerpt of the file around `mark`, with a caret under the column."""
+def snippet(mark: Mark, context: int = 2, source: str | None = None, hidden: tuple[str, ...] = ()) -> str:
+    """A numbered excerpt of the file around `mark`, with a caret under the column; each
+    `hidden` text shown as *** (before lines are cut, so no piece of it shows either)."""
     if mark.line == 0:
         return ""
     if source is None:
@@ -104,6 +108,8 @@ def snippet(mark: Mark, context: int = 2, source: str | None = None) -> str:
             source = Path(mark.file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             return ""
+    for text in hidden:
+        source = source.replace(text, "***") if text else source
     lines = source.splitlines()
     if not 1 <= mark.line <= len(lines):
         return ""
@@ -129,7 +135,7 @@ def render(diags: list[Diagnostic], with_snippets: bool = True, sources: dict[st
     blocks = []
     for d in diags[:MAX_SHOWN]:
         block = d.headline()
-        excerpt = snippet(d.mark, source=(sources or {}).get(d.mark.file)) if with_snippets else ""
+        excerpt = snippet(d.mark, source=(sources or {}).get(d.mark.file), hidden=d.hidden) if with_snippets else ""
         blocks.append(f"{block}\n{excerpt}" if excerpt else block)
     count = len(diags)
     summary = f"{count} error{'s' if count != 1 else ''} in spec"

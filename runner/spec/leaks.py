@@ -28,13 +28,18 @@ def literal_secrets(tree: Mapping) -> list[Diagnostic]:
         if key_field or kind:
             what = f"this looks like {kind}: " if kind else ""
             out.append(Diagnostic(_unechoed(node.mark), path,
-                                  f"{what}secrets must not be written in a spec; {_USE_ENV}"))
+                                  f"{what}secrets must not be written in a spec; {_USE_ENV}", hidden=_shown(node)))
         elif _under_credential_name(path, node):
             out.append(Diagnostic(_unechoed(node.mark), path,
                                   f"'{path[-1]}' names a secret, which must not be written in a spec; {_USE_ENV} "
-                                  "(or rename it if it is no secret)"))
+                                  "(or rename it if it is no secret)", hidden=_shown(node)))
     out += _credential_arguments(tree)
     return out
+
+
+def _shown(node: Node) -> tuple[str, ...]:
+    """The value as the snippet would show it, to be hidden there."""
+    return (str(node.value),) if isinstance(node, Scalar) and node.value not in (None, "") else ()
 
 
 def _unechoed(mark: Mark) -> Mark:
@@ -81,7 +86,8 @@ def _credential_arguments(tree: Mapping) -> list[Diagnostic]:
                 continue
             if literal:
                 out.append(Diagnostic(_unechoed(value.mark), (*path, where),
-                                      f"'{option}' takes a secret, which must not be written in a spec; {_USE_ENV}"))
+                                      f"'{option}' takes a secret, which must not be written in a spec; {_USE_ENV}",
+                                      hidden=(inline,) if equals else _shown(value)))
     return out
 
 

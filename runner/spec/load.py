@@ -5,6 +5,8 @@ at once with its file:line:col and field path.
 
 from __future__ import annotations
 
+import dataclasses
+
 import types
 import typing
 from collections.abc import Mapping as AbcMapping
@@ -134,7 +136,8 @@ def _redacted(diags: list[Diagnostic], tree: Mapping) -> list[Diagnostic]:
                and node.value is not None]
     if not secrets:
         return diags
-    return [Diagnostic(d.mark, d.path, redact(d.message, secrets), redact(d.note, secrets)) for d in diags]
+    return [dataclasses.replace(d, message=redact(d.message, secrets), note=redact(d.note, secrets),
+                                hidden=(*d.hidden, *secrets)) for d in diags]
 
 
 def _drop_echoes(diags: list[Diagnostic]) -> list[Diagnostic]:

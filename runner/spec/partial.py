@@ -29,10 +29,11 @@ _AZURE: TypeAdapter[Azure] = TypeAdapter(Azure)
 _REPAIRS = 3  # rounds of removing bad keys; each round removes every key an error names
 
 
-def _valid(adapter: TypeAdapter[Any], value: Any) -> Any:
+def _valid(adapter: TypeAdapter[Any], value: Any, repaired: list[bool] | None = None) -> Any:
     """`value` validated, with the keys that fail removed (their defaults stand in, so
     the rest of the part can still be checked: a step with a bad node_count still has
-    its inputs checked); None when a required field is what fails."""
+    its inputs checked); None when a required field is what fails. `repaired` gets True
+    appended when a key was removed."""
     value = copy.deepcopy(value)
     for _ in range(_REPAIRS):
         try:
@@ -40,6 +41,8 @@ def _valid(adapter: TypeAdapter[Any], value: Any) -> Any:
         except ValidationError as exc:
             if not all(_drop(value, tuple(error["loc"])) for error in exc.errors()):
                 return None
+            if repaired is not None:
+                repaired.append(True)
     return None
 
 
@@ -59,16 +62,21 @@ def _drop(value: Any, loc: tuple[Any, ...]) -> bool:
     return True
 
 
-def _named(section: Any, names: TypeAdapter[str], values: TypeAdapter[Any]) -> tuple[dict[str, Any], set[str]]:
-    """(valid entries, names of the broken ones) of a mapping section."""
+def _named(section: Any, names: TypeAdapter[str], values: TypeAdapter[Any],
+           repaired: set[str] | None = None) -> tuple[dict[str, Any], set[str]]:
+    """(valid entries, names of the broken ones) of a mapping section; `repaired` gets
+    the names of entries valid once a field that failed was left out."""
     valid: dict[str, Any] = {}
     broken: set[str] = set()
     for name, value in (section.items() if isinstance(section, dict) else ()):
-        parsed = _valid(values, value) if _valid(names, name) is not None else None
+        dropped: list[bool] = []
+        parsed = _valid(values, value, dropped) if _valid(names, name) is not None else None
         if parsed is None:
             broken.add(str(name))
         else:
             valid[name] = parsed
+            if dropped and repaired is not None:
+                repaired.add(str(name))
     return valid, broken
 
 
@@ -96,7 +104,7 @@ def partial_spec(plain: Any) -> tuple[Spec, Broken] | None:
     if not isinstance(plain, dict):
         return None
     broken = Broken()
-    datasets, broken.datasets = _named(plain.get("datasets"), _ASSET_NAME, _DATASET)
+    datasets, broken.datasets = _named(plain.get("datasets"), _ASSET_NAME, _DATASET, broken.incomplete)
     models, broken.models = _named(plain.get("models"), _ASSET_NAME, _MODEL)
     parameters, _ = _named(plain.get("parameters"), _PARAM_NAME, _PARAMETER)
     azure = _valid(_AZURE, plain["azure"]) if plain.get("azure") is not None else None

@@ -19,6 +19,7 @@ from pathlib import Path
 from runner.spec.binding import parse_reference
 from runner.spec.diagnostics import Diagnostic, Mark, SpecError, did_you_mean
 from runner.spec.extends import chain_root, check_base, check_link, check_suffix, missing_hint, not_a_spec
+from runner.spec.secrets import REDACTED, credential_kind, looks_secret
 from runner.spec.tree import Entry, Mapping, Node, Scalar, Sequence, walk
 from runner.spec.yaml_loader import load_value, load_yaml
 
@@ -258,7 +259,11 @@ _SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def flag(option: str, assignment: str) -> str:
-    """The flag as messages name it; a long value is cut (a message names, it does not echo)."""
+    """The flag as messages name it; a long value is cut, a secret one hidden (a message
+    names, it does not echo)."""
+    path, sep, value = assignment.partition("=")
+    if sep and (credential_kind(value) is not None or looks_secret(path.rsplit(".", 1)[-1])):
+        assignment = f"{path}={REDACTED}"
     shown = assignment if len(assignment) <= 80 else assignment[:77] + "..."
     return f"{option} {shown}"
 

@@ -145,3 +145,49 @@ def test_ctrl_c_in_its_own_terminal_is_still_recorded_as_interrupted(tmp_path: P
     assert applied.returncode == 130
     info = json.loads(cli("status", "latest", "--json", cwd=tmp_path).stdout)
     assert info["status"] == "interrupted"
+
+
+def _starting_run(root: Path) -> tuple[object, object]:
+    """A canceled run whose `runner resume` holds its lock and has not recorded itself yet."""
+    import fcntl
+
+    from runner.runs.folder import new_run
+    from runner.runs.records import RunRecord
+    from runner.runs.status import Status
+
+    run = new_run(root / ".runner" / "runs", "job")
+    run.write(RunRecord(id=run.id, name="job", spec="spec.yaml", status=Status.CANCELED))
+    lock = open(run.lock, "w")  # noqa: SIM115 - held as a starting driver holds it
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return run, lock
+
+
+def test_cancel_of_a_starting_run_cancels_it_once_its_driver_records_itself(tmp_path: Path) -> None:
+    from runner.runs.status import Status
+
+    run, lock = _starting_run(tmp_path)
+    driver = subprocess.Popen(["sleep", "600"])  # stands for the resuming driver
+
+    def start_then_stop() -> None:
+        time.sleep(2.5)  # cancel has read run.json by then: it finds the run starting
+        run.update(status=Status.RUNNING, driver_pid=driver.pid)  # type: ignore[attr-defined]
+        driver.wait()
+        lock.close()  # type: ignore[attr-defined]
+
+    starter = threading.Thread(target=start_then_stop, daemon=True)
+    starter.start()
+    try:
+        canceled = cli("cancel", "latest", cwd=tmp_path)
+        assert canceled.returncode == 0, canceled.stderr
+        assert driver.wait(timeout=30) == -2  # SIGINT, as Ctrl-C
+    finally:
+        driver.kill()
+        starter.join(timeout=10)
+
+
+def test_cancel_of_a_run_still_starting_says_so(tmp_path: Path) -> None:
+    _, lock = _starting_run(tmp_path)
+    with lock:  # type: ignore[attr-defined]
+        refused = cli("cancel", "latest", cwd=tmp_path)
+    assert refused.returncode == 2 and "is starting" in refused.stderr, refused.stderr
+    assert "not running" not in refused.stderr

@@ -111,3 +111,14 @@ def test_gc_keep_counts_finished_runs_only(tmp_path: Path) -> None:
     assert done.path.exists() and busy.path.exists()
     older = _run(root, "a2", "specs/a.yaml", Status.FAILED, 50)
     assert gc(root, keep=1) == [f"removed {older.id} (failed)"]
+
+
+def test_gc_keeps_a_pre_flight_failure_that_committed_rows_before(tmp_path: Path) -> None:
+    # A run whose later retry (or later step) failed its pre-flight checks still holds the
+    # rows its mini-batches committed: it is not a run that never ran.
+    root = tmp_path / "runs"
+    never = _run(root, "p0", "specs/a.yaml", Status.PREFLIGHT, 100)
+    ran = _run(root, "p1", "specs/a.yaml", Status.PREFLIGHT, 101)
+    write_record(ran.path / "score" / "step.json", StepRecord("score", Status.PREFLIGHT, mini_batches=4))
+    assert gc(root) == [f"removed {never.id} (pre-flight failure)"]
+    assert ran.path.exists()

@@ -87,3 +87,11 @@ def test_a_field_the_schema_does_not_know_is_refused() -> None:
     del printed["note"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(printed, status_schema())
+
+
+def test_a_secret_an_older_retry_recorded_is_never_shown() -> None:
+    retry = RetryRecord(1, 0.0, changes={"environment_variables.API_TOKEN": "s3cr3t-value", "run_max_try": 3,
+                                         "environment_variables.DB": "postgres://me:hunter22@db/x"})
+    view = StepView.of(StepRecord("score", Status.SUCCEEDED, retried=[retry]), Status.SUCCEEDED, None, ())
+    assert view.retried[0].changes == {"environment_variables.API_TOKEN": "***", "run_max_try": 3,
+                                       "environment_variables.DB": "***"}

@@ -88,9 +88,10 @@ def test_a_literal_value_under_a_secret_name_is_refused_unprinted(write, text: s
     spec = write("s.yaml", text)
     result = CliRunner().invoke(cli, ["plan", spec])
     assert result.exit_code == ExitCode.USAGE, result.output
-    # The headline names the place; only the snippet of the spec's own line shows the value.
+    # The headline names the place; the snippet shows the spec's own line with *** for the value.
     headline = result.output.splitlines()[0]
-    assert headline.startswith("s.yaml:") and f" {where}: " in headline and "hunter2" not in headline, headline
+    assert headline.startswith("s.yaml:") and f" {where}: " in headline, headline
+    assert "hunter2" not in result.output and "***" in result.output, result.output
 
 
 @pytest.mark.parametrize("lines", ['        TOKENIZERS_PARALLELISM: "false"\n', '        AUTHOR: someone\n',
@@ -131,3 +132,14 @@ def test_a_secret_set_on_the_command_line_is_not_echoed(write, assignment: str) 
     result = CliRunner().invoke(cli, ["validate", write("s.yaml", BASE), "--set", assignment])
     assert result.exit_code == ExitCode.USAGE and "hunter2" not in result.output, result.output
     assert "=***" in result.output
+
+
+def test_a_secret_given_by_set_is_refused_without_echoing_it(write) -> None:
+    spec = write("s.yaml", BASE)
+    for assignment in ("steps[0].parallel_run.environment_variables.DB=postgres://me:hunter22@db/x",
+                       "steps[0].parallel_run.environment_variables.API_TOKEN=AccountKey=" + "k" * 20 + "=="):
+        with pytest.raises(SpecError) as info:
+            load_spec(spec, sets=[assignment])
+        text = render(info.value.diagnostics, with_snippets=False)
+        assert "{{ env.NAME }}" in text and "hunter22" not in text and "k" * 20 not in text, text
+        assert "--set steps[0].parallel_run.environment_variables." in text

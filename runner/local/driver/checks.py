@@ -12,7 +12,7 @@ from runner.inputs.listing import is_glob
 from runner.local.job import side_inputs
 from runner.local.output.ledger import Ledger
 from runner.plan.plan import REDACTED, StepPlan
-from runner.plan.references import is_remote
+from runner.plan.references import InputPlan, is_remote
 from runner.runs.display import counted
 from runner.runs.errors import PreflightError as PreflightError  # re-exported: the engine's checks raise it
 from runner.runs.folder import StepFolder
@@ -59,18 +59,26 @@ def _first_error(errors: list[str]) -> str:
     return f"; the first error: {lines[-1].strip()}" if lines else ""
 
 
-def preflight(job: StepPlan, folder: StepFolder, output: str | None) -> None:
+def code_problems(job: StepPlan) -> list[str]:
+    """What is wrong with the step's code: its source_directory and entry script."""
     problems = []
     if not os.path.isdir(job.source_directory):
         problems.append(f"source_directory {job.source_directory} is not a folder")
     if not os.path.isfile(job.entry_script):
         problems.append(f"entry_script {job.entry_script} does not exist")
-    else:
-        try:
-            with open(job.entry_script, "rb") as handle:
-                compile(handle.read(), job.entry_script, "exec")
-        except SyntaxError as exc:
-            problems.append(f"entry_script {job.entry_script} has a syntax error at line {exc.lineno}: {exc.msg}")
+        return problems
+    try:
+        with open(job.entry_script, "rb") as handle:
+            compile(handle.read(), job.entry_script, "exec")
+    except SyntaxError as exc:
+        problems.append(f"entry_script {job.entry_script} has a syntax error at line {exc.lineno}: {exc.msg}")
+    except (OSError, ValueError) as exc:  # unreadable; a NUL byte in the source
+        problems.append(f"entry_script {job.entry_script} cannot be compiled: {exc}")
+    return problems
+
+
+def preflight(job: StepPlan, folder: StepFolder, output: str | None) -> None:
+    problems = code_problems(job)
     missing = False
     for name, path in {**job.models, **side_inputs(job)}.items():
         if not os.path.exists(path):
@@ -83,6 +91,9 @@ def preflight(job: StepPlan, folder: StepFolder, output: str | None) -> None:
         elif item.step is None and not is_glob(item.location) and not os.path.exists(item.location):
             problems.append(f"{item.reference}: {item.location} does not exist")
             missing = True
+        elif _empty_table(item):
+            problems.append(f"{item.reference}: {item.location} is empty (0 bytes): a table needs at least its "
+                            "rows (a CSV file its header too)")
     if missing:
         problems.append("(the example specs' data and models are made by `runner example mnist` and "
                         "`runner example tabular`)")
@@ -98,6 +109,17 @@ def preflight(job: StepPlan, folder: StepFolder, output: str | None) -> None:
         problems.append(f"the output folder is not writable: {exc.strerror or exc}")
     if problems:
         raise PreflightError(hide_secrets("\n".join(problems), job))
+
+
+def _empty_table(item: InputPlan) -> bool:
+    """A tabular dataset that is one file of no bytes: no header, no row, no Parquet
+    footer; its one mini-batch could only fail."""
+    if item.kind != "tabular" or item.step is not None or item.manifest or is_glob(item.location):
+        return False
+    try:
+        return os.path.isfile(item.location) and os.path.getsize(item.location) == 0
+    except OSError:
+        return False
 
 
 def hide_secrets(text: str, job: StepPlan) -> str:

@@ -34,6 +34,9 @@ from runner.local.protocol import (Done, Failed, FromWorker, ImportFailed, Impor
                                    Tasks, WorkerConfig)
 
 PREFETCH = 2
+# Characters of a worker's start-up error kept in the step's reason, which run.json and
+# step.json hold and apply and status print: the driver's log keeps the whole text.
+SHOWN_ERROR = 8000
 DEEP = 16  # queue depth for tiny mini-batches (refilled at DEEP // 2)
 TINY_SECONDS = 0.001  # a mean run() time below this counts as tiny
 TIMEOUT_CHECK_SECONDS = 0.02  # timeouts are seconds long: checking each message is waste
@@ -222,7 +225,8 @@ class Supervisor:
             case Imported():
                 slot.state = "imported"
             case ImportFailed(text=text):
-                self._outcome = Outcome("preflight", f"the entry script failed to import:\n{text}")
+                self.log(f"worker {slot.index}: the entry script failed to import:\n{text}")
+                self._outcome = Outcome("preflight", f"the entry script failed to import:\n{_shown(text)}")
             case Ready():
                 slot.state, slot.init_failures = "ready", 0
             case InitFailed(text=text):
@@ -347,7 +351,8 @@ class Supervisor:
 
     def _all_retired(self) -> Outcome:
         last = self.slots[0].last_error
-        return Outcome("failed", f"every worker failed to start {self.run_max_try} times; the last error:\n{last}")
+        return Outcome("failed", f"every worker failed to start {self.run_max_try} times; the last error:\n"
+                                 f"{_shown(last)}")
 
     # --- processes ------------------------------------------------------------------
 
@@ -398,3 +403,13 @@ class Supervisor:
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else text
+
+
+def _shown(text: str) -> str:
+    """`text` cut to about SHOWN_ERROR characters: its head (where it was raised) and its
+    tail (the exception's last words), and how much was left out where."""
+    if len(text) <= SHOWN_ERROR:
+        return text
+    head, tail = text[:SHOWN_ERROR * 3 // 4], text[-SHOWN_ERROR // 4:]
+    return (f"{head}\n[... {len(text) - len(head) - len(tail):,} characters cut: logs/sys/driver.log in the "
+            f"step's folder (`runner logs <run> --sys`) has the whole text ...]\n{tail}")
