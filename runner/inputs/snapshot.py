@@ -11,8 +11,8 @@ azure.ai.ml._utils._asset_utils.get_ignore_file); nested ignore files do not cou
 patterns are matched with git's rules, exactly as `git check-ignore` matches them: the
 last matching pattern wins, `!` re-includes, a trailing `/` matches folders only, a
 pattern with a `/` is anchored, `**` spans folders, and nothing inside an excluded
-folder comes back. Always left out: `.git` (a repository's history, never code a
-script runs), `.runner` (this tool's run folders: a snapshot holding earlier snapshots
+folder comes back. Always left out: `.git` (a repository's history, or in a worktree or
+submodule the file pointing at it: never code a script runs), `.runner` (this tool's run folders: a snapshot holding earlier snapshots
 would grow with every run), and Python bytecode (`__pycache__`, `.pyc`), which Python
 rebuilds. Unreadable files, broken links, link loops and what is not a regular file
 (FIFOs, sockets, devices) cannot be copied: listed in `left_out`, as Azure's snapshot
@@ -246,7 +246,7 @@ def _walk(folder: str, prefix: str, rules: IgnoreRules, skip: set[tuple[int, int
                 listing.left_out.append(f"{rel}/ (a link to a folder above it)")
                 continue
             _walk(entry.path, rel + "/", rules, skip, above | {key}, listing, budget)
-        elif entry.name.endswith(LEFT_OUT_SUFFIXES) or rules.ignored(rel, False):
+        elif entry.name.endswith(LEFT_OUT_SUFFIXES) or entry.name == ".git" or rules.ignored(rel, False):
             continue
         elif not stat.S_ISREG(st.st_mode):
             listing.left_out.append(f"{rel} (not a regular file)")

@@ -73,9 +73,8 @@ def _code(before: StepPlan | None, step: StepPlan, old: Plan, new: Plan, rev: Re
         # What git does not hold (build output, a CI job's own files) has no old side.
         untracked = rev.untracked(rel) if rev.rel(folder) == rel else set()
         folders = tuple(entry for entry in untracked if entry.endswith("/"))
-        # `.git` (a worktree's or submodule's pointer file) is never in a revision either.
         now = {name: digest for name, digest in now.items() if name in then or not (
-            name in untracked or name.startswith(folders) or name.rsplit("/", 1)[-1] == ".git")}
+            name in untracked or name.startswith(folders))}
     change.old_files, change.new_files = len(then), len(now)
     change.added = sorted(set(now) - set(then))
     change.removed = sorted(set(then) - set(now))

@@ -140,7 +140,7 @@ def test_amlignore_wins_and_a_nested_gitignore_does_not_count(tmp_path: Path) ->
 def test_what_is_always_left_out_and_what_cannot_be_copied(tmp_path: Path) -> None:
     code = tmp_path / "code"
     for rel in ("score.py", "__pycache__/score.cpython-311.pyc", "pkg/__pycache__/m.pyc", "pkg/m.pyc", "pkg/m.py",
-                ".git/HEAD", ".runner/runs/r/run.json", "runs/r/run.json"):
+                ".git/HEAD", "sub/.git", ".runner/runs/r/run.json", "runs/r/run.json"):
         (code / rel).parent.mkdir(parents=True, exist_ok=True)
         (code / rel).write_text("x")
     outside = tmp_path / "shared.py"
