@@ -87,7 +87,8 @@ class Supervisor:
                  run_max_try: int, timeout: float, thresholds: Callable[[Ledger], str | None],
                  worker_config: Callable[[Slot], WorkerConfig], worker_env: dict[str, str],
                  log: Callable[[str], None], interrupted: Callable[[], bool],
-                 tick: Callable[[Supervisor], None]) -> None:
+                 tick: Callable[[Supervisor], None],
+                 event: Callable[[dict[str, object]], None] = lambda event: None) -> None:
         self.slots = [Slot(i, i // per_node, i % per_node) for i in range(workers)]
         self.tasks = tasks
         self.retries: deque[Task] = deque()
@@ -100,6 +101,7 @@ class Supervisor:
         self.log = log
         self.interrupted = interrupted
         self.tick = tick
+        self.event = event  # rare events for `runner report` (runs/folder.py StepFolder.log_event)
         self.exhausted = False
         self.restarts = 0
         # Slots retired (a final state): counted, not found by all() over the slots each
@@ -252,6 +254,8 @@ class Supervisor:
             self.log(f"mini-batch {task.id} failed on worker {slot.index} (try {task.tries} of "
                      f"{self.run_max_try}), retrying: {_last_line(text)}")
             self.retries.append(task)
+            self.event({"kind": "retry", "mb": task.id, "worker": slot.index, "try": task.tries,
+                        "error": _last_line(text)[:200]})
             return
         self.log(f"mini-batch {task.id} failed after {task.tries} tries: {_last_line(text)}")
         self.ledger.commit_failed(task.id, items if items is not None else task.files, task.tries, slot.index, text)
@@ -326,6 +330,7 @@ class Supervisor:
             self.retries.extendleft(reversed(queue))
             self._try_failed(head, slot, text, slot.rows)
         self.restarts += 1
+        self.event({"kind": "restart", "worker": slot.index, "error": text[:200]})
         self._start(slot)
 
     def _init_failed(self, slot: Slot, text: str) -> None:
@@ -339,8 +344,10 @@ class Supervisor:
         if slot.init_failures >= self.run_max_try:
             slot.state = "retired"
             self.retired += 1
+            self.event({"kind": "retired", "worker": slot.index, "error": _last_line(text)[:200]})
             self.log(f"worker {slot.index} retired after {slot.init_failures} failed starts:\n{text}")
         else:
+            self.event({"kind": "start_failed", "worker": slot.index, "error": _last_line(text)[:200]})
             self.log(f"worker {slot.index} failed to start ({slot.init_failures} of {self.run_max_try}), "
                      f"restarting:\n{text}")
             self._start(slot)
