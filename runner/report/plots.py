@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from runner.local.output.ledger_line import LedgerLine
 from runner.report.data import StepData
+from runner.runs.errors import RunError
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
@@ -26,15 +27,16 @@ TIMELINE_BINS = 400  # a binned timeline's columns
 OK, FAILED, TIMEOUT, RETRY, RESTART = "#4c78a8", "#d62728", "#9467bd", "#ff7f0e", "#222222"
 
 
-class MissingLibrary(ImportError):
-    """matplotlib is not installed (the `report` extra)."""
+class MissingLibrary(RunError):
+    """matplotlib is not installed (the `report` extra): exit 2, a setup to complete."""
 
 
 def check_library() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError as exc:
-        raise MissingLibrary("runner report draws with matplotlib: pip install 'runner[report]'") from exc
+        raise MissingLibrary("runner report draws its figures with matplotlib, which is not installed: "
+                             "pip install 'runner[report]' (or `pip install matplotlib`)") from exc
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def _svg(fig: Figure) -> str:
 
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "runner"}):
-        fig.savefig(buffer, format="svg")
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # inline: no XML declaration or DOCTYPE
 
