@@ -55,7 +55,8 @@ class StepPage:
 def step_page(step: StepData, draw: bool) -> StepPage:
     lines = step.lines
     ok_secs = [float(line.secs) for line in lines if line.status == "ok" and line.secs is not None]
-    return StepPage(step.name, str(step.record.status), step.record.reason, _counts(step), _thresholds(step),
+    counts = _counts(step) if draw else _recorded(step)
+    return StepPage(step.name, str(step.record.status), step.record.reason, counts, _thresholds(step),
                     _code(step), figures(step) if draw else Figures("", "", False, ""),
                     quantiles(ok_secs) if ok_secs else None, _slowest(step), _errors(step), _reuse(step),
                     sum(1 for line in lines if line.t is None))
@@ -81,6 +82,17 @@ def _counts(step: StepData) -> dict[str, str]:
     if record.reused_from:
         counts["reused"] = f"the whole step: the output of run {record.reused_from}"
     return counts
+
+
+def _recorded(step: StepData) -> dict[str, str]:
+    """An Azure step's counts: what its folder's progress record holds, if anything."""
+    progress = step.progress
+    if progress is None:
+        return {"counts": "not recorded here: see Azure ML studio"}
+    batches, items = progress.mini_batches, progress.items
+    return {"mini-batches": f"{batches.succeeded} succeeded, {batches.failed} failed of {batches.total}",
+            "items": f"{items.succeeded} succeeded, {items.failed} failed"
+                     + (f" of {items.total}" if items.total is not None else "")}
 
 
 def _thresholds(step: StepData) -> dict[str, str]:

@@ -56,7 +56,6 @@ time is shown in bins, shaded by the share of it spent in run(); failures are ma
 <table class="slowest"><tr><th>mini-batch</th><th>seconds</th><th>worker</th><th>items</th></tr>
 {% for slow in step.slowest %}<tr><td>{{ slow.mb }}</td><td>{{ "%.3f" | format(slow.secs) }}</td>
 <td>{{ slow.worker }}</td><td>{{ slow.items | join(", ") }}</td></tr>{% endfor %}</table></section>
-{% endif %}
 <section class="failures" id="failures-{{ id }}"><h2>Failures: {{ step.name }}</h2>
 {% for group in step.errors %}<div class="error"><h3 class="failed">{{ group.count }} ×
 {{ group.key }}{% if group.timeouts %} (timed out){% endif %}</h3>
@@ -69,7 +68,7 @@ time is shown in bins, shaded by the share of it spent in run(); failures are ma
 <section class="reuse" id="reuse-{{ id }}"><h2>Reused: {{ step.name }}</h2>
 {% for said in step.reuse %}<p>{{ said }}</p>{% else %}<p>Nothing reused: every mini-batch ran in this
 run.</p>{% endfor %}</section>
-{% endfor %}
+{% endif %}{% endfor %}
 <p class="note">Written by runner report, {{ generated }}.</p>
 </body></html>
 """

@@ -152,3 +152,25 @@ def test_report_into_a_folder_that_does_not_exist_is_a_usage_error(tmp_path: Pat
     assert cli("apply", "spec.yaml", cwd=tmp_path).returncode == 0
     made = cli("report", "latest", "-o", str(tmp_path / where), cwd=tmp_path)
     assert made.returncode == 2 and "no folder" in made.stderr
+
+
+def test_an_azure_runs_report_shows_what_its_folder_records_and_points_to_the_studio(tmp_path: Path) -> None:
+    from runner.runs.folder import RunFolder
+    from runner.runs.records import JobRecord, RunRecord, StepSummary
+    from runner.runs.status import Status
+
+    folder = tmp_path / ".runner" / "runs" / "job-20260101-000000"
+    folder.mkdir(parents=True)
+    run = RunFolder(folder)
+    run.write(RunRecord(id=run.id, name="job", spec="spec.yaml", target="azureml-v2", status=Status.FAILED,
+                        started=1.0, finished=2.0, azure_run_id="job_abc", portal_url="https://ml.azure.com/runs/abc",
+                        parameters={"batch": "<4>"}, steps={"score": StepSummary(Status.FAILED)}))
+    run.write_job(JobRecord("azureml-v2", []))
+    made = cli("report", run.id, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    html = (folder / "report.html").read_text()
+    assert 'id="header"' in html and "azureml-v2" in html and "&lt;4&gt;" in html
+    assert 'href="https://ml.azure.com/runs/abc"' in html and "Azure ML studio" in html
+    assert '<section class="throughput"' not in html
+    dom, console = chromium(folder / "report.html", tmp_path)
+    assert console == [] and 'id="azure"' in dom
