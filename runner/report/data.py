@@ -22,6 +22,11 @@ TIMEOUT_TEXT = "did not return within run_invocation_timeout"
 MAX_EVENTS = 100_000  # a pathological events file is read this far
 
 
+def ended(line: LedgerLine) -> float:
+    """When the line was committed, in epoch seconds (0 for a line of a runner before `t`)."""
+    return line.t / 1000 if line.t is not None else 0.0
+
+
 @dataclass(frozen=True)
 class Event:
     """One of the driver's rare events (runs/folder.py StepFolder.log_event)."""
@@ -67,7 +72,7 @@ class StepData:
         secs = float(line.secs or 0.0)
         if self.is_timeout(line) and self.plan is not None:
             secs = float(self.plan.run_invocation_timeout)
-        return line.t - secs, line.t
+        return ended(line) - secs, ended(line)
 
     def items_of(self, mbs: set[int]) -> dict[int, list[str]]:
         """What mini-batches `mbs` hold (files, or a file's byte range or row groups), read

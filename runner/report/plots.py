@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from runner.local.output.ledger_line import LedgerLine
-from runner.report.data import StepData
+from runner.report.data import StepData, ended
 from runner.runs.errors import RunError
 
 if TYPE_CHECKING:
@@ -78,9 +78,9 @@ def _svg(fig: Figure) -> str:
 def _throughput(step: StepData, timed: list[LedgerLine], start: float) -> str:
     import numpy as np
 
-    end = max(float(line.t or 0.0) for line in timed)
+    end = max(ended(line) for line in timed)
     edges = np.linspace(0.0, max(end - start, 1e-3), TIME_BINS + 1)
-    ends = np.array([float(line.t or 0.0) - start for line in timed])
+    ends = np.array([ended(line) - start for line in timed])
     items, _ = np.histogram(ends, edges, weights=np.array([line.ok for line in timed], dtype=float))
     width = float(edges[1] - edges[0])
     fig, ax = _figure(3.2)
@@ -153,14 +153,14 @@ def _bars(ax: Axes, step: StepData, timed: list[LedgerLine], start: float, row: 
 def _busy_image(ax: Axes, step: StepData, timed: list[LedgerLine], start: float, row: dict[int, int]) -> None:
     import numpy as np
 
-    end = max(float(line.t or 0.0) for line in timed) - start
+    end = max(ended(line) for line in timed) - start
     width = max(end, 1e-3) / TIMELINE_BINS
     busy = np.zeros((len(row), TIMELINE_BINS))
     failed_at: set[tuple[int, int]] = set()
     for line in timed:
         if line.worker not in row:
             continue
-        column = min(int((float(line.t or 0.0) - start) / width), TIMELINE_BINS - 1)
+        column = min(int((ended(line) - start) / width), TIMELINE_BINS - 1)
         busy[row[line.worker], column] += float(line.secs or 0.0)
         if line.status == "failed":
             failed_at.add((row[line.worker], column))

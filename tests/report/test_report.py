@@ -113,7 +113,7 @@ def test_a_report_of_100000_mini_batches_stays_small(tmp_path: Path) -> None:
         lines.append(encode(LedgerLine(
             mb, "failed" if failed else "ok", 1, 0 if failed else 1, 1 if failed else 0, 2 if failed else 1, mb,
             rows=0 if failed else 1, worker=mb % 8, secs=0 if failed else 0.08 + (mb % 13) / 100,
-            error=f"ValueError: bad item {mb % 3}" if failed else None, at=mb, t=round(start + mb / 100, 3))))
+            error=f"ValueError: bad item {mb % 3}" if failed else None, at=mb, t=int((start + mb / 100) * 1000))))
     (folder / "score" / "ledger.jsonl").write_bytes(b"".join(lines))
     out = tmp_path / "big.html"
     made = cli("report", folder.name, "-o", str(out), cwd=tmp_path, timeout=300)
