@@ -95,7 +95,7 @@ def _throughput(step: StepData, timed: list[LedgerLine], start: float) -> str:
     ax.set_xlabel("seconds since the step started")
     ax.set_ylabel("items/s")
     ax.set_ylim(0, top * 1.25)
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1), fontsize="small", ncols=4, frameon=False)
     return _svg(fig)
 
 
@@ -117,23 +117,36 @@ def _timeline(step: StepData, timed: list[LedgerLine], start: float, binned: boo
         return ""
     row = {worker: index for index, worker in enumerate(workers)}
     fig, ax = _figure(1.2 + 0.35 * len(workers))
-    handles = [] if binned else _bars(ax, step, timed, start, row)
+    handles = [] if binned else _bars(ax, step, timed, start, row, max(ended(line) for line in timed) - start)
     if binned:
         _busy_image(ax, step, timed, start, row)
-    restarts = [(event.t - start, row[event.worker]) for event in step.events
-                if event.kind in ("restart", "start_failed", "retired") and event.worker in row]
-    if restarts:
-        ax.scatter([x for x, _ in restarts], [y for _, y in restarts], c=RESTART, marker="|", s=300,
-                   linewidths=2, label="worker restarted", zorder=3)
+    length = max(ended(line) for line in timed) - start
+    for kinds, color, marker, label in ((("retry",), FAILED, "x", "a try failed (retried)"),
+                                        (("restart", "start_failed", "retired"), RESTART, "|", "worker restarted")):
+        at = [(event.t - start, row[event.worker]) for event in step.events
+              if event.kind in kinds and event.worker in row]
+        _worker_marks(ax, at, length, color, marker, label)
     ax.set_yticks(range(len(workers)), [step.worker_label(worker) for worker in workers])
     ax.set_ylim(len(workers) - 0.5, -0.5)
     ax.set_xlabel("seconds since the step started")
-    ax.legend(handles=[*handles, *ax.get_legend_handles_labels()[0]], loc="upper right", fontsize="small",
-              ncols=4)
+    # Above the rows, not over them.
+    ax.legend(handles=[*handles, *ax.get_legend_handles_labels()[0]], loc="lower left", bbox_to_anchor=(0, 1),
+              fontsize="small", ncols=6, frameon=False)
     return _svg(fig)
 
 
-def _bars(ax: Axes, step: StepData, timed: list[LedgerLine], start: float, row: dict[int, int]) -> list[Artist]:
+def _worker_marks(ax: Axes, at: list[tuple[float, int]], length: float, color: str, marker: str,
+                  label: str) -> None:
+    """Events on the workers' rows, one marker per worker and time bin holding any."""
+    width = max(length, 1e-3) / TIMELINE_BINS
+    cells = {(min(int(x / width), TIMELINE_BINS - 1), y) for x, y in at}
+    if cells:
+        ax.scatter([(column + 0.5) * width for column, _ in cells], [y for _, y in cells], c=color, marker=marker,
+                   s=200 if marker == "|" else 40, linewidths=2, label=label, zorder=3)
+
+
+def _bars(ax: Axes, step: StepData, timed: list[LedgerLine], start: float, row: dict[int, int],
+          length: float) -> list[Artist]:
     from matplotlib.patches import Patch
 
     by_row: dict[tuple[int, str], list[tuple[float, float]]] = {}
@@ -143,7 +156,8 @@ def _bars(ax: Axes, step: StepData, timed: list[LedgerLine], start: float, row: 
             continue
         color = TIMEOUT if step.is_timeout(line) else FAILED if line.status == "failed" else OK
         # A failure of unknown length still shows: a sliver, not nothing.
-        by_row.setdefault((row[line.worker], color), []).append((span[0] - start, max(span[1] - span[0], 0.02)))
+        by_row.setdefault((row[line.worker], color), []).append(
+            (span[0] - start, max(span[1] - span[0], length / 500)))
     for (y, color), spans in by_row.items():
         ax.broken_barh(spans, (y - 0.35, 0.7), facecolors=color)
     return [Patch(color=OK, label="succeeded"), Patch(color=FAILED, label="failed"),
