@@ -32,10 +32,11 @@ class Event:
     """One of the driver's rare events (runs/folder.py StepFolder.log_event)."""
 
     t: float
-    kind: str  # retry | restart | start_failed | retired
+    kind: str  # retry | restart | start_failed | retired | peak_memory
     worker: int | None
     mb: int | None
     error: str
+    mb_of_memory: float | None = None  # peak_memory: the worker's VmHWM as the step ended
 
 
 @dataclass
@@ -60,6 +61,15 @@ class StepData:
         node, process = worker // self.per_node, worker % self.per_node
         paths = [self.folder.user_log(stream, node, process) for stream in ("stderr", "stdout", "entry_script_log")]
         return [path for path in paths if path.is_file()]
+
+    def worker_memory(self) -> dict[str, float]:
+        """Each worker's peak memory in MB, as the driver read it when the step ended."""
+        found: dict[str, float] = {}
+        for event in self.events:
+            if event.kind == "peak_memory" and event.worker is not None and event.mb_of_memory is not None:
+                label = self.worker_label(event.worker)
+                found[label] = max(found.get(label, 0.0), event.mb_of_memory)
+        return found
 
     def is_timeout(self, line: LedgerLine) -> bool:
         return line.status == "failed" and TIMEOUT_TEXT in (line.error or "")
@@ -140,8 +150,10 @@ def _events(folder: StepFolder) -> list[Event]:
                 break
             try:
                 fields: dict[str, Any] = json.loads(raw)
+                memory = fields.get("mb") if fields["kind"] == "peak_memory" else None
                 events.append(Event(float(fields["t"]), str(fields["kind"]), _int(fields.get("worker")),
-                                    _int(fields.get("mb")), str(fields.get("error", ""))))
+                                    None if memory is not None else _int(fields.get("mb")),
+                                    str(fields.get("error", "")), float(memory) if memory is not None else None))
             except (ValueError, KeyError, TypeError):
                 continue  # a torn last line (the driver killed mid-write): the rest still shows
     return events

@@ -50,6 +50,7 @@ class StepPage:
     errors: list[ErrorGroup]
     reuse: list[str]
     untimed: int  # lines of a runner before `t`: not on the timeline
+    memory: dict[str, float]  # worker -> peak MB
 
 
 def step_page(step: StepData, draw: bool) -> StepPage:
@@ -59,7 +60,7 @@ def step_page(step: StepData, draw: bool) -> StepPage:
     return StepPage(step.name, str(step.record.status), step.record.reason, counts, _thresholds(step),
                     _code(step), figures(step) if draw else Figures("", "", False, ""),
                     quantiles(ok_secs) if ok_secs else None, _slowest(step), _errors(step), _reuse(step),
-                    sum(1 for line in lines if line.t is None))
+                    sum(1 for line in lines if line.t is None), step.worker_memory())
 
 
 def _counts(step: StepData) -> dict[str, str]:

@@ -35,7 +35,13 @@ pre { background: #f7f7f7; padding: .6em; overflow-x: auto; max-height: 22em; fo
 only. Throughput, the workers' timelines and their logs are in Azure ML studio{% if portal %}:
 <a href="{{ portal }}">{{ portal }}</a>{% endif %}.</p>{% endif %}
 <section id="memory"><h2>Memory</h2>
-<p>The driver's peak memory: {{ memory }}. Each worker's: not recorded.</p></section>
+<p>The driver's peak memory: {{ memory }}.</p>
+{% for step in steps %}{% if step.memory %}<p>Step {{ step.name }}: each worker's peak memory, as its process had
+it when the step ended (a worker restarted during the step: its last process's).</p>
+<table><tr>{% for worker in step.memory %}<th>{{ worker }}</th>{% endfor %}</tr>
+<tr>{% for mb in step.memory.values() %}<td>{{ "%.1f" | format(mb) }} MB</td>{% endfor %}</tr></table>
+{% elif local %}<p>Step {{ step.name }}: the workers' peak memory was not recorded.</p>{% endif %}{% endfor %}
+</section>
 {% for step in steps %}{% set id = loop.index0 %}
 {% if local %}
 <section class="throughput" id="throughput-{{ id }}"><h2>Throughput: {{ step.name }}</h2>

@@ -96,7 +96,9 @@ def test_a_run_with_failures_a_retry_and_a_timeout_has_a_report_that_opens_in_a_
     assert slowest.index("f0009.txt") < slowest.index("</tr>", slowest.index("f0009.txt"))
     assert "committed after a retry" in dom and "worker restarted" in dom and "timed out" in dom
     events = [json.loads(line) for line in (folder / "score" / "events.jsonl").read_text().splitlines()]
-    assert {"retry", "restart"} <= {event["kind"] for event in events}
+    assert {"retry", "restart", "peak_memory"} <= {event["kind"] for event in events}
+    memory = dom[dom.index('id="memory"'):dom.index("</section>", dom.index('id="memory"'))]
+    assert "The driver's peak memory: " in memory and "node0/process001" in memory and " MB</td>" in memory
 
 
 def test_a_report_of_100000_mini_batches_stays_small(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from typing_extensions import assert_never  # typing's is 3.11+; runner supports
 
 from runner.local import protocol
 from runner.local.output.ledger import Ledger
-from runner.local.transport.processes import exit_text, kill_tree, spawn
+from runner.local.transport.processes import exit_text, kill_tree, peak_memory_mb, spawn
 from runner.local.protocol import (Done, Failed, FromWorker, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop,
                                    Tasks, WorkerConfig)
 
@@ -381,6 +381,11 @@ class Supervisor:
         Ctrl-C) workers are stopped at once: their unfinished mini-batches are not in the
         ledger, so a resume runs them again."""
         live = [s for s in self.slots if s.proc is not None and s.proc.poll() is None]
+        for slot in live:  # once per worker per step: cheap, and read before it exits
+            assert slot.proc is not None
+            peak = peak_memory_mb(slot.proc)
+            if peak is not None:
+                self.event({"kind": "peak_memory", "worker": slot.index, "mb": peak})
         for slot in live:
             if graceful:
                 try:
