@@ -98,7 +98,8 @@ def test_a_run_with_failures_a_retry_and_a_timeout_has_a_report_that_opens_in_a_
     events = [json.loads(line) for line in (folder / "score" / "events.jsonl").read_text().splitlines()]
     assert {"retry", "restart", "peak_memory"} <= {event["kind"] for event in events}
     memory = dom[dom.index('id="memory"'):dom.index("</section>", dom.index('id="memory"'))]
-    assert "The driver's peak memory: " in memory and "node0/process001" in memory and " MB</td>" in memory
+    # A worker restarted by the last timeout may have no process yet to read: one at least has.
+    assert "The driver's peak memory: " in memory and "<th>node0/process00" in memory and " MB</td>" in memory
 
 
 def test_a_report_of_100000_mini_batches_stays_small(tmp_path: Path) -> None:
