@@ -7,14 +7,14 @@ BIN      := $(VENV)/bin
 AZ_VENV  ?= .venv-azure
 AZ_BIN   := $(AZ_VENV)/bin
 
-.PHONY: setup setup-azure azurite demo test tmux schema bench clean
+.PHONY: setup setup-azure azurite demo test tmux chromium schema bench clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,typecheck,tabular,tensorflow]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,typecheck,tabular,tensorflow,report]'
 	touch $@
 
 setup-azure: $(AZ_VENV)/.installed
@@ -51,7 +51,7 @@ demo: setup
 # sessions with only the network replaced, blobs in Azurite) in .venv-azure, where a
 # missing SDK or Azurite fails instead of skipping. Then the layer contract
 # (import-linter) and `mypy --strict` over runner/ ([tool.mypy]).
-test: setup setup-azure tmux azurite
+test: setup setup-azure tmux chromium azurite
 	$(BIN)/python -m pytest -q
 	RUNNER_AZURE_TESTS=1 $(AZ_BIN)/python -m pytest -q -p no:warnings tests/azureml
 	$(BIN)/lint-imports
@@ -62,6 +62,12 @@ test: setup setup-azure tmux azurite
 tmux:
 	@command -v tmux >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tmux; }
+
+# `runner report`'s page is opened in a real browser (tests/report/test_report.py fails
+# without one): Debian's headless-capable chromium, from apt, as root or through sudo.
+chromium:
+	@command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 schema: setup
 	$(BIN)/runner schema --out schema

@@ -362,6 +362,37 @@ def results(run: str, head: int = 10, step: str | None = None, root: Path | None
     return backend.results(folder, head, step, in_input_order)
 
 
+def report(run: str, output: Path | None = None, root: Path | None = None) -> Path:
+    """Write the run's report, one self-contained HTML page, to `output` (default: the run
+    folder's report.html); its path. An Azure run's shows what its folder records."""
+    from runner.errors import file_system_error
+    from runner.report import write_report
+    from runner.runs import inspect
+
+    folder = inspect.find(run, root or runs_dir())
+    if output is not None and not output.parent.is_dir():
+        raise RunError(f"cannot write the report to {output}: no folder {output.parent}")
+    try:
+        return write_report(folder, output)
+    except OSError as exc:
+        raise file_system_error(exc) from exc
+
+
+def report_state(run: str, root: Path | None = None) -> tuple[Path, str]:
+    """Where the run's report is, and whether it is `written`, `writing` (the driver started
+    its writer as the run ended) or `none`."""
+    from runner.runs import inspect
+
+    folder = inspect.find(run, root or runs_dir())
+    return folder.report_html, report_state_of(folder)
+
+
+def report_state_of(folder: RunFolder) -> str:
+    if folder.report_partial.exists():
+        return "writing"
+    return "written" if folder.report_html.exists() else "none"
+
+
 def logs(run: str, worker: int | None = None, system: bool = False, step: str | None = None,
          root: Path | None = None) -> Iterator[LogChunk]:
     """The text of the logs: each worker's user logs, or the driver's (--sys)."""

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# A run's report is drawn by a process the driver starts as the run ends (about a second
+# of CPU): the suite's hundreds of runs do without; tests/report turns it back on.
+os.environ["RUNNER_REPORT"] = "0"
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """`runner` commands that run a spec and operate runs, from any terminal: apply, resume,
-retry, cancel, runs, rm, gc, status, results, logs."""
+retry, cancel, runs, rm, gc, status, results, logs, report."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -72,8 +73,16 @@ def _finish(result: RunResult) -> None:
         _err(f"run {run_id} failed; to see why:\n  runner status {run_id}\n  runner logs {run_id}")
     elif result.status == "error":
         _err(f"run {run_id} stopped; once the cause is fixed:\n  runner resume {run_id}")
+    _report_line(result.run)
     click.echo(run_id)
     sys.exit(int(result.exit_code))
+
+
+def _report_line(run: RunFolder) -> None:
+    """Where the run's report is (being written by a process of the driver's, at first)."""
+    state = api.report_state_of(run)
+    if state != "none":
+        _err(f"report{' (being written)' if state == 'writing' else ''}: {run.report_html}")
 
 
 def _started(run: RunFolder) -> None:
@@ -287,6 +296,9 @@ def status(run: str, as_json: bool, watch: bool, interval: float) -> None:
         return
     for line in status_lines(view):
         click.echo(line)
+    path, state = api.report_state(run)
+    if state != "none":
+        click.echo(f"  report{' (being written)' if state == 'writing' else ''}: {path}")
 
 
 @cli.command()
@@ -342,3 +354,19 @@ def logs(run: str, worker: int | None, system: bool, step: str | None, follow: b
         _err(f"no logs to show{hint}")
     elif system and not follow:
         _err("one row per mini-batch: logs/sys/report/processed_mini_batches.csv in each step's folder")
+
+
+@cli.command()
+@RUN
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Where to write it (default: report.html in the run's folder).")
+def report(run: str, output: Path | None) -> None:
+    """Write a run's report: one HTML file that opens offline in a browser, with the
+    run's parameters and counts, throughput over time, a timeline per worker, mini-batch
+    durations and the slowest, failures grouped by error, what was reused, peak memory.
+
+    A local run writes its own into its folder as it ends (`runner status` says where);
+    this writes it again, or elsewhere. An Azure run's shows what its folder records.
+    Needs matplotlib: pip install 'runner[report]'."""
+    path = api.report(run, output.resolve() if output else None)
+    click.echo(str(path))

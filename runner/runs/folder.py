@@ -5,6 +5,9 @@
       cancel.json                   `runner cancel` asked this driver pid to stop
       job.json                      what runs (JobRecord; mode 0600: it may hold secrets)
       plan.txt, plan.json           the resolved plan, as `runner plan` shows it
+      report.html                   `runner report`'s page, written as a local run ends
+      report.html.part              ... while it is being written (renamed when whole)
+      report.log                    what the report's writer said, when it failed
       .lock                         held by the run's driver while it runs (local)
       workspace.json, error.log     an Azure run's workspace (0600) and a submit's traceback
       pipeline.yaml | job.yaml      an Azure run's compiled pipeline (v1) or job (v2)
@@ -17,6 +20,7 @@
         minibatches.jsonl           one descriptor per mini-batch
         ledger.jsonl                one line per finished mini-batch (exactly-once)
         progress.json               the numbers `runner status` shows (ProgressRecord)
+        events.jsonl                rare events of the driver: a try retried, a worker restarted
         failed_items.jsonl          what failed, re-runnable (dataset `manifest: true`)
         outputs/<output>/<append_row_file_name>
         staging/<output>/           Parquet frames staged before they join the output
@@ -80,6 +84,20 @@ class RunFolder:
     @property
     def plan_json(self) -> Path:
         return self.path / "plan.json"
+
+    @property
+    def report_html(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def report_partial(self) -> Path:
+        """The report while it is written: renamed to report_html when whole."""
+        return self.path / "report.html.part"
+
+    @property
+    def report_log(self) -> Path:
+        """What the report's writer said (its errors), when it ran at the run's end."""
+        return self.path / "report.log"
 
     @property
     def error_log(self) -> Path:
@@ -187,6 +205,18 @@ class StepFolder:
     @property
     def progress(self) -> Path:
         return self.path / "progress.json"
+
+    @property
+    def events(self) -> Path:
+        return self.path / "events.jsonl"
+
+    def log_event(self, event: dict[str, Any]) -> None:
+        """Append one of the driver's rare events (a try retried, a worker restarted or
+        retired), stamped with the time, for `runner report`: opened per event, as the
+        driver log is, since there are few."""
+        line = json.dumps({"t": round(time.time(), 3), **event}, separators=(",", ":")) + "\n"
+        with open(self.events, "a", encoding="utf-8", errors="surrogateescape", opener=no_links) as handle:
+            handle.write(line)
 
     @property
     def failed_items(self) -> Path:

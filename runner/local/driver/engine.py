@@ -23,6 +23,7 @@ from typing import IO, Any
 from runner.errors import RunnerError, explained, file_system_error, remedy
 from runner.inputs.listing import InputError
 from runner.local import job as jobs
+from runner.local.driver import report_writer
 from runner.local.driver import snapshot as snapshots
 from runner.local.driver.checks import PreflightError, hide_secrets, thresholds, within
 from runner.local.driver.supervisor import Slot, Supervisor, Task
@@ -86,9 +87,11 @@ def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None,
     try:
         if prepare is not None:
             prepare()
-        return _execute(run, runs_root, stream or sys.stderr, written)
+        result = _execute(run, runs_root, stream or sys.stderr, written)
     finally:
         lock.close()
+    report_writer.start(run, run.step(result.steps[-1].name) if result.steps else None)
+    return result
 
 
 def _execute(run: RunFolder, runs_root: Path, stream: IO[str], written: JobRecord | None) -> RunResult:
@@ -231,7 +234,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         ledger=ledger, run_max_try=job.run_max_try, timeout=float(job.run_invocation_timeout),
         thresholds=thresholds(job, total), worker_config=lambda slot: _worker_config(job, folder, output, slot),
         worker_env=_worker_env(job, _model_dir(job, folder)), log=log, interrupted=lambda: stop.requested,
-        tick=progress.tick)
+        tick=progress.tick, event=_events(folder))
     try:
         outcome = supervisor.run()
     except BaseException:
@@ -403,6 +406,15 @@ def _worker_env(job: StepPlan, app_root: str) -> dict[str, str]:
     env["RUNNER_SIDE_INPUTS"] = json.dumps(jobs.side_inputs(job))
     env.setdefault("PYTHONHASHSEED", "0")
     return env
+
+
+def _events(folder: StepFolder) -> Callable[[dict[str, object]], None]:
+    """The supervisor's rare events into the step's events file; one the disk refuses is
+    lost, and the run goes on (the report shows less)."""
+    def event(fields: dict[str, object]) -> None:
+        with contextlib.suppress(OSError):
+            folder.log_event(fields)
+    return event
 
 
 def _driver_log(folder: StepFolder) -> Callable[[str], None]:

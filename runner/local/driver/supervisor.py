@@ -29,7 +29,7 @@ from typing_extensions import assert_never  # typing's is 3.11+; runner supports
 
 from runner.local import protocol
 from runner.local.output.ledger import Ledger
-from runner.local.transport.processes import exit_text, kill_tree, spawn
+from runner.local.transport.processes import exit_text, kill_tree, peak_memory_mb, spawn
 from runner.local.protocol import (Done, Failed, FromWorker, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop,
                                    Tasks, WorkerConfig)
 
@@ -90,7 +90,8 @@ class Supervisor:
                  run_max_try: int, timeout: float, thresholds: Callable[[Ledger], str | None],
                  worker_config: Callable[[Slot], WorkerConfig], worker_env: dict[str, str],
                  log: Callable[[str], None], interrupted: Callable[[], bool],
-                 tick: Callable[[Supervisor], None]) -> None:
+                 tick: Callable[[Supervisor], None],
+                 event: Callable[[dict[str, object]], None] = lambda event: None) -> None:
         self.slots = [Slot(i, i // per_node, i % per_node) for i in range(workers)]
         self.tasks = tasks
         self.retries: deque[Task] = deque()
@@ -103,6 +104,7 @@ class Supervisor:
         self.log = log
         self.interrupted = interrupted
         self.tick = tick
+        self.event = event  # rare events for `runner report` (runs/folder.py StepFolder.log_event)
         self.exhausted = False
         self.restarts = 0
         # Slots retired (a final state): counted, not found by all() over the slots each
@@ -256,6 +258,8 @@ class Supervisor:
             self.log(f"mini-batch {task.id} failed on worker {slot.index} (try {task.tries} of "
                      f"{self.run_max_try}), retrying: {_last_line(text)}")
             self.retries.append(task)
+            self.event({"kind": "retry", "mb": task.id, "worker": slot.index, "try": task.tries,
+                        "error": _last_line(text)[:200]})
             return
         self.log(f"mini-batch {task.id} failed after {task.tries} tries: {_last_line(text)}")
         self.ledger.commit_failed(task.id, items if items is not None else task.files, task.tries, slot.index, text)
@@ -330,6 +334,7 @@ class Supervisor:
             self.retries.extendleft(reversed(queue))
             self._try_failed(head, slot, text, slot.rows)
         self.restarts += 1
+        self.event({"kind": "restart", "worker": slot.index, "error": text[:200]})
         self._start(slot)
 
     def _init_failed(self, slot: Slot, text: str) -> None:
@@ -343,8 +348,10 @@ class Supervisor:
         if slot.init_failures >= self.run_max_try:
             slot.state = "retired"
             self.retired += 1
+            self.event({"kind": "retired", "worker": slot.index, "error": _last_line(text)[:200]})
             self.log(f"worker {slot.index} retired after {slot.init_failures} failed starts:\n{text}")
         else:
+            self.event({"kind": "start_failed", "worker": slot.index, "error": _last_line(text)[:200]})
             self.log(f"worker {slot.index} failed to start ({slot.init_failures} of {self.run_max_try}), "
                      f"restarting:\n{text}")
             self._start(slot)
@@ -379,6 +386,11 @@ class Supervisor:
         Ctrl-C) workers are stopped at once: their unfinished mini-batches are not in the
         ledger, so a resume runs them again."""
         live = [s for s in self.slots if s.proc is not None and s.proc.poll() is None]
+        for slot in live:  # once per worker per step: cheap, and read before it exits
+            assert slot.proc is not None
+            peak = peak_memory_mb(slot.proc)
+            if peak is not None:
+                self.event({"kind": "peak_memory", "worker": slot.index, "mb": peak})
         for slot in live:
             if graceful:
                 try:

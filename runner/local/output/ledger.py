@@ -196,7 +196,7 @@ class Ledger:
         self.commit(LedgerLine(
             done.mb, "ok", items, succeeded, items - succeeded, tries, out, done.elements, worker,
             round(done.seconds, 4), f"run() returned {succeeded} results for {items} items" if partial else None,
-            done.failed_files if partial else None, False, self.attempt, at))
+            done.failed_files if partial else None, False, self.attempt, at, int(time.time() * 1000)))
         return partial
 
     def commit_failed(self, mb: int, items: int | None, tries: int, worker: int, error: str) -> None:
@@ -206,7 +206,7 @@ class Ledger:
         at, out = self.append(b"")
         count = 1 if items is None else items
         self.commit(LedgerLine(mb, "failed", count, 0, count, tries, out, rows=0, worker=worker, secs=0, error=error,
-                               items_unknown=items is None, gen=self.attempt, at=at))
+                               items_unknown=items is None, gen=self.attempt, at=at, t=int(time.time() * 1000)))
 
     def commit(self, line: LedgerLine) -> None:
         """A mini-batch's line, after its rows (`append`), with this attempt's `gen`."""

@@ -8,7 +8,8 @@ bool or a float), so a damaged line is found in one place and said the same way.
 
 The format on disk is the one earlier versions wrote, byte for byte: keys in the order
 below, optional ones left out while they hold their default. Lines of runners before
-`at` was written have no `at` (None here): they chain on `out` only.
+`at` was written have no `at` (None here): they chain on `out` only; lines before `t` (when
+the line was committed, for `runner report`'s timelines) have no `t`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ class LedgerLine(NamedTuple):
     items_unknown: bool = False  # a failure before the rows were counted: `items` is 1, at least
     gen: Count = 0  # the step's attempt that wrote it (0: the run, n: its n-th `runner retry`)
     at: Count | None = None  # where its rows start (before a CSV header it wrote); None: an old line
+    # When it was committed, in milliseconds since the epoch (an int: formatting a float's
+    # repr per mini-batch cost four times as much); None: a line of an earlier runner.
+    t: Count | None = None
+
+
+_T = ',"t":'  # an f-string of Python 3.11 cannot hold the quotes
 
 
 class LineError(RecordError):
@@ -69,7 +76,7 @@ def encode(line: LedgerLine) -> bytes:
             line.worker is not None and line.at is not None:
         return (f'{{"mb":{line.mb},"status":"ok","items":{line.items},"ok":{line.ok},"failed":{line.failed},'
                 f'"rows":{line.rows},"tries":{line.tries},"worker":{line.worker},"secs":{float(line.secs)!r},'
-                f'"at":{line.at},"out":{line.out}}}\n').encode()
+                f'"at":{line.at}{"" if line.t is None else f"{_T}{line.t}"},"out":{line.out}}}\n').encode()
     fields: dict[str, Any] = {"mb": line.mb, "status": line.status, "items": line.items, "ok": line.ok,
                               "failed": line.failed, "rows": line.rows, "tries": line.tries}
     for key in ("worker", "secs", "error", "failed_files"):
@@ -81,6 +88,8 @@ def encode(line: LedgerLine) -> bytes:
         fields["gen"] = line.gen
     if line.at is not None:
         fields["at"] = line.at
+    if line.t is not None:
+        fields["t"] = line.t
     fields["out"] = line.out
     return json.dumps(fields, separators=(",", ":")).encode() + b"\n"
 

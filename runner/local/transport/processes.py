@@ -18,7 +18,7 @@ import sys
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from runner.local.procs.proctree import end_tree
+from runner.local.procs.proctree import children, end_tree
 from runner.local.protocol import WorkerConfig
 from runner.runs.folder import no_links
 
@@ -82,3 +82,19 @@ def exit_text(code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit code {code}"
+
+
+def peak_memory_mb(proc: subprocess.Popen[bytes]) -> float | None:
+    """The peak resident memory (VmHWM, MB) of the worker under the guard process `proc`, as
+    it is now (None where /proc does not say: the worker gone, another OS)."""
+    peaks = []
+    for pid in children(proc.pid):
+        try:
+            with open(f"/proc/{pid}/status", "rb") as handle:
+                for line in handle:
+                    if line.startswith(b"VmHWM:"):
+                        peaks.append(round(int(line.split()[1]) / 1024, 1))
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+    return max(peaks) if peaks else None

@@ -251,6 +251,28 @@ def test_lines_are_written_as_the_previous_driver_wrote_them_and_read_back_typed
     assert ledger_path.read_bytes() == b"".join(PREVIOUS)
 
 
+def test_a_line_says_when_it_was_committed_and_a_line_without_it_still_reads(tmp_path: Path) -> None:
+    """`t` (epoch milliseconds) places a mini-batch on the report's timeline: written by the
+    driver on both paths of encode, read back; the lines of earlier runners have none."""
+    import time
+
+    from runner.local.output.ledger_line import LedgerLine, decode, encode
+    from runner.local.protocol import Done
+
+    fast = LedgerLine(0, "ok", 2, 2, 0, 1, 16, rows=2, worker=0, secs=0.25, at=0, t=1765000000125)
+    slow = LedgerLine(1, "failed", 1, 0, 1, 3, 16, worker=1, secs=0, error="ValueError: x", at=16, t=1765000001500)
+    for line in (fast, slow):
+        assert b'"t":' in encode(line) and decode(encode(line)) == line
+    assert decode(PREVIOUS[0]).t is None
+    ledger = Ledger(str(tmp_path / "ledger.jsonl"), str(tmp_path / "rows.txt"), total=2)
+    before = int(time.time() * 1000)
+    ledger.commit_done(Done(0, 1, 1, b"a\n", None, None, 0.01), 1, 0)
+    ledger.commit_failed(1, 1, 2, 1, "ValueError: y")
+    ledger.close()
+    committed = list(read_lines(tmp_path / "ledger.jsonl"))
+    assert all(line.t is not None and before <= line.t <= time.time() * 1000 + 1 for line in committed)
+
+
 def test_readers_get_typed_lines_and_stop_at_a_damaged_one(tmp_path: Path) -> None:
     """reports, retry and status read through the same decoder as recovery: a count that
     is a float or a bool ends what they read, as it stops a resume."""
