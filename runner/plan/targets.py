@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from runner.plan.mltable import partition_problem, shown_block
 from runner.plan.references import MLTABLE, is_remote
 from runner.spec.binding import parse_reference
 from runner.spec.checks import Problem
@@ -149,24 +150,29 @@ def _reads_appended_rows(loaded: LoadedSpec, index: int) -> Iterator[Problem]:
 
 def _partition_format_v2(loaded: LoadedSpec, name: str, found: DatasetOnDisk) -> Iterator[Problem]:
     """v2 reads a table through its MLTable file: the partition columns come from its
-    extract_columns_from_partition_format transformation, not from the spec."""
+    transformations (runner/plan/mltable.py says which shape the mltable library loads),
+    not from the spec."""
     dataset = loaded.spec.datasets[name]
     assert dataset.partition_format
-    wanted = dataset.partition_format.lstrip("/")
     path = ("datasets", name, "partition_format")
     if dataset.kind == "file":
         yield (path, "a v2 parallel job reads files as a uri_folder, which has no partition columns: "
                      "leave partition_format out (or use --target azureml)")
         return
     if is_remote(dataset.path):
-        yield (path, "on azureml-v2 a remote table's MLTable decides its partition columns: put "
-                     f"`extract_columns_from_partition_format: {wanted}` in its transformations and leave "
-                     "partition_format out here (or use --target azureml)")
+        yield (path, "on azureml-v2 a remote table's MLTable decides its partition columns: give it "
+                     f"{shown_block(dataset.partition_format)} and leave partition_format out here "
+                     "(or use --target azureml)")
         return
     mltable = os.path.join(found.path, MLTABLE)
     if found.mltable is None:
         return  # the MLTable check above says it is missing
-    text = found.mltable.decode("utf-8")
-    if "extract_columns_from_partition_format" not in text or wanted not in text:
-        yield (path, f"azureml-v2 reads partition columns from {mltable}, which does not extract them: add "
-                     f"`- extract_columns_from_partition_format: '{wanted}'` to its transformations")
+    try:
+        text = found.mltable.decode("utf-8")
+    except UnicodeDecodeError:
+        yield (path, f"azureml-v2 reads partition columns from {mltable}, which is not UTF-8 text")
+        return
+    problem = partition_problem(text, dataset.partition_format)
+    if problem:
+        yield (path, f"azureml-v2 reads partition columns from {mltable}, which {problem}: its transformations "
+                     f"need {shown_block(dataset.partition_format)}")
