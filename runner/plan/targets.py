@@ -24,6 +24,15 @@ from runner.spec.diagnostics import SpecError, unique_sorted
 from runner.spec.load import LoadedSpec, diagnostic_at
 
 AZURE_TARGETS = ("azureml", "azureml-v2")
+# What a target's reference allows of a parallel_run field beyond the spec model's own
+# ranges (which hold what every target shares, up to int.max): (field, most, the key the
+# reference names). v2: the CLI (v2) parallel job YAML reference and "How to use parallel
+# job in pipeline" give retry_settings.timeout (0, 259200]; v1's ParallelRunConfig gives
+# run_invocation_timeout no upper bound.
+RANGES: dict[str, tuple[tuple[str, int, str], ...]] = {
+    "azureml": (),
+    "azureml-v2": (("run_invocation_timeout", 259200, "retry_settings.timeout"),),
+}
 _GLOB = re.compile(r"[*?[]")  # as the local engine reads a path (runner/local/partition/sources.py)
 
 
@@ -90,6 +99,10 @@ def _problems(loaded: LoadedSpec, target: str, datasets: Mapping[str, DatasetOnD
         if run.append_row_format != "text":
             yield ((*base, "append_row_format"), f"append_row_format '{run.append_row_format}' is the local "
                                                  "engine's own; Azure ML appends text rows")
+        for field, most, key in RANGES[target]:
+            value = getattr(run, field)
+            if isinstance(value, int) and value > most:
+                yield ((*base, field), f"{field} {value} is more than {target} allows ({key} at most {most})")
         if run.partition_keys:
             yield from _partitioned(loaded, index, target)
         if target == "azureml-v2" and len(step.inputs) > 1:
