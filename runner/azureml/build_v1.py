@@ -18,7 +18,7 @@ from azureml.data.dataset_consumption_config import DatasetConsumptionConfig
 from azureml.pipeline.core import PipelineData, PipelineParameter
 from azureml.pipeline.steps import ParallelRunConfig, ParallelRunStep
 
-from runner.azureml.sessions import Provisioned, V1Session
+from runner.azureml.sessions import PipelineV1, Provisioned, V1Session
 from runner.plan.references import MLTABLE
 
 
@@ -225,3 +225,31 @@ def _step(spec: dict[str, Any], built: Built, compute: Any, env: Environment, st
         arguments=[consume(a) if isinstance(a, dict) else a for a in spec["arguments"]] or None,
         allow_reuse=spec["allow_reuse"],
     )
+
+
+class _NoWrites:
+    """The session for a dry build: reads go through (the default datastore, a registered
+    dataset), uploads are skipped (their target folder is named by the listing alone)."""
+
+    def __init__(self, session: V1Session) -> None:
+        self._session = session
+        self.reads_data = False  # a dry build defines the datasets; it reads no data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+    def upload(self, store: Any, files: list[str], root: str, target: str) -> None:
+        return None
+
+
+def dry_pipeline(compiled: dict[str, Any], session: V1Session, ws: Any) -> PipelineV1:
+    """The steps built as `build` builds them, before anything is created: the compute
+    named (not made), the spec's datastores as SDK objects (not registered), no model
+    registered and nothing uploaded. What `V1Session.graph` checks before the apply writes."""
+    from azureml.data.azure_storage_datastore import AzureBlobDatastore
+
+    stores = {name: AzureBlobDatastore(ws, name, spec["container_name"], spec["account_name"])
+              for name, spec in compiled["datastores"].items()}
+    made = Provisioned(ws, compiled["compute"]["name"], stores, {})
+    built = build(compiled, _NoWrites(session), made)  # a V1Session but for its upload
+    return PipelineV1(built.steps, built.pipeline_parameters)

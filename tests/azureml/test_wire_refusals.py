@@ -53,3 +53,23 @@ def test_a_cluster_as_large_as_node_count_goes_on(project: Path, wire: Wire, max
     result = api.apply("specs/mnist.yaml", target="azureml-v2", environ={},
                        session=SessionV2(credential=WireCredential(), transport=WireTransport(wire)))
     assert result.status == "succeeded", result.note
+
+
+def test_v1_a_graph_the_sdk_refuses_is_refused_before_any_write(project: Path, wire: Wire,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's own graph checks (as the one that refused a chained input, issue 23.1) run
+    on a dry build before the apply creates anything: no model version, datastore or blob
+    is left behind. The SDK is made to refuse every graph here."""
+    from azureml.pipeline.core.builder import _PipelineGraphBuilder
+
+    def refuse(self: object, name: str, steps: object) -> None:
+        raise ValueError('Input "x" is expected to be consumed as a dataset but the output "x" is not promoted')
+
+    monkeypatch.setattr(_PipelineGraphBuilder, "construct", refuse)
+    ServiceV1(wire)
+    with pytest.raises(api.BackendError, match="is not promoted"):
+        api.apply("specs/mnist.yaml", target="azureml", environ={}, session=Session(auth=WireAuth()))
+    # Building any graph, the SDK first creates its built-in data types (AnyFile,
+    # AnyDirectory, ...) where the workspace lacks them; they hold nothing of the apply's.
+    types = [w for w in writes(wire) if w.startswith("POST ") and w.endswith("/DataTypes")]
+    assert types and [w for w in writes(wire) if w not in types] == []
