@@ -277,6 +277,7 @@ class AzureMLV2Backend(_AzureBackend[V2Session]):
         models = {name: REDACTED if isinstance(path, Secret) and not reveal else path
                   for name, path in (plan.steps[0].models if plan.steps else {}).items()}
         lines = describe.describe_v2(job, shared["compute"], shared["datastores"], shared["workspace"], models)
+        header += "".join(describe.file_differs(shared["datastores"], models))
         return Compiled(self.target, header + describe.dump(job.job), lines, job.job, job.stage)
 
     def _session(self) -> V2Session:

@@ -18,7 +18,7 @@ from azureml.data.dataset_consumption_config import DatasetConsumptionConfig
 from azureml.pipeline.core import PipelineData, PipelineParameter
 from azureml.pipeline.steps import ParallelRunConfig, ParallelRunStep
 
-from runner.azureml.sessions import Provisioned, V1Session
+from runner.azureml.sessions import PipelineV1, Provisioned, V1Session
 from runner.plan.references import MLTABLE
 
 
@@ -45,7 +45,10 @@ class Built:
     pipeline_parameters: dict[str, Any]  # what the variant submits
     models: dict[str, Any] = field(default_factory=dict)  # name -> registered Model
     model_paths: dict[str, str] = field(default_factory=dict)  # name -> local folder or file
-    outputs: dict[str, Any] = field(default_factory=dict)  # step name -> PipelineData
+    # step name -> its output: a PipelineData, or (read by a later step) the PipelineData
+    # promoted to a dataset, the one form the SDK lets a ParallelRunStep input consume.
+    outputs: dict[str, Any] = field(default_factory=dict)
+    read_later: set[str] = field(default_factory=set)  # steps whose output a later step reads
 
 
 def listing(path: str, skip: tuple[str, ...] = ()) -> tuple[str, list[str]]:
@@ -132,7 +135,9 @@ def build(compiled: dict[str, Any], session: V1Session, made: Provisioned) -> Bu
         value = datasets[default["dataset"]] if isinstance(default, dict) else default
         parameters[name] = PipelineParameter(name=name, default_value=value)
     built = Built(ws, [], parameters, datasets, {}, models,
-                  {name: spec["path"] for name, spec in compiled["models"].items()})
+                  {name: spec["path"] for name, spec in compiled["models"].items()},
+                  read_later={ref["step_output"] for step in compiled["steps"]
+                              for ref in step["inputs"] + step["side_inputs"] if "step_output" in ref})
     for spec in compiled["steps"]:
         built.steps.append(_step(spec, built, compute, env, stores, session))
     for name, value in compiled["submit"]["pipeline_parameters"].items():
@@ -148,7 +153,7 @@ def _consume(ref: dict[str, Any], built: Built, session: V1Session) -> Any:
         param = built.parameters[ref["parameter"]]
         return _mounted(DatasetConsumptionConfig(ref["input_name"], param), param.default_value)
     if "step_output" in ref:
-        return built.outputs[ref["step_output"]].as_dataset().as_named_input(ref["input_name"]).as_mount()
+        return built.outputs[ref["step_output"]].as_named_input(ref["input_name"]).as_mount()
     if "model" in ref:
         dataset = built.datasets.get(f"model:{ref['model']}")
         if dataset is None:  # the model's files, mounted so an argument can name their path
@@ -206,6 +211,10 @@ def _step(spec: dict[str, Any], built: Built, compute: Any, env: Environment, st
         store = stores.get(spec["output"]["datastore"] or "") or session.datastore(built.workspace,
                                                                                    spec["output"]["datastore"])
         output = PipelineData(name=spec["output"]["name"], datastore=store)
+        if spec["name"] in built.read_later:
+            # The SDK refuses (at submit, after the workspace is written to) an input read as
+            # a dataset from an output that the producing step did not promote.
+            output = output.as_dataset()
         built.outputs[spec["name"]] = output
     return ParallelRunStep(
         name=spec["name"],
@@ -216,3 +225,31 @@ def _step(spec: dict[str, Any], built: Built, compute: Any, env: Environment, st
         arguments=[consume(a) if isinstance(a, dict) else a for a in spec["arguments"]] or None,
         allow_reuse=spec["allow_reuse"],
     )
+
+
+class _NoWrites:
+    """The session for a dry build: reads go through (the default datastore, a registered
+    dataset), uploads are skipped (their target folder is named by the listing alone)."""
+
+    def __init__(self, session: V1Session) -> None:
+        self._session = session
+        self.reads_data = False  # a dry build defines the datasets; it reads no data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+    def upload(self, store: Any, files: list[str], root: str, target: str) -> None:
+        return None
+
+
+def dry_pipeline(compiled: dict[str, Any], session: V1Session, ws: Any) -> PipelineV1:
+    """The steps built as `build` builds them, before anything is created: the compute
+    named (not made), the spec's datastores as SDK objects (not registered), no model
+    registered and nothing uploaded. What `V1Session.graph` checks before the apply writes."""
+    from azureml.data.azure_storage_datastore import AzureBlobDatastore
+
+    stores = {name: AzureBlobDatastore(ws, name, spec["container_name"], spec["account_name"])
+              for name, spec in compiled["datastores"].items()}
+    made = Provisioned(ws, compiled["compute"]["name"], stores, {})
+    built = build(compiled, _NoWrites(session), made)  # a V1Session but for its upload
+    return PipelineV1(built.steps, built.pipeline_parameters)

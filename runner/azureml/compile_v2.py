@@ -303,10 +303,10 @@ def _node(plan: Plan, index: int, compute: str, base_dir: str, out: V2Job,
     if step.output:
         node["outputs"] = {input_name(step.output): f"${{{{parent.outputs.{input_name(step.output)}}}}}"}
     node["resources"] = {"instance_count": step.node_count}
-    if step_azure.process_count_per_node is not None:
-        node["max_concurrency_per_instance"] = step_azure.process_count_per_node
-    if not step.partition_keys:
-        node["mini_batch_size"] = value("mini_batch_size", component["mini_batch_size"])
+    # The component holds the parallel settings; the SDK copies to the node what it leaves
+    # unset (Parallel.__init__), so the node names only what is bound to a pipeline input.
+    if not step.partition_keys and value("mini_batch_size", None) is not None:
+        node["mini_batch_size"] = value("mini_batch_size", None)
     timeout = value("run_invocation_timeout", step.run_invocation_timeout)
     if timeout != step.run_invocation_timeout:
         node["retry_settings"] = {"max_retries": step.run_max_try - 1, "timeout": timeout}

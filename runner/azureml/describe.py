@@ -97,6 +97,22 @@ def describe_v2(job: V2Job, compute: ComputeSpec, datastores: dict[str, Datastor
     return lines
 
 
+def file_differs(datastores: dict[str, DatastoreSpec], models: dict[str, str]) -> list[str]:
+    """What `runner apply` does that the job file alone (`az ml job create -f`) does not:
+    the file's header says so, so the two stories are one (issue 23.7)."""
+    lines = ["# `runner apply` does more than this file:"]
+    if datastores:
+        lines.append(f"#   it registers the datastore(s) {', '.join(datastores)} first; `az ml job create` "
+                     "does not (register them before you submit this file);")
+    for name in models:
+        lines.append(f"#   it registers model {name} (a new version each apply), so Model.get_model_path("
+                     f"{name!r}) finds it as on v1; this file only passes its files as the custom_model "
+                     f"input model_{input_name(name)} (uploaded, not registered);")
+    lines.append("#   it uploads each step's code from a snapshot in the run folder (as `code snapshot` counts "
+                 "it); this file points at the source folder, which the CLI uploads by its own rules.")
+    return [line + "\n" for line in lines]
+
+
 def _flow(value: object) -> str:
     if isinstance(value, dict) and set(value) == {"dataset"}:
         return f"{{dataset: {value['dataset']}}}"

@@ -89,6 +89,13 @@ class Session:
         made = Pipeline(workspace=ws, steps=pipeline.steps)
         return Experiment(ws, experiment).submit(made, pipeline_parameters=pipeline.parameters or None)
 
+    def graph(self, ws: Any, pipeline: PipelineV1) -> None:
+        """Pipeline() builds the graph and checks its edges without submitting it (finalize,
+        which creates the modules, comes at submit)."""
+        from azureml.pipeline.core import Pipeline
+
+        Pipeline(workspace=ws, steps=pipeline.steps)
+
     def run_info(self, run: Any) -> dict[str, str]:
         return {"azure_run_id": run.id, "portal_url": run.get_portal_url()}
 

@@ -140,6 +140,10 @@ class V1Session(Session[PipelineV1], Protocol):
 
     def upload(self, store: Any, files: list[str], root: str, target: str) -> None: ...
 
+    # The pipeline's graph built as `submit` builds it (the SDK's own checks of the steps
+    # and their edges), creating nothing: run before anything is created.
+    def graph(self, ws: Any, pipeline: PipelineV1) -> None: ...
+
 
 @runtime_checkable
 class V2Session(Session[Any], Protocol):

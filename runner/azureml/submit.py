@@ -212,6 +212,8 @@ class Submission(Generic[P]):
     experiment: str
     pipeline: Callable[[Provisioned], P]
     wanted: list[Wanted]  # what to download once it succeeded
+    # What the SDK checks of the pipeline, run before anything is created (v1: its graph).
+    check: Callable[[Any], None] = lambda ws: None
 
 
 def submit(session: Session[P], submission: Submission[P], downloads: Path,
@@ -223,6 +225,7 @@ def submit(session: Session[P], submission: Submission[P], downloads: Path,
     ws = session.workspace(resources.workspace)
     check_cluster(session.existing_max_nodes(ws, resources.compute["name"]), resources.compute,
                   submission.node_counts)
+    submission.check(ws)
     run = session.submit(ws, submission.experiment, submission.pipeline(provision(session, ws, resources)))
     info = session.run_info(run)
     on_submitted(info)
@@ -245,15 +248,18 @@ def provision(session: Session[Any], ws: Any, resources: Resources) -> Provision
 def submission_v1(compiled: dict[str, Any], session: V1Session, wanted: list[Wanted]) -> Submission[PipelineV1]:
     """A compiled v1 pipeline (compile_v1.compile_v1): its steps are built (build_v1) once
     the compute, datastores and models they name are in the workspace."""
-    from runner.azureml.build_v1 import build
+    from runner.azureml.build_v1 import build, dry_pipeline
 
     def pipeline(made: Provisioned) -> PipelineV1:
         built = build(compiled, session, made)
         return PipelineV1(built.steps, built.pipeline_parameters)
 
+    def check(ws: Any) -> None:  # the SDK's graph checks, before the apply writes anything
+        session.graph(ws, dry_pipeline(compiled, session, ws))
+
     resources = Resources(compiled["workspace"], compiled["compute"], compiled["datastores"], compiled["models"])
     return Submission(resources, _node_counts(compiled), compiled["submit"]["experiment"], pipeline,
-                      wanted)
+                      wanted, check)
 
 
 def submission_v2(job_file: str, resources: Resources, session: V2Session,

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from runner.plan.mltable import partition_problem, shown_block
 from runner.plan.references import MLTABLE, is_remote
 from runner.spec.binding import parse_reference
 from runner.spec.checks import Problem
@@ -23,6 +24,15 @@ from runner.spec.diagnostics import SpecError, unique_sorted
 from runner.spec.load import LoadedSpec, diagnostic_at
 
 AZURE_TARGETS = ("azureml", "azureml-v2")
+# What a target's reference allows of a parallel_run field beyond the spec model's own
+# ranges (which hold what every target shares, up to int.max): (field, most, the key the
+# reference names). v2: the CLI (v2) parallel job YAML reference and "How to use parallel
+# job in pipeline" give retry_settings.timeout (0, 259200]; v1's ParallelRunConfig gives
+# run_invocation_timeout no upper bound.
+RANGES: dict[str, tuple[tuple[str, int, str], ...]] = {
+    "azureml": (),
+    "azureml-v2": (("run_invocation_timeout", 259200, "retry_settings.timeout"),),
+}
 _GLOB = re.compile(r"[*?[]")  # as the local engine reads a path (runner/local/partition/sources.py)
 
 
@@ -89,6 +99,10 @@ def _problems(loaded: LoadedSpec, target: str, datasets: Mapping[str, DatasetOnD
         if run.append_row_format != "text":
             yield ((*base, "append_row_format"), f"append_row_format '{run.append_row_format}' is the local "
                                                  "engine's own; Azure ML appends text rows")
+        for field, most, key in RANGES[target]:
+            value = getattr(run, field)
+            if isinstance(value, int) and value > most:
+                yield ((*base, field), f"{field} {value} is more than {target} allows ({key} at most {most})")
         if run.partition_keys:
             yield from _partitioned(loaded, index, target)
         if target == "azureml-v2" and len(step.inputs) > 1:
@@ -149,24 +163,29 @@ def _reads_appended_rows(loaded: LoadedSpec, index: int) -> Iterator[Problem]:
 
 def _partition_format_v2(loaded: LoadedSpec, name: str, found: DatasetOnDisk) -> Iterator[Problem]:
     """v2 reads a table through its MLTable file: the partition columns come from its
-    extract_columns_from_partition_format transformation, not from the spec."""
+    transformations (runner/plan/mltable.py says which shape the mltable library loads),
+    not from the spec."""
     dataset = loaded.spec.datasets[name]
     assert dataset.partition_format
-    wanted = dataset.partition_format.lstrip("/")
     path = ("datasets", name, "partition_format")
     if dataset.kind == "file":
         yield (path, "a v2 parallel job reads files as a uri_folder, which has no partition columns: "
                      "leave partition_format out (or use --target azureml)")
         return
     if is_remote(dataset.path):
-        yield (path, "on azureml-v2 a remote table's MLTable decides its partition columns: put "
-                     f"`extract_columns_from_partition_format: {wanted}` in its transformations and leave "
-                     "partition_format out here (or use --target azureml)")
+        yield (path, "on azureml-v2 a remote table's MLTable decides its partition columns: give it "
+                     f"{shown_block(dataset.partition_format)} and leave partition_format out here "
+                     "(or use --target azureml)")
         return
     mltable = os.path.join(found.path, MLTABLE)
     if found.mltable is None:
         return  # the MLTable check above says it is missing
-    text = found.mltable.decode("utf-8")
-    if "extract_columns_from_partition_format" not in text or wanted not in text:
-        yield (path, f"azureml-v2 reads partition columns from {mltable}, which does not extract them: add "
-                     f"`- extract_columns_from_partition_format: '{wanted}'` to its transformations")
+    try:
+        text = found.mltable.decode("utf-8")
+    except UnicodeDecodeError:
+        yield (path, f"azureml-v2 reads partition columns from {mltable}, which is not UTF-8 text")
+        return
+    problem = partition_problem(text, dataset.partition_format)
+    if problem:
+        yield (path, f"azureml-v2 reads partition columns from {mltable}, which {problem}: its transformations "
+                     f"need {shown_block(dataset.partition_format)}")

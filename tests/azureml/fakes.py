@@ -108,6 +108,9 @@ class RecordingSession(Session):
         self.calls.append(("existing_max_nodes", name))
         return self.max_nodes
 
+    def graph(self, ws: Any, pipeline: Any) -> None:  # offline: no default datastore to read
+        self.calls.append(("graph", len(pipeline.steps)))
+
     def status(self, ws: Any, experiment: str, run_id: str) -> str:
         self.calls.append(("status", experiment, run_id))
         return self.service_status

@@ -17,8 +17,11 @@ _VOLATILE = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # uuids (runs, snapshots, datasets)
     r"|\b\d{6}T\d{6}-[0-9a-f]{8}\b"  # LocalUpload/<time>-<random>
     r"|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?"  # times
-    r"|(?<![0-9a-zA-Z])[0-9a-f]{8,64}(?![0-9a-zA-Z])"  # node ids, listing digests, hashes
-    r"|\b\d{10}\b"  # epoch seconds
+    # hashes and digests by their lengths, other hex ids by a letter in them: a number
+    # ("10485760", a size) is kept, so a changed number shows in the diff (issue 23.5)
+    r"|(?<![0-9a-zA-Z])(?:[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32}|[0-9a-f]{16}|(?=[0-9]*[a-f])[0-9a-f]{8,64})"
+    r"(?![0-9a-zA-Z])"
+    r"|\b1[789]\d{8}\b"  # epoch seconds (2023-2033)
     r"|\.runner/runs/[^/\"' ]+"  # the run folder's name (holds its start time)
     r"|/tmp/[^\"' ]+?/(?=specs|entry_scripts|data|models|\.runner)",  # the test's project folder
 )
@@ -28,22 +31,30 @@ def normalise(value: Any) -> Any:
     seen: dict[str, str] = {}
 
     def token(match: re.Match[str]) -> str:
-        text = match.group(0)
+        return named(match.group(0))
+
+    def named(text: str) -> str:
         if text not in seen:
             kind = "run" if text.startswith(".runner") else "project/" if text.startswith("/tmp/") else "id"
             seen[text] = f"<{kind}{len(seen) + 1}>" if kind == "id" else f"<{kind}>"
         return seen[text]
 
-    def walk(item: Any) -> Any:
+    def walk(item: Any, key: str = "") -> Any:
         if isinstance(item, dict):
-            return {_VOLATILE.sub(token, k): walk(v) for k, v in item.items()}
+            return {_VOLATILE.sub(token, k): walk(v, k) for k, v in item.items()}
         if isinstance(item, list):
-            return [walk(v) for v in item]
+            return [walk(v, key) for v in item]
+        if isinstance(item, str) and key.lower().endswith("id") and _is_hex_id(item):
+            return named(item)  # a node id may be digits only
         if isinstance(item, str):
             return _VOLATILE.sub(token, item)
         return item
 
     return walk(value)
+
+
+def _is_hex_id(text: str) -> bool:
+    return 8 <= len(text) <= 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def check(name: str, value: Any) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from azure.core.credentials import AccessToken
 
 from tests.azureml.azurite import ACCOUNT, KEY
+from tests.azureml.contract_v2 import component_problems, settings_problems
 from tests.azureml.service_v1 import ARM, ServiceV1, LOCATION, RG, WS, WS_ID, compute, not_found, workspace
 from tests.azureml.wire import SUBSCRIPTION, Reply, Request, Wire, jwt
 
@@ -24,6 +25,12 @@ class WireCredential:
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         audience = scopes[0].removesuffix("/.default") if scopes else ""
         return AccessToken(jwt(aud=audience), int(time.time()) + 3600)
+
+
+def refused(problems: list[str]) -> Reply:
+    """The service's answer to a body it does not accept."""
+    return Reply(400, {"error": {"code": "UserError", "message": "; ".join(problems),
+                                 "details": [], "innerError": {"code": "BadArgument"}}})
 
 
 class ServiceV2:
@@ -115,6 +122,9 @@ class ServiceV2:
 
     def version_put(self, request: Request, match: re.Match[str]) -> Reply:
         kind, name, version = match["kind"], match["name"], match["version"]
+        spec = request.json()["properties"].get("componentSpec") if kind == "components" else None
+        if spec is not None and spec.get("type") == "parallel" and component_problems(spec):
+            return refused(component_problems(spec))
         defaults: dict[str, Any] = {"tags": {}, "properties": {}, "isAnonymous": False, "isArchived": False}
         if kind == "models":
             defaults["flavors"] = {}
@@ -153,6 +163,10 @@ class ServiceV2:
 
     def job_put(self, request: Request, match: re.Match[str]) -> Reply:
         body = request.json()
+        problems = [f"jobs.{name}.{p}" for name, node in body["properties"].get("jobs", {}).items()
+                    if node.get("type") == "parallel" for p in settings_problems(node)]
+        if problems:
+            return refused(problems)
         self.job_bodies.append(body)
         properties = {**body["properties"], "status": "NotStarted",
                       "services": {"Studio": {"endpoint": f"https://ml.azure.com/runs/{match['name']}?wsid={ARM}",

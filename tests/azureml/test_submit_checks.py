@@ -127,7 +127,7 @@ def test_a_v1_snapshot_above_azures_file_limit_is_refused_first(project: Path,
     for i in range(2001 - len(list_code(str(project)).files)):
         (project / "notes" / f"{i}.txt").write_text("")
     session = RecordingSession()
-    with pytest.raises(api.RunError, match="the code snapshot of .: 2001 files are above Azure ML's 2000-file "
+    with pytest.raises(api.RunError, match="the code snapshot of .: 2,001 files are above Azure ML's 2,000-file "
                                            "snapshot limit"):
         api.apply("specs/mnist.yaml", target="azureml", environ={}, session=session)
     assert session.calls == []

@@ -245,5 +245,5 @@ def test_a_step_reads_the_output_of_the_step_before(project: Path) -> None:
     first, second = built.steps
     [consumed] = second._inputs
     assert isinstance(consumed, PipelineOutputFileDataset) and consumed.name == "first_out"
-    assert consumed._pipeline_data is first._output[0]
+    assert consumed._pipeline_data is first._output[0]._pipeline_data  # promoted: the SDK needs it so
     assert second._output[0].name == "second_out"

@@ -265,3 +265,22 @@ def test_every_model_is_a_model_input(project: Path, tmp_path: Path) -> None:
         model = node.inputs["model_clf"]._data
         assert model.type == "custom_model" and (tmp_path / model.path).resolve() == project / "models" / "tabular"
         assert node.component.inputs["model_clf"].type == "custom_model"
+
+
+def test_the_job_file_says_what_apply_does_besides_and_repeats_nothing(project: Path, tmp_path: Path) -> None:
+    """Issue 23.7: `plan --out job.yaml` and `apply` are one story: the file's header says what
+    apply does that `az ml job create -f` does not, and the node does not repeat the parallel
+    settings its inline component holds (the SDK copies them to the node, as it sends them)."""
+    job, compiled = loaded_job("specs/mnist.yaml", tmp_path)
+    header = [line for line in compiled.text.splitlines() if line.startswith("#")]
+    assert any("registers the datastore(s) mnist_datastore first" in line for line in header)
+    assert any("registers model mnist-prs (a new version each apply)" in line and
+               "custom_model input model_mnist_prs (uploaded, not registered)" in line for line in header)
+    node = compiled.data["jobs"]["predict_digits_mnist"]
+    assert "max_concurrency_per_instance" not in node and node["component"]["max_concurrency_per_instance"] == 2
+    assert node["mini_batch_size"] == "${{parent.inputs.batch_size_param}}"  # bound: the node's own
+    loaded = job.jobs["predict_digits_mnist"]
+    assert loaded.max_concurrency_per_instance == 2  # what the SDK sends, from the component
+    unbound = loaded_job("specs/tabular.azure.yaml", tmp_path)[1].data["jobs"]
+    [(name, tabular)] = unbound.items()
+    assert "mini_batch_size" not in tabular and tabular["component"]["mini_batch_size"]

@@ -111,3 +111,20 @@ def test_the_tabular_spec_reaches_the_service(project: Path, wire: Wire, azurite
     assert any(n.endswith("part-0.csv") for n in azurite.blobs("azureml-blobstore-ws"))
     output = result.run.path / "score-rows" / "outputs"
     assert [p.read_text() for p in output.rglob("scores.txt")] == ["0 north 0.25\n"]
+
+
+def test_a_step_reading_the_step_befores_output_is_submitted(project: Path, wire: Wire) -> None:
+    """Issue 23.1: the SDK refused the chained input client-side (`the output "first_out"
+    is not promoted to a dataset`), after the apply had written to the workspace."""
+    from tests.azureml.test_v1_objects import TWO_STEPS
+
+    service = ServiceV1(wire)
+    (project / "two.yaml").write_text(TWO_STEPS)
+    (project / "config.json").write_text((project / "specs" / "config.json").read_text())
+    result = api.apply("two.yaml", target="azureml", environ={}, session=Session(auth=WireAuth()))
+    assert result.status == "succeeded", result.note
+    [sent] = service.graphs.values()
+    first, second = sent["Graph"]["ModuleNodes"]
+    edges = [(e["SourceOutputPort"]["NodeId"], e["SourceOutputPort"]["PortName"], e["DestinationInputPort"]["NodeId"])
+             for e in sent["Graph"]["Edges"] if e["SourceOutputPort"].get("NodeId")]
+    assert (first["Id"], "first_out", second["Id"]) in edges

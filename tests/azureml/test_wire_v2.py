@@ -92,3 +92,23 @@ def test_the_tabular_spec_reaches_the_service(project: Path, wire: Wire) -> None
     assert node(sent)["input_data"].startswith("${{inputs.")
     output = result.run.path / "score-rows" / "outputs"
     assert [p.read_text() for p in output.rglob("scores.txt")] == ["0 north 0.25\n"]
+
+
+def test_a_step_reading_the_step_befores_output_is_submitted(project: Path, wire: Wire) -> None:
+    """Issue 23.1, the v2 side: the second node reads the first node's output folder by
+    binding (on v2 an append_row output is one file, so the first step writes a folder)."""
+    from tests.azureml.test_v1_objects import TWO_STEPS
+
+    service = ServiceV2(wire)
+    first = "parallel_run: {entry_script: entry_scripts/digit_identification.py}\n  - name: second"
+    summary = "parallel_run: {entry_script: entry_scripts/digit_identification.py, output_action: summary_only}\n" \
+        "  - name: second"
+    (project / "two.yaml").write_text(TWO_STEPS.replace(first, summary))
+    (project / "config.json").write_text((project / "specs" / "config.json").read_text())
+    result = api.apply("two.yaml", target="azureml-v2", environ={}, session=session(wire))
+    assert result.status == "succeeded", result.note
+    [sent] = service.job_bodies
+    jobs = sent["properties"]["jobs"]
+    assert set(jobs) == {"first", "second"}
+    assert jobs["second"]["inputs"][jobs["second"]["input_data"][len("${{inputs."):-2]] == \
+        {"job_input_type": "literal", "value": "${{parent.jobs.first.outputs.first_out}}"}

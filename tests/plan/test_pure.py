@@ -12,6 +12,7 @@ import pytest
 
 import runner.plan
 from runner.inputs.checks import datasets_on_disk
+from runner.plan.mltable import mltable_text
 from runner.plan.plan import build_plan
 from runner.plan.targets import DatasetOnDisk, check_target
 from runner.spec.diagnostics import SpecError
@@ -99,8 +100,8 @@ def test_the_target_checks_read_what_they_are_handed_not_the_disk(write) -> None
     assert "put an MLTable file in this folder" in _refusals(loaded, DatasetOnDisk(folder, True, True))[0]
     assert "an MLTable folder, not one file" in _refusals(loaded, DatasetOnDisk(folder, exists=True))[0]
     without = DatasetOnDisk(folder, True, True, has_mltable=True, mltable=b"paths: [{pattern: ./*.csv}]\n")
-    assert "data/rows/MLTable, which does not extract them" in _refusals(loaded, without)[0]
-    with_columns = b"transformations:\n  - extract_columns_from_partition_format: '{region}/*.csv'\n"
+    assert "data/rows/MLTable, which has no transformations" in _refusals(loaded, without)[0]
+    with_columns = mltable_text("{region}/*.csv").encode()
     check_target(loaded, "azureml-v2", {"rows": DatasetOnDisk(folder, True, True, True, with_columns)})
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from runner import api
+from runner.plan.mltable import mltable_text
 from runner.spec.diagnostics import SpecError
 
 SPEC = """
@@ -158,12 +159,25 @@ def test_v2_carries_partition_format_only_through_the_mltable(write, tmp_path) -
         "      partition_keys: [clinic]\n"
     [found] = errors(write, text, "azureml-v2")
     assert found.startswith("s.yaml:6:61 datasets.rows.partition_format: azureml-v2 reads partition columns from "
-                            "data/rows/MLTable, which does not extract them: add `- extract_columns_from_partition_"
-                            "format: '{clinic}/{name}.csv'` to its transformations")
+                            "data/rows/MLTable, which has no transformations: its transformations need "
+                            "`include_path_column: true` on its read step and `- extract_columns_from_partition_"
+                            "format: {partition_format: '/{clinic}/{name}.csv'}`")
     api.plan("s.yaml", target="azureml")
+    # The string form validate used to recommend: the mltable library refuses it (issue 23.2).
     (tmp_path / "data" / "rows" / "MLTable").write_text(
         "paths: [{pattern: ./**/*.csv}]\ntransformations:\n"
+        "  - read_delimited: {delimiter: ',', include_path_column: true}\n"
         "  - extract_columns_from_partition_format: '{clinic}/{name}.csv'\n")
+    [found] = errors(write, text, "azureml-v2")
+    assert "a value the mltable library refuses" in found
+    # The mapping without the path column: it loads, every clinic empty.
+    (tmp_path / "data" / "rows" / "MLTable").write_text(
+        "paths: [{pattern: ./**/*.csv}]\ntransformations:\n"
+        "  - read_delimited: {delimiter: ','}\n"
+        "  - extract_columns_from_partition_format: {partition_format: '/{clinic}/{name}.csv'}\n")
+    [found] = errors(write, text, "azureml-v2")
+    assert "reads no path column (include_path_column: true)" in found
+    (tmp_path / "data" / "rows" / "MLTable").write_text(mltable_text("/{clinic}/{name}.csv"))
     api.plan("s.yaml", target="azureml-v2")
     remote = text.replace("path: data/rows/,", "path: 'azureml:rows:1',")
     [found] = errors(write, remote, "azureml-v2")
@@ -171,3 +185,20 @@ def test_v2_carries_partition_format_only_through_the_mltable(write, tmp_path) -
     files = SPEC.replace("path: data/images/}", "path: data/images/, partition_format: '/{day}/{name}.png'}")
     [found] = errors(write, files, "azureml-v2")
     assert "a v2 parallel job reads files as a uri_folder, which has no partition columns" in found
+
+
+def test_each_target_refuses_what_its_reference_does_not_allow(write) -> None:
+    """Issue 23.3: v2's retry_settings.timeout is (0, 259200] (the CLI v2 parallel job
+    reference); the spec model's own range is only > 0, which local and v1 keep."""
+    text = SPEC.replace("entry_script: score.py", "entry_script: score.py\n      run_invocation_timeout: 300000")
+    [found] = errors(write, text, "azureml-v2")
+    assert found.startswith("s.yaml:21:31 steps[0].parallel_run.run_invocation_timeout: run_invocation_timeout "
+                            "300000 is more than azureml-v2 allows (retry_settings.timeout at most 259200)")
+    api.plan("s.yaml", target="azureml")
+    write("s.yaml", SPEC.replace("entry_script: score.py", "entry_script: score.py\n      run_invocation_timeout: 259200"))
+    api.plan("s.yaml", target="azureml-v2")
+    # int.max, the references' upper bound of the thresholds and tries, is the spec model's own.
+    big = SPEC.replace("entry_script: score.py", "entry_script: score.py\n      error_threshold: 2147483648")
+    for target in ("azureml", "azureml-v2"):
+        [found] = errors(write, big, target)
+        assert found.endswith("error_threshold: Input should be less than or equal to 2147483647")
