@@ -214,6 +214,9 @@ def main() -> None:
     # PYTHONDONTWRITEBYTECODE, so every fresh command would otherwise compile the sources.
     for package in ("runner", "bench"):
         compileall.compile_dir(str(REPO / package), quiet=1)
+    # No end-of-run report: its writer is a detached process (~1-2 s of CPU with matplotlib)
+    # that would run on beside the next contender's timed run. Its own cost is in bench/README.md.
+    os.environ["RUNNER_REPORT"] = "0"
     started, load_before = time.perf_counter(), os.getloadavg()[0]
     result = BENCHMARKS[args.name][0](args)
     result["command"] = "python -m bench " + shlex.join(sys.argv[1:])

@@ -68,18 +68,18 @@ def _counts(step: StepData) -> dict[str, str]:
     ok = sum(1 for line in lines if line.status == "ok")
     total = record.mini_batches
     counts = {
-        "mini-batches": f"{ok} succeeded, {len(lines) - ok} failed" + (f" of {total}" if total is not None else ""),
-        "items": f"{sum(line.ok for line in lines)} succeeded, {sum(line.failed for line in lines)} failed"
-                 + (f" of {record.items}" if record.items is not None else ""),
-        "retried": f"{sum(1 for line in lines if line.tries > 1)} mini-batches needed more than one try "
-                   f"({sum(max(0, line.tries - 1) for line in lines)} tries again)",
+        "mini-batches": f"{ok:,} succeeded, {len(lines) - ok:,} failed" + (f" of {total:,}" if total is not None else ""),
+        "items": f"{sum(line.ok for line in lines):,} succeeded, {sum(line.failed for line in lines):,} failed"
+                 + (f" of {record.items:,}" if record.items is not None else ""),
+        "retried": f"{sum(1 for line in lines if line.tries > 1):,} mini-batches needed more than one try "
+                   f"({sum(max(0, line.tries - 1) for line in lines):,} tries again)",
     }
     if step.progress is not None:
-        counts["worker restarts"] = str(step.progress.worker_restarts)
-        counts["rows written"] = str(step.progress.rows_written)
+        counts["worker restarts"] = f"{step.progress.worker_restarts:,}"
+        counts["rows written"] = f"{step.progress.rows_written:,}"
     kept = sum(1 for line in lines if line.gen < record.attempt)
     if record.attempt:
-        counts["reused"] = f"{kept} mini-batches kept from earlier attempts (retry {record.attempt})"
+        counts["reused"] = f"{kept:,} mini-batches kept from earlier attempts (retry {record.attempt})"
     if record.reused_from:
         counts["reused"] = f"the whole step: the output of run {record.reused_from}"
     return counts
@@ -91,9 +91,9 @@ def _recorded(step: StepData) -> dict[str, str]:
     if progress is None:
         return {"counts": "not recorded here: see Azure ML studio"}
     batches, items = progress.mini_batches, progress.items
-    return {"mini-batches": f"{batches.succeeded} succeeded, {batches.failed} failed of {batches.total}",
-            "items": f"{items.succeeded} succeeded, {items.failed} failed"
-                     + (f" of {items.total}" if items.total is not None else "")}
+    return {"mini-batches": f"{batches.succeeded:,} succeeded, {batches.failed:,} failed of {batches.total:,}",
+            "items": f"{items.succeeded:,} succeeded, {items.failed:,} failed"
+                     + (f" of {items.total:,}" if items.total is not None else "")}
 
 
 def _thresholds(step: StepData) -> dict[str, str]:

@@ -180,7 +180,7 @@ def _busy_image(ax: Axes, step: StepData, timed: list[LedgerLine], start: float,
             failed_at.add((row[line.worker], column))
     image = ax.imshow(np.clip(busy / width, 0, 1), aspect="auto", cmap="Blues", vmin=0, vmax=1,
                       extent=(0, TIMELINE_BINS * width, len(row) - 0.5, -0.5), interpolation="nearest")
-    ax.figure.colorbar(image, ax=ax, label="share of the time in run()")
+    ax.figure.colorbar(image, ax=ax, label="share of time in run()")
     if failed_at:
         ax.scatter([(column + 0.5) * width for _, column in failed_at], [y for y, _ in failed_at], c=FAILED,
                    marker="x", s=20, label="failed mini-batch")
