@@ -38,15 +38,19 @@ def _git(*args: str, cwd: Path) -> None:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    make_files(tmp_path / "data", 20)
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "score.py").write_text(SCRIPT)
-    (tmp_path / "spec.yaml").write_text(SPEC)
-    (tmp_path / ".gitignore").write_text(".runner/\ndata/\n")
-    _git("init", "-q", "-b", "main", cwd=tmp_path)
-    _git("add", ".", cwd=tmp_path)
-    _git("commit", "-q", "-m", "spec", cwd=tmp_path)
-    return tmp_path
+    return _committed(tmp_path, {"code/score.py": SCRIPT, "spec.yaml": SPEC})
+
+
+def _committed(root: Path, files: dict[str, str]) -> Path:
+    """`files` and 20 input files under data/ (which git ignores), in a repository's first commit."""
+    make_files(root / "data", 20)
+    for rel, text in {**files, ".gitignore": ".runner/\ndata/\n"}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    _git("init", "-q", "-b", "main", cwd=root)
+    _git("add", ".", cwd=root)
+    _git("commit", "-q", "-m", "first", cwd=root)
+    return root
 
 
 def test_plan_against_head_reports_each_change_where_it_is_written(repo: Path) -> None:
@@ -147,19 +151,9 @@ SPECS_SPEC = SPEC.replace("path: data/", "path: ../data/").replace("source_direc
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """specs/job.yaml and a variant over ../code and ../data (data not in git), committed."""
-    make_files(tmp_path / "data", 20)
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "score.py").write_text(SCRIPT)
-    (tmp_path / "code" / "helpers.py").write_text("X = 1\n")
-    (tmp_path / "specs").mkdir()
-    (tmp_path / "specs" / "job.yaml").write_text(SPECS_SPEC)
-    (tmp_path / "specs" / "job.small.yaml").write_text(
-        "extends: job.yaml\nsteps:\n  - name: score\n    parallel_run:\n      mini_batch_size: 2\n")
-    (tmp_path / ".gitignore").write_text(".runner/\ndata/\n")
-    _git("init", "-q", "-b", "main", cwd=tmp_path)
-    _git("add", ".", cwd=tmp_path)
-    _git("commit", "-q", "-m", "specs", cwd=tmp_path)
-    return tmp_path
+    variant = "extends: job.yaml\nsteps:\n  - name: score\n    parallel_run:\n      mini_batch_size: 2\n"
+    return _committed(tmp_path, {"code/score.py": SCRIPT, "code/helpers.py": "X = 1\n", "specs/job.yaml": SPECS_SPEC,
+                                 "specs/job.small.yaml": variant})
 
 
 def test_a_commit_that_touches_only_the_entry_script_is_a_change(project: Path) -> None:
