@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from runner.runs.folder import (LATEST, Ambiguous, RunFolder, StepFolder, find_run, is_worker_log, list_runs, no_links,
                                 pid_alive)
@@ -52,6 +53,25 @@ def driver_alive(folder: RunFolder, pid: int | None) -> bool:
         return False
     held = lock_held(folder)
     return True if held is None else held
+
+
+# `lock_held` takes the lock for a few microseconds; a driver starting at that instant
+# waits this long rather than taking the asker for another driver (a real one holds the
+# lock for its whole run).
+LOCK_GRACE = 0.5
+
+
+def take_lock(handle: IO[str]) -> bool:
+    """The run's lock, for a driver: False where another driver holds it."""
+    deadline = time.monotonic() + LOCK_GRACE
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
 
 
 def lock_held(folder: RunFolder) -> bool | None:

@@ -62,3 +62,22 @@ def test_a_killed_driver_whose_pid_was_reused_is_resumed(tmp_path: Path, other_p
     resumed = cli("resume", run.id, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "succeeded" in resumed.stderr
+
+
+def test_a_driver_waits_out_a_status_probe_but_not_another_driver(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`status` asks by taking the lock for an instant: a driver starting then takes the
+    probe for another driver unless it waits; another driver's lock is held for good."""
+    import threading
+
+    from runner.runs import inspect
+
+    lock = tmp_path / ".lock"
+    lock.touch()
+    with open(lock, "rb") as probe, open(lock, "a") as driver:
+        fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        monkeypatch.setattr(inspect, "LOCK_GRACE", 0.05)
+        assert not inspect.take_lock(driver)  # held past the grace: another driver
+        monkeypatch.setattr(inspect, "LOCK_GRACE", 30.0)
+        threading.Timer(0.05, fcntl.flock, (probe, fcntl.LOCK_UN)).start()
+        assert inspect.take_lock(driver)  # the probe let go within the grace

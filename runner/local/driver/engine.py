@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
-import json
 import os
 import resource
 import signal
@@ -26,18 +24,19 @@ from runner.local import job as jobs
 from runner.local.driver import report_writer
 from runner.local.driver import snapshot as snapshots
 from runner.local.driver.checks import PreflightError, hide_secrets, thresholds, within
-from runner.local.driver.supervisor import Slot, Supervisor, Task
+from runner.local.driver.supervisor import Supervisor, Task
+from runner.local.driver.workers import model_dir, worker_config, worker_env
 from runner.local.output.ledger import Ledger
 from runner.local.output.reports import OutputError, finish_parquet, staged_output, write_reports
 from runner.local.partition.descriptors import DescriptorError, encode, task_fields
 from runner.local.partition.identity import shown
 from runner.local.partition.sources import Partitioner
 from runner.local.progress.tracker import Progress
-from runner.local.protocol import WorkerConfig
 from runner.local.reuse.fingerprint import find_reusable, fingerprint, link_outputs, parts
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted
-from runner.runs.folder import RunFolder, StepFolder, list_runs, no_links, worker_name
+from runner.runs.folder import RunFolder, StepFolder, list_runs, no_links
+from runner.runs.inspect import take_lock
 from runner.runs.outcome import RunError, RunResult, StepResult
 from runner.runs.records import JobRecord, RecordError, StepRecord, StepSummary
 from runner.runs.status import Status
@@ -79,11 +78,9 @@ def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None,
         lock = open(run.lock, "a", opener=no_links)  # noqa: SIM115 - held for the whole run
     except OSError as exc:  # nothing ran, nothing changed
         raise file_system_error(exc) from exc
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
+    if not take_lock(lock):
         lock.close()
-        raise RunBusy(f"run {run.id} is being run by another driver") from exc
+        raise RunBusy(f"run {run.id} is being run by another driver")
     try:
         if prepare is not None:
             prepare()
@@ -232,8 +229,8 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         workers=min(jobs.workers(job), total - ledger.recovered), per_node=job.process_count_per_node or 1,
         tasks=_tasks(folder, ledger, job.kind),
         ledger=ledger, run_max_try=job.run_max_try, timeout=float(job.run_invocation_timeout),
-        thresholds=thresholds(job, total), worker_config=lambda slot: _worker_config(job, folder, output, slot),
-        worker_env=_worker_env(job, _model_dir(job, folder)), log=log, interrupted=lambda: stop.requested,
+        thresholds=thresholds(job, total), worker_config=lambda slot: worker_config(job, folder, output, slot),
+        worker_env=worker_env(job, model_dir(job, folder)), log=log, interrupted=lambda: stop.requested,
         tick=progress.tick, event=_events(folder))
     try:
         outcome = supervisor.run()
@@ -359,53 +356,6 @@ def _skipped_warning(step: str, skipped: list[str], folder: StepFolder, stream: 
     message = f"warning: {step}: skipped {len(skipped)} inputs that are not regular files: {names}"
     _driver_log(folder)(message)
     print(message, file=stream)
-
-
-def _worker_config(job: StepPlan, folder: StepFolder, output: str | None, slot: Slot) -> WorkerConfig:
-    output_dir = os.path.dirname(output) if output else str(folder.outputs / (job.output or "default"))
-    os.makedirs(output_dir, exist_ok=True)
-    scratch = folder.scratch(slot.node, slot.process)
-    scratch.mkdir(parents=True, exist_ok=True)
-    paths = {stream: folder.user_log(stream, slot.node, slot.process)
-             for stream in ("stdout", "stderr", "entry_script_log")}
-    for path in paths.values():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    code = snapshots.in_snapshot(job, folder)  # workers import from, and run in, the run's copy of the code
-    return WorkerConfig(
-        entry_script=code.entry_script, source_directory=code.source_directory, working_dir=code.source_directory,
-        arguments=[a.value for a in job.arguments], logging_level=job.logging_level, inputs=list(job.inputs),
-        kind=job.kind, output_action=job.output_action, row_format=job.row_format, minibatches=str(folder.minibatches),
-        stdout=str(paths["stdout"]), stderr=str(paths["stderr"]), log_file=str(paths["entry_script_log"]),
-        env={"RUNNER_WORKER": str(slot.index),
-             "RUNNER_AGENT_NAME": worker_name(slot.node, slot.process).replace("/", "."),
-             "RUNNER_OUTPUT_DIR": output_dir, "RUNNER_LOG_DIR": str(folder.user_logs),
-             "RUNNER_WORKING_DIR": str(scratch)})
-
-
-def _model_dir(job: StepPlan, folder: StepFolder) -> str:
-    """The layout azureml-core's Model.get_model_path reads offline, which our stand-in
-    reads too: $AML_APP_ROOT/azureml-models/<name>/<version>/<one entry>, the entry here
-    a link to the spec's model file or folder. Returns AML_APP_ROOT."""
-    root = folder.models
-    for name, path in job.models.items():
-        version = root / name / "1"
-        link = version / os.path.basename(os.path.normpath(path))
-        if link.is_symlink():
-            continue
-        version.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(path, target_is_directory=os.path.isdir(path))
-    return str(folder.path)
-
-
-def _worker_env(job: StepPlan, app_root: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["AML_APP_ROOT"] = app_root
-    env["AZUREML_MODEL_DIR"] = os.path.join(app_root, StepFolder(Path(app_root)).models.name)
-    env.update(job.environment_variables)
-    env["RUNNER_MODELS"] = json.dumps(job.models)
-    env["RUNNER_SIDE_INPUTS"] = json.dumps(jobs.side_inputs(job))
-    env.setdefault("PYTHONHASHSEED", "0")
-    return env
 
 
 def _events(folder: StepFolder) -> Callable[[dict[str, object]], None]:
