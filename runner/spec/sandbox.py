@@ -266,7 +266,12 @@ def budget(sandbox: _Sandbox, seconds: float | None = None) -> Iterator[None]:
 
 class _Watchdog:
     """Signals the thread that made it once that thread has used `seconds` of its own CPU
-    time. A process-wide timer (ITIMER_VIRTUAL) would fire early while other threads work."""
+    time, and again every AGAIN seconds of it until stopped: an exception the handler
+    raises while Python runs a gc callback or a __del__ is printed and dropped, not raised
+    in the template. A process-wide timer (ITIMER_VIRTUAL) would fire early while other
+    threads work."""
+
+    AGAIN = 0.25
 
     def __init__(self, seconds: float) -> None:
         self._target = threading.get_ident()
@@ -275,7 +280,7 @@ class _Watchdog:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         if not hasattr(time, "pthread_getcpuclockid"):  # macOS: no other thread's clock to read
-            signal.setitimer(signal.ITIMER_VIRTUAL, seconds)  # the process's: other threads count
+            signal.setitimer(signal.ITIMER_VIRTUAL, seconds, self.AGAIN)  # the process's: other threads count
             return
         self._clock = time.pthread_getcpuclockid(self._target)
         self._limit = time.clock_gettime(self._clock) + seconds
@@ -290,7 +295,7 @@ class _Watchdog:
                 with self._lock:
                     if self._armed:
                         signal.pthread_kill(self._target, signal.SIGVTALRM)
-                return
+                self._limit = time.clock_gettime(self._clock) + self.AGAIN
 
     def stop(self) -> None:
         # Disarmed under the lock, so no signal is sent once the handler is put back.

@@ -102,6 +102,36 @@ def test_the_timer_stops_a_step_that_never_returns_to_the_sandbox() -> None:
                 pass
 
 
+@pytest.mark.parametrize("thread_clock", [True, False])
+def test_a_stop_lost_in_a_gc_callback_comes_again(monkeypatch: pytest.MonkeyPatch, thread_clock: bool) -> None:
+    """Python drops (prints as unraisable) what a signal handler raises while a gc
+    callback or a __del__ runs: the watchdog signals again until the budget closes."""
+    if not thread_clock:
+        monkeypatch.delattr(time, "pthread_getcpuclockid")
+    env = sandbox.make_environment()
+    swallowed = []
+
+    def swallow(phase: str, info: dict) -> None:  # stands for hypothesis's gc callback
+        try:
+            while phase == "start" and not swallowed:
+                pass  # the first signal arrives here, and its exception goes no further
+        except sandbox.Exhausted:
+            swallowed.append(1)
+
+    import gc
+
+    gc.callbacks.append(swallow)
+    try:
+        with pytest.raises(sandbox.Exhausted, match="ran longer"):
+            with sandbox.budget(env, seconds=0.05):
+                gc.collect()
+                while True:
+                    pass
+    finally:
+        gc.callbacks.remove(swallow)
+    assert swallowed == [1]
+
+
 def test_without_a_thread_clock_the_process_timer_stops_a_step(monkeypatch: pytest.MonkeyPatch) -> None:
     # macOS has no pthread_getcpuclockid: the process's CPU timer stands in.
     monkeypatch.delattr(time, "pthread_getcpuclockid")
