@@ -107,6 +107,20 @@ def test_links_planted_for_the_workers_logs_are_not_followed(tmp_path):
     assert all(t.read_text() == "keep me\n" for t in outside)
 
 
+
+def test_a_link_planted_for_the_report_leaves_the_run_as_it_ended(tmp_path):
+    """The report is written after the run: a link where its partial file goes is refused
+    (the outside file untouched) and the run's outcome is the run's, not the report's."""
+    run_id, step = _stopped_run(tmp_path)
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me\n")
+    (run_folder(tmp_path, run_id) / "report.html.part").symlink_to(outside)
+    resumed = cli("resume", run_id, cwd=tmp_path, env={"RUNNER_REPORT": "1"})
+    assert resumed.returncode == 0, resumed.stderr
+    _clean(resumed)
+    assert outside.read_text() == "keep me\n"
+    assert "the run's report could not be started" in (step / "logs" / "sys" / "driver.log").read_text()
+
 def test_a_ledger_replaced_by_a_folder_is_a_damaged_run_folder_for_every_command(tmp_path):
     run_id, step = _stopped_run(tmp_path)
     ledger = step / "ledger.jsonl"

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from runner.runs.folder import RunFolder, StepFolder, no_links
+from runner.runs.records import RecordError
 
 # RUNNER_REPORT=0 writes no report at run end (the test suite's runs, which do not read it).
 ENV = "RUNNER_REPORT"
@@ -32,7 +33,7 @@ def start(run: RunFolder, log_to: StepFolder | None) -> None:
             subprocess.Popen([sys.executable, "-m", "runner.report", "--write", str(run.path)],
                              stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                              env=_env(), close_fds=True)
-    except (OSError, subprocess.SubprocessError) as exc:
+    except (OSError, subprocess.SubprocessError, RecordError) as exc:  # RecordError: a link planted there
         with contextlib.suppress(OSError):
             run.report_partial.unlink(missing_ok=True)
         if log_to is not None:
