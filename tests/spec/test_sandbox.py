@@ -102,6 +102,8 @@ def test_the_timer_stops_a_step_that_never_returns_to_the_sandbox() -> None:
                 pass
 
 
+# Python prints a stop dropped in a gc callback as "unraisable": here that is the point.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("thread_clock", [True, False])
 def test_a_stop_lost_in_a_gc_callback_comes_again(monkeypatch: pytest.MonkeyPatch, thread_clock: bool) -> None:
     """Python drops (prints as unraisable) what a signal handler raises while a gc
