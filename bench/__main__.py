@@ -1,15 +1,21 @@
 """Benchmarks of the local engine, side by side in one run (this machine is shared and
 noisy: compare ratios from one run, not figures across runs).
 
-    python -m bench dispatch [--files 100000]     no-op run(): mini-batches/s and end-to-end
-                                                  time, ours vs multiprocessing.Pool (chunksize
-                                                  1, and tuned) vs Ray Data map_batches
+    python -m bench dispatch [--files 100000]     no-op run(): mini-batches/s, end-to-end time
+                                                  and CPU per mini-batch, ours vs
+                                                  multiprocessing.Pool (chunksize 1, and tuned)
+                                                  vs Ray Data map_batches
+    python -m bench endtoend [--counts 60000,100000] [--runs 5]
+                                                  one-file no-op mini-batches end to end, ours
+                                                  vs the tuned Pool: medians of interleaved
+                                                  fresh commands, wall and CPU
     python -m bench mnist [--copies 20]           the tutorial's entry script on PNGs: files/s,
                                                   ours vs a plain loop in 2 processes (the
-                                                  limit) vs Ray Data, mini_batch_size 5 and 64
-    python -m bench scale [--sizes 10000,100000,1000000]
-                                                  planning time, driver peak RSS and end-to-
-                                                  end time of a no-op run as inputs grow
+                                                  limit, leaving as our workers do) vs Ray
+                                                  Data, mini_batch_size 5 and 64
+    python -m bench scale [--sizes 10000,100000,1000000] [--mini-batch-size 10]
+                                                  planning, run and end-to-end time and driver
+                                                  peak RSS of a no-op run as inputs grow
     python -m bench resume                        SIGKILL the driver half way, resume: work
                                                   redone vs in flight, exactly-once checked
     python -m bench startup [--runs 20]           a one-file job, --help, validate, import:
@@ -37,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import dispatch, startup
-from bench.common import (COUNT, REPO, RESULTS, apply_job, job_spec, listing, make_files, run_ours,
+from bench.common import (COUNT, REPO, RESULTS, apply_job, job_spec, listing, made_seconds, make_files, run_ours,
                           runner_version)
 from bench.peer_cmd import in_fresh_process
 from bench.peers import run_plain_loop
@@ -136,16 +142,37 @@ def resume(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def scale(args: argparse.Namespace) -> dict[str, Any]:
+    """A no-op run as inputs grow: planning (listing and cutting into mini-batches), run
+    phase, end to end, the driver's peak RSS. The files are hard links (make_files)."""
     rows = []
     for count in args.sizes:
-        data = make_files(args.work / f"files-{count}", count)
-        rows.append({"files": count, "runner": run_ours(args.work, data, 10, args.workers)})
-    return {"workers": args.workers, "mini_batch_size": 10, "rows": rows}
+        folder = args.work / f"linked-{count}"
+        if not folder.with_name(folder.name + ".complete").exists():
+            _check_room(args.work, count)
+        data = make_files(folder, count, linked=True)
+        ours = run_ours(args.work, data, args.mini_batch_size, args.workers)
+        ours["plan_us_per_file"] = round(ours["plan_seconds"] / count * 1e6, 2)
+        ours["other_seconds"] = round(ours["end_to_end_seconds"] - ours["plan_seconds"] - ours["run_seconds"], 2)
+        rows.append({"files": count, "made_seconds": made_seconds(data), "runner": ours})
+    return {"workers": args.workers, "mini_batch_size": args.mini_batch_size, "rows": rows}
+
+
+def _check_room(work: Path, count: int) -> None:
+    """Names for `count` files, and a run folder that lists them all (~200 bytes a file
+    between descriptors, output rows and the ledger): refuse before filling the disk."""
+    work.mkdir(parents=True, exist_ok=True)
+    disk = os.statvfs(work)
+    free_gb = disk.f_bavail * disk.f_frsize / 1e9
+    if free_gb < 5 + count * 200 / 1e9 or disk.f_favail < count // 5_000 + 100_000:
+        raise SystemExit(f"{work}: {free_gb:.1f} GB and {disk.f_favail:,} inodes free: too little for "
+                         f"{count:,} files and their run (5 GB spare wanted)")
 
 
 def _mnist_markdown(result: dict[str, Any]) -> list[str]:
     lines = ["Files/s is files over the end-to-end wall time (s in brackets). Ray Data runs as a fresh command; "
-             "the limit's processes are spawned by the benchmark.", "",
+             "the limit's processes are spawned by the benchmark. The limit's processes leave as the runner's "
+             "workers do: rows written and flushed, atexit functions run, then os._exit, so neither counts "
+             "TensorFlow's teardown.", "",
              "| mini_batch_size | files | runner files/s (s) | plain loop files/s (s), the limit | "
              "Ray Data files/s (s) | runner / limit | runner / Ray |", "|---|---|---|---|---|---|---|"]
     for row in result["rows"]:
@@ -164,17 +191,27 @@ def _resume_markdown(result: dict[str, Any]) -> list[str]:
 
 
 def _scale_markdown(result: dict[str, Any]) -> list[str]:
-    lines = ["| files | plan s | run s | end to end s | driver peak RSS MB | mb/s |", "|---|---|---|---|---|---|"]
+    lines = [f"A no-op run(), mini_batch_size {result['mini_batch_size']}, {result['workers']} workers. Plan: "
+             "listing the inputs and writing their mini-batch descriptors (the step's partition_seconds). Run: "
+             "the run phase. Other: the rest of the end-to-end wall (start-up, checks, closing). Made: seconds "
+             "to make the input files (hard links, 10,000 a folder), once; '-' where they were made before "
+             "and reused without a record of it.", "",
+             "| files | made s | plan s | plan µs/file | run s | other s | end to end s | CPU s | "
+             "driver peak RSS MB | mb/s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in result["rows"]:
         r = row["runner"]
-        lines.append(f"| {row['files']:,} | {r['plan_seconds']} | {r['run_seconds']} | {r['end_to_end_seconds']} | "
-                     f"{r['driver_peak_rss_mb']} | {r['mini_batches_per_second']} |")
+        made = row.get("made_seconds")
+        lines.append(f"| {row['files']:,} | {made if made is not None else '-'} | {r['plan_seconds']} | "
+                     f"{r['plan_us_per_file']} | {r['run_seconds']} | {r['other_seconds']} | "
+                     f"{r['end_to_end_seconds']} | {r['cpu_seconds']} | {r['driver_peak_rss_mb']} | "
+                     f"{r['mini_batches_per_second']} |")
     return lines
 
 
 BENCHMARKS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]],
                             Callable[[dict[str, Any]], list[str]]]] = {
-    "dispatch": (dispatch.dispatch, dispatch.markdown), "mnist": (mnist, _mnist_markdown),
+    "dispatch": (dispatch.dispatch, dispatch.markdown), "endtoend": (dispatch.end_to_end, dispatch.end_to_end_markdown),
+    "mnist": (mnist, _mnist_markdown),
     "scale": (scale, _scale_markdown), "resume": (resume, _resume_markdown),
     "startup": (startup.startup, startup.markdown),
 }
@@ -198,7 +235,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--files", type=int, default=100_000, help="dispatch: input files")
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000, 1_000_000],
                         help="scale: input files, comma-separated")
-    parser.add_argument("--runs", type=int, default=20, help="startup: runs of each command, the median kept")
+    parser.add_argument("--mini-batch-size", type=int, default=10, help="scale: files per mini-batch")
+    parser.add_argument("--runs", type=int, help="startup: runs of each command, the median kept (default 20); "
+                        "endtoend: interleaved rounds (default 5)")
+    parser.add_argument("--counts", type=lambda s: [int(x) for x in s.split(",")], default=[60_000, 100_000],
+                        help="endtoend: one-file mini-batches, comma-separated")
     parser.add_argument("--source", type=Path, help="startup: measure the runner package under this folder "
                         "(put first on PYTHONPATH), e.g. an unpacked `git archive` of an older commit")
     parser.add_argument("--note", help="startup: what --source is, for the results (default: its git state)")
@@ -210,6 +251,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     args = _parser().parse_args()
+    if args.runs is None:
+        args.runs = 5 if args.name == "endtoend" else 20
     # Bytecode as an installed package has it (pip compiles on install); this machine sets
     # PYTHONDONTWRITEBYTECODE, so every fresh command would otherwise compile the sources.
     for package in ("runner", "bench"):

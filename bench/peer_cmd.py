@@ -12,24 +12,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import NOOP, REPO, listing
+from bench.common import NOOP, REPO, listing, timed_command
 
 
 def in_fresh_process(peer: str, data: Path, size: int, workers: int, *options: str) -> dict[str, Any]:
-    """Run a peer as a command: its own figures, plus `end_to_end_seconds`, the command's wall."""
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "bench.peer_cmd", peer, str(data), "--size", str(size),
-                           "--workers", str(workers), *options], cwd=REPO, capture_output=True, text=True)
-    wall = time.perf_counter() - started
+    """Run a peer as a command: its own figures, plus `end_to_end_seconds`, the command's
+    wall, and `cpu_seconds`, its CPU and that of the processes it waited for."""
+    wall, cpu, done = timed_command([sys.executable, "-m", "bench.peer_cmd", peer, str(data), "--size", str(size),
+                                     "--workers", str(workers), *options], REPO)
     if done.returncode != 0 or not done.stdout.strip():
         raise SystemExit(f"peer {peer} failed:\n{done.stderr[-4000:]}")
-    return {**json.loads(done.stdout.strip().splitlines()[-1]), "end_to_end_seconds": round(wall, 2)}
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    return {**figures, "end_to_end_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
+            "cpu_us_per_mini_batch": round(cpu / figures["mini_batches"] * 1e6, 1)}
 
 
 def main() -> None:
