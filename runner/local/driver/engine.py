@@ -32,13 +32,16 @@ from runner.local.partition.descriptors import DescriptorError, encode, task_fie
 from runner.local.partition.identity import shown
 from runner.local.partition.sources import Partitioner
 from runner.local.progress.tracker import Progress
-from runner.local.reuse.fingerprint import find_reusable, fingerprint, link_outputs, parts
+from runner.local.reuse import incremental
+from runner.local.reuse.commit import commit_reused
+from runner.local.reuse.fingerprint import find_reusable, fingerprint, incremental_fingerprint, link_outputs, parts
+from runner.local.reuse.items import Matching, earlier_run, load_index
 from runner.plan.plan import StepPlan
-from runner.runs.display import counted
+from runner.runs.display import counted, reuse_text
 from runner.runs.folder import RunFolder, StepFolder, list_runs, no_links
 from runner.runs.inspect import take_lock
 from runner.runs.outcome import RunError, RunResult, StepResult
-from runner.runs.records import JobRecord, RecordError, StepRecord, StepSummary
+from runner.runs.records import ItemReuse, JobRecord, RecordError, StepRecord, StepSummary
 from runner.runs.status import Status
 
 class _Stop:
@@ -185,7 +188,8 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
         return StepResult(job.name, info.status, output=output, reused_from=info.reused_from)
     _, info = snapshots.checked(job, folder, output, [str(runs_root)])  # pre-flight, on the code that runs
     if not info.partitioned:
-        info = _partition(job, folder, stream)
+        matching = _earlier_items(run, job, runs_root, fingerprints, info) if job.incremental else None
+        info = _partition(job, folder, stream, matching)
     if not info.fingerprint:  # once, from the snapshot: a resumed step runs, and is reused as, the same code
         code = info.retried[-1].snapshot if info.code else info.snapshot  # the code this attempt runs
         info = folder.update(fingerprint=fingerprint(job, info.listing, fingerprints, code),
@@ -198,16 +202,44 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
             origin = earlier.step(job.name).read().reused_from or earlier.id  # the run that ran it
             return StepResult(job.name, Status.REUSED, output=output, reused_from=origin)
     info = folder.update(started=info.started or time.time(), status=Status.RUNNING, reason="")
-    return _supervise(job, folder, output, info, stop, stream)
+    return _supervise(job, folder, output, info, stop, stream, runs_root)
+
+
+def _earlier_items(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict[str, str],
+                   info: StepRecord) -> Matching | None:
+    """An incremental step's earlier run to reuse rows from, read; None: none to reuse
+    (step.json says why)."""
+    code = info.retried[-1].snapshot if info.code else info.snapshot
+    key = incremental_fingerprint(job, fingerprints, code)
+    earlier = earlier_run(list_runs(runs_root), job.name, key, run.id)
+    why = "no earlier run of this step with the same code, model and definition" if earlier is None else ""
+    if earlier is not None and job.partition_keys:
+        earlier, why = None, "partition_keys: a partition is read whole, so it runs whole"
+    if earlier is not None and any(item.manifest for item in job.inputs):
+        earlier, why = None, "a failed-items manifest runs what it lists"
+    folder = run.step(job.name)
+    folder.update(incremental=key, item_reuse=ItemReuse(None, why=why))
+    if earlier is None:
+        return None
+    found = earlier.output_file(job)
+    return Matching(load_index(earlier, job, staged_output(str(found), job.row_format) if found else ""),
+                    ItemReuse(earlier.id, unit="items" if job.kind == "file" else "files"))
 
 
 def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: StepRecord, stop: _Stop,
-               stream: IO[str]) -> StepResult:
+               stream: IO[str], runs_root: Path) -> StepResult:
     total = info.mini_batches or 0
     _check_minibatches(folder, total)
     ledger = Ledger(folder.ledger, staged_output(output, job.row_format) if output else None, total, info.attempt)
     log = _driver_log(folder)
     _say_what_runs(job.name, info.attempt, ledger, total, log, stream)
+    if info.item_reuse is not None and info.item_reuse.reused:
+        try:  # before any worker: the rows an earlier run wrote for the unchanged items
+            ledger.recovered += commit_reused(folder, ledger, runs_root, job)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                ledger.close()
+            raise
     # What the ledger already holds counts: every mini-batch committed, or a threshold
     # already exceeded before the driver stopped (the supervisor checks only new failures).
     tripped = thresholds(job, total)(ledger) if ledger.recovered else None
@@ -327,25 +359,41 @@ def _tasks(folder: StepFolder, ledger: Ledger, kind: str) -> Iterator[Task]:
             offset += len(line)
 
 
-def _partition(job: StepPlan, folder: StepFolder, stream: IO[str]) -> StepRecord:
+def _partition(job: StepPlan, folder: StepFolder, stream: IO[str], matching: Matching | None = None) -> StepRecord:
     hashed = {i for i, item in enumerate(job.inputs) if item.step is None}  # another step's output: not hashed
-    partitioner = Partitioner(job.mini_batch_size or 0, job.partition_keys, hashed)
+    partitioner = Partitioner(job.mini_batch_size or 0, job.partition_keys, hashed, identities=job.incremental,
+                              reused=incremental.reuse_hook(matching, job) if matching and job.kind != "file" else None)
     tmp = folder.minibatches.with_name(folder.minibatches.name + ".tmp")
     started = time.monotonic()
     try:
         with open(tmp, "w", encoding="utf-8", opener=no_links) as out:
-            for descriptor in partitioner.descriptors(job.inputs):
-                out.write(encode(descriptor))
+            if matching is not None:
+                count, items = incremental.write(job, partitioner, matching, out, folder.path)
+            else:
+                for descriptor in partitioner.descriptors(job.inputs):
+                    out.write(encode(descriptor))
+                count, items = partitioner.count, partitioner.items
     except InputError as exc:
         raise PreflightError(hide_secrets(str(exc), job)) from exc
     os.replace(tmp, folder.minibatches)
     if partitioner.skipped:
         _skipped_warning(job.name, partitioner.skipped, folder, stream)
-    items = partitioner.items if job.kind == "file" or partitioner.rows_known else 0
-    return folder.update(mini_batches=partitioner.count, items=items, files=partitioner.files,
+    items = items if job.kind == "file" or (partitioner.rows_known and matching is None) else 0
+    info = folder.update(mini_batches=count, items=items, files=partitioner.files,
                          listing=partitioner.digest.hexdigest(),
                          parts={"inputs": partitioner.files_digest.hexdigest()},
-                         partition_seconds=round(time.monotonic() - started, 3))
+                         partition_seconds=round(time.monotonic() - started, 3),
+                         **({"item_reuse": matching.reuse} if matching is not None else {}))
+    if info.item_reuse is not None:
+        _say_reuse(job.name, info.item_reuse, folder, stream)
+    return info
+
+
+def _say_reuse(step: str, reuse: ItemReuse, folder: StepFolder, stream: IO[str]) -> None:
+    """What `runner plan` said it would do, as the driver found it."""
+    message = f"{step}: {reuse_text(reuse)}"
+    _driver_log(folder)(message)
+    print(message, file=stream)
 
 
 def _skipped_warning(step: str, skipped: list[str], folder: StepFolder, stream: IO[str]) -> None:

@@ -1,0 +1,107 @@
+"""An incremental step's partitioning: the descriptors of `minibatches.jsonl` when an
+earlier run's rows can be reused item by item (runner/local/reuse/items.py decides).
+
+The file starts with the `reuse` descriptors (rows copied from the earlier run by
+runner/local/reuse/commit.py before any worker starts), then what runs again over
+rows it already knew (a reused table's failed mini-batches, the unchanged items of a
+mini-batch that is reused whole or not at all), then the new and changed items, cut
+into mini-batches as usual. New items are held in an unnamed temporary file meanwhile:
+the reused descriptors are known only once the whole input has been listed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from runner.inputs.listing import InputError
+from runner.local.partition.descriptors import Descriptor, FilesBatch, decode, encode, files_of
+from runner.local.partition.identity import item_identity
+from runner.local.partition.sources import Partitioner, input_files, listing_root
+from runner.local.reuse.items import Matching, item_key, reused_descriptors
+from runner.plan.plan import StepPlan
+
+
+def reuse_hook(matching: Matching, job: StepPlan) -> Any:
+    """The Partitioner's question for each table: do an earlier run's rows stand for it?"""
+    roots = [listing_root(item.location) for item in job.inputs]
+
+    def reused(index: int, path: str, st: os.stat_result) -> bool:
+        return matching.table(item_key(index, path, roots[index]), st)
+    return reused
+
+
+def write(job: StepPlan, partitioner: Partitioner, matching: Matching, out: IO[str], folder: Path) -> tuple[int, int]:
+    """Every descriptor of the step, in the order above; returns (mini-batches, items).
+    A table's rows are not counted here (a reused range knows its own): items is then 0."""
+    roots = [listing_root(item.location) for item in job.inputs]
+    with tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder) as fresh:
+        for descriptor in _fresh(job, partitioner.descriptors(job.inputs), matching, roots):
+            fresh.write(encode(descriptor))
+        matching.finish()
+        count = items = 0
+        for descriptor in reused_descriptors(matching, 0):
+            out.write(encode(descriptor))
+            count += 1
+            items += _items(descriptor)
+        fresh.seek(0)
+        for line in fresh:
+            descriptor = decode(line)
+            descriptor.id = count
+            out.write(encode(descriptor))
+            count += 1
+            items += _items(descriptor)
+    return count, items if job.kind == "file" else 0
+
+
+def _items(descriptor: Descriptor) -> int:
+    files = files_of(descriptor)
+    return len(files) if files is not None else 0
+
+
+def _fresh(job: StepPlan, descriptors: Iterator[Descriptor], matching: Matching,
+           roots: list[str]) -> Iterator[Descriptor]:
+    """The descriptors of what runs: a file dataset's new and changed files, cut again
+    into mini-batches of the step's size (ids are given when written); a table's, as cut."""
+    size = job.mini_batch_size or 1
+    batch: list[str] = []
+    sigs: list[list[Any]] = []
+    current = -1
+    for descriptor in descriptors:
+        if not isinstance(descriptor, FilesBatch) or descriptor.sig is None:
+            yield descriptor
+            continue
+        if descriptor.input != current and batch:
+            yield FilesBatch(0, current, batch, sigs)
+            batch, sigs = [], []
+        current = descriptor.input
+        for path, sig in zip(descriptor.files, descriptor.sig):
+            if matching.file(item_key(descriptor.input, path, roots[descriptor.input]), sig):
+                continue
+            batch.append(path)
+            sigs.append(sig)
+            if len(batch) == size:
+                yield FilesBatch(0, current, batch, sigs)
+                batch, sigs = [], []
+    if batch:
+        yield FilesBatch(0, current, batch, sigs)
+
+
+def count(job: StepPlan, matching: Matching) -> None:
+    """What `runner plan` says: the same matching as the engine's, over a listing of the
+    inputs (no table is cut, nothing written)."""
+    for index, item in enumerate(job.inputs):
+        if item.manifest:
+            raise InputError(f"input {item.reference} is a failed-items manifest")
+        root = listing_root(item.location)
+        for path, st in input_files(item):
+            key = item_key(index, path, root)
+            if job.kind == "file":
+                matching.file(key, item_identity(path, st, job.incremental == "digest"))
+            else:
+                matching.table(key, st)
+    matching.finish()
+

@@ -1,0 +1,270 @@
+"""Item reuse for incremental steps (`incremental: true`): which input items an earlier
+run's rows stand for, and which must run.
+
+An earlier run is reusable when its step succeeded with the same incremental
+fingerprint (definition, code snapshot, models: everything but the input listing,
+runner/local/reuse/fingerprint.py). Its `minibatches.jsonl` names each item with its
+identity (a file dataset's `sig`: [size, mtime_ns] or [size, digest]; a table's
+[size, mtime_ns, inode]) and its ledger says which rows each mini-batch wrote, at which
+bytes of its output. An item is keyed by its input's index and its path under the
+input's folder (an upstream step's output lives in a new folder each run).
+
+Which rows are an item's: a mini-batch that succeeded with one row per item and no
+failure (ParallelRunStep's convention), in a line-based output (text, or CSV whose rows
+are one line each), maps its rows to its items in order, so each unchanged item keeps
+its own line. Otherwise the mini-batch is the unit: reused only when every item of it
+is present and unchanged. Failed items always run again. Tables: a file whose size and
+modification time are unchanged keeps every mini-batch that succeeded whole; its
+others run again over the same byte ranges or row groups.
+
+The decision is made where the step is partitioned (the engine writes it into
+`minibatches.jsonl` as `reuse` descriptors: runner/local/reuse/commit.py copies their
+rows) and again, counting only, by `runner plan` (runner/local/reuse/explain.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.local.output.ledger_line import LedgerLine, current_lines
+from runner.local.partition.descriptors import ByteRange, Descriptor, FilesBatch, RowGroups, decode
+from runner.local.partition.sources import listing_root
+from runner.plan.plan import StepPlan
+from runner.runs.folder import RunFolder, no_links
+from runner.runs.records import ItemReuse, RecordError, StepRecord
+
+
+class IncrementalError(RecordError):
+    """An earlier run's files that item reuse needs are damaged or gone (exit 2)."""
+
+
+def earlier_run(runs: list[RunFolder], step: str, incremental: str, exclude: str) -> RunFolder | None:
+    """The newest other run whose `step` succeeded with this incremental fingerprint."""
+    for run in reversed(runs):
+        if run.id == exclude or not (run.path / step).is_dir():
+            continue
+        try:
+            record = run.step(step).read()
+        except RecordError:
+            continue  # another version's run, or damaged: never reused
+        if record.incremental == incremental and record.status == "succeeded" and \
+                os.path.exists(run.step(step).ledger):
+            return run
+    return None
+
+
+def item_key(index: int, path: str, root: str) -> str:
+    return f"{index}\0{os.path.relpath(path, root)}"
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One earlier mini-batch: its line's counts and where its rows are."""
+
+    start: int  # its rows' first byte (after a CSV header the line wrote)
+    end: int
+    items: int
+    rows: int
+    ok: bool  # succeeded with no failed item
+    per_item: bool  # one line per item, in order
+    size: int = 0  # items it names (file datasets)
+    picked: list[int] = field(default_factory=list)  # positions reused (file datasets)
+    rerun: list[int] = field(default_factory=list)  # unchanged, but run again with their mini-batch
+
+
+@dataclass
+class EarlierIndex:
+    """What an earlier run's step holds, by item key."""
+
+    run: RunFolder
+    step: str
+    output: str  # the earlier run's output file (Parquet: its staged frames)
+    header: int  # a CSV output's header length (0: none)
+    batches: dict[int, _Batch]
+    roots: list[str]  # the folders its inputs were listed under
+    files: dict[str, tuple[list[Any], int, int]] = field(default_factory=dict)  # key -> (sig, mb, position)
+    tables: dict[str, tuple[list[Any], list[int]]] = field(default_factory=dict)  # key -> (sig, mbs)
+
+
+def load_index(run: RunFolder, job: StepPlan, output: str) -> EarlierIndex:
+    """The earlier run's step, read from its descriptors and its ledger's current lines."""
+    folder = run.step(job.name)
+    record: StepRecord = folder.read()
+    lines: dict[int, LedgerLine] = {line.mb: line for line in current_lines(folder.ledger, bool(record.retried))}
+    header = _csv_header(output) if job.row_format == "csv" else 0
+    roots = _roots(run, job)
+    index = EarlierIndex(run, job.name, output, header, {}, roots)
+    with open(folder.minibatches, "rb", opener=no_links) as handle:
+        for raw in handle:
+            descriptor = decode(raw)
+            line = lines.get(descriptor.id)
+            if line is None or line.at is None:
+                continue  # never committed (or by a runner before `at`): its items run
+            batch = _batch(line, job, header)
+            index.batches[descriptor.id] = batch
+            _index_items(index, descriptor, batch, roots)
+    return index
+
+
+def _batch(line: LedgerLine, job: StepPlan, header: int) -> _Batch:
+    assert line.at is not None
+    start = line.at + header if header and line.at == 0 and line.out > 0 else line.at
+    ok = line.status == "ok" and line.failed == 0 and not line.items_unknown
+    per_item = ok and job.kind == "file" and job.row_format in ("text", "csv") and line.rows == line.items
+    return _Batch(start, line.out, line.items, line.rows, ok, per_item)
+
+
+def _index_items(index: EarlierIndex, descriptor: Descriptor, batch: _Batch, roots: list[str]) -> None:
+    if isinstance(descriptor, FilesBatch):
+        if descriptor.sig is None or descriptor.input >= len(roots):
+            return
+        batch.size = len(descriptor.files)
+        for position, (path, sig) in enumerate(zip(descriptor.files, descriptor.sig)):
+            index.files[item_key(descriptor.input, path, roots[descriptor.input])] = (sig, descriptor.id, position)
+    elif isinstance(descriptor, (ByteRange, RowGroups)) and descriptor.sig is not None:
+        if descriptor.input >= len(roots):
+            return
+        key = item_key(descriptor.input, descriptor.path, roots[descriptor.input])
+        index.tables.setdefault(key, (descriptor.sig[:2], []))[1].append(descriptor.id)
+
+
+def _roots(run: RunFolder, job: StepPlan) -> list[str]:
+    """The folders the earlier run listed its inputs under (its job.json's)."""
+    earlier = run.job().step(job.name)
+    if earlier is None:
+        raise IncrementalError(f"run {run.id} has no step {job.name} in its job record: the run folder is damaged")
+    return [listing_root(item.location) for item in earlier.inputs]
+
+
+def _csv_header(output: str) -> int:
+    """The header's length: the output's first line (a header names the columns, which
+    this runner writes on one line)."""
+    try:
+        with open(output, "rb", opener=no_links) as handle:
+            first = handle.readline(1 << 20)
+    except FileNotFoundError:
+        return 0
+    return len(first) if first.endswith(b"\n") else 0
+
+
+@dataclass
+class Matching:
+    """The items of the input as they are now against an earlier run's."""
+
+    index: EarlierIndex
+    reuse: ItemReuse
+    seen: set[str] = field(default_factory=set)
+    tables: dict[str, list[int]] = field(default_factory=dict)  # reused table key -> its sig now
+
+    def file(self, key: str, sig: list[Any]) -> bool:
+        """Whether an item (a file of a file dataset) keeps its earlier rows."""
+        found = self.index.files.get(key)
+        if found is None:
+            self.reuse.new += 1
+            return False
+        self.seen.add(key)
+        old_sig, mb, position = found
+        if old_sig != sig:
+            self.reuse.changed += 1
+            return False
+        batch = self.index.batches[mb]
+        if not batch.ok:
+            self.reuse.failed_before += 1
+            return False
+        batch.picked.append(position)
+        self.reuse.reused += 1
+        return True
+
+    def table(self, key: str, st: os.stat_result) -> bool:
+        """Whether a table keeps its earlier rows (those of its mini-batches that succeeded)."""
+        found = self.index.tables.get(key)
+        if found is None:
+            self.reuse.new += 1
+            return False
+        self.seen.add(key)
+        if found[0] != [st.st_size, st.st_mtime_ns]:
+            self.reuse.changed += 1
+            return False
+        self.tables[key] = [st.st_size, st.st_mtime_ns, st.st_ino]
+        self.reuse.reused += 1
+        return True
+
+    def finish(self) -> None:
+        """Count what is gone, and give back to the run the items of a mini-batch that is
+        the unit (not one row per item) but is not reused whole."""
+        known = self.index.files if self.index.files else self.index.tables
+        self.reuse.gone = len(known) - len(self.seen)
+        for batch in self.index.batches.values():
+            if batch.picked and not batch.per_item and len(batch.picked) != batch.size:
+                self._rerun(batch)
+        if self.index.header:
+            self._check_csv_lines()
+
+    def _check_csv_lines(self) -> None:
+        """A CSV row holding a line break spans lines: where a mini-batch is reused in
+        part, its rows must be one line each to be picked apart, or it runs again."""
+        with open(self.index.output, "rb", opener=no_links) as handle:
+            for batch in self.index.batches.values():
+                if not batch.picked or len(batch.picked) == batch.size:
+                    continue
+                handle.seek(batch.start)
+                if handle.read(batch.end - batch.start).count(b"\n") != batch.rows:
+                    self._rerun(batch)
+
+    def _rerun(self, batch: _Batch) -> None:
+        self.reuse.reused -= len(batch.picked)
+        self.reuse.unit_rerun += len(batch.picked)
+        batch.rerun, batch.picked = batch.picked, []
+
+
+def reused_descriptors(matching: Matching, first_id: int) -> Iterator[Descriptor]:
+    """The `reuse` descriptors of a matching, numbered from `first_id`, in the earlier
+    run's order; then the descriptors of the earlier mini-batches of reused tables that
+    did not succeed (they run again, over the same rows)."""
+    index = matching.index
+    rerun: list[Descriptor] = []
+    number = first_id
+    with open(index.run.step(index.step).minibatches, "rb", opener=no_links) as handle:
+        for raw in handle:
+            descriptor = decode(raw)
+            batch = index.batches.get(descriptor.id)
+            if isinstance(descriptor, FilesBatch):
+                if batch is not None and batch.rerun:
+                    sigs = descriptor.sig or []
+                    rerun.append(FilesBatch(0, descriptor.input, [descriptor.files[i] for i in sorted(batch.rerun)],
+                                            [sigs[i] for i in sorted(batch.rerun)]))
+                if batch is None or not batch.picked:
+                    continue
+                picked = sorted(batch.picked)
+                whole = len(picked) == len(descriptor.files)
+                sigs = descriptor.sig or []
+                reuse: dict[str, Any] = {"run": index.run.id, "range": [batch.start, batch.end],
+                                         "items": len(picked) if not whole else batch.items,
+                                         "rows": len(picked) if not whole else batch.rows}
+                if not whole:
+                    reuse["pick"] = picked
+                if index.header:
+                    reuse["head"] = index.header
+                yield FilesBatch(number, descriptor.input, [descriptor.files[i] for i in picked],
+                                 [sigs[i] for i in picked], reuse)
+                number += 1
+            elif isinstance(descriptor, (ByteRange, RowGroups)):
+                sig = matching.tables.get(item_key(descriptor.input, descriptor.path, index.roots[descriptor.input]))
+                if sig is None:
+                    continue
+                descriptor.sig = sig
+                if batch is not None and batch.ok:
+                    descriptor.reuse = {"run": index.run.id, "range": [batch.start, batch.end],
+                                        "items": batch.items, "rows": batch.rows}
+                    descriptor.id = number
+                    number += 1
+                    yield descriptor
+                else:
+                    rerun.append(descriptor)
+    for descriptor in rerun:
+        descriptor.id = number
+        number += 1
+        yield descriptor
