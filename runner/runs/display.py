@@ -11,6 +11,7 @@ from runner.runs.status import Status
 
 if TYPE_CHECKING:  # `runner --help` imports this module: the views are only annotations here
     from runner.runs.records import ItemReuse
+    from runner.runs.views import ItemReuseView
     from runner.runs.views import CodeVersion, ProgressView, RunSummary, RunView, StepView
 
 
@@ -19,7 +20,7 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
     return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
 
 
-def reuse_text(reuse: ItemReuse, planned: bool = False) -> str:
+def reuse_text(reuse: ItemReuse | ItemReuseView, planned: bool = False) -> str:
     """An incremental step's item reuse, as `plan` says it (`planned`) and as `apply`,
     `status` and the step's records say it: 'would run 1,000 new and 12 changed items,
     reuse 998,988 from run X (same code, model and definition); 40 items gone'."""
@@ -138,6 +139,8 @@ def _step_lines(step: StepView, run_running: bool, said: str) -> list[str]:
     out = [f"  step {step.name}: {one_line if inline else status}"]
     if step.reused_from:
         out.append(f"    reused the output of run {step.reused_from}")
+    if step.item_reuse is not None:
+        out.append(f"    {reuse_text(step.item_reuse)}")
     if step.progress is not None:
         out += progress_lines(step.progress, run_running and step.status == Status.RUNNING)
     if step.code_versions:

@@ -35,7 +35,7 @@ from runner.local.progress.tracker import Progress
 from runner.local.reuse import incremental
 from runner.local.reuse.commit import commit_reused
 from runner.local.reuse.fingerprint import find_reusable, fingerprint, incremental_fingerprint, link_outputs, parts
-from runner.local.reuse.items import Matching, earlier_run, load_index
+from runner.local.reuse.items import NO_EARLIER, Matching, earlier_run, load_index
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted, reuse_text
 from runner.runs.folder import RunFolder, StepFolder, list_runs, no_links
@@ -212,7 +212,7 @@ def _earlier_items(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints:
     code = info.retried[-1].snapshot if info.code else info.snapshot
     key = incremental_fingerprint(job, fingerprints, code)
     earlier = earlier_run(list_runs(runs_root), job.name, key, run.id)
-    why = "no earlier run of this step with the same code, model and definition" if earlier is None else ""
+    why = NO_EARLIER if earlier is None else ""
     if earlier is not None and job.partition_keys:
         earlier, why = None, "partition_keys: a partition is read whole, so it runs whole"
     if earlier is not None and any(item.manifest for item in job.inputs):

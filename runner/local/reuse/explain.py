@@ -23,10 +23,14 @@ from runner.inputs.snapshot import code_digest
 from runner.inputs.snapshot import SnapshotError
 from runner.local.job import executable_steps
 from runner.local.partition.sources import input_files, listing_line, manifest_line
-from runner.local.reuse.fingerprint import definition, parts
+from runner.local.output.reports import staged_output
+from runner.local.reuse.fingerprint import definition, incremental_fingerprint, parts
+from runner.local.reuse.incremental import count
+from runner.local.reuse.items import NO_EARLIER, Matching, earlier_run, load_index
 from runner.plan.plan import Plan, StepPlan
 from runner.runs.folder import RunFolder, list_runs
-from runner.runs.records import RecordError, StepRecord
+from runner.runs.display import reuse_text
+from runner.runs.records import ItemReuse, RecordError, StepRecord
 
 
 @dataclass
@@ -47,11 +51,45 @@ def decisions(plan: Plan, runs_root: Path) -> dict[str, str]:
 
 
 def _decide(job: StepPlan, runs: Sequence[RunFolder], upstream: dict[str, str], exclude: list[str]) -> str:
+    decision = _whole(job, runs, upstream, exclude)
+    if job.incremental and not decision.startswith("would reuse"):
+        return _items(job, list(runs), upstream, exclude)
+    return decision
+
+
+def _items(job: StepPlan, runs: list[RunFolder], upstream: dict[str, str], exclude: list[str]) -> str:
+    """An incremental step's item reuse, counted as the engine would count it."""
+    if job.output_action == "summary_only":
+        return "runs every item: summary_only writes no rows to reuse"
+    fresh = [name for name in _producers(job) if name not in upstream]
+    if fresh:
+        return f"no earlier run to reuse: it reads the output of step {fresh[0]}, which runs: would run every item"
+    try:
+        code, _ = code_digest(job.source_directory, exclude)
+        key = incremental_fingerprint(job, upstream, code)
+        earlier = earlier_run(runs, job.name, key, "")
+        if earlier is None or job.partition_keys or any(item.manifest for item in job.inputs):
+            why = "partition_keys: a partition is read whole" if job.partition_keys and earlier else \
+                "a failed-items manifest runs what it lists" if earlier else NO_EARLIER
+            return reuse_text(ItemReuse(None, why=why), planned=True)
+        found = earlier.output_file(job)
+        matching = Matching(load_index(earlier, job, staged_output(str(found), job.row_format) if found else ""),
+                            ItemReuse(earlier.id, unit="items" if job.kind == "file" else "files"))
+        count(job, matching)
+    except (InputError, SnapshotError, OSError, RecordError) as exc:
+        return f"runs every item (cannot compare with earlier runs: {exc})"
+    return reuse_text(matching.reuse, planned=True)
+
+
+def _producers(job: StepPlan) -> list[str]:
+    return [i.step for i in (*job.inputs, *job.side_inputs, *(a.input for a in job.arguments if a.input))
+            if i is not None and i.step is not None]
+
+
+def _whole(job: StepPlan, runs: Sequence[RunFolder], upstream: dict[str, str], exclude: list[str]) -> str:
     if not job.allow_reuse:
         return "runs: allow_reuse is false"
-    producers = [i.step for i in (*job.inputs, *job.side_inputs, *(a.input for a in job.arguments if a.input))
-                 if i is not None and i.step is not None]
-    fresh = [name for name in producers if name not in upstream]
+    fresh = [name for name in _producers(job) if name not in upstream]
     if fresh:
         return f"runs: it reads the output of step {fresh[0]}, which runs"
     earlier = [e for e in (_earlier(run, job.name) for run in reversed(runs)) if e is not None]

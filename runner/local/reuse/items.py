@@ -37,6 +37,9 @@ from runner.runs.folder import RunFolder, no_links
 from runner.runs.records import ItemReuse, RecordError, StepRecord
 
 
+NO_EARLIER = "none of this step with the same code, model and definition"
+
+
 class IncrementalError(RecordError):
     """An earlier run's files that item reuse needs are damaged or gone (exit 2)."""
 
