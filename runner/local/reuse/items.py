@@ -244,13 +244,7 @@ def reused_descriptors(matching: Matching, first_id: int) -> Iterator[Descriptor
                 picked = sorted(batch.picked)
                 whole = len(picked) == len(descriptor.files)
                 sigs = descriptor.sig or []
-                reuse: dict[str, Any] = {"run": index.run.id, "range": [batch.start, batch.end],
-                                         "items": len(picked) if not whole else batch.items,
-                                         "rows": len(picked) if not whole else batch.rows}
-                if not whole:
-                    reuse["pick"] = picked
-                if index.header:
-                    reuse["head"] = index.header
+                reuse = _reuse(index, batch, None if whole else picked)
                 yield FilesBatch(number, descriptor.input, [descriptor.files[i] for i in picked],
                                  [sigs[i] for i in picked], reuse)
                 number += 1
@@ -260,8 +254,7 @@ def reused_descriptors(matching: Matching, first_id: int) -> Iterator[Descriptor
                     continue
                 descriptor.sig = sig
                 if batch is not None and batch.ok:
-                    descriptor.reuse = {"run": index.run.id, "range": [batch.start, batch.end],
-                                        "items": batch.items, "rows": batch.rows}
+                    descriptor.reuse = _reuse(index, batch, None)
                     descriptor.id = number
                     number += 1
                     yield descriptor
@@ -271,3 +264,16 @@ def reused_descriptors(matching: Matching, first_id: int) -> Iterator[Descriptor
         descriptor.id = number
         number += 1
         yield descriptor
+
+
+def _reuse(index: EarlierIndex, batch: _Batch, picked: list[int] | None) -> dict[str, Any]:
+    """A descriptor's `reuse`: where its rows are, which of them (all unless `picked`),
+    their counts, and a CSV output's header (written before them when they come first)."""
+    reuse: dict[str, Any] = {"run": index.run.id, "range": [batch.start, batch.end],
+                             "items": batch.items if picked is None else len(picked),
+                             "rows": batch.rows if picked is None else len(picked)}
+    if picked is not None:
+        reuse["pick"] = picked
+    if index.header:
+        reuse["head"] = index.header
+    return reuse

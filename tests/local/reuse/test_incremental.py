@@ -200,3 +200,34 @@ def _wait_for(root: Path, count: int, timeout: float = 60) -> Path:
             return runs[-1]
         time.sleep(0.02)
     raise AssertionError("the run made no progress")
+
+
+def _tables(folder: Path, names: dict[str, int]) -> None:
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, start in names.items():
+        frame = pd.DataFrame({"id": range(start, start + 300), "x": range(300)})
+        if name.endswith(".parquet"):
+            frame.to_parquet(folder / name, row_group_size=100)
+        else:
+            frame.to_csv(folder / name, index=False)
+
+
+def test_tables_unchanged_files_keep_all_their_rows_changed_and_new_ones_run(tmp_path: Path) -> None:
+    _tables(tmp_path / "data", {"a.csv": 0, "b.csv": 1000, "c.parquet": 2000, "d.parquet": 3000})
+    write_spec(tmp_path, script="tabular.py", dataset={"kind": "tabular", "path": "data/"}, mini_batch_size="1KB",
+               append_row_format="csv", step={"incremental": True})
+    first = _apply(tmp_path)
+    (tmp_path / "data" / "b.csv").unlink()
+    _tables(tmp_path / "data", {"c.parquet": 5000, "e.csv": 4000})  # c changed, e new
+    second = _apply(tmp_path)
+    reuse = _step(tmp_path, second)["item_reuse"]
+    assert (reuse["unit"], reuse["reused"], reuse["changed"], reuse["new"], reuse["gone"]) == ("files", 2, 1, 1, 1)
+    first_lines = _ledger(tmp_path, first)
+    copied = [line for line in _ledger(tmp_path, second) if line["tries"] == 0]
+    assert copied and sum(line["rows"] for line in copied) == 600  # a.csv and d.parquet
+    assert len(first_lines) > len(copied) > 2  # a table's mini-batches, each copied
+    rows = output_rows(tmp_path, second)
+    assert rows.count(rows[0]) == 1 and len(rows) == 1 + 4 * 300
+    assert sorted(rows[1:]) == sorted(_full_csv(tmp_path))
