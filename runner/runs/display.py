@@ -31,6 +31,9 @@ def reuse_text(reuse: ItemReuse | ItemReuseView, planned: bool = False) -> str:
     unit = reuse.unit
     text = (f"{run} {reuse.new:,} new and {reuse.changed:,} changed {unit}, {reuse_} {reuse.reused:,} from run "
             f"{reuse.run} (same code, model and definition); {counted(reuse.gone, unit[:-1])} gone")
+    if reuse.grown:
+        text += (f"; {counted(reuse.grown, 'file')} only grew: the earlier rows are reused, "
+                 f"the appended ones {'would run' if planned else 'run'}")
     if reuse.failed_before:
         text += f"; {counted(reuse.failed_before, unit[:-1])} that failed there {'run' if planned else 'runs'} again"
     if reuse.unit_rerun:

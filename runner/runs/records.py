@@ -112,6 +112,7 @@ class ItemReuse:
     reused: int = 0
     gone: int = 0
     failed_before: int = 0  # present and unchanged, but failed in that run: they run again
+    grown: int = 0  # tables that only grew: their earlier rows are reused, the appended rows run
     unit_rerun: int = 0  # unchanged, but their mini-batch (the unit) holds a changed item: they run again
     unit: str = "items"
     why: str = ""

@@ -124,6 +124,7 @@ class ItemReuseView:
     reused: int = 0
     gone: int = 0
     failed_before: int = 0
+    grown: int = 0
     unit_rerun: int = 0
     unit: str = "items"
     why: str = ""

@@ -233,7 +233,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
     ledger = Ledger(folder.ledger, staged_output(output, job.row_format) if output else None, total, info.attempt)
     log = _driver_log(folder)
     _say_what_runs(job.name, info.attempt, ledger, total, log, stream)
-    if info.item_reuse is not None and info.item_reuse.reused:
+    if info.item_reuse is not None and info.item_reuse.run is not None:
         try:  # before any worker: the rows an earlier run wrote for the unchanged items
             ledger.recovered += commit_reused(folder, ledger, runs_root, job)
         except BaseException:

@@ -6,9 +6,9 @@ Partitioner writes lines with `encode`, workers, reports and the driver read the
 One JSON object per line, keys in this order (`in` is the step input's index, `id`
 counts from 0, `n` is the number of files):
 
-  files       {"in", "files": [path, ...], "n", "id"}                         file datasets
+  files       {"in", "files": [path, ...], "reuse"?, "sig"?, "n", "id"}         file datasets
   byte range  {"in", "path", "fmt": "csv"|"jsonl"|"json", "start", "end", "head", "rows",
-              "sig"?, "id"}: one file's records that start in [start, end), cut at record
+              "digest"?, "sig"?, "reuse"?, "id"}: one file's records that start in [start, end), cut at record
               boundaries by runner/local/partition/rowscan.py; `head` the header record's [start,
               end) or null; `rows` how many rows the range holds (null: not counted)
   row groups  {"in", "path", "fmt": "parquet", "row_groups": [...], "unreadable"?, "sig"?, "id"}
@@ -80,6 +80,7 @@ class ByteRange:
     sig: list[int] | None = None
     exact: bool = True  # cut at record boundaries (False: a line written before they were)
     reuse: dict[str, Any] | None = None
+    digest: str | None = None  # incremental steps: the file's SHA-256 when cut (a grown file's start is checked)
 
 
 @dataclass(slots=True)
@@ -133,6 +134,8 @@ def to_fields(descriptor: Descriptor) -> dict[str, Any]:
                   "start": descriptor.start, "end": descriptor.end}
         if descriptor.exact:
             fields["head"], fields["rows"] = descriptor.head, descriptor.rows
+        if descriptor.digest is not None:
+            fields["digest"] = descriptor.digest
         return _tail(fields, descriptor.sig, descriptor.id, descriptor.reuse)
     if isinstance(descriptor, RowGroups):
         fields = {"in": descriptor.input, "path": descriptor.path, "fmt": "parquet",
@@ -175,7 +178,7 @@ def from_fields(fields: Mapping[str, Any]) -> Descriptor:
             return RowGroups(fields["id"], fields["in"], fields["path"], fields["row_groups"],
                              fields.get("unreadable"), sig, reuse)
         return ByteRange(fields["id"], fields["in"], fields["path"], fields["fmt"], fields["start"], fields["end"],
-                         fields.get("head"), fields.get("rows"), sig, "rows" in fields, reuse)
+                         fields.get("head"), fields.get("rows"), sig, "rows" in fields, reuse, fields.get("digest"))
     except KeyError as exc:
         raise DescriptorError(f"not a mini-batch descriptor: no {exc.args[0]!r} in {dict(fields)!r:.200}") from exc
     except TypeError as exc:  # keys or files of the wrong shape

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from runner.local.partition.descriptors import (ByteRange, Descriptor, FilesBatch, Partition, RowGroups, files_of,
                                       from_fields)
@@ -49,13 +49,22 @@ def manifest_line(spec: InputPlan) -> bytes:
 
 # --- cutting into mini-batches --------------------------------------------------------
 
+class Known(NamedTuple):
+    """What an earlier run read of a table (incremental steps): its rows up to `start`
+    (the file's size: all of them), cut as `fmt` with the header at `head`."""
+
+    start: int
+    fmt: str = ""
+    head: list[int] | None = None
+
+
 class Partitioner:
     """Streams one step's inputs into descriptors; keeps counts and a fingerprint of
     what it listed (paths, sizes, modification times) for allow_reuse."""
 
     def __init__(self, mini_batch_size: int, partition_keys: list[str] | None,
                  hashed: set[int] | None = None, identities: bool | str = False,
-                 reused: Callable[[int, str, os.stat_result], bool] | None = None) -> None:
+                 reused: Callable[[int, str, os.stat_result], Known | None] | None = None) -> None:
         self.size = mini_batch_size
         # Incremental steps: a file dataset's descriptors carry each file's identity
         # (True: size and mtime; "digest": size and content), and `reused` says which
@@ -143,11 +152,16 @@ class Partitioner:
 
     def _tabular_batches(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
         for path, st in self._listed(spec):
-            if self.reused is not None and self.reused(index, path, st):
+            known = self.reused(index, path, st) if self.reused is not None else None
+            if known is not None and known.start >= st.st_size:
                 self.reused_files += 1
                 continue  # an earlier run's rows stand for it: not cut again
             sig = of_stat(st)
             fmt = table_format(spec, path)
+            if known is not None:  # it only grew: the earlier run's rows stand for its start
+                self.reused_files += 1
+                yield from self._grown(index, spec, path, sig, known)
+                continue
             if fmt == "parquet":  # the footer counts the rows: a total, for free
                 for groups, unreadable, rows in _parquet_batches(path, self.size):
                     self.items += rows
@@ -156,11 +170,28 @@ class Partitioner:
                 continue
             # A mini-batch never crosses a file; a large file is cut into byte ranges at
             # record boundaries, found with the parser's rules (runner/local/partition/rowscan.py).
+            # An incremental step's next run can reuse this file's ranges if it only grows.
+            digest = item_identity(path, st, True)[1] if self.identities else None
             for fmt_, cut, cut_sig in _cuts(spec, path, fmt, sig, self.size):
                 self.items += cut.rows or 0
                 self.rows_known = self.rows_known and cut.rows is not None
                 yield ByteRange(self._next_id(), index, path, fmt_, cut.start, cut.end,
-                                list(cut.head) if cut.head else None, cut.rows, cut_sig)
+                                list(cut.head) if cut.head else None, cut.rows, cut_sig,
+                                digest=digest if cut.rows is not None else None)
+
+    def _grown(self, index: int, spec: InputPlan, path: str, sig: list[int], known: Known) -> Iterator[Descriptor]:
+        """The rows of a CSV or JSON Lines file after `known.start`, where an earlier run
+        of an incremental step ended reading it (runner/local/reuse/items.py)."""
+        digest = item_identity(path, os.stat(path), True)[1]
+        with open(path, "rb") as handle:
+            handle.seek(known.start)
+            cuts = list(cut_file(handle, sig[0] - known.start, self.size, fmt=known.fmt, header=False,
+                                 delimiter=spec.delimiter, encoding=spec.encoding))
+        for cut in cuts:
+            self.items += cut.rows or 0
+            self.rows_known = self.rows_known and cut.rows is not None
+            yield ByteRange(self._next_id(), index, path, known.fmt, known.start + cut.start, known.start + cut.end,
+                            known.head, cut.rows, sig, digest=digest)
 
     def _partitioned(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
         """One mini-batch per distinct combination of key values: from the paths when the

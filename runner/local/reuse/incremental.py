@@ -20,7 +20,7 @@ from typing import IO, Any
 from runner.inputs.listing import InputError
 from runner.local.partition.descriptors import Descriptor, FilesBatch, decode, encode, files_of
 from runner.local.partition.identity import item_identity
-from runner.local.partition.sources import Partitioner, input_files, listing_root
+from runner.local.partition.sources import Known, Partitioner, input_files, listing_root
 from runner.local.reuse.items import Matching, item_key, reused_descriptors
 from runner.plan.plan import StepPlan
 
@@ -29,8 +29,8 @@ def reuse_hook(matching: Matching, job: StepPlan) -> Any:
     """The Partitioner's question for each table: do an earlier run's rows stand for it?"""
     roots = [listing_root(item.location) for item in job.inputs]
 
-    def reused(index: int, path: str, st: os.stat_result) -> bool:
-        return matching.table(item_key(index, path, roots[index]), st)
+    def reused(index: int, path: str, st: os.stat_result) -> Known | None:
+        return matching.table(item_key(index, path, roots[index]), path, st)
     return reused
 
 
@@ -102,6 +102,6 @@ def count(job: StepPlan, matching: Matching) -> None:
             if job.kind == "file":
                 matching.file(key, item_identity(path, st, job.incremental == "digest"))
             else:
-                matching.table(key, st)
+                matching.table(key, path, st)
     matching.finish()
 

@@ -24,6 +24,7 @@ rows) and again, counting only, by `runner plan` (runner/local/reuse/explain.py)
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from typing import Any
 
 from runner.local.output.ledger_line import LedgerLine, current_lines
 from runner.local.partition.descriptors import ByteRange, Descriptor, FilesBatch, RowGroups, decode
-from runner.local.partition.sources import listing_root
+from runner.local.partition.sources import Known, listing_root
 from runner.plan.plan import StepPlan
 from runner.runs.folder import RunFolder, no_links
 from runner.runs.records import ItemReuse, RecordError, StepRecord
@@ -78,6 +79,19 @@ class _Batch:
     rerun: list[int] = field(default_factory=list)  # unchanged, but run again with their mini-batch
 
 
+@dataclass(slots=True)
+class _Table:
+    """One earlier table: its identity as the last of its descriptors has it, its
+    mini-batches, and what a grown file's check needs (a CSV or JSON Lines file cut at
+    record boundaries: its format, header span and content digest)."""
+
+    sig: list[Any]
+    mbs: list[int]
+    fmt: str = ""
+    head: list[int] | None = None
+    digest: str | None = None
+
+
 @dataclass
 class EarlierIndex:
     """What an earlier run's step holds, by item key."""
@@ -89,7 +103,7 @@ class EarlierIndex:
     batches: dict[int, _Batch]
     roots: list[str]  # the folders its inputs were listed under
     files: dict[str, tuple[list[Any], int, int]] = field(default_factory=dict)  # key -> (sig, mb, position)
-    tables: dict[str, tuple[list[Any], list[int]]] = field(default_factory=dict)  # key -> (sig, mbs)
+    tables: dict[str, _Table] = field(default_factory=dict)
 
 
 def load_index(run: RunFolder, job: StepPlan, output: str) -> EarlierIndex:
@@ -131,7 +145,13 @@ def _index_items(index: EarlierIndex, descriptor: Descriptor, batch: _Batch, roo
         if descriptor.input >= len(roots):
             return
         key = item_key(descriptor.input, descriptor.path, roots[descriptor.input])
-        index.tables.setdefault(key, (descriptor.sig[:2], []))[1].append(descriptor.id)
+        table = index.tables.setdefault(key, _Table(descriptor.sig[:2], []))
+        table.mbs.append(descriptor.id)
+        table.sig = descriptor.sig[:2]  # the last descriptor's: a grown file's new ranges come last
+        growable = isinstance(descriptor, ByteRange) and descriptor.fmt in ("csv", "jsonl") and descriptor.exact \
+            and descriptor.rows is not None
+        table.fmt, table.head = (descriptor.fmt, descriptor.head) if isinstance(descriptor, ByteRange) else ("", None)
+        table.digest = descriptor.digest if growable and isinstance(descriptor, ByteRange) else None
 
 
 def _roots(run: RunFolder, job: StepPlan) -> list[str]:
@@ -181,19 +201,25 @@ class Matching:
         self.reuse.reused += 1
         return True
 
-    def table(self, key: str, st: os.stat_result) -> bool:
-        """Whether a table keeps its earlier rows (those of its mini-batches that succeeded)."""
+    def table(self, key: str, path: str, st: os.stat_result) -> Known | None:
+        """Whether a table keeps its earlier rows (those of its mini-batches that
+        succeeded): all of them (Known's start is its size), those before the rows
+        appended since (a CSV or JSON Lines file that only grew), or none (None)."""
         found = self.index.tables.get(key)
         if found is None:
             self.reuse.new += 1
-            return False
+            return None
         self.seen.add(key)
-        if found[0] != [st.st_size, st.st_mtime_ns]:
-            self.reuse.changed += 1
-            return False
-        self.tables[key] = [st.st_size, st.st_mtime_ns, st.st_ino]
-        self.reuse.reused += 1
-        return True
+        if found.sig == [st.st_size, st.st_mtime_ns]:
+            self.tables[key] = [st.st_size, st.st_mtime_ns, st.st_ino]
+            self.reuse.reused += 1
+            return Known(st.st_size)
+        if found.digest is not None and st.st_size > found.sig[0] and _starts_with(path, found.sig[0], found.digest):
+            self.tables[key] = [st.st_size, st.st_mtime_ns, st.st_ino]
+            self.reuse.grown += 1
+            return Known(found.sig[0], found.fmt, found.head)
+        self.reuse.changed += 1
+        return None
 
     def finish(self) -> None:
         """Count what is gone, and give back to the run the items of a mini-batch that is
@@ -221,6 +247,26 @@ class Matching:
         self.reuse.reused -= len(batch.picked)
         self.reuse.unit_rerun += len(batch.picked)
         batch.rerun, batch.picked = batch.picked, []
+
+
+def _starts_with(path: str, size: int, digest: str) -> bool:
+    """Whether the file's first `size` bytes are those an earlier run cut (their SHA-256
+    is `digest`) and end a record (a line): then its ranges still name the same rows."""
+    sha = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            left = size
+            last = b""
+            while left:
+                chunk = handle.read(min(left, 1 << 20))
+                if not chunk:
+                    return False
+                sha.update(chunk)
+                left -= len(chunk)
+                last = chunk[-1:]
+    except OSError:
+        return False
+    return last == b"\n" and sha.hexdigest() == digest
 
 
 def reused_descriptors(matching: Matching, first_id: int) -> Iterator[Descriptor]:

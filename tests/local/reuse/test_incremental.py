@@ -231,3 +231,28 @@ def test_tables_unchanged_files_keep_all_their_rows_changed_and_new_ones_run(tmp
     rows = output_rows(tmp_path, second)
     assert rows.count(rows[0]) == 1 and len(rows) == 1 + 4 * 300
     assert sorted(rows[1:]) == sorted(_full_csv(tmp_path))
+
+
+def test_a_table_that_only_grew_runs_only_its_new_rows(tmp_path: Path) -> None:
+    _tables(tmp_path / "data", {"a.csv": 0, "b.csv": 1000})
+    (tmp_path / "data" / "c.jsonl").write_text("".join(f'{{"id": {i}, "x": {i}}}\n' for i in range(2000, 2300)))
+    write_spec(tmp_path, script="tabular.py", dataset={"kind": "tabular", "path": "data/"}, mini_batch_size="1KB",
+               append_row_format="csv", step={"incremental": True})
+    _apply(tmp_path)
+    with open(tmp_path / "data" / "a.csv", "a") as handle:
+        handle.write("".join(f"{i},{i}\n" for i in range(500, 520)))
+    with open(tmp_path / "data" / "c.jsonl", "a") as handle:
+        handle.write('{"id": 9000, "x": 1}\n')
+    text = (tmp_path / "data" / "b.csv").read_text()  # grew, but an earlier row changed: runs whole
+    (tmp_path / "data" / "b.csv").write_text(text.replace("\n1001,", "\n7001,", 1) + "1300,3\n")
+    second = _apply(tmp_path)
+    reuse = _step(tmp_path, second)["item_reuse"]
+    assert (reuse["reused"], reuse["grown"], reuse["changed"], reuse["new"], reuse["gone"]) == (0, 2, 1, 0, 0)
+    ran = [line for line in _ledger(tmp_path, second) if line["tries"] > 0]
+    assert sum(line["rows"] for line in ran) == 20 + 1 + 301
+    rows = output_rows(tmp_path, second)
+    assert rows.count(rows[0]) == 1 and "7001,2" in rows and "9000,2" in rows and "519,1038" in rows
+    assert sorted(rows[1:]) == sorted(_full_csv(tmp_path))
+    third = _apply(tmp_path)  # the grown files' new ranges name them now: all reused
+    reuse = _step(tmp_path, third)["item_reuse"]
+    assert (reuse["reused"], reuse["grown"], reuse["changed"]) == (3, 0, 0)
