@@ -57,3 +57,24 @@ def test_azure_targets_plan_the_step_whole_with_a_note(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert "note: incremental (item reuse) runs on the local engine only (the Ray engine later): on Azure ML " \
                "the step is submitted whole" in result.stdout, result.stdout
+
+
+def test_plan_against_a_revision_notes_what_an_incremental_step_would_reuse(tmp_path: Path) -> None:
+    import subprocess
+
+    make_files(tmp_path / "data", 6)
+    write_spec(tmp_path, step={"incremental": True}, mini_batch_size=4)
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    for args in (("init", "-q", "-b", "main"), ("add", "spec.yaml", "code"), ("commit", "-q", "-m", "first")):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, env={**env, "PATH": "/usr/bin:/bin"})
+    applied = cli("apply", "spec.yaml", cwd=tmp_path)
+    first = applied.stdout.strip().splitlines()[-1]
+    make_files(tmp_path / "data", 2, start=40)
+    (tmp_path / "spec.yaml").write_text((tmp_path / "spec.yaml").read_text().replace("allow_reuse: false",
+                                                                                     "allow_reuse: true"))
+    said = f"step score: would run 2 new and 0 changed items, reuse 6 from run {first}"
+    review = cli("plan", "spec.yaml", "--against", "HEAD", cwd=tmp_path)
+    assert review.returncode == 0, review.stderr
+    assert said in review.stdout, review.stdout
+    as_json = json.loads(cli("plan", "spec.yaml", "--against", "HEAD", "--json", cwd=tmp_path).stdout)
+    assert any(note.startswith(said) for note in as_json["notes"])

@@ -78,7 +78,9 @@ def incremental_fingerprint(job: StepPlan, upstream: dict[str, str], code: str) 
     """What an incremental step must share with an earlier run to reuse its rows item by
     item: everything the fingerprint covers but the listing of its inputs."""
     digest = hashlib.sha256(b"incremental\0")
-    digest.update(json.dumps(definition(job, upstream), sort_keys=True).encode())
+    computes = definition(job, upstream)
+    computes.pop("allow_reuse")  # whether a whole step may be reused changes no row
+    digest.update(json.dumps(computes, sort_keys=True).encode())
     digest.update(code.encode())
     digest.update(models_digest(job).encode())
     return digest.hexdigest()
