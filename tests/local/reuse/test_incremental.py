@@ -256,3 +256,37 @@ def test_a_table_that_only_grew_runs_only_its_new_rows(tmp_path: Path) -> None:
     third = _apply(tmp_path)  # the grown files' new ranges name them now: all reused
     reuse = _step(tmp_path, third)["item_reuse"]
     assert (reuse["reused"], reuse["grown"], reuse["changed"]) == (3, 0, 0)
+
+
+def test_retry_of_an_incremental_run_runs_its_failed_items_into_it(tmp_path: Path) -> None:
+    make_files(tmp_path / "data", 8)
+    _spec(tmp_path, run_max_try=1, env={"FAULT": "raise", "FAULT_ON": "f0021.txt", "FAULT_ONCE": "1"})
+    _apply(tmp_path)
+    make_files(tmp_path / "data", 3, start=20)
+    second = _apply(tmp_path)
+    assert not any(row.startswith("f0021") for row in output_rows(tmp_path, second))
+    retried = cli("retry", second, cwd=tmp_path)
+    assert retried.returncode == 0, retried.stderr
+    rows = sorted(output_rows(tmp_path, second))
+    assert len(rows) == len(set(rows)) == 11
+    assert _step(tmp_path, second)["item_reuse"]["reused"] == 8
+    assert rows == _full(tmp_path)
+
+
+def test_parquet_output_reuses_whole_mini_batches(tmp_path: Path) -> None:
+    """Parquet's staged frames are a mini-batch each: the mini-batch is the unit."""
+    import pandas as pd
+
+    make_files(tmp_path / "data", 12)
+    _spec(tmp_path, append_row_format="parquet")
+    _apply(tmp_path)
+    (tmp_path / "data" / "f0005.txt").write_text("500\n")
+    second = _apply(tmp_path)
+    reuse = _step(tmp_path, second)["item_reuse"]
+    assert (reuse["reused"], reuse["changed"], reuse["unit_rerun"]) == (8, 1, 3)
+    path = run_folder(tmp_path, second) / "score" / "outputs" / "out" / "parallel_run_step.txt"
+    rows = sorted(pd.read_parquet(path).iloc[:, 0])
+    assert "f0005.txt: 500" in rows
+    _apply(tmp_path, "--no-reuse")
+    full = run_folder(tmp_path, _latest(tmp_path)) / "score" / "outputs" / "out" / "parallel_run_step.txt"
+    assert rows == sorted(pd.read_parquet(full).iloc[:, 0])
