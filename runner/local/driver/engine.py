@@ -34,8 +34,8 @@ from runner.local.partition.sources import Partitioner
 from runner.local.progress.tracker import Progress
 from runner.local.reuse import incremental
 from runner.local.reuse.commit import commit_reused
-from runner.local.reuse.fingerprint import find_reusable, fingerprint, incremental_fingerprint, link_outputs, parts
-from runner.local.reuse.items import NO_EARLIER, Matching, earlier_run, load_index
+from runner.local.reuse.fingerprint import find_reusable, fingerprint, link_outputs, parts
+from runner.local.reuse.items import Matching
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted, reuse_text
 from runner.runs.folder import RunFolder, StepFolder, list_runs, no_links
@@ -188,7 +188,7 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
         return StepResult(job.name, info.status, output=output, reused_from=info.reused_from)
     _, info = snapshots.checked(job, folder, output, [str(runs_root)])  # pre-flight, on the code that runs
     if not info.partitioned:
-        matching = _earlier_items(run, job, runs_root, fingerprints, info) if job.incremental else None
+        matching = incremental.earlier_items(run, job, runs_root, fingerprints, info) if job.incremental else None
         info = _partition(job, folder, stream, matching)
     if not info.fingerprint:  # once, from the snapshot: a resumed step runs, and is reused as, the same code
         code = info.retried[-1].snapshot if info.code else info.snapshot  # the code this attempt runs
@@ -203,27 +203,6 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
             return StepResult(job.name, Status.REUSED, output=output, reused_from=origin)
     info = folder.update(started=info.started or time.time(), status=Status.RUNNING, reason="")
     return _supervise(job, folder, output, info, stop, stream, runs_root)
-
-
-def _earlier_items(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict[str, str],
-                   info: StepRecord) -> Matching | None:
-    """An incremental step's earlier run to reuse rows from, read; None: none to reuse
-    (step.json says why)."""
-    code = info.retried[-1].snapshot if info.code else info.snapshot
-    key = incremental_fingerprint(job, fingerprints, code)
-    earlier = earlier_run(list_runs(runs_root), job.name, key, run.id)
-    why = NO_EARLIER if earlier is None else ""
-    if earlier is not None and job.partition_keys:
-        earlier, why = None, "partition_keys: a partition is read whole, so it runs whole"
-    if earlier is not None and any(item.manifest for item in job.inputs):
-        earlier, why = None, "a failed-items manifest runs what it lists"
-    folder = run.step(job.name)
-    folder.update(incremental=key, item_reuse=ItemReuse(None, why=why))
-    if earlier is None:
-        return None
-    found = earlier.output_file(job)
-    return Matching(load_index(earlier, job, staged_output(str(found), job.row_format) if found else ""),
-                    ItemReuse(earlier.id, unit="items" if job.kind == "file" else "files"))
 
 
 def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: StepRecord, stop: _Stop,

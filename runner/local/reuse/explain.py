@@ -23,10 +23,8 @@ from runner.inputs.snapshot import code_digest
 from runner.inputs.snapshot import SnapshotError
 from runner.local.job import executable_steps
 from runner.local.partition.sources import input_files, listing_line, manifest_line
-from runner.local.output.reports import staged_output
-from runner.local.reuse.fingerprint import definition, incremental_fingerprint, parts
-from runner.local.reuse.incremental import count
-from runner.local.reuse.items import NO_EARLIER, Matching, earlier_run, load_index
+from runner.local.reuse.fingerprint import definition, parts
+from runner.local.reuse.incremental import choose, count, matching
 from runner.plan.plan import Plan, StepPlan
 from runner.runs.folder import RunFolder, list_runs
 from runner.runs.display import reuse_text
@@ -66,19 +64,14 @@ def _items(job: StepPlan, runs: list[RunFolder], upstream: dict[str, str], exclu
         return f"no earlier run to reuse: it reads the output of step {fresh[0]}, which runs: would run every item"
     try:
         code, _ = code_digest(job.source_directory, exclude)
-        key = incremental_fingerprint(job, upstream, code)
-        earlier = earlier_run(runs, job.name, key, "")
-        if earlier is None or job.partition_keys or any(item.manifest for item in job.inputs):
-            why = "partition_keys: a partition is read whole" if job.partition_keys and earlier else \
-                "a failed-items manifest runs what it lists" if earlier else NO_EARLIER
+        _, earlier, why = choose(job, runs, upstream, code, "")
+        if earlier is None:
             return reuse_text(ItemReuse(None, why=why), planned=True)
-        found = earlier.output_file(job)
-        matching = Matching(load_index(earlier, job, staged_output(str(found), job.row_format) if found else ""),
-                            ItemReuse(earlier.id, unit="items" if job.kind == "file" else "files"))
-        count(job, matching)
+        items = matching(earlier, job)
+        count(job, items)
     except (InputError, SnapshotError, OSError, RecordError) as exc:
         return f"runs every item (cannot compare with earlier runs: {exc})"
-    return reuse_text(matching.reuse, planned=True)
+    return reuse_text(items.reuse, planned=True)
 
 
 def _producers(job: StepPlan) -> list[str]:

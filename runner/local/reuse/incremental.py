@@ -21,8 +21,43 @@ from runner.inputs.listing import InputError
 from runner.local.partition.descriptors import Descriptor, FilesBatch, decode, encode, files_of
 from runner.local.partition.identity import item_identity
 from runner.local.partition.sources import Known, Partitioner, input_files, listing_root
-from runner.local.reuse.items import Matching, item_key, reused_descriptors
+from runner.local.output.reports import staged_output
+from runner.local.reuse.fingerprint import incremental_fingerprint
+from runner.local.reuse.items import NO_EARLIER, Matching, earlier_run, item_key, load_index, reused_descriptors
 from runner.plan.plan import StepPlan
+from runner.runs.folder import RunFolder, list_runs
+from runner.runs.records import ItemReuse, StepRecord
+
+
+def earlier_items(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict[str, str],
+                  info: StepRecord) -> Matching | None:
+    """An incremental step's earlier run to reuse rows from, read; None: none to reuse
+    (step.json says why)."""
+    code = info.retried[-1].snapshot if info.code else info.snapshot
+    key, earlier, why = choose(job, list_runs(runs_root), fingerprints, code, run.id)
+    run.step(job.name).update(incremental=key, item_reuse=ItemReuse(None, why=why))
+    return matching(earlier, job) if earlier is not None else None
+
+
+def choose(job: StepPlan, runs: list[RunFolder], upstream: dict[str, str], code: str,
+           exclude: str) -> tuple[str, RunFolder | None, str]:
+    """The step's incremental fingerprint, the earlier run to reuse (or None) and why none."""
+    key = incremental_fingerprint(job, upstream, code)
+    earlier = earlier_run(runs, job.name, key, exclude)
+    if earlier is None:
+        return key, None, NO_EARLIER
+    if job.partition_keys:
+        return key, None, "partition_keys: a partition is read whole, so it runs whole"
+    if any(item.manifest for item in job.inputs):
+        return key, None, "a failed-items manifest runs what it lists"
+    return key, earlier, ""
+
+
+def matching(earlier: RunFolder, job: StepPlan) -> Matching:
+    """The earlier run's items, ready to be matched against the input as it is now."""
+    found = earlier.output_file(job)
+    return Matching(load_index(earlier, job, staged_output(str(found), job.row_format) if found else ""),
+                    ItemReuse(earlier.id, unit="items" if job.kind == "file" else "files"))
 
 
 def reuse_hook(matching: Matching, job: StepPlan) -> Any:
