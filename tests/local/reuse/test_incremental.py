@@ -290,3 +290,32 @@ def test_parquet_output_reuses_whole_mini_batches(tmp_path: Path) -> None:
     _apply(tmp_path, "--no-reuse")
     full = run_folder(tmp_path, _latest(tmp_path)) / "score" / "outputs" / "out" / "parallel_run_step.txt"
     assert rows == sorted(pd.read_parquet(full).iloc[:, 0])
+
+
+def test_digest_compares_content_not_times(tmp_path: Path) -> None:
+    make_files(tmp_path / "data", 6)
+    write_spec(tmp_path, step={"incremental": "digest"}, mini_batch_size=4)
+    first = _apply(tmp_path)
+    os.utime(tmp_path / "data" / "f0001.txt", ns=(1, 1))  # a time that lies: the same bytes
+    (tmp_path / "data" / "f0002.txt").write_text("9\n")  # the same size, other bytes
+    os.utime(tmp_path / "data" / "f0002.txt", ns=(1, 1))
+    second = _apply(tmp_path)
+    reuse = _step(tmp_path, second)["item_reuse"]
+    assert (reuse["run"], reuse["reused"], reuse["changed"]) == (first, 5, 1)
+    assert "f0002.txt: 9" in output_rows(tmp_path, second)
+
+
+TWO_ROWS = "import os\n\n\ndef run(batch):\n    return [f'{os.path.basename(p)} {k}' for p in batch for k in (1, 2)]\n"
+
+
+def test_a_mini_batch_of_other_than_one_row_per_item_is_reused_whole_or_not_at_all(tmp_path: Path) -> None:
+    make_files(tmp_path / "data", 8)
+    _spec(tmp_path, entry_script="two.py")
+    (tmp_path / "code" / "two.py").write_text(TWO_ROWS)
+    _apply(tmp_path)
+    (tmp_path / "data" / "f0001.txt").unlink()
+    second = _apply(tmp_path)
+    reuse = _step(tmp_path, second)["item_reuse"]
+    assert (reuse["reused"], reuse["unit_rerun"], reuse["gone"]) == (4, 3, 1)
+    rows = sorted(output_rows(tmp_path, second))
+    assert len(rows) == 14 and rows == _full(tmp_path)
