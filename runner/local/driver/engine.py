@@ -41,7 +41,7 @@ from runner.runs.display import counted, reuse_text
 from runner.runs.folder import RunFolder, StepFolder, list_runs, no_links
 from runner.runs.inspect import take_lock
 from runner.runs.outcome import RunError, RunResult, StepResult
-from runner.runs.records import ItemReuse, JobRecord, RecordError, StepRecord, StepSummary
+from runner.runs.records import JobRecord, RecordError, StepRecord, StepSummary
 from runner.runs.status import Status
 
 class _Stop:
@@ -212,13 +212,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
     ledger = Ledger(folder.ledger, staged_output(output, job.row_format) if output else None, total, info.attempt)
     log = _driver_log(folder)
     _say_what_runs(job.name, info.attempt, ledger, total, log, stream)
-    if info.item_reuse is not None and info.item_reuse.run is not None:
-        try:  # before any worker: the rows an earlier run wrote for the unchanged items
-            ledger.recovered += commit_reused(folder, ledger, runs_root, job)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                ledger.close()
-            raise
+    _copy_reused(job, folder, ledger, info, runs_root)
     # What the ledger already holds counts: every mini-batch committed, or a threshold
     # already exceeded before the driver stopped (the supervisor checks only new failures).
     tripped = thresholds(job, total)(ledger) if ledger.recovered else None
@@ -271,6 +265,19 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         reason += _never_ran(not_run)
     log(f"step {status}: {reason}" if reason else f"step {status}")
     return StepResult(job.name, status, reason, snap, output)
+
+
+def _copy_reused(job: StepPlan, folder: StepFolder, ledger: Ledger, info: StepRecord, runs_root: Path) -> None:
+    """An incremental step's reused rows, committed before any worker starts (counted as
+    recovered: nothing runs for them)."""
+    if info.item_reuse is None or info.item_reuse.run is None:
+        return
+    try:
+        ledger.recovered += commit_reused(folder, ledger, runs_root, job)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            ledger.close()
+        raise
 
 
 def _say_what_runs(step: str, attempt: int, ledger: Ledger, total: int, log: Callable[[str], None],
@@ -363,16 +370,11 @@ def _partition(job: StepPlan, folder: StepFolder, stream: IO[str], matching: Mat
                          parts={"inputs": partitioner.files_digest.hexdigest()},
                          partition_seconds=round(time.monotonic() - started, 3),
                          **({"item_reuse": matching.reuse} if matching is not None else {}))
-    if info.item_reuse is not None:
-        _say_reuse(job.name, info.item_reuse, folder, stream)
+    if info.item_reuse is not None:  # what `runner plan` said it would do, as the driver found it
+        message = f"{job.name}: {reuse_text(info.item_reuse)}"
+        _driver_log(folder)(message)
+        print(message, file=stream)
     return info
-
-
-def _say_reuse(step: str, reuse: ItemReuse, folder: StepFolder, stream: IO[str]) -> None:
-    """What `runner plan` said it would do, as the driver found it."""
-    message = f"{step}: {reuse_text(reuse)}"
-    _driver_log(folder)(message)
-    print(message, file=stream)
 
 
 def _skipped_warning(step: str, skipped: list[str], folder: StepFolder, stream: IO[str]) -> None:
