@@ -54,8 +54,9 @@ def earlier_run(runs: list[RunFolder], step: str, incremental: str, exclude: str
             record = run.step(step).read()
         except RecordError:
             continue  # another version's run, or damaged: never reused
+        # A retry with --update-code made some rows with other code than the fingerprint's.
         if record.incremental == incremental and record.status == "succeeded" and \
-                os.path.exists(run.step(step).ledger):
+                not any(retry.code for retry in record.retried) and os.path.exists(run.step(step).ledger):
             return run
     return None
 

@@ -319,3 +319,18 @@ def test_a_mini_batch_of_other_than_one_row_per_item_is_reused_whole_or_not_at_a
     assert (reuse["reused"], reuse["unit_rerun"], reuse["gone"]) == (4, 3, 1)
     rows = sorted(output_rows(tmp_path, second))
     assert len(rows) == 14 and rows == _full(tmp_path)
+
+
+def test_a_run_retried_with_other_code_is_no_base(tmp_path: Path) -> None:
+    """`retry --update-code` made some of its rows with code its fingerprint does not name."""
+    make_files(tmp_path / "data", 8)
+    _spec(tmp_path, run_max_try=1, env={"FAULT": "raise", "FAULT_ON": "f0002.txt", "FAULT_ONCE": "1"})
+    first = _apply(tmp_path)
+    script = tmp_path / "code" / "faulty.py"
+    original = script.read_text()
+    script.write_text(original + "\n# edited\n")
+    retried = cli("retry", first, "--update-code", cwd=tmp_path)
+    assert retried.returncode == 0, retried.stderr
+    script.write_text(original)
+    second = _apply(tmp_path)
+    assert _step(tmp_path, second)["item_reuse"]["run"] is None
