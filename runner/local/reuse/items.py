@@ -103,7 +103,9 @@ class EarlierIndex:
     header: int  # a CSV output's header length (0: none)
     batches: dict[int, _Batch]
     roots: list[str]  # the folders its inputs were listed under
-    files: dict[str, tuple[list[Any], int, int]] = field(default_factory=dict)  # key -> (sig, mb, position)
+    # key -> (size, mtime_ns or digest, mb, position): one flat tuple, as a million of
+    # them are held at once (about 290 bytes an item with its key)
+    files: dict[str, tuple[Any, Any, int, int]] = field(default_factory=dict)
     tables: dict[str, _Table] = field(default_factory=dict)
 
 
@@ -141,7 +143,8 @@ def _index_items(index: EarlierIndex, descriptor: Descriptor, batch: _Batch, roo
             return
         batch.size = len(descriptor.files)
         for position, (path, sig) in enumerate(zip(descriptor.files, descriptor.sig)):
-            index.files[item_key(descriptor.input, path, roots[descriptor.input])] = (sig, descriptor.id, position)
+            index.files[item_key(descriptor.input, path, roots[descriptor.input])] = (sig[0], sig[1], descriptor.id,
+                                                                                   position)
     elif isinstance(descriptor, (ByteRange, RowGroups)) and descriptor.sig is not None:
         if descriptor.input >= len(roots):
             return
@@ -180,7 +183,7 @@ class Matching:
 
     index: EarlierIndex
     reuse: ItemReuse
-    seen: set[str] = field(default_factory=set)
+    found: int = 0  # earlier items listed again (a listing names each once: no set of them is kept)
     tables: dict[str, list[int]] = field(default_factory=dict)  # reused table key -> its sig now
 
     def file(self, key: str, sig: list[Any]) -> bool:
@@ -189,9 +192,9 @@ class Matching:
         if found is None:
             self.reuse.new += 1
             return False
-        self.seen.add(key)
-        old_sig, mb, position = found
-        if old_sig != sig:
+        self.found += 1
+        size, stamp, mb, position = found
+        if [size, stamp] != sig:
             self.reuse.changed += 1
             return False
         batch = self.index.batches[mb]
@@ -210,7 +213,7 @@ class Matching:
         if found is None:
             self.reuse.new += 1
             return None
-        self.seen.add(key)
+        self.found += 1
         if found.sig == [st.st_size, st.st_mtime_ns]:
             self.tables[key] = [st.st_size, st.st_mtime_ns, st.st_ino]
             self.reuse.reused += 1
@@ -226,7 +229,7 @@ class Matching:
         """Count what is gone, and give back to the run the items of a mini-batch that is
         the unit (not one row per item) but is not reused whole."""
         known = self.index.files if self.index.files else self.index.tables
-        self.reuse.gone = len(known) - len(self.seen)
+        self.reuse.gone = len(known) - self.found
         for batch in self.index.batches.values():
             if batch.picked and not batch.per_item and len(batch.picked) != batch.size:
                 self._rerun(batch)
