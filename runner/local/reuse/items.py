@@ -167,14 +167,19 @@ def _roots(run: RunFolder, job: StepPlan) -> list[str]:
 
 
 def _csv_header(output: str) -> int:
-    """The header's length: the output's first line (a header names the columns, which
-    this runner writes on one line)."""
+    """The header's length: the output's first record (a column name holding a line break
+    is quoted, so the record ends at the first line break with its quotes closed)."""
+    length, quotes = 0, 0
     try:
         with open(output, "rb", opener=no_links) as handle:
-            first = handle.readline(1 << 20)
+            for line in iter(lambda: handle.readline(1 << 20), b""):
+                length += len(line)
+                quotes += line.count(b'"')
+                if quotes % 2 == 0 and line.endswith(b"\n"):
+                    return length
     except FileNotFoundError:
         return 0
-    return len(first) if first.endswith(b"\n") else 0
+    return 0
 
 
 @dataclass

@@ -334,3 +334,20 @@ def test_a_run_retried_with_other_code_is_no_base(tmp_path: Path) -> None:
     script.write_text(original)
     second = _apply(tmp_path)
     assert _step(tmp_path, second)["item_reuse"]["run"] is None
+
+
+ODD_HEADER = ("import os\nimport pandas as pd\n\n\ndef run(batch):\n"
+              "    return pd.DataFrame({'file\\nname': [os.path.basename(p) for p in batch], 'n': 1})\n")
+
+
+def test_a_csv_header_spanning_lines_is_copied_once_and_whole(tmp_path: Path) -> None:
+    make_files(tmp_path / "data", 8)
+    _spec(tmp_path, entry_script="odd.py", append_row_format="csv")
+    (tmp_path / "code" / "odd.py").write_text(ODD_HEADER)
+    first = _apply(tmp_path)
+    (tmp_path / "data" / "f0001.txt").unlink()
+    second = _apply(tmp_path)
+    assert _step(tmp_path, second)["item_reuse"]["reused"] == 7
+    text = (run_folder(tmp_path, second) / "score" / "outputs" / "out" / "parallel_run_step.txt").read_text()
+    assert text.startswith('"file\nname",n\nf0000.txt,1\nf0002.txt,1\n'), text
+    assert text.count("name") == 1 and len(output_rows(tmp_path, first)) == len(output_rows(tmp_path, second)) + 1
