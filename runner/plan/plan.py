@@ -75,6 +75,7 @@ class StepPlan:
     models: dict[str, str] = field(default_factory=dict)  # every model of the spec: name -> path
     secret_env: list[str] = field(default_factory=list)  # environment variables from secrets
     incremental: bool | str = False  # item reuse: True (size, mtime), "digest" (size, SHA-256) or False
+    reuse_items: bool = True  # False (`apply --no-reuse`): an incremental step runs every item, a base for the next
 
     @property
     def kind(self) -> str:
@@ -106,9 +107,10 @@ class Plan:
 
     def without_reuse(self) -> Plan:
         """The plan with every step run again, whatever its allow_reuse and incremental
-        (`apply --no-reuse`): locally no earlier run's output is linked or copied; on Azure ML each step is
+        (`apply --no-reuse`): locally no earlier run's output is linked or copied (an
+        incremental step still records its items, for the next run to reuse); on Azure ML each step is
         submitted with allow_reuse false (v1) / is_deterministic false (v2)."""
-        return dataclasses.replace(self, steps=[dataclasses.replace(s, allow_reuse=False, incremental=False)
+        return dataclasses.replace(self, steps=[dataclasses.replace(s, allow_reuse=False, reuse_items=False)
                                                 for s in self.steps])
 
 

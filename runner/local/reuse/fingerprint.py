@@ -23,7 +23,7 @@ from runner.runs.records import RecordError
 
 # "incremental" says how a step reuses, not what it computes (and earlier runs, planned
 # before it existed, keep their fingerprints).
-_PRESENTATION = ("bindings", "mini_batch", "workers", "secret_env", "incremental")
+_PRESENTATION = ("bindings", "mini_batch", "workers", "secret_env", "incremental", "reuse_items")
 
 
 def definition(job: StepPlan, upstream: dict[str, str]) -> dict[str, Any]:

@@ -35,6 +35,8 @@ def earlier_items(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: 
     (step.json says why)."""
     code = info.retried[-1].snapshot if info.code else info.snapshot
     key, earlier, why = choose(job, list_runs(runs_root), fingerprints, code, run.id)
+    if not job.reuse_items:
+        earlier, why = None, "`apply --no-reuse`"
     run.step(job.name).update(incremental=key, item_reuse=ItemReuse(None, why=why))
     return matching(earlier, job) if earlier is not None else None
 

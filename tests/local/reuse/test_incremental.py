@@ -39,7 +39,7 @@ def _full(root: Path) -> list[str]:
     """A fresh full run's rows over the inputs as they are now."""
     _apply(root, "--no-reuse")
     run_id = _latest(root)
-    assert _step(root, run_id)["item_reuse"] is None
+    assert _step(root, run_id)["item_reuse"]["run"] is None
     return sorted(output_rows(root, run_id))
 
 
@@ -130,10 +130,16 @@ def test_no_reuse_and_set_incremental_false_run_every_item(tmp_path: Path) -> No
     make_files(tmp_path / "data", 5)
     _spec(tmp_path)
     _apply(tmp_path)
-    for extra in (("--no-reuse",), ("--set", "steps[0].incremental=false")):
-        run_id = _apply(tmp_path, *extra)
-        assert _step(tmp_path, run_id)["item_reuse"] is None, extra
-        assert all(line["tries"] > 0 for line in _ledger(tmp_path, run_id)), extra
+    off = _apply(tmp_path, "--set", "steps[0].incremental=false")
+    assert _step(tmp_path, off)["item_reuse"] is None
+    full = _apply(tmp_path, "--no-reuse")
+    assert _step(tmp_path, full)["item_reuse"] == {**_step(tmp_path, full)["item_reuse"], "run": None,
+                                                   "why": "`apply --no-reuse`"}
+    for run_id in (off, full):
+        assert all(line["tries"] > 0 for line in _ledger(tmp_path, run_id))
+    make_files(tmp_path / "data", 1, start=9)
+    after = _apply(tmp_path)  # the full run recorded its items: the next one reuses them
+    assert _step(tmp_path, after)["item_reuse"]["run"] == full
 
 
 def test_items_that_failed_run_again(tmp_path: Path) -> None:
