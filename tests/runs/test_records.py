@@ -226,6 +226,12 @@ def test_version_1_run_and_job_files_read_as_their_readers_read_them(tmp_path: P
                                                    "version": 1}))
     with pytest.raises(RecordError, match=r"job.json is damaged \(it has no steps.0.arguments.0.value\)"):
         run.job()
+    # Version 2 plans have every field but an incremental step's: they were not incremental.
+    full = {**step, "arguments": [{"value": "--x", "input": None, "parameter": None, "secret": False}],
+            "row_format": "text", "models": {}, "secret_env": []}
+    (run.path / "job.json").write_text(json.dumps({"target": "local", "steps": [full], "version": 2}))
+    [plan] = run.job().steps
+    assert (plan.incremental, plan.reuse_items, run.job().version) == (False, True, 3)
 
 
 @pytest.mark.parametrize("version", [0, "2", True, None])
