@@ -47,6 +47,9 @@ def choose(job: StepPlan, runs: list[RunFolder], upstream: dict[str, str], code:
     key = incremental_fingerprint(job, upstream, code)
     earlier = earlier_run(runs, job.name, key, exclude)
     if earlier is None:
+        upstream_steps = sorted({item.step for item in job.inputs if item.step is not None})
+        if upstream_steps:  # another step's output is part of the definition, by its producer's fingerprint
+            return key, None, f"{NO_EARLIER}, reading the same output of step {', '.join(upstream_steps)}"
         return key, None, NO_EARLIER
     if job.partition_keys:
         return key, None, "partition_keys: a partition is read whole, so it runs whole"

@@ -357,3 +357,21 @@ def test_a_csv_header_spanning_lines_is_copied_once_and_whole(tmp_path: Path) ->
     text = (run_folder(tmp_path, second) / "score" / "outputs" / "out" / "parallel_run_step.txt").read_text()
     assert text.startswith('"file\nname",n\nf0000.txt,1\nf0002.txt,1\n'), text
     assert text.count("name") == 1 and len(output_rows(tmp_path, first)) == len(output_rows(tmp_path, second)) + 1
+
+
+def test_a_step_reading_a_changed_upstream_output_runs_every_item(tmp_path: Path) -> None:
+    import yaml
+
+    make_files(tmp_path / "data", 4)
+    _spec(tmp_path)
+    spec = yaml.safe_load((tmp_path / "spec.yaml").read_text())
+    second = {**spec["steps"][0], "name": "second", "inputs": ["${{ steps.score.outputs.out }}"],
+              "output": {"name": "out2"}}
+    spec["steps"].append(second)
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    _apply(tmp_path)
+    make_files(tmp_path / "data", 1, start=7)
+    run_id = _apply(tmp_path)
+    assert _step(tmp_path, run_id)["item_reuse"]["reused"] == 4
+    later = json.loads((run_folder(tmp_path, run_id) / "second" / "step.json").read_text())["item_reuse"]
+    assert later["run"] is None and "the same output of step score" in later["why"]
