@@ -183,8 +183,18 @@ def review(new: str, old: str | None = None, against: str | None = None, sets: S
     work_old, notes = work_at(rev, plan_old, estimate(plan_old)) if rev else (estimate(plan_old), [])
     old_side = Side(name, plan_old, work_old, backend.compile(plan_old), old_loaded.tree, against or "")
     result = compare(old_side, new_side, files_changes(plan_old, plan_new, rev))
-    result.renamed_from, result.notes = renamed, notes
+    result.renamed_from, result.notes = renamed, notes + _item_reuse_notes(plan_new, backend, new)
     return result
+
+
+def _item_reuse_notes(plan: Plan, backend: Backend, spec: str) -> list[str]:
+    """What applying an incremental step would reuse of the runs kept here, item by item,
+    as `plan` says it: the same work can cost a thousand items or a million."""
+    steps = [step.name for step in plan.steps if step.incremental]
+    if not steps:
+        return []
+    decisions = backend.reuse(plan, runs_dir(spec))
+    return [f"step {name}: {decisions[name]}" for name in steps if decisions.get(name)]
 
 
 def _old_side_error(exc: SpecError, name: str) -> SpecError:

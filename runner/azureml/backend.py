@@ -35,6 +35,12 @@ if TYPE_CHECKING:
 S = TypeVar("S", bound=Session[Any])
 
 
+# Item reuse needs the ledger, which says which rows each item's mini-batch wrote: Azure
+# ML's ParallelRunStep keeps none, so an incremental step is submitted whole.
+INCREMENTAL_NOTE = ("; note: incremental (item reuse) runs on the local engine only (the Ray engine later): "
+                    "on Azure ML the step is submitted whole")
+
+
 class _AzureBackend(Generic[S]):
     target = ""
     processes_per_node: int | None = None  # one per core of the cluster's VM size
@@ -206,9 +212,9 @@ class _AzureBackend(Generic[S]):
 
     def reuse(self, plan: Plan, root: Path) -> dict[str, str]:
         # Azure ML keeps its own record of what ran: reuse is its decision, at submission.
-        return {step.name: "Azure ML decides at submission: reused when the step's script, inputs and settings "
-                           "are unchanged (allow_reuse)" if step.allow_reuse else "runs: allow_reuse is false"
-                for step in plan.steps}
+        return {step.name: ("Azure ML decides at submission: reused when the step's script, inputs and settings "
+                            "are unchanged (allow_reuse)" if step.allow_reuse else "runs: allow_reuse is false")
+                + (INCREMENTAL_NOTE if step.incremental else "") for step in plan.steps}
 
     def cancel(self, run: RunFolder) -> str:
         """Cancel the Azure ML run through the session and record `canceled`; the process

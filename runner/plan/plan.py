@@ -74,6 +74,8 @@ class StepPlan:
     row_format: str = "text"  # append_row_format: text | csv | parquet
     models: dict[str, str] = field(default_factory=dict)  # every model of the spec: name -> path
     secret_env: list[str] = field(default_factory=list)  # environment variables from secrets
+    incremental: bool | str = False  # item reuse: True (size, mtime), "digest" (size, SHA-256) or False
+    reuse_items: bool = True  # False (`apply --no-reuse`): an incremental step runs every item, a base for the next
 
     @property
     def kind(self) -> str:
@@ -104,10 +106,12 @@ class Plan:
     azure: AzurePlan | None = None  # what an Azure target needs besides the steps (None: local)
 
     def without_reuse(self) -> Plan:
-        """The plan with every step run again, whatever its allow_reuse (`apply
-        --no-reuse`): locally no earlier run's output is linked; on Azure ML each step is
+        """The plan with every step run again, whatever its allow_reuse and incremental
+        (`apply --no-reuse`): locally no earlier run's output is linked or copied (an
+        incremental step still records its items, for the next run to reuse); on Azure ML each step is
         submitted with allow_reuse false (v1) / is_deterministic false (v2)."""
-        return dataclasses.replace(self, steps=[dataclasses.replace(s, allow_reuse=False) for s in self.steps])
+        return dataclasses.replace(self, steps=[dataclasses.replace(s, allow_reuse=False, reuse_items=False)
+                                                for s in self.steps])
 
 
 def build_plan(loaded: LoadedSpec, *, cwd: str, datasets: Mapping[str, DatasetOnDisk], target: str | None = None,
@@ -241,4 +245,5 @@ def _step_plan(loaded: LoadedSpec, index: int, step: Step, processes_per_node: i
                            ("models", name, "path") in loaded.secrets)
                 for name, model in loaded.spec.models.items()},
         secret_env=[k for k in run.environment_variables if (*env_path, k) in loaded.secrets],
+        incremental=step.incremental,
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from runner.local.output.ledger_line import LedgerLine
 from runner.report.data import RunData, StepData
 from runner.report.plots import Figures, figures, quantiles
+from runner.runs.display import reuse_text
 
 SLOWEST = 10  # mini-batches listed as the slowest
 GROUP_ITEMS = 20  # items listed per error
@@ -156,6 +157,8 @@ def _reuse(step: StepData) -> list[str]:
     record, said = step.record, []
     if record.reused_from:
         said.append(f"step {step.name} reused the output of run {record.reused_from} (same spec, inputs and code)")
+    if record.item_reuse is not None:  # an incremental step: which rows were copied, not run
+        said.append(f"step {step.name} (incremental) {reuse_text(record.item_reuse)}")
     for retry in record.retried:
         changes = ", ".join(f"{key}={value}" for key, value in retry.changes.items())
         said.append(f"retry {retry.attempt} ({_when(retry.started)}) ran the failed and unrun mini-batches again "

@@ -10,12 +10,36 @@ from typing import TYPE_CHECKING
 from runner.runs.status import Status
 
 if TYPE_CHECKING:  # `runner --help` imports this module: the views are only annotations here
+    from runner.runs.records import ItemReuse
+    from runner.runs.views import ItemReuseView
     from runner.runs.views import CodeVersion, ProgressView, RunSummary, RunView, StepView
 
 
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """'1 mini-batch', '2 mini-batches', '3,000 items'."""
     return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
+def reuse_text(reuse: ItemReuse | ItemReuseView, planned: bool = False) -> str:
+    """An incremental step's item reuse, as `plan` says it (`planned`) and as `apply`,
+    `status` and the step's records say it: 'would run 1,000 new and 12 changed items,
+    reuse 998,988 from run X (same code, model and definition); 40 items gone'."""
+    run, reuse_ = ("would run", "reuse") if planned else ("runs", "reuses")
+    if reuse.run is None:
+        return f"no earlier run to reuse ({reuse.why}): {run} every item" if reuse.why else \
+            f"no earlier run to reuse: {run} every item"
+    unit = reuse.unit
+    text = (f"{run} {reuse.new:,} new and {reuse.changed:,} changed {unit}, {reuse_} {reuse.reused:,} from run "
+            f"{reuse.run} (same code, model and definition); {counted(reuse.gone, unit[:-1])} gone")
+    if reuse.grown:
+        text += (f"; {counted(reuse.grown, 'file')} only grew: the earlier rows are reused, "
+                 f"the appended ones {'would run' if planned else 'run'}")
+    if reuse.failed_before:
+        text += f"; {counted(reuse.failed_before, unit[:-1])} that failed there {'run' if planned else 'runs'} again"
+    if reuse.unit_rerun:
+        text += (f"; {counted(reuse.unit_rerun, 'unchanged ' + unit[:-1], 'unchanged ' + unit)} run again with "
+                 "their mini-batch, which did not return one row per item")
+    return text
 
 
 def clock(seconds: float) -> str:
@@ -118,6 +142,8 @@ def _step_lines(step: StepView, run_running: bool, said: str) -> list[str]:
     out = [f"  step {step.name}: {one_line if inline else status}"]
     if step.reused_from:
         out.append(f"    reused the output of run {step.reused_from}")
+    if step.item_reuse is not None:
+        out.append(f"    {reuse_text(step.item_reuse)}")
     if step.progress is not None:
         out += progress_lines(step.progress, run_running and step.status == Status.RUNNING)
     if step.code_versions:

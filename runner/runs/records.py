@@ -101,6 +101,24 @@ class RetryRecord:
 
 
 @dataclass
+class ItemReuse:
+    """What an incremental step (`incremental: true`) reuses from an earlier run, item by
+    item: decided when its inputs are partitioned, kept for `runner status` and reports.
+    `unit` is what was counted: "items" (files of a file dataset) or "files" (tables)."""
+
+    run: str | None  # the earlier run reused from; None: none could be (`why` says)
+    new: int = 0
+    changed: int = 0
+    reused: int = 0
+    gone: int = 0
+    failed_before: int = 0  # present and unchanged, but failed in that run: they run again
+    grown: int = 0  # tables that only grew: their earlier rows are reused, the appended rows run
+    unit_rerun: int = 0  # unchanged, but their mini-batch (the unit) holds a changed item: they run again
+    unit: str = "items"
+    why: str = ""
+
+
+@dataclass
 class StepRecord:
     name: str
     status: Status = Status.PENDING
@@ -121,7 +139,12 @@ class StepRecord:
     parts: dict[str, str] = field(default_factory=dict)
     partition_seconds: float | None = None
     retried: list[RetryRecord] = field(default_factory=list)  # each `runner retry`, in order
-    version: int = 2
+    # incremental steps: the fingerprint without the input listing (runner/local/reuse/
+    # fingerprint.py), which an earlier run must share to be reused item by item; and what
+    # this run reuses of that one
+    incremental: str = ""
+    item_reuse: ItemReuse | None = None
+    version: int = 3
 
     @property
     def partitioned(self) -> bool:
@@ -188,7 +211,7 @@ class JobRecord:
 
     target: str
     steps: list[StepPlan]
-    version: int = 2
+    version: int = 3
 
     def step(self, name: str) -> StepPlan | None:
         return next((s for s in self.steps if s.name == name), None)
@@ -210,13 +233,22 @@ def upgrade_1_to_2(cls: type[R]) -> Upgrade:
     return upgrade
 
 
+def with_defaults(cls: type[R], version: int) -> Upgrade:
+    """A step to `version` for a shape that only added fields with defaults: each takes
+    its default, the types checked as for the new version."""
+    def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
+        return {**_encoded(adapter(cls).validate_json(json.dumps(raw), strict=True)), "version": version}
+    return upgrade
+
+
 # Each record's upgrade steps, by the version they read (dbt's schema_version habit): a
 # new shape moves the record's `version` default and adds a step here, so readers never
 # carry a branch for an older file.
 _UPGRADES: dict[type, dict[int, Upgrade]] = {
     RunRecord: {1: upgrade_1_to_2(RunRecord)},
-    StepRecord: {1: upgrade_1_to_2(StepRecord)},
-    JobRecord: {1: upgrade_1_to_2(JobRecord)},
+    # 3: an incremental step's fingerprint and item reuse (StepRecord), StepPlan.incremental (JobRecord)
+    StepRecord: {1: upgrade_1_to_2(StepRecord), 2: with_defaults(StepRecord, 3)},
+    JobRecord: {1: upgrade_1_to_2(JobRecord), 2: with_defaults(JobRecord, 3)},
     ProgressRecord: {1: upgrade_1_to_2(ProgressRecord)},
 }
 

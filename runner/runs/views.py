@@ -115,6 +115,22 @@ class RetryView:
 
 
 @dataclass(frozen=True)
+class ItemReuseView:
+    """An incremental step's item reuse (runner/runs/records.py ItemReuse)."""
+
+    run: str | None
+    new: int = 0
+    changed: int = 0
+    reused: int = 0
+    gone: int = 0
+    failed_before: int = 0
+    grown: int = 0
+    unit_rerun: int = 0
+    unit: str = "items"
+    why: str = ""
+
+
+@dataclass(frozen=True)
 class StepView:
     """A step as step.json records it, with its progress and, once retried, its code versions."""
 
@@ -136,13 +152,16 @@ class StepView:
     retried: tuple[RetryView, ...] = ()
     progress: ProgressView | None = None  # None: the step has not started
     code_versions: tuple[CodeVersion, ...] = ()  # () unless retried (local runs)
+    incremental: str = ""  # an incremental step's fingerprint without its input listing
+    item_reuse: ItemReuseView | None = None  # what an incremental step reuses of an earlier run
 
     @classmethod
     def of(cls, record: StepRecord, status: Status, progress: ProgressView | None,
            code_versions: tuple[CodeVersion, ...]) -> StepView:
         """`status`: the record's, unless the run says more (a killed driver's step is interrupted)."""
         return _copy(cls, record, status=status, parts=dict(record.parts),
-                     retried=tuple(_retry(r) for r in record.retried), progress=progress, code_versions=code_versions)
+                     retried=tuple(_retry(r) for r in record.retried), progress=progress, code_versions=code_versions,
+                     item_reuse=_copy(ItemReuseView, record.item_reuse) if record.item_reuse else None)
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,10 @@ def _check_step(spec: Spec, step: Step, base: Path_, outputs: dict[str, str], br
     if run.output_action == "append_row" and step.output is None:
         problems.append(((*pr, "output_action"), "append_row needs the step to have an output "
                                                  "(output: {name: ...}); or use summary_only"))
+    if step.incremental and run.output_action == "summary_only":
+        problems.append(((*base, "incremental"), "incremental reuses the rows an earlier run wrote for each item, "
+                                                 "but summary_only writes none the runner can attribute to items: "
+                                                 "use append_row, or set incremental: false"))
     if run.mini_batch_size is not None and run.partition_keys is not None:
         problems.append(((*pr, "partition_keys"), "partition_keys and mini_batch_size are mutually exclusive: "
                                                   "they are two ways to split inputs into mini-batches"))

@@ -232,6 +232,14 @@ FIELDS: dict[str, str] = {
         `is_deterministic`). Locally a step is reused when its definition, inputs (paths,
         sizes, modification times), models and code snapshot are unchanged, and says so.
         `false`: always run. Example: `allow_reuse: false`.""",
+    "Step.incremental": """Reuse an earlier run's rows item by item (local engine): when an
+        earlier run of this step had the same definition, code snapshot and models, each
+        input file whose size and modification time are unchanged keeps its rows from that
+        run, only new and changed files run, and files gone from the input drop out of the
+        output. `digest`: compare files by size and a SHA-256 of their content instead (for
+        stores whose modification times cannot be trusted; every file is read once). Not
+        with `summary_only`. `runner apply --no-reuse` runs everything. Example:
+        `incremental: true`.""",
     "Step.parallel_run": """How the step runs: Azure's [`ParallelRunConfig`](prc), field for
         field (its environment and compute come from `azure`).
         Example: `parallel_run: {entry_script: score.py, mini_batch_size: 10, error_threshold: 5}`.""",

@@ -238,6 +238,9 @@ class Step(Strict):
     output: Output | None = None
     arguments: list[Argument] = []
     allow_reuse: bool = True
+    # Item reuse (local engine): true compares inputs by size and modification time,
+    # "digest" by size and a SHA-256 of the content (for stores whose times lie).
+    incremental: bool | Literal["digest"] = False
     parallel_run: ParallelRun
 
 

@@ -150,11 +150,11 @@ def test_a_wrong_type_inside_a_plan_in_job_json_is_damage(tmp_path: Path) -> Non
 
 
 def test_a_missing_field_is_damage_in_a_current_file(tmp_path: Path) -> None:
-    """Version 2 files hold every field: one left out would silently read as its default."""
+    """Current files hold every field: one left out would silently read as its default."""
     step, data = _step_file(tmp_path)
     del data["parts"]
     Path(step.step_json).write_text(json.dumps(data))
-    with pytest.raises(RecordError, match=r"step.json is damaged \(it has no parts, which version 2 files hold\)"):
+    with pytest.raises(RecordError, match=r"step.json is damaged \(it has no parts, which version 3 files hold\)"):
         step.read()
     del data["name"]
     Path(step.step_json).write_text(json.dumps(data))
@@ -164,8 +164,8 @@ def test_a_missing_field_is_damage_in_a_current_file(tmp_path: Path) -> None:
 
 def test_a_future_version_is_refused_naming_the_file(tmp_path: Path) -> None:
     step, data = _step_file(tmp_path)
-    Path(step.step_json).write_text(json.dumps({**data, "version": 3}))
-    with pytest.raises(RecordError, match=r"step.json is version 3 of StepRecord; this runner reads versions 1 to 2"):
+    Path(step.step_json).write_text(json.dumps({**data, "version": 4}))
+    with pytest.raises(RecordError, match=r"step.json is version 4 of StepRecord; this runner reads versions 1 to 3"):
         step.read()
 
 
@@ -182,7 +182,7 @@ def test_a_version_1_file_is_upgraded_with_what_it_lacks(tmp_path: Path) -> None
     record = step.read()
     assert record == StepRecord("a", Status.FAILED, "r", None, "f", started=1.0, mini_batches=4, items=8, files=8,
                                 listing="l", partition_seconds=0.5)
-    assert record.version == 2 and record.attempt == 0 and record.parts == {}
+    assert record.version == 3 and record.attempt == 0 and record.parts == {}
     progress = Path(step.progress)
     progress.write_text(json.dumps({"step": "a", "status": "running", "mini_batches": {"total": 4, "succeeded": 1},
                                     "items": {"total": None}, "rows_written": 1, "version": 1}))
@@ -192,6 +192,17 @@ def test_a_version_1_file_is_upgraded_with_what_it_lacks(tmp_path: Path) -> None
     progress.write_text(json.dumps({"step": "a", "mini_batches": {"total": "4"}, "version": 1}))
     with pytest.raises(RecordError, match=r"progress.json is damaged \(mini_batches.total is \"4\""):
         read_record(progress, ProgressRecord)
+
+
+def test_a_version_2_step_file_reads_with_no_item_reuse(tmp_path: Path) -> None:
+    """Version 3 added an incremental step's fingerprint and item reuse: a version-2
+    step.json (every step before) is a step that was not incremental."""
+    step, data = _step_file(tmp_path)
+    for key in ("incremental", "item_reuse"):
+        del data[key]
+    Path(step.step_json).write_text(json.dumps({**data, "version": 2}))
+    record = step.read()
+    assert record.incremental == "" and record.item_reuse is None and record.version == 3
 
 
 def test_version_1_run_and_job_files_read_as_their_readers_read_them(tmp_path: Path) -> None:
@@ -215,6 +226,12 @@ def test_version_1_run_and_job_files_read_as_their_readers_read_them(tmp_path: P
                                                    "version": 1}))
     with pytest.raises(RecordError, match=r"job.json is damaged \(it has no steps.0.arguments.0.value\)"):
         run.job()
+    # Version 2 plans have every field but an incremental step's: they were not incremental.
+    full = {**step, "arguments": [{"value": "--x", "input": None, "parameter": None, "secret": False}],
+            "row_format": "text", "models": {}, "secret_env": []}
+    (run.path / "job.json").write_text(json.dumps({"target": "local", "steps": [full], "version": 2}))
+    [plan] = run.job().steps
+    assert (plan.incremental, plan.reuse_items, run.job().version) == (False, True, 3)
 
 
 @pytest.mark.parametrize("version", [0, "2", True, None])

@@ -32,9 +32,12 @@ from runner.local.partition.descriptors import DescriptorError, encode, task_fie
 from runner.local.partition.identity import shown
 from runner.local.partition.sources import Partitioner
 from runner.local.progress.tracker import Progress
+from runner.local.reuse import incremental
+from runner.local.reuse.commit import commit_reused
 from runner.local.reuse.fingerprint import find_reusable, fingerprint, link_outputs, parts
+from runner.local.reuse.items import Matching
 from runner.plan.plan import StepPlan
-from runner.runs.display import counted
+from runner.runs.display import counted, reuse_text
 from runner.runs.folder import RunFolder, StepFolder, list_runs, no_links
 from runner.runs.inspect import take_lock
 from runner.runs.outcome import RunError, RunResult, StepResult
@@ -185,7 +188,8 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
         return StepResult(job.name, info.status, output=output, reused_from=info.reused_from)
     _, info = snapshots.checked(job, folder, output, [str(runs_root)])  # pre-flight, on the code that runs
     if not info.partitioned:
-        info = _partition(job, folder, stream)
+        matching = incremental.earlier_items(run, job, runs_root, fingerprints, info) if job.incremental else None
+        info = _partition(job, folder, stream, matching)
     if not info.fingerprint:  # once, from the snapshot: a resumed step runs, and is reused as, the same code
         code = info.retried[-1].snapshot if info.code else info.snapshot  # the code this attempt runs
         info = folder.update(fingerprint=fingerprint(job, info.listing, fingerprints, code),
@@ -198,16 +202,17 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
             origin = earlier.step(job.name).read().reused_from or earlier.id  # the run that ran it
             return StepResult(job.name, Status.REUSED, output=output, reused_from=origin)
     info = folder.update(started=info.started or time.time(), status=Status.RUNNING, reason="")
-    return _supervise(job, folder, output, info, stop, stream)
+    return _supervise(job, folder, output, info, stop, stream, runs_root)
 
 
 def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: StepRecord, stop: _Stop,
-               stream: IO[str]) -> StepResult:
+               stream: IO[str], runs_root: Path) -> StepResult:
     total = info.mini_batches or 0
     _check_minibatches(folder, total)
     ledger = Ledger(folder.ledger, staged_output(output, job.row_format) if output else None, total, info.attempt)
     log = _driver_log(folder)
     _say_what_runs(job.name, info.attempt, ledger, total, log, stream)
+    _copy_reused(job, folder, ledger, info, runs_root)
     # What the ledger already holds counts: every mini-batch committed, or a threshold
     # already exceeded before the driver stopped (the supervisor checks only new failures).
     tripped = thresholds(job, total)(ledger) if ledger.recovered else None
@@ -260,6 +265,19 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         reason += _never_ran(not_run)
     log(f"step {status}: {reason}" if reason else f"step {status}")
     return StepResult(job.name, status, reason, snap, output)
+
+
+def _copy_reused(job: StepPlan, folder: StepFolder, ledger: Ledger, info: StepRecord, runs_root: Path) -> None:
+    """An incremental step's reused rows, committed before any worker starts (counted as
+    recovered: nothing runs for them)."""
+    if info.item_reuse is None or info.item_reuse.run is None:
+        return
+    try:
+        ledger.recovered += commit_reused(folder, ledger, runs_root, job)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            ledger.close()
+        raise
 
 
 def _say_what_runs(step: str, attempt: int, ledger: Ledger, total: int, log: Callable[[str], None],
@@ -327,25 +345,36 @@ def _tasks(folder: StepFolder, ledger: Ledger, kind: str) -> Iterator[Task]:
             offset += len(line)
 
 
-def _partition(job: StepPlan, folder: StepFolder, stream: IO[str]) -> StepRecord:
+def _partition(job: StepPlan, folder: StepFolder, stream: IO[str], matching: Matching | None = None) -> StepRecord:
     hashed = {i for i, item in enumerate(job.inputs) if item.step is None}  # another step's output: not hashed
-    partitioner = Partitioner(job.mini_batch_size or 0, job.partition_keys, hashed)
+    partitioner = Partitioner(job.mini_batch_size or 0, job.partition_keys, hashed, identities=job.incremental,
+                              reused=incremental.reuse_hook(matching, job) if matching and job.kind != "file" else None)
     tmp = folder.minibatches.with_name(folder.minibatches.name + ".tmp")
     started = time.monotonic()
     try:
         with open(tmp, "w", encoding="utf-8", opener=no_links) as out:
-            for descriptor in partitioner.descriptors(job.inputs):
-                out.write(encode(descriptor))
+            if matching is not None:
+                count, items = incremental.write(job, partitioner, matching, out, folder.path)
+            else:
+                for descriptor in partitioner.descriptors(job.inputs):
+                    out.write(encode(descriptor))
+                count, items = partitioner.count, partitioner.items
     except InputError as exc:
         raise PreflightError(hide_secrets(str(exc), job)) from exc
     os.replace(tmp, folder.minibatches)
     if partitioner.skipped:
         _skipped_warning(job.name, partitioner.skipped, folder, stream)
-    items = partitioner.items if job.kind == "file" or partitioner.rows_known else 0
-    return folder.update(mini_batches=partitioner.count, items=items, files=partitioner.files,
+    items = items if job.kind == "file" or (partitioner.rows_known and matching is None) else 0
+    info = folder.update(mini_batches=count, items=items, files=partitioner.files,
                          listing=partitioner.digest.hexdigest(),
                          parts={"inputs": partitioner.files_digest.hexdigest()},
-                         partition_seconds=round(time.monotonic() - started, 3))
+                         partition_seconds=round(time.monotonic() - started, 3),
+                         **({"item_reuse": matching.reuse} if matching is not None else {}))
+    if info.item_reuse is not None:  # what `runner plan` said it would do, as the driver found it
+        message = f"{job.name}: {reuse_text(info.item_reuse)}"
+        _driver_log(folder)(message)
+        print(message, file=stream)
+    return info
 
 
 def _skipped_warning(step: str, skipped: list[str], folder: StepFolder, stream: IO[str]) -> None:

@@ -6,14 +6,20 @@ Partitioner writes lines with `encode`, workers, reports and the driver read the
 One JSON object per line, keys in this order (`in` is the step input's index, `id`
 counts from 0, `n` is the number of files):
 
-  files       {"in", "files": [path, ...], "n", "id"}                         file datasets
+  files       {"in", "files": [path, ...], "reuse"?, "sig"?, "n", "id"}         file datasets
   byte range  {"in", "path", "fmt": "csv"|"jsonl"|"json", "start", "end", "head", "rows",
-              "sig"?, "id"}: one file's records that start in [start, end), cut at record
+              "digest"?, "sig"?, "reuse"?, "id"}: one file's records that start in [start, end), cut at record
               boundaries by runner/local/partition/rowscan.py; `head` the header record's [start,
               end) or null; `rows` how many rows the range holds (null: not counted)
   row groups  {"in", "path", "fmt": "parquet", "row_groups": [...], "unreadable"?, "sig"?, "id"}
   partition   {"in", "keys": {k: v}, "files": [...], "by_path"?, "sig"?, "n", "id"}
               partition_keys; by_path: the values come from the paths (partition_format)
+
+`reuse` (incremental steps only, runner/local/reuse/items.py): the mini-batch is not run
+but copied from an earlier run, {"run", "range": [start, end] of that run's output,
+"pick"?: which of the rows there (by position; all when absent), "items", "rows"}; a
+file dataset's lines then (and whenever the step is incremental) carry `sig`, each
+file's [size, mtime_ns] (or [size, "sha256 hex"]), which the next incremental run compares.
 
 `sig` is each input file's identity when the job was planned, [size, mtime_ns, inode] (a
 list of them for a partition's tables): a worker reading a table refuses one that
@@ -55,6 +61,8 @@ class FilesBatch:
     id: int
     input: int
     files: list[str]
+    sig: list[list[Any]] | None = None  # incremental steps: each file's identity
+    reuse: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -71,6 +79,8 @@ class ByteRange:
     rows: int | None = None
     sig: list[int] | None = None
     exact: bool = True  # cut at record boundaries (False: a line written before they were)
+    reuse: dict[str, Any] | None = None
+    digest: str | None = None  # incremental steps: the file's SHA-256 when cut (a grown file's start is checked)
 
 
 @dataclass(slots=True)
@@ -84,6 +94,7 @@ class RowGroups:
     row_groups: list[int]
     unreadable: str | None = None
     sig: list[int] | None = None
+    reuse: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -115,33 +126,39 @@ def to_fields(descriptor: Descriptor) -> dict[str, Any]:
     shows as an entry's "mini_batch")."""
     if isinstance(descriptor, FilesBatch):
         fields: dict[str, Any] = {"in": descriptor.input, "files": descriptor.files}
-        return _files_tail(fields, None, descriptor.files, descriptor.id)
+        if descriptor.reuse is not None:
+            fields["reuse"] = descriptor.reuse
+        return _files_tail(fields, descriptor.sig, descriptor.files, descriptor.id)
     if isinstance(descriptor, ByteRange):
         fields = {"in": descriptor.input, "path": descriptor.path, "fmt": descriptor.fmt,
                   "start": descriptor.start, "end": descriptor.end}
         if descriptor.exact:
             fields["head"], fields["rows"] = descriptor.head, descriptor.rows
-        return _tail(fields, descriptor.sig, descriptor.id)
+        if descriptor.digest is not None:
+            fields["digest"] = descriptor.digest
+        return _tail(fields, descriptor.sig, descriptor.id, descriptor.reuse)
     if isinstance(descriptor, RowGroups):
         fields = {"in": descriptor.input, "path": descriptor.path, "fmt": "parquet",
                   "row_groups": descriptor.row_groups}
         if descriptor.unreadable is not None:
             fields["unreadable"] = descriptor.unreadable
-        return _tail(fields, descriptor.sig, descriptor.id)
+        return _tail(fields, descriptor.sig, descriptor.id, descriptor.reuse)
     fields = {"in": descriptor.input, "keys": descriptor.keys, "files": descriptor.files}
     if descriptor.by_path:
         fields["by_path"] = True
     return _files_tail(fields, descriptor.sigs, descriptor.files, descriptor.id)
 
 
-def _tail(fields: dict[str, Any], sig: Any, mb: int) -> dict[str, Any]:
+def _tail(fields: dict[str, Any], sig: Any, mb: int, reuse: dict[str, Any] | None = None) -> dict[str, Any]:
     if sig is not None:
         fields["sig"] = sig
+    if reuse is not None:
+        fields["reuse"] = reuse
     fields["id"] = mb
     return fields
 
 
-def _files_tail(fields: dict[str, Any], sigs: list[list[int] | None] | None, files: list[str], mb: int) -> dict[str, Any]:
+def _files_tail(fields: dict[str, Any], sigs: list[list[Any]] | list[list[int] | None] | None, files: list[str], mb: int) -> dict[str, Any]:
     if sigs is not None:
         fields["sig"] = sigs
     fields["n"], fields["id"] = len(files), mb  # last: what task_fields reads
@@ -151,17 +168,17 @@ def _files_tail(fields: dict[str, Any], sigs: list[list[int] | None] | None, fil
 def from_fields(fields: Mapping[str, Any]) -> Descriptor:
     """A descriptor from a line's JSON object (or a manifest entry's "mini_batch")."""
     try:
-        sig = fields.get("sig")
+        sig, reuse = fields.get("sig"), fields.get("reuse")
         if "keys" in fields:
             return Partition(fields["id"], fields["in"], dict(fields["keys"]), list(fields["files"]),
                              bool(fields.get("by_path", False)), sig)
         if "files" in fields:
-            return FilesBatch(fields["id"], fields["in"], fields["files"])
+            return FilesBatch(fields["id"], fields["in"], fields["files"], sig, reuse)
         if "row_groups" in fields or fields.get("fmt") == "parquet":
             return RowGroups(fields["id"], fields["in"], fields["path"], fields["row_groups"],
-                             fields.get("unreadable"), sig)
+                             fields.get("unreadable"), sig, reuse)
         return ByteRange(fields["id"], fields["in"], fields["path"], fields["fmt"], fields["start"], fields["end"],
-                         fields.get("head"), fields.get("rows"), sig, "rows" in fields)
+                         fields.get("head"), fields.get("rows"), sig, "rows" in fields, reuse, fields.get("digest"))
     except KeyError as exc:
         raise DescriptorError(f"not a mini-batch descriptor: no {exc.args[0]!r} in {dict(fields)!r:.200}") from exc
     except TypeError as exc:  # keys or files of the wrong shape

@@ -16,9 +16,11 @@ mini_batch_size 10, and recording them a sixth of the planning time of 1M files.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from runner.errors import ExitCode, RunnerError
 from runner.local.partition.descriptors import ByteRange, Descriptor, DescriptorError, Partition, RowGroups, decode
@@ -47,6 +49,23 @@ def shown(path: str) -> str:
 
 def of_stat(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def item_identity(path: str, st: os.stat_result, digest: bool = False) -> list[Any]:
+    """An input item's identity for an incremental step (runner/local/reuse/items.py):
+    [size, mtime_ns], or with `digest` [size, SHA-256 of the content] for stores whose
+    times cannot be trusted; a file that cannot be read has ["unreadable"] as its digest,
+    never equal to a good one, so it runs (and fails by name in its worker)."""
+    if not digest:
+        return [st.st_size, st.st_mtime_ns]
+    sha = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                sha.update(chunk)
+    except OSError:
+        return [st.st_size, "unreadable"]
+    return [st.st_size, sha.hexdigest()]
 
 
 def identity(path: str) -> list[int] | None:

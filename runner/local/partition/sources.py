@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 from runner.local.partition.descriptors import (ByteRange, Descriptor, FilesBatch, Partition, RowGroups, files_of,
                                       from_fields)
 from runner.inputs.listing import InputError, compression_of, glob_root, is_glob, iter_files, stat_entry, table_format
-from runner.local.partition.identity import identity, of_stat, shown
+from runner.local.partition.identity import identity, item_identity, of_stat, shown
 from runner.local.partition.rowscan import Cut, cut_file
 from runner.plan.references import MLTABLE, InputPlan
 from runner.spec.partitions import partition_regex, placeholders
@@ -48,13 +49,30 @@ def manifest_line(spec: InputPlan) -> bytes:
 
 # --- cutting into mini-batches --------------------------------------------------------
 
+class Known(NamedTuple):
+    """What an earlier run read of a table (incremental steps): its rows up to `start`
+    (the file's size: all of them), cut as `fmt` with the header at `head`."""
+
+    start: int
+    fmt: str = ""
+    head: list[int] | None = None
+
+
 class Partitioner:
     """Streams one step's inputs into descriptors; keeps counts and a fingerprint of
     what it listed (paths, sizes, modification times) for allow_reuse."""
 
     def __init__(self, mini_batch_size: int, partition_keys: list[str] | None,
-                 hashed: set[int] | None = None) -> None:
+                 hashed: set[int] | None = None, identities: bool | str = False,
+                 reused: Callable[[int, str, os.stat_result], Known | None] | None = None) -> None:
         self.size = mini_batch_size
+        # Incremental steps: a file dataset's descriptors carry each file's identity
+        # (True: size and mtime; "digest": size and content), and `reused` says which
+        # tables an earlier run's rows stand for, so they are not cut again
+        # (runner/local/reuse/items.py).
+        self.identities = identities
+        self.reused = reused
+        self.reused_files = 0
         # Inputs whose listing goes into the fingerprint (another step's output is
         # covered by that step's fingerprint instead).
         self.hashed = hashed
@@ -83,9 +101,9 @@ class Partitioner:
                 produced = self._file_batches(index, spec)
             else:
                 produced = self._tabular_batches(index, spec)
-            before = self.count
+            before, reused = self.count, self.reused_files
             yield from produced
-            if self.count == before:
+            if self.count == before and self.reused_files == reused:
                 raise InputError(f"input {spec.reference} ({spec.location}) has no files")
 
     def _next_id(self) -> int:
@@ -104,6 +122,9 @@ class Partitioner:
             yield path, st
 
     def _file_batches(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
+        if self.identities:
+            yield from self._file_batches_with_identity(index, spec)
+            return
         batch: list[str] = []
         for path, _ in self._listed(spec):
             batch.append(path)
@@ -115,10 +136,32 @@ class Partitioner:
             self.items += len(batch)
             yield FilesBatch(self._next_id(), index, batch)
 
+    def _file_batches_with_identity(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
+        batch: list[str] = []
+        sigs: list[list[Any]] = []
+        for path, st in self._listed(spec):
+            batch.append(path)
+            sigs.append(item_identity(path, st, self.identities == "digest"))
+            if len(batch) == self.size:
+                self.items += len(batch)
+                yield FilesBatch(self._next_id(), index, batch, sigs)
+                batch, sigs = [], []
+        if batch:
+            self.items += len(batch)
+            yield FilesBatch(self._next_id(), index, batch, sigs)
+
     def _tabular_batches(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
         for path, st in self._listed(spec):
+            known = self.reused(index, path, st) if self.reused is not None else None
+            if known is not None and known.start >= st.st_size:
+                self.reused_files += 1
+                continue  # an earlier run's rows stand for it: not cut again
             sig = of_stat(st)
             fmt = table_format(spec, path)
+            if known is not None:  # it only grew: the earlier run's rows stand for its start
+                self.reused_files += 1
+                yield from self._grown(index, spec, path, sig, known)
+                continue
             if fmt == "parquet":  # the footer counts the rows: a total, for free
                 for groups, unreadable, rows in _parquet_batches(path, self.size):
                     self.items += rows
@@ -127,11 +170,28 @@ class Partitioner:
                 continue
             # A mini-batch never crosses a file; a large file is cut into byte ranges at
             # record boundaries, found with the parser's rules (runner/local/partition/rowscan.py).
+            # An incremental step's next run can reuse this file's ranges if it only grows.
+            digest = item_identity(path, st, True)[1] if self.identities else None
             for fmt_, cut, cut_sig in _cuts(spec, path, fmt, sig, self.size):
                 self.items += cut.rows or 0
                 self.rows_known = self.rows_known and cut.rows is not None
                 yield ByteRange(self._next_id(), index, path, fmt_, cut.start, cut.end,
-                                list(cut.head) if cut.head else None, cut.rows, cut_sig)
+                                list(cut.head) if cut.head else None, cut.rows, cut_sig,
+                                digest=digest if cut.rows is not None else None)
+
+    def _grown(self, index: int, spec: InputPlan, path: str, sig: list[int], known: Known) -> Iterator[Descriptor]:
+        """The rows of a CSV or JSON Lines file after `known.start`, where an earlier run
+        of an incremental step ended reading it (runner/local/reuse/items.py)."""
+        digest = item_identity(path, os.stat(path), True)[1]
+        with open(path, "rb") as handle:
+            handle.seek(known.start)
+            cuts = list(cut_file(handle, sig[0] - known.start, self.size, fmt=known.fmt, header=False,
+                                 delimiter=spec.delimiter, encoding=spec.encoding))
+        for cut in cuts:
+            self.items += cut.rows or 0
+            self.rows_known = self.rows_known and cut.rows is not None
+            yield ByteRange(self._next_id(), index, path, known.fmt, known.start + cut.start, known.start + cut.end,
+                            known.head, cut.rows, sig, digest=digest)
 
     def _partitioned(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
         """One mini-batch per distinct combination of key values: from the paths when the
@@ -141,7 +201,7 @@ class Partitioner:
         self.rows_known = False
         regex = partition_regex(spec.partition_format) if spec.partition_format else None
         keys = {p.name: p for p in placeholders(spec.partition_format)} if spec.partition_format else {}
-        root = _listing_root(spec.location)
+        root = listing_root(spec.location)
         sigs: dict[str, list[int]] = {}
         for path, st in self._listed(spec):
             if spec.kind == "tabular":  # a table's rows are read by key: it must not change
@@ -181,6 +241,8 @@ class Partitioner:
                 except (ValueError, KeyError, TypeError) as exc:  # DescriptorError is a ValueError
                     raise InputError(f"{spec.location}:{number}: not a failed-items manifest line") from exc
                 files = files_of(descriptor)
+                if isinstance(descriptor, FilesBatch):  # the failed files of an incremental run's batch
+                    descriptor.sig, descriptor.reuse = None, None
                 if isinstance(descriptor, Partition) and descriptor.sigs is not None:
                     # A partition's tables are read whole by key: the tables as they are
                     # now are what this run reads (a file fixed since is welcome). Byte
@@ -222,7 +284,7 @@ def _cuts(spec: InputPlan, path: str, fmt: str, sig: list[int], size: int) -> It
             raise InputError(f"cannot read {shown(path)}: {exc.strerror or exc}") from exc
 
 
-def _listing_root(location: str) -> str:
+def listing_root(location: str) -> str:
     return glob_root(location) if is_glob(location) else (
         location if os.path.isdir(location) else os.path.dirname(location) or ".")
 

@@ -24,9 +24,11 @@ from runner.inputs.snapshot import SnapshotError
 from runner.local.job import executable_steps
 from runner.local.partition.sources import input_files, listing_line, manifest_line
 from runner.local.reuse.fingerprint import definition, parts
+from runner.local.reuse.incremental import choose, count, matching
 from runner.plan.plan import Plan, StepPlan
 from runner.runs.folder import RunFolder, list_runs
-from runner.runs.records import RecordError, StepRecord
+from runner.runs.display import reuse_text
+from runner.runs.records import ItemReuse, RecordError, StepRecord
 
 
 @dataclass
@@ -47,11 +49,40 @@ def decisions(plan: Plan, runs_root: Path) -> dict[str, str]:
 
 
 def _decide(job: StepPlan, runs: Sequence[RunFolder], upstream: dict[str, str], exclude: list[str]) -> str:
+    decision = _whole(job, runs, upstream, exclude)
+    if job.incremental and not decision.startswith("would reuse"):
+        return _items(job, list(runs), upstream, exclude)
+    return decision
+
+
+def _items(job: StepPlan, runs: list[RunFolder], upstream: dict[str, str], exclude: list[str]) -> str:
+    """An incremental step's item reuse, counted as the engine would count it."""
+    if job.output_action == "summary_only":
+        return "runs every item: summary_only writes no rows to reuse"
+    fresh = [name for name in _producers(job) if name not in upstream]
+    if fresh:
+        return f"no earlier run to reuse: it reads the output of step {fresh[0]}, which runs: would run every item"
+    try:
+        code, _ = code_digest(job.source_directory, exclude)
+        _, earlier, why = choose(job, runs, upstream, code, "")
+        if earlier is None:
+            return reuse_text(ItemReuse(None, why=why), planned=True)
+        items = matching(earlier, job)
+        count(job, items)
+    except (InputError, SnapshotError, OSError, RecordError) as exc:
+        return f"runs every item (cannot compare with earlier runs: {exc})"
+    return reuse_text(items.reuse, planned=True)
+
+
+def _producers(job: StepPlan) -> list[str]:
+    return [i.step for i in (*job.inputs, *job.side_inputs, *(a.input for a in job.arguments if a.input))
+            if i is not None and i.step is not None]
+
+
+def _whole(job: StepPlan, runs: Sequence[RunFolder], upstream: dict[str, str], exclude: list[str]) -> str:
     if not job.allow_reuse:
         return "runs: allow_reuse is false"
-    producers = [i.step for i in (*job.inputs, *job.side_inputs, *(a.input for a in job.arguments if a.input))
-                 if i is not None and i.step is not None]
-    fresh = [name for name in producers if name not in upstream]
+    fresh = [name for name in _producers(job) if name not in upstream]
     if fresh:
         return f"runs: it reads the output of step {fresh[0]}, which runs"
     earlier = [e for e in (_earlier(run, job.name) for run in reversed(runs)) if e is not None]

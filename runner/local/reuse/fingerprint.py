@@ -21,7 +21,9 @@ from runner.plan.plan import StepPlan
 from runner.runs.folder import RunFolder
 from runner.runs.records import RecordError
 
-_PRESENTATION = ("bindings", "mini_batch", "workers", "secret_env")
+# "incremental" says how a step reuses, not what it computes (and earlier runs, planned
+# before it existed, keep their fingerprints).
+_PRESENTATION = ("bindings", "mini_batch", "workers", "secret_env", "incremental", "reuse_items")
 
 
 def definition(job: StepPlan, upstream: dict[str, str]) -> dict[str, Any]:
@@ -69,6 +71,18 @@ def fingerprint(job: StepPlan, listing: str, upstream: dict[str, str], code: str
     digest.update(code.encode())
     for path in _read_paths(job):
         digest.update(_listing_digest(path).encode())
+    return digest.hexdigest()
+
+
+def incremental_fingerprint(job: StepPlan, upstream: dict[str, str], code: str) -> str:
+    """What an incremental step must share with an earlier run to reuse its rows item by
+    item: everything the fingerprint covers but the listing of its inputs."""
+    digest = hashlib.sha256(b"incremental\0")
+    computes = definition(job, upstream)
+    computes.pop("allow_reuse")  # whether a whole step may be reused changes no row
+    digest.update(json.dumps(computes, sort_keys=True).encode())
+    digest.update(code.encode())
+    digest.update(models_digest(job).encode())
     return digest.hexdigest()
 
 

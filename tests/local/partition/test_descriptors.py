@@ -30,6 +30,14 @@ EXAMPLES: list[Descriptor] = [
     RowGroups(6, 0, "/data/bad.parquet", [], "Parquet magic bytes not found"),
     Partition(8, 0, {"month": "01", "n": '"n":3'}, ["/data/2024/01/a.csv"]),
     Partition(9, 1, {"year": "2024"}, ["/data/2024/x.png", "/data/2024/y.png"], by_path=True),
+    # An incremental step's: identities, and rows reused from an earlier run.
+    FilesBatch(12, 0, ["/data/a.png", "/data/b.png"], [[10, 1700000000123456789], [11, "ab" * 32]]),
+    FilesBatch(14, 0, ["/data/a.png"], [[10, 17]], {"run": "job-1", "range": [0, 40], "items": 1, "rows": 1,
+                                                     "pick": [3], "head": 6}),
+    ByteRange(15, 0, "/data/t.csv", "csv", 20, 4096, [3, 20], 112, [9000, 17, 42], reuse={
+        "run": "job-1", "range": [6, 900], "items": 112, "rows": 112}, digest="cd" * 32),
+    RowGroups(16, 0, "/data/p.parquet", [0], None, [1, 2, 3], {"run": "job-1", "range": [0, 80], "items": 5,
+                                                               "rows": 5}),
 ]
 
 
@@ -124,6 +132,12 @@ def test_the_quick_read_agrees_with_the_full_parse(names: list[str], mb: int, ke
     assert task_fields(encode(table).encode(), "tabular") == (mb, None)
     old = json.dumps({"in": 0, "files": names, "id": mb}, separators=(",", ":")).encode() + b"\n"
     assert task_fields(old, "file") == (mb, len(names))  # no "n": parsed
+
+
+def test_the_quick_read_of_an_incremental_files_line() -> None:
+    """Identities and `reuse` come before the tail the driver reads without a parse."""
+    line = encode(EXAMPLES[-3]).encode()
+    assert line.endswith(b',"n":1,"id":14}\n') and task_fields(line, "file") == (14, 1)
 
 
 def test_the_quick_read_refuses_a_file_count_of_a_table() -> None:

@@ -1,0 +1,91 @@
+"""Committing an incremental step's `reuse` descriptors: each one's rows are copied from
+the earlier run's output into this run's, then an ordinary ledger line is appended
+(its items, ok and rows as the earlier run counted them; no worker, no tries), in
+the ledger's usual order: rows first, then the line. So a reused mini-batch is
+committed exactly once like any other: a driver killed while copying resumes after
+the last line on disk, the next incremental run attributes these rows as it would a
+worker's, and status, results and reports read them as they read any line.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from runner.local.output.ledger import Ledger
+from runner.local.output.ledger_line import LedgerLine
+from runner.local.output.reports import staged_output
+from runner.local.partition.descriptors import DescriptorError, Partition, decode
+from runner.local.reuse.items import IncrementalError
+from runner.plan.plan import StepPlan
+from runner.runs.folder import RunFolder, StepFolder, no_links
+
+
+def commit_reused(folder: StepFolder, ledger: Ledger, runs_root: Path, job: StepPlan) -> int:
+    """Copy every reuse descriptor's rows not yet committed; returns how many were."""
+    sources: dict[str, IO[bytes]] = {}
+    committed = 0
+    try:
+        with open(folder.minibatches, "rb", opener=no_links) as handle:
+            for number, raw in enumerate(handle, 1):
+                if b'"reuse":' not in raw:
+                    continue
+                try:
+                    descriptor = decode(raw)
+                except DescriptorError as exc:
+                    raise IncrementalError(f"{folder.minibatches} line {number}: {exc}; the run folder is "
+                                           "damaged. Apply the spec again for a new run") from exc
+                reuse = None if isinstance(descriptor, Partition) else descriptor.reuse
+                if reuse is None or ledger.done(descriptor.id):
+                    continue
+                source = sources.get(reuse["run"]) or _open_source(runs_root, reuse["run"], job, sources)
+                rows, header = _rows(source, reuse)
+                at, out = ledger.append(rows, header)
+                ledger.commit(LedgerLine(descriptor.id, "ok", reuse["items"], reuse["items"], 0, 0, out,
+                                         reuse["rows"], None, 0.0, gen=ledger.attempt, at=at,
+                                         t=int(time.time() * 1000)))
+                committed += 1
+        ledger.flush()
+    finally:
+        for source in sources.values():
+            source.close()
+    return committed
+
+
+def _open_source(runs_root: Path, run_id: str, job: StepPlan, sources: dict[str, IO[bytes]]) -> IO[bytes]:
+    earlier = RunFolder(runs_root / run_id)
+    final = earlier.output_file(job)
+    path = staged_output(str(final), job.row_format) if final is not None else None
+    try:
+        if path is None:
+            raise FileNotFoundError(run_id)
+        sources[run_id] = open(path, "rb", opener=no_links)  # noqa: SIM115 - closed by commit_reused
+    except OSError as exc:
+        raise IncrementalError(f"step {job.name} reuses rows of run {run_id}, but its output {path or run_id} "
+                               f"cannot be read ({exc.strerror or exc}): was the run removed? "
+                               "`runner apply --no-reuse` runs every item") from exc
+    return sources[run_id]
+
+
+def _rows(source: IO[bytes], reuse: dict[str, Any]) -> tuple[bytes, bytes | None]:
+    """The reused rows (only the picked ones), and the CSV header to write before them
+    when they are the output's first."""
+    start, end = int(reuse["range"][0]), int(reuse["range"][1])
+    source.seek(start)
+    data = source.read(end - start)
+    if len(data) != end - start:
+        raise IncrementalError(f"{source.name} is {os.fstat(source.fileno()).st_size} bytes, but the rows reused "
+                               f"from it end at byte {end}: the earlier run's output was changed. "
+                               "`runner apply --no-reuse` runs every item")
+    pick = reuse.get("pick")
+    if isinstance(pick, list):
+        lines = data.split(b"\n")  # one row a line (items.py checked a CSV's): the last piece is empty
+        data = b"".join(lines[i] + b"\n" for i in pick)
+    head = reuse.get("head")
+    header = None
+    if isinstance(head, int) and head:
+        source.seek(0)
+        header = source.read(head)
+    return data, header

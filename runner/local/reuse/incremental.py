@@ -1,0 +1,147 @@
+"""An incremental step's partitioning: the descriptors of `minibatches.jsonl` when an
+earlier run's rows can be reused item by item (runner/local/reuse/items.py decides).
+
+The file starts with the `reuse` descriptors (rows copied from the earlier run by
+runner/local/reuse/commit.py before any worker starts), then what runs again over
+rows it already knew (a reused table's failed mini-batches, the unchanged items of a
+mini-batch that is reused whole or not at all), then the new and changed items, cut
+into mini-batches as usual. New items are held in an unnamed temporary file meanwhile:
+the reused descriptors are known only once the whole input has been listed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from runner.inputs.listing import InputError
+from runner.local.partition.descriptors import Descriptor, FilesBatch, decode, encode, files_of
+from runner.local.partition.identity import item_identity
+from runner.local.partition.sources import Known, Partitioner, input_files, listing_root
+from runner.local.output.reports import staged_output
+from runner.local.reuse.fingerprint import incremental_fingerprint
+from runner.local.reuse.items import NO_EARLIER, Matching, earlier_run, item_key, load_index, reused_descriptors
+from runner.plan.plan import StepPlan
+from runner.runs.folder import RunFolder, list_runs
+from runner.runs.records import ItemReuse, StepRecord
+
+
+def earlier_items(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict[str, str],
+                  info: StepRecord) -> Matching | None:
+    """An incremental step's earlier run to reuse rows from, read; None: none to reuse
+    (step.json says why)."""
+    code = info.retried[-1].snapshot if info.code else info.snapshot
+    key, earlier, why = choose(job, list_runs(runs_root), fingerprints, code, run.id)
+    if not job.reuse_items:
+        earlier, why = None, "`apply --no-reuse`"
+    run.step(job.name).update(incremental=key, item_reuse=ItemReuse(None, why=why))
+    return matching(earlier, job) if earlier is not None else None
+
+
+def choose(job: StepPlan, runs: list[RunFolder], upstream: dict[str, str], code: str,
+           exclude: str) -> tuple[str, RunFolder | None, str]:
+    """The step's incremental fingerprint, the earlier run to reuse (or None) and why none."""
+    key = incremental_fingerprint(job, upstream, code)
+    earlier = earlier_run(runs, job.name, key, exclude)
+    if earlier is None:
+        upstream_steps = sorted({item.step for item in job.inputs if item.step is not None})
+        if upstream_steps:  # another step's output is part of the definition, by its producer's fingerprint
+            return key, None, f"{NO_EARLIER}, reading the same output of step {', '.join(upstream_steps)}"
+        return key, None, NO_EARLIER
+    if job.partition_keys:
+        return key, None, "partition_keys: a partition is read whole, so it runs whole"
+    if any(item.manifest for item in job.inputs):
+        return key, None, "a failed-items manifest runs what it lists"
+    return key, earlier, ""
+
+
+def matching(earlier: RunFolder, job: StepPlan) -> Matching:
+    """The earlier run's items, ready to be matched against the input as it is now."""
+    found = earlier.output_file(job)
+    return Matching(load_index(earlier, job, staged_output(str(found), job.row_format) if found else ""),
+                    ItemReuse(earlier.id, unit="items" if job.kind == "file" else "files"))
+
+
+def reuse_hook(matching: Matching, job: StepPlan) -> Any:
+    """The Partitioner's question for each table: do an earlier run's rows stand for it?"""
+    roots = [listing_root(item.location) for item in job.inputs]
+
+    def reused(index: int, path: str, st: os.stat_result) -> Known | None:
+        return matching.table(item_key(index, path, roots[index]), path, st)
+    return reused
+
+
+def write(job: StepPlan, partitioner: Partitioner, matching: Matching, out: IO[str], folder: Path) -> tuple[int, int]:
+    """Every descriptor of the step, in the order above; returns (mini-batches, items).
+    A table's rows are not counted here (a reused range knows its own): items is then 0."""
+    roots = [listing_root(item.location) for item in job.inputs]
+    with tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder) as fresh:
+        for descriptor in _fresh(job, partitioner.descriptors(job.inputs), matching, roots):
+            fresh.write(encode(descriptor))
+        matching.finish()
+        count = items = 0
+        for descriptor in reused_descriptors(matching, 0):
+            out.write(encode(descriptor))
+            count += 1
+            items += _items(descriptor)
+        fresh.seek(0)
+        for line in fresh:
+            descriptor = decode(line)
+            descriptor.id = count
+            out.write(encode(descriptor))
+            count += 1
+            items += _items(descriptor)
+    return count, items if job.kind == "file" else 0
+
+
+def _items(descriptor: Descriptor) -> int:
+    files = files_of(descriptor)
+    return len(files) if files is not None else 0
+
+
+def _fresh(job: StepPlan, descriptors: Iterator[Descriptor], matching: Matching,
+           roots: list[str]) -> Iterator[Descriptor]:
+    """The descriptors of what runs: a file dataset's new and changed files, cut again
+    into mini-batches of the step's size (ids are given when written); a table's, as cut."""
+    size = job.mini_batch_size or 1
+    batch: list[str] = []
+    sigs: list[list[Any]] = []
+    current = -1
+    for descriptor in descriptors:
+        if not isinstance(descriptor, FilesBatch) or descriptor.sig is None:
+            yield descriptor
+            continue
+        if descriptor.input != current and batch:
+            yield FilesBatch(0, current, batch, sigs)
+            batch, sigs = [], []
+        current = descriptor.input
+        for path, sig in zip(descriptor.files, descriptor.sig):
+            if matching.file(item_key(descriptor.input, path, roots[descriptor.input]), sig):
+                continue
+            batch.append(path)
+            sigs.append(sig)
+            if len(batch) == size:
+                yield FilesBatch(0, current, batch, sigs)
+                batch, sigs = [], []
+    if batch:
+        yield FilesBatch(0, current, batch, sigs)
+
+
+def count(job: StepPlan, matching: Matching) -> None:
+    """What `runner plan` says: the same matching as the engine's, over a listing of the
+    inputs (no table is cut, nothing written)."""
+    for index, item in enumerate(job.inputs):
+        if item.manifest:
+            raise InputError(f"input {item.reference} is a failed-items manifest")
+        root = listing_root(item.location)
+        for path, st in input_files(item):
+            key = item_key(index, path, root)
+            if job.kind == "file":
+                matching.file(key, item_identity(path, st, job.incremental == "digest"))
+            else:
+                matching.table(key, path, st)
+    matching.finish()
+
