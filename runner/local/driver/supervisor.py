@@ -218,7 +218,6 @@ class Supervisor:
 
     def _try_failed(self, task: Task, slot: Slot, text: str, items: int | None) -> None:
         task.tries += 1
-        task.errors.append(text)
         if task.tries < self.run_max_try:
             self.log(f"mini-batch {task.id} failed on worker {slot.index} (try {task.tries} of "
                      f"{self.run_max_try}), retrying: {last_line(text)}")
