@@ -221,7 +221,9 @@ class Worker:
                 break
             for offset in message.offsets:  # in order: the driver matches results to its queue
                 self.descriptors.seek(offset)
-                self.handle(decode(self.descriptors.readline()))
+                # As text: json.loads would first guess a byte string's encoding (a third of
+                # decoding a descriptor); the lines are UTF-8, as it would have found.
+                self.handle(decode(self.descriptors.readline().decode("utf-8", "surrogatepass")))
             self.send_held()  # before waiting for more: nothing is held while the worker idles
         shutdown = getattr(self.module, "shutdown", None)
         if shutdown is not None:
