@@ -37,7 +37,7 @@ PREFETCH = 2
 # Tiny mini-batches: CHUNK to a message, up to DEEP queued, refilled once a CHUNK's
 # results are in (the worker answers a message's worth at a time, so a queue refilled
 # only when half empty would leave it idle for a round trip).
-CHUNK = 32
+CHUNK = 64
 DEEP = 4 * CHUNK
 TINY_SECONDS = 0.001  # a mean run() time below this counts as tiny
 TIMEOUT_CHECK_SECONDS = 0.02  # timeouts are seconds long: checking each message is waste
