@@ -1,10 +1,11 @@
 """The driver <-> worker protocol: every message, typed.
 
 A worker is started by the supervisor as `python -c "...import runner.local.worker.main..." FD
-LIFELINE` (so a `runner` folder in the source directory cannot shadow this package) in a
+LIFELINE PAGE` (so a `runner` folder in the source directory cannot shadow this package) in a
 session of its own (so Ctrl-C on the terminal reaches only the driver), behind a guard
 process that ends its whole tree (runner/local/transport/processes.py, guard.py). FD is its end of
-a socket pair, a `multiprocessing.connection.Connection` on both sides.
+a socket pair, a `multiprocessing.connection.Connection` on both sides; PAGE a page of
+memory shared with the driver (InFlight, below).
 
 The driver sends, in order:
   WorkerConfig                    once, first: what to import and how to run it
@@ -26,8 +27,8 @@ The worker answers:
 
 Results are sent several to a message while mini-batches take well under a millisecond
 (a message each would cost more than the work), at the latest when a Tasks message is
-used up or HOLD_SECONDS after the first was held; one that took longer, or failed, goes
-at once. So a crash is still pinned on the mini-batch that caused it, each worker
+used up or HOLD_SECONDS (runner/local/worker/main.py) after the first was held; one that
+took longer, or failed, goes at once. So a crash is still pinned on the mini-batch that caused it, each worker
 publishes the one it runs in shared memory (InFlight, below), which the driver reads
 once the worker is dead or past its timeout: results held and not yet sent are lost with
 the worker and run again, with no try counted.
