@@ -1,10 +1,11 @@
 """The driver <-> worker protocol: every message, typed.
 
 A worker is started by the supervisor as `python -c "...import runner.local.worker.main..." FD
-LIFELINE` (so a `runner` folder in the source directory cannot shadow this package) in a
+LIFELINE PAGE` (so a `runner` folder in the source directory cannot shadow this package) in a
 session of its own (so Ctrl-C on the terminal reaches only the driver), behind a guard
 process that ends its whole tree (runner/local/transport/processes.py, guard.py). FD is its end of
-a socket pair, a `multiprocessing.connection.Connection` on both sides.
+a socket pair, a `multiprocessing.connection.Connection` on both sides; PAGE a page of
+memory shared with the driver (InFlight, below).
 
 The driver sends, in order:
   WorkerConfig                    once, first: what to import and how to run it
@@ -17,13 +18,20 @@ The driver sends, in order:
 The worker answers:
   Imported() | ImportFailed(text) the entry script imported and defines run() (or not)
   Ready()    | InitFailed(text)   init() returned (or raised)
-  Loaded(mb, rows)                a tabular mini-batch was read: its row count, so a
-                                  crash in run() still fails the right number of items
-  Done(mb, items, elements, payload, header, failed_files, seconds)
-                                  one per mini-batch run: the formatted output rows
-  Failed(mb, items, text, seconds)
+  Results([Done | Failed, ...])   the results of mini-batches run, in the order given:
+    Done(mb, items, elements, payload, header, failed_files, seconds)
+                                  the formatted output rows of one
+    Failed(mb, items, text, seconds)
                                   run() raised, returned something unusable, or the
                                   data could not be read (items None: rows never read)
+
+Results are sent several to a message while mini-batches take well under a millisecond
+(a message each would cost more than the work), at the latest when a Tasks message is
+used up or HOLD_SECONDS (runner/local/worker/main.py) after the first was held; one that
+took longer, or failed, goes at once. So a crash is still pinned on the mini-batch that caused it, each worker
+publishes the one it runs in shared memory (InFlight, below), which the driver reads
+once the worker is dead or past its timeout: results held and not yet sent are lost with
+the worker and run again, with no try counted.
 
 On the wire a message is a plain tuple, its tag then its fields: pickling the class
 itself would cost the receiver a class lookup per message (1.3 us against 0.2 to unpickle
@@ -33,6 +41,7 @@ and the `receive_*` functions are the only code that sees the tuples.
 
 from __future__ import annotations
 
+import mmap
 import pickle
 import struct
 from collections.abc import Callable, Iterable
@@ -93,11 +102,6 @@ class InitFailed(NamedTuple):
     text: str
 
 
-class Loaded(NamedTuple):
-    mb: int
-    rows: int
-
-
 class Done(NamedTuple):
     mb: int
     items: int  # files, or rows read
@@ -115,17 +119,22 @@ class Failed(NamedTuple):
     seconds: float
 
 
+class Results(NamedTuple):
+    results: list[Done | Failed]  # in the order their mini-batches were given
+
+
 ToWorker = Tasks | Stop
-FromWorker = Imported | ImportFailed | Ready | InitFailed | Loaded | Done | Failed
+FromWorker = Imported | ImportFailed | Ready | InitFailed | Results
 Message = ToWorker | FromWorker
 
 _TAGS: dict[type[Message], str] = {
     Tasks: "tasks", Stop: "stop", Imported: "imported", ImportFailed: "import_error", Ready: "ready",
-    InitFailed: "init_error", Loaded: "loaded", Done: "done", Failed: "failed"}
+    InitFailed: "init_error", Results: "results"}
 _TO_WORKER: dict[str, Callable[[Iterable[Any]], ToWorker]] = {"tasks": Tasks._make, "stop": Stop._make}
 _FROM_WORKER: dict[str, Callable[[Iterable[Any]], FromWorker]] = {
     "imported": Imported._make, "import_error": ImportFailed._make, "ready": Ready._make,
-    "init_error": InitFailed._make, "loaded": Loaded._make, "done": Done._make, "failed": Failed._make}
+    "init_error": InitFailed._make}
+_RESULTS: dict[str, Callable[[Iterable[Any]], Done | Failed]] = {"done": Done._make, "failed": Failed._make}
 
 
 class ProtocolError(RunnerError):
@@ -135,6 +144,10 @@ class ProtocolError(RunnerError):
 def send(conn: Connection, message: Message) -> None:
     # pickle.dumps, not Connection.send: that makes a ForkingPickler per call, 1.4 us
     # against 0.2 for a Done, and pickles these plain values byte for byte the same.
+    if isinstance(message, Results):
+        conn.send_bytes(pickle.dumps(("results", [("done" if isinstance(r, Done) else "failed", *r)
+                                                  for r in message.results])))
+        return
     conn.send_bytes(pickle.dumps((_TAGS[type(message)], *message)))
 
 
@@ -152,7 +165,9 @@ def receive_config(conn: Connection) -> WorkerConfig:
 def receive_from_worker(conn: Connection) -> FromWorker:
     """The next message (blocks); EOFError or OSError when the worker is gone."""
     raw = conn.recv()
-    try:  # inline, not a shared helper: the driver reads one of these per mini-batch
+    try:
+        if raw[0] == "results" and len(raw) == 2:
+            return Results([_RESULTS[result[0]](result[1:]) for result in raw[1]])
         return _FROM_WORKER[raw[0]](raw[1:])
     except (KeyError, IndexError, TypeError):  # an unknown tag, or the wrong number of fields
         raise ProtocolError(f"unexpected message {raw!r:.200}") from None
@@ -165,6 +180,45 @@ def receive_from_driver(conn: Connection) -> ToWorker:
         return _TO_WORKER[raw[0]](raw[1:])
     except (KeyError, IndexError, TypeError):
         raise ProtocolError(f"unexpected message {raw!r:.200}") from None
+
+
+class InFlight:
+    """The mini-batch a worker runs, in a page it shares with the driver: its id (-1
+    before the first), its rows once read (-1 until then: a crash in run() still fails
+    the right number of items) and when it started (time.monotonic_ns, one clock for
+    every process). The worker writes it as each mini-batch starts (three stores, the id
+    last); the driver reads it for timeouts, and after the worker died for whom to blame.
+    A read torn by a start can only pair an id with the start of the mini-batch after it
+    (the id is read first, written last), which is later: a timeout comes no sooner
+    than it should."""
+
+    SIZE = mmap.PAGESIZE
+
+    def __init__(self, fd: int) -> None:
+        self._map = mmap.mmap(fd, self.SIZE)
+        self._words = memoryview(self._map).cast("q")
+
+    def start(self, mb: int, started_ns: int) -> None:
+        words = self._words
+        words[2] = started_ns
+        words[1] = -1
+        words[0] = mb
+
+    def loaded(self, rows: int) -> None:
+        self._words[1] = rows
+
+    def read(self) -> tuple[int, int | None, int]:
+        """(mini-batch or -1, its rows or None, started in monotonic ns)."""
+        words = self._words
+        mb, rows, started = words[0], words[1], words[2]
+        return mb, rows if rows >= 0 else None, started
+
+    def reset(self) -> None:
+        self.start(-1, 0)
+
+    def close(self) -> None:
+        self._words.release()
+        self._map.close()
 
 
 # A Parquet step's Done carries its frame as one Arrow IPC stream after its length: the

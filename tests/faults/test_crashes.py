@@ -107,6 +107,31 @@ def test_driver_sigkill_at_random_points_then_resume_many_times(tmp_path: Path) 
     assert_exactly_once(tmp_path, run_id_of(tmp_path), names, 100)
 
 
+def test_driver_sigkill_while_tiny_mini_batches_run_in_groups_then_resume(tmp_path: Path) -> None:
+    """Mini-batches of well under a millisecond: workers send their results a message's
+    worth at a time and the ledger commits a group per flush. Killed at random points
+    (results held in workers, rows in the output's buffer, lines not yet written), every
+    resume still ends with each row once."""
+    seed = int(os.environ.get("RUNNER_FAULT_SEED", time.time_ns() % 100_000))
+    rng = random.Random(seed)
+    names = make_files(tmp_path / "data", 3000)
+    write_spec(tmp_path, mini_batch_size=1)
+    proc = start(tmp_path)
+    kills = 0
+    while kills < 3:
+        if not wait_for(tmp_path, ledger_lines(tmp_path) + rng.randint(1, 600), proc):
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        time.sleep(0.1)  # the orphaned workers see the driver gone and exit
+        proc = start(tmp_path, "resume", run_id_of(tmp_path))
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, f"seed {seed}: {err}"
+    assert kills >= 1, f"seed {seed}: the run finished before it was killed"
+    assert_exactly_once(tmp_path, run_id_of(tmp_path), names, 3000)
+
+
 def test_ctrl_c_at_random_points_then_resume(tmp_path: Path) -> None:
     rng = random.Random(7)
     names = make_files(tmp_path / "data", 300)

@@ -143,3 +143,26 @@ def test_byte_ranges_cover_each_line_exactly_once(tmp_path_factory, lengths, siz
         if len(frame):
             seen += [str(v) for v in frame.iloc[:, 0]]
     assert seen == lines
+
+
+def test_a_worker_that_dies_in_run_fails_the_rows_it_had_read(tmp_path):
+    """Parquet row groups are counted only when read: the worker publishes the count in
+    its InFlight page as it reads them, so a crash in run() fails that many items (not
+    one, "unknown"), though no message said so before the worker died."""
+    data = tmp_path / "data"
+    data.mkdir()
+    _frame(900).to_parquet(data / "rows.parquet", row_group_size=300)
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "dies.py").write_text(
+        "import os\n\n\ndef run(frame):\n    if 600 in set(frame['id']):\n        os._exit(9)\n"
+        "    return [str(i) for i in frame['id']]\n")
+    write_spec(tmp_path, script="dies.py", dataset={"kind": "tabular", "path": "data/"}, mini_batch_size="1KB",
+               run_max_try=1, process_count_per_node=1)
+    result = cli("apply", "spec.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_id = result.stdout.strip()
+    lines = [json.loads(line) for line in (run_folder(tmp_path, run_id) / "score/ledger.jsonl").read_text().splitlines()]
+    [failed] = [line for line in lines if line["status"] == "failed"]
+    assert (failed["items"], failed["failed"], failed.get("items_unknown", False)) == (300, 300, False)
+    assert "exit code 9" in failed["error"]
+    assert len(output_rows(tmp_path, run_id)) == 600

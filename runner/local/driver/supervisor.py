@@ -2,15 +2,14 @@
 crashes and thresholds, for one step.
 
 Each worker has up to PREFETCH mini-batches queued, so it never waits on the driver;
-it runs them in order, so the one in flight is always the head of its queue and it
-started when the previous result arrived (no extra message needed). A worker that dies
-or times out fails only its head mini-batch (one try); the rest of its queue goes back
-without a try counted. Retries go before new work.
+it runs them in order and answers in order. A worker that dies or times out fails only
+the mini-batch it was running, which it publishes in shared memory (Slot.running,
+runner/local/protocol.py InFlight), one try; the rest of its queue goes back without a
+try counted, results it held unsent included. Retries go before new work.
 
 When mini-batches take well under a millisecond, a message per mini-batch would cost
-more than the work: the queue then runs deeper (DEEP), and is refilled a batch of
-mini-batches per message once it is half empty. Results still come back one message
-per mini-batch, so a crash is still pinned on the mini-batch that caused it.
+more than the work: the queue then runs deeper (DEEP), refilled CHUNK mini-batches to a
+message, and the worker sends its results a message's worth at a time.
 """
 
 from __future__ import annotations
@@ -22,22 +21,24 @@ import subprocess
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 
 from typing_extensions import assert_never  # typing's is 3.11+; runner supports 3.10 (pydantic brings it)
 
 from runner.local import protocol
+from runner.local.driver.slots import Outcome, Slot, Task, last_line, shown
 from runner.local.output.ledger import Ledger
 from runner.local.transport.processes import exit_text, kill_tree, peak_memory_mb, spawn
-from runner.local.protocol import (Done, Failed, FromWorker, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop,
+from runner.local.protocol import (Done, FromWorker, ImportFailed, Imported, InitFailed, Ready, Results, Stop,
                                    Tasks, WorkerConfig)
 
+__all__ = ["Outcome", "Slot", "Supervisor", "Task"]
+
 PREFETCH = 2
-# Characters of a worker's start-up error kept in the step's reason, which run.json and
-# step.json hold and apply and status print: the driver's log keeps the whole text.
-SHOWN_ERROR = 8000
-DEEP = 16  # queue depth for tiny mini-batches (refilled at DEEP // 2)
+# Tiny mini-batches: CHUNK to a message, up to DEEP queued, refilled once a CHUNK's
+# results are in (the worker answers a message's worth at a time, so a queue refilled
+# only when half empty would leave it idle for a round trip).
+CHUNK = 64
+DEEP = 4 * CHUNK
 TINY_SECONDS = 0.001  # a mean run() time below this counts as tiny
 TIMEOUT_CHECK_SECONDS = 0.02  # timeouts are seconds long: checking each message is waste
 # Import and init() get at least this long (a large model can take minutes to load);
@@ -49,40 +50,6 @@ KILL_GRACE_SECONDS = 1.0
 # which then exits with the worker's status: waited for, so the status reported is the
 # worker's own and not the SIGKILL a kill would give it.
 EXIT_WAIT_SECONDS = 2.0
-
-
-@dataclass
-class Task:
-    """A mini-batch by reference: workers read its descriptor from minibatches.jsonl at
-    `offset`, so every message the driver sends is a few bytes and never blocks."""
-
-    id: int
-    offset: int
-    files: int | None  # items of a file dataset; None for rows, which only workers count
-    tries: int = 0  # failed tries so far
-    errors: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Slot:
-    index: int
-    node: int
-    process: int
-    proc: subprocess.Popen[bytes] | None = None
-    conn: Connection | None = None
-    state: str = "down"  # down | starting | imported | ready | retired
-    queue: deque[Task] = field(default_factory=deque)
-    started: float = 0.0  # when the head of the queue started running
-    rows: int | None = None  # rows of the head mini-batch, once read (tabular)
-    init_failures: int = 0
-    last_error: str = ""
-    spawned: float = 0.0
-
-
-@dataclass
-class Outcome:
-    status: str  # succeeded | failed | interrupted | preflight
-    reason: str = ""
 
 
 class Supervisor:
@@ -163,9 +130,11 @@ class Supervisor:
     def _wait_time(self) -> float:
         now, wait_for = time.monotonic(), 0.25
         for slot in self.slots:
-            if slot.state == "ready" and slot.queue:
-                wait_for = min(wait_for, slot.started + self.timeout - now)
-        return max(wait_for, 0.0)
+            if slot.state == "ready" and slot.queue and slot.in_flight is not None:
+                started = slot.in_flight.read()[2] / 1e9
+                if started:  # a mini-batch already committed only wakes the loop early
+                    wait_for = min(wait_for, max(started + self.timeout - now, TIMEOUT_CHECK_SECONDS))
+        return wait_for
 
     def _next_task(self) -> Task | None:
         if self.retries:
@@ -179,28 +148,25 @@ class Supervisor:
 
     def _dispatch(self) -> None:
         tiny = self._mean_seconds < TINY_SECONDS
-        depth, refill = (DEEP, DEEP // 2) if tiny else (PREFETCH, PREFETCH)
+        depth, chunk = (DEEP, CHUNK) if tiny else (PREFETCH, 1)
         for slot in self.slots:
-            if slot.state != "ready" or len(slot.queue) >= refill:
-                continue
-            ids: list[int] = []
-            offsets: list[int] = []
-            while len(slot.queue) < depth:
-                task = self._next_task()
-                if task is None:
-                    break
-                if not slot.queue:
-                    slot.started, slot.rows = time.monotonic(), None
-                slot.queue.append(task)
-                ids.append(task.id)
-                offsets.append(task.offset)
-            if not ids:
-                return
-            try:
-                assert slot.conn is not None
-                protocol.send(slot.conn, Tasks(ids, offsets))
-            except OSError:
-                self._worker_died(slot)
+            while slot.state == "ready" and len(slot.queue) <= depth - chunk:
+                ids: list[int] = []
+                offsets: list[int] = []
+                while len(ids) < chunk:
+                    task = self._next_task()
+                    if task is None:
+                        break
+                    slot.queue.append(task)
+                    ids.append(task.id)
+                    offsets.append(task.offset)
+                if not ids:
+                    return
+                try:
+                    assert slot.conn is not None
+                    protocol.send(slot.conn, Tasks(ids, offsets))
+                except OSError:
+                    self._worker_died(slot)
 
     def _poll(self, timeout: float) -> None:
         for key, _ in self._selector.select(timeout):
@@ -217,18 +183,18 @@ class Supervisor:
     # --- messages -------------------------------------------------------------------
 
     def _receive(self, slot: Slot, message: FromWorker) -> None:
-        match message:  # the per-mini-batch messages first: they are nearly all of them
-            case Done():
-                self._commit(slot, message)
-            case Loaded(rows=rows):
-                slot.rows = rows
-            case Failed(mb=mb, items=items, text=text):
-                self._try_failed(self._finish_head(slot, mb), slot, text, items)
+        match message:  # results first: they are nearly all of them
+            case Results(results=results):
+                for result in results:  # each committed, even past a threshold: they ran
+                    if isinstance(result, Done):
+                        self._commit(slot, result)
+                    else:
+                        self._try_failed(self._finish_head(slot, result.mb), slot, result.text, result.items)
             case Imported():
                 slot.state = "imported"
             case ImportFailed(text=text):
                 self.log(f"worker {slot.index}: the entry script failed to import:\n{text}")
-                self._outcome = Outcome("preflight", f"the entry script failed to import:\n{_shown(text)}")
+                self._outcome = Outcome("preflight", f"the entry script failed to import:\n{shown(text)}")
             case Ready():
                 slot.state, slot.init_failures = "ready", 0
             case InitFailed(text=text):
@@ -248,20 +214,18 @@ class Supervisor:
         task = slot.queue.popleft()
         if task.id != mb:  # a worker of another protocol: its rows cannot be told apart
             raise protocol.ProtocolError(f"worker {slot.index} answered mini-batch {mb}, expected {task.id}")
-        slot.started, slot.rows = time.monotonic(), None
         return task
 
     def _try_failed(self, task: Task, slot: Slot, text: str, items: int | None) -> None:
         task.tries += 1
-        task.errors.append(text)
         if task.tries < self.run_max_try:
             self.log(f"mini-batch {task.id} failed on worker {slot.index} (try {task.tries} of "
-                     f"{self.run_max_try}), retrying: {_last_line(text)}")
+                     f"{self.run_max_try}), retrying: {last_line(text)}")
             self.retries.append(task)
             self.event({"kind": "retry", "mb": task.id, "worker": slot.index, "try": task.tries,
-                        "error": _last_line(text)[:200]})
+                        "error": last_line(text)[:200]})
             return
-        self.log(f"mini-batch {task.id} failed after {task.tries} tries: {_last_line(text)}")
+        self.log(f"mini-batch {task.id} failed after {task.tries} tries: {last_line(text)}")
         self.ledger.commit_failed(task.id, items if items is not None else task.files, task.tries, slot.index, text)
         self._check_thresholds()
 
@@ -282,10 +246,13 @@ class Supervisor:
             if slot.state in ("starting", "imported") and now - slot.spawned > start_limit:
                 self._init_failed(slot, f"import and init() did not finish within {start_limit:g} s")
                 continue
-            if slot.state == "ready" and slot.queue and now - slot.started > self.timeout:
-                self._drain(slot)  # a result already sent moves the head on: it is not hung
-                if not slot.queue or slot.conn is None or time.monotonic() - slot.started <= self.timeout:
+            if slot.state == "ready" and slot.queue:
+                task, _, started = slot.running()
+                if task is None or now - started <= self.timeout:
                     continue
+                self._drain(slot)  # results sent meanwhile are committed, not lost with the worker
+                if slot.conn is None or task not in slot.queue:
+                    continue  # it finished after all
                 self._kill(slot)
                 self._lose_worker(slot, f"run() did not return within run_invocation_timeout "
                                         f"({self.timeout:g} s); the worker was killed and restarted")
@@ -327,12 +294,16 @@ class Supervisor:
         self._lose_worker(slot, f"the worker process died ({exit_text(code)}) while running this mini-batch")
 
     def _lose_worker(self, slot: Slot, text: str) -> None:
-        """The head mini-batch fails one try; the queued ones go back untouched."""
+        """Once the worker is dead: the mini-batch it ran fails one try (the head, where it
+        had none queued: it died between two); the other queued ones go back untouched."""
+        task, rows, _ = slot.running()
         queue, slot.queue = slot.queue, deque()
         if queue:
-            head = queue.popleft()
+            if task is None:
+                task = queue[0]
+            queue.remove(task)
             self.retries.extendleft(reversed(queue))
-            self._try_failed(head, slot, text, slot.rows)
+            self._try_failed(task, slot, text, rows)
         self.restarts += 1
         self.event({"kind": "restart", "worker": slot.index, "error": text[:200]})
         self._start(slot)
@@ -348,10 +319,10 @@ class Supervisor:
         if slot.init_failures >= self.run_max_try:
             slot.state = "retired"
             self.retired += 1
-            self.event({"kind": "retired", "worker": slot.index, "error": _last_line(text)[:200]})
+            self.event({"kind": "retired", "worker": slot.index, "error": last_line(text)[:200]})
             self.log(f"worker {slot.index} retired after {slot.init_failures} failed starts:\n{text}")
         else:
-            self.event({"kind": "start_failed", "worker": slot.index, "error": _last_line(text)[:200]})
+            self.event({"kind": "start_failed", "worker": slot.index, "error": last_line(text)[:200]})
             self.log(f"worker {slot.index} failed to start ({slot.init_failures} of {self.run_max_try}), "
                      f"restarting:\n{text}")
             self._start(slot)
@@ -359,15 +330,17 @@ class Supervisor:
     def _all_retired(self) -> Outcome:
         last = self.slots[0].last_error
         return Outcome("failed", f"every worker failed to start {self.run_max_try} times; the last error:\n"
-                                 f"{_shown(last)}")
+                                 f"{shown(last)}")
 
     # --- processes ------------------------------------------------------------------
 
     def _start(self, slot: Slot) -> None:
         config = self.worker_config(slot)
-        slot.proc, slot.conn = spawn(config, self.worker_env)
+        if slot.in_flight is not None:
+            slot.in_flight.close()
+        slot.proc, slot.conn, slot.in_flight = spawn(config, self.worker_env)
         self._selector.register(slot.conn.fileno(), selectors.EVENT_READ, (slot, slot.conn))
-        slot.state, slot.rows, slot.spawned = "starting", None, time.monotonic()
+        slot.state, slot.spawned = "starting", time.monotonic()
         protocol.send_config(slot.conn, config)
 
     def _kill(self, slot: Slot, sig: int = signal.SIGKILL) -> None:
@@ -409,19 +382,8 @@ class Supervisor:
                 pass
         for slot in self.slots:
             self._kill(slot)
+            if slot.in_flight is not None:
+                slot.in_flight.close()
+                slot.in_flight = None
         self._selector.close()
 
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else text
-
-
-def _shown(text: str) -> str:
-    """`text` cut to about SHOWN_ERROR characters: its head (where it was raised) and its
-    tail (the exception's last words), and how much was left out where."""
-    if len(text) <= SHOWN_ERROR:
-        return text
-    head, tail = text[:SHOWN_ERROR * 3 // 4], text[-SHOWN_ERROR // 4:]
-    return (f"{head}\n[... {len(text) - len(head) - len(tail):,} characters cut: logs/sys/driver.log in the "
-            f"step's folder (`runner logs <run> --sys`) has the whole text ...]\n{tail}")

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from runner.local.output.ledger_line import LedgerLine, LineError, NotALine, Totals, decode, encode
+from runner.local.output.ledger_line import LedgerLine, LineError, NotALine, Totals, decode, encode, encode_ok
 from runner.local.protocol import Done
 from runner.runs.folder import no_links
 from runner.runs.records import DamagedFolder, RecordError
@@ -188,7 +188,25 @@ class Ledger:
     def commit_done(self, done: Done, tries: int, worker: int) -> bool:
         """A mini-batch's result: its rows, then its line. Returns whether some items
         gave no result (run() returned fewer rows than items)."""
-        items, succeeded = done.items, min(done.elements, done.items)
+        items, elements = done.items, done.elements
+        if elements >= items and not self.attempt:  # nearly every line: no LedgerLine made, no check
+            at = self.out_pos
+            if done.payload and self._out is not None:
+                if done.header and not at:
+                    self._out.write(done.header)
+                    self.out_pos += len(done.header)
+                self._out.write(done.payload)
+                self.out_pos += len(done.payload)
+            self._pending.append(encode_ok(done.mb, items, elements, tries, worker, round(done.seconds, 4), at,
+                                           int(time.time() * 1000), self.out_pos))
+            self.state[done.mb] = OK
+            totals = self.totals
+            totals.mini_batches.succeeded += 1
+            totals.items.succeeded += items
+            totals.rows_written += elements
+            totals.retries += tries - 1
+            return False  # flushed by the supervisor's loop, which calls maybe_flush once per message
+        succeeded = min(elements, items)
         partial = items > succeeded
         at, out = self.append(done.payload, done.header)
         # Every field by position, in LedgerLine's order: keywords cost more than half the

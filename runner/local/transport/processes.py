@@ -15,11 +15,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from runner.local.procs.proctree import children, end_tree
-from runner.local.protocol import WorkerConfig
+from runner.local.protocol import InFlight, WorkerConfig
 from runner.runs.folder import no_links
 
 # The folder holding the `runner` package (this file is runner/local/transport/processes.py).
@@ -42,20 +43,39 @@ def _lifeline_fd() -> int:
     return _lifeline[0]
 
 
-def spawn(config: WorkerConfig, worker_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Connection]:
+def _shared_page() -> int:
+    """A file of one page in memory, for InFlight (a memfd; elsewhere than Linux an
+    unlinked temporary file)."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("runner-in-flight", os.MFD_CLOEXEC)
+    else:  # pragma: no cover - macOS
+        fd, name = tempfile.mkstemp(prefix="runner-in-flight-")
+        os.unlink(name)
+    os.ftruncate(fd, InFlight.SIZE)
+    return fd
+
+
+def spawn(config: WorkerConfig, worker_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Connection, InFlight]:
     """A worker process with fd 1 and 2 on its log files (opened here, so even an
-    interpreter crash lands there) and its end of a socket pair; returns ours."""
+    interpreter crash lands there), its end of a socket pair and the page where it
+    publishes its mini-batch in flight; returns ours."""
     parent, child = socket.socketpair()
     lifeline = _lifeline_fd()
     env = dict(worker_env)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_RUNNER_ROOT, env.get("PYTHONPATH")) if p)
-    with open(config.stdout, "ab", opener=no_links) as out, open(config.stderr, "ab", opener=no_links) as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_MAIN, str(child.fileno()), str(lifeline)],
-            pass_fds=[child.fileno(), lifeline], start_new_session=True, env=env, stdin=subprocess.DEVNULL,
-            stdout=out, stderr=err, cwd=config.working_dir)
-    child.close()
-    return proc, Connection(parent.detach())
+    page = _shared_page()
+    try:
+        in_flight = InFlight(page)
+        in_flight.reset()
+        with open(config.stdout, "ab", opener=no_links) as out, open(config.stderr, "ab", opener=no_links) as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_MAIN, str(child.fileno()), str(lifeline), str(page)],
+                pass_fds=[child.fileno(), lifeline, page], start_new_session=True, env=env,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=config.working_dir)
+    finally:
+        os.close(page)
+        child.close()
+    return proc, Connection(parent.detach()), in_flight
 
 
 def kill_tree(proc: subprocess.Popen[bytes], sig: int) -> None:

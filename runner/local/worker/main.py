@@ -29,7 +29,14 @@ from runner.errors import ExitCode, RunnerError
 from runner.local import protocol
 from runner.local.partition.descriptors import ByteRange, Descriptor, Partition, decode, files_of
 from runner.local.partition.identity import UnreadableInput
-from runner.local.protocol import Done, Failed, ImportFailed, Imported, InitFailed, Loaded, Ready, Stop, WorkerConfig
+from runner.local.protocol import (Done, Failed, ImportFailed, Imported, InFlight, InitFailed, Ready, Results, Stop,
+                                   WorkerConfig)
+
+# Results are held, to go several to a message, only while each mini-batch takes less
+# than BATCH_SECONDS, for at most HOLD_SECONDS: a held result is not yet committed, and
+# is run again if the worker dies (runner/local/protocol.py).
+BATCH_SECONDS = 0.001
+HOLD_SECONDS = 0.005
 
 
 class RunResultError(RunnerError):
@@ -46,16 +53,18 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when workers stop
     code = 0
     try:
-        _serve(int(sys.argv[1]))
+        _serve(int(sys.argv[1]), int(sys.argv[3]))
     except BaseException:  # noqa: BLE001 - an error of the worker itself: logged, then exit 1
         _to_stderr(traceback.format_exc())
         code = 1
     _leave(code)
 
 
-def _serve(fd: int) -> None:
+def _serve(fd: int, in_flight_fd: int) -> None:
     os.set_inheritable(fd, False)  # what run() starts must not hold the driver's socket open
     conn = Connection(fd)
+    in_flight = InFlight(in_flight_fd)
+    os.close(in_flight_fd)  # mapped: the fd is no longer needed, and run()'s children must not get it
     config = protocol.receive_config(conn)
     _redirect_output(config)
     _configure_logging(config)
@@ -64,7 +73,7 @@ def _serve(fd: int) -> None:
         return
     if not _call_init(conn, module):
         return
-    Worker(conn, config, module).serve()
+    Worker(conn, config, module, in_flight).serve()
 
 
 def _leave(code: int) -> NoReturn:
@@ -182,8 +191,11 @@ def _call_init(conn: Connection, module: Any) -> bool:
 
 
 class Worker:
-    def __init__(self, conn: Connection, config: WorkerConfig, module: Any) -> None:
+    def __init__(self, conn: Connection, config: WorkerConfig, module: Any, in_flight: InFlight) -> None:
         self.conn = conn
+        self.in_flight = in_flight
+        self.held: list[Done | Failed] = []  # results not yet sent, in order
+        self.held_since = 0.0
         self.config = config
         self.module = module
         self.inputs = config.inputs
@@ -207,9 +219,12 @@ class Worker:
                 break
             if isinstance(message, Stop):
                 break
-            for offset in message.offsets:  # in order: the driver counts the head as running
+            for offset in message.offsets:  # in order: the driver matches results to its queue
                 self.descriptors.seek(offset)
-                self.handle(decode(self.descriptors.readline()))
+                # As text: json.loads would first guess a byte string's encoding (a third of
+                # decoding a descriptor); the lines are UTF-8, as it would have found.
+                self.handle(decode(self.descriptors.readline().decode("utf-8", "surrogatepass")))
+            self.send_held()  # before waiting for more: nothing is held while the worker idles
         shutdown = getattr(self.module, "shutdown", None)
         if shutdown is not None:
             try:
@@ -217,8 +232,22 @@ class Worker:
             except Exception:  # noqa: BLE001 - shutdown errors are logged, not fatal
                 _to_stderr(traceback.format_exc())
 
+    def send_held(self) -> None:
+        if self.held:
+            held, self.held = self.held, []
+            protocol.send(self.conn, Results(held))
+
+    def _hold(self, result: Done | Failed, now: float) -> None:
+        """Send a result with those held before it, or hold it while mini-batches are tiny."""
+        if not self.held:
+            self.held_since = now
+        self.held.append(result)
+        if result.seconds >= BATCH_SECONDS or isinstance(result, Failed) or now - self.held_since >= HOLD_SECONDS:
+            self.send_held()
+
     def handle(self, descriptor: Descriptor) -> None:
         mb_id = descriptor.id
+        self.in_flight.start(mb_id, time.monotonic_ns())
         started = time.perf_counter()
         files = files_of(descriptor)
         items: int | None = len(files) if self.kind == "file" and files is not None else None
@@ -228,7 +257,7 @@ class Worker:
             mini_batch = self._read(descriptor, files)
             if self.kind == "tabular":
                 items = len(mini_batch)
-                protocol.send(self.conn, Loaded(mb_id, items))
+                self.in_flight.loaded(items)
             args: tuple[Any, ...] = (mini_batch,)
             if self.pass_context:
                 keys = descriptor.keys if isinstance(descriptor, Partition) else {}
@@ -241,14 +270,15 @@ class Worker:
             text = str(exc) if isinstance(exc, (RunResultError, UnreadableInput)) else traceback.format_exc()
             _reopen_closed_output(self.config)
             _to_stderr(f"mini-batch {mb_id} failed:\n{text}")
-            protocol.send(self.conn, Failed(mb_id, items, text, time.perf_counter() - started))
+            now = time.perf_counter()
+            self._hold(Failed(mb_id, items, text, now - started), now)
             return
         assert items is not None
         failed_files = None
         if elements < items and files is not None and self.kind == "file" and not self.summary_only:
             failed_files = _unaccounted(files, result, items - elements)
-        protocol.send(self.conn, Done(mb_id, items, elements, payload, header, failed_files,
-                                      time.perf_counter() - started))
+        now = time.perf_counter()
+        self._hold(Done(mb_id, items, elements, payload, header, failed_files, now - started), now)
 
     def _read(self, descriptor: Descriptor, files: list[str] | None) -> Any:
         if self.kind == "file":

@@ -333,3 +333,35 @@ def test_an_output_as_committed_has_no_problem(tmp_path: Path) -> None:
     ledger = Ledger(str(ledger_path), str(output), total=5)
     ledger.close()
     assert ledger.output_problem() is None
+
+
+def test_a_whole_success_committed_without_a_ledger_line_object_is_the_line_encode_writes(tmp_path: Path) -> None:
+    """commit_done writes a whole success of the run itself by hand (its hot path): the
+    same bytes as encode and as json.dumps, totals as a reader adds them up, and its rows
+    and header where the line says."""
+    from runner.local.output.ledger_line import LedgerLine, Totals, decode, encode
+    from runner.local.protocol import Done
+
+    ledger_path, output = tmp_path / "ledger.jsonl", tmp_path / "rows.csv"
+    ledger = Ledger(str(ledger_path), str(output), total=3)
+    assert not ledger.commit_done(Done(0, 2, 2, b"1,2\n3,4\n", b"a,b\n", None, 0.123456), 1, 0)
+    assert not ledger.commit_done(Done(1, 1, 3, b"5,6\n7,8\n9,0\n", b"a,b\n", None, 2.0), 3, 1)  # more rows than items
+    assert ledger.commit_done(Done(2, 3, 1, b"x,y\n", b"a,b\n", ["f1", "f2"], 0.5), 1, 0)  # partial: the general path
+    ledger.close()
+    raws = _lines(ledger_path)
+    lines = [decode(raw) for raw in raws]
+    assert [(line.mb, line.items, line.ok, line.failed, line.rows, line.tries, line.worker, line.secs, line.at,
+             line.out) for line in lines[:2]] == [(0, 2, 2, 0, 2, 1, 0, 0.1235, 0, 12), (1, 1, 1, 0, 3, 3, 1, 2.0, 12, 24)]
+    for raw, line in zip(raws, lines):
+        assert raw == encode(line)
+        order = ["mb", "status", "items", "ok", "failed", "rows", "tries", "worker", "secs", "error", "failed_files",
+                 "items_unknown", "gen", "at", "t", "out"]  # on disk, as earlier versions wrote it
+        values = line._asdict()
+        fields = {key: values[key] for key in order
+                  if values[key] is not None and values[key] is not False and not (key == "gen" and values[key] == 0)}
+        assert raw == json.dumps(fields, separators=(",", ":")).encode() + b"\n"
+    assert output.read_bytes() == b"a,b\n1,2\n3,4\n5,6\n7,8\n9,0\nx,y\n"
+    read = Totals.of(lines)
+    read.mini_batches.total = 3  # what the ledger was told
+    assert ledger.totals == read and (read.mini_batches.succeeded, read.rows_written, read.retries) == (3, 6, 2)
+    assert lines[0] == LedgerLine(0, "ok", 2, 2, 0, 1, 12, 2, 0, 0.1235, at=0, t=lines[0].t)
