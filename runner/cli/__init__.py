@@ -12,7 +12,6 @@ import sys
 
 import click
 
-from runner.cli import runs, specs  # noqa: F401  (the commands register themselves on `cli`)
 from runner.cli.common import EXIT_BACKEND, EXIT_INTERRUPTED, EXIT_OK, _err, cli
 
 __all__ = ["cli", "main"]
