@@ -155,4 +155,6 @@ def test_a_spec_that_extends_nothing_is_read_and_rendered_once(write) -> None:
     assert loaded.base_secrets == {"key"}
     # an override changes the loaded value, not the base one
     overridden = load_spec(spec, set_params=["batch=8"], environ=environ, reader=reader)
-    assert overridden.base_parameters["batch"] == "4" and to_plain(overridden.tree)["parameters"]["batch"] == 8
+    assert overridden.base_parameters["batch"] == "4"
+    node = lookup(overridden.tree, ("parameters", "batch"))[0]
+    assert isinstance(node, Scalar) and node.value == 8
