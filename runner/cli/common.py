@@ -4,6 +4,7 @@ spec says and would do) and runs.py (running and operating runs)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -33,6 +34,16 @@ def override_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+# Each command's module (runner/cli/<module>.py, where it registers itself on `cli`),
+# imported only when that command is asked for: `runner validate` does not import what
+# `runner apply` needs. tests/cli/test_imports.py checks this map against the modules.
+COMMAND_MODULES = {
+    **dict.fromkeys(["validate", "plan", "diff", "schema", "example", "init"], "specs"),
+    **dict.fromkeys(["apply", "resume", "retry", "cancel", "runs", "rm", "gc", "status", "results", "logs",
+                     "report"], "runs"),
+}
+
+
 class RunnerGroup(click.Group):
     """The group every command runs in, and the one place errors become exit codes: a
     RunnerError is said (a spec's diagnostics, or `runner: ...`) and exits with its
@@ -51,6 +62,16 @@ class RunnerGroup(click.Group):
             return super(RunnerGroup, self).invoke(ctx)
 
         return _exits(run)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            importlib.import_module(f"runner.cli.{COMMAND_MODULES[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for module in sorted(set(COMMAND_MODULES.values())):
+            importlib.import_module(f"runner.cli.{module}")
+        return super().list_commands(ctx)
 
 
 class WorkingDirGone(RunnerError):

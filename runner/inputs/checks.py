@@ -15,7 +15,6 @@ import os
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from runner.inputs.listing import is_glob
 from runner.plan.references import MLTABLE, is_remote, resolve_path
 from runner.plan.targets import AZURE_TARGETS, DatasetOnDisk, used_datasets
 from runner.spec.diagnostics import Diagnostic, Path_, did_you_mean
@@ -87,6 +86,8 @@ def missing_files(loaded: LoadedSpec, target: str) -> list[Diagnostic]:
             problems.append(((*field, "entry_script"), script, "does not exist"))
         else:
             problems += [((*field, "entry_script"), script, problem) for problem in _syntax(script)]
+    from runner.inputs.listing import is_glob  # not at import: `validate --no-files` lists nothing
+
     # Azure uploads the datasets a parameter names in the base too (its default); the
     # local engine reads what the steps name.
     on_disk = datasets_on_disk(loaded, os.getcwd())

@@ -13,11 +13,10 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runner.spec.binding import parse_reference
-from runner.spec.diagnostics import Path_
-from runner.spec.tree import lookup
-
-if TYPE_CHECKING:  # workers import InputPlan: not the models (pydantic) behind LoadedSpec
+# Workers import InputPlan (unpickling their config): neither the models (pydantic) behind
+# LoadedSpec nor the spec's tree and references, which only planning uses (imported there).
+if TYPE_CHECKING:
+    from runner.spec.diagnostics import Path_
     from runner.spec.load import LoadedSpec
 
 # Paths that name data in Azure, never on this machine. `azureml:<name>:<version>` is a
@@ -49,6 +48,8 @@ def resolve_path(loaded: LoadedSpec, path: Path_, value: str) -> str:
     """A spec path made usable from the working directory (remote URIs are left alone).
     Relative paths are relative to the file that set them, so a variant in another
     folder keeps its own meaning; a default (not in any file) to the working directory."""
+    from runner.spec.tree import lookup
+
     if is_remote(value) or os.path.isabs(value):
         return value
     node, _, _ = lookup(loaded.tree, path)
@@ -105,6 +106,8 @@ class ArgumentPlan:
 
 def resolve_input(loaded: LoadedSpec, text: str, parameter: str | None = None) -> InputPlan:
     """A validated reference as an input: a dataset, a model or a step's output."""
+    from runner.spec.binding import parse_reference
+
     ref = parse_reference(text)
     assert ref is not None and ref.kind != "parameters"  # bound and validated by spec/
     if ref.kind == "steps":
@@ -136,6 +139,8 @@ def resolve_inputs(loaded: LoadedSpec, index: int, which: str) -> list[InputPlan
 def resolve_arguments(loaded: LoadedSpec, index: int) -> list[ArgumentPlan]:
     """A step's arguments with real values: a model or dataset reference becomes its path;
     a step output's path is known only to the backend that runs it (value "")."""
+    from runner.spec.binding import parse_reference
+
     bound = {b.path: b.parameter for b in loaded.bindings}
     out = []
     for j, arg in enumerate(loaded.spec.steps[index].arguments):

@@ -86,7 +86,8 @@ def _load_spec(path: str, sets: AbcSequence[str], set_params: AbcSequence[str],
     if diags:
         raise SpecError(unique_sorted(_redacted(diags, tree)))
     assert spec is not None
-    base_parameters, base_secrets = _base_parameters(chain, path, environ, text, reader)
+    base_parameters, base_secrets = _base_parameters(chain, path, environ, text, reader,
+                                                     None if sets or set_params else tree)
     return LoadedSpec(spec=spec, source=chain[-1], chain=chain, bindings=bindings, tree=tree,
                       secrets=secret_paths(tree),
                       base_parameters=base_parameters, base_secrets=base_secrets, sources=sources)
@@ -147,14 +148,20 @@ def _drop_echoes(diags: list[Diagnostic]) -> list[Diagnostic]:
 
 
 def _base_parameters(chain: list[str], path: str, environ: AbcMapping[str, str] | None,
-                     text: str | None = None, reader: Reader | None = None) -> tuple[dict[str, Plain], set[str]]:
-    """Parameters as the first file of the chain sets them, to show what a variant changed."""
-    if len(chain) == 1:
-        base = read_spec_file(path, chain[0], text, reader)
-        base.entries.pop("extends", None)
+                     text: str | None = None, reader: Reader | None = None,
+                     loaded: Mapping | None = None) -> tuple[dict[str, Plain], set[str]]:
+    """Parameters as the first file of the chain sets them, to show what a variant changed.
+    `loaded`: the spec's own tree, rendered, where nothing overrode it: a spec that extends
+    nothing is its own first file (not read, parsed and rendered again: a tenth of `validate`)."""
+    if len(chain) == 1 and loaded is not None:
+        base = loaded
     else:
-        base = read_spec_file(chain[0], chain[0], reader=reader)
-    render_tree(base, environ)
+        if len(chain) == 1:
+            base = read_spec_file(path, chain[0], text, reader)
+            base.entries.pop("extends", None)
+        else:
+            base = read_spec_file(chain[0], chain[0], reader=reader)
+        render_tree(base, environ)
     params = base.entries.get("parameters")
     if not (params and isinstance(params.node, Mapping)):
         return {}, set()

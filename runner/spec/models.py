@@ -33,7 +33,7 @@ from runner.spec.types import (
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, defer_build=True)
 
 
 # --- datasets and models ------------------------------------------------------------

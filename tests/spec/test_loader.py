@@ -136,3 +136,25 @@ def test_the_azure_section_is_checked_for_an_azure_target(write) -> None:
             load_spec(local, sets=sets, environ=environ, target="azureml-v2")
     # Rendered where it can be: a local plan shows it as an Azure one would.
     assert load_spec(local, environ={"CLUSTER": "cpu-cluster"}).spec.azure.compute.name == "cpu-cluster"
+
+
+def test_a_spec_that_extends_nothing_is_read_and_rendered_once(write) -> None:
+    spec = write("spec.yaml", BASE.replace("  batch: 4", "  batch: \"{{ env.BATCH }}\"\n  key: \"{{ env.API_KEY }}\""))
+    reads: list[str] = []
+
+    def reader(path: str) -> str:
+        reads.append(path)
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+
+    environ = {"BATCH": "4", "API_KEY": "s3cret-value"}
+    loaded = load_spec(spec, environ=environ, reader=reader)
+    assert reads == [spec]
+    # its base parameters are its own, rendered, with the secret one known as secret
+    assert loaded.base_parameters == {"images": {"dataset": "images"}, "batch": "4", "key": "s3cret-value"}
+    assert loaded.base_secrets == {"key"}
+    # an override changes the loaded value, not the base one
+    overridden = load_spec(spec, set_params=["batch=8"], environ=environ, reader=reader)
+    assert overridden.base_parameters["batch"] == "4"
+    node = lookup(overridden.tree, ("parameters", "batch"))[0]
+    assert isinstance(node, Scalar) and node.value == 8
