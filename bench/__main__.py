@@ -20,6 +20,10 @@ noisy: compare ratios from one run, not figures across runs).
                                                   redone vs in flight, exactly-once checked
     python -m bench startup [--runs 20]           a one-file job, --help, validate, import:
                                                   median wall times; -X importtime's top list
+    python -m bench incremental --files 1000000 --mini-batch-size 100
+                                                  an incremental step scored once, then 1,000
+                                                  files added and 1,000 modified: the second
+                                                  apply's time against the full run's
 
 Results: bench/results/<name>.json and <name>.md (--out elsewhere). Data is made under --work (default
 /tmp/runner-bench) and reused across invocations.
@@ -42,7 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import dispatch, startup
+from bench import dispatch, incremental, startup
 from bench.common import (COUNT, REPO, RESULTS, apply_job, job_spec, listing, made_seconds, make_files, run_ours,
                           runner_version)
 from bench.peer_cmd import in_fresh_process
@@ -214,6 +218,7 @@ BENCHMARKS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]],
     "mnist": (mnist, _mnist_markdown),
     "scale": (scale, _scale_markdown), "resume": (resume, _resume_markdown),
     "startup": (startup.startup, startup.markdown),
+    "incremental": (incremental.incremental, incremental.markdown),
 }
 
 
@@ -232,10 +237,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--copies", type=int, default=20, help="mnist: copies of the 360 test images")
     parser.add_argument("--repeat", type=int, default=3, help="mnist: runs of each, the best kept")
     parser.add_argument("--no-ray", action="store_true", help="leave Ray Data out (not installed)")
-    parser.add_argument("--files", type=int, default=100_000, help="dispatch: input files")
+    parser.add_argument("--files", type=int, default=100_000, help="dispatch, incremental: input files")
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000, 1_000_000],
                         help="scale: input files, comma-separated")
-    parser.add_argument("--mini-batch-size", type=int, default=10, help="scale: files per mini-batch")
+    parser.add_argument("--mini-batch-size", type=int, default=10, help="scale, incremental: files per mini-batch")
     parser.add_argument("--runs", type=int, help="startup: runs of each command, the median kept (default 20); "
                         "endtoend: interleaved rounds (default 5)")
     parser.add_argument("--counts", type=lambda s: [int(x) for x in s.split(",")], default=[60_000, 100_000],

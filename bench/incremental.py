@@ -1,0 +1,150 @@
+"""`python -m bench incremental`: the same job again tomorrow. `--files` files (the
+benchmark's own copy under --work, made once: it changes them) are scored once by an
+incremental step with the no-op script (one row per file), then 1,000 files are added and
+1,000 modified and the job is applied again. Recorded: the full run's time, the listing's
+(the second apply's planning phase: listing, matching against the first run, writing
+its mini-batches; and `runner plan`'s wall time over the second state), the second
+apply's time, its ratio to the full run and (second - listing) / full (target: under
+5%), and the driver's peak RSS of each apply (VmHWM, as `bench scale` reads it). Each
+output is checked: every current file's row exactly once (an order-free digest of the
+rows against one of the listing)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.common import NOOP, job_spec, make_files
+
+CHANGED = 1_000  # files added, and files modified
+
+
+def incremental(args: argparse.Namespace) -> dict[str, Any]:
+    count, size = args.files, args.mini_batch_size
+    data = make_files(args.work / f"incremental-files-{count}", count)
+    added = data / "new"  # last invocation's additions go: the first apply lists `count` files
+    shutil.rmtree(added, ignore_errors=True)
+    job = args.work / f"job-incremental-{count}"
+    shutil.rmtree(job, ignore_errors=True)
+    (job / "code").mkdir(parents=True)
+    shutil.copy(NOOP, job / "code" / "noop.py")
+    spec = yaml.safe_load(job_spec(data, job / "code", "noop.py", size, args.workers))
+    spec["steps"][0]["incremental"] = True
+    (job / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+
+    full = _apply(job)
+    _check_rows(full, data, count)
+    modified = _change(data, added, count)
+    plan_seconds, plan_says = _plan(job)
+    second = _apply(job)
+    _check_rows(second, data, count + CHANGED)
+    reuse = second["step"]["item_reuse"]
+    counts = {key: reuse.get(key) for key in ("new", "changed", "reused", "gone")}
+    expected = {"new": CHANGED, "changed": modified, "reused": count - modified, "gone": 0}
+    if counts != expected:
+        raise SystemExit(f"the second apply reused other than expected: {counts}, not {expected}")
+    listing = second["plan_seconds"]
+    return {"files": count, "added": CHANGED, "modified": modified, "mini_batch_size": size,
+            "workers": args.workers, "full": _figures(full), "second": _figures(second),
+            "listing_seconds": listing, "plan_command_seconds": plan_seconds, "plan_says": plan_says,
+            "item_reuse": counts, "second_to_full": round(second["wall"] / full["wall"], 4),
+            "on_top_of_listing_to_full": round((second["wall"] - listing) / full["wall"], 4)}
+
+
+def _change(data: Path, added: Path, count: int) -> int:
+    """CHANGED new files, and CHANGED earlier ones spread over the whole listing made one
+    byte longer, each with a modification time of its own (never hidden by the file
+    system's granularity). Returns how many were modified."""
+    added.mkdir()
+    for i in range(CHANGED):
+        (added / f"{i:07d}.png").touch()
+    step = max(1, count // CHANGED)
+    picked = list(range(0, count, step))[:CHANGED]
+    now = time.time_ns()
+    for n, i in enumerate(picked):
+        path = data / f"d{i // 10_000:04d}" / f"{i:07d}.png"
+        with open(path, "ab") as handle:
+            handle.write(b"x")
+        os.utime(path, ns=(now + n * 1_000, now + n * 1_000))
+    return len(picked)
+
+
+def _apply(job: Path) -> dict[str, Any]:
+    """`runner apply` of the job: wall seconds, the run folder and its records."""
+    before = set((job / ".runner" / "runs").iterdir()) if (job / ".runner" / "runs").is_dir() else set()
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "runner", "apply", "spec.yaml"], cwd=job, capture_output=True,
+                          text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"runner apply failed:\n{done.stderr}")
+    [run] = set((job / ".runner" / "runs").iterdir()) - before
+    info = json.loads((run / "run.json").read_text())
+    step = json.loads((run / "step" / "step.json").read_text())
+    progress = json.loads((run / "step" / "progress.json").read_text())
+    return {"wall": wall, "run": run, "step": step, "plan_seconds": step["partition_seconds"],
+            "run_seconds": progress["elapsed_seconds"], "rss": info["driver_peak_rss_mb"]}
+
+
+def _figures(applied: dict[str, Any]) -> dict[str, Any]:
+    return {"seconds": round(applied["wall"], 2), "plan_seconds": applied["plan_seconds"],
+            "run_seconds": applied["run_seconds"], "driver_peak_rss_mb": applied["rss"]}
+
+
+def _plan(job: Path) -> tuple[float, str]:
+    """`runner plan`'s wall time (a listing and the matching, nothing run) and what it says."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "runner", "plan", "spec.yaml", "--json"], cwd=job,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"runner plan failed:\n{done.stderr}")
+    return round(wall, 2), str(json.loads(done.stdout)["work"][0]["reuse"])
+
+
+def _check_rows(applied: dict[str, Any], data: Path, files: int) -> None:
+    """Every file listed now has its row (the no-op returns the path), exactly once."""
+    output = applied["run"] / "step" / "outputs" / "out" / "parallel_run_step.txt"
+    with open(output, "rb") as handle:
+        rows, digest = _digest(line.rstrip(b"\n") for line in handle)
+    paths = (os.path.join(top, name).encode() for top, _, names in os.walk(data) for name in names)
+    listed, expected = _digest(paths)
+    if (rows, digest) != (listed, expected) or rows != files:
+        raise SystemExit(f"{output}: {rows:,} rows, not one for each of the {listed:,} files listed")
+
+
+def _digest(lines: Iterable[bytes]) -> tuple[int, int]:
+    """How many, and a digest that ignores their order (a sum of 64-bit hashes)."""
+    count = total = 0
+    for line in lines:
+        count += 1
+        total += int.from_bytes(hashlib.blake2b(line, digest_size=8).digest(), "big")
+    return count, total % (1 << 64)
+
+
+def markdown(result: dict[str, Any]) -> list[str]:
+    full, second = result["full"], result["second"]
+    return [f"{result['files']:,} files scored (mini_batch_size {result['mini_batch_size']}, "
+            f"{result['workers']} workers), then {result['added']:,} added and {result['modified']:,} modified "
+            "and applied again. Listing: the second apply's planning phase (listing, matching, "
+            "writing its mini-batches).", "",
+            "| apply | seconds | planning s | run s | driver peak RSS MB |", "|---|---|---|---|---|",
+            f"| full | {full['seconds']} | {full['plan_seconds']} | {full['run_seconds']} | "
+            f"{full['driver_peak_rss_mb']} |",
+            f"| second | {second['seconds']} | {second['plan_seconds']} | {second['run_seconds']} | "
+            f"{second['driver_peak_rss_mb']} |", "",
+            f"- `runner plan` over the second state: {result['plan_command_seconds']} s; it says: "
+            f"{result['plan_says']}",
+            f"- second / full: {result['second_to_full']}",
+            f"- (second - listing) / full: {result['on_top_of_listing_to_full']} (target: under 0.05)"]
