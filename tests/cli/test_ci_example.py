@@ -48,7 +48,8 @@ def test_every_runner_command_and_option_exists() -> None:
     commands = runner_commands()
     assert [words[0] for words in commands] == ["validate", "plan"]
     for words in commands:
-        command = cli.commands[words[0]]
+        command = cli.get_command(click.Context(cli), words[0])  # commands load lazily
+        assert command is not None
         known = {opt for param in command.params if isinstance(param, click.Option) for opt in param.opts}
         used = {word for word in words if word.startswith("--")}
         assert used <= known, f"runner {words[0]} has no {sorted(used - known)}"
