@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,8 +166,17 @@ def current_lines(path: str | Path, retried: bool = True) -> Iterator[LedgerLine
     """Each mini-batch's current line: a retry's line in place of the earlier failure it
     replaces (for reports and status). `retried`: whether the step was ever retried
     (step.json knows); if not, every line is current and the ledger is read once."""
+    latest = _latest_attempts(path) if retried else {}
+    for line in read_lines(path):
+        if latest and latest.get(line.mb, 0) != line.gen:
+            continue  # replaced by a later attempt's line
+        yield line
+
+
+def _latest_attempts(path: str | Path) -> dict[int, int]:
+    """The latest attempt that wrote a line of each mini-batch a retry wrote a line of."""
     latest: dict[int, int] = {}
-    if retried and os.path.exists(path):
+    if os.path.exists(path):
         with open(path, "rb", opener=no_links) as handle:
             for raw in handle:
                 if b'"gen":' in raw and raw.endswith(b"\n"):  # a retry's line: few of them, decoded
@@ -175,10 +185,59 @@ def current_lines(path: str | Path, retried: bool = True) -> Iterator[LedgerLine
                     except LineError:
                         break
                     latest[line.mb] = max(latest.get(line.mb, 0), line.gen)
-    for line in read_lines(path):
-        if latest and latest.get(line.mb, 0) != line.gen:
-            continue  # replaced by a later attempt's line
-        yield line
+    return latest
+
+
+# The fields of a line exactly as encode_ok writes it, as written: mb, items, ok, rows,
+# tries, worker, secs, at, t, out. A count has no leading zero and at most 18 digits (an
+# int64, as decode reads it); no part can match two ways, so nothing backtracks.
+OkFields = tuple[bytes, ...]
+_C = rb"(0|[1-9][0-9]{0,17})"
+_OK_LINE = re.compile(rb'\{"mb":' + _C + rb',"status":"ok","items":' + _C + rb',"ok":' + _C + rb',"failed":0,"rows":'
+                      + _C + rb',"tries":' + _C + rb',"worker":' + _C + rb',"secs":([0-9][0-9.e+-]{0,30}),"at":' + _C
+                      + rb',"t":' + _C + rb',"out":' + _C + rb'\}\n')
+
+
+def ok_fields(raw: bytes) -> OkFields | None:
+    """A line exactly as encode_ok writes it, as its fields' bytes (decode's pydantic
+    costs four times as much, once per mini-batch); None for any other line. `secs` must
+    be its own float's repr, as encode_ok writes it: then these bytes say what decode's
+    LedgerLine would (its ints and float written back give the same text)."""
+    match = _OK_LINE.fullmatch(raw)
+    if match is None:
+        return None
+    secs = match[7]
+    try:
+        if repr(float(secs)).encode() != secs:
+            return None
+    except ValueError:  # "1.2.3": decode says what is wrong
+        return None
+    return match.groups()
+
+
+def current_entries(path: str | Path, retried: bool = True) -> Iterator[LedgerLine | OkFields]:
+    """current_lines, but a line as encode_ok writes it (nearly every line) comes as its
+    fields' bytes (ok_fields), for a reader that writes them out as they are."""
+    latest = _latest_attempts(path) if retried else {}
+    if not os.path.exists(path):
+        return
+    with open(path, "rb", opener=no_links) as handle:
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                return  # a torn last line, as read_lines leaves it out
+            fields = ok_fields(raw)
+            if fields is not None:
+                if latest and latest.get(int(fields[0]), 0):
+                    continue  # an attempt-0 line a later attempt's line replaces
+                yield fields
+                continue
+            try:
+                line = decode(raw)
+            except LineError:
+                return  # from a damaged line on, as read_lines
+            if latest and latest.get(line.mb, 0) != line.gen:
+                continue
+            yield line
 
 
 @dataclass
