@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from runner.inputs.listing import stat_files
+from runner.inputs.listing import iter_files, stat_files
 from tests.local.helpers import cli, make_files, run_folder, write_spec
 
 
@@ -56,3 +56,24 @@ def test_a_dataset_of_the_project_folder_leaves_the_runs_out(tmp_path: Path) -> 
         step = json.loads((run_folder(tmp_path, applied.stdout.strip()) / "score" / "step.json").read_text())
         items.append(step["items"])
     assert items == [6, 6]  # spec.yaml, code/faulty.py and the four files
+
+
+def test_each_file_is_listed_by_its_absolute_path_however_the_location_is_written(tmp_path: Path) -> None:
+    """stat_files makes a folder's absolute path once and joins each name to it: the
+    same path os.path.abspath gives each file, with its stat, from any spelling."""
+    make_files(tmp_path / "data" / "sub", 2)
+    make_files(tmp_path / "data", 2)
+    (tmp_path / "other").mkdir()
+    os.symlink(tmp_path / "data" / "sub", tmp_path / "data" / "link")
+    before = os.getcwd()
+    os.chdir(tmp_path / "other")
+    try:
+        for location in ["../data", "../data/", "../other/../data", str(tmp_path / "data") + "//", ".././data/sub/..",
+                         "../data/**/*.txt", "../data/*/f0001.txt", "../data/f0000.txt", "../data/sub/../f0001.txt"]:
+            listed = list(stat_files(location))
+            assert listed, location
+            assert [path for path, _ in listed] == [os.path.abspath(entry if isinstance(entry, str) else entry.path)
+                                                    for entry in iter_files(location)], location
+            assert all(st.st_ino == os.stat(path).st_ino for path, st in listed), location
+    finally:
+        os.chdir(before)

@@ -365,3 +365,27 @@ def test_a_whole_success_committed_without_a_ledger_line_object_is_the_line_enco
     read.mini_batches.total = 3  # what the ledger was told
     assert ledger.totals == read and (read.mini_batches.succeeded, read.rows_written, read.retries) == (3, 6, 2)
     assert lines[0] == LedgerLine(0, "ok", 2, 2, 0, 1, 12, 2, 0, 0.1235, at=0, t=lines[0].t)
+
+
+def test_only_lines_exactly_as_encode_ok_writes_them_are_read_without_decoding() -> None:
+    """ok_fields: the fields of a line encode_ok wrote, the values decode reads from it;
+    any other spelling of a line (which decode may read otherwise, or refuse) is None."""
+    from runner.local.output.ledger_line import decode, encode_ok, ok_fields
+
+    for values in [(0, 1, 1, 1, 0, 0.0, 0, 1, 45), (12, 64, 70, 3, 1, 0.1235, 99, 1796576896313, 10**17),
+                   (7, 2, 0, 1, 5, 1e16, 3, 0, 3), (3, 1, 1, 2, 1, 1e-05, 4, 5, 6)]:
+        raw = encode_ok(*values)
+        fields = ok_fields(raw)
+        assert fields is not None, raw
+        line = decode(raw)
+        assert [int(fields[0]), int(fields[1]), int(fields[2]), int(fields[3]), int(fields[4]), int(fields[5]),
+                float(fields[6]), int(fields[7]), int(fields[8]), int(fields[9])] == [
+            line.mb, line.items, line.ok, line.rows, line.tries, line.worker, line.secs, line.at, line.t, line.out]
+    good = encode_ok(5, 2, 2, 1, 0, 0.5, 10, 11, 12)
+    for bad in [good.replace(b'"secs":0.5', b'"secs":0.50'), good.replace(b'"secs":0.5', b'"secs":5e-1'),
+                good.replace(b'"secs":0.5', b'"secs":1.2.3'), good.replace(b'"mb":5', b'"mb":05'),
+                good.replace(b'"mb":5', b'"mb":1234567890123456789'), good.replace(b'"at":10', b'"gen":1,"at":10'),
+                good.replace(b'"failed":0', b'"failed":1'), good.replace(b'"status":"ok"', b'"status":"failed"'),
+                good.replace(b',"t":11', b""), good.replace(b'"mb":5,', b'"mb": 5,'), good[:-1], good + b"\n",
+                good.replace(b"}\n", b',"note":1}\n')]:
+        assert ok_fields(bad) is None, bad
