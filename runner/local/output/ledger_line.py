@@ -188,56 +188,65 @@ def _latest_attempts(path: str | Path) -> dict[int, int]:
     return latest
 
 
-# The fields of a line exactly as encode_ok writes it, as written: mb, items, ok, rows,
-# tries, worker, secs, at, t, out. A count has no leading zero and at most 18 digits (an
-# int64, as decode reads it); no part can match two ways, so nothing backtracks.
-OkFields = tuple[bytes, ...]
+# A line exactly as encode_ok writes it, its groups the fields as written: mb, items, ok,
+# rows, tries, worker, secs, at, t, out. A count has no leading zero and at most 18 digits
+# (an int64, as decode reads it). `secs` is a decimal of at most 15 significant digits,
+# no superfluous zero, from 0.0001 up (or 0.0): then it is its own float's repr (15
+# digits always round-trip), so these bytes say what decode's LedgerLine would. Nothing
+# can match two ways, so nothing backtracks.
 _C = rb"(0|[1-9][0-9]{0,17})"
-_OK_LINE = re.compile(rb'\{"mb":' + _C + rb',"status":"ok","items":' + _C + rb',"ok":' + _C + rb',"failed":0,"rows":'
-                      + _C + rb',"tries":' + _C + rb',"worker":' + _C + rb',"secs":([0-9][0-9.e+-]{0,30}),"at":' + _C
-                      + rb',"t":' + _C + rb',"out":' + _C + rb'\}\n')
+OK_SECS = rb"(?:0|[1-9][0-9]{0,10})\.(?:0|[0-9]{0,3}[1-9])"
+OK_LINE = re.compile(rb'\{"mb":' + _C + rb',"status":"ok","items":' + _C + rb',"ok":' + _C + rb',"failed":0,"rows":'
+                     + _C + rb',"tries":' + _C + rb',"worker":' + _C + rb',"secs":(' + OK_SECS + rb'),"at":' + _C
+                     + rb',"t":' + _C + rb',"out":' + _C + rb'\}\n')
+CHUNK = 1 << 16  # bytes of the ledger read at a time by current_runs (its matches: memory bounded)
 
 
-def ok_fields(raw: bytes) -> OkFields | None:
-    """A line exactly as encode_ok writes it, as its fields' bytes (decode's pydantic
-    costs four times as much, once per mini-batch); None for any other line. `secs` must
-    be its own float's repr, as encode_ok writes it: then these bytes say what decode's
-    LedgerLine would (its ints and float written back give the same text)."""
-    match = _OK_LINE.fullmatch(raw)
-    if match is None:
-        return None
-    secs = match[7]
-    try:
-        if repr(float(secs)).encode() != secs:
-            return None
-    except ValueError:  # "1.2.3": decode says what is wrong
-        return None
-    return match.groups()
-
-
-def current_entries(path: str | Path, retried: bool = True) -> Iterator[LedgerLine | OkFields]:
-    """current_lines, but a line as encode_ok writes it (nearly every line) comes as its
-    fields' bytes (ok_fields), for a reader that writes them out as they are."""
+def current_runs(path: str | Path, retried: bool = True,
+                 chunk: int = CHUNK) -> Iterator[list[re.Match[bytes]] | LedgerLine]:
+    """current_lines, for a reader that writes fields out as they are: each run of lines
+    as encode_ok writes them (nearly every line) comes as their OK_LINE matches, found a
+    chunk at a time with no LedgerLine made (decode's pydantic cost four times as much,
+    once per mini-batch); any other line comes decoded."""
     latest = _latest_attempts(path) if retried else {}
     if not os.path.exists(path):
         return
     with open(path, "rb", opener=no_links) as handle:
-        for raw in handle:
-            if not raw.endswith(b"\n"):
-                return  # a torn last line, as read_lines leaves it out
-            fields = ok_fields(raw)
-            if fields is not None:
-                if latest and latest.get(int(fields[0]), 0):
-                    continue  # an attempt-0 line a later attempt's line replaces
-                yield fields
-                continue
+        rest = b""  # a line begun in the chunk before; left over at the end: a torn last line, left out
+        while read := handle.read(chunk):
+            data = rest + read
+            end = data.rfind(b"\n") + 1
+            rest = data[end:]
+            for entry in _runs(data, end):
+                if entry is None:
+                    return  # from a damaged line on, as read_lines
+                if isinstance(entry, LedgerLine):
+                    if latest and latest.get(entry.mb, 0) != entry.gen:
+                        continue  # replaced by a later attempt's line
+                elif latest:  # attempt-0 lines, some of which a later attempt's lines may replace
+                    entry = [match for match in entry if not latest.get(int(match[1]), 0)]
+                yield entry
+
+
+def _runs(data: bytes, end: int) -> Iterator[list[re.Match[bytes]] | LedgerLine | None]:
+    """The complete lines of data[:end] as current_runs gives them; None for a damaged
+    line, which ends them."""
+    pos, match_at = 0, OK_LINE.match  # anchored: a search would scan past other lines, again for each
+    while pos < end:
+        run = []
+        while (match := match_at(data, pos, end)) is not None:
+            run.append(match)
+            pos = match.end()
+        if run:
+            yield run
+        if pos < end:
+            stop = data.index(b"\n", pos) + 1
             try:
-                line = decode(raw)
+                yield decode(data[pos:stop])
             except LineError:
-                return  # from a damaged line on, as read_lines
-            if latest and latest.get(line.mb, 0) != line.gen:
-                continue
-            yield line
+                yield None
+                return
+            pos = stop
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from runner.errors import ExitCode, RunnerError
-from runner.local.output.ledger_line import LedgerLine, current_entries, read_lines
+from runner.local.output.ledger_line import LedgerLine, current_runs, read_lines
 from runner.local.partition.descriptors import decode, to_fields
 from runner.local.protocol import FRAME_SIZE
 from runner.runs.folder import StepFolder, no_links
@@ -30,18 +30,19 @@ def write_reports(folder: StepFolder, stopped: bool = False) -> int:
     # every id was the driver's peak memory at the end of a large step (~60 MB a million).
     done = bytearray() if stopped else None
     folder.report.parent.mkdir(parents=True, exist_ok=True)
-    # Binary, as csv.writer's UTF-8 text would be: a line as encode_ok writes it (nearly
-    # all) becomes its row from its own bytes, with no LedgerLine made (ok_fields).
+    # Binary, as csv.writer's UTF-8 text would be: lines as encode_ok writes them (nearly
+    # all) become rows from their own bytes, with no LedgerLine made (current_runs).
     with open(folder.report.with_name(folder.report.name + ".tmp"), "wb", opener=no_links) as handle:
-        write = handle.write
         writer = csv.writer(_Utf8(handle))
         writer.writerow(["mini_batch", "status", "items", "succeeded", "failed", "tries", "worker", "seconds",
                          "error"])
-        for line in current_entries(folder.ledger, bool(folder.read().retried)):
-            if not isinstance(line, LedgerLine):  # mb, items, ok, rows, tries, worker, secs, ...: a whole success
-                write(b"%s,ok,%s,%s,0,%s,%s,%s,\r\n" % (line[0], line[1], line[2], line[4], line[5], line[6]))
+        for line in current_runs(folder.ledger, bool(folder.read().retried)):
+            if not isinstance(line, LedgerLine):  # whole successes: mb, items, ok, rows, tries, worker, secs, ...
+                handle.write(b"".join([b"%s,ok,%s,%s,0,%s,%s,%s,\r\n" % match.group(1, 2, 3, 5, 6, 7)
+                                       for match in line]))
                 if done is not None:
-                    _ran(done, int(line[0]))
+                    for match in line:
+                        _ran(done, int(match[1]))
                 continue
             error = (line.error or "").strip().splitlines()
             writer.writerow([line.mb, line.status, line.items, line.ok, line.failed, line.tries,
