@@ -74,6 +74,30 @@ def test_each_file_is_listed_by_its_absolute_path_however_the_location_is_writte
             assert listed, location
             assert [path for path, _ in listed] == [os.path.abspath(entry if isinstance(entry, str) else entry.path)
                                                     for entry in iter_files(location)], location
-            assert all(st.st_ino == os.stat(path).st_ino for path, st in listed), location
+            assert all((st.st_ino, st.st_size, st.st_mtime_ns) == (os.stat(path).st_ino, os.stat(path).st_size,
+                                                                    os.stat(path).st_mtime_ns) for path, st in listed)
     finally:
         os.chdir(before)
+
+
+def test_each_file_is_stat_ed_from_its_folder_and_every_folder_is_closed_again(tmp_path: Path) -> None:
+    """stat_files stats a name from its open folder: a file, a link to one, a dangling
+    link (its own stat) alike; the folders are closed after, even when a listing is left
+    half-read."""
+    make_files(tmp_path / "data" / "a" / "b", 3)
+    (tmp_path / "data" / "a" / "f.txt").write_text("longer\n")
+    (tmp_path / "data" / "a" / "to-f").symlink_to(tmp_path / "data" / "a" / "f.txt")
+    (tmp_path / "data" / "a" / "gone").symlink_to(tmp_path / "nowhere")
+    open_before = len(os.listdir("/proc/self/fd"))
+    listed = dict(stat_files(str(tmp_path / "data")))
+    assert len(listed) == 6
+    for path, st in listed.items():
+        real = os.lstat(path) if path.endswith("gone") else os.stat(path)
+        assert (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode) == (real.st_ino, real.st_size, real.st_mtime_ns,
+                                                                       real.st_mode), path
+    assert listed[str(tmp_path / "data" / "a" / "to-f")].st_size == 7
+    half = stat_files(str(tmp_path / "data"))
+    next(half)  # inside data/a/b: three folders open
+    assert len(os.listdir("/proc/self/fd")) == open_before + 3
+    half.close()
+    assert len(os.listdir("/proc/self/fd")) == open_before
