@@ -34,7 +34,30 @@ def iter_files(location: str, skipped: list[str] | None = None) -> Iterator[os.D
     (`**` crosses folders), or one file. Yields DirEntry objects where a walk has them.
     What is not a regular file (a device, FIFO or socket, or a link to one) is never
     read: reading /dev/zero never ends, a FIFO blocks. Such entries go to `skipped`."""
-    skipped = [] if skipped is None else skipped
+    for _, entry, _ in _located(location, [] if skipped is None else skipped):
+        yield entry
+
+
+def stat_files(location: str, skipped: list[str] | None = None) -> Iterator[tuple[str, os.stat_result]]:
+    """What iter_files lists, each file by its absolute path with its stat (a dangling
+    link's or a link loop's own). Made once per folder, not per file: the absolute path
+    (an os.path.abspath per file was a tenth of planning with one-file mini-batches), and
+    the folder's descriptor each name is stat'ed from (the kernel then looks up one name,
+    not every folder of the path again: a third of the stat's cost)."""
+    for path, entry, folder in _located(location, [] if skipped is None else skipped):
+        try:
+            st = os.stat(entry) if isinstance(entry, str) else os.stat(entry.name, dir_fd=folder)
+        except OSError:  # a dangling link, a link loop: the link's own size and time
+            st = os.lstat(path)
+        yield path, st
+
+
+# Each file: its absolute path, its entry, and the descriptor of the open folder holding
+# it (None for a location that is one file, the entry then its path).
+_Located = tuple[str, os.DirEntry[str] | str, int | None]
+
+
+def _located(location: str, skipped: list[str]) -> Iterator[_Located]:
     if is_remote(location):
         raise InputError(f"{location} is a datastore URI: it is read on the azure targets only; "
                          "locally, give a path on this machine")
@@ -42,49 +65,60 @@ def iter_files(location: str, skipped: list[str] | None = None) -> Iterator[os.D
         root = glob_root(location)
         pattern = _glob_regex(os.path.abspath(location))
         if os.path.isdir(root):
-            for entry in _walk(root, skipped):
-                if pattern.fullmatch(os.path.abspath(entry.path)):
-                    yield entry
+            for found in _walk(root, os.path.abspath(root), skipped):
+                if pattern.fullmatch(found[0]):
+                    yield found
         return
     if os.path.isdir(location):
-        yield from _walk(location, skipped)
+        yield from _walk(location, os.path.abspath(location), skipped)
     elif os.path.isfile(location):
-        yield location
+        yield os.path.abspath(location), location, None
     elif not os.path.exists(location):
         raise InputError(f"{location} does not exist")
     else:
         raise InputError(f"{location} is neither a file nor a folder")
 
 
-def _walk(folder: str, skipped: list[str], seen: set[tuple[int, int]] | None = None) -> Iterator[os.DirEntry[str]]:
+def _walk(folder: str, absolute: str, skipped: list[str], seen: set[tuple[int, int]] | None = None) -> Iterator[_Located]:
     """Linked folders are followed, each real folder once (so a link loop ends). The
     runs folder inside is left out, as a code snapshot leaves it out: a dataset of `.`
-    would otherwise read the run's own lock and records."""
+    would otherwise read the run's own lock and records. `absolute`: the folder's
+    os.path.abspath; an entry's is it and the entry's name (a name is never `.` or `..`,
+    so there is nothing more to normalize). The folder stays open while its entries are
+    yielded: stat_files stats each name from it."""
     seen = set() if seen is None else seen
     try:
-        st = os.stat(folder)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise InputError(f"cannot list {folder}: {exc.strerror or exc}") from exc
+    try:
+        st = os.fstat(fd)
         if (st.st_dev, st.st_ino) in seen:
             return
         seen.add((st.st_dev, st.st_ino))
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError as exc:
-        raise InputError(f"cannot list {folder}: {exc.strerror or exc}") from exc
-    for entry in entries:
-        if entry.name == RUNS_FOLDER:
-            continue
         try:
-            is_dir, is_file = entry.is_dir(), entry.is_file()
-        except OSError:  # a link loop (ELOOP), a link through an unreadable folder
-            is_dir, is_file = False, False
-        if is_dir:
-            yield from _walk(entry.path, skipped, seen)
-        elif is_file or (entry.is_symlink() and not os.path.exists(entry.path)):
-            # A dangling link, or a loop of links, is an input that cannot be read: its
-            # mini-batch fails and lists it, rather than the file quietly vanishing.
-            yield entry
-        else:
-            skipped.append(entry.path)
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            raise InputError(f"cannot list {folder}: {exc.strerror or exc}") from exc
+        prefix = absolute if absolute.endswith(os.sep) else absolute + os.sep
+        for entry in entries:
+            if entry.name == RUNS_FOLDER:
+                continue
+            try:
+                is_dir, is_file = entry.is_dir(), entry.is_file()
+            except OSError:  # a link loop (ELOOP), a link through an unreadable folder
+                is_dir, is_file = False, False
+            if is_dir:
+                yield from _walk(entry.path, prefix + entry.name, skipped, seen)
+            elif is_file or (entry.is_symlink() and not os.path.exists(entry.path)):
+                # A dangling link, or a loop of links, is an input that cannot be read: its
+                # mini-batch fails and lists it, rather than the file quietly vanishing.
+                yield prefix + entry.name, entry, fd
+            else:
+                skipped.append(entry.path)
+    finally:
+        os.close(fd)
 
 
 def glob_root(pattern: str) -> str:
@@ -124,15 +158,6 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(c))
             i += 1
     return re.compile("".join(out))
-
-
-def stat_entry(entry: os.DirEntry[str] | str) -> tuple[str, os.stat_result]:
-    path = entry if isinstance(entry, str) else entry.path
-    try:
-        st = os.stat(entry) if isinstance(entry, str) else entry.stat()
-    except OSError:  # a dangling link, a link loop: the link's own size and time
-        st = os.lstat(path)
-    return os.path.abspath(path), st
 
 
 def table_format(spec: InputPlan, path: str) -> str:

@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from runner.inputs.listing import InputError, compression_of, is_glob, iter_files, stat_entry, table_format
+from runner.inputs.listing import InputError, compression_of, is_glob, stat_files, table_format
 from runner.plan.plan import Plan, StepPlan
 from runner.plan.references import MLTABLE, InputPlan, is_remote
 
@@ -87,7 +87,7 @@ def _input(item: InputPlan, step: StepPlan, cwd: str) -> InputWork:
     if item.manifest:
         return _manifest(work, location)
     try:
-        listed = [stat_entry(entry) for entry in iter_files(location)]
+        listed = list(stat_files(location))
     except (InputError, OSError) as exc:
         work.note = str(exc)
         return work

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -97,3 +98,41 @@ def commit(ledger: Ledger, fields: dict[str, Any], rows: bytes = b"", header: by
     line = LedgerLine(**fields, gen=ledger.attempt, at=at, out=out)
     ledger.commit(line)
     return line
+
+
+def rebuilt_report(step: Path) -> tuple[bytes, set[int], set[int]]:
+    """A step's report rebuilt from its ledger the slow, plain way: every current line
+    decoded to a LedgerLine and written by csv.writer (the report before its fast path
+    for the lines encode_ok writes). With the mini-batches that failed and those that ran."""
+    import csv
+    import io
+
+    from runner.local.output.ledger_line import current_lines
+    from runner.runs.folder import StepFolder
+
+    folder = StepFolder(step)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["mini_batch", "status", "items", "succeeded", "failed", "tries", "worker", "seconds", "error"])
+    failed, ran = set(), set()
+    for line in current_lines(folder.ledger, bool(folder.read().retried)):
+        error = (line.error or "").strip().splitlines()
+        writer.writerow([line.mb, line.status, line.items, line.ok, line.failed, line.tries,
+                         "" if line.worker is None else line.worker, "" if line.secs is None else line.secs,
+                         error[-1] if error else ""])
+        ran.add(line.mb)
+        if line.failed or line.status != "ok":
+            failed.add(line.mb)
+    return text.getvalue().encode("utf-8"), failed, ran
+
+
+def assert_report_rebuilt(step: Path) -> None:
+    """The step's report and manifest are those its ledger's lines make (rebuilt_report)."""
+    from runner.runs.folder import StepFolder
+
+    folder = StepFolder(step)
+    report, failed, ran = rebuilt_report(step)
+    assert Path(folder.report).read_bytes() == report
+    manifest = [json.loads(line) for line in Path(folder.failed_items).read_text().splitlines()]
+    assert {m["mini_batch"]["id"] for m in manifest if m["status"] != "not_run"} == failed
+    assert not {m["mini_batch"]["id"] for m in manifest if m["status"] == "not_run"} & ran

@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.local.helpers import cli, expected_rows, make_files, output_rows, pid_alive, run_folder, write_spec
+from tests.local.helpers import (assert_report_rebuilt, cli, expected_rows, make_files, output_rows, pid_alive, run_folder,
+                                 write_spec)
 
 
 def _start(root: Path) -> subprocess.Popen[str]:
@@ -59,6 +60,7 @@ def test_driver_sigkill_then_resume_is_exactly_once(tmp_path, kill_after):
     assert len(rows) == len(set(rows))
     records = [json.loads(line) for line in ledger.read_text().splitlines()]
     assert sorted(r["mb"] for r in records) == list(range(40))
+    assert_report_rebuilt(ledger.parent)  # the lines of both drivers
 
 
 def test_workers_do_not_outlive_a_killed_driver(tmp_path):
@@ -106,6 +108,7 @@ def test_a_torn_ledger_line_and_uncommitted_rows_are_cut_on_resume(tmp_path):
     assert "4 of 10 mini-batches already done" in resumed.stderr
     rows = output_rows(tmp_path, run_id)
     assert sorted(rows) == expected_rows(names)
+    assert_report_rebuilt(folder)
 
 
 def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):

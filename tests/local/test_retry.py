@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from runner.local.output.ledger_line import LedgerLine, current_lines
-from tests.local.helpers import cli, expected_rows, make_files, output_rows, run_folder, write_spec
+from tests.local.helpers import assert_report_rebuilt, cli, expected_rows, make_files, output_rows, run_folder, write_spec
 
 BROKEN = 'raise ValueError(f"cannot score {name}")'
 
@@ -67,9 +67,11 @@ def test_a_fixed_script_retries_the_failed_items_into_the_runs_own_output(tmp_pa
     assert again.returncode == 0, again.stderr
     assert "1 failed mini-batch run again" in again.stderr
     assert len(output_rows(tmp_path, run_id)) == 35 and len(_manifest(tmp_path, run_id)) == 1
+    assert_report_rebuilt(run_folder(tmp_path, run_id) / "score")  # a retry's line in place of the failure
     _fix_script(tmp_path)
     fixed = cli("retry", run_id, "--update-code", cwd=tmp_path)
     assert fixed.returncode == 0, fixed.stderr
+    assert_report_rebuilt(run_folder(tmp_path, run_id) / "score")
     assert fixed.stdout.strip() == run_id
     _assert_every_row_once(tmp_path, run_id, names, 8)
     assert _manifest(tmp_path, run_id) == []  # the manifest shrinks to what still fails: nothing
@@ -101,6 +103,7 @@ def test_a_run_stopped_by_its_threshold_retries_the_failed_and_the_never_run(tmp
     assert "never ran" in err and "runner retry" in err
     never = [m for m in _manifest(tmp_path, run_id) if m["status"] == "not_run"]
     assert never, "the threshold stopped the step before its end"
+    assert_report_rebuilt(run_folder(tmp_path, run_id) / "score")
     refused = cli("resume", run_id, cwd=tmp_path)
     assert refused.returncode == 2 and "runner retry" in refused.stderr
     _fix_script(tmp_path)
@@ -109,6 +112,7 @@ def test_a_run_stopped_by_its_threshold_retries_the_failed_and_the_never_run(tmp
     assert f"{len(never)} never ran" in retried.stderr
     _assert_every_row_once(tmp_path, run_id, names, 12)
     assert _status(tmp_path, run_id)["status"] == "succeeded" and _manifest(tmp_path, run_id) == []
+    assert_report_rebuilt(run_folder(tmp_path, run_id) / "score")
 
 
 def test_a_transient_failure_is_retried_with_the_runs_own_code(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,8 +166,17 @@ def current_lines(path: str | Path, retried: bool = True) -> Iterator[LedgerLine
     """Each mini-batch's current line: a retry's line in place of the earlier failure it
     replaces (for reports and status). `retried`: whether the step was ever retried
     (step.json knows); if not, every line is current and the ledger is read once."""
+    latest = _latest_attempts(path) if retried else {}
+    for line in read_lines(path):
+        if latest and latest.get(line.mb, 0) != line.gen:
+            continue  # replaced by a later attempt's line
+        yield line
+
+
+def _latest_attempts(path: str | Path) -> dict[int, int]:
+    """The latest attempt that wrote a line of each mini-batch a retry wrote a line of."""
     latest: dict[int, int] = {}
-    if retried and os.path.exists(path):
+    if os.path.exists(path):
         with open(path, "rb", opener=no_links) as handle:
             for raw in handle:
                 if b'"gen":' in raw and raw.endswith(b"\n"):  # a retry's line: few of them, decoded
@@ -175,10 +185,68 @@ def current_lines(path: str | Path, retried: bool = True) -> Iterator[LedgerLine
                     except LineError:
                         break
                     latest[line.mb] = max(latest.get(line.mb, 0), line.gen)
-    for line in read_lines(path):
-        if latest and latest.get(line.mb, 0) != line.gen:
-            continue  # replaced by a later attempt's line
-        yield line
+    return latest
+
+
+# A line exactly as encode_ok writes it, its groups the fields as written: mb, items, ok,
+# rows, tries, worker, secs, at, t, out. A count has no leading zero and at most 18 digits
+# (an int64, as decode reads it). `secs` is a decimal of at most 15 significant digits,
+# no superfluous zero, from 0.0001 up (or 0.0): then it is its own float's repr (15
+# digits always round-trip), so these bytes say what decode's LedgerLine would. Nothing
+# can match two ways, so nothing backtracks.
+_C = rb"(0|[1-9][0-9]{0,17})"
+OK_SECS = rb"(?:0|[1-9][0-9]{0,10})\.(?:0|[0-9]{0,3}[1-9])"
+OK_LINE = re.compile(rb'\{"mb":' + _C + rb',"status":"ok","items":' + _C + rb',"ok":' + _C + rb',"failed":0,"rows":'
+                     + _C + rb',"tries":' + _C + rb',"worker":' + _C + rb',"secs":(' + OK_SECS + rb'),"at":' + _C
+                     + rb',"t":' + _C + rb',"out":' + _C + rb'\}\n')
+CHUNK = 1 << 16  # bytes of the ledger read at a time by current_runs (its matches: memory bounded)
+
+
+def current_runs(path: str | Path, retried: bool = True,
+                 chunk: int = CHUNK) -> Iterator[list[re.Match[bytes]] | LedgerLine]:
+    """current_lines, for a reader that writes fields out as they are: each run of lines
+    as encode_ok writes them (nearly every line) comes as their OK_LINE matches, found a
+    chunk at a time with no LedgerLine made (decode's pydantic cost four times as much,
+    once per mini-batch); any other line comes decoded."""
+    latest = _latest_attempts(path) if retried else {}
+    if not os.path.exists(path):
+        return
+    with open(path, "rb", opener=no_links) as handle:
+        rest = b""  # a line begun in the chunk before; left over at the end: a torn last line, left out
+        while read := handle.read(chunk):
+            data = rest + read
+            end = data.rfind(b"\n") + 1
+            rest = data[end:]
+            for entry in _runs(data, end):
+                if entry is None:
+                    return  # from a damaged line on, as read_lines
+                if isinstance(entry, LedgerLine):
+                    if latest and latest.get(entry.mb, 0) != entry.gen:
+                        continue  # replaced by a later attempt's line
+                elif latest:  # attempt-0 lines, some of which a later attempt's lines may replace
+                    entry = [match for match in entry if not latest.get(int(match[1]), 0)]
+                yield entry
+
+
+def _runs(data: bytes, end: int) -> Iterator[list[re.Match[bytes]] | LedgerLine | None]:
+    """The complete lines of data[:end] as current_runs gives them; None for a damaged
+    line, which ends them."""
+    pos, match_at = 0, OK_LINE.match  # anchored: a search would scan past other lines, again for each
+    while pos < end:
+        run = []
+        while (match := match_at(data, pos, end)) is not None:
+            run.append(match)
+            pos = match.end()
+        if run:
+            yield run
+        if pos < end:
+            stop = data.index(b"\n", pos) + 1
+            try:
+                yield decode(data[pos:stop])
+            except LineError:
+                yield None
+                return
+            pos = stop
 
 
 @dataclass

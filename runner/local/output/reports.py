@@ -10,10 +10,10 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from runner.errors import ExitCode, RunnerError
-from runner.local.output.ledger_line import LedgerLine, current_lines, read_lines
+from runner.local.output.ledger_line import LedgerLine, current_runs, read_lines
 from runner.local.partition.descriptors import decode, to_fields
 from runner.local.protocol import FRAME_SIZE
 from runner.runs.folder import StepFolder, no_links
@@ -30,24 +30,46 @@ def write_reports(folder: StepFolder, stopped: bool = False) -> int:
     # every id was the driver's peak memory at the end of a large step (~60 MB a million).
     done = bytearray() if stopped else None
     folder.report.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.report.with_name(folder.report.name + ".tmp"), "w", newline="", encoding="utf-8",
-              opener=no_links) as handle:
-        writer = csv.writer(handle)
+    # Binary, as csv.writer's UTF-8 text would be: lines as encode_ok writes them (nearly
+    # all) become rows from their own bytes, with no LedgerLine made (current_runs).
+    with open(folder.report.with_name(folder.report.name + ".tmp"), "wb", opener=no_links) as handle:
+        writer = csv.writer(_Utf8(handle))
         writer.writerow(["mini_batch", "status", "items", "succeeded", "failed", "tries", "worker", "seconds",
                          "error"])
-        for line in current_lines(folder.ledger, bool(folder.read().retried)):
+        for line in current_runs(folder.ledger, bool(folder.read().retried)):
+            if not isinstance(line, LedgerLine):  # whole successes: mb, items, ok, rows, tries, worker, secs, ...
+                handle.write(b"".join([b"%s,ok,%s,%s,0,%s,%s,%s,\r\n" % match.group(1, 2, 3, 5, 6, 7)
+                                       for match in line]))
+                if done is not None:
+                    for match in line:
+                        _ran(done, int(match[1]))
+                continue
             error = (line.error or "").strip().splitlines()
             writer.writerow([line.mb, line.status, line.items, line.ok, line.failed, line.tries,
                              "" if line.worker is None else line.worker, "" if line.secs is None else line.secs,
                              error[-1] if error else ""])
             if done is not None:
-                if line.mb >= len(done):
-                    done.extend(bytes(line.mb + 1 - len(done)))
-                done[line.mb] = 1
+                _ran(done, line.mb)
             if line.failed or line.status != "ok":
                 failed[line.mb] = line
     os.replace(folder.report.with_name(folder.report.name + ".tmp"), folder.report)
     return _write_manifest(folder, failed, done)
+
+
+class _Utf8:
+    """csv.writer's text to a binary file, as a UTF-8 text file with newline="" writes it."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+
+    def write(self, text: str) -> int:
+        return self.handle.write(text.encode("utf-8"))
+
+
+def _ran(done: bytearray, mb: int) -> None:
+    if mb >= len(done):
+        done.extend(bytes(mb + 1 - len(done)))
+    done[mb] = 1
 
 
 def _write_manifest(folder: StepFolder, failed: dict[int, LedgerLine], done: bytearray | None) -> int:

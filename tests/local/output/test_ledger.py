@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from runner.local.output.ledger import Ledger
-from runner.local.output.ledger_line import read_lines
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runner.local.output.ledger_line import OK_SECS, encode_ok, read_lines
 from tests.local.helpers import commit
 from runner.runs.records import DamagedFolder, RecordError
 
@@ -365,3 +368,59 @@ def test_a_whole_success_committed_without_a_ledger_line_object_is_the_line_enco
     read.mini_batches.total = 3  # what the ledger was told
     assert ledger.totals == read and (read.mini_batches.succeeded, read.rows_written, read.retries) == (3, 6, 2)
     assert lines[0] == LedgerLine(0, "ok", 2, 2, 0, 1, 12, 2, 0, 0.1235, at=0, t=lines[0].t)
+
+
+def _shapes(tmp_path: Path) -> Path:
+    """A ledger of every shape of line: encode_ok's own (as the driver writes nearly all),
+    and lines decode reads otherwise (partial, failed, a retry's, an older runner's, by
+    hand), with values at their edges."""
+    good = encode_ok(5, 2, 2, 1, 0, 0.5, 10, 11, 12)
+    lines = [encode_ok(0, 1, 1, 1, 0, 0.0, 0, 1, 45), encode_ok(1, 64, 70, 3, 1, 0.1235, 99, 1796576896313, 10**17),
+             encode_ok(2, 2, 0, 1, 5, 0.0001, 3, 0, 3), encode_ok(3, 1, 1, 2, 1, 12345678901.1234, 4, 5, 6),
+             encode_ok(4, 1, 1, 2, 1, 1e-05, 4, 5, 6), encode_ok(6, 1, 1, 2, 1, 1e16, 4, 5, 6),
+             good.replace(b'"secs":0.5', b'"secs":0.50').replace(b'"mb":5', b'"mb":7'),
+             good.replace(b'"secs":0.5', b'"secs":5e-1').replace(b'"mb":5', b'"mb":8'),
+             good.replace(b'"secs":0.5', b'"secs":2').replace(b'"mb":5', b'"mb":9'),
+             good.replace(b'"mb":5', b'"mb":10').replace(b'"at":10', b'"gen":1,"at":10'),
+             good.replace(b'"mb":5', b'"mb":11').replace(b'"failed":0', b'"failed":1'),
+             good.replace(b'"mb":5', b'"mb":12').replace(b'"status":"ok"', b'"status":"failed"'),
+             good.replace(b'"mb":5', b'"mb":13').replace(b',"t":11', b""),
+             good.replace(b'"mb":5,', b'"mb": 14,'), good.replace(b'"mb":5', b'"mb":15').replace(b"}\n", b',"x":1}\n'),
+             good.replace(b'"mb":5', b'"mb":12').replace(b'"at":10', b'"gen":1,"at":10'), good,
+             good.replace(b'"at":10', b'"gen":1,"at":10')]  # replaces mb 5's line for a reader
+    path = tmp_path / "ledger.jsonl"
+    path.write_bytes(b"".join(lines * 3))
+    return path
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 200, 1 << 20])
+@pytest.mark.parametrize("end", [b"", b'{"mb":16,"sta', b'{"mb":"x"}\n' + b'{"mb":1,"status":"ok"}\n',
+                                 b'{"mb":"x"}\n' + b"".join(encode_ok(16, 1, 1, 1, 1, 0.5, 0, 0, 0) for _ in range(40))])
+def test_runs_of_encode_oks_own_lines_are_the_current_lines_without_decoding(tmp_path: Path, chunk: int,
+                                                                               end: bytes) -> None:
+    """current_runs gives what current_lines gives, line for line (a torn last line left
+    out, nothing from a damaged line on), wherever the chunks it reads end; only lines as
+    encode_ok writes them come as matches, whose fields are what decode reads."""
+    from runner.local.output.ledger_line import current_lines, current_runs, decode
+
+    path = _shapes(tmp_path)
+    path.write_bytes(path.read_bytes() + end)
+    for retried in (False, True):
+        runs = list(current_runs(path, retried, chunk))
+        got = [decode(match[0]) for run in runs if isinstance(run, list) for match in run]
+        assert len(got) == (12 if retried else 15)  # 0, 1, 2, 3 (and 5 unless retried), three times
+        for line in got:
+            match = [m for run in runs if isinstance(run, list) for m in run if int(m[1]) == line.mb][0]
+            assert [int(match[i]) for i in (1, 2, 3, 4, 5, 6, 8, 9, 10)] == [
+                line.mb, line.items, line.ok, line.rows, line.tries, line.worker, line.at, line.t, line.out]
+            assert match[7] == repr(line.secs).encode() and line.gen == 0
+        flat = [decode(m[0]) if isinstance(run, list) else run for run in runs
+                for m in (run if isinstance(run, list) else [None])]
+        assert flat == list(current_lines(path, retried))
+
+
+@given(st.from_regex(OK_SECS, fullmatch=True))
+def test_seconds_read_without_decoding_are_their_floats_repr(secs: bytes) -> None:
+    """The seconds current_runs takes as they are written are exactly the floats whose repr
+    they are (what the report shows of a decoded line)."""
+    assert repr(float(secs)).encode() == secs

@@ -15,9 +15,9 @@ import pytest
 
 from runner.local.output.ledger import Ledger
 from runner.local.partition.descriptors import FilesBatch, encode
-from tests.local.helpers import commit
+from tests.local.helpers import assert_report_rebuilt, commit
 from runner.local.output.reports import OutputError, finish_parquet, staged_output, write_reports
-from runner.local.protocol import frame_to_staged
+from runner.local.protocol import Done, frame_to_staged
 from runner.runs.folder import StepFolder
 
 
@@ -46,6 +46,36 @@ def test_the_report_has_a_row_per_finished_mini_batch_and_the_manifest_its_failu
     assert manifest[1]["mini_batch"]["files"] == ["f2a", "f2b"] and manifest[1]["tries"] == 3
     assert write_reports(folder, stopped=False) == 0  # not stopped: only what failed
     assert len(Path(folder.failed_items).read_text().splitlines()) == 1
+
+
+def test_the_report_is_what_the_ledger_lines_make_whatever_their_shape(tmp_path: Path) -> None:
+    """Lines as encode_ok writes them become rows straight from their bytes; any other
+    line (partial, failed, an older runner's, edited by hand) is decoded. Either way the
+    report is byte for byte the one csv.writer makes of the decoded lines, reading stops
+    at a damaged line as before, and a threshold stop's never-run list knows what ran."""
+    folder = _step(tmp_path, 20)
+    ledger = Ledger(folder.ledger, str(tmp_path / "out.txt"), 20)
+    for mb, secs in enumerate([0.0, 0.123456, 0.0001, 12345.5, 1e16, 3.0]):
+        ledger.commit_done(Done(mb, 2, 2, b"r\nr\n", None, None, secs), 1 + mb % 3, mb % 2)
+    ledger.commit_done(Done(6, 3, 1, b"x\n", None, ["f6a"], 0.5), 1, 0)  # partial
+    ledger.commit_failed(7, 2, 3, 1, 'Traceback...\nValueError: bad, "quoted"')
+    ledger.close()
+    tail = b'"tries":1,"worker":0,"secs":%s,"at":9,"t":1,"out":9}\n'
+    with open(folder.ledger, "ab") as handle:
+        for mb, secs in [(8, b"0.10"), (9, b"2"), (10, b"1E-5"), (11, b"1e-05")]:  # only 1e-05 is its own repr
+            handle.write(b'{"mb":%d,"status":"ok","items":1,"ok":1,"failed":0,"rows":1,' % mb + tail % secs)
+        handle.write(b'{"mb":12,"status":"ok","items":1,"ok":1,"failed":0,"rows":1,"tries":1,"worker":0,"secs":0.5,'
+                     b'"at":9,"out":9}\n')  # no "t": an older runner's
+        handle.write(b'{"mb": 13, "status": "ok", "items": 1, "ok": 1, "failed": 0, "rows": 1, "tries": 1, "worker": 0, '
+                     b'"secs": 0.5, "at": 9, "t": 1, "out": 9}\n')  # spaced, by hand
+        handle.write(b'{"mb":14,"status":"ok","items":1,"ok":1,"failed":0,"rows":1,"note":"x",' + tail % b"0.5")
+        handle.write(b'{"mb":15,"status":"ok","items":01,"ok":1,"failed":0,"rows":1,' + tail % b"0.5")  # not JSON
+        handle.write(b'{"mb":16,"status":"ok","items":1,"ok":1,"failed":0,"rows":1,' + tail % b"0.5")  # after damage
+    assert write_reports(folder, stopped=True) == 5  # 15 to 19: the damaged line and all after it
+    assert_report_rebuilt(folder.path)
+    rows = Path(folder.report).read_text().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == [str(mb) for mb in range(15)]
+    assert [row.split(",")[7] for row in rows[9:12]] == ["0.1", "2.0", "1e-05"] and rows[5].split(",")[7] == "1e+16"
 
 
 def _staged(tmp_path: Path, frames: list[pd.DataFrame | None]) -> tuple[str, str]:

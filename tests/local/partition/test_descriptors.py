@@ -143,3 +143,19 @@ def test_the_quick_read_of_an_incremental_files_line() -> None:
 def test_the_quick_read_refuses_a_file_count_of_a_table() -> None:
     with pytest.raises(DescriptorError, match="names no files"):
         task_fields(encode(ByteRange(1, 0, "t.csv", "csv", 0, 9)).encode(), "file")
+
+
+@given(st.lists(NAMES, max_size=12), st.integers(min_value=0, max_value=10**12), st.integers(min_value=0, max_value=9))
+def test_a_files_line_written_by_hand_is_what_json_dumps_writes(names: list[str], mb: int, index: int) -> None:
+    """A file batch's line (one per mini-batch) is made without json.dumps; it must stay
+    the bytes json.dumps makes of its fields, whatever the names hold."""
+    for files in (names, [*names, *AWKWARD]):
+        descriptor = FilesBatch(mb, index, files)
+        assert encode(descriptor) == json.dumps(to_fields(descriptor), separators=(",", ":")) + "\n"
+
+
+def test_a_files_line_of_a_hand_made_manifest_keeps_what_it_holds() -> None:
+    """A manifest's "files" that are not all text are written as they were read (the
+    worker then fails the mini-batch by name), not refused while planning."""
+    descriptor = FilesBatch(3, 0, ["a", 1, None])  # type: ignore[list-item]
+    assert encode(descriptor) == '{"in":0,"files":["a",1,null],"n":3,"id":3}\n'

@@ -132,3 +132,39 @@ def test_azure_date_placeholders_match_across_segments_and_give_iso_dates() -> N
     timed = placeholders("/{At:yyyy-MM-dd HH_mm}.csv")[0]
     assert timed.value("2024-02-29 10_30") == "2024-02-29T10:30:00"
     assert partition_regex(fmt).fullmatch("Accounts/2019/1/31/data.csv") is None
+
+
+def _digests(location: Path) -> tuple[str, str]:
+    parts = Partitioner(1, None)
+    list(parts.descriptors([InputPlan("datasets.d", "file", str(location))]))
+    return parts.digest.hexdigest(), parts.files_digest.hexdigest()
+
+
+def test_the_listing_fingerprint_sees_one_changed_file_among_ten_thousand(tmp_path):
+    """The listing is hashed a chunk of files at a time: the digest is still the one of
+    every file's line in order (so earlier runs are still reused), and a file whose size
+    or modification time changed, wherever it is among the chunks, changes it."""
+    import hashlib
+    import os
+
+    from runner.local.partition.sources import listing_line
+
+    data = tmp_path / "data"
+    for sub in range(2):
+        (data / f"d{sub}").mkdir(parents=True)
+        for i in range(5000):
+            os.close(os.open(data / f"d{sub}" / f"{i:05d}.png", os.O_CREAT | os.O_WRONLY, 0o644))
+    paths = sorted(str(path) for path in data.rglob("*.png"))
+    whole = hashlib.sha256(b"".join(listing_line(path, os.stat(path)) for path in paths)).hexdigest()
+    first = _digests(data)
+    assert first == (whole, whole)
+    seen = {first}
+    for index in (0, 4095, 4096, 9999):
+        st = os.stat(paths[index])
+        os.utime(paths[index], ns=(st.st_atime_ns, st.st_mtime_ns + 1000))
+        now = _digests(data)
+        assert now[0] not in {d for d, _ in seen} and now[0] == now[1], index
+        seen.add(now)
+    with open(paths[5000], "ab") as handle:
+        handle.write(b"x")
+    assert _digests(data)[0] not in {d for d, _ in seen}
