@@ -67,7 +67,7 @@ def matching(earlier: RunFolder, job: StepPlan) -> Matching:
 
 def reuse_hook(matching: Matching, job: StepPlan) -> Any:
     """The Partitioner's question for each table: do an earlier run's rows stand for it?"""
-    roots = [listing_root(item.location) for item in job.inputs]
+    roots = [os.path.abspath(listing_root(item.location)) for item in job.inputs]
 
     def reused(index: int, path: str, st: os.stat_result) -> Known | None:
         return matching.table(item_key(index, path, roots[index]), path, st)
@@ -77,7 +77,7 @@ def reuse_hook(matching: Matching, job: StepPlan) -> Any:
 def write(job: StepPlan, partitioner: Partitioner, matching: Matching, out: IO[str], folder: Path) -> tuple[int, int]:
     """Every descriptor of the step, in the order above; returns (mini-batches, items).
     A table's rows are not counted here (a reused range knows its own): items is then 0."""
-    roots = [listing_root(item.location) for item in job.inputs]
+    roots = [os.path.abspath(listing_root(item.location)) for item in job.inputs]
     with tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder) as fresh:
         for descriptor in _fresh(job, partitioner.descriptors(job.inputs), matching, roots):
             fresh.write(encode(descriptor))
@@ -136,7 +136,7 @@ def count(job: StepPlan, matching: Matching) -> None:
     for index, item in enumerate(job.inputs):
         if item.manifest:
             raise InputError(f"input {item.reference} is a failed-items manifest")
-        root = listing_root(item.location)
+        root = os.path.abspath(listing_root(item.location))
         for path, st in input_files(item):
             key = item_key(index, path, root)
             if job.kind == "file":
