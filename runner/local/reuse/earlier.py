@@ -15,11 +15,10 @@ mini-batch, not a LedgerLine object each.
 from __future__ import annotations
 
 import heapq
-import mmap
 import os
 from array import array
-from collections.abc import Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, NamedTuple
 
 from runner.local.output.ledger_line import current_lines
 from runner.local.partition.descriptors import FilesBatch, decode
@@ -49,6 +48,21 @@ def order(index: int, relative: str) -> tuple[int, str]:
     separator as NUL (never in a name, below every other character), string order is
     the order of the tuple of components, at a fraction of its cost."""
     return index, relative.replace(os.sep, "\0")
+
+
+def placer(index: int, root: str) -> Callable[[str], tuple[int, str]]:
+    """`order` of a path of input `index` listed under `root`, with the root's prefix
+    worked out once (it is called for every item, on both sides)."""
+    if not os.path.isabs(root):
+        return lambda path: order(index, relative(path, root))
+    prefix = root if root.endswith(os.sep) else root + os.sep
+    cut, sep = len(prefix), os.sep
+
+    def place(path: str) -> tuple[int, str]:
+        if path.startswith(prefix) and path.find(sep + ".", cut - 1) < 0 and path.find(sep + sep, cut - 1) < 0:
+            return index, path[cut:].replace(sep, "\0")
+        return order(index, relative(path, root))
+    return place
 
 
 class Earlier(NamedTuple):
@@ -104,57 +118,62 @@ class Batches:
 
 
 def earlier_items(path: os.PathLike[str] | str, batches: Batches, roots: list[str]) -> Iterator[Earlier]:
-    """Every item of the earlier run's committed file mini-batches, in listing order."""
+    """Every item of the earlier run's committed file mini-batches, in listing order.
+    Read a line at a time (not mapped: a mapped file's pages count in the driver's RSS)."""
     with open(path, "rb", opener=no_links) as handle:
-        if os.fstat(handle.fileno()).st_size == 0:
-            return
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            starts = _stretches(data, batches, roots)
-            ends = [*starts[1:], len(data)]
-            stretches = [_stretch(str(path), data, start, end, batches, roots) for start, end in zip(starts, ends)]
-            yield from stretches[0] if len(stretches) == 1 else heapq.merge(*stretches, key=_place)
+        size = os.fstat(handle.fileno()).st_size
+        starts = _stretches(handle, size, batches, roots)
+        ends = [*starts[1:], size]
+        places = [placer(index, root) for index, root in enumerate(roots)]
+        stretches = [_stretch(str(path), handle, start, end, batches, places) for start, end in zip(starts, ends)]
+        yield from stretches[0] if len(stretches) == 1 else heapq.merge(*stretches, key=_place)
 
 
 def _place(item: Earlier) -> tuple[int, str]:
     return item.place
 
 
-def _lines(data: mmap.mmap, offset: int, end: int, batches: Batches,
-           roots: list[str]) -> Iterator[tuple[int, list[Earlier]]]:
-    """The lines from `offset` to `end`: each one's start and its items (its committed
-    file mini-batch's, with identities, of an input the run listed)."""
+def _lines(handle: BinaryIO, offset: int, end: int, batches: Batches,
+           inputs: int) -> Iterator[tuple[int, FilesBatch | None]]:
+    """The lines from `offset` to `end`: each one's start and its descriptor where it
+    names items to match (a committed file mini-batch's, with identities, of an input
+    the run listed). The handle is shared by the stretches merged: each seeks."""
     while offset < end:
-        newline = data.find(b"\n", offset)
-        following = len(data) if newline < 0 else newline + 1
-        descriptor = decode(data[offset:following])
-        items: list[Earlier] = []
-        if isinstance(descriptor, FilesBatch) and descriptor.sig is not None and \
-                descriptor.input < len(roots) and batches.committed(descriptor.id):
-            root, index, mb, count = roots[descriptor.input], descriptor.input, descriptor.id, len(descriptor.files)
-            items = [Earlier(order(index, relative(file, root)), sig, mb, position, count)
-                     for position, (file, sig) in enumerate(zip(descriptor.files, descriptor.sig))]
-        yield offset, items
-        offset = following
+        handle.seek(offset)
+        raw = handle.readline()
+        if not raw:
+            return
+        descriptor = decode(raw)
+        usable = isinstance(descriptor, FilesBatch) and descriptor.sig is not None and \
+            descriptor.input < inputs and batches.committed(descriptor.id) and bool(descriptor.files)
+        yield offset, descriptor if usable and isinstance(descriptor, FilesBatch) else None
+        offset += len(raw)
 
 
-def _stretches(data: mmap.mmap, batches: Batches, roots: list[str]) -> list[int]:
+def _stretches(handle: BinaryIO, size: int, batches: Batches, roots: list[str]) -> list[int]:
     """Where each stretch of lines in listing order starts (the first at byte 0): a line
     whose first item comes before the previous line's last starts another."""
     starts = [0]
     last: tuple[int, str] | None = None
-    for offset, items in _lines(data, 0, len(data), batches, roots):
-        if items:
-            if last is not None and items[0].place <= last:
+    for offset, descriptor in _lines(handle, 0, size, batches, len(roots)):
+        if descriptor is not None:
+            root = roots[descriptor.input]
+            if last is not None and order(descriptor.input, relative(descriptor.files[0], root)) <= last:
                 starts.append(offset)
-            last = items[-1].place
+            last = order(descriptor.input, relative(descriptor.files[-1], root))
     return starts
 
 
-def _stretch(name: str, data: mmap.mmap, start: int, end: int, batches: Batches,
-             roots: list[str]) -> Iterator[Earlier]:
+def _stretch(name: str, handle: BinaryIO, start: int, end: int, batches: Batches,
+             places: list[Callable[[str], tuple[int, str]]]) -> Iterator[Earlier]:
     last: tuple[int, str] | None = None
-    for offset, items in _lines(data, start, end, batches, roots):
-        for item in items:
+    for offset, descriptor in _lines(handle, start, end, batches, len(places)):
+        if descriptor is None:
+            continue
+        place, mb, count = places[descriptor.input], descriptor.id, len(descriptor.files)
+        assert descriptor.sig is not None
+        for position, (file, sig) in enumerate(zip(descriptor.files, descriptor.sig)):
+            item = Earlier(place(file), sig, mb, position, count)
             if last is not None and item.place <= last:
                 raise IncrementalError(f"{name}: the items of the mini-batch at byte {offset} are not in listing "
                                        "order; the run folder is damaged. `runner apply --no-reuse` runs every item")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.local.partition.descriptors import FilesBatch
-from runner.local.reuse.earlier import Batches, Earlier, earlier_items, order, relative
+from runner.local.reuse.earlier import Batches, Earlier, earlier_items, placer
 from runner.runs.records import ItemReuse
 
 Item = tuple[int, str, list[Any]]  # an item now: its input, path and identity
@@ -63,9 +63,10 @@ class FileMatch:
         descriptors of items that run again (`reuse` None, ids to be given), and the
         items that run (new, changed or failed before) as they are."""
         earlier = earlier_items(self.minibatches, self.batches, self.earlier_roots)
+        places = [placer(index, root) for index, root in enumerate(self.roots)]
         before = next(earlier, None)
         for item in current:
-            place = order(item[0], relative(item[1], self.roots[item[0]]))
+            place = places[item[0]](item[1])
             while before is not None and before.place < place:
                 yield from self._gone(before)
                 before = next(earlier, None)
