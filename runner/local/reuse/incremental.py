@@ -2,11 +2,13 @@
 earlier run's rows can be reused item by item (runner/local/reuse/items.py decides).
 
 The file starts with the `reuse` descriptors (rows copied from the earlier run by
-runner/local/reuse/commit.py before any worker starts), then what runs again over
-rows it already knew (a reused table's failed mini-batches, the unchanged items of a
-mini-batch that is reused whole or not at all), then the new and changed items, cut
-into mini-batches as usual. New items are held in an unnamed temporary file meanwhile:
-the reused descriptors are known only once the whole input has been listed.
+runner/local/reuse/commit.py before any worker starts; a file dataset's in listing
+order), then what runs: a reused table's failed mini-batches, or a file dataset's new
+and changed items cut into mini-batches as usual and, where they come, the unchanged
+items of a mini-batch that is reused whole or not at all. What runs is held in an
+unnamed temporary file meanwhile: the reused descriptors are numbered first. The file is
+a few stretches each in listing order, so the next run reads it back in that order
+(runner/local/reuse/earlier.py).
 """
 
 from __future__ import annotations

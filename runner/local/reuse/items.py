@@ -17,6 +17,9 @@ is present and unchanged. Failed items always run again. Tables: a file whose si
 modification time are unchanged keeps every mini-batch that succeeded whole; its
 others run again over the same byte ranges or row groups.
 
+A file dataset's items are matched in one pass beside the listing, holding nothing per
+item (runner/local/reuse/files.py); tables (far fewer) by a dict of the earlier files.
+
 The decision is made where the step is partitioned (the engine writes it into
 `minibatches.jsonl` as `reuse` descriptors: runner/local/reuse/commit.py copies their
 rows) and again, counting only, by `runner plan` (runner/local/reuse/explain.py).
@@ -72,7 +75,6 @@ class _Batch:
     items: int
     rows: int
     ok: bool  # succeeded with no failed item
-    per_item: bool  # one line per item, in order
 
 
 @dataclass(slots=True)
@@ -132,8 +134,7 @@ def _batch(line: LedgerLine, job: StepPlan, header: int) -> _Batch:
     assert line.at is not None
     start = line.at + header if header and line.at == 0 and line.out > 0 else line.at
     ok = line.status == "ok" and line.failed == 0 and not line.items_unknown
-    per_item = ok and job.kind == "file" and job.row_format in ("text", "csv") and line.rows == line.items
-    return _Batch(start, line.out, line.items, line.rows, ok, per_item)
+    return _Batch(start, line.out, line.items, line.rows, ok)
 
 
 def _index_items(index: EarlierIndex, descriptor: Descriptor, batch: _Batch, roots: list[str]) -> None:
