@@ -26,6 +26,7 @@ from runner.runs.folder import StepFolder, no_links
 from runner.runs.records import RecordError
 
 COMMITTED, OK, PER_ITEM, CHECKED = 1, 2, 4, 8  # Batches.flags bits
+make = tuple.__new__  # an Earlier without NamedTuple's __new__ in Python: a million are made
 
 
 class IncrementalError(RecordError):
@@ -173,7 +174,7 @@ def _stretch(name: str, handle: BinaryIO, start: int, end: int, batches: Batches
         place, mb, count = places[descriptor.input], descriptor.id, len(descriptor.files)
         assert descriptor.sig is not None
         for position, (file, sig) in enumerate(zip(descriptor.files, descriptor.sig)):
-            item = Earlier(place(file), sig, mb, position, count)
+            item: Earlier = make(Earlier, (place(file), sig, mb, position, count))
             if last is not None and item.place <= last:
                 raise IncrementalError(f"{name}: the items of the mini-batch at byte {offset} are not in listing "
                                        "order; the run folder is damaged. `runner apply --no-reuse` runs every item")

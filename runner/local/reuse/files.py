@@ -57,62 +57,70 @@ class FileMatch:
         self.output, self.header, self.reuse = output, header, reuse
         self._group: _Group | None = None
         self._units: dict[int, _Unit] = {}
+        self._out: list[FilesBatch | Item] = []
 
     def run(self, current: Iterable[Item]) -> Iterator[FilesBatch | Item]:
         """What to do with each item, in listing order: `reuse` descriptors and
         descriptors of items that run again (`reuse` None, ids to be given), and the
-        items that run (new, changed or failed before) as they are."""
+        items that run (new, changed or failed before) as they are. (The decisions go
+        to a list, yielded when there are any: a generator per item cost more.)"""
         earlier = earlier_items(self.minibatches, self.batches, self.earlier_roots)
         places = [placer(index, root) for index, root in enumerate(self.roots)]
+        out = self._out
         before = next(earlier, None)
         for item in current:
             place = places[item[0]](item[1])
             while before is not None and before.place < place:
-                yield from self._gone(before)
+                self._gone(before)
                 before = next(earlier, None)
             if before is not None and before.place == place:
-                yield from self._found(before, item)
+                self._found(before, item)
                 before = next(earlier, None)
             else:
                 self.reuse.new += 1
-                yield item
+                out.append(item)
+            if out:
+                yield from out
+                out.clear()
         while before is not None:
-            yield from self._gone(before)
+            self._gone(before)
             before = next(earlier, None)
-        yield from self._flush()
+        self._flush()
         for mb in list(self._units):  # never all seen (a damaged listing): run again
-            yield from self._finish(mb, self._units.pop(mb), whole=False)
+            self._finish(mb, self._units.pop(mb), whole=False)
+        yield from out
+        out.clear()
 
-    def _found(self, before: Earlier, item: Item) -> Iterator[FilesBatch | Item]:
+    def _found(self, before: Earlier, item: Item) -> None:
         mb = before.mb
         ok = self.batches.ok(mb)
         unit = ok and not self.batches.per_item(mb, self.output, self.header)
         if before.sig != item[2]:
             self.reuse.changed += 1
-            yield item
+            self._out.append(item)
             if unit:
-                yield from self._seen(before, None)
+                self._seen(before, None)
         elif not ok:
             self.reuse.failed_before += 1
-            yield item
+            self._out.append(item)
         elif unit:
-            yield from self._seen(before, item)
+            self._seen(before, item)
         else:
             group = self._group
             if group is None or group.mb != mb or group.index != item[0]:
-                yield from self._flush()
+                self._flush()
                 group = self._group = _Group(mb, item[0], before.size)
             group.positions.append(before.position)
             group.paths.append(item[1])
             group.sigs.append(item[2])
             self.reuse.reused += 1
 
-    def _gone(self, before: Earlier) -> Iterator[FilesBatch]:
+    def _gone(self, before: Earlier) -> None:
         self.reuse.gone += 1
         if self.batches.ok(before.mb) and not self.batches.per_item(before.mb, self.output, self.header):
-            yield from self._seen(before, None)
+            self._seen(before, None)
 
-    def _seen(self, before: Earlier, item: Item | None) -> Iterator[FilesBatch]:
+    def _seen(self, before: Earlier, item: Item | None) -> None:
         unit = self._units.setdefault(before.mb, _Unit())
         unit.seen += 1
         if item is None:
@@ -121,9 +129,9 @@ class FileMatch:
             unit.items.append((before.position, item))
         if unit.seen == before.size:
             del self._units[before.mb]
-            yield from self._finish(before.mb, unit, unit.whole and len(unit.items) == before.size)
+            self._finish(before.mb, unit, unit.whole and len(unit.items) == before.size)
 
-    def _finish(self, mb: int, unit: _Unit, whole: bool) -> Iterator[FilesBatch]:
+    def _finish(self, mb: int, unit: _Unit, whole: bool) -> None:
         """A unit's descriptor: reused whole, or its unchanged items run again."""
         if not unit.items:
             return
@@ -132,17 +140,17 @@ class FileMatch:
         index, paths, sigs = items[0][0], [item[1] for item in items], [item[2] for item in items]
         if whole:
             self.reuse.reused += len(items)
-            yield FilesBatch(0, index, paths, sigs, self._reuse(mb, None))
+            self._out.append(FilesBatch(0, index, paths, sigs, self._reuse(mb, None)))
         else:
             self.reuse.unit_rerun += len(items)
-            yield FilesBatch(0, index, paths, sigs)
+            self._out.append(FilesBatch(0, index, paths, sigs))
 
-    def _flush(self) -> Iterator[FilesBatch]:
+    def _flush(self) -> None:
         group, self._group = self._group, None
         if group is not None:
             whole = len(group.positions) == group.size
-            yield FilesBatch(0, group.index, group.paths, group.sigs,
-                             self._reuse(group.mb, None if whole else group.positions))
+            self._out.append(FilesBatch(0, group.index, group.paths, group.sigs,
+                                        self._reuse(group.mb, None if whole else group.positions)))
 
     def _reuse(self, mb: int, picked: list[int] | None) -> dict[str, Any]:
         """A descriptor's `reuse`: where its rows are, which of them (all unless
