@@ -6,6 +6,8 @@ at its name's place: the order of the tuple of path components under the input's
 input by input. An earlier run's `minibatches.jsonl` is a few stretches each in that
 order (a full run's mini-batches; an incremental run's reused ones, then what ran
 again and the new ones), so the stretches are found in one pass and merged (heapq).
+Each line's items are in that order, as every writer of the file makes them; an item
+out of it is not offered (it runs again, as a new one would: the output stays right).
 
 The ledger's facts per mini-batch (where its rows are, its counts, whether it may be
 reused item by item) are kept in arrays indexed by mini-batch id: 33 bytes a
@@ -126,7 +128,7 @@ def earlier_items(path: os.PathLike[str] | str, batches: Batches, roots: list[st
         starts = _stretches(handle, size, batches, roots)
         ends = [*starts[1:], size]
         places = [placer(index, root) for index, root in enumerate(roots)]
-        stretches = [_stretch(str(path), handle, start, end, batches, places) for start, end in zip(starts, ends)]
+        stretches = [_stretch(handle, start, end, batches, places) for start, end in zip(starts, ends)]
         yield from stretches[0] if len(stretches) == 1 else heapq.merge(*stretches, key=_place)
 
 
@@ -165,10 +167,10 @@ def _stretches(handle: BinaryIO, size: int, batches: Batches, roots: list[str]) 
     return starts
 
 
-def _stretch(name: str, handle: BinaryIO, start: int, end: int, batches: Batches,
+def _stretch(handle: BinaryIO, start: int, end: int, batches: Batches,
              places: list[Callable[[str], tuple[int, str]]]) -> Iterator[Earlier]:
     last: tuple[int, str] | None = None
-    for offset, descriptor in _lines(handle, start, end, batches, len(places)):
+    for _, descriptor in _lines(handle, start, end, batches, len(places)):
         if descriptor is None:
             continue
         place, mb, count = places[descriptor.input], descriptor.id, len(descriptor.files)
@@ -176,7 +178,6 @@ def _stretch(name: str, handle: BinaryIO, start: int, end: int, batches: Batches
         for position, (file, sig) in enumerate(zip(descriptor.files, descriptor.sig)):
             item: Earlier = make(Earlier, (place(file), sig, mb, position, count))
             if last is not None and item.place <= last:
-                raise IncrementalError(f"{name}: the items of the mini-batch at byte {offset} are not in listing "
-                                       "order; the run folder is damaged. `runner apply --no-reuse` runs every item")
+                continue  # out of listing order (another runner's order?): not offered, so it runs again
             last = item.place
             yield item
