@@ -18,7 +18,7 @@ from runner.local.output.ledger import Ledger
 from runner.local.output.ledger_line import LedgerLine
 from runner.local.output.reports import staged_output
 from runner.local.partition.descriptors import DescriptorError, Partition, decode
-from runner.local.reuse.items import IncrementalError
+from runner.local.reuse.earlier import IncrementalError
 from runner.plan.plan import StepPlan
 from runner.runs.folder import RunFolder, StepFolder, no_links
 

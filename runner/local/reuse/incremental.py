@@ -2,11 +2,13 @@
 earlier run's rows can be reused item by item (runner/local/reuse/items.py decides).
 
 The file starts with the `reuse` descriptors (rows copied from the earlier run by
-runner/local/reuse/commit.py before any worker starts), then what runs again over
-rows it already knew (a reused table's failed mini-batches, the unchanged items of a
-mini-batch that is reused whole or not at all), then the new and changed items, cut
-into mini-batches as usual. New items are held in an unnamed temporary file meanwhile:
-the reused descriptors are known only once the whole input has been listed.
+runner/local/reuse/commit.py before any worker starts; a file dataset's in listing
+order), then what runs: a reused table's failed mini-batches, or a file dataset's new
+and changed items cut into mini-batches as usual and, where they come, the unchanged
+items of a mini-batch that is reused whole or not at all. What runs is held in an
+unnamed temporary file meanwhile: the reused descriptors are numbered first. The file is
+a few stretches each in listing order, so the next run reads it back in that order
+(runner/local/reuse/earlier.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from runner.local.partition.identity import item_identity
 from runner.local.partition.sources import Known, Partitioner, input_files, listing_root
 from runner.local.output.reports import staged_output
 from runner.local.reuse.fingerprint import incremental_fingerprint
+from runner.local.reuse.files import FileMatch, Item
 from runner.local.reuse.items import NO_EARLIER, Matching, earlier_run, item_key, load_index, reused_descriptors
 from runner.plan.plan import StepPlan
 from runner.runs.folder import RunFolder, list_runs
@@ -67,7 +70,7 @@ def matching(earlier: RunFolder, job: StepPlan) -> Matching:
 
 def reuse_hook(matching: Matching, job: StepPlan) -> Any:
     """The Partitioner's question for each table: do an earlier run's rows stand for it?"""
-    roots = [listing_root(item.location) for item in job.inputs]
+    roots = [os.path.abspath(listing_root(item.location)) for item in job.inputs]
 
     def reused(index: int, path: str, st: os.stat_result) -> Known | None:
         return matching.table(item_key(index, path, roots[index]), path, st)
@@ -77,16 +80,21 @@ def reuse_hook(matching: Matching, job: StepPlan) -> Any:
 def write(job: StepPlan, partitioner: Partitioner, matching: Matching, out: IO[str], folder: Path) -> tuple[int, int]:
     """Every descriptor of the step, in the order above; returns (mini-batches, items).
     A table's rows are not counted here (a reused range knows its own): items is then 0."""
-    roots = [listing_root(item.location) for item in job.inputs]
     with tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder) as fresh:
-        for descriptor in _fresh(job, partitioner.descriptors(job.inputs), matching, roots):
-            fresh.write(encode(descriptor))
-        matching.finish()
         count = items = 0
-        for descriptor in reused_descriptors(matching, 0):
-            out.write(encode(descriptor))
-            count += 1
-            items += _items(descriptor)
+        if matching.index.files is not None:
+            for reused in _files(job, partitioner, matching.index.files, fresh):
+                reused.id = count
+                out.write(encode(reused))
+                count += 1
+                items += len(reused.files)
+        else:
+            for cut in partitioner.descriptors(job.inputs):
+                fresh.write(encode(cut))
+            matching.finish()
+            for table in reused_descriptors(matching, 0):
+                out.write(encode(table))
+                count += 1
         fresh.seek(0)
         for line in fresh:
             descriptor = decode(line)
@@ -102,46 +110,67 @@ def _items(descriptor: Descriptor) -> int:
     return len(files) if files is not None else 0
 
 
-def _fresh(job: StepPlan, descriptors: Iterator[Descriptor], matching: Matching,
-           roots: list[str]) -> Iterator[Descriptor]:
-    """The descriptors of what runs: a file dataset's new and changed files, cut again
-    into mini-batches of the step's size (ids are given when written); a table's, as cut."""
+def _files(job: StepPlan, partitioner: Partitioner, files: FileMatch, fresh: IO[str]) -> Iterator[FilesBatch]:
+    """A file dataset's `reuse` descriptors, in listing order; what runs (its new,
+    changed and failed items, cut again into mini-batches of the step's size, and what
+    runs again) goes to `fresh`, ids to be given when copied."""
     size = job.mini_batch_size or 1
     batch: list[str] = []
     sigs: list[list[Any]] = []
     current = -1
-    for descriptor in descriptors:
-        if not isinstance(descriptor, FilesBatch) or descriptor.sig is None:
-            yield descriptor
+    for decided in files.run(_listed(job, partitioner, fresh)):
+        if isinstance(decided, FilesBatch):
+            if decided.reuse is not None:
+                yield decided
+            else:
+                fresh.write(encode(decided))
             continue
-        if descriptor.input != current and batch:
-            yield FilesBatch(0, current, batch, sigs)
+        index, path, sig = decided
+        if index != current and batch:
+            fresh.write(encode(FilesBatch(0, current, batch, sigs)))
             batch, sigs = [], []
-        current = descriptor.input
-        for path, sig in zip(descriptor.files, descriptor.sig):
-            if matching.file(item_key(descriptor.input, path, roots[descriptor.input]), sig):
-                continue
-            batch.append(path)
-            sigs.append(sig)
-            if len(batch) == size:
-                yield FilesBatch(0, current, batch, sigs)
-                batch, sigs = [], []
+        current = index
+        batch.append(path)
+        sigs.append(sig)
+        if len(batch) == size:
+            fresh.write(encode(FilesBatch(0, current, batch, sigs)))
+            batch, sigs = [], []
     if batch:
-        yield FilesBatch(0, current, batch, sigs)
+        fresh.write(encode(FilesBatch(0, current, batch, sigs)))
+
+
+def _listed(job: StepPlan, partitioner: Partitioner, fresh: IO[str]) -> Iterator[Item]:
+    """The items of the partitioner's listing (with identities), one by one."""
+    for descriptor in partitioner.descriptors(job.inputs):
+        if not isinstance(descriptor, FilesBatch) or descriptor.sig is None:
+            fresh.write(encode(descriptor))  # nothing to match it against: it runs
+            continue
+        index = descriptor.input
+        for path, sig in zip(descriptor.files, descriptor.sig):
+            yield index, path, sig
 
 
 def count(job: StepPlan, matching: Matching) -> None:
     """What `runner plan` says: the same matching as the engine's, over a listing of the
     inputs (no table is cut, nothing written)."""
+    files = matching.index.files
+    if files is not None:
+        for _ in files.run(_items_now(job)):
+            pass
+        return
     for index, item in enumerate(job.inputs):
         if item.manifest:
             raise InputError(f"input {item.reference} is a failed-items manifest")
-        root = listing_root(item.location)
+        root = os.path.abspath(listing_root(item.location))
         for path, st in input_files(item):
-            key = item_key(index, path, root)
-            if job.kind == "file":
-                matching.file(key, item_identity(path, st, job.incremental == "digest"))
-            else:
-                matching.table(key, path, st)
+            matching.table(item_key(index, path, root), path, st)
     matching.finish()
 
+
+def _items_now(job: StepPlan) -> Iterator[Item]:
+    digest = job.incremental == "digest"
+    for index, item in enumerate(job.inputs):
+        if item.manifest:
+            raise InputError(f"input {item.reference} is a failed-items manifest")
+        for path, st in input_files(item):
+            yield index, path, item_identity(path, st, digest)

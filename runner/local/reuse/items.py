@@ -17,6 +17,9 @@ is present and unchanged. Failed items always run again. Tables: a file whose si
 modification time are unchanged keeps every mini-batch that succeeded whole; its
 others run again over the same byte ranges or row groups.
 
+A file dataset's items are matched in one pass beside the listing, holding nothing per
+item (runner/local/reuse/files.py); tables (far fewer) by a dict of the earlier files.
+
 The decision is made where the step is partitioned (the engine writes it into
 `minibatches.jsonl` as `reuse` descriptors: runner/local/reuse/commit.py copies their
 rows) and again, counting only, by `runner plan` (runner/local/reuse/explain.py).
@@ -33,16 +36,14 @@ from typing import Any
 from runner.local.output.ledger_line import LedgerLine, current_lines
 from runner.local.partition.descriptors import ByteRange, Descriptor, FilesBatch, RowGroups, decode
 from runner.local.partition.sources import Known, listing_root
+from runner.local.reuse.earlier import Batches, IncrementalError, relative
+from runner.local.reuse.files import FileMatch
 from runner.plan.plan import StepPlan
 from runner.runs.folder import RunFolder, no_links
 from runner.runs.records import ItemReuse, RecordError, StepRecord
 
 
 NO_EARLIER = "none of this step with the same code, model and definition"
-
-
-class IncrementalError(RecordError):
-    """An earlier run's files that item reuse needs are damaged or gone (exit 2)."""
 
 
 def earlier_run(runs: list[RunFolder], step: str, incremental: str, exclude: str) -> RunFolder | None:
@@ -62,7 +63,7 @@ def earlier_run(runs: list[RunFolder], step: str, incremental: str, exclude: str
 
 
 def item_key(index: int, path: str, root: str) -> str:
-    return f"{index}\0{os.path.relpath(path, root)}"
+    return f"{index}\0{relative(path, root)}"
 
 
 @dataclass(slots=True)
@@ -74,10 +75,6 @@ class _Batch:
     items: int
     rows: int
     ok: bool  # succeeded with no failed item
-    per_item: bool  # one line per item, in order
-    size: int = 0  # items it names (file datasets)
-    picked: list[int] = field(default_factory=list)  # positions reused (file datasets)
-    rerun: list[int] = field(default_factory=list)  # unchanged, but run again with their mini-batch
 
 
 @dataclass(slots=True)
@@ -103,9 +100,7 @@ class EarlierIndex:
     header: int  # a CSV output's header length (0: none)
     batches: dict[int, _Batch]
     roots: list[str]  # the folders its inputs were listed under
-    # key -> (size, mtime_ns or digest, mb, position): one flat tuple, as a million of
-    # them are held at once (about 290 bytes an item with its key)
-    files: dict[str, tuple[Any, Any, int, int]] = field(default_factory=dict)
+    files: FileMatch | None = None  # a file dataset's: nothing held per item
     tables: dict[str, _Table] = field(default_factory=dict)
 
 
@@ -113,10 +108,16 @@ def load_index(run: RunFolder, job: StepPlan, output: str) -> EarlierIndex:
     """The earlier run's step, read from its descriptors and its ledger's current lines."""
     folder = run.step(job.name)
     record: StepRecord = folder.read()
-    lines: dict[int, LedgerLine] = {line.mb: line for line in current_lines(folder.ledger, bool(record.retried))}
     header = _csv_header(output) if job.row_format == "csv" else 0
     roots = _roots(run, job)
     index = EarlierIndex(run, job.name, output, header, {}, roots)
+    if job.kind == "file":  # matched in one pass, not held: runner/local/reuse/files.py
+        now = [os.path.abspath(listing_root(item.location)) for item in job.inputs]
+        index.files = FileMatch(run.id, str(folder.minibatches), Batches(
+            folder, record.mini_batches or 0, bool(record.retried), job.row_format in ("text", "csv"), header),
+            roots, now, output, header, ItemReuse(run.id))
+        return index
+    lines: dict[int, LedgerLine] = {line.mb: line for line in current_lines(folder.ledger, bool(record.retried))}
     with open(folder.minibatches, "rb", opener=no_links) as handle:
         for raw in handle:
             descriptor = decode(raw)
@@ -133,19 +134,11 @@ def _batch(line: LedgerLine, job: StepPlan, header: int) -> _Batch:
     assert line.at is not None
     start = line.at + header if header and line.at == 0 and line.out > 0 else line.at
     ok = line.status == "ok" and line.failed == 0 and not line.items_unknown
-    per_item = ok and job.kind == "file" and job.row_format in ("text", "csv") and line.rows == line.items
-    return _Batch(start, line.out, line.items, line.rows, ok, per_item)
+    return _Batch(start, line.out, line.items, line.rows, ok)
 
 
 def _index_items(index: EarlierIndex, descriptor: Descriptor, batch: _Batch, roots: list[str]) -> None:
-    if isinstance(descriptor, FilesBatch):
-        if descriptor.sig is None or descriptor.input >= len(roots):
-            return
-        batch.size = len(descriptor.files)
-        for position, (path, sig) in enumerate(zip(descriptor.files, descriptor.sig)):
-            index.files[item_key(descriptor.input, path, roots[descriptor.input])] = (sig[0], sig[1], descriptor.id,
-                                                                                   position)
-    elif isinstance(descriptor, (ByteRange, RowGroups)) and descriptor.sig is not None:
+    if isinstance(descriptor, (ByteRange, RowGroups)) and descriptor.sig is not None:
         if descriptor.input >= len(roots):
             return
         key = item_key(descriptor.input, descriptor.path, roots[descriptor.input])
@@ -163,7 +156,7 @@ def _roots(run: RunFolder, job: StepPlan) -> list[str]:
     earlier = run.job().step(job.name)
     if earlier is None:
         raise IncrementalError(f"run {run.id} has no step {job.name} in its job record: the run folder is damaged")
-    return [listing_root(item.location) for item in earlier.inputs]
+    return [os.path.abspath(listing_root(item.location)) for item in earlier.inputs]
 
 
 def _csv_header(output: str) -> int:
@@ -188,27 +181,12 @@ class Matching:
 
     index: EarlierIndex
     reuse: ItemReuse
-    found: int = 0  # earlier items listed again (a listing names each once: no set of them is kept)
+    found: int = 0  # earlier tables listed again (a listing names each once: no set of them is kept)
     tables: dict[str, list[int]] = field(default_factory=dict)  # reused table key -> its sig now
 
-    def file(self, key: str, sig: list[Any]) -> bool:
-        """Whether an item (a file of a file dataset) keeps its earlier rows."""
-        found = self.index.files.get(key)
-        if found is None:
-            self.reuse.new += 1
-            return False
-        self.found += 1
-        size, stamp, mb, position = found
-        if [size, stamp] != sig:
-            self.reuse.changed += 1
-            return False
-        batch = self.index.batches[mb]
-        if not batch.ok:
-            self.reuse.failed_before += 1
-            return False
-        batch.picked.append(position)
-        self.reuse.reused += 1
-        return True
+    def __post_init__(self) -> None:
+        if self.index.files is not None:
+            self.index.files.reuse = self.reuse
 
     def table(self, key: str, path: str, st: os.stat_result) -> Known | None:
         """Whether a table keeps its earlier rows (those of its mini-batches that
@@ -231,31 +209,9 @@ class Matching:
         return None
 
     def finish(self) -> None:
-        """Count what is gone, and give back to the run the items of a mini-batch that is
-        the unit (not one row per item) but is not reused whole."""
-        known = self.index.files if self.index.files else self.index.tables
-        self.reuse.gone = len(known) - self.found
-        for batch in self.index.batches.values():
-            if batch.picked and not batch.per_item and len(batch.picked) != batch.size:
-                self._rerun(batch)
-        if self.index.header:
-            self._check_csv_lines()
-
-    def _check_csv_lines(self) -> None:
-        """A CSV row holding a line break spans lines: where a mini-batch is reused in
-        part, its rows must be one line each to be picked apart, or it runs again."""
-        with open(self.index.output, "rb", opener=no_links) as handle:
-            for batch in self.index.batches.values():
-                if not batch.picked or len(batch.picked) == batch.size:
-                    continue
-                handle.seek(batch.start)
-                if handle.read(batch.end - batch.start).count(b"\n") != batch.rows:
-                    self._rerun(batch)
-
-    def _rerun(self, batch: _Batch) -> None:
-        self.reuse.reused -= len(batch.picked)
-        self.reuse.unit_rerun += len(batch.picked)
-        batch.rerun, batch.picked = batch.picked, []
+        """Count the tables gone (a file dataset's items are counted as they pass)."""
+        if self.index.files is None:
+            self.reuse.gone = len(self.index.tables) - self.found
 
 
 def _starts_with(path: str, size: int, digest: str) -> bool:
@@ -289,21 +245,7 @@ def reused_descriptors(matching: Matching, first_id: int) -> Iterator[Descriptor
         for raw in handle:
             descriptor = decode(raw)
             batch = index.batches.get(descriptor.id)
-            if isinstance(descriptor, FilesBatch):
-                if batch is not None and batch.rerun:
-                    sigs = descriptor.sig or []
-                    rerun.append(FilesBatch(0, descriptor.input, [descriptor.files[i] for i in sorted(batch.rerun)],
-                                            [sigs[i] for i in sorted(batch.rerun)]))
-                if batch is None or not batch.picked:
-                    continue
-                picked = sorted(batch.picked)
-                whole = len(picked) == len(descriptor.files)
-                sigs = descriptor.sig or []
-                reuse = _reuse(index, batch, None if whole else picked)
-                yield FilesBatch(number, descriptor.input, [descriptor.files[i] for i in picked],
-                                 [sigs[i] for i in picked], reuse)
-                number += 1
-            elif isinstance(descriptor, (ByteRange, RowGroups)):
+            if isinstance(descriptor, (ByteRange, RowGroups)):
                 sig = matching.tables.get(item_key(descriptor.input, descriptor.path, index.roots[descriptor.input]))
                 if sig is None:
                     continue
