@@ -81,6 +81,8 @@ bench: setup
 	$(BIN)/python -m bench scale
 	$(BIN)/python -m bench resume
 	$(BIN)/python -m bench startup
+	$(BIN)/python -m bench endtoend
+	$(BIN)/python -m bench incremental
 
 clean:
 	rm -rf $(VENV) $(AZ_VENV) .azurite .pytest_cache .hypothesis .runner data models
