@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import runner
+from tests.cli.one_file import SPEC
 
 ROOT = Path(runner.__file__).resolve().parents[1]
 
@@ -32,16 +33,6 @@ _PROBE = textwrap.dedent("""
     runpy.run_module("runner", run_name="__main__", alter_sys=True)
 """)
 
-SPEC = """\
-name: one-file
-datasets:
-  one: {kind: file, path: data}
-steps:
-  - name: step
-    inputs: ['${{ datasets.one }}']
-    output: {name: out}
-    parallel_run: {source_directory: code, entry_script: score.py}
-"""
 
 
 def _runner(tmp_path: Path, *args: str, thread: bool = False) -> subprocess.CompletedProcess[str]:

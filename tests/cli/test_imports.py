@@ -16,6 +16,7 @@ import pytest
 
 import runner
 from runner.cli.common import COMMAND_MODULES, cli
+from tests.cli.one_file import SPEC
 
 ROOT = Path(runner.__file__).resolve().parents[1]
 WATCHED = ("pandas", "pyarrow", "numpy", "jinja2", "pydantic", "yaml", "runner.cli.runs", "runner.cli.specs",
@@ -45,16 +46,6 @@ def _loaded(args: list[str], cwd: Path) -> set[str]:
     return set(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-SPEC = """\
-name: one-file
-datasets:
-  one: {kind: file, path: data}
-steps:
-  - name: step
-    inputs: ['${{ datasets.one }}']
-    output: {name: out}
-    parallel_run: {source_directory: code, entry_script: score.py, mini_batch_size: 1}
-"""
 
 
 @pytest.fixture

@@ -61,7 +61,8 @@ def _gate():
         time.sleep(0.01)
 '''
 
-FILES_SCRIPT = GATE + '''
+# Both scripts read the model file in init() and scale by FACTOR (a code edit changes it).
+MODEL = '''
 import argparse
 
 FACTOR = {factor}
@@ -73,6 +74,9 @@ def init():
     global model
     with open(parser.parse_known_args()[0].model) as handle:
         model = handle.read().strip()
+'''
+
+FILES_SCRIPT = GATE + MODEL + '''
 
 def run(mini_batch):
     _gate()
@@ -83,19 +87,9 @@ def run(mini_batch):
     return out
 '''
 
-TABLE_SCRIPT = GATE + '''
-import argparse
+TABLE_SCRIPT = GATE + MODEL + '''
 import pandas as pd
 
-FACTOR = {factor}
-parser = argparse.ArgumentParser()
-parser.add_argument("--model")
-model = ""
-
-def init():
-    global model
-    with open(parser.parse_known_args()[0].model) as handle:
-        model = handle.read().strip()
 
 def run(mini_batch):
     _gate()
