@@ -51,6 +51,10 @@ def run_id_of(root: Path) -> str:
     return folder.name
 
 
+def _recorded_status(root: Path) -> str:
+    return str(json.loads((root / ".runner" / "runs" / run_id_of(root) / "run.json").read_text())["status"])
+
+
 def assert_exactly_once(root: Path, run_id: str, names: list[str], mini_batches: int) -> None:
     rows = output_rows(root, run_id)
     assert len(rows) == len(set(rows)), "a row was written twice"
@@ -124,10 +128,15 @@ def test_driver_sigkill_while_tiny_mini_batches_run_in_groups_then_resume(tmp_pa
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills += 1
+        if _recorded_status(tmp_path) == "succeeded":
+            # Tiny mini-batches commit thousands a second: the kill can land after the
+            # driver recorded the run's end, and there is nothing left to resume.
+            break
         time.sleep(0.1)  # the orphaned workers see the driver gone and exit
         proc = start(tmp_path, "resume", run_id_of(tmp_path))
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, f"seed {seed}: {err}"
+    if proc.returncode != -signal.SIGKILL:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"seed {seed}: {err}"
     assert kills >= 1, f"seed {seed}: the run finished before it was killed"
     assert_exactly_once(tmp_path, run_id_of(tmp_path), names, 3000)
 
