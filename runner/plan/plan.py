@@ -92,6 +92,17 @@ class StepPlan:
 
 
 @dataclass
+class RayPlan:
+    """What the ray target needs besides the steps (the spec's `ray:` section, defaults
+    filled in)."""
+
+    address: str = "local"
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    pip: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Plan:
     name: str
     experiment: str
@@ -104,6 +115,7 @@ class Plan:
     secrets: list[list[Any]] = field(default_factory=list)  # paths in `resolved` that hold secrets
     cwd: str = ""  # the working directory relative paths start from
     azure: AzurePlan | None = None  # what an Azure target needs besides the steps (None: local)
+    ray: RayPlan | None = None  # what the ray target needs (None: another target)
 
     def without_reuse(self) -> Plan:
         """The plan with every step run again, whatever its allow_reuse and incremental
@@ -131,13 +143,21 @@ def build_plan(loaded: LoadedSpec, *, cwd: str, datasets: Mapping[str, DatasetOn
     return Plan(name=spec.name, experiment=spec.experiment or spec.name, target=chosen, source=loaded.source,
                 chain=loaded.chain, parameters=_parameters(loaded), steps=steps, resolved=resolved,
                 secrets=[list(path) for path in sorted(loaded.secrets, key=str)], cwd=cwd,
-                azure=_azure(loaded) if chosen in AZURE_TARGETS else None)
+                azure=_azure(loaded) if chosen in AZURE_TARGETS else None,
+                ray=_ray(loaded) if chosen == "ray" else None)
 
 
 def _azure(loaded: LoadedSpec) -> AzurePlan:
     from runner.plan.azure import azure_plan  # ~4 ms of types a local run never needs
 
     return azure_plan(loaded)
+
+
+def _ray(loaded: LoadedSpec) -> RayPlan:
+    ray = loaded.spec.ray
+    if ray is None:
+        return RayPlan()
+    return RayPlan(ray.address, ray.cpus_per_worker, ray.gpus_per_worker, list(ray.pip))
 
 
 def _parameters(loaded: LoadedSpec) -> list[ParameterPlan]:

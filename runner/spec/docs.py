@@ -52,7 +52,8 @@ FIELDS: dict[str, str] = {
         `Experiment(ws, name).submit`, v2 `experiment_name`). Unset: the job's `name`.
         Example: `experiment: digit_identification`.""",
     "Spec.target": """Where `runner apply` and `runner plan` run the job when no `--target` is
-        given: `local` (this machine, with ParallelRunStep's semantics), `azureml` (an SDK v1
+        given: `local` (this machine, with ParallelRunStep's semantics), `ray` (the same engine
+        with its workers as actors on a Ray cluster: `ray:`), `azureml` (an SDK v1
         pipeline of ParallelRunSteps) or `azureml-v2` (a v2 pipeline job with one `parallel`
         node per step). Example: `target: azureml-v2`.""",
     "Spec.parameters": """Pipeline parameters (v1 [`PipelineParameter`](parameter), v2 pipeline
@@ -73,6 +74,9 @@ FIELDS: dict[str, str] = {
         Python environment. The `azureml` and `azureml-v2` targets need at least `compute`
         and `environment`; the local target ignores them.
         Example: `azure: {compute: {name: cpu-cluster}, environment: {name: batch-env}}`.""",
+    "Spec.ray": """Ray settings, read only by the `ray` target: which cluster and what each
+        worker actor asks of it. Unset: a cluster started on this machine for the run.
+        Example: `ray: {address: auto, cpus_per_worker: 1}`.""",
     "Spec.steps": """The pipeline's steps, in order; each is a ParallelRunStep (v2: a `parallel`
         node). A step reads an earlier one's output as `${{ steps.STEP.outputs.NAME }}`; a
         variant changes a step by naming it. Example:
@@ -144,6 +148,19 @@ FIELDS: dict[str, str] = {
     "Azure.environment": """The Python environment the workers run in on Azure; the Azure
         targets need it. Locally the workers run in the Python that runs `runner`.
         Example: `environment: {name: batch-env, python_version: "3.11", pip: [pillow]}`.""",
+    # --- ray ---
+    "Ray.address": """Which Ray cluster runs the job: `local` starts one on this machine for
+        the run; `auto` joins the cluster this machine belongs to (`RAY_ADDRESS`, or the
+        one `ray start` started); `HOST:PORT` a cluster's GCS address; `ray://HOST:PORT`
+        Ray Client. Every node must reach the driver's address (README, "Ray").
+        Example: `address: auto`.""",
+    "Ray.cpus_per_worker": """CPUs each worker actor reserves (Ray's `num_cpus`); a node runs
+        `process_count_per_node` of them. Example: `cpus_per_worker: 2`.""",
+    "Ray.gpus_per_worker": """GPUs each worker actor reserves (Ray's `num_gpus`, fractions
+        allowed); Ray sets the actor's `CUDA_VISIBLE_DEVICES`. Example: `gpus_per_worker: 1`.""",
+    "Ray.pip": """Packages Ray installs on each node for the job's actors (`runtime_env`'s
+        `pip`): what the entry script imports that the nodes' Python lacks. Example:
+        `pip: [pillow>=10]`.""",
     "Workspace.config": """The workspace's `config.json`, as the Azure portal downloads it,
         read by [`Workspace.from_config`](workspace) (v1) or `MLClient.from_config` (v2).
         Relative to the file that sets it. Used unless `subscription_id` is given.

@@ -184,6 +184,20 @@ class Azure(Strict):
     environment: Environment | None = None
 
 
+class Ray(Strict):
+    """What the `ray` target needs: which cluster, and what each worker actor asks of it."""
+
+    # local: start a cluster for the run on this machine; auto: the cluster this machine
+    # belongs to (RAY_ADDRESS, or `ray start`'s); host:port: a GCS address; ray://host:port:
+    # Ray Client (the driver must still be reachable from every node: README).
+    address: str = Field("local", min_length=1, max_length=512)
+    cpus_per_worker: Float = Field(1.0, gt=0, le=1024)
+    gpus_per_worker: Float = Field(0.0, ge=0, le=64)
+    # Installed by Ray on each node for the job's actors (runtime_env pip): what the entry
+    # script imports that the nodes lack. Empty: the nodes' Python has it.
+    pip: list[Requirement] = []
+
+
 # --- steps ------------------------------------------------------------------------
 
 class Output(Strict):
@@ -252,10 +266,11 @@ class Spec(Strict):
     name: Name
     description: str | None = None
     experiment: ExperimentName | None = None  # None: the job's name
-    target: Literal["local", "azureml", "azureml-v2"] = "local"
+    target: Literal["local", "ray", "azureml", "azureml-v2"] = "local"
     parameters: dict[ParamName, ParameterValue] = {}
     datasets: dict[AssetName, Dataset] = {}
     models: dict[AssetName, ModelAsset] = {}
     azure: Azure | None = None
+    ray: Ray | None = None  # read only by the ray target
     steps: list[Step] = Field(min_length=1)
 
