@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from runner.errors import RunnerError, explained, file_system_error, remedy
+from runner.inputs.gpus import shared_devices
 from runner.inputs.listing import InputError
 from runner.local import job as jobs
 from runner.local.driver import report_writer
@@ -225,6 +226,9 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
             tripped += _never_ran(not_run)
         reason = problem or tripped or within(job, ledger, folder.failed_items)
         return StepResult(job.name, Status.FAILED if tripped or problem else Status.SUCCEEDED, reason, output=output)
+    devices = shared_devices(job.environment_variables)  # this machine's GPUs, one per worker process
+    if devices.ids:
+        log(devices.summary())
     # A table's rows are known when every range was counted at planning (not for Parquet,
     # partitions or files read whole): then progress shows "of N" rows too.
     progress = Progress(folder, job.name, total, info.items if job.kind == "file" or info.items else None, stream)
@@ -234,7 +238,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         workers=min(jobs.workers(job), total - ledger.recovered), per_node=job.process_count_per_node or 1,
         tasks=_tasks(folder, ledger, job.kind),
         ledger=ledger, run_max_try=job.run_max_try, timeout=float(job.run_invocation_timeout),
-        thresholds=thresholds(job, total), worker_config=lambda slot: worker_config(job, folder, output, slot),
+        thresholds=thresholds(job, total), worker_config=lambda slot: worker_config(job, folder, output, slot, devices),
         worker_env=worker_env(job, model_dir(job, folder)), log=log, interrupted=lambda: stop.requested,
         tick=progress.tick, event=_events(folder))
     try:

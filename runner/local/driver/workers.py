@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+from runner.inputs.gpus import VARIABLE, Devices
 from runner.local import job as jobs
 from runner.local.driver import snapshot as snapshots
 from runner.local.driver.supervisor import Slot
@@ -16,7 +17,10 @@ from runner.plan.plan import StepPlan
 from runner.runs.folder import StepFolder, worker_name
 
 
-def worker_config(job: StepPlan, folder: StepFolder, output: str | None, slot: Slot) -> WorkerConfig:
+def worker_config(job: StepPlan, folder: StepFolder, output: str | None, slot: Slot,
+                  devices: Devices | None = None) -> WorkerConfig:
+    """`devices`: the GPUs this machine's workers share (runner/inputs/gpus.py); None or
+    none listed: CUDA_VISIBLE_DEVICES stays as the worker's environment has it."""
     output_dir = os.path.dirname(output) if output else str(folder.outputs / (job.output or "default"))
     os.makedirs(output_dir, exist_ok=True)
     scratch = folder.scratch(slot.node, slot.process)
@@ -26,15 +30,17 @@ def worker_config(job: StepPlan, folder: StepFolder, output: str | None, slot: S
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
     code = snapshots.in_snapshot(job, folder)  # workers import from, and run in, the run's copy of the code
+    env = {"RUNNER_WORKER": str(slot.index), "RUNNER_AGENT_NAME": worker_name(slot.node, slot.process).replace("/", "."),
+           "RUNNER_OUTPUT_DIR": output_dir, "RUNNER_LOG_DIR": str(folder.user_logs), "RUNNER_WORKING_DIR": str(scratch)}
+    device = devices.for_process(slot.process) if devices is not None else None
+    if device is not None:  # set before the entry script's import, so CUDA sees only this one
+        env[VARIABLE] = device
     return WorkerConfig(
         entry_script=code.entry_script, source_directory=code.source_directory, working_dir=code.source_directory,
         arguments=[a.value for a in job.arguments], logging_level=job.logging_level, inputs=list(job.inputs),
         kind=job.kind, output_action=job.output_action, row_format=job.row_format, minibatches=str(folder.minibatches),
         stdout=str(paths["stdout"]), stderr=str(paths["stderr"]), log_file=str(paths["entry_script_log"]),
-        env={"RUNNER_WORKER": str(slot.index),
-             "RUNNER_AGENT_NAME": worker_name(slot.node, slot.process).replace("/", "."),
-             "RUNNER_OUTPUT_DIR": output_dir, "RUNNER_LOG_DIR": str(folder.user_logs),
-             "RUNNER_WORKING_DIR": str(scratch)})
+        env=env)
 
 
 def model_dir(job: StepPlan, folder: StepFolder) -> str:
