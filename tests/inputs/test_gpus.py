@@ -70,13 +70,16 @@ def _nvidia_smi(folder: Path, body: str) -> None:
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
 
 
-@pytest.mark.parametrize(("body", "ids"), [("printf '%s\\n' " + " ".join(f"'{line}'" for line in H100S.splitlines()), ("0", "1")),
+LISTS = "printf '%s\\n' " + " ".join(f"'{line}'" for line in H100S.splitlines())  # printf: sh's own, no PATH
+
+
+@pytest.mark.parametrize(("body", "ids"), [(LISTS, ("0", "1")),
                                            ("echo 'NVIDIA-SMI has failed' >&2; exit 9", ()), (None, ())])
 def test_the_machine_listing_runs_nvidia_smi_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   body: str | None, ids: tuple[str, ...]) -> None:
     if body is not None:
         _nvidia_smi(tmp_path, body)
-    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi at all where body is None (printf: sh's own)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi at all where body is None
     gpus.machine_gpus.cache_clear()
     try:
         assert gpus.machine_gpus() == ids

@@ -30,8 +30,9 @@ def worker_config(job: StepPlan, folder: StepFolder, output: str | None, slot: S
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
     code = snapshots.in_snapshot(job, folder)  # workers import from, and run in, the run's copy of the code
-    env = {"RUNNER_WORKER": str(slot.index), "RUNNER_AGENT_NAME": worker_name(slot.node, slot.process).replace("/", "."),
-           "RUNNER_OUTPUT_DIR": output_dir, "RUNNER_LOG_DIR": str(folder.user_logs), "RUNNER_WORKING_DIR": str(scratch)}
+    env = {"RUNNER_WORKER": str(slot.index),
+           "RUNNER_AGENT_NAME": worker_name(slot.node, slot.process).replace("/", "."), "RUNNER_OUTPUT_DIR": output_dir,
+           "RUNNER_LOG_DIR": str(folder.user_logs), "RUNNER_WORKING_DIR": str(scratch)}
     device = devices.for_process(slot.process) if devices is not None else None
     if device is not None:  # set before the entry script's import, so CUDA sees only this one
         env[VARIABLE] = device
