@@ -9,13 +9,17 @@ import json
 import os
 from typing import Any
 
+from runner.inputs.gpus import assignment, shared_devices
 from runner.inputs.snapshot import ListingBudget, SnapshotError, list_code
 from runner.inputs.units import size_text
 from runner.inputs.work import StepWork
 from runner.plan.plan import REDACTED, Plan, StepPlan
+from runner.plan.ray import NodeRead, RayLayout, ray_layout
 from runner.plan.references import ArgumentPlan, InputPlan, Secret
+from runner.runs.folder import worker_name
 
 WIDTH = 100  # YAML line width in the resolved spec
+SHOWN_WORKERS = 8  # workers named in a step's GPU line; the rest are counted
 
 
 def _param_value(value: Any) -> str:
@@ -109,7 +113,7 @@ def work_text(work: StepWork) -> str:
     return f"{', '.join(parts) or 'inputs not counted'} -> {batches}{workers}"
 
 
-def _step_lines(step: StepPlan, cwd: str, work: StepWork | None = None) -> list[str]:
+def _step_lines(step: StepPlan, cwd: str, work: StepWork | None = None, target: str = "local") -> list[str]:
     bound = {field.split(".")[-1]: param for field, param in step.bindings.items()}
 
     def via(field: str) -> str:
@@ -129,6 +133,7 @@ def _step_lines(step: StepPlan, cwd: str, work: StepWork | None = None) -> list[
         *[f"  side input     {_input_line(i)}" for i in step.side_inputs],
         f"  output         {output}",
         f"  workers        {_workers(step)}{via('process_count_per_node') or via('node_count')}",
+        *gpu_lines(step, target),
         f"  mini-batch     {step.mini_batch}{via('mini_batch_size')}",
         f"  failures       error_threshold {_limit(step.error_threshold, ' failed items')}, allowed_failed_count "
         f"{_limit(step.allowed_failed_count, ' failed mini-batches')}, allowed_failed_percent "
@@ -146,6 +151,72 @@ def _step_lines(step: StepPlan, cwd: str, work: StepWork | None = None) -> list[
     return lines
 
 
+def gpu_assignment(step: StepPlan, target: str) -> dict[str, str]:
+    """worker -> the device it sees, for a step the local engine runs on this machine's
+    GPUs (runner/inputs/gpus.py); empty on another target or without GPUs."""
+    if target != "local":
+        return {}
+    devices = shared_devices(step.environment_variables)
+    return {worker_name(node, process): device
+            for node, process, device in assignment(devices, step.node_count, step.process_count_per_node or 1)}
+
+
+def gpu_lines(step: StepPlan, target: str) -> list[str]:
+    """'  gpus           node0/process000 -> 0, node0/process001 -> 1 (nvidia-smi -L)'."""
+    pairs = list(gpu_assignment(step, target).items())
+    if not pairs:
+        return []
+    shown = ", ".join(f"{worker} -> {device}" for worker, device in pairs[:SHOWN_WORKERS])
+    more = f", ... ({len(pairs) - SHOWN_WORKERS} more)" if len(pairs) > SHOWN_WORKERS else ""
+    source = shared_devices(step.environment_variables).source
+    return [f"  gpus           {shown}{more} (CUDA_VISIBLE_DEVICES, from {source})"]
+
+
+def _read_text(item: NodeRead) -> str:
+    return f"{item.what}: {REDACTED if item.secret else item.location}"
+
+
+def _amount(value: float) -> str:
+    return f"{value:g}"
+
+
+def ray_lines(layout: RayLayout) -> list[str]:
+    """The ray target's section of the plan: cluster, actors, what is shipped, what each
+    node reads."""
+    lines = [f"Ray: {layout.cluster} (ray.address {layout.address})"]
+    for actors in layout.steps:
+        bundle = ", ".join(f"{kind} {_amount(amount)}" for kind, amount in actors.bundle.items())
+        gpus = f" and {_amount(layout.gpus_per_worker)} GPU" if layout.gpus_per_worker else ""
+        lines += [f"  actors         step {actors.step}: {actors.actors} = {actors.nodes} node(s) "
+                  f"x {actors.per_node} actor(s), "
+                  f"each {_amount(layout.cpus_per_worker)} CPU{gpus}",
+                  f"  placement      a placement group of {actors.nodes} bundle(s) of {{{bundle}}}, one per node "
+                  f"({layout.strategy})"]
+    if layout.gpus_per_worker:
+        lines.append("  gpus           Ray gives each actor its GPUs and sets its CUDA_VISIBLE_DEVICES")
+    lines += [f"  shipped        {text}" for text in layout.shipped]
+    lines += [f"  node reads     {_read_text(item)}" for item in layout.local_paths]
+    if layout.local_paths:
+        same = ("every node of a cluster started here is this machine" if layout.address == "local"
+                else "local paths: each must hold the same data at the same path on every node")
+        lines.append(f"                 ({same})")
+    lines += [f"  store reads    {_read_text(item)} (each worker reads it from the store)"
+              for item in layout.object_storage]
+    lines += [f"  run folder     {text}: the driver writes it in the run's folder on this machine, which every node "
+              "must read at the same path" for text in layout.run_folder]
+    lines += [f"  warning        {warning}" for warning in ray_warnings(layout)]
+    return lines
+
+
+def ray_warnings(layout: RayLayout) -> list[str]:
+    """What would keep the actors from starting that this machine can tell."""
+    if layout.address == "local" and layout.gpus_per_worker and not shared_devices().ids:
+        return [f"ray.gpus_per_worker {_amount(layout.gpus_per_worker)} asks for GPUs, and this machine lists none "
+                "(nvidia-smi -L, RUNNER_GPUS, CUDA_VISIBLE_DEVICES): the cluster `local` starts would have none "
+                "to give, and the actors would wait for them"]
+    return []
+
+
 def plan_text(plan: Plan, work: list[StepWork] | None = None) -> str:
     return hidden(_plan_text(plan, work), plan)
 
@@ -161,7 +232,10 @@ def _plan_text(plan: Plan, work: list[StepWork] | None = None) -> str:
         lines += ["", f"Parameters ({len(changed)} changed from {_base_name(plan)})", *_parameter_lines(plan)]
     by_step = {w.step: w for w in work or []}
     for step in plan.steps:
-        lines += ["", *_step_lines(step, plan.cwd, by_step.get(step.name))]
+        lines += ["", *_step_lines(step, plan.cwd, by_step.get(step.name), plan.target)]
+    layout = ray_layout(plan)
+    if layout is not None:
+        lines += ["", *ray_lines(layout)]
     import yaml  # a second or so of `runner --help` otherwise: only plan text needs it
 
     resolved = yaml.safe_dump(redacted_spec(plan), sort_keys=False, default_flow_style=False, width=WIDTH)
@@ -229,6 +303,21 @@ def public_plan(plan: Plan, work: list[StepWork] | None = None) -> dict[str, Any
             item["location"] = input_location(real)
         for name, path in shown["models"].items():
             shown["models"][name] = REDACTED if isinstance(path, Secret) else path
+        if plan.target == "local":
+            shown["gpus"] = gpu_assignment(step, plan.target)  # worker -> device; empty: no GPU assigned
+    layout = ray_layout(plan)
+    if layout is not None:
+        data["ray"] = _ray_json(layout)
+    return data
+
+
+def _ray_json(layout: RayLayout) -> dict[str, Any]:
+    data = dataclasses.asdict(layout)
+    for kind in ("local_paths", "object_storage"):
+        for item, real in zip(data[kind], getattr(layout, kind), strict=True):
+            if real.secret:
+                item["location"] = REDACTED
+    data["warnings"] = ray_warnings(layout)
     return data
 
 

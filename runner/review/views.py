@@ -9,7 +9,8 @@ from typing import Any
 
 from runner.inputs.work import StepWork
 from runner.plan.plan import Plan
-from runner.render import redacted_spec, work_text
+from runner.plan.ray import ray_layout
+from runner.render import gpu_lines, ray_lines, redacted_spec, work_text
 from runner.review.compare import ABSENT, Change, FilesChange, Review
 from runner.runs.outcome import Compiled
 
@@ -174,6 +175,15 @@ def plan_markdown(plan: Plan, work: list[StepWork], compiled: Compiled | None) -
         batches = rest.split(" on ")[0]
         lines.append(f"| `{item.step}` | {_cell(inputs)} | {_cell(batches)} | {item.workers or '-'} | "
                      f"{_cell(item.reuse or '-', None)} |")
+    gpus = [f"{step.name}: {line.strip().removeprefix('gpus').strip()}"
+            for step in plan.steps for line in gpu_lines(step, plan.target)]
+    if gpus:
+        lines += ["", "GPUs: which device each worker sees", "", "```text", *gpus, "```"]
+    layout = ray_layout(plan)
+    if layout is not None:
+        section = ray_lines(layout)
+        lines += ["", f"{section[0]}: the actors, what is shipped and what every node reads", "", "```text",
+                  *[line.strip() for line in section[1:]], "```"]
     if compiled is not None and compiled.description:
         lines += ["", f"Azure ML ({compiled.target}): what `runner apply` creates, reuses and submits", "",
                   "```text", *compiled.description, "```"]

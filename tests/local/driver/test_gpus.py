@@ -4,6 +4,7 @@ entry script is imported; without devices, CUDA_VISIBLE_DEVICES is left as it wa
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -71,3 +72,18 @@ def test_a_real_run_gives_two_workers_a_device_each(tmp_path: Path) -> None:
 
 def test_a_real_run_on_one_device_shares_it(tmp_path: Path) -> None:
     assert _devices_seen(tmp_path, 2, "0") == ["node0.process000 0", "node0.process001 0"]
+
+
+def test_the_plan_says_which_worker_sees_which_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.render import plan_json, plan_text
+
+    write_spec(tmp_path, node_count=2, process_count_per_node=3)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RUNNER_GPUS", "0,1")
+    plan = api.plan("spec.yaml")
+    assert ("  gpus           node0/process000 -> 0, node0/process001 -> 1, node0/process002 -> 0, "
+            "node1/process000 -> 0, node1/process001 -> 1, node1/process002 -> 0 (CUDA_VISIBLE_DEVICES, "
+            "from RUNNER_GPUS)") in plan_text(plan)
+    assert json.loads(plan_json(plan))["steps"][0]["gpus"]["node1/process001"] == "1"
+    monkeypatch.setenv("RUNNER_GPUS", "none")
+    assert "gpus " not in plan_text(plan) and json.loads(plan_json(plan))["steps"][0]["gpus"] == {}
