@@ -1,9 +1,10 @@
-"""What each Azure target can express, checked at plan time.
+"""What each Azure target, and the ray target, can express, checked at plan time.
 
 A spec that is valid for the local engine may use what Azure ML has no word for (the
 runner's own output formats, failed-items manifests) or leave out what Azure needs (a
-compute cluster, an environment). Each problem names the field, so it is an error in
-the pull request, not a surprise in the cloud.
+compute cluster, an environment); on ray, a path only Azure ML resolves names nothing
+on the nodes. Each problem names the field, so it is an error in the pull request, not
+a surprise in the cloud.
 
 Pure: what the file system holds at a dataset's path (a folder, its MLTable file) is
 found by runner/inputs/checks.py before planning and handed in as `DatasetOnDisk`.
@@ -33,6 +34,7 @@ RANGES: dict[str, tuple[tuple[str, int, str], ...]] = {
     "azureml": (),
     "azureml-v2": (("run_invocation_timeout", 259200, "retry_settings.timeout"),),
 }
+AZURE_ONLY = ("azureml://", "azureml:")  # an asset or datastore only Azure ML resolves
 _GLOB = re.compile(r"[*?[]")  # as the local engine reads a path (runner/local/partition/sources.py)
 
 
@@ -70,9 +72,12 @@ def used_datasets(loaded: LoadedSpec, base_parameters: bool = True) -> list[str]
 def check_target(loaded: LoadedSpec, target: str, datasets: Mapping[str, DatasetOnDisk]) -> None:
     """Raise SpecError when `target` cannot express the spec. `datasets` holds what is on
     disk at each dataset's path (runner.inputs.checks.datasets_on_disk)."""
-    if target not in AZURE_TARGETS:
+    if target == "ray":
+        problems = list(_ray_problems(loaded))
+    elif target in AZURE_TARGETS:
+        problems = list(_problems(loaded, target, datasets))
+    else:
         return
-    problems = list(_problems(loaded, target, datasets))
     if problems:
         raise SpecError(unique_sorted([diagnostic_at(loaded.tree, path, f"{msg} (target {target})")
                                        for path, msg in problems]), loaded.sources)
@@ -128,6 +133,20 @@ def _problems(loaded: LoadedSpec, target: str, datasets: Mapping[str, DatasetOnD
             yield ((*path, "path"), "a v2 parallel job reads tabular data as an MLTable folder, not one file")
         elif target == "azureml-v2" and dataset.partition_format:
             yield from _partition_format_v2(loaded, name, found)
+
+
+def _ray_problems(loaded: LoadedSpec) -> Iterator[Problem]:
+    """The ray target runs the local engine's driver, so it expresses all a local run does;
+    but its workers open their data themselves on the cluster's nodes: a path only Azure ML
+    resolves (a data asset, a datastore URI) names nothing there. (Local paths must hold the
+    same data on every node, which no check here can see: `runner plan` lists them.)"""
+    spec = loaded.spec
+    named = [(("datasets", name, "path"), spec.datasets[name].path) for name in used_datasets(loaded, False)]
+    named += [(("models", name, "path"), model.path) for name, model in spec.models.items()]
+    for path, value in named:
+        if value.startswith(AZURE_ONLY):
+            yield (path, "an Azure ML data asset or datastore path is read on the Azure targets only: on ray, give "
+                         "a path every node reads, or an object-storage URI")
 
 
 def _partitioned(loaded: LoadedSpec, index: int, target: str) -> Iterator[Problem]:

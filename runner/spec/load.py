@@ -68,8 +68,9 @@ def _load_spec(path: str, sets: AbcSequence[str], set_params: AbcSequence[str],
         apply_set(tree, assignment)
     for assignment in set_params:
         apply_set_param(tree, assignment)
-    azure = _reads_azure(tree, target)
-    diags = _for_target(tree, render_tree(tree, environ), azure)
+    chosen = _chosen_target(tree, target)
+    azure = chosen in _AZURE_TARGETS
+    diags = _for_target(tree, render_tree(tree, environ), {"azure": azure, "ray": chosen == "ray"})
     bindings, binding_diags = bind_parameters(tree)
     diags += binding_diags
     spec, found = _validate(tree)
@@ -100,24 +101,27 @@ def _validate(tree: Mapping) -> tuple[Spec | None, list[Diagnostic]]:
         return None, _from_pydantic(exc, tree)
 
 
-def _reads_azure(tree: Mapping, target: str | None) -> bool:
-    """Whether the spec is loaded for an Azure target: `target`, else its own `target:`."""
+def _chosen_target(tree: Mapping, target: str | None) -> str:
+    """The target the spec is loaded for: `target`, else its own `target:`."""
     entry = tree.entries.get("target")
     own = entry.node.value if entry is not None and isinstance(entry.node, Scalar) else None
-    return (target or own or "local") in _AZURE_TARGETS
+    return str(target or own or "local")
 
 
 _AZURE_TARGETS = ("azureml", "azureml-v2")  # as runner.plan.targets names them (plan imports spec, not back)
 
 
-def _for_target(tree: Mapping, diags: list[Diagnostic], azure: bool) -> list[Diagnostic]:
-    """The template errors that count. Only an Azure target reads the `azure:` section: for
-    the local engine a template there that cannot be rendered (a variable set only where
-    Azure jobs are submitted) takes the section out, as if the spec had none, not an error."""
-    if azure or not any(d.path[:1] == ("azure",) for d in diags):
-        return diags
-    tree.entries.pop("azure", None)
-    return [d for d in diags if d.path[:1] != ("azure",)]
+def _for_target(tree: Mapping, diags: list[Diagnostic], reads: dict[str, bool]) -> list[Diagnostic]:
+    """The template errors that count. Only an Azure target reads the `azure:` section, only
+    the ray target `ray:`: for another target a template there that cannot be rendered (a
+    variable set only where such jobs are submitted) takes the section out, as if the spec
+    had none, not an error."""
+    for section, read in reads.items():
+        if read or not any(d.path[:1] == (section,) for d in diags):
+            continue
+        tree.entries.pop(section, None)
+        diags = [d for d in diags if d.path[:1] != (section,)]
+    return diags
 
 
 def _rules(spec: Spec | None, tree: Mapping, azure: bool) -> list[tuple[Path_, str]]:

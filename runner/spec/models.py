@@ -184,15 +184,50 @@ class Azure(Strict):
     environment: Environment | None = None
 
 
+_DIGITS = frozenset("0123456789")
+_HOST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+_IPV6 = frozenset("0123456789abcdefABCDEF:.%")
+
+
+def _host_port(text: str) -> bool:
+    """HOST:PORT with a host name, an IPv4 address or a [bracketed] IPv6 one, and a port
+    in 1-65535. Plain string checks: the value is the user's (and a template's)."""
+    host, colon, port = text.rpartition(":")
+    if not colon or not port or len(port) > 5 or not set(port) <= _DIGITS or not 0 < int(port) < 65536:
+        return False
+    if host.startswith("[") and host.endswith("]"):
+        return len(host) > 2 and set(host[1:-1]) <= _IPV6
+    return bool(host) and set(host) <= _HOST and not host.startswith(("-", "."))
+
+
+def _ray_address(value: str) -> str:
+    if value in ("local", "auto"):
+        return value
+    if _host_port(value.removeprefix("ray://")):
+        return value
+    raise ValueError("a Ray address is `local` (a cluster started on this machine for the run), `auto` (the "
+                     "cluster this machine belongs to), HOST:PORT (the head's GCS) or ray://HOST:PORT (Ray Client)")
+
+
+def _ray_quantity(value: float) -> float:
+    if 0 < value < 0.0001:  # Ray's resource unit: a smaller request is refused when the actor is made
+        raise ValueError("Ray reserves CPUs and GPUs in steps of 0.0001: ask for 0.0001 or more")
+    return value
+
+
+RayAddress = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_ray_address)]
+RayQuantity = Annotated[Float, AfterValidator(_ray_quantity)]
+
+
 class Ray(Strict):
     """What the `ray` target needs: which cluster, and what each worker actor asks of it."""
 
     # local: start a cluster for the run on this machine; auto: the cluster this machine
     # belongs to (RAY_ADDRESS, or `ray start`'s); host:port: a GCS address; ray://host:port:
     # Ray Client (the driver must still be reachable from every node: README).
-    address: str = Field("local", min_length=1, max_length=512)
-    cpus_per_worker: Float = Field(1.0, gt=0, le=1024)
-    gpus_per_worker: Float = Field(0.0, ge=0, le=64)
+    address: RayAddress = "local"
+    cpus_per_worker: RayQuantity = Field(1.0, gt=0, le=1024)
+    gpus_per_worker: RayQuantity = Field(0.0, ge=0, le=64)
     # Installed by Ray on each node for the job's actors (runtime_env pip): what the entry
     # script imports that the nodes lack. Empty: the nodes' Python has it.
     pip: list[Requirement] = []

@@ -202,3 +202,57 @@ def test_each_target_refuses_what_its_reference_does_not_allow(write) -> None:
     for target in ("azureml", "azureml-v2"):
         [found] = errors(write, big, target)
         assert found.endswith("error_threshold: Input should be less than or equal to 2147483647")
+
+
+# --- ray: the local engine's driver with its workers on a cluster's nodes ---------------
+
+def ray_errors(write, text: str) -> list[str]:
+    """What `validate --target ray` and `plan --target ray` refuse (planned here directly:
+    the CLI's --target choices are the backends')."""
+    from runner.inputs.checks import plan_here
+    from runner.spec.load import load_spec
+
+    write("s.yaml", text)
+    [result] = api.validate(["s.yaml"], target="ray", files=False)
+    with pytest.raises(SpecError) as caught:
+        plan_here(load_spec("s.yaml", target="ray"), target="ray")
+    assert result.error is not None and result.error.diagnostics == caught.value.diagnostics
+    return [d.headline() for d in caught.value.diagnostics]
+
+
+def ray_plans(write, text: str, target: str = "ray") -> None:
+    from runner.inputs.checks import plan_here
+    from runner.spec.load import load_spec
+
+    write("s.yaml", text)
+    [result] = api.validate(["s.yaml"], target=target, files=False)
+    assert result.ok, result.error
+    plan_here(load_spec("s.yaml", target=target, environ={}), target=target)
+
+
+def test_ray_refuses_paths_only_azure_ml_resolves(write) -> None:
+    text = SPEC.replace("path: data/images/}", "path: \"azureml:images:1\"}") \
+        .replace("path: models/clf", "path: \"azureml:clf:3\"")
+    assert ray_errors(write, text) == [
+        "s.yaml:5:30 datasets.images.path: an Azure ML data asset or datastore path is read on the Azure targets "
+        "only: on ray, give a path every node reads, or an object-storage URI (target ray)",
+        "s.yaml:11:15 models.clf.path: an Azure ML data asset or datastore path is read on the Azure targets "
+        "only: on ray, give a path every node reads, or an object-storage URI (target ray)"]
+    ray_plans(write, text.replace("models:\n  clf: {path: \"azureml:clf:3\"}\n", "").replace(
+        "${{ parameters.images }}", "${{ datasets.more }}"))  # an unused dataset is not read
+
+
+def test_ray_plans_what_local_plans_gpus_and_globs_and_manifests_included(write) -> None:
+    """Ray asks the cluster for GPUs (a node without them leaves the actors waiting, which
+    `runner plan` cannot see on a cluster); the driver reads globs and manifests here."""
+    text = SPEC.replace('inputs: ["${{ parameters.images }}"]',
+                        'inputs: ["${{ datasets.globbed }}"]\n    side_inputs: ["${{ datasets.failed }}"]')
+    ray = 'ray: {address: "ray://head:10001", gpus_per_worker: 2}\n'
+    ray_plans(write, text + "      append_row_format: parquet\n" + ray)
+
+
+def test_a_ray_section_is_ignored_by_other_targets_and_azure_by_ray(write) -> None:
+    text = SPEC.replace("azure:\n", "azure:\n  workspace: {name: \"{{ env.WORKSPACE }}\"}\n") + \
+        "ray: {address: \"{{ env.RAY_HEAD }}\", gpus_per_worker: 1}\n"
+    ray_plans(write, text.replace("{{ env.RAY_HEAD }}", "auto"), target="ray")  # azure: unset variable and all
+    ray_plans(write, text, target="local")  # ray: unset variable and all
