@@ -151,24 +151,25 @@ def _step_lines(step: StepPlan, cwd: str, work: StepWork | None = None, target: 
     return lines
 
 
-def gpu_assignment(step: StepPlan, target: str) -> dict[str, str]:
+def gpu_assignment(step: StepPlan, target: str) -> tuple[dict[str, str], str]:
     """worker -> the device it sees, for a step the local engine runs on this machine's
-    GPUs (runner/inputs/gpus.py); empty on another target or without GPUs."""
+    GPUs (runner/inputs/gpus.py), and where the device list came from; empty on another
+    target or without GPUs."""
     if target != "local":
-        return {}
+        return {}, ""
     devices = shared_devices(step.environment_variables)
-    return {worker_name(node, process): device
-            for node, process, device in assignment(devices, step.node_count, step.process_count_per_node or 1)}
+    pairs = assignment(devices, step.node_count, step.process_count_per_node or 1)
+    return {worker_name(node, process): device for node, process, device in pairs}, devices.source
 
 
 def gpu_lines(step: StepPlan, target: str) -> list[str]:
-    """'  gpus           node0/process000 -> 0, node0/process001 -> 1 (nvidia-smi -L)'."""
-    pairs = list(gpu_assignment(step, target).items())
-    if not pairs:
+    """'  gpus           node0/process000 -> 0, node0/process001 -> 1 (CUDA_VISIBLE_DEVICES, from nvidia-smi -L)'."""
+    assigned, source = gpu_assignment(step, target)
+    if not assigned:
         return []
+    pairs = list(assigned.items())
     shown = ", ".join(f"{worker} -> {device}" for worker, device in pairs[:SHOWN_WORKERS])
     more = f", ... ({len(pairs) - SHOWN_WORKERS} more)" if len(pairs) > SHOWN_WORKERS else ""
-    source = shared_devices(step.environment_variables).source
     return [f"  gpus           {shown}{more} (CUDA_VISIBLE_DEVICES, from {source})"]
 
 
@@ -304,7 +305,7 @@ def public_plan(plan: Plan, work: list[StepWork] | None = None) -> dict[str, Any
         for name, path in shown["models"].items():
             shown["models"][name] = REDACTED if isinstance(path, Secret) else path
         if plan.target == "local":
-            shown["gpus"] = gpu_assignment(step, plan.target)  # worker -> device; empty: no GPU assigned
+            shown["gpus"] = gpu_assignment(step, plan.target)[0]  # worker -> device; empty: no GPU assigned
     layout = ray_layout(plan)
     if layout is not None:
         data["ray"] = _ray_json(layout)

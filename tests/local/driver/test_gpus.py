@@ -87,3 +87,13 @@ def test_the_plan_says_which_worker_sees_which_device(tmp_path: Path, monkeypatc
     assert json.loads(plan_json(plan))["steps"][0]["gpus"]["node1/process001"] == "1"
     monkeypatch.setenv("RUNNER_GPUS", "none")
     assert "gpus " not in plan_text(plan) and json.loads(plan_json(plan))["steps"][0]["gpus"] == {}
+
+
+def test_the_plan_names_the_first_workers_and_counts_the_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.render import plan_text
+
+    write_spec(tmp_path, node_count=3, process_count_per_node=4)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RUNNER_GPUS", "0,1,2,3")
+    text = plan_text(api.plan("spec.yaml"))
+    assert "node1/process003 -> 3, ... (4 more) (CUDA_VISIBLE_DEVICES, from RUNNER_GPUS)" in text
