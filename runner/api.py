@@ -43,6 +43,12 @@ def _local(session: object) -> Backend:
     return LocalBackend()
 
 
+def _ray(session: object) -> Backend:
+    from runner.ray.backend import RayBackend
+
+    return RayBackend()
+
+
 def _azureml(session: object) -> Backend:
     from runner.azureml.backend import AzureMLBackend
     from runner.azureml.sessions import v1_session
@@ -60,6 +66,7 @@ def _azureml_v2(session: object) -> Backend:
 # target -> its Backend's factory. A new engine is one module and one line here.
 BACKENDS: dict[str, Callable[[object], Backend]] = {
     "local": _local,
+    "ray": _ray,
     "azureml": _azureml,
     "azureml-v2": _azureml_v2,
 }

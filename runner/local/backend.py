@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from runner.local import retry as retries
-from runner.local.driver.engine import execute
+from runner.local.driver.engine import Transports, execute, local_processes
 from runner.local.job import executable_steps
 from runner.local.output import input_order
 from runner.local.output.ledger_line import Totals, current_lines
@@ -38,6 +38,10 @@ class LocalBackend:
     target = "local"
     processes_per_node: int | None = os.cpu_count() or 1  # Azure's default: one per core
 
+    def transports(self, job: JobRecord) -> Transports:
+        """Each step's worker transport: processes on this machine (RayBackend: actors)."""
+        return local_processes
+
     def compile(self, plan: Plan, base_dir: str = ".", reveal: bool = False) -> Compiled | None:
         return None  # the plan is what runs
 
@@ -54,14 +58,14 @@ class LocalBackend:
         options = options or ApplyOptions()
         plan = plan if options.reuse else plan.without_reuse()  # job.json keeps it: a resume reuses nothing either
         run = new_run(root, plan.name)
-        job = JobRecord("local", executable_steps(plan, run))
+        job = JobRecord(self.target, executable_steps(plan, run), ray=plan.ray)
         run.write_job(job)
         run.plan_text.write_text(plan_text(plan), encoding="utf-8")
         run.plan_json.write_text(plan_json(plan), encoding="utf-8")
         run.write(RunRecord.start(run.id, plan, Status.CREATED))
         if options.started is not None:
             options.started(run)
-        return execute(run, root, stream, written=job)
+        return execute(run, root, stream, written=job, transports=self.transports(job))
 
     def resume(self, run: RunFolder, root: Path, stream: IO[str] | None,
                accept_changed_inputs: bool = False) -> RunResult:
@@ -78,7 +82,8 @@ class LocalBackend:
                            "`manifest: true` over it runs just those in a new run), or apply the spec again")
         _check_inputs(run, accept_changed_inputs, stream)
         _check_paths(run)
-        return execute(run, root, stream)  # RunBusy, RecordError, DescriptorError: RunErrors (exit 2)
+        # RunBusy, RecordError, DescriptorError: RunErrors (exit 2)
+        return execute(run, root, stream, transports=self.transports(run.job()))
 
     def retry(self, run: RunFolder, root: Path, stream: IO[str] | None, update_code: bool = False,
               sets: Sequence[str] = (), set_params: Sequence[str] = (),
@@ -100,7 +105,7 @@ class LocalBackend:
                                          + (" with the code as it is now\n" if update_code else "\n"))
 
         try:
-            return execute(run, root, stream, prepare)
+            return execute(run, root, stream, prepare, transports=self.transports(run.job()))
         except retries.NothingToRetry as exc:
             return RunResult(run, info.status, [], note=str(exc))
 

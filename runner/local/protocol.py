@@ -71,6 +71,10 @@ class WorkerConfig(NamedTuple):
     stderr: str
     log_file: str  # where `logging` goes
     env: dict[str, str]  # set in the worker before the import
+    # A worker on another machine (the ray target): no page is shared with the driver, so
+    # the worker reports each mini-batch it starts in a Started message, and descriptors
+    # travel in Tasks (`minibatches` is then "").
+    remote: bool = False
 
 
 # --- driver -> worker -----------------------------------------------------------------
@@ -78,6 +82,7 @@ class WorkerConfig(NamedTuple):
 class Tasks(NamedTuple):
     ids: list[int]
     offsets: list[int]  # of each descriptor's line in minibatches.jsonl
+    lines: list[bytes] | None = None  # the lines themselves, for a remote worker
 
 
 class Stop(NamedTuple):
@@ -119,21 +124,28 @@ class Failed(NamedTuple):
     seconds: float
 
 
+class Started(NamedTuple):
+    """A remote worker's InFlight: the mini-batch it starts (rows None), then its rows once read."""
+
+    mb: int
+    rows: int | None
+
+
 class Results(NamedTuple):
     results: list[Done | Failed]  # in the order their mini-batches were given
 
 
 ToWorker = Tasks | Stop
-FromWorker = Imported | ImportFailed | Ready | InitFailed | Results
+FromWorker = Imported | ImportFailed | Ready | InitFailed | Results | Started
 Message = ToWorker | FromWorker
 
 _TAGS: dict[type[Message], str] = {
     Tasks: "tasks", Stop: "stop", Imported: "imported", ImportFailed: "import_error", Ready: "ready",
-    InitFailed: "init_error", Results: "results"}
+    InitFailed: "init_error", Results: "results", Started: "started"}
 _TO_WORKER: dict[str, Callable[[Iterable[Any]], ToWorker]] = {"tasks": Tasks._make, "stop": Stop._make}
 _FROM_WORKER: dict[str, Callable[[Iterable[Any]], FromWorker]] = {
     "imported": Imported._make, "import_error": ImportFailed._make, "ready": Ready._make,
-    "init_error": InitFailed._make}
+    "init_error": InitFailed._make, "started": Started._make}
 _RESULTS: dict[str, Callable[[Iterable[Any]], Done | Failed]] = {"done": Done._make, "failed": Failed._make}
 
 
@@ -219,6 +231,39 @@ class InFlight:
     def close(self) -> None:
         self._words.release()
         self._map.close()
+
+
+class ReportedInFlight:
+    """The driver's InFlight for a remote worker, kept from its Started messages: the
+    start is when the driver heard of it (the worker's clock is another machine's)."""
+
+    def __init__(self) -> None:
+        self._state: tuple[int, int | None, int] = (-1, None, 0)
+
+    def report(self, mb: int, rows: int | None, now_ns: int) -> None:
+        started = self._state[2] if mb == self._state[0] else now_ns
+        self._state = (mb, rows, started)
+
+    def read(self) -> tuple[int, int | None, int]:
+        return self._state
+
+    def close(self) -> None:
+        pass
+
+
+class SendingInFlight:
+    """The worker's side of ReportedInFlight: the same calls as InFlight, sent as Started."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._mb = -1
+
+    def start(self, mb: int, started_ns: int) -> None:
+        self._mb = mb
+        send(self._conn, Started(mb, None))
+
+    def loaded(self, rows: int) -> None:
+        send(self._conn, Started(self._mb, rows))
 
 
 # A Parquet step's Done carries its frame as one Arrow IPC stream after its length: the

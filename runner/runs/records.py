@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from runner.plan.plan import REDACTED, Plan, StepPlan
+from runner.plan.plan import REDACTED, Plan, RayPlan, StepPlan
 from runner.runs.errors import RunError
 from runner.runs.status import Status
 
@@ -211,7 +211,8 @@ class JobRecord:
 
     target: str
     steps: list[StepPlan]
-    version: int = 3
+    version: int = 4
+    ray: RayPlan | None = None  # the ray target's cluster and what each actor asks (None: another target)
 
     def step(self, name: str) -> StepPlan | None:
         return next((s for s in self.steps if s.name == name), None)
@@ -248,7 +249,8 @@ _UPGRADES: dict[type, dict[int, Upgrade]] = {
     RunRecord: {1: upgrade_1_to_2(RunRecord)},
     # 3: an incremental step's fingerprint and item reuse (StepRecord), StepPlan.incremental (JobRecord)
     StepRecord: {1: upgrade_1_to_2(StepRecord), 2: with_defaults(StepRecord, 3)},
-    JobRecord: {1: upgrade_1_to_2(JobRecord), 2: with_defaults(JobRecord, 3)},
+    # 4: the ray target's settings (JobRecord.ray)
+    JobRecord: {1: upgrade_1_to_2(JobRecord), 2: with_defaults(JobRecord, 3), 3: with_defaults(JobRecord, 4)},
     ProgressRecord: {1: upgrade_1_to_2(ProgressRecord)},
 }
 

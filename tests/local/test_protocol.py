@@ -17,7 +17,7 @@ import pytest
 from runner.local import protocol
 from runner.local.partition.descriptors import FilesBatch, encode
 from runner.local.protocol import (Done, Failed, FromWorker, ImportFailed, Imported, InFlight, InitFailed,
-                                   ProtocolError, Ready, Results, Stop, Tasks, ToWorker, WorkerConfig)
+                                   ProtocolError, Ready, Results, Started, Stop, Tasks, ToWorker, WorkerConfig)
 from runner.local.worker.main import Worker
 from runner.plan.references import InputPlan
 
@@ -46,8 +46,9 @@ FROM_WORKER: list[FromWorker] = [
     Imported(), ImportFailed("Traceback: ...\nNameError"), Ready(), InitFailed("no model"),
     Results([Done(4, 2, 2, b"a\nb\n", None, None, 0.25)]),
     Results([Done(5, 3, 1, b"x,y\n", b"c1,c2\n", ["/d/é.png"], 1e-6), Failed(6, None, "unreadable", 0.0),
-             Failed(7, 10, "boom", 2.5)]), Results([])]
-TO_WORKER: list[ToWorker] = [Tasks([1, 2, 3], [0, 80, 160]), Tasks([], []), Stop()]
+             Failed(7, 10, "boom", 2.5)]), Results([]), Started(3, None), Started(3, 120)]
+TO_WORKER: list[ToWorker] = [Tasks([1, 2, 3], [0, 80, 160]), Tasks([], []), Tasks([4], [0], [b'{"id": 4}\n']),
+                             Stop()]
 
 
 @pytest.mark.parametrize("message", FROM_WORKER, ids=lambda m: type(m).__name__)
@@ -178,4 +179,4 @@ def test_a_slow_mini_batchs_result_is_not_held(
 def test_the_message_classes_cover_the_wire_tags() -> None:
     tags = {protocol._TAGS[type(m)] for m in [*FROM_WORKER, *TO_WORKER]}
     assert tags == set(protocol._TAGS.values()) == {"imported", "import_error", "ready", "init_error", "results",
-                                                   "tasks", "stop"}
+                                                   "tasks", "stop", "started"}

@@ -231,7 +231,7 @@ def test_version_1_run_and_job_files_read_as_their_readers_read_them(tmp_path: P
             "row_format": "text", "models": {}, "secret_env": []}
     (run.path / "job.json").write_text(json.dumps({"target": "local", "steps": [full], "version": 2}))
     [plan] = run.job().steps
-    assert (plan.incremental, plan.reuse_items, run.job().version) == (False, True, 3)
+    assert (plan.incremental, plan.reuse_items, run.job().version, run.job().ray) == (False, True, 4, None)
 
 
 @pytest.mark.parametrize("version", [0, "2", True, None])

@@ -37,6 +37,8 @@ from runner.local.reuse import incremental
 from runner.local.reuse.commit import commit_reused
 from runner.local.reuse.fingerprint import find_reusable, fingerprint, link_outputs, parts
 from runner.local.reuse.items import Matching
+from runner.local.transport.base import Transport
+from runner.local.transport.processes import Processes
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted, reuse_text
 from runner.runs.folder import RunFolder, StepFolder, list_runs, no_links
@@ -44,6 +46,13 @@ from runner.runs.inspect import take_lock
 from runner.runs.outcome import RunError, RunResult, StepResult
 from runner.runs.records import JobRecord, RecordError, StepRecord, StepSummary
 from runner.runs.status import Status
+
+Transports = Callable[[StepPlan, StepFolder], Transport]
+
+
+def local_processes(job: StepPlan, folder: StepFolder) -> Transport:
+    return Processes()
+
 
 class _Stop:
     """Ctrl-C and SIGTERM set a flag the loop reads, so no write is cut in half."""
@@ -73,11 +82,13 @@ class RunBusy(RunError):
 
 
 def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None,
-            prepare: Callable[[], None] | None = None, written: JobRecord | None = None) -> RunResult:
+            prepare: Callable[[], None] | None = None, written: JobRecord | None = None,
+            transports: Transports = local_processes) -> RunResult:
     """Run (or resume) every step of the run folder's job.json, in order. One driver at a
     time: the run folder's lock is held until the run ends (the OS drops it if we die).
     `prepare` changes the run's records first, under the lock (`runner retry`). `written`: the
-    job.json a new run just wrote (not read back: decoding it checked costs ~15 ms)."""
+    job.json a new run just wrote (not read back: decoding it checked costs ~15 ms).
+    `transports`: each step's worker transport (the ray target's: Ray actors)."""
     try:
         lock = open(run.lock, "a", opener=no_links)  # noqa: SIM115 - held for the whole run
     except OSError as exc:  # nothing ran, nothing changed
@@ -88,14 +99,15 @@ def execute(run: RunFolder, runs_root: Path, stream: IO[str] | None = None,
     try:
         if prepare is not None:
             prepare()
-        result = _execute(run, runs_root, stream or sys.stderr, written)
+        result = _execute(run, runs_root, stream or sys.stderr, written, transports)
     finally:
         lock.close()
     report_writer.start(run, run.step(result.steps[-1].name) if result.steps else None)
     return result
 
 
-def _execute(run: RunFolder, runs_root: Path, stream: IO[str], written: JobRecord | None) -> RunResult:
+def _execute(run: RunFolder, runs_root: Path, stream: IO[str], written: JobRecord | None,
+             transports: Transports) -> RunResult:
     steps = (written or run.job()).steps
     for job in steps:  # a damaged record stops the run here, before it is marked running
         run.step(job.name).read()
@@ -113,7 +125,7 @@ def _execute(run: RunFolder, runs_root: Path, stream: IO[str], written: JobRecor
     with _Stop(lambda: run.cancel_requested(os.getpid(), consume=False)) as stop:
         for job in steps:
             try:
-                result = _run_step_safely(run, job, runs_root, fingerprints, stop, stream)
+                result = _run_step_safely(run, job, runs_root, fingerprints, stop, stream, transports)
             except RunnerError as exc:  # a damaged run folder: recorded, then said with its own exit code
                 _ended(run, Status.ERROR, [*results, StepResult(job.name, Status.ERROR, str(exc))])
                 raise
@@ -146,11 +158,11 @@ def _ended(run: RunFolder, status: Status, results: list[StepResult]) -> RunResu
 
 
 def _run_step_safely(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict[str, str], stop: _Stop,
-                     stream: IO[str]) -> StepResult:
+                     stream: IO[str], transports: Transports) -> StepResult:
     """A step's result, whatever stopped it: a failed pre-flight, a second Ctrl-C, a write
     the file system refused (a full disk, a read-only mount, too many open files...)."""
     try:
-        return _run_step(run, job, runs_root, fingerprints, stop, stream)
+        return _run_step(run, job, runs_root, fingerprints, stop, stream, transports)
     except PreflightError as exc:
         return StepResult(job.name, Status.PREFLIGHT, str(exc))
     except KeyboardInterrupt:  # a second Ctrl-C: workers are already stopped
@@ -179,7 +191,7 @@ def _peak_rss_mb() -> float:
 
 
 def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict[str, str], stop: _Stop,
-              stream: IO[str]) -> StepResult:
+              stream: IO[str], transports: Transports) -> StepResult:
     folder = run.step(job.name)
     info = folder.read()
     found = run.output_file(job)
@@ -203,11 +215,11 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
             origin = earlier.step(job.name).read().reused_from or earlier.id  # the run that ran it
             return StepResult(job.name, Status.REUSED, output=output, reused_from=origin)
     info = folder.update(started=info.started or time.time(), status=Status.RUNNING, reason="")
-    return _supervise(job, folder, output, info, stop, stream, runs_root)
+    return _supervise(job, folder, output, info, stop, stream, runs_root, transports)
 
 
 def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: StepRecord, stop: _Stop,
-               stream: IO[str], runs_root: Path) -> StepResult:
+               stream: IO[str], runs_root: Path, transports: Transports) -> StepResult:
     total = info.mini_batches or 0
     _check_minibatches(folder, total)
     ledger = Ledger(folder.ledger, staged_output(output, job.row_format) if output else None, total, info.attempt)
@@ -240,7 +252,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         ledger=ledger, run_max_try=job.run_max_try, timeout=float(job.run_invocation_timeout),
         thresholds=thresholds(job, total), worker_config=lambda slot: worker_config(job, folder, output, slot, devices),
         worker_env=worker_env(job, model_dir(job, folder)), log=log, interrupted=lambda: stop.requested,
-        tick=progress.tick, event=_events(folder))
+        tick=progress.tick, event=_events(folder), transport=transports(job, folder))
     try:
         outcome = supervisor.run()
     except BaseException:

@@ -3,12 +3,12 @@ worker, and how it words what it reports."""
 
 from __future__ import annotations
 
-import subprocess
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
-from runner.local.protocol import InFlight
+from runner.local.protocol import WorkerConfig
+from runner.local.transport.base import Handle, InFlightView
 
 # Characters of a worker's start-up error kept in the step's reason, which run.json and
 # step.json hold and apply and status print: the driver's log keeps the whole text.
@@ -32,9 +32,10 @@ class Slot:
     index: int
     node: int
     process: int
-    proc: subprocess.Popen[bytes] | None = None
-    conn: Connection | None = None
-    in_flight: InFlight | None = None  # what the worker runs now (runner/local/protocol.py)
+    proc: Handle | None = None  # a process here, an actor elsewhere (runner/local/transport/)
+    conn: Connection | None = None  # None until a worker started elsewhere connects
+    in_flight: InFlightView | None = None  # what the worker runs now (runner/local/protocol.py)
+    config: WorkerConfig | None = None  # what it was started with, sent once it is connected
     state: str = "down"  # down | starting | imported | ready | retired
     queue: deque[Task] = field(default_factory=deque)  # sent, in order, whose results have not come
     init_failures: int = 0

@@ -21,15 +21,17 @@ import subprocess
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
 
 from typing_extensions import assert_never  # typing's is 3.11+; runner supports 3.10 (pydantic brings it)
 
 from runner.local import protocol
 from runner.local.driver.slots import Outcome, Slot, Task, last_line, shown
 from runner.local.output.ledger import Ledger
-from runner.local.transport.processes import exit_text, kill_tree, peak_memory_mb, spawn
-from runner.local.protocol import (Done, FromWorker, ImportFailed, Imported, InitFailed, Ready, Results, Stop,
-                                   Tasks, WorkerConfig)
+from runner.local.transport.base import Transport
+from runner.local.transport.processes import Processes
+from runner.local.protocol import (Done, FromWorker, ImportFailed, Imported, InitFailed, Ready, ReportedInFlight,
+                                   Results, Started, Stop, WorkerConfig)
 
 __all__ = ["Outcome", "Slot", "Supervisor", "Task"]
 
@@ -58,7 +60,8 @@ class Supervisor:
                  worker_config: Callable[[Slot], WorkerConfig], worker_env: dict[str, str],
                  log: Callable[[str], None], interrupted: Callable[[], bool],
                  tick: Callable[[Supervisor], None],
-                 event: Callable[[dict[str, object]], None] = lambda event: None) -> None:
+                 event: Callable[[dict[str, object]], None] = lambda event: None,
+                 transport: Transport | None = None) -> None:
         self.slots = [Slot(i, i // per_node, i % per_node) for i in range(workers)]
         self.tasks = tasks
         self.retries: deque[Task] = deque()
@@ -72,6 +75,7 @@ class Supervisor:
         self.interrupted = interrupted
         self.tick = tick
         self.event = event  # rare events for `runner report` (runs/folder.py StepFolder.log_event)
+        self.transport: Transport = transport or Processes()
         self.exhausted = False
         self.restarts = 0
         # Slots retired (a final state): counted, not found by all() over the slots each
@@ -79,6 +83,9 @@ class Supervisor:
         self.retired = 0
         self._outcome: Outcome | None = None
         self._selector = selectors.DefaultSelector()  # kept across loops: cheaper than wait()
+        wakeup = self.transport.wakeup()
+        if wakeup is not None:  # connections that arrive later (Ray actors): data None
+            self._selector.register(wakeup, selectors.EVENT_READ, None)
         self._mean_seconds = 1.0  # run() time, a moving average: deep queues only once it is tiny
         self._last_timeout_check = 0.0
 
@@ -97,7 +104,10 @@ class Supervisor:
     def _wait_imported(self) -> Outcome | None:
         """Pre-flight: no mini-batch is sent until every worker has imported the entry
         script and found run() (an import error is the user's to fix: exit 2)."""
-        while any(s.state == "starting" for s in self.slots):
+        # Every connected worker, and at least one: a worker elsewhere may wait for room
+        # on its cluster, and the others need not wait for it once the script imports.
+        while (any(s.state == "starting" and s.conn is not None for s in self.slots)
+               or not any(s.state in ("imported", "ready") for s in self.slots)):
             if self.interrupted():
                 return Outcome("interrupted", "interrupted before any mini-batch ran")
             self._poll(0.2)
@@ -164,12 +174,15 @@ class Supervisor:
                     return
                 try:
                     assert slot.conn is not None
-                    protocol.send(slot.conn, Tasks(ids, offsets))
+                    protocol.send(slot.conn, self.transport.tasks(ids, offsets))
                 except OSError:
                     self._worker_died(slot)
 
     def _poll(self, timeout: float) -> None:
         for key, _ in self._selector.select(timeout):
+            if key.data is None:
+                self._attach_connected()
+                continue
             slot, conn = key.data
             if slot.conn is not conn:
                 continue  # restarted since
@@ -190,6 +203,9 @@ class Supervisor:
                         self._commit(slot, result)
                     else:
                         self._try_failed(self._finish_head(slot, result.mb), slot, result.text, result.items)
+            case Started(mb=mb, rows=rows):
+                assert isinstance(slot.in_flight, ReportedInFlight)  # only remote workers send it
+                slot.in_flight.report(mb, rows, time.monotonic_ns())
             case Imported():
                 slot.state = "imported"
             case ImportFailed(text=text):
@@ -244,6 +260,7 @@ class Supervisor:
                 self._worker_died(slot)  # exited, though something it started holds its socket open
                 continue
             if slot.state in ("starting", "imported") and now - slot.spawned > start_limit:
+                # A Ray actor waiting for room on the cluster waits here too: a failed start.
                 self._init_failed(slot, f"import and init() did not finish within {start_limit:g} s")
                 continue
             if slot.state == "ready" and slot.queue:
@@ -287,11 +304,11 @@ class Supervisor:
             except subprocess.TimeoutExpired:  # alive, though its socket closed
                 pass
         self._kill(slot)  # what it started may live on; then its exit status is final
-        code = slot.proc.returncode if slot.proc is not None else None
+        how = self.transport.exit_text(slot.proc) if slot.proc is not None else "exit status unknown"
         if starting:
-            self._init_failed(slot, f"the worker exited during start-up ({exit_text(code)})")
+            self._init_failed(slot, f"the worker exited during start-up ({how})")
             return
-        self._lose_worker(slot, f"the worker process died ({exit_text(code)}) while running this mini-batch")
+        self._lose_worker(slot, f"the worker process died ({how}) while running this mini-batch")
 
     def _lose_worker(self, slot: Slot, text: str) -> None:
         """Once the worker is dead: the mini-batch it ran fails one try (the head, where it
@@ -338,15 +355,34 @@ class Supervisor:
         config = self.worker_config(slot)
         if slot.in_flight is not None:
             slot.in_flight.close()
-        slot.proc, slot.conn, slot.in_flight = spawn(config, self.worker_env)
-        self._selector.register(slot.conn.fileno(), selectors.EVENT_READ, (slot, slot.conn))
-        slot.state, slot.spawned = "starting", time.monotonic()
-        protocol.send_config(slot.conn, config)
+        slot.proc, conn, slot.in_flight, config = self.transport.spawn(slot.index, slot.node, config, self.worker_env)
+        slot.state, slot.spawned, slot.config = "starting", time.monotonic(), config
+        if conn is not None:
+            self._attach(slot, conn)
+
+    def _attach(self, slot: Slot, conn: Connection) -> None:
+        assert slot.config is not None
+        slot.conn = conn
+        self._selector.register(conn.fileno(), selectors.EVENT_READ, (slot, conn))
+        try:
+            protocol.send_config(conn, slot.config)
+        except OSError:
+            self._worker_died(slot)
+
+    def _attach_connected(self) -> None:
+        """Connections from workers started elsewhere: each to its slot, unless that
+        worker was given up on meanwhile (the transport then closes it)."""
+        for handle, conn in self.transport.connected():
+            slot = next((s for s in self.slots if s.proc is handle and s.conn is None), None)
+            if slot is None or slot.state != "starting":
+                conn.close()
+                continue
+            self._attach(slot, conn)
 
     def _kill(self, slot: Slot, sig: int = signal.SIGKILL) -> None:
         """The whole process tree: the guard, the worker and all they started."""
         if slot.proc is not None:
-            kill_tree(slot.proc, sig)
+            self.transport.kill(slot.proc, sig)
         if slot.conn is not None and sig == signal.SIGKILL:
             self._selector.unregister(slot.conn.fileno())
             slot.conn.close()
@@ -361,7 +397,7 @@ class Supervisor:
         live = [s for s in self.slots if s.proc is not None and s.proc.poll() is None]
         for slot in live:  # once per worker per step: cheap, and read before it exits
             assert slot.proc is not None
-            peak = peak_memory_mb(slot.proc)
+            peak = self.transport.peak_memory_mb(slot.proc)
             if peak is not None:
                 self.event({"kind": "peak_memory", "worker": slot.index, "mb": peak})
         for slot in live:
@@ -386,4 +422,5 @@ class Supervisor:
                 slot.in_flight.close()
                 slot.in_flight = None
         self._selector.close()
+        self.transport.close()
 

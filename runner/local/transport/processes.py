@@ -20,7 +20,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from runner.local.procs.proctree import children, end_tree
-from runner.local.protocol import InFlight, WorkerConfig
+from runner.local.protocol import InFlight, Tasks, WorkerConfig
+from runner.local.transport.base import Handle
 from runner.runs.folder import no_links
 
 # The folder holding the `runner` package (this file is runner/local/transport/processes.py).
@@ -55,11 +56,45 @@ def _shared_page() -> int:
     return fd
 
 
-def spawn(config: WorkerConfig, worker_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Connection, InFlight]:
+class Processes:
+    """The local engine's transport: worker processes on this machine, on socket pairs."""
+
+    def spawn(self, index: int, node: int, config: WorkerConfig,
+              env: dict[str, str]) -> tuple[Handle, Connection | None, InFlight, WorkerConfig]:
+        parent, child = socket.socketpair()
+        proc, in_flight = spawn(config, env, child)
+        return proc, Connection(parent.detach()), in_flight, config
+
+    def wakeup(self) -> int | None:
+        return None
+
+    def connected(self) -> list[tuple[Handle, Connection]]:
+        return []
+
+    def tasks(self, ids: list[int], offsets: list[int]) -> Tasks:
+        return Tasks(ids, offsets, None)
+
+    def kill(self, handle: Handle, sig: int) -> None:
+        assert isinstance(handle, subprocess.Popen)
+        kill_tree(handle, sig)
+
+    def exit_text(self, handle: Handle) -> str:
+        return exit_text(handle.returncode)
+
+    def peak_memory_mb(self, handle: Handle) -> float | None:
+        assert isinstance(handle, subprocess.Popen)
+        return peak_memory_mb(handle)
+
+    def close(self) -> None:
+        pass
+
+
+def spawn(config: WorkerConfig, worker_env: dict[str, str],
+          child: socket.socket) -> tuple[subprocess.Popen[bytes], InFlight]:
     """A worker process with fd 1 and 2 on its log files (opened here, so even an
-    interpreter crash lands there), its end of a socket pair and the page where it
-    publishes its mini-batch in flight; returns ours."""
-    parent, child = socket.socketpair()
+    interpreter crash lands there), `child` (its end of the connection: closed here) and
+    the page where it publishes its mini-batch in flight. Also what a Ray actor runs on
+    its node (runner/ray/host.py)."""
     lifeline = _lifeline_fd()
     env = dict(worker_env)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_RUNNER_ROOT, env.get("PYTHONPATH")) if p)
@@ -75,7 +110,7 @@ def spawn(config: WorkerConfig, worker_env: dict[str, str]) -> tuple[subprocess.
     finally:
         os.close(page)
         child.close()
-    return proc, Connection(parent.detach()), in_flight
+    return proc, in_flight
 
 
 def kill_tree(proc: subprocess.Popen[bytes], sig: int) -> None:

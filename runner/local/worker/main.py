@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NoReturn
@@ -29,8 +30,8 @@ from runner.errors import ExitCode, RunnerError
 from runner.local import protocol
 from runner.local.partition.descriptors import ByteRange, Descriptor, Partition, decode, files_of
 from runner.local.partition.identity import UnreadableInput
-from runner.local.protocol import (Done, Failed, ImportFailed, Imported, InFlight, InitFailed, Ready, Results, Stop,
-                                   WorkerConfig)
+from runner.local.protocol import (Done, Failed, ImportFailed, Imported, InFlight, InitFailed, Ready, Results,
+                                   SendingInFlight, Stop, WorkerConfig)
 
 # Results are held, to go several to a message, only while each mini-batch takes less
 # than BATCH_SECONDS, for at most HOLD_SECONDS: a held result is not yet committed, and
@@ -66,6 +67,10 @@ def _serve(fd: int, in_flight_fd: int) -> None:
     in_flight = InFlight(in_flight_fd)
     os.close(in_flight_fd)  # mapped: the fd is no longer needed, and run()'s children must not get it
     config = protocol.receive_config(conn)
+    if config.remote:  # code paths relative to the working directory, where its host unpacked the code
+        config = config._replace(entry_script=os.path.abspath(config.entry_script),
+                                 source_directory=os.path.abspath(config.source_directory),
+                                 working_dir=os.path.abspath(config.working_dir))
     _redirect_output(config)
     _configure_logging(config)
     module = _import_entry_script(conn, config)
@@ -73,7 +78,7 @@ def _serve(fd: int, in_flight_fd: int) -> None:
         return
     if not _call_init(conn, module):
         return
-    Worker(conn, config, module, in_flight).serve()
+    Worker(conn, config, module, SendingInFlight(conn) if config.remote else in_flight).serve()
 
 
 def _leave(code: int) -> NoReturn:
@@ -191,7 +196,8 @@ def _call_init(conn: Connection, module: Any) -> bool:
 
 
 class Worker:
-    def __init__(self, conn: Connection, config: WorkerConfig, module: Any, in_flight: InFlight) -> None:
+    def __init__(self, conn: Connection, config: WorkerConfig, module: Any,
+                 in_flight: InFlight | SendingInFlight) -> None:
         self.conn = conn
         self.in_flight = in_flight
         self.held: list[Done | Failed] = []  # results not yet sent, in order
@@ -202,7 +208,8 @@ class Worker:
         self.kind = config.kind
         self.summary_only = config.output_action == "summary_only"
         self.row_format = config.row_format
-        self.descriptors = open(config.minibatches, "rb")  # noqa: SIM115 - open for the worker's life
+        # Open for the worker's life; a remote worker gets its descriptors in Tasks.
+        self.descriptors = None if config.remote else open(config.minibatches, "rb")  # noqa: SIM115
         self.log = logging.getLogger("runner.worker")
         try:
             params = inspect.signature(module.run).parameters.values()
@@ -219,11 +226,10 @@ class Worker:
                 break
             if isinstance(message, Stop):
                 break
-            for offset in message.offsets:  # in order: the driver matches results to its queue
-                self.descriptors.seek(offset)
+            for line in self._lines(message.offsets, message.lines):  # in order: the driver matches results to its queue
                 # As text: json.loads would first guess a byte string's encoding (a third of
                 # decoding a descriptor); the lines are UTF-8, as it would have found.
-                self.handle(decode(self.descriptors.readline().decode("utf-8", "surrogatepass")))
+                self.handle(decode(line.decode("utf-8", "surrogatepass")))
             self.send_held()  # before waiting for more: nothing is held while the worker idles
         shutdown = getattr(self.module, "shutdown", None)
         if shutdown is not None:
@@ -231,6 +237,16 @@ class Worker:
                 shutdown()
             except Exception:  # noqa: BLE001 - shutdown errors are logged, not fatal
                 _to_stderr(traceback.format_exc())
+
+    def _lines(self, offsets: list[int], lines: list[bytes] | None) -> Iterator[bytes]:
+        if lines is not None:
+            yield from lines
+            return
+        if self.descriptors is None:
+            raise protocol.ProtocolError("a remote worker was sent descriptors by offset")
+        for offset in offsets:
+            self.descriptors.seek(offset)
+            yield self.descriptors.readline()
 
     def send_held(self) -> None:
         if self.held:

@@ -1,0 +1,69 @@
+"""The driver's connection to a Ray cluster: joined (or, for `address: local`, started)
+once per command, and left when it ends."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from runner.errors import ExitCode, RunnerError
+from runner.plan.plan import RayPlan
+
+# Ray's own start-up output and its workers' are not the job's: the workers' output goes
+# to the run folder (runner/ray/host.py), Ray's to its session folder.
+_QUIET: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False}
+
+
+_RUNNER_PACKAGE = str(Path(__file__).resolve().parents[1])  # runner/
+
+
+class ClusterError(RunnerError):
+    """The Ray cluster cannot be reached or used (exit 3: the backend's, not the spec's)."""
+
+    exit_code = ExitCode.BACKEND
+
+
+def ray_module() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ClusterError("the ray target needs Ray on this machine: pip install 'runner[ray]'") from exc
+    return ray
+
+
+@contextlib.contextmanager
+def connected(plan: RayPlan | None) -> Iterator[None]:
+    """Ray joined for the command's length. `local` starts a cluster of this machine,
+    which ends with the command; another address is joined and left as it was."""
+    ray = ray_module()
+    if ray.is_initialized():  # a caller (a notebook, a test) already joined one: theirs
+        yield
+        return
+    address = (plan or RayPlan()).address
+    # The runner package goes to every node with the job (the workers' hosts import it).
+    runtime_env = {"py_modules": [_RUNNER_PACKAGE]}
+    try:
+        if address == "local":
+            ray.init(include_dashboard=False, runtime_env=runtime_env, **_QUIET)
+        else:
+            ray.init(address=None if address == "auto" and "RAY_ADDRESS" in os.environ else address,
+                     runtime_env=runtime_env, **_QUIET)
+    except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError: Ray's words
+        raise ClusterError(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from exc
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def driver_ip() -> str:
+    """The address the cluster's nodes reach this machine at (Ray's own choice for it)."""
+    return str(ray_module().util.get_node_ip_address())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:300]
