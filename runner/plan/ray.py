@@ -5,10 +5,11 @@ what every node must be able to read itself.
 The Ray backend runs the local engine's driver on this machine with the workers as Ray
 actors: `node_count x process_count_per_node` of them per step, each reserving
 `ray.cpus_per_worker` CPUs and `ray.gpus_per_worker` GPUs, in a placement group of one
-bundle per node (strategy SPREAD). The code snapshot goes to the nodes as runtime_env's
-working_dir and the runner package as py_modules; the data does not: a worker opens the
-paths it is given, so a local path must name the same data on every node, while an
-object-storage URI is read from the store by each worker.
+bundle per node (strategy SPREAD). The code snapshot goes to the nodes through Ray's
+object store (a zip each node unpacks once), the runner package as the job's runtime_env
+py_modules, `ray.pip` as the actors' runtime_env pip (runner/ray/actors.py, cluster.py);
+the data does not: a worker opens the paths it is given, so a local path must name the
+same data on every node, while an object-storage URI is read from the store by each worker.
 
 Pure, like the rest of runner/plan: paths are joined to the plan's working directory,
 never looked at.
@@ -35,7 +36,7 @@ class RayActors:
     per_node: int  # actors per bundle
     actors: int
     bundle: dict[str, float]  # what each bundle reserves: {"CPU": ..., "GPU": ...} (GPU only when asked)
-    code: str  # the source_directory whose snapshot is the actors' working_dir
+    code: str  # the source_directory whose snapshot the actors import the entry script from
 
 
 @dataclass(frozen=True)
@@ -111,11 +112,11 @@ def ray_layout(plan: Plan) -> RayLayout | None:
     if plan.ray is None:
         return None
     ray = plan.ray
-    shipped = [f"the code snapshot of {os.path.normpath(os.path.join(plan.cwd, code))} (runtime_env working_dir)"
-               for code in dict.fromkeys(step.source_directory for step in plan.steps)]
-    shipped.append("the runner package (runtime_env py_modules)")
+    shipped = [f"the code snapshot of {os.path.normpath(os.path.join(plan.cwd, code))} (a zip in Ray's object "
+               "store, unpacked once per node)" for code in dict.fromkeys(step.source_directory for step in plan.steps)]
+    shipped.append("the runner package (the job's runtime_env py_modules)")
     if ray.pip:
-        shipped.append(f"pip requirements, installed by Ray on each node: {', '.join(ray.pip)}")
+        shipped.append(f"pip requirements, installed by Ray for the actors (runtime_env pip): {', '.join(ray.pip)}")
     local, remote, run_folder = _reads(plan)
     return RayLayout(ray.address, cluster_text(ray.address), ray.cpus_per_worker, ray.gpus_per_worker, STRATEGY,
                      [_actors(step, ray.cpus_per_worker, ray.gpus_per_worker) for step in plan.steps], shipped,

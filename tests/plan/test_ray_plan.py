@@ -1,8 +1,6 @@
 """`runner plan --target ray` (runner/plan/ray.py and its views in runner/render.py and
 runner/review/views.py): the cluster, each step's actors and their placement group, what
-is shipped to the nodes, what every node must read itself, in text, markdown and JSON.
-Planned through plan_here and the views directly: the CLI's --target choices are the
-backends'."""
+is shipped to the nodes, what every node must read itself, in text, markdown and JSON."""
 
 from __future__ import annotations
 
@@ -61,9 +59,9 @@ def test_the_layout_says_cluster_actors_placement_shipped_and_reads(write) -> No
     assert (first.actors, first.nodes, first.per_node, first.bundle) == (6, 3, 2, {"CPU": 4.0, "GPU": 1.0})
     assert (second.actors, second.per_node) == (1, 1)  # process_count_per_node unset: one, as the engine runs it
     code = os.path.join(os.getcwd(), "specs", "code")
-    assert layout.shipped == [f"the code snapshot of {code} (runtime_env working_dir)",
-                              "the runner package (runtime_env py_modules)",
-                              "pip requirements, installed by Ray on each node: pillow>=10, tqdm"]
+    assert layout.shipped == [f"the code snapshot of {code} (a zip in Ray's object store, unpacked once per node)",
+                              "the runner package (the job's runtime_env py_modules)",
+                              "pip requirements, installed by Ray for the actors (runtime_env pip): pillow>=10, tqdm"]
     assert [(r.what, r.location) for r in layout.local_paths] == [
         ("datasets.images (step first)", os.path.join(os.getcwd(), "specs", "data", "images")),
         ("models.clf (steps first, second)", os.path.join(os.getcwd(), "specs", "models", "clf"))]
@@ -94,7 +92,7 @@ def test_plan_text_has_the_ray_section(write, monkeypatch: pytest.MonkeyPatch) -
     assert "Ray: the cluster behind Ray Client at head:10001 (ray.address ray://head:10001)" in section
     assert "actors         step first: 6 = 3 node(s) x 2 actor(s), each 2 CPU and 0.5 GPU" in section
     assert "placement      a placement group of 3 bundle(s) of {CPU 4, GPU 1}, one per node (SPREAD)" in section
-    assert "shipped        the runner package (runtime_env py_modules)" in section
+    assert "shipped        the runner package (the job's runtime_env py_modules)" in section
     assert f"node reads     models.clf (steps first, second): {os.getcwd()}/specs/models/clf" in section
     assert "each must hold the same data at the same path on every node" in section
     assert "store reads    datasets.remote (step first): https://example.org/data/one.png" in section
@@ -134,3 +132,21 @@ def test_secrets_stay_hidden_in_every_view(write) -> None:
     for fmt in ("text", "json", "markdown"):  # as `runner plan --format` shows each
         shown = _plan_view(plan, estimate(plan), None, fmt, False)
         assert "tok3n-value" not in shown and "pip requirements" in shown
+
+
+def test_the_cli_plans_and_validates_for_ray(write) -> None:
+    from pathlib import Path
+
+    from tests.local.helpers import cli
+
+    write("specs/s.yaml", SPEC)
+    root = Path.cwd()
+    shown = cli("plan", "--no-files", "specs/s.yaml", "--target", "ray", cwd=root, env={"RAY_AT": "auto"})
+    assert shown.returncode == 0, shown.stderr
+    assert "Ray: the cluster this machine belongs to" in shown.stdout and "placement      a placement group" in \
+        shown.stdout
+    as_json = cli("plan", "--no-files", "specs/s.yaml", "--json", cwd=root, env={"RAY_AT": "auto"})
+    assert json.loads(as_json.stdout)["ray"]["steps"][0]["actors"] == 6
+    refused = cli("validate", "--no-files", "specs/s.yaml", "--target", "ray", cwd=root, env={"RAY_AT": "head"})
+    assert refused.returncode == 2 and "ray.address: a Ray address is `local`" in refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stderr

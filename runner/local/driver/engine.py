@@ -238,12 +238,14 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
             tripped += _never_ran(not_run)
         reason = problem or tripped or within(job, ledger, folder.failed_items)
         return StepResult(job.name, Status.FAILED if tripped or problem else Status.SUCCEEDED, reason, output=output)
-    devices = shared_devices(job.environment_variables)  # this machine's GPUs, one per worker process
-    if devices.ids:
-        log(devices.summary())
     # A table's rows are known when every range was counted at planning (not for Parquet,
     # partitions or files read whole): then progress shows "of N" rows too.
     progress = Progress(folder, job.name, total, info.items if job.kind == "file" or info.items else None, stream)
+    transport = transports(job, folder)
+    # This machine's GPUs, one per worker process; Ray gives its actors theirs.
+    devices = shared_devices(job.environment_variables) if isinstance(transport, Processes) else None
+    if devices is not None and devices.ids:
+        log(devices.summary())
     supervisor = Supervisor(
         # No more workers than mini-batches left: a process that would get no work costs
         # its start-up (interpreter, imports, init()) and a core while the others start.
@@ -252,7 +254,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         ledger=ledger, run_max_try=job.run_max_try, timeout=float(job.run_invocation_timeout),
         thresholds=thresholds(job, total), worker_config=lambda slot: worker_config(job, folder, output, slot, devices),
         worker_env=worker_env(job, model_dir(job, folder)), log=log, interrupted=lambda: stop.requested,
-        tick=progress.tick, event=_events(folder), transport=transports(job, folder))
+        tick=progress.tick, event=_events(folder), transport=transport)
     try:
         outcome = supervisor.run()
     except BaseException:
