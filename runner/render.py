@@ -209,13 +209,28 @@ def ray_lines(layout: RayLayout) -> list[str]:
     return lines
 
 
-def ray_warnings(layout: RayLayout) -> list[str]:
-    """What would keep the actors from starting that this machine can tell."""
-    if layout.address == "local" and layout.gpus_per_worker and not shared_devices().ids:
-        return [f"ray.gpus_per_worker {_amount(layout.gpus_per_worker)} asks for GPUs, and this machine lists none "
-                "(nvidia-smi -L, RUNNER_GPUS, CUDA_VISIBLE_DEVICES): the cluster `local` starts would have none "
-                "to give, and the actors would wait for them"]
-    return []
+def ray_warnings(layout: RayLayout, cpus: int | None = None) -> list[str]:
+    """What would keep the actors of a cluster started here (`address: local`, one node:
+    this machine) from being placed: more CPUs or GPUs than the machine has (`cpus`: its
+    CPU count, os.cpu_count() by default). A step's placement group is placed whole or not
+    at all, so its actors would wait, then fail the step (runner/ray/actors.py)."""
+    if layout.address != "local":
+        return []  # a cluster's nodes are the cluster's to know
+    cpus = os.cpu_count() if cpus is None else cpus
+    gpus = len(shared_devices().ids)
+    warnings = []
+    if layout.gpus_per_worker and not gpus:
+        warnings.append(f"ray.gpus_per_worker {_amount(layout.gpus_per_worker)} asks for GPUs, and this machine lists "
+                        "none (nvidia-smi -L, RUNNER_GPUS, CUDA_VISIBLE_DEVICES): the cluster `local` starts would "
+                        "have none to give")
+    for actors in layout.steps:
+        wanted = {kind: actors.nodes * amount for kind, amount in actors.bundle.items()}
+        short = [f"{_amount(wanted[kind])} {kind}s and this machine has {have}"
+                 for kind, have in (("CPU", cpus), ("GPU", gpus)) if have and wanted.get(kind, 0) > have]
+        if short:
+            warnings.append(f"step {actors.step}'s actors ask the cluster `local` starts for {'; '.join(short)}: "
+                            "they would wait for room, then fail the step")
+    return warnings
 
 
 def plan_text(plan: Plan, work: list[StepWork] | None = None) -> str:

@@ -14,7 +14,7 @@ from runner.inputs.checks import plan_here
 from runner.inputs.work import estimate
 from runner.plan.plan import Plan
 from runner.plan.ray import cluster_text, ray_layout
-from runner.render import plan_json, plan_text
+from runner.render import plan_json, plan_text, ray_warnings
 from runner.review.views import plan_markdown
 from runner.spec.load import load_spec
 
@@ -86,7 +86,6 @@ def test_another_target_has_no_ray_layout(write) -> None:
 
 
 def test_plan_text_has_the_ray_section(write, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RUNNER_GPUS", "0")
     text = plan_text(_plan(write, {"RAY_AT": "ray://head:10001"}))
     section = text[text.index("Ray: "):text.index("Resolved spec")]
     assert "Ray: the cluster behind Ray Client at head:10001 (ray.address ray://head:10001)" in section
@@ -101,16 +100,26 @@ def test_plan_text_has_the_ray_section(write, monkeypatch: pytest.MonkeyPatch) -
     assert "gpus           node0" not in text  # the local engine's assignment: Ray assigns GPUs to actors
 
 
-def test_a_local_cluster_asking_for_gpus_this_machine_lacks_is_warned(write, monkeypatch) -> None:
-    monkeypatch.setenv("RUNNER_GPUS", "none")
+def test_a_local_cluster_asking_for_more_than_this_machine_has_is_warned(write, monkeypatch) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    plan = _plan(write)
-    text = plan_text(plan)
-    assert "warning        ray.gpus_per_worker 0.5 asks for GPUs, and this machine lists none" in text
-    assert "(every node of a cluster started here is this machine)" in text
+    monkeypatch.setenv("RUNNER_GPUS", "none")
+    plan = _plan(write)  # address local; step first: 3 nodes x 2 actors x 2 CPUs and 0.5 GPU
+    layout = ray_layout(plan)
+    assert layout is not None
+    assert ray_warnings(layout, cpus=64) == [
+        "ray.gpus_per_worker 0.5 asks for GPUs, and this machine lists none (nvidia-smi -L, RUNNER_GPUS, "
+        "CUDA_VISIBLE_DEVICES): the cluster `local` starts would have none to give"]
+    assert "warning        ray.gpus_per_worker 0.5 asks for GPUs" in plan_text(plan)
     assert json.loads(plan_json(plan))["ray"]["warnings"][0].startswith("ray.gpus_per_worker 0.5 asks for GPUs")
-    monkeypatch.setenv("RUNNER_GPUS", "0")
-    assert "warning" not in plan_text(plan)
+    assert "(every node of a cluster started here is this machine)" in plan_text(plan)
+    monkeypatch.setenv("RUNNER_GPUS", "0,1")
+    assert ray_warnings(layout, cpus=8) == [
+        "step first's actors ask the cluster `local` starts for 12 CPUs and this machine has 8; 3 GPUs and this "
+        "machine has 2: they would wait for room, then fail the step"]
+    monkeypatch.setenv("RUNNER_GPUS", "0,1,2")
+    assert ray_warnings(layout, cpus=12) == []
+    on_a_cluster = ray_layout(_plan(write, {"RAY_AT": "auto"}))
+    assert on_a_cluster is not None and ray_warnings(on_a_cluster, cpus=1) == []  # the cluster's nodes decide
 
 
 def test_plan_json_and_markdown_carry_the_same(write) -> None:
