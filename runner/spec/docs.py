@@ -154,10 +154,12 @@ FIELDS: dict[str, str] = {
         one `ray start` started); `HOST:PORT` a cluster's GCS address; `ray://HOST:PORT`
         Ray Client. Every node must reach the driver's address (README, "Ray").
         Example: `address: auto`.""",
-    "Ray.cpus_per_worker": """CPUs each worker actor reserves (Ray's `num_cpus`); a node runs
-        `process_count_per_node` of them. Example: `cpus_per_worker: 2`.""",
+    "Ray.cpus_per_worker": """CPUs each worker actor reserves (Ray's `num_cpus`, in steps of
+        0.0001); a node runs `process_count_per_node` of them. Example: `cpus_per_worker: 2`.""",
     "Ray.gpus_per_worker": """GPUs each worker actor reserves (Ray's `num_gpus`, fractions
-        allowed); Ray sets the actor's `CUDA_VISIBLE_DEVICES`. Example: `gpus_per_worker: 1`.""",
+        allowed, in steps of 0.0001); Ray sets the actor's `CUDA_VISIBLE_DEVICES`. Locally
+        no field is needed: each worker process gets its own GPU (README, "GPUs").
+        Example: `gpus_per_worker: 1`.""",
     "Ray.pip": """Packages Ray installs on each node for the job's actors (`runtime_env`'s
         `pip`): what the entry script imports that the nodes' Python lacks. Example:
         `pip: [pillow>=10]`.""",
