@@ -31,6 +31,7 @@ from runner.local.partition.descriptors import ByteRange, Descriptor, Partition,
 from runner.local.partition.identity import UnreadableInput
 from runner.local.protocol import (Done, Failed, ImportFailed, Imported, InFlight, InitFailed, Ready, Results, Stop,
                                    WorkerConfig)
+from runner.local.worker.fetch import Fetched
 
 # Results are held, to go several to a message, only while each mini-batch takes less
 # than BATCH_SECONDS, for at most HOLD_SECONDS: a held result is not yet committed, and
@@ -204,6 +205,7 @@ class Worker:
         self.row_format = config.row_format
         self.descriptors = open(config.minibatches, "rb")  # noqa: SIM115 - open for the worker's life
         self.log = logging.getLogger("runner.worker")
+        self.fetched = Fetched()  # a file dataset's objects on object storage, copied for run()
         try:
             params = inspect.signature(module.run).parameters.values()
             positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -273,6 +275,8 @@ class Worker:
             now = time.perf_counter()
             self._hold(Failed(mb_id, items, text, now - started), now)
             return
+        finally:
+            self.fetched.clear()
         assert items is not None
         failed_files = None
         if elements < items and files is not None and self.kind == "file" and not self.summary_only:
@@ -284,7 +288,9 @@ class Worker:
         if self.kind == "file":
             if files is None:
                 raise ValueError(f"mini-batch {descriptor.id} of a file dataset names no files")
-            return list(files)  # a copy: run() may change it, and _unaccounted reads the files
+            # A copy (run() may change it, and _unaccounted reads the files); objects on
+            # object storage as local copies.
+            return self.fetched.local_paths(files, self.inputs[descriptor.input].location, descriptor.id)
         from runner.local.partition.tables import read_descriptor
 
         return read_descriptor(self.inputs[descriptor.input], descriptor)
