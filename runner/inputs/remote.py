@@ -17,6 +17,7 @@ are imported only when a remote path is read: the Azure environments lack them.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import stat
 from collections.abc import Iterator
@@ -53,6 +54,7 @@ def safe_error(exc: BaseException) -> str:
     """A store library's error as one line without a credential: the values of the
     credential variables, and every URL's query (where SAS tokens and signatures ride)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
+    text = text.split(" Content: <?xml", 1)[0]  # Azure's reply again, after its message
     text = redact(text, [os.environ.get(name, "") for name in _SECRET_ENV])
     for marker in ("AccountKey=", "SharedAccessSignature=", "sig="):
         text = _cut_values(text, marker)
@@ -91,9 +93,24 @@ def _cut_queries(text: str) -> str:
     return "".join(out) + text[start:]
 
 
+# The store libraries' loggers. They log failed retries with tracebacks (gcsfs) and
+# warnings that name URLs; with no handler of ours Python's last resort prints them on the
+# terminal, around the one clear message the error becomes. A NullHandler stops that; a
+# worker's log file (a handler on the root) still gets them.
+_LIBRARY_LOGGERS = ("fsspec", "s3fs", "aiobotocore", "botocore", "adlfs", "azure", "gcsfs", "google")
+
+
+def _quiet_libraries() -> None:
+    for name in _LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+
+
 def filesystem(url: str) -> tuple[Any, str]:
     """The fsspec file system for a URL, and the path in it. Instances are cached by
     fsspec per set of arguments (one client per process and store)."""
+    _quiet_libraries()
     try:
         import fsspec.core
     except ImportError as exc:
