@@ -217,6 +217,8 @@ def open_input(path: str) -> IO[bytes]:
     fs, inner = filesystem(path)
     try:
         handle: IO[bytes] = fs.open(path if path.startswith(_SINGLE_FILE) else inner, "rb")
+    except FileNotFoundError:
+        raise  # gone since it was listed: as a local file that was removed
     except Exception as exc:  # noqa: BLE001 - each store library raises its own errors
         raise StoreError(f"cannot open {_shown_url(path)}: {safe_error(exc)}") from exc
     return handle

@@ -158,3 +158,51 @@ def test_a_store_path_names_its_bucket(tmp_path: Path, path: str) -> None:
     write_spec(tmp_path, name="remote.yaml", dataset={"kind": "file", "path": path})
     result = cli("apply", "remote.yaml", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+
+
+def test_an_object_removed_before_its_mini_batch_fails_that_mini_batch_by_name(tmp_path: Path, s3: Store) -> None:
+    """A file dataset's objects are fetched when their mini-batch runs: one removed
+    between a kill and `runner resume` fails its mini-batch's tries, named by its URI
+    (as an unreadable local file would), and the others run."""
+    import boto3
+
+    prefix = f"removed-{tmp_path.name}"
+    names = make_files(tmp_path / "data", 30)
+    s3.upload(tmp_path / "data", prefix)
+    write_spec(tmp_path, name="remote.yaml", mini_batch_size=2, process_count_per_node=1, error_threshold=-1,
+               env={"SLEEP": "0.05"}, dataset={"kind": "file", "path": s3.uri(prefix)})
+    run_id = _kill_after_commits(tmp_path, 2, s3.env)
+    client = boto3.client("s3", endpoint_url=s3.env["AWS_ENDPOINT_URL"], aws_access_key_id="moto-access-key",
+                          aws_secret_access_key=S3_SECRET, region_name="us-east-1")
+    client.delete_object(Bucket=s3.bucket, Key=f"{prefix}/f0029.txt")
+    resumed = cli("resume", run_id, cwd=tmp_path, env=s3.env)
+    assert "Traceback" not in resumed.stderr, resumed.stderr
+    assert sorted(output_rows(tmp_path, run_id)) == expected_rows(names[:28])
+    [failed] = _failed_items(tmp_path, run_id)
+    assert failed["mini_batch"]["files"] == [s3.uri(f"{prefix}/f0028.txt"), s3.uri(f"{prefix}/f0029.txt")]  # type: ignore[index]
+    assert str(failed["error"]).startswith(f"cannot fetch {s3.uri(prefix)}/f0029.txt: it no longer exists")
+
+
+def test_one_file_over_http_is_read_as_a_dataset_of_one(tmp_path: Path) -> None:
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "served"
+    _tables(served)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/a.csv"
+        write_spec(tmp_path, name="remote.yaml", script="rows.py", mini_batch_size="4KB",
+                   dataset={"kind": "tabular", "path": url})
+        run_id = _apply(tmp_path, "remote.yaml")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sorted(_ids(tmp_path, run_id)) == list(range(1500))
