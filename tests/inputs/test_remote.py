@@ -57,3 +57,15 @@ def test_only_object_storage_is_read_through_fsspec() -> None:
     assert is_store("https://host/file.csv")
     assert not is_store("azureml://datastores/d/paths/p") and not is_store("wasbs://c@a/p")
     assert not is_store("/data/s3://x")
+
+
+def test_the_listing_digest_holds_an_objects_etag() -> None:
+    """A rewrite of the same size within the same second differs only in its etag: the
+    input fingerprint (allow_reuse) must still change. A local file's line is as before."""
+    from runner.local.partition.sources import listing_line
+
+    at = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    one = to_stat({"size": 3, "ETag": '"e1"', "LastModified": at})
+    two = to_stat({"size": 3, "ETag": '"e2"', "LastModified": at})
+    assert listing_line("s3://bucket/a.txt", one) != listing_line("s3://bucket/a.txt", two)
+    assert listing_line("/data/a.txt", one) == b"/data/a.txt\x003\x00" + str(one.st_mtime_ns).encode() + b"\n"

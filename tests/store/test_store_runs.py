@@ -6,6 +6,7 @@ read is a clear exit-2 error with no credential in it."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -37,7 +38,8 @@ def test_a_file_dataset_on_object_storage_gives_the_rows_of_the_same_local_folde
     store.upload(data, prefix)
     write_spec(tmp_path, mini_batch_size=2)
     local = _apply(tmp_path, "spec.yaml")
-    write_spec(tmp_path, name="remote.yaml", mini_batch_size=2, dataset={"kind": "file", "path": store.uri(prefix + "/")})
+    write_spec(tmp_path, name="remote.yaml", mini_batch_size=2,
+               dataset={"kind": "file", "path": store.uri(prefix + "/")})
     remote = _apply(tmp_path, "remote.yaml", store.env)
     assert sorted(output_rows(tmp_path, remote)) == sorted(output_rows(tmp_path, local)) == expected_rows(names)
     # Each mini-batch's copies are gone once it ran (run() read local files: the rows say so).
@@ -89,7 +91,7 @@ def test_a_tabular_dataset_on_object_storage_gives_the_rows_of_the_same_local_fo
 def _kill_after_commits(root: Path, count: int, env: dict[str, str]) -> str:
     proc = subprocess.Popen([sys.executable, "-m", "runner", "apply", "remote.yaml"], cwd=root, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[2]), **env})
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), **env})
     deadline = time.monotonic() + 60
     ledger = None
     while time.monotonic() < deadline and ledger is None and proc.poll() is None:
@@ -124,7 +126,8 @@ def test_an_object_changed_between_kill_and_resume_is_refused_as_a_changed_file_
     assert "Traceback" not in refused.stderr
     assert set(_ids(tmp_path, run_id)) == before  # nothing ran
     accepted = cli("resume", run_id, "--accept-changed-inputs", cwd=tmp_path, env=store.env)
-    assert "Traceback" not in accepted.stderr and "going on; the unfinished mini-batches of 1 changed" in accepted.stderr
+    assert "Traceback" not in accepted.stderr
+    assert "going on; the unfinished mini-batches of 1 changed" in accepted.stderr
     ids = _ids(tmp_path, run_id)
     assert len(ids) == len(set(ids)) and set(ids) == before
     failed = _failed_items(tmp_path, run_id)
@@ -179,7 +182,8 @@ def test_an_object_removed_before_its_mini_batch_fails_that_mini_batch_by_name(t
     assert "Traceback" not in resumed.stderr, resumed.stderr
     assert sorted(output_rows(tmp_path, run_id)) == expected_rows(names[:28])
     [failed] = _failed_items(tmp_path, run_id)
-    assert failed["mini_batch"]["files"] == [s3.uri(f"{prefix}/f0028.txt"), s3.uri(f"{prefix}/f0029.txt")]  # type: ignore[index]
+    files = failed["mini_batch"]["files"]  # type: ignore[index]
+    assert files == [s3.uri(f"{prefix}/f0028.txt"), s3.uri(f"{prefix}/f0029.txt")]
     assert str(failed["error"]).startswith(f"cannot fetch {s3.uri(prefix)}/f0029.txt: it no longer exists")
 
 
@@ -206,3 +210,23 @@ def test_one_file_over_http_is_read_as_a_dataset_of_one(tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
     assert sorted(_ids(tmp_path, run_id)) == list(range(1500))
+
+
+def test_allow_reuse_sees_an_object_rewritten_with_the_same_size(tmp_path: Path, s3: Store) -> None:
+    """The input fingerprint holds each object's identity: a rewrite of the same size runs
+    the step again (that the etag alone tells them apart: tests/inputs/test_remote.py)."""
+    prefix = f"reuse-{tmp_path.name}"
+    make_files(tmp_path / "data", 4)
+    s3.upload(tmp_path / "data", prefix)
+    write_spec(tmp_path, name="remote.yaml", step={"allow_reuse": True},
+               dataset={"kind": "file", "path": s3.uri(prefix)})
+    first = _apply(tmp_path, "remote.yaml", s3.env)
+    again = _apply(tmp_path, "remote.yaml", s3.env)
+
+    def reused(run: str) -> object:
+        return json.loads((run_folder(tmp_path, run) / "score" / "step.json").read_text()).get("reused_from")
+
+    assert reused(first) is None and reused(again) == first
+    s3.put(f"{prefix}/f0003.txt", b"9\n")  # was "3\n"
+    changed = _apply(tmp_path, "remote.yaml", s3.env)
+    assert reused(changed) is None and "f0003.txt: 9" in output_rows(tmp_path, changed)
