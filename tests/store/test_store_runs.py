@@ -230,3 +230,21 @@ def test_allow_reuse_sees_an_object_rewritten_with_the_same_size(tmp_path: Path,
     s3.put(f"{prefix}/f0003.txt", b"9\n")  # was "3\n"
     changed = _apply(tmp_path, "remote.yaml", s3.env)
     assert reused(changed) is None and "f0003.txt: 9" in output_rows(tmp_path, changed)
+
+
+def test_resume_without_the_stores_credentials_says_so_not_that_inputs_changed(tmp_path: Path,
+                                                                               azurite_store: Store) -> None:
+    key = f"creds-{tmp_path.name}/t.csv"
+    azurite_store.put(key, ("id,text\n" + "".join(f"{i},row {i}\n" for i in range(3000))).encode())
+    write_spec(tmp_path, name="remote.yaml", script="rows.py", mini_batch_size="2KB", process_count_per_node=1,
+               env={"SLEEP": "0.05"}, dataset={"kind": "tabular", "path": azurite_store.uri(key)})
+    run_id = _kill_after_commits(tmp_path, 2, azurite_store.env)
+    right = azurite_store.env["AZURE_STORAGE_CONNECTION_STRING"]
+    wrong = right.replace(right.split("AccountKey=")[1].split(";")[0], WRONG_KEY)
+    refused = cli("resume", run_id, cwd=tmp_path, env={"AZURE_STORAGE_CONNECTION_STRING": wrong})
+    assert refused.returncode == 2, refused.stderr
+    assert f"cannot look up {azurite_store.uri(key)}" in refused.stderr and "changed" not in refused.stderr
+    assert "Traceback" not in refused.stderr and WRONG_KEY not in refused.stderr
+    resumed = cli("resume", run_id, cwd=tmp_path, env=azurite_store.env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(_ids(tmp_path, run_id)) == list(range(3000))

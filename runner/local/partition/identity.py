@@ -73,12 +73,10 @@ def item_identity(path: str, st: os.stat_result, digest: bool = False) -> list[A
 
 def identity(path: str) -> list[int] | None:
     """What `path` names now (through links; a dangling link's own), None when gone.
-    An object on object storage: as its store says now."""
+    An object on object storage: as its store says now (a store that cannot be asked
+    raises StoreError, exit 2: it says why, where "changed" would mislead)."""
     if remote.is_store(path):
-        try:
-            st = remote.identity(path)
-        except remote.StoreError:
-            return None  # cannot be asked: not known to be the planned object
+        st = remote.identity(path)
         return of_stat(st) if st is not None else None
     try:
         return of_stat(os.stat(path))
