@@ -7,7 +7,7 @@ started once for the session and stopped at its end. Each store gives the enviro
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,13 +26,13 @@ class Store:
     name: str
     env: dict[str, str]
     bucket: str
-    _put: object = field(repr=False)
+    _put: Callable[[str, bytes], object] = field(repr=False)
 
     def uri(self, key: str) -> str:
         return f"{'s3' if self.name == 's3' else 'az'}://{self.bucket}/{key}"
 
     def put(self, key: str, data: bytes) -> None:
-        self._put(key, data)  # type: ignore[operator]
+        self._put(key, data)
 
     def upload(self, folder: Path, prefix: str) -> None:
         """Every file under `folder`, as objects under `prefix`."""

@@ -248,3 +248,29 @@ def test_resume_without_the_stores_credentials_says_so_not_that_inputs_changed(t
     resumed = cli("resume", run_id, cwd=tmp_path, env=azurite_store.env)
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(_ids(tmp_path, run_id)) == list(range(3000))
+
+
+@pytest.mark.parametrize("by", ["partition_format", "partition_keys"])
+def test_partitions_of_tables_on_object_storage_are_those_of_the_local_folder(tmp_path: Path, s3: Store,
+                                                                              by: str) -> None:
+    """Keys from the objects' paths below the prefix, or from their columns (read with
+    only those columns), as from a local folder."""
+    import pandas as pd
+
+    for region, start in (("east", 0), ("west", 50), ("north", 100)):
+        (tmp_path / "data" / region).mkdir(parents=True)
+        ids = range(start, start + 50)
+        pd.DataFrame({"id": ids, "x": [i % 7 for i in ids], "region": [region] * 50}).to_csv(
+            tmp_path / "data" / region / "rows.csv", index=False)
+    prefix = f"partitions-{tmp_path.name}"
+    s3.upload(tmp_path / "data", prefix)
+    fields = {"partition_format": "/{region}/rows.csv"} if by == "partition_format" else {}
+    runs = []
+    for name, path in (("spec.yaml", "data/"), ("remote.yaml", s3.uri(prefix + "/"))):
+        write_spec(tmp_path, name=name, script="tabular.py", mini_batch_size=None, partition_keys=["region"],
+                   dataset={"kind": "tabular", "path": path, **fields})
+        runs.append(_apply(tmp_path, name, s3.env))
+    rows = [sorted(output_rows(tmp_path, run)) for run in runs]
+    assert len(rows[0]) == 150 and rows[0] == rows[1]
+    steps = [json.loads((run_folder(tmp_path, run) / "score" / "step.json").read_text()) for run in runs]
+    assert steps[0]["mini_batches"] == steps[1]["mini_batches"] == 3
