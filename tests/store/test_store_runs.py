@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -274,3 +275,18 @@ def test_partitions_of_tables_on_object_storage_are_those_of_the_local_folder(tm
     assert len(rows[0]) == 150 and rows[0] == rows[1]
     steps = [json.loads((run_folder(tmp_path, run) / "score" / "step.json").read_text()) for run in runs]
     assert steps[0]["mini_batches"] == steps[1]["mini_batches"] == 3
+
+
+def test_run_gets_local_copies_in_its_scratch_folder_under_their_path_below_the_prefix(tmp_path: Path,
+                                                                                        s3: Store) -> None:
+    prefix = f"paths-{tmp_path.name}"
+    make_files(tmp_path / "data" / "deep" / "er", 2)
+    make_files(tmp_path / "data", 1, start=2)
+    s3.upload(tmp_path / "data", prefix)
+    write_spec(tmp_path, name="remote.yaml", mini_batch_size=3, process_count_per_node=1,
+               dataset={"kind": "file", "path": s3.uri(prefix + "/")})
+    shutil.copy(Path(__file__).parent / "scripts" / "local_paths.py", tmp_path / "code" / "faulty.py")
+    run_id = _apply(tmp_path, "remote.yaml", s3.env)
+    assert sorted(output_rows(tmp_path, run_id)) == ["fetched/0/deep/er/f0000.txt 0", "fetched/0/deep/er/f0001.txt 1",
+                                                     "fetched/0/f0002.txt 2"]
+    assert not (run_folder(tmp_path, run_id) / "work" / "node0" / "process000" / "fetched" / "0").exists()

@@ -23,7 +23,8 @@ _FOLDER = "fetched"  # under the worker's scratch folder
 class Fetched:
     """The local copies of the mini-batch in flight (one at a time per worker)."""
 
-    def __init__(self) -> None:
+    def __init__(self, scratch: str) -> None:
+        self.scratch = scratch  # the worker's, as the driver named it: not what run() may set
         self.folder: str | None = None
 
     def local_paths(self, files: list[str], location: str, mb_id: int) -> list[str]:
@@ -31,8 +32,7 @@ class Fetched:
         if not any(is_store(path) for path in files):
             return list(files)  # a copy: run() may change it, and the worker reads the files after
         self.clear()
-        scratch = os.environ.get("RUNNER_WORKING_DIR") or os.getcwd()
-        self.folder = os.path.join(scratch, _FOLDER, str(mb_id))
+        self.folder = os.path.join(self.scratch, _FOLDER, str(mb_id))
         return [self._fetch(uri, location) if is_store(uri) else uri for uri in files]
 
     def _fetch(self, uri: str, location: str) -> str:

@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from multiprocessing.connection import Connection
@@ -205,7 +206,8 @@ class Worker:
         self.row_format = config.row_format
         self.descriptors = open(config.minibatches, "rb")  # noqa: SIM115 - open for the worker's life
         self.log = logging.getLogger("runner.worker")
-        self.fetched = Fetched()  # a file dataset's objects on object storage, copied for run()
+        # A file dataset's objects on object storage, copied for run() into its scratch folder.
+        self.fetched = Fetched(config.env.get("RUNNER_WORKING_DIR") or tempfile.gettempdir())
         try:
             params = inspect.signature(module.run).parameters.values()
             positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
