@@ -21,8 +21,6 @@ import logging
 import os
 import stat
 from collections.abc import Iterator
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import IO, Any
 
 from runner.errors import ExitCode, RunnerError
@@ -153,6 +151,10 @@ def to_stat(info: dict[str, Any]) -> os.stat_result:
 
 
 def _nanoseconds(value: Any) -> int:
+    # Imported here: workers import this module, and only a store's listing needs them.
+    from datetime import datetime
+    from email.utils import parsedate_to_datetime
+
     if value is None:
         return 0
     if isinstance(value, (int, float)):
