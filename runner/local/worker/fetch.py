@@ -13,9 +13,15 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from runner.inputs.remote import StoreError, is_store, open_input, safe_error
 from runner.local.partition.identity import UnreadableInput
+
+if TYPE_CHECKING:
+    from runner.local.partition.descriptors import Descriptor
+    from runner.plan.references import InputPlan
 
 _FOLDER = "fetched"  # under the worker's scratch folder
 
@@ -27,12 +33,13 @@ class Fetched:
         self.scratch = scratch  # the worker's, as the driver named it: not what run() may set
         self.folder: str | None = None
 
-    def local_paths(self, files: list[str], location: str, mb_id: int) -> list[str]:
+    def local_paths(self, files: list[str], inputs: Sequence[InputPlan], descriptor: Descriptor) -> list[str]:
         """`files` as run() reads them: local paths as they are, objects fetched."""
         if not any(is_store(path) for path in files):
             return list(files)  # a copy: run() may change it, and the worker reads the files after
         self.clear()
-        self.folder = os.path.join(self.scratch, _FOLDER, str(mb_id))
+        self.folder = os.path.join(self.scratch, _FOLDER, str(descriptor.id))
+        location = inputs[descriptor.input].location if 0 <= descriptor.input < len(inputs) else ""
         return [self._fetch(uri, location) if is_store(uri) else uri for uri in files]
 
     def _fetch(self, uri: str, location: str) -> str:

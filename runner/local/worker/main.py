@@ -292,7 +292,7 @@ class Worker:
                 raise ValueError(f"mini-batch {descriptor.id} of a file dataset names no files")
             # A copy (run() may change it, and _unaccounted reads the files); objects on
             # object storage as local copies.
-            return self.fetched.local_paths(files, self.inputs[descriptor.input].location, descriptor.id)
+            return self.fetched.local_paths(files, self.inputs, descriptor)
         from runner.local.partition.tables import read_descriptor
 
         return read_descriptor(self.inputs[descriptor.input], descriptor)
