@@ -285,7 +285,7 @@ def _cuts(spec: InputPlan, path: str, fmt: str, sig: list[int], size: int) -> It
         yield fmt if fmt != "json" else "jsonl", Cut(0, sig[0], None, None), sig
         return
     with handle:
-        if not is_store(path):  # an object's identity is its listing's: its reads are pinned to its etag
+        if not is_store(path):  # an object's is its listing's; the worker asks again after its read
             sig = of_stat(os.fstat(handle.fileno()))
         if compression_of(path):  # its bytes are not rows: read whole, as one mini-batch
             yield fmt, Cut(0, sig[0], None, None), sig
