@@ -14,7 +14,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,typecheck,tabular,tensorflow,report,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,typecheck,tabular,tensorflow,report,ray,store]'
 	touch $@
 
 setup-azure: $(AZ_VENV)/.installed

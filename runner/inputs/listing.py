@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 
 from runner.errors import ExitCode, RunnerError
+from runner.inputs.remote import StoreError, is_store, stat_objects
 from runner.inputs.snapshot import RUNS_FOLDER
 from runner.plan.references import InputPlan, is_remote
 
@@ -33,7 +34,11 @@ def iter_files(location: str, skipped: list[str] | None = None) -> Iterator[os.D
     """Every file a location names, in a stable order: a folder (recursively), a glob
     (`**` crosses folders), or one file. Yields DirEntry objects where a walk has them.
     What is not a regular file (a device, FIFO or socket, or a link to one) is never
-    read: reading /dev/zero never ends, a FIFO blocks. Such entries go to `skipped`."""
+    read: reading /dev/zero never ends, a FIFO blocks. Such entries go to `skipped`.
+    Objects on object storage (runner/inputs/remote.py) by their URIs."""
+    if is_store(location):
+        yield from (uri for uri, _ in _objects(location))
+        return
     for _, entry, _ in _located(location, [] if skipped is None else skipped):
         yield entry
 
@@ -43,13 +48,24 @@ def stat_files(location: str, skipped: list[str] | None = None) -> Iterator[tupl
     link's or a link loop's own). Made once per folder, not per file: the absolute path
     (an os.path.abspath per file was a tenth of planning with one-file mini-batches), and
     the folder's descriptor each name is stat'ed from (the kernel then looks up one name,
-    not every folder of the path again: a third of the stat's cost)."""
+    not every folder of the path again: a third of the stat's cost). Objects on object
+    storage by their URIs, their identity in the stat (runner/inputs/remote.py)."""
+    if is_store(location):
+        yield from _objects(location)
+        return
     for path, entry, folder in _located(location, [] if skipped is None else skipped):
         try:
             st = os.stat(entry) if isinstance(entry, str) else os.stat(entry.name, dir_fd=folder)
         except OSError:  # a dangling link, a link loop: the link's own size and time
             st = os.lstat(path)
         yield path, st
+
+
+def _objects(location: str) -> Iterator[tuple[str, os.stat_result]]:
+    try:
+        yield from stat_objects(location)
+    except StoreError as exc:  # an input that cannot be listed, as a local one
+        raise InputError(str(exc)) from exc
 
 
 # Each file: its absolute path, its entry, and the descriptor of the open folder holding
@@ -60,7 +76,7 @@ _Located = tuple[str, os.DirEntry[str] | str, int | None]
 def _located(location: str, skipped: list[str]) -> Iterator[_Located]:
     if is_remote(location):
         raise InputError(f"{location} is a datastore URI: it is read on the azure targets only; "
-                         "locally, give a path on this machine")
+                         "locally, give a path on this machine or on object storage (s3://, az://, gs://)")
     if _MAGIC.search(location):
         root = glob_root(location)
         pattern = _glob_regex(os.path.abspath(location))

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from runner.inputs.listing import InputError, compression_of, is_glob, stat_files, table_format
+from runner.inputs.remote import is_store
 from runner.plan.plan import Plan, StepPlan
 from runner.plan.references import MLTABLE, InputPlan, is_remote
 
@@ -81,7 +82,9 @@ def _input(item: InputPlan, step: StepPlan, cwd: str) -> InputWork:
         work.note = f"reads the output of step {item.step}, counted at run time"
         return work
     if item.secret or is_remote(item.location):
-        work.note = "remote data, listed by Azure ML at run time"
+        # Planning asks no store: object storage is listed when the step starts.
+        work.note = "remote data, listed when the step runs" if is_store(item.location) else \
+            "remote data, listed by Azure ML at run time"
         return work
     location = item.location if os.path.isabs(item.location) else os.path.join(cwd, item.location)
     if item.manifest:

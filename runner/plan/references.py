@@ -19,9 +19,13 @@ if TYPE_CHECKING:
     from runner.spec.diagnostics import Path_
     from runner.spec.load import LoadedSpec
 
-# Paths that name data in Azure, never on this machine. `azureml:<name>:<version>` is a
-# registered data asset; the others are datastore or storage URIs.
-REMOTE_PREFIXES = ("azureml://", "azureml:", "https://", "http://", "wasbs://", "abfss://", "adl://")
+# Paths that name data elsewhere, never on this machine. `azureml:<name>:<version>` is a
+# registered data asset; the others are datastore or storage URIs. The local engine reads
+# object storage (s3, gs, az/abfs(s), http(s): runner/inputs/remote.py); the rest is Azure's.
+# Object storage only the local engine reads (through fsspec): Azure ML cannot mount these.
+FSSPEC_ONLY_PREFIXES = ("s3://", "gs://", "gcs://", "az://", "abfs://")
+REMOTE_PREFIXES = ("azureml://", "azureml:", "https://", "http://", "wasbs://", "abfss://", "adl://",
+                   *FSSPEC_ONLY_PREFIXES)
 # The file that makes a folder a v2 MLTable: not a data file of the table.
 MLTABLE = "MLTable"
 

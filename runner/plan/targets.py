@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from runner.plan.mltable import partition_problem, shown_block
-from runner.plan.references import MLTABLE, is_remote
+from runner.plan.references import FSSPEC_ONLY_PREFIXES, MLTABLE, is_remote
 from runner.spec.binding import parse_reference
 from runner.spec.checks import Problem
 from runner.spec.diagnostics import SpecError, unique_sorted
@@ -121,6 +121,9 @@ def _problems(loaded: LoadedSpec, target: str, datasets: Mapping[str, DatasetOnD
         if dataset.manifest:
             yield ((*path, "manifest"), "a failed-items manifest is a local run's file; "
                                         "Azure ML cannot read it as a dataset")
+        elif dataset.path.startswith(FSSPEC_ONLY_PREFIXES):
+            yield ((*path, "path"), "Azure ML reads datastore URIs (azureml://datastores/<name>/paths/...), "
+                                    "https:// or abfss:// paths; s3://, gs:// and az:// are read by the local engine")
         elif not is_remote(dataset.path) and _GLOB.search(dataset.path):
             yield ((*path, "path"), "a local glob cannot be uploaded as a dataset: point at a folder or file, "
                                     "or at a datastore path (azureml://datastores/<name>/paths/<glob>)")

@@ -25,7 +25,7 @@ except ImportError as exc:
     collect_ignore_glob = ["test_*.py"]
     print(f"tests/azureml skipped: the Azure ML SDKs are not installed here ({exc}); `make test` runs them")
 else:
-    from tests.azureml.azurite import Azurite, running
+    from tests.azurite import Azurite, running
     from tests.azureml.wire import Wire, intercept
 
 

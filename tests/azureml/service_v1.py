@@ -12,7 +12,7 @@ from typing import Any
 
 from azureml.core.authentication import ArmTokenAuthentication
 
-from tests.azureml.azurite import ACCOUNT, KEY
+from tests.azurite import ACCOUNT, KEY
 from tests.azureml.wire import SUBSCRIPTION, TENANT, Reply, Request, Wire, jwt
 
 RG = "rg"

@@ -12,7 +12,7 @@ from typing import Any
 
 from azure.core.credentials import AccessToken
 
-from tests.azureml.azurite import ACCOUNT, KEY
+from tests.azurite import ACCOUNT, KEY
 from tests.azureml.contract_v2 import component_problems, settings_problems
 from tests.azureml.service_v1 import ARM, ServiceV1, LOCATION, RG, WS, WS_ID, compute, not_found, workspace
 from tests.azureml.wire import SUBSCRIPTION, Reply, Request, Wire, jwt

@@ -14,7 +14,7 @@ from typing import Any
 from runner import api
 from runner.azureml.session_v1 import Session
 from tests.azureml import golden
-from tests.azureml.azurite import Azurite
+from tests.azurite import Azurite
 from tests.azureml.service_v1 import ServiceV1, WireAuth
 from tests.azureml.wire import Wire
 

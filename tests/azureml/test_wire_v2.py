@@ -15,7 +15,7 @@ from typing import Any
 from runner import api
 from runner.azureml.session_v2 import SessionV2
 from tests.azureml import golden
-from tests.azureml.azurite import Azurite
+from tests.azurite import Azurite
 from tests.azureml.service_v2 import ServiceV2, WireCredential
 from tests.azureml.wire import Wire, WireTransport
 

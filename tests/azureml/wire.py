@@ -27,7 +27,7 @@ import responses
 import urllib3
 from azure.core.pipeline.transport import RequestsTransport
 
-from tests.azureml.azurite import Azurite
+from tests.azurite import Azurite
 
 _HOP = {"transfer-encoding", "connection", "keep-alive"}
 

@@ -60,6 +60,15 @@ def test_a_manifest_and_a_local_glob_cannot_be_uploaded(write, target: str) -> N
 
 
 @pytest.mark.parametrize("target", ["azureml", "azureml-v2"])
+def test_object_storage_the_local_engine_reads_is_refused_for_azure(write, target: str) -> None:
+    text = SPEC.replace("path: data/images/}", "path: 's3://bucket/images/'}", 1)
+    [found] = errors(write, text, target)
+    assert found.startswith("s.yaml:5:30 datasets.images.path: Azure ML reads datastore URIs")
+    assert "s3://, gs:// and az:// are read by the local engine" in found
+    api.plan("s.yaml", target="local")  # listed when the step runs, not at plan time
+
+
+@pytest.mark.parametrize("target", ["azureml", "azureml-v2"])
 def test_partition_keys_need_a_partitioned_tabular_dataset(write, target: str) -> None:
     text = SPEC.replace("parameters.images", "datasets.rows") + "      partition_keys: [clinic]\n"
     [found] = errors(write, text, target)

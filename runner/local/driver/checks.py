@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner.inputs.listing import is_glob
+from runner.inputs.remote import is_store
 from runner.local.job import side_inputs
 from runner.local.output.ledger import Ledger
 from runner.plan.plan import REDACTED, StepPlan
@@ -85,9 +86,11 @@ def preflight(job: StepPlan, folder: StepFolder, output: str | None) -> None:
             problems.append(f"{name}: {path} does not exist")
             missing = True
     for item in job.inputs:
+        if is_store(item.location):
+            continue  # on object storage: the listing says what is missing there
         if is_remote(item.location):
             problems.append(f"{item.reference}: {item.location} is read on the Azure targets only; locally, "
-                            "give a path on this machine")
+                            "give a path on this machine or on object storage (s3://, az://, gs://)")
         elif item.step is None and not is_glob(item.location) and not os.path.exists(item.location):
             problems.append(f"{item.reference}: {item.location} does not exist")
             missing = True

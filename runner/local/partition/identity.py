@@ -20,9 +20,10 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from runner.errors import ExitCode, RunnerError
+from runner.inputs import remote
 from runner.local.partition.descriptors import ByteRange, Descriptor, DescriptorError, Partition, RowGroups, decode
 
 
@@ -56,6 +57,8 @@ def item_identity(path: str, st: os.stat_result, digest: bool = False) -> list[A
     [size, mtime_ns], or with `digest` [size, SHA-256 of the content] for stores whose
     times cannot be trusted; a file that cannot be read has ["unreadable"] as its digest,
     never equal to a good one, so it runs (and fails by name in its worker)."""
+    if remote.is_store(path):  # the store's change marker (etag, generation) stands for the content
+        return [st.st_size, st.st_mtime_ns, st.st_ino] if not digest else [st.st_size, f"store-{st.st_ino}"]
     if not digest:
         return [st.st_size, st.st_mtime_ns]
     sha = hashlib.sha256()
@@ -69,7 +72,12 @@ def item_identity(path: str, st: os.stat_result, digest: bool = False) -> list[A
 
 
 def identity(path: str) -> list[int] | None:
-    """What `path` names now (through links; a dangling link's own), None when gone."""
+    """What `path` names now (through links; a dangling link's own), None when gone.
+    An object on object storage: as its store says now (a store that cannot be asked
+    raises StoreError, exit 2: it says why, where "changed" would mislead)."""
+    if remote.is_store(path):
+        st = remote.identity(path)
+        return of_stat(st) if st is not None else None
     try:
         return of_stat(os.stat(path))
     except FileNotFoundError:
@@ -98,10 +106,13 @@ def check(descriptor: Descriptor) -> None:
             raise InputChanged(path)
 
 
-def check_open(fd: int, path: str, sig: list[int] | None) -> None:
+def check_open(handle: IO[bytes], path: str, sig: list[int] | None) -> None:
     """After reading an open file: it must still be the planned one (a change while it
-    was read shows in its size or modification time)."""
-    if sig is not None and of_stat(os.fstat(fd)) != sig:
+    was read shows in its size or modification time; an object's, in its etag)."""
+    if sig is None:
+        return
+    now = identity(path) if remote.is_store(path) else of_stat(os.fstat(handle.fileno()))
+    if now != sig:
         raise InputChanged(path)
 
 

@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 from runner.local.partition.descriptors import (ByteRange, Descriptor, FilesBatch, Partition, RowGroups, files_of,
                                       from_fields)
 from runner.inputs.listing import InputError, compression_of, glob_root, is_glob, stat_files, table_format
+from runner.inputs.remote import StoreError, is_store, open_input
+from runner.inputs.remote import identity as remote_identity
 from runner.local.partition.identity import identity, item_identity, of_stat, shown
 from runner.local.partition.rowscan import Cut, cut_file
 from runner.plan.references import MLTABLE, InputPlan
@@ -41,6 +43,8 @@ def listing_line(path: str, st: os.stat_result) -> bytes:
 
 
 def _listing_text(path: str, st: os.stat_result) -> str:
+    if not path.startswith("/"):  # an object's URI: its etag (in st_ino) changes with its content
+        return f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n"
     return f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n"
 
 
@@ -200,8 +204,8 @@ class Partitioner:
     def _grown(self, index: int, spec: InputPlan, path: str, sig: list[int], known: Known) -> Iterator[Descriptor]:
         """The rows of a CSV or JSON Lines file after `known.start`, where an earlier run
         of an incremental step ended reading it (runner/local/reuse/items.py)."""
-        digest = item_identity(path, os.stat(path), True)[1]
-        with open(path, "rb") as handle:
+        digest = item_identity(path, _stat(path), True)[1]
+        with open_input(path) as handle:
             handle.seek(known.start)
             cuts = list(cut_file(handle, sig[0] - known.start, self.size, fmt=known.fmt, header=False,
                                  delimiter=spec.delimiter, encoding=spec.encoding))
@@ -276,12 +280,13 @@ def _cuts(spec: InputPlan, path: str, fmt: str, sig: list[int], size: int) -> It
     """A CSV or JSON file's ranges, with the identity of the file that was read to cut
     them. A file that cannot be opened is one range, which fails in its worker by name."""
     try:
-        handle = open(path, "rb")
-    except OSError:
+        handle = open_input(path)
+    except (OSError, StoreError):
         yield fmt if fmt != "json" else "jsonl", Cut(0, sig[0], None, None), sig
         return
     with handle:
-        sig = of_stat(os.fstat(handle.fileno()))
+        if not is_store(path):  # an object's is its listing's; the worker asks again after its read
+            sig = of_stat(os.fstat(handle.fileno()))
         if compression_of(path):  # its bytes are not rows: read whole, as one mini-batch
             yield fmt, Cut(0, sig[0], None, None), sig
             return
@@ -302,7 +307,16 @@ def _cuts(spec: InputPlan, path: str, fmt: str, sig: list[int], size: int) -> It
             raise InputError(f"cannot read {shown(path)}: {exc.strerror or exc}") from exc
 
 
+def _stat(path: str) -> os.stat_result:
+    st = remote_identity(path) if is_store(path) else os.stat(path)
+    if st is None:
+        raise InputError(f"{path} no longer exists")
+    return st
+
+
 def listing_root(location: str) -> str:
+    if is_store(location):  # a prefix (a glob's fixed part): the store has no folders to ask about
+        return (glob_root(location) if is_glob(location) else location).rstrip("/")
     return glob_root(location) if is_glob(location) else (
         location if os.path.isdir(location) else os.path.dirname(location) or ".")
 
@@ -325,7 +339,7 @@ def _parquet_batches(path: str, size: int) -> Iterator[tuple[list[int], str | No
     import pyarrow.parquet as pq
 
     try:
-        with open(path, "rb") as handle:  # a file object: pyarrow refuses names that are not UTF-8
+        with open_input(path) as handle:  # a file object: pyarrow refuses names that are not UTF-8
             meta = pq.ParquetFile(handle).metadata
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
         # A corrupt file is the worker's to fail on, so it counts against error_threshold.

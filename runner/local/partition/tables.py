@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
+from runner.inputs import remote
+from runner.inputs.remote import open_input
 from runner.local.partition.descriptors import ByteRange, Descriptor, Partition, RowGroups, files_of
 from runner.local.partition.identity import UnreadableInput, check, check_open, shown
 
@@ -62,9 +64,9 @@ def _read(spec: InputPlan, descriptor: Descriptor) -> pd.DataFrame:
             raise UnreadableInput(f"cannot read {shown(descriptor.path)}: {descriptor.unreadable}")
         import pyarrow.parquet as pq
 
-        with open(descriptor.path, "rb") as handle:  # a file object: pyarrow refuses names that are not UTF-8
+        with open_input(descriptor.path) as handle:  # a file object: pyarrow refuses names that are not UTF-8
             frame = pq.ParquetFile(handle).read_row_groups(descriptor.row_groups).to_pandas()
-            check_open(handle.fileno(), descriptor.path, descriptor.sig)  # as a byte range: the file read
+            check_open(handle, descriptor.path, descriptor.sig)  # as a byte range: the file read
         return frame
     if isinstance(descriptor, ByteRange):
         return _read_range(spec, descriptor)
@@ -73,7 +75,7 @@ def _read(spec: InputPlan, descriptor: Descriptor) -> pd.DataFrame:
 
 
 def _read_range(spec: InputPlan, descriptor: ByteRange) -> pd.DataFrame:
-    with open(descriptor.path, "rb") as handle:
+    with open_input(descriptor.path) as handle:
         if not descriptor.exact:
             data, head = _aligned_range(handle, descriptor.start, descriptor.end,
                                         spec.header and descriptor.fmt == "csv")
@@ -84,7 +86,7 @@ def _read_range(spec: InputPlan, descriptor: ByteRange) -> pd.DataFrame:
                 head = handle.read(descriptor.head[1] - descriptor.head[0])
             handle.seek(descriptor.start)
             data = handle.read(descriptor.end - descriptor.start)
-        check_open(handle.fileno(), descriptor.path, descriptor.sig)
+        check_open(handle, descriptor.path, descriptor.sig)
     # The header applies where the range carries it, or where the file was not cut.
     header = spec.header and (bool(head) or descriptor.start == 0 or not descriptor.exact)
     frame = _parse(spec, descriptor.fmt, head + _decompressed(data, descriptor.path), header=header)
@@ -169,7 +171,7 @@ def _parse(spec: InputPlan, fmt: str, data: bytes, text_columns: list[str] | Non
                            dtype={c: str for c in text_columns or ()} or None)
 
 
-def _aligned_range(handle: io.BufferedReader, start: int, end: int, header: bool) -> tuple[bytes, bytes]:
+def _aligned_range(handle: IO[bytes], start: int, end: int, header: bool) -> tuple[bytes, bytes]:
     """A range of a run planned before ranges were cut at record boundaries: the lines
     that start in [start, end), as that version read them (LF line ends only)."""
     head = handle.readline() if header else b""
@@ -196,9 +198,9 @@ def _read_whole(spec: InputPlan, path: str, text_columns: list[str] | None = Non
     if fmt == "parquet":
         import pandas as pd
 
-        with open(path, "rb") as handle:
+        with open_input(path) as handle:
             return pd.read_parquet(handle)
-    with open(path, "rb") as handle:
+    with open_input(path) as handle:
         return _parse(spec, fmt, _decompressed(handle.read(), path), text_columns)
 
 
@@ -212,12 +214,16 @@ def read_columns(spec: InputPlan, path: str, columns: list[str]) -> pd.DataFrame
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        with open(path, "rb") as handle:
+        with open_input(path) as handle:
             parquet = pq.ParquetFile(handle)
             names = parquet.schema_arrow.names
             return parquet.read(columns=[c for c in columns if c in names]).to_pandas()
     if fmt in ("json", "jsonl"):
         frame = _read_whole(spec, path)
         return frame[[c for c in columns if c in frame.columns]]
+    if remote.is_store(path):
+        with open_input(path) as handle:
+            return pd.read_csv(handle, sep=spec.delimiter, header=0 if spec.header else None, encoding=spec.encoding,
+                               usecols=lambda c: c in columns, dtype=str)
     return pd.read_csv(path, sep=spec.delimiter, header=0 if spec.header else None, encoding=spec.encoding,
                        usecols=lambda c: c in columns, dtype=str)

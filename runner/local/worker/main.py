@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from runner.local.partition.descriptors import ByteRange, Descriptor, Partition,
 from runner.local.partition.identity import UnreadableInput
 from runner.local.protocol import (Done, Failed, ImportFailed, Imported, InFlight, InitFailed, Ready, Results,
                                    SendingInFlight, Stop, WorkerConfig)
+from runner.local.worker.fetch import Fetched
 
 # Results are held, to go several to a message, only while each mini-batch takes less
 # than BATCH_SECONDS, for at most HOLD_SECONDS: a held result is not yet committed, and
@@ -211,6 +213,8 @@ class Worker:
         # Open for the worker's life; a remote worker gets its descriptors in Tasks.
         self.descriptors = None if config.remote else open(config.minibatches, "rb")  # noqa: SIM115
         self.log = logging.getLogger("runner.worker")
+        # A file dataset's objects on object storage, copied for run() into its scratch folder.
+        self.fetched = Fetched(config.env.get("RUNNER_WORKING_DIR") or tempfile.gettempdir())
         try:
             params = inspect.signature(module.run).parameters.values()
             positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -289,6 +293,8 @@ class Worker:
             now = time.perf_counter()
             self._hold(Failed(mb_id, items, text, now - started), now)
             return
+        finally:
+            self.fetched.clear()
         assert items is not None
         failed_files = None
         if elements < items and files is not None and self.kind == "file" and not self.summary_only:
@@ -300,7 +306,9 @@ class Worker:
         if self.kind == "file":
             if files is None:
                 raise ValueError(f"mini-batch {descriptor.id} of a file dataset names no files")
-            return list(files)  # a copy: run() may change it, and _unaccounted reads the files
+            # A copy (run() may change it, and _unaccounted reads the files); objects on
+            # object storage as local copies.
+            return self.fetched.local_paths(files, self.inputs, descriptor)
         from runner.local.partition.tables import read_descriptor
 
         return read_descriptor(self.inputs[descriptor.input], descriptor)

@@ -1,5 +1,6 @@
 """Azurite, the Azure Storage emulator (npm package `azurite`, which `make test` installs
-into .azurite/), started for the wire tests on a free 127.0.0.1 port and stopped after.
+into .azurite/), started on a free 127.0.0.1 port and stopped after: for the wire tests (tests/azureml)
+and the object-storage tests (tests/store).
 
 The SDKs address blob storage as https://<account>.blob.core.windows.net/...; the wire
 fakes forward those requests here unchanged, Host header included: Azurite reads the
