@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from runner.plan.plan import RayPlan
 _QUIET: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False}
 
 
+CONNECT_SECONDS = 10.0
 _RUNNER_PACKAGE = str(Path(__file__).resolve().parents[1])  # runner/
 
 
@@ -45,6 +47,8 @@ def connected(plan: RayPlan | None) -> Iterator[None]:
     address = (plan or RayPlan()).address
     # The runner package goes to every node with the job (the workers' hosts import it).
     runtime_env = {"py_modules": [_RUNNER_PACKAGE]}
+    if address not in ("local", "auto"):
+        _answers(address)
     try:
         if address == "local":
             ray.init(include_dashboard=False, runtime_env=runtime_env, **_QUIET)
@@ -57,6 +61,18 @@ def connected(plan: RayPlan | None) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def _answers(address: str) -> None:
+    """Something listens at a `host:port` (or `ray://host:port`) address: ray.init would
+    otherwise retry an address where nothing answers for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ClusterError(f"cannot join the Ray cluster at {address}: nothing answers there "
+                           f"({exc.strerror or exc if isinstance(exc, OSError) else exc})") from exc
 
 
 def driver_ip() -> str:
