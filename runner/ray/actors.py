@@ -35,7 +35,8 @@ from runner.ray.host import WorkerHost
 from runner.runs.folder import StepFolder
 
 TOKEN_BYTES = 32
-HELLO_SECONDS = 10.0  # a connection that has not sent its token by then is dropped
+HELLO_SECONDS = 10.0
+END_SECONDS = 5.0  # for a host to end its worker's tree before its actor is killed  # a connection that has not sent its token by then is dropped
 PLACEMENT_SECONDS = float(os.environ.get("RUNNER_RAY_PLACEMENT_TIMEOUT", "120"))
 
 
@@ -48,6 +49,7 @@ class ActorHandle:
         self.returncode: int | None = None
         self.text = ""
         self.killed = False
+        self.connected = False  # its worker has connected to the driver
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -166,6 +168,7 @@ class Actors:
             if handle is None or handle.killed:
                 sock.close()
                 continue
+            handle.connected = True
             found.append((handle, Connection(sock.detach())))
         return found
 
@@ -185,6 +188,11 @@ class Actors:
             return
         if handle.returncode is None:
             handle.killed = True
+            if handle.connected:  # else it started no worker (one still waiting for room would not answer)
+                try:  # the tree first (runner/ray/host.py WorkerHost.end); a lost actor answers nothing
+                    self.ray.get(handle.actor.end.remote(), timeout=END_SECONDS)
+                except Exception:  # noqa: BLE001 - dead, its node lost, or stuck: Ray's kill below still ends it
+                    pass
             self.ray.kill(handle.actor, no_restart=True)
         self._pending = {t: h for t, h in self._pending.items() if h is not handle}
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import zipfile
 
 from runner.local.protocol import WorkerConfig
-from runner.local.transport.processes import peak_memory_mb, spawn
+from runner.local.transport.processes import kill_tree, peak_memory_mb, spawn
 
 CONNECT_SECONDS = 30.0
 
@@ -55,6 +56,12 @@ class WorkerHost:
                 os.killpg(self.proc.pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass
+
+    def end(self) -> None:
+        """The worker's whole tree, ended here before the driver ends this actor: Ray ends
+        an actor's direct children only, and what the worker started would be left."""
+        if self.proc is not None:
+            kill_tree(self.proc, signal.SIGKILL)
 
     def peak_memory_mb(self) -> float | None:
         return peak_memory_mb(self.proc) if self.proc is not None else None
