@@ -9,15 +9,18 @@ memory shared with the driver (InFlight, below).
 
 The driver sends, in order:
   WorkerConfig                    once, first: what to import and how to run it
-  Tasks(ids, offsets)             mini-batches to run, in order; each descriptor is the
+  Tasks(ids, offsets, lines)      mini-batches to run, in order; each descriptor is the
                                   line of minibatches.jsonl at its offset (the worker
-                                  reads it itself, so a message is a few bytes)
+                                  reads it itself, so a message is a few bytes; a remote
+                                  worker, on another machine, gets the lines themselves)
   Stop()                          run shutdown() and exit (only on success; otherwise
                                   the driver kills the worker's process tree)
 
 The worker answers:
   Imported() | ImportFailed(text) the entry script imported and defines run() (or not)
   Ready()    | InitFailed(text)   init() returned (or raised)
+  Started(mb, rows)               a remote worker only: the mini-batch it starts (rows
+                                  None), then its rows once read (InFlight, by message)
   Results([Done | Failed, ...])   the results of mini-batches run, in the order given:
     Done(mb, items, elements, payload, header, failed_files, seconds)
                                   the formatted output rows of one
