@@ -186,10 +186,12 @@ class Actors:
         if sig != signal.SIGKILL:
             handle.actor.signal.remote(int(sig))
             return
-        if handle.returncode is None:
+        if not handle.killed:  # once; an actor whose worker exited is ended too, its CPUs freed
             handle.killed = True
-            if handle.connected:  # else it started no worker (one still waiting for room would not answer)
-                try:  # the tree first (runner/ray/host.py WorkerHost.end); a lost actor answers nothing
+            # The tree first (runner/ray/host.py WorkerHost.end), where a worker was started:
+            # an actor still waiting for room, or lost, would not answer.
+            if handle.connected and handle.returncode is None:
+                try:
                     self.ray.get(handle.actor.end.remote(), timeout=END_SECONDS)
                 except Exception:  # noqa: BLE001 - dead, its node lost, or stuck: Ray's kill below still ends it
                     pass
