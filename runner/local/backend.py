@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from runner.local import retry as retries
-from runner.local.driver.engine import Transports, execute, local_processes
+from runner.local.driver.engine import execute
+from runner.local.transport.base import Transports
+from runner.local.transport.processes import local_processes
 from runner.local.job import executable_steps
 from runner.local.output import input_order
 from runner.local.output.ledger_line import Totals, current_lines

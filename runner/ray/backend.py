@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from runner.local.backend import LocalBackend
-from runner.local.driver.engine import Transports
-from runner.local.transport.base import Transport
+from runner.local.transport.base import Transport, Transports
 from runner.plan.plan import Plan, RayPlan, StepPlan
 from runner.ray.actors import Actors
 from runner.ray.cluster import connected

@@ -11,12 +11,11 @@ import contextlib
 import dataclasses
 import os
 import resource
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from runner.errors import RunnerError, explained, file_system_error, remedy
 from runner.inputs.gpus import shared_devices
@@ -25,6 +24,7 @@ from runner.local import job as jobs
 from runner.local.driver import report_writer
 from runner.local.driver import snapshot as snapshots
 from runner.local.driver.checks import PreflightError, hide_secrets, thresholds, within
+from runner.local.driver.stop import Stop
 from runner.local.driver.supervisor import Supervisor, Task
 from runner.local.driver.workers import model_dir, worker_config, worker_env
 from runner.local.output.ledger import Ledger
@@ -37,8 +37,8 @@ from runner.local.reuse import incremental
 from runner.local.reuse.commit import commit_reused
 from runner.local.reuse.fingerprint import find_reusable, fingerprint, link_outputs, parts
 from runner.local.reuse.items import Matching
-from runner.local.transport.base import Transport
-from runner.local.transport.processes import Processes
+from runner.local.transport.base import Transports
+from runner.local.transport.processes import Processes, local_processes
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted, reuse_text
 from runner.runs.folder import RunFolder, StepFolder, list_runs, no_links
@@ -46,36 +46,6 @@ from runner.runs.inspect import take_lock
 from runner.runs.outcome import RunError, RunResult, StepResult
 from runner.runs.records import JobRecord, RecordError, StepRecord, StepSummary
 from runner.runs.status import Status
-
-Transports = Callable[[StepPlan, StepFolder], Transport]
-
-
-def local_processes(job: StepPlan, folder: StepFolder) -> Transport:
-    return Processes()
-
-
-class _Stop:
-    """Ctrl-C and SIGTERM set a flag the loop reads, so no write is cut in half."""
-
-    def __init__(self, canceled: Callable[[], bool]) -> None:
-        self.requested = False
-        self.canceled = canceled  # whether the signal was `runner cancel`'s, not a Ctrl-C
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _Stop:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop waiting
-        self.requested = True
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
 
 class RunBusy(RunError):
     """Another driver holds the run (exit 2)."""
@@ -122,7 +92,7 @@ def _execute(run: RunFolder, runs_root: Path, stream: IO[str], written: JobRecor
         return _ended(run, Status.ERROR, [StepResult(step, Status.ERROR, _cannot_write(run, exc))])
     fingerprints: dict[str, str] = {}
     status = Status.SUCCEEDED
-    with _Stop(lambda: run.cancel_requested(os.getpid(), consume=False)) as stop:
+    with Stop(lambda: run.cancel_requested(os.getpid(), consume=False)) as stop:
         for job in steps:
             try:
                 result = _run_step_safely(run, job, runs_root, fingerprints, stop, stream, transports)
@@ -157,7 +127,7 @@ def _ended(run: RunFolder, status: Status, results: list[StepResult]) -> RunResu
     return run_result
 
 
-def _run_step_safely(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict[str, str], stop: _Stop,
+def _run_step_safely(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict[str, str], stop: Stop,
                      stream: IO[str], transports: Transports) -> StepResult:
     """A step's result, whatever stopped it: a failed pre-flight, a second Ctrl-C, a write
     the file system refused (a full disk, a read-only mount, too many open files...)."""
@@ -190,7 +160,7 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
-def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict[str, str], stop: _Stop,
+def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict[str, str], stop: Stop,
               stream: IO[str], transports: Transports) -> StepResult:
     folder = run.step(job.name)
     info = folder.read()
@@ -218,7 +188,7 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
     return _supervise(job, folder, output, info, stop, stream, runs_root, transports)
 
 
-def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: StepRecord, stop: _Stop,
+def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: StepRecord, stop: Stop,
                stream: IO[str], runs_root: Path, transports: Transports) -> StepResult:
     total = info.mini_batches or 0
     _check_minibatches(folder, total)
@@ -230,14 +200,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
     # already exceeded before the driver stopped (the supervisor checks only new failures).
     tripped = thresholds(job, total)(ledger) if ledger.recovered else None
     if ledger.recovered >= total or tripped:
-        ledger.close()
-        # A driver killed after the last commit, or a full disk, may have left no Parquet file yet.
-        problem = _finish_output(job, folder, output, ledger)
-        not_run = write_reports(folder, stopped=tripped is not None)
-        if tripped and not_run:
-            tripped += _never_ran(not_run)
-        reason = problem or tripped or within(job, ledger, folder.failed_items)
-        return StepResult(job.name, Status.FAILED if tripped or problem else Status.SUCCEEDED, reason, output=output)
+        return _nothing_left(job, folder, output, ledger, tripped)
     # A table's rows are known when every range was counted at planning (not for Parquet,
     # partitions or files read whole): then progress shows "of N" rows too.
     progress = Progress(folder, job.name, total, info.items if job.kind == "file" or info.items else None, stream)
@@ -283,6 +246,19 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         reason += _never_ran(not_run)
     log(f"step {status}: {reason}" if reason else f"step {status}")
     return StepResult(job.name, status, reason, snap, output)
+
+
+def _nothing_left(job: StepPlan, folder: StepFolder, output: str | None, ledger: Ledger,
+                  tripped: str | None) -> StepResult:
+    """A resumed step whose ledger already holds every mini-batch, or a tripped threshold."""
+    ledger.close()
+    # A driver killed after the last commit, or a full disk, may have left no Parquet file yet.
+    problem = _finish_output(job, folder, output, ledger)
+    not_run = write_reports(folder, stopped=tripped is not None)
+    if tripped and not_run:
+        tripped += _never_ran(not_run)
+    reason = problem or tripped or within(job, ledger, folder.failed_items)
+    return StepResult(job.name, Status.FAILED if tripped or problem else Status.SUCCEEDED, reason, output=output)
 
 
 def _copy_reused(job: StepPlan, folder: StepFolder, ledger: Ledger, info: StepRecord, runs_root: Path) -> None:

@@ -9,10 +9,15 @@ how its connection arrives, and where the driver learns which mini-batch it runs
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from runner.local.protocol import Tasks, WorkerConfig
+
+if TYPE_CHECKING:
+    from runner.plan.plan import StepPlan
+    from runner.runs.folder import StepFolder
 
 
 class Handle(Protocol):
@@ -72,3 +77,7 @@ class Transport(Protocol):
     def close(self) -> None:
         """Every worker is ended: release what the transport holds."""
         ...
+
+
+# A step's transport, made when the step's workers start (runner/local/driver/engine.py).
+Transports = Callable[["StepPlan", "StepFolder"], Transport]

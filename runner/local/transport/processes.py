@@ -22,7 +22,8 @@ from pathlib import Path
 from runner.local.procs.proctree import children, end_tree
 from runner.local.protocol import InFlight, Tasks, WorkerConfig
 from runner.local.transport.base import Handle
-from runner.runs.folder import no_links
+from runner.plan.plan import StepPlan
+from runner.runs.folder import StepFolder, no_links
 
 # The folder holding the `runner` package (this file is runner/local/transport/processes.py).
 _RUNNER_ROOT = str(Path(__file__).resolve().parents[3])
@@ -87,6 +88,11 @@ class Processes:
 
     def close(self) -> None:
         pass
+
+
+def local_processes(job: StepPlan, folder: StepFolder) -> Processes:
+    """The local engine's Transports."""
+    return Processes()
 
 
 def spawn(config: WorkerConfig, worker_env: dict[str, str],
