@@ -106,3 +106,20 @@ def test_the_driver_killed_leaves_nothing_on_the_cluster_and_resume_finishes_exa
     assert resumed.returncode == 0, resumed.stderr
     assert_exactly_once(tmp_path, run_id, names, 45)
     cluster.wait_idle()
+
+
+def test_cancel_stops_the_actors_and_resume_finishes_exactly_once(tmp_path: Path, cluster: LocalCluster) -> None:
+    names = _slow_job(tmp_path, 45, nodes=3)
+    proc = start(tmp_path, "apply", "spec.yaml", *on_cluster(cluster.address))
+    assert wait_for(tmp_path, 6, proc, timeout=120)
+    run_id = run_id_of(tmp_path)
+    canceled = cli("cancel", run_id, cwd=tmp_path, timeout=120)
+    assert canceled.returncode == 0, canceled.stderr
+    proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert json.loads(cli("status", run_id, "--json", cwd=tmp_path).stdout)["status"] == "canceled"
+    cluster.wait_idle()
+    assert worker_processes() == []
+    resumed = cli("resume", run_id, cwd=tmp_path, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_exactly_once(tmp_path, run_id, names, 45)
