@@ -9,6 +9,7 @@ worker's, and status, results and reports read them as they read any line.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -17,10 +18,12 @@ from typing import IO, Any
 from runner.local.output.ledger import Ledger
 from runner.local.output.ledger_line import LedgerLine
 from runner.local.output.reports import staged_output
-from runner.local.partition.descriptors import DescriptorError, Partition, decode
+from runner.local.partition.descriptors import DescriptorError, Partition, decode, task_fields
 from runner.local.reuse.earlier import IncrementalError
 from runner.plan.plan import StepPlan
 from runner.runs.folder import RunFolder, StepFolder, no_links
+
+_FIELD = json.JSONDecoder()
 
 
 def commit_reused(folder: StepFolder, ledger: Ledger, runs_root: Path, job: StepPlan) -> int:
@@ -30,21 +33,17 @@ def commit_reused(folder: StepFolder, ledger: Ledger, runs_root: Path, job: Step
     try:
         with open(folder.minibatches, "rb", opener=no_links) as handle:
             for number, raw in enumerate(handle, 1):
-                if b'"reuse":' not in raw:
+                at = raw.find(b',"reuse":{')
+                if at < 0:
                     continue
-                try:
-                    descriptor = decode(raw)
-                except DescriptorError as exc:
-                    raise IncrementalError(f"{folder.minibatches} line {number}: {exc}; the run folder is "
-                                           "damaged. Apply the spec again for a new run") from exc
-                reuse = None if isinstance(descriptor, Partition) else descriptor.reuse
-                if reuse is None or ledger.done(descriptor.id):
+                mb, reuse = _reuse_field(raw, at, f"{folder.minibatches} line {number}")
+                if reuse is None or ledger.done(mb):
                     continue
                 source = sources.get(reuse["run"]) or _open_source(runs_root, reuse["run"], job, sources)
                 rows, header = _rows(source, reuse)
-                at, out = ledger.append(rows, header)
-                ledger.commit(LedgerLine(descriptor.id, "ok", reuse["items"], reuse["items"], 0, 0, out,
-                                         reuse["rows"], None, 0.0, gen=ledger.attempt, at=at,
+                start, out = ledger.append(rows, header)
+                ledger.commit(LedgerLine(mb, "ok", reuse["items"], reuse["items"], 0, 0, out,
+                                         reuse["rows"], None, 0.0, gen=ledger.attempt, at=start,
                                          t=int(time.time() * 1000)))
                 committed += 1
         ledger.flush()
@@ -52,6 +51,27 @@ def commit_reused(folder: StepFolder, ledger: Ledger, runs_root: Path, job: Step
         for source in sources.values():
             source.close()
     return committed
+
+
+def _reuse_field(raw: bytes, at: int, where: str) -> tuple[int, dict[str, Any] | None]:
+    """A line's id and `reuse` field (None: it has none). A file mini-batch's line is not
+    decoded whole (its names and identities are most of it): the field is decoded where
+    it starts (a `,"reuse":{` outside a JSON string is the key: inside one a quote is
+    escaped), the id read from the line's end. Any other line is decoded."""
+    if raw.startswith(b'{"in":') and raw.find(b',"files":', 6, 32) > 0:
+        try:
+            reuse, _ = _FIELD.raw_decode(raw[at + 9:].decode("utf-8", "surrogateescape"))
+            mb, _ = task_fields(raw, "file")
+            if isinstance(reuse, dict):
+                return mb, reuse
+        except ValueError:  # DescriptorError too: decoded whole below, to say what is wrong
+            pass
+    try:
+        descriptor = decode(raw)
+    except DescriptorError as exc:
+        raise IncrementalError(f"{where}: {exc}; the run folder is damaged. Apply the spec again for a new run") \
+            from exc
+    return descriptor.id, None if isinstance(descriptor, Partition) else descriptor.reuse
 
 
 def _open_source(runs_root: Path, run_id: str, job: StepPlan, sources: dict[str, IO[bytes]]) -> IO[bytes]:
