@@ -19,7 +19,7 @@ from runner.local.output.ledger import Ledger
 from runner.local.output.ledger_line import LedgerLine
 from runner.local.output.reports import staged_output
 from runner.local.partition.descriptors import DescriptorError, Partition, decode, task_fields
-from runner.local.reuse.earlier import IncrementalError
+from runner.local.reuse.earlier import BUFFER, IncrementalError
 from runner.plan.plan import StepPlan
 from runner.runs.folder import RunFolder, StepFolder, no_links
 
@@ -28,12 +28,12 @@ _FIELD = json.JSONDecoder()
 
 def commit_reused(folder: StepFolder, ledger: Ledger, runs_root: Path, job: StepPlan) -> int:
     """Copy every reuse descriptor's rows not yet committed; returns how many were."""
-    sources: dict[str, IO[bytes]] = {}
+    sources: dict[str, _Source] = {}
     committed = 0
     try:
-        with open(folder.minibatches, "rb", opener=no_links) as handle:
+        with open(folder.minibatches, "rb", buffering=BUFFER, opener=no_links) as handle:
             for number, raw in enumerate(handle, 1):
-                at = raw.find(b',"reuse":{')
+                at = raw.rfind(b',"reuse":{')  # after the names: nearer the end
                 if at < 0:
                     continue
                 mb, reuse = _reuse_field(raw, at, f"{folder.minibatches} line {number}")
@@ -74,14 +74,51 @@ def _reuse_field(raw: bytes, at: int, where: str) -> tuple[int, dict[str, Any] |
     return descriptor.id, None if isinstance(descriptor, Partition) else descriptor.reuse
 
 
-def _open_source(runs_root: Path, run_id: str, job: StepPlan, sources: dict[str, IO[bytes]]) -> IO[bytes]:
+class _Source:
+    """An earlier run's output, read a window at a time: the rows reused come nearly in
+    the order they were written (listing order; workers finishing side by side swap
+    neighbours), so most ranges are in the window the one before read (one read of a
+    megabyte, not a seek and a read per mini-batch)."""
+
+    WINDOW = 1 << 20
+    BEHIND = 1 << 16  # kept before a range read: a neighbour written just before it
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.at = 0
+        self.data = b""
+        self._header: dict[int, bytes] = {}
+
+    def read(self, start: int, end: int) -> bytes:
+        if not self.at <= start <= end <= self.at + len(self.data):
+            self.at = max(0, start - self.BEHIND)
+            self.handle.seek(self.at)
+            self.data = self.handle.read(max(end - self.at, self.WINDOW))
+            if end > self.at + len(self.data):
+                raise IncrementalError(
+                    f"{self.handle.name} is {os.fstat(self.handle.fileno()).st_size} bytes, but the rows reused "
+                    f"from it end at byte {end}: the earlier run's output was changed. "
+                    "`runner apply --no-reuse` runs every item")
+        return self.data[start - self.at:end - self.at]
+
+    def header(self, length: int) -> bytes:
+        if length not in self._header:
+            self.handle.seek(0)
+            self._header[length] = self.handle.read(length)
+        return self._header[length]
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _open_source(runs_root: Path, run_id: str, job: StepPlan, sources: dict[str, _Source]) -> _Source:
     earlier = RunFolder(runs_root / run_id)
     final = earlier.output_file(job)
     path = staged_output(str(final), job.row_format) if final is not None else None
     try:
         if path is None:
             raise FileNotFoundError(run_id)
-        sources[run_id] = open(path, "rb", opener=no_links)  # noqa: SIM115 - closed by commit_reused
+        sources[run_id] = _Source(open(path, "rb", opener=no_links))  # noqa: SIM115 - closed by commit_reused
     except OSError as exc:
         raise IncrementalError(f"step {job.name} reuses rows of run {run_id}, but its output {path or run_id} "
                                f"cannot be read ({exc.strerror or exc}): was the run removed? "
@@ -89,23 +126,13 @@ def _open_source(runs_root: Path, run_id: str, job: StepPlan, sources: dict[str,
     return sources[run_id]
 
 
-def _rows(source: IO[bytes], reuse: dict[str, Any]) -> tuple[bytes, bytes | None]:
+def _rows(source: _Source, reuse: dict[str, Any]) -> tuple[bytes, bytes | None]:
     """The reused rows (only the picked ones), and the CSV header to write before them
     when they are the output's first."""
-    start, end = int(reuse["range"][0]), int(reuse["range"][1])
-    source.seek(start)
-    data = source.read(end - start)
-    if len(data) != end - start:
-        raise IncrementalError(f"{source.name} is {os.fstat(source.fileno()).st_size} bytes, but the rows reused "
-                               f"from it end at byte {end}: the earlier run's output was changed. "
-                               "`runner apply --no-reuse` runs every item")
+    data = source.read(int(reuse["range"][0]), int(reuse["range"][1]))
     pick = reuse.get("pick")
     if isinstance(pick, list):
         lines = data.split(b"\n")  # one row a line (items.py checked a CSV's): the last piece is empty
-        data = b"".join(lines[i] + b"\n" for i in pick)
+        data = b"".join([lines[i] + b"\n" for i in pick])
     head = reuse.get("head")
-    header = None
-    if isinstance(head, int) and head:
-        source.seek(0)
-        header = source.read(head)
-    return data, header
+    return data, source.header(head) if isinstance(head, int) and head else None

@@ -22,6 +22,7 @@ mini-batch, not a LedgerLine object each.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 from array import array
@@ -35,6 +36,8 @@ from runner.runs.folder import StepFolder, no_links
 from runner.runs.records import RecordError
 
 COMMITTED, OK, PER_ITEM, CHECKED = 1, 2, 4, 8  # Batches.flags bits
+BUFFER = 1 << 16  # bytes read at a time from a file of mini-batch lines
+MAX_HANDLES = 8  # stretches read each through a handle of its own
 Place = tuple[int, str]
 Placer = Callable[[str], Place]
 Block = tuple[FilesLine, int, int]  # a line, and its items [start, end) that come next
@@ -133,9 +136,11 @@ def earlier_blocks(path: os.PathLike[str] | str, batches: Batches, roots: list[s
     """Every item of the earlier run's committed file mini-batches, in listing order, a
     block at a time. `ordered`: the file is known to be one stretch (a run that reused
     nothing wrote it as it listed), so it is not read twice. Read a line at a time (not
-    mapped: a mapped file's pages count in the driver's RSS)."""
+    mapped: a mapped file's pages count in the driver's RSS), through a buffer larger
+    than a line (a line of a hundred names is longer than the default buffer, which
+    then made each read cost three times as much)."""
     places = [placer(index, root) for index, root in enumerate(roots)]
-    with open(path, "rb", opener=no_links) as handle:
+    with open(path, "rb", buffering=BUFFER, opener=no_links) as handle:
         size = os.fstat(handle.fileno()).st_size
         starts = [0] if ordered else _stretches(handle, size, batches, places)
         handle.seek(0)
@@ -143,9 +148,14 @@ def earlier_blocks(path: os.PathLike[str] | str, batches: Batches, roots: list[s
             for line in _usable(handle, batches, len(places)):
                 yield line, 0, line.count
             return
-        ends = [*starts[1:], size]
-        yield from _merged([_stretch(handle, start, end, batches, len(places)) for start, end in zip(starts, ends)],
-                           places)
+        with contextlib.ExitStack() as stack:
+            ends = [*starts[1:], size]
+            # A handle per stretch (a few); many (a damaged file's) share one, each seeking.
+            own = len(starts) <= MAX_HANDLES
+            stretches = [_stretch(stack.enter_context(open(path, "rb", buffering=BUFFER, opener=no_links))
+                                  if own else handle, start, end, batches, len(places), own)
+                         for start, end in zip(starts, ends)]
+            yield from _merged(stretches, places)
 
 
 def _usable(raws: Iterator[bytes] | BinaryIO, batches: Batches, inputs: int) -> Iterator[FilesLine]:
@@ -157,13 +167,16 @@ def _usable(raws: Iterator[bytes] | BinaryIO, batches: Batches, inputs: int) -> 
             yield line
 
 
-def _stretch(handle: BinaryIO, start: int, end: int, batches: Batches, inputs: int) -> Iterator[FilesLine]:
-    """The usable lines from `start` to `end`; the handle is shared by the stretches
-    merged: each seeks."""
+def _stretch(handle: BinaryIO, start: int, end: int, batches: Batches, inputs: int,
+             own: bool) -> Iterator[FilesLine]:
+    """The usable lines from `start` to `end` (`own`: the handle is this stretch's alone,
+    else each line is sought)."""
     def raws() -> Iterator[bytes]:
         offset = start
+        handle.seek(offset)
         while offset < end:
-            handle.seek(offset)
+            if not own:
+                handle.seek(offset)
             raw = handle.readline()
             if not raw:
                 return

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from runner.local.output.ledger_line import LedgerLine, encode as encode_line
 from runner.local.partition.descriptors import FilesBatch, decode, encode
+from runner.local.reuse import earlier as earlier_module
 from runner.local.reuse.earlier import Batches
 from runner.local.reuse.files import FileMatch
 from runner.runs.folder import StepFolder
@@ -39,7 +40,7 @@ class Earlier:
 
 
 @st.composite
-def histories(draw: Any) -> tuple[Earlier, dict[tuple[int, str], list[int]], bool, int]:
+def histories(draw: Any) -> tuple[Earlier, dict[tuple[int, str], list[int]], bool, int, bool]:
     keys = [(index, name) for index in range(2) for name in NAMES]
     then = draw(st.lists(st.sampled_from(keys), min_size=1, unique=True))
     stretches = draw(st.integers(1, 3))
@@ -62,7 +63,7 @@ def histories(draw: Any) -> tuple[Earlier, dict[tuple[int, str], list[int]], boo
         if draw(st.booleans()):
             earlier = sigs.get(key)
             now[key] = list(earlier) if earlier is not None and draw(st.integers(0, 3)) else [1, 7]
-    return Earlier(batches, stretches), now, draw(st.booleans()), draw(st.integers(1, 5))
+    return Earlier(batches, stretches), now, draw(st.booleans()), draw(st.integers(1, 5)), draw(st.booleans())
 
 
 def _write(folder: Path, earlier: Earlier, roots: list[str]) -> Batches:
@@ -115,8 +116,16 @@ def _expected(earlier: Earlier, now: dict[tuple[int, str], list[int]]) -> dict[s
 @settings(max_examples=300, deadline=None)
 @given(history=histories())
 def test_every_item_is_decided_once_as_the_rules_say(history: tuple[Any, ...], tmp_path_factory: Any) -> None:
-    earlier, now, moved, chunk = history
-    folder = tmp_path_factory.mktemp("earlier")
+    earlier, now, moved, chunk, shared = history
+    handles = earlier_module.MAX_HANDLES
+    earlier_module.MAX_HANDLES = 1 if shared else handles  # stretches read through one handle, each seeking
+    try:
+        _check(earlier, now, moved, chunk, tmp_path_factory.mktemp("earlier"))
+    finally:
+        earlier_module.MAX_HANDLES = handles
+
+
+def _check(earlier: Earlier, now: dict[tuple[int, str], list[int]], moved: bool, chunk: int, folder: Path) -> None:
     then_roots = ["/data/in0", "/data/in1"]
     roots = ["/moved/in0", "/moved/in1"] if moved else then_roots
     batches = _write(folder, earlier, then_roots)
