@@ -29,31 +29,73 @@ _FIELD = json.JSONDecoder()
 def commit_reused(folder: StepFolder, ledger: Ledger, runs_root: Path, job: StepPlan) -> int:
     """Copy every reuse descriptor's rows not yet committed; returns how many were."""
     sources: dict[str, _Source] = {}
-    committed = 0
+    pending = _Pending(ledger)
+    path = folder.minibatches
     try:
-        with open(folder.minibatches, "rb", buffering=BUFFER, opener=no_links) as handle:
+        with open(path, "rb", buffering=BUFFER, opener=no_links) as handle:
             for number, raw in enumerate(handle, 1):
                 at = raw.rfind(b',"reuse":{')  # after the names: nearer the end
                 if at < 0:
                     continue
-                mb, reuse = _reuse_field(raw, at, f"{folder.minibatches} line {number}")
+                mb, reuse = _reuse_field(raw, at, path, number)
                 if reuse is None or ledger.done(mb):
                     continue
-                source = sources.get(reuse["run"]) or _open_source(runs_root, reuse["run"], job, sources)
-                rows, header = _rows(source, reuse)
-                start, out = ledger.append(rows, header)
-                ledger.commit(LedgerLine(mb, "ok", reuse["items"], reuse["items"], 0, 0, out,
-                                         reuse["rows"], None, 0.0, gen=ledger.attempt, at=start,
-                                         t=int(time.time() * 1000)))
-                committed += 1
+                pending.add(sources.get(reuse["run"]) or _open_source(runs_root, reuse["run"], job, sources), mb,
+                            reuse)
+        pending.commit()
         ledger.flush()
     finally:
         for source in sources.values():
             source.close()
-    return committed
+    return pending.committed
 
 
-def _reuse_field(raw: bytes, at: int, where: str) -> tuple[int, dict[str, Any] | None]:
+class _Pending:
+    """Reused mini-batches whose rows lie one after another in one earlier output, each
+    whole: their rows are copied in one read and one write, then each gets its own
+    ledger line (rows before lines, as always). A mini-batch of picked rows, or one
+    whose CSV header comes first, is copied alone."""
+
+    LIMIT = 4 << 20  # bytes of rows held at most
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.source: _Source | None = None
+        self.lines: list[tuple[int, dict[str, Any]]] = []
+        self.start = self.end = 0
+        self.committed = 0
+
+    def add(self, source: _Source, mb: int, reuse: dict[str, Any]) -> None:
+        start, end = int(reuse["range"][0]), int(reuse["range"][1])
+        if "pick" in reuse or reuse.get("head") and self.ledger.out_pos == 0 and not self.lines:
+            self.commit()
+            rows, header = _rows(source, reuse)
+            at, out = self.ledger.append(rows, header)
+            self._line(mb, reuse, at, out)
+            return
+        if self.lines and (source is not self.source or start != self.end or end - self.start > self.LIMIT):
+            self.commit()
+        if not self.lines:
+            self.source, self.start = source, start
+        self.lines.append((mb, reuse))
+        self.end = end
+
+    def commit(self) -> None:
+        if self.source is None or not self.lines:
+            return
+        at, _ = self.ledger.append(self.source.read(self.start, self.end))
+        for mb, reuse in self.lines:
+            start, end = int(reuse["range"][0]), int(reuse["range"][1])
+            self._line(mb, reuse, at + start - self.start, at + end - self.start)
+        self.lines = []
+
+    def _line(self, mb: int, reuse: dict[str, Any], at: int, out: int) -> None:
+        self.ledger.commit(LedgerLine(mb, "ok", reuse["items"], reuse["items"], 0, 0, out, reuse["rows"], None, 0.0,
+                                      gen=self.ledger.attempt, at=at, t=int(time.time() * 1000)))
+        self.committed += 1
+
+
+def _reuse_field(raw: bytes, at: int, path: Path, number: int) -> tuple[int, dict[str, Any] | None]:
     """A line's id and `reuse` field (None: it has none). A file mini-batch's line is not
     decoded whole (its names and identities are most of it): the field is decoded where
     it starts (a `,"reuse":{` outside a JSON string is the key: inside one a quote is
@@ -69,8 +111,8 @@ def _reuse_field(raw: bytes, at: int, where: str) -> tuple[int, dict[str, Any] |
     try:
         descriptor = decode(raw)
     except DescriptorError as exc:
-        raise IncrementalError(f"{where}: {exc}; the run folder is damaged. Apply the spec again for a new run") \
-            from exc
+        raise IncrementalError(f"{path} line {number}: {exc}; the run folder is damaged. Apply the spec again for "
+                               "a new run") from exc
     return descriptor.id, None if isinstance(descriptor, Partition) else descriptor.reuse
 
 
@@ -90,6 +132,9 @@ class _Source:
         self._header: dict[int, bytes] = {}
 
     def read(self, start: int, end: int) -> bytes:
+        if end < start:
+            raise IncrementalError(f"rows reused from {self.handle.name} end (byte {end}) before they start "
+                                   f"({start}): the run folder is damaged. `runner apply --no-reuse` runs every item")
         if not self.at <= start <= end <= self.at + len(self.data):
             self.at = max(0, start - self.BEHIND)
             self.handle.seek(self.at)

@@ -6,6 +6,7 @@ not UTF-8) and identity."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
@@ -130,11 +131,11 @@ def test_plain_names_are_never_encoded(batch: FilesBatch, reuse: dict[str, Any])
 @SETTINGS
 @given(batch=batches())
 def test_the_reuse_field_is_read_without_decoding_the_line(batch: FilesBatch) -> None:
-    assert _reuse_field(_raw(batch), max(_raw(batch).find(b',"reuse":{'), 0), "line 1") == (batch.id, batch.reuse)
+    assert _reuse_field(_raw(batch), max(_raw(batch).find(b',"reuse":{'), 0), Path("m"), 1) == (batch.id, batch.reuse)
 
 
 def test_a_table_range_s_reuse_field_is_read_too() -> None:
     reuse = {"run": "r", "range": [0, 10], "items": 2, "rows": 2}
     table = ByteRange(7, 0, "/d/t.csv", "csv", 0, 100, [0, 4], 2, [100, 5, 9], reuse=reuse)
     raw = encode(table).encode()
-    assert _reuse_field(raw, raw.find(b',"reuse":{'), "line 1") == (7, reuse)
+    assert _reuse_field(raw, raw.find(b',"reuse":{'), Path("m"), 1) == (7, reuse)
