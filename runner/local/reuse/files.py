@@ -32,7 +32,7 @@ from runner.runs.records import ItemReuse
 Item = tuple[int, str, list[Any]]  # an item now: its input, path and identity
 Chunk = tuple[int, list[str], list[list[Any]]]  # items of one input now, in listing order
 Decision = FilesBatch | Item | str  # str: a `reuse` line up to its id (runner/local/reuse/lines.py)
-KEEP = 4096  # decided items kept in the listing's buffer before it is cut
+KEEP = 4096  # items decided and kept (in the listing's buffer, or as decisions not yet yielded) at most
 
 
 @dataclass
@@ -161,7 +161,7 @@ class FileMatch:
                 if not now.next_input():
                     break
             if now.input == line.input:
-                self._match(line, start, end, now)
+                yield from self._match(line, start, end, now)
             else:  # nothing of its input is left now
                 for position in range(start, end):
                     self._gone(line.mb, position, line.size)
@@ -183,7 +183,7 @@ class FileMatch:
             self.reuse.new += len(items)
             yield from items
 
-    def _match(self, line: FilesLine, start: int, end: int, now: _Now) -> None:
+    def _match(self, line: FilesLine, start: int, end: int, now: _Now) -> Iterator[Decision]:
         """An earlier line's items [start, end): at once where they are the listing's next
         ones, by name (and then by identity); else item by item."""
         count = end - start
@@ -196,10 +196,11 @@ class FileMatch:
                 self._last = self._then[line.input](names[-1])
                 self._found_block(line, start, names, sigs, *found)
                 return
-        self._by_place(line, start, end, now)
+        yield from self._by_place(line, start, end, now)
 
-    def _by_place(self, line: FilesLine, start: int, end: int, now: _Now) -> None:
-        """The merge-join item by item: listing items before an earlier one are new."""
+    def _by_place(self, line: FilesLine, start: int, end: int, now: _Now) -> Iterator[Decision]:
+        """The merge-join item by item: listing items before an earlier one are new (as
+        many as there may be: they are yielded as they pass)."""
         places = item_places(line, self._then[line.input])
         sigs = line.decoded().sig
         assert sigs is not None
@@ -216,6 +217,9 @@ class FileMatch:
                 if here < then:
                     self.reuse.new += 1
                     self._out.append(now.take())
+                    if len(self._out) >= KEEP:
+                        yield from self._out
+                        self._out.clear()
                     continue
                 if here == then:
                     item = now.take()

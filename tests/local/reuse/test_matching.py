@@ -9,6 +9,8 @@ decided once, as the rules say, and each reused one names its own earlier rows."
 from __future__ import annotations
 
 import os
+import tracemalloc
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,3 +161,27 @@ def _check(earlier: Earlier, now: dict[tuple[int, str], list[int]], moved: bool,
             assert batch.reuse["items"] == len(names)
     assert sorted(decided) == sorted(now)
     assert {key: getattr(reuse, key) for key in _expected(earlier, now)} == _expected(earlier, now)
+
+
+def test_new_items_before_every_earlier_one_are_not_held(tmp_path: Path) -> None:
+    """A listing whose 100,000 new items all come before the earlier run's only one (a
+    new folder that sorts first): they are yielded as they pass, so the matching's
+    memory does not grow with them."""
+    earlier = Earlier([(0, ["z"], [[1, 1]], "per_item")], 1)
+    batches = _write(tmp_path, earlier, ["/data/in0"])
+    match = FileMatch("r1", str(tmp_path / "minibatches.jsonl"), batches, ["/data/in0"], ["/data/in0"],
+                      str(tmp_path / "out.txt"), 0, ItemReuse("r1"), ordered=True)
+
+    def chunks() -> Iterator[tuple[int, list[str], list[list[int]]]]:
+        for start in range(0, 100_000, 100):
+            yield 0, [f"/data/in0/a{number:06d}" for number in range(start, start + 100)], [[1, 2]] * 100
+        yield 0, ["/data/in0/z"], [[1, 1]]
+
+    tracemalloc.start()
+    try:
+        decided = sum(1 for _ in match.run(chunks()))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (decided, match.reuse.new, match.reuse.reused) == (100_001, 100_000, 1)
+    assert peak < 4 * 1024 * 1024, peak
