@@ -45,15 +45,16 @@ def incremental(args: argparse.Namespace) -> dict[str, Any]:
     spec["steps"][0]["incremental"] = True
     (job / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
 
-    fulls = []
-    for round_ in range(rounds):  # each a full run: the one before is removed (the last stays, the base)
+    fulls: list[dict[str, Any]] = []
+    for _ in range(rounds):  # each a full run: the one before is removed (the last stays, the base)
         if fulls:
             shutil.rmtree(fulls[-1]["run"])
         fulls.append(_apply(job))
         _check_rows(fulls[-1], data, count)
     modified = _change(data, added, count)
     plan_seconds, plan_says = _plan(job)
-    listings, seconds = [], []
+    listings: list[float] = []
+    seconds: list[dict[str, Any]] = []
     expected = {"new": CHANGED, "changed": modified, "reused": count - modified, "gone": 0}
     for round_ in range(rounds):  # interleaved: the machine's load falls on both alike
         listings.append(_listing(job))
