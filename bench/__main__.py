@@ -235,7 +235,7 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", choices=list(BENCHMARKS))
     parser.add_argument("--copies", type=int, default=20, help="mnist: copies of the 360 test images")
-    parser.add_argument("--repeat", type=int, default=3, help="mnist: runs of each, the best kept")
+    parser.add_argument("--repeat", type=int, default=3, help="mnist, incremental: runs of each, the best kept")
     parser.add_argument("--no-ray", action="store_true", help="leave Ray Data out (not installed)")
     parser.add_argument("--files", type=int, default=100_000, help="dispatch, incremental: input files")
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000, 1_000_000],

@@ -9,6 +9,12 @@ again and the new ones), so the stretches are found in one pass and merged (heap
 Each line's items are in that order, as every writer of the file makes them; an item
 out of it is not offered (it runs again, as a new one would: the output stays right).
 
+They are read a mini-batch at a time, as blocks: a line (runner/local/reuse/lines.py:
+its names and identities as text, not decoded) and which of its items come next in
+listing order. A full run's file is one stretch, each line one block. Where stretches
+interleave, a line is cut where another stretch's next item comes before its end (its
+items' places are then worked out one by one); a line before all of them stays whole.
+
 The ledger's facts per mini-batch (where its rows are, its counts, whether it may be
 reused item by item) are kept in arrays indexed by mini-batch id: 33 bytes a
 mini-batch, not a LedgerLine object each.
@@ -16,19 +22,25 @@ mini-batch, not a LedgerLine object each.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO, NamedTuple
+from typing import BinaryIO
 
 from runner.local.output.ledger_line import current_lines
-from runner.local.partition.descriptors import FilesBatch, decode
+from runner.local.reuse.lines import FilesLine, bounds, files_line
 from runner.runs.folder import StepFolder, no_links
 from runner.runs.records import RecordError
 
 COMMITTED, OK, PER_ITEM, CHECKED = 1, 2, 4, 8  # Batches.flags bits
-make = tuple.__new__  # an Earlier without NamedTuple's __new__ in Python: a million are made
+BUFFER = 1 << 16  # bytes read at a time from a file of mini-batch lines
+MAX_HANDLES = 8  # stretches read each through a handle of its own
+Place = tuple[int, str]
+Placer = Callable[[str], Place]
+Block = tuple[FilesLine, int, int]  # a line, and its items [start, end) that come next
 
 
 class IncrementalError(RecordError):
@@ -46,14 +58,14 @@ def relative(path: str, root: str) -> str:
     return os.path.relpath(path, root)
 
 
-def order(index: int, relative: str) -> tuple[int, str]:
+def order(index: int, relative: str) -> Place:
     """An item's place in the listing: its input, then its path's components. With the
     separator as NUL (never in a name, below every other character), string order is
     the order of the tuple of components, at a fraction of its cost."""
     return index, relative.replace(os.sep, "\0")
 
 
-def placer(index: int, root: str) -> Callable[[str], tuple[int, str]]:
+def placer(index: int, root: str) -> Placer:
     """`order` of a path of input `index` listed under `root`, with the root's prefix
     worked out once (it is called for every item, on both sides)."""
     if not os.path.isabs(root):
@@ -61,21 +73,11 @@ def placer(index: int, root: str) -> Callable[[str], tuple[int, str]]:
     prefix = root if root.endswith(os.sep) else root + os.sep
     cut, sep = len(prefix), os.sep
 
-    def place(path: str) -> tuple[int, str]:
+    def place(path: str) -> Place:
         if path.startswith(prefix) and path.find(sep + ".", cut - 1) < 0 and path.find(sep + sep, cut - 1) < 0:
             return index, path[cut:].replace(sep, "\0")
         return order(index, relative(path, root))
     return place
-
-
-class Earlier(NamedTuple):
-    """One item of the earlier run: its place, identity, mini-batch and position in it."""
-
-    place: tuple[int, str]
-    sig: list[Any]
-    mb: int
-    position: int
-    size: int  # the items its mini-batch names
 
 
 class Batches:
@@ -120,64 +122,106 @@ class Batches:
         return bool(flags & PER_ITEM)
 
 
-def earlier_items(path: os.PathLike[str] | str, batches: Batches, roots: list[str]) -> Iterator[Earlier]:
-    """Every item of the earlier run's committed file mini-batches, in listing order.
-    Read a line at a time (not mapped: a mapped file's pages count in the driver's RSS)."""
-    with open(path, "rb", opener=no_links) as handle:
+def item_places(line: FilesLine, place: Placer) -> list[Place]:
+    """Each item's place (worked out once a line): for lines compared item by item."""
+    if line.places is None:
+        files = line.decoded().files
+        assert files is not None
+        line.places = [place(name) for name in files]
+    return line.places
+
+
+def earlier_blocks(path: os.PathLike[str] | str, batches: Batches, roots: list[str],
+                   ordered: bool = False) -> Iterator[Block]:
+    """Every item of the earlier run's committed file mini-batches, in listing order, a
+    block at a time. `ordered`: the file is known to be one stretch (a run that reused
+    nothing wrote it as it listed), so it is not read twice. Read a line at a time (not
+    mapped: a mapped file's pages count in the driver's RSS), through a buffer larger
+    than a line (a line of a hundred names is longer than the default buffer, which
+    then made each read cost three times as much)."""
+    places = [placer(index, root) for index, root in enumerate(roots)]
+    with open(path, "rb", buffering=BUFFER, opener=no_links) as handle:
         size = os.fstat(handle.fileno()).st_size
-        starts = _stretches(handle, size, batches, roots)
-        ends = [*starts[1:], size]
-        places = [placer(index, root) for index, root in enumerate(roots)]
-        stretches = [_stretch(handle, start, end, batches, places) for start, end in zip(starts, ends)]
-        yield from stretches[0] if len(stretches) == 1 else heapq.merge(*stretches, key=_place)
-
-
-def _place(item: Earlier) -> tuple[int, str]:
-    return item.place
-
-
-def _lines(handle: BinaryIO, offset: int, end: int, batches: Batches,
-           inputs: int) -> Iterator[tuple[int, FilesBatch | None]]:
-    """The lines from `offset` to `end`: each one's start and its descriptor where it
-    names items to match (a committed file mini-batch's, with identities, of an input
-    the run listed). The handle is shared by the stretches merged: each seeks."""
-    while offset < end:
-        handle.seek(offset)
-        raw = handle.readline()
-        if not raw:
+        starts = [0] if ordered else _stretches(handle, size, batches, places)
+        handle.seek(0)
+        if len(starts) == 1:
+            for line in _usable(handle, batches, len(places)):
+                yield line, 0, line.count
             return
-        descriptor = decode(raw)
-        usable = isinstance(descriptor, FilesBatch) and descriptor.sig is not None and \
-            descriptor.input < inputs and batches.committed(descriptor.id) and bool(descriptor.files)
-        yield offset, descriptor if usable and isinstance(descriptor, FilesBatch) else None
-        offset += len(raw)
+        with contextlib.ExitStack() as stack:
+            ends = [*starts[1:], size]
+            # A handle per stretch (a few); many (a damaged file's) share one, each seeking.
+            own = len(starts) <= MAX_HANDLES
+            stretches = [_stretch(stack.enter_context(open(path, "rb", buffering=BUFFER, opener=no_links))
+                                  if own else handle, start, end, batches, len(places), own)
+                         for start, end in zip(starts, ends)]
+            yield from _merged(stretches, places)
 
 
-def _stretches(handle: BinaryIO, size: int, batches: Batches, roots: list[str]) -> list[int]:
+def _usable(raws: Iterator[bytes] | BinaryIO, batches: Batches, inputs: int) -> Iterator[FilesLine]:
+    """The lines that name items to match: a committed file mini-batch's, with
+    identities, of an input the run listed."""
+    for raw in raws:
+        line = files_line(raw)
+        if line is not None and line.input < inputs and batches.committed(line.mb):
+            yield line
+
+
+def _stretch(handle: BinaryIO, start: int, end: int, batches: Batches, inputs: int,
+             own: bool) -> Iterator[FilesLine]:
+    """The usable lines from `start` to `end` (`own`: the handle is this stretch's alone,
+    else each line is sought)."""
+    def raws() -> Iterator[bytes]:
+        offset = start
+        handle.seek(offset)
+        while offset < end:
+            if not own:
+                handle.seek(offset)
+            raw = handle.readline()
+            if not raw:
+                return
+            offset += len(raw)
+            yield raw
+    return _usable(raws(), batches, inputs)
+
+
+def _stretches(handle: BinaryIO, size: int, batches: Batches, places: list[Placer]) -> list[int]:
     """Where each stretch of lines in listing order starts (the first at byte 0): a line
     whose first item comes before the previous line's last starts another."""
     starts = [0]
-    last: tuple[int, str] | None = None
-    for offset, descriptor in _lines(handle, 0, size, batches, len(roots)):
-        if descriptor is not None:
-            root = roots[descriptor.input]
-            if last is not None and order(descriptor.input, relative(descriptor.files[0], root)) <= last:
+    last: Place | None = None
+    offset = 0
+    for raw in handle:
+        found = bounds(raw)
+        if found is not None and found[1] < len(places) and batches.committed(found[0]):
+            place = places[found[1]]
+            if last is not None and place(found[2]) <= last:
                 starts.append(offset)
-            last = order(descriptor.input, relative(descriptor.files[-1], root))
-    return starts
+            last = place(found[3])
+        offset += len(raw)
+    return [start for start in starts if start < size]
 
 
-def _stretch(handle: BinaryIO, start: int, end: int, batches: Batches,
-             places: list[Callable[[str], tuple[int, str]]]) -> Iterator[Earlier]:
-    last: tuple[int, str] | None = None
-    for _, descriptor in _lines(handle, start, end, batches, len(places)):
-        if descriptor is None:
+def _merged(stretches: list[Iterator[FilesLine]], places: list[Placer]) -> Iterator[Block]:
+    """The stretches' blocks in listing order: a line whole while it ends before every
+    other stretch's next item, else cut there."""
+    heap: list[tuple[Place, int, FilesLine, int]] = []
+    for number, lines in enumerate(stretches):
+        line = next(lines, None)
+        if line is not None:
+            heap.append((places[line.input](line.first()), number, line, 0))
+    heapq.heapify(heap)
+    while heap:
+        _, number, line, start = heapq.heappop(heap)
+        end = line.count
+        place = places[line.input]
+        if heap and (start or place(line.last()) >= heap[0][0]):
+            item = item_places(line, place)
+            end = max(bisect_left(item, heap[0][0], start, end), start + 1)
+        yield line, start, end
+        if end < line.count:
+            heapq.heappush(heap, (item_places(line, place)[end], number, line, end))
             continue
-        place, mb, count = places[descriptor.input], descriptor.id, len(descriptor.files)
-        assert descriptor.sig is not None
-        for position, (file, sig) in enumerate(zip(descriptor.files, descriptor.sig)):
-            item: Earlier = make(Earlier, (place(file), sig, mb, position, count))
-            if last is not None and item.place <= last:
-                continue  # out of listing order (another runner's order?): not offered, so it runs again
-            last = item.place
-            yield item
+        following = next(stretches[number], None)
+        if following is not None:
+            heapq.heappush(heap, (places[following.input](following.first()), number, following, 0))

@@ -25,11 +25,13 @@ from runner.local.partition.identity import item_identity
 from runner.local.partition.sources import Known, Partitioner, input_files, listing_root
 from runner.local.output.reports import staged_output
 from runner.local.reuse.fingerprint import incremental_fingerprint
-from runner.local.reuse.files import FileMatch, Item
+from runner.local.reuse.files import Chunk, FileMatch
 from runner.local.reuse.items import NO_EARLIER, Matching, earlier_run, item_key, load_index, reused_descriptors
 from runner.plan.plan import StepPlan
 from runner.runs.folder import RunFolder, list_runs
 from runner.runs.records import ItemReuse, StepRecord
+
+CHUNK = 1000  # items of a listing matched at a time by `runner plan`
 
 
 def earlier_items(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict[str, str],
@@ -83,11 +85,15 @@ def write(job: StepPlan, partitioner: Partitioner, matching: Matching, out: IO[s
     with tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder) as fresh:
         count = items = 0
         if matching.index.files is not None:
-            for reused in _files(job, partitioner, matching.index.files, fresh):
-                reused.id = count
-                out.write(encode(reused))
+            for reused, size in _files(job, partitioner, matching.index.files, fresh):
+                if isinstance(reused, str):  # a line's text up to its id
+                    out.write(reused)
+                    out.write(f"{count}}}\n")
+                else:
+                    reused.id = count
+                    out.write(encode(reused))
                 count += 1
-                items += len(reused.files)
+                items += size
         else:
             for cut in partitioner.descriptors(job.inputs):
                 fresh.write(encode(cut))
@@ -110,18 +116,23 @@ def _items(descriptor: Descriptor) -> int:
     return len(files) if files is not None else 0
 
 
-def _files(job: StepPlan, partitioner: Partitioner, files: FileMatch, fresh: IO[str]) -> Iterator[FilesBatch]:
-    """A file dataset's `reuse` descriptors, in listing order; what runs (its new,
-    changed and failed items, cut again into mini-batches of the step's size, and what
-    runs again) goes to `fresh`, ids to be given when copied."""
+def _files(job: StepPlan, partitioner: Partitioner, files: FileMatch,
+           fresh: IO[str]) -> Iterator[tuple[FilesBatch | str, int]]:
+    """A file dataset's `reuse` descriptors (or their lines' text up to the id), each with
+    its items, in listing order; what runs (its new, changed and failed items, cut again
+    into mini-batches of the step's size, and what runs again) goes to `fresh`, ids to
+    be given when copied."""
     size = job.mini_batch_size or 1
     batch: list[str] = []
     sigs: list[list[Any]] = []
     current = -1
     for decided in files.run(_listed(job, partitioner, fresh)):
+        if isinstance(decided, str):
+            yield decided, _count(decided)
+            continue
         if isinstance(decided, FilesBatch):
             if decided.reuse is not None:
-                yield decided
+                yield decided, len(decided.files)
             else:
                 fresh.write(encode(decided))
             continue
@@ -139,15 +150,18 @@ def _files(job: StepPlan, partitioner: Partitioner, files: FileMatch, fresh: IO[
         fresh.write(encode(FilesBatch(0, current, batch, sigs)))
 
 
-def _listed(job: StepPlan, partitioner: Partitioner, fresh: IO[str]) -> Iterator[Item]:
-    """The items of the partitioner's listing (with identities), one by one."""
+def _count(text: str) -> int:
+    """The items of a `reuse` line's text: its `"n"`, last before the id."""
+    return int(text[text.rindex(',"n":') + 5:-6])
+
+
+def _listed(job: StepPlan, partitioner: Partitioner, fresh: IO[str]) -> Iterator[Chunk]:
+    """The items of the partitioner's listing (with identities), a mini-batch at a time."""
     for descriptor in partitioner.descriptors(job.inputs):
         if not isinstance(descriptor, FilesBatch) or descriptor.sig is None:
             fresh.write(encode(descriptor))  # nothing to match it against: it runs
             continue
-        index = descriptor.input
-        for path, sig in zip(descriptor.files, descriptor.sig):
-            yield index, path, sig
+        yield descriptor.input, descriptor.files, descriptor.sig
 
 
 def count(job: StepPlan, matching: Matching) -> None:
@@ -167,10 +181,18 @@ def count(job: StepPlan, matching: Matching) -> None:
     matching.finish()
 
 
-def _items_now(job: StepPlan) -> Iterator[Item]:
+def _items_now(job: StepPlan) -> Iterator[Chunk]:
     digest = job.incremental == "digest"
     for index, item in enumerate(job.inputs):
         if item.manifest:
             raise InputError(f"input {item.reference} is a failed-items manifest")
+        paths: list[str] = []
+        sigs: list[list[Any]] = []
         for path, st in input_files(item):
-            yield index, path, item_identity(path, st, digest)
+            paths.append(path)
+            sigs.append(item_identity(path, st, digest))
+            if len(paths) == CHUNK:
+                yield index, paths, sigs
+                paths, sigs = [], []
+        if paths:
+            yield index, paths, sigs

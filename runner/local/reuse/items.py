@@ -115,7 +115,9 @@ def load_index(run: RunFolder, job: StepPlan, output: str) -> EarlierIndex:
         now = [os.path.abspath(listing_root(item.location)) for item in job.inputs]
         index.files = FileMatch(run.id, str(folder.minibatches), Batches(
             folder, record.mini_batches or 0, bool(record.retried), job.row_format in ("text", "csv"), header),
-            roots, now, output, header, ItemReuse(run.id))
+            roots, now, output, header, ItemReuse(run.id),
+            # A run that reused no item wrote its mini-batches as it listed them: in order.
+            ordered=record.item_reuse is None or record.item_reuse.run is None)
         return index
     lines: dict[int, LedgerLine] = {line.mb: line for line in current_lines(folder.ledger, bool(record.retried))}
     with open(folder.minibatches, "rb", opener=no_links) as handle:
