@@ -57,10 +57,25 @@ def connected(plan: RayPlan | None) -> Iterator[None]:
                      runtime_env=runtime_env, **_QUIET)
     except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError: Ray's words
         raise ClusterError(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from exc
+    _notices_to_stderr(ray)
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def _notices_to_stderr(ray: Any) -> None:
+    """Ray prints the cluster's notices to a driver's stdout (a node marked dead, say),
+    where `runner apply` prints only the run's id for scripts: they go to stderr."""
+    worker = getattr(getattr(ray, "_private", None), "worker", None)
+    printer = getattr(worker, "print_to_stdstream", None)
+    if worker is None or printer is None or getattr(printer, "runner_stderr", False):
+        return
+
+    def to_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
+        printer({**data, "is_err": True}, ignore_prefix)
+    to_stderr.runner_stderr = True  # type: ignore[attr-defined]
+    worker.print_to_stdstream = to_stderr
 
 
 def _answers(address: str) -> None:

@@ -5,7 +5,6 @@ own raylet and processes, as `ray start` would make them)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -62,13 +61,21 @@ class LocalCluster:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[LocalCluster]:
-    """3 nodes of 1 CPU, shared by the tests that leave it as they found it."""
+def _shared_cluster() -> Iterator[LocalCluster]:
     found = LocalCluster(3, 1)
     try:
         yield found
     finally:
         found.shutdown()
+
+
+@pytest.fixture
+def cluster(_shared_cluster: LocalCluster) -> LocalCluster:
+    """3 nodes of 1 CPU, shared by the tests that leave it as they found it (this process
+    joined to it again after a test of its own cluster left)."""
+    if not ray.is_initialized():
+        _shared_cluster.cluster.connect()
+    return _shared_cluster
 
 
 @pytest.fixture
@@ -78,7 +85,7 @@ def own_cluster() -> Iterator[Callable[..., LocalCluster]]:
 
     def make(nodes: int = 3, cpus: int = 1) -> LocalCluster:
         if ray.is_initialized():
-            ray.shutdown()  # the shared cluster's connection; the next test rejoins it
+            ray.shutdown()  # the shared cluster's connection; `cluster` joins it again
         made.append(LocalCluster(nodes, cpus))
         return made[-1]
     try:
@@ -88,9 +95,10 @@ def own_cluster() -> Iterator[Callable[..., LocalCluster]]:
             found.shutdown()
 
 
-def worker_processes(code_root: str = "/tmp/runner-code") -> list[int]:
-    """Worker programs hosted by Ray actors on this machine (their working directory is
-    the code a host unpacked)."""
+def worker_processes(root: Path) -> list[int]:
+    """Worker programs of the runs under `root` hosted by Ray actors on this machine (their
+    working directory is the code a host unpacked; their environment names the run
+    folder): another job's on the same machine are not counted."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -98,16 +106,35 @@ def worker_processes(code_root: str = "/tmp/runner-code") -> list[int]:
         try:
             cmdline = (entry / "cmdline").read_bytes()
             cwd = os.readlink(entry / "cwd")
+            environ = (entry / "environ").read_bytes()
         except OSError:
             continue
-        if b"runner.local.worker.main" in cmdline and cwd.startswith(code_root):
+        if b"runner.local.worker.main" in cmdline and cwd.startswith("/tmp/runner-code") \
+                and str(root).encode() in environ:
             found.append(int(entry.name))
     return found
 
 
-def actor_pids() -> list[int]:
-    out = subprocess.run(["pgrep", "-f", "ray::WorkerHost"], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
+def _parent(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
+    raise OSError(f"no parent for {pid}")
+
+
+def actor_pids(root: Path) -> list[int]:
+    """The Ray actors hosting the workers of the runs under `root`: the processes named
+    `ray::...` that are parents of a worker's guard (runner/ray/host.py). The guard forks
+    the worker without exec, so both show the worker's command line."""
+    found = set()
+    for pid in worker_processes(root):
+        try:
+            parent = _parent(pid)
+            if Path(f"/proc/{parent}/cmdline").read_bytes().startswith(b"ray::"):
+                found.add(parent)
+        except OSError:
+            continue
+    return sorted(found)
 
 
 def on_cluster(address: str, *extra: str) -> list[str]:

@@ -53,14 +53,14 @@ def test_a_node_lost_mid_run_fails_only_its_mini_batch_once_and_a_replacement_st
     tries = _tries(tmp_path, run_id)
     assert sorted(tries.values())[-2:] in ([1, 1], [1, 2])  # at most the one in flight counted a try
     cluster.wait_idle()
-    assert worker_processes() == []
+    assert worker_processes(tmp_path) == []
 
 
 def test_an_actor_process_killed_fails_one_try_and_is_replaced(tmp_path: Path, cluster: LocalCluster) -> None:
     names = _slow_job(tmp_path, 45, nodes=3)
     proc = start(tmp_path, "apply", "spec.yaml", *on_cluster(cluster.address))
     assert wait_for(tmp_path, 6, proc, timeout=120)
-    os.kill(actor_pids()[0], signal.SIGKILL)
+    os.kill(actor_pids(tmp_path)[0], signal.SIGKILL)
     _finish(proc)
     run_id = run_id_of(tmp_path)
     assert_exactly_once(tmp_path, run_id, names, 45)
@@ -68,7 +68,7 @@ def test_an_actor_process_killed_fails_one_try_and_is_replaced(tmp_path: Path, c
     assert "died" in str(restart["error"])
     assert sum(t - 1 for t in _tries(tmp_path, run_id).values()) <= 1
     cluster.wait_idle()
-    assert worker_processes() == []
+    assert worker_processes(tmp_path) == []
 
 
 def test_a_hung_run_is_killed_at_its_timeout_with_its_children(tmp_path: Path, cluster: LocalCluster) -> None:
@@ -97,7 +97,7 @@ def test_the_driver_killed_leaves_nothing_on_the_cluster_and_resume_finishes_exa
     proc.kill()
     proc.wait()
     done = ledger_lines(tmp_path)
-    wait_until(lambda: worker_processes() == [], 60, "the killed driver's workers to end")
+    wait_until(lambda: worker_processes(tmp_path) == [], 60, "the killed driver's workers to end")
     cluster.wait_idle()  # Ray ended the driver's actors and placement group
     run_id = run_id_of(tmp_path)
     time.sleep(0.5)
@@ -119,7 +119,7 @@ def test_cancel_stops_the_actors_and_resume_finishes_exactly_once(tmp_path: Path
     assert proc.returncode == 130
     assert json.loads(cli("status", run_id, "--json", cwd=tmp_path).stdout)["status"] == "canceled"
     cluster.wait_idle()
-    assert worker_processes() == []
+    assert worker_processes(tmp_path) == []
     resumed = cli("resume", run_id, cwd=tmp_path, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert_exactly_once(tmp_path, run_id, names, 45)

@@ -38,7 +38,7 @@ def test_a_file_dataset_gives_the_local_rows_with_a_worker_per_node(tmp_path, cl
     assert status["status"] == "succeeded" and json.loads((run_folder(tmp_path, run_id) / "job.json")
                                                           .read_text())["target"] == "ray"
     cluster.wait_idle()
-    assert worker_processes() == []
+    assert worker_processes(tmp_path) == []
 
 
 def test_a_tabular_dataset_gives_the_local_rows(tmp_path, cluster):
