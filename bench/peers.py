@@ -158,15 +158,18 @@ def run_ray(script: Path, argv: list[str], files: list[str], size: int, workers:
         dataset = ray.data.from_items([{"path": f} for f in files], override_num_blocks=max(1, workers * 4))
         scored = dataset.map_batches(_RayScorer, fn_constructor_args=(str(script), argv), batch_size=size,
                                      concurrency=workers, batch_format="numpy")
-        rows = 0
+        rows, first = 0, None
         with open(out_path, "w") as out:
             for batch in scored.iter_batches(batch_size=None, batch_format="numpy"):
+                first = first or time.time()
                 out.write("".join(f"{r}\n" for r in batch["row"]))
                 rows += len(batch["row"])
         end = time.perf_counter()
+        last = time.time()
     finally:
         ray.shutdown()
     batches = (len(files) + size - 1) // size
     return {"rows": rows, "mini_batches": batches, "ray_init_seconds": round(ready - started, 2),
             "run_seconds": round(end - ready, 2), "in_process_seconds": round(end - started, 2),
-            "mini_batches_per_second": round(batches / (end - ready), 1)}
+            "mini_batches_per_second": round(batches / (end - ready), 1),
+            "first_rows_at": first, "last_rows_at": last}  # time.time(): for a caller's timeline
