@@ -83,6 +83,7 @@ bench: setup
 	$(BIN)/python -m bench startup
 	$(BIN)/python -m bench endtoend
 	$(BIN)/python -m bench incremental
+	$(BIN)/python -m bench ray
 
 clean:
 	rm -rf $(VENV) $(AZ_VENV) .azurite .pytest_cache .hypothesis .runner data models

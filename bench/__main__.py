@@ -20,6 +20,11 @@ noisy: compare ratios from one run, not figures across runs).
                                                   redone vs in flight, exactly-once checked
     python -m bench startup [--runs 20]           a one-file job, --help, validate, import:
                                                   median wall times; -X importtime's top list
+    python -m bench ray [--copies 20] [--ray-sizes 5,64] [--repeat 3]
+                                                  a 3-node Ray cluster on this machine: the
+                                                  MNIST job through --target ray vs Ray Data
+                                                  map_batches vs --target local; a node
+                                                  removed mid-run: time to recover
     python -m bench incremental --files 1000000 --mini-batch-size 100
                                                   an incremental step scored once, then 1,000
                                                   files added and 1,000 modified: the second
@@ -46,29 +51,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import dispatch, incremental, startup
-from bench.common import (COUNT, REPO, RESULTS, apply_job, job_spec, listing, made_seconds, make_files, run_ours,
-                          runner_version)
+from bench import dispatch, incremental, ray_target, startup
+from bench.common import (COUNT, REPO, RESULTS, apply_job, job_spec, listing, made_seconds, make_files, mnist_inputs,
+                          run_ours, runner_version)
 from bench.peer_cmd import in_fresh_process
 from bench.peers import run_plain_loop
 
 
 def mnist(args: argparse.Namespace) -> dict[str, Any]:
     """The tutorial's job end to end: digits as PNG files, classified by its entry script."""
-    root = args.work / "mnist"
-    args.work.mkdir(parents=True, exist_ok=True)
-    made = subprocess.run([sys.executable, "-m", "runner", "example", "mnist", "--root", str(root)], cwd=args.work,
-                          capture_output=True, text=True)
-    if made.returncode != 0:
-        raise SystemExit(f"runner example mnist failed:\n{made.stderr}")
-    data = root / f"images-x{args.copies}"
-    if not data.with_name(data.name + ".complete").exists():  # copies of the 360 PNGs, as links
-        shutil.rmtree(data, ignore_errors=True)
-        data.mkdir(parents=True)
-        for copy in range(args.copies):
-            for png in sorted((root / "data" / "mnist").glob("*.png")):
-                os.link(png, data / f"{copy:03d}-{png.name}")
-        data.with_name(data.name + ".complete").touch()
+    data, root = mnist_inputs(args.work, args.copies)
     files = listing(data)
     script = REPO / "entry_scripts" / "digit_identification.py"
     argv = ["--model", str(root / "models" / "mnist")]
@@ -219,6 +211,7 @@ BENCHMARKS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]],
     "scale": (scale, _scale_markdown), "resume": (resume, _resume_markdown),
     "startup": (startup.startup, startup.markdown),
     "incremental": (incremental.incremental, incremental.markdown),
+    "ray": (ray_target.ray_target, ray_target.markdown),
 }
 
 
@@ -234,8 +227,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", choices=list(BENCHMARKS))
-    parser.add_argument("--copies", type=int, default=20, help="mnist: copies of the 360 test images")
-    parser.add_argument("--repeat", type=int, default=3, help="mnist, incremental: runs of each, the best kept")
+    parser.add_argument("--copies", type=int, default=20, help="mnist, ray: copies of the 360 test images")
+    parser.add_argument("--repeat", type=int, default=3, help="mnist, incremental: runs of each, the best kept; "
+                        "ray: interleaved rounds, the median kept")
+    parser.add_argument("--ray-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[5, 64],
+                        help="ray: mini_batch_size of the MNIST job, comma-separated")
     parser.add_argument("--no-ray", action="store_true", help="leave Ray Data out (not installed)")
     parser.add_argument("--files", type=int, default=100_000, help="dispatch, incremental: input files")
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000, 1_000_000],

@@ -4,6 +4,7 @@ processes, the run and the output. The parent times the whole command.
 
     python -m bench.peer_cmd pool DATA --size 1 --workers 2 --chunksize 1
     python -m bench.peer_cmd ray DATA --size 1 --workers 2 [--script S --argv '["--model", "m"]']
+                                 [--address HOST:PORT --out FILE]
 
 The last line of stdout is the peer's own figures, as JSON.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,8 @@ def main() -> None:
     parser.add_argument("--chunksize", type=int, default=1, help="pool: imap_unordered's chunksize")
     parser.add_argument("--script", type=Path, default=NOOP, help="ray: the entry script")
     parser.add_argument("--argv", default="[]", help="ray: the entry script's arguments, as a JSON list")
+    parser.add_argument("--address", help="ray: join the cluster there rather than start one")
+    parser.add_argument("--out", default=os.devnull, help="ray: where the driver writes the rows")
     args = parser.parse_args()
     if args.peer == "pool":
         from bench.peers import run_pool
@@ -49,7 +53,8 @@ def main() -> None:
     else:
         from bench.peers import run_ray
 
-        result = run_ray(args.script, json.loads(args.argv), listing(args.data), args.size, args.workers)
+        result = run_ray(args.script, json.loads(args.argv), listing(args.data), args.size, args.workers,
+                         args.address, args.out)
     print(json.dumps(result))
 
 

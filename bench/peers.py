@@ -139,28 +139,37 @@ class _RayScorer:
         return {"row": [str(r) for r in self.module.run(list(batch["path"]))]}
 
 
-def run_ray(script: Path, argv: list[str], files: list[str], size: int, workers: int) -> dict[str, Any]:
+def run_ray(script: Path, argv: list[str], files: list[str], size: int, workers: int, address: str | None = None,
+            out_path: str = os.devnull) -> dict[str, Any]:
     """Ray Data: map_batches with an actor pool of `workers`, batch_size = mini_batch_size,
-    rows consumed by the driver (written to /dev/null), as its batch inference guide does."""
+    rows consumed by the driver (written to `out_path`), as its batch inference guide does.
+    `address`: join that cluster (the actors go where it has room) rather than start one
+    of `workers` CPUs here."""
     import ray
 
     started = time.perf_counter()
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    if address:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    else:
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
         ready = time.perf_counter()
         dataset = ray.data.from_items([{"path": f} for f in files], override_num_blocks=max(1, workers * 4))
         scored = dataset.map_batches(_RayScorer, fn_constructor_args=(str(script), argv), batch_size=size,
                                      concurrency=workers, batch_format="numpy")
-        rows = 0
-        with open(os.devnull, "w") as out:
+        rows, first = 0, None
+        with open(out_path, "w") as out:
             for batch in scored.iter_batches(batch_size=None, batch_format="numpy"):
+                first = first or time.time()
                 out.write("".join(f"{r}\n" for r in batch["row"]))
                 rows += len(batch["row"])
         end = time.perf_counter()
+        last = time.time()
     finally:
         ray.shutdown()
     batches = (len(files) + size - 1) // size
     return {"rows": rows, "mini_batches": batches, "ray_init_seconds": round(ready - started, 2),
             "run_seconds": round(end - ready, 2), "in_process_seconds": round(end - started, 2),
-            "mini_batches_per_second": round(batches / (end - ready), 1)}
+            "mini_batches_per_second": round(batches / (end - ready), 1),
+            "first_rows_at": first, "last_rows_at": last}  # time.time(): for a caller's timeline

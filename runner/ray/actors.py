@@ -245,6 +245,7 @@ class Actors:
             except OSError:
                 return  # closed
             try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small messages, as on the worker's side
                 sock.settimeout(HELLO_SECONDS)
                 token = b""
                 while len(token) < TOKEN_BYTES:

@@ -43,6 +43,9 @@ class WorkerHost:
         config = _on_this_node(config._replace(working_dir=root))
         sock = socket.create_connection(address, timeout=CONNECT_SECONDS)
         sock.settimeout(None)
+        # Small messages (a Started per mini-batch, then its results): Nagle's algorithm
+        # would hold each behind the previous one's delayed ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(token)
         worker_env = dict(os.environ)  # this node's environment (Ray's CUDA_VISIBLE_DEVICES...)...
         worker_env.update(env)  # ...with what the job sets
