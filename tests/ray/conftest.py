@@ -74,7 +74,7 @@ def cluster(_shared_cluster: LocalCluster) -> LocalCluster:
     """3 nodes of 1 CPU, shared by the tests that leave it as they found it (this process
     joined to it again after a test of its own cluster left)."""
     if not ray.is_initialized():
-        _shared_cluster.cluster.connect()
+        ray.init(address=_shared_cluster.address, logging_level="ERROR", log_to_driver=False)
     return _shared_cluster
 
 
