@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 import zipfile
 from multiprocessing.connection import Connection
 from typing import Any
@@ -36,6 +37,7 @@ from runner.runs.folder import StepFolder
 
 TOKEN_BYTES = 32
 HELLO_SECONDS = 10.0
+POLL_SECONDS = 0.25
 END_SECONDS = 5.0  # for a host to end its worker's tree before its actor is killed  # a connection that has not sent its token by then is dropped
 PLACEMENT_SECONDS = float(os.environ.get("RUNNER_RAY_PLACEMENT_TIMEOUT", "120"))
 
@@ -50,9 +52,15 @@ class ActorHandle:
         self.text = ""
         self.killed = False
         self.connected = False  # its worker has connected to the driver
+        self._polled = 0.0
 
     def poll(self) -> int | None:
-        if self.returncode is None:
+        """A worker's death reaches the driver as its connection's end; this is the check
+        for one that never connected or whose connection lingers: asked of Ray at most
+        every POLL_SECONDS, as the supervisor asks each round of its loop."""
+        now = time.monotonic()
+        if self.returncode is None and now - self._polled >= POLL_SECONDS:
+            self._polled = now
             ready, _ = ray_module().wait([self.done], timeout=0)
             if ready:
                 self._settle()
