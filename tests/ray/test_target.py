@@ -4,11 +4,12 @@ status in the run folder as locally, and nothing left on the cluster afterwards.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.local.helpers import cli, example_project, make_files, output_rows, run_folder, write_spec
+from tests.local.helpers import cli, example_project, expected_rows, make_files, output_rows, run_folder, write_spec
 from tests.ray.conftest import LocalCluster, on_cluster, worker_processes
 
 
@@ -80,4 +81,19 @@ def test_a_step_the_cluster_has_no_room_for_fails_its_preflight(tmp_path, cluste
                  env={"RUNNER_RAY_PLACEMENT_TIMEOUT": "3"})
     assert result.returncode == 2, result.stderr
     assert "the Ray cluster has no room for step 'score'" in result.stderr and "Traceback" not in result.stderr
+    cluster.wait_idle()
+
+
+def test_a_worker_that_fails_to_import_after_another_did_is_a_failed_start(tmp_path, cluster):
+    """Workers elsewhere start one by one: once one imported the script, mini-batches go,
+    and a later one's import error retires that worker instead of failing the pre-flight."""
+    names = make_files(tmp_path / "data", 12)
+    spec = write_spec(tmp_path, script="imports_once.py", mini_batch_size=2, node_count=3, process_count_per_node=1,
+                      run_max_try=2)
+    shutil.copy(Path(__file__).parent / "scripts" / "imports_once.py", tmp_path / "code" / "imports_once.py")
+    result = cli("apply", str(spec), *on_cluster(cluster.address), cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(output_rows(tmp_path, result.stdout.strip())) == expected_rows(names)
+    events = (run_folder(tmp_path, result.stdout.strip()) / "score" / "events.jsonl").read_text()
+    assert "this node cannot import the model's package" in events
     cluster.wait_idle()

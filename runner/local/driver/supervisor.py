@@ -84,7 +84,9 @@ class Supervisor:
         self._outcome: Outcome | None = None
         self._selector = selectors.DefaultSelector()  # kept across loops: cheaper than wait()
         wakeup = self.transport.wakeup()
-        if wakeup is not None:  # connections that arrive later (Ray actors): data None
+        self._remote = wakeup is not None  # workers elsewhere, whose connections arrive later
+        self._imported = False  # a worker has imported the entry script
+        if wakeup is not None:  # data None: connections have arrived
             self._selector.register(wakeup, selectors.EVENT_READ, None)
         self._mean_seconds = 1.0  # run() time, a moving average: deep queues only once it is tiny
         self._last_timeout_check = 0.0
@@ -104,9 +106,10 @@ class Supervisor:
     def _wait_imported(self) -> Outcome | None:
         """Pre-flight: no mini-batch is sent until every worker has imported the entry
         script and found run() (an import error is the user's to fix: exit 2)."""
-        # Every connected worker, and at least one: a worker elsewhere may wait for room
-        # on its cluster, and the others need not wait for it once the script imports.
-        while (any(s.state == "starting" and s.conn is not None for s in self.slots)
+        # Workers elsewhere (Ray actors) start one by one and may wait for room on their
+        # cluster: once one has imported the script, the others are not waited for (one
+        # that then fails to import is a failed start, as a failed init() is).
+        while ((not self._remote and any(s.state == "starting" for s in self.slots))
                or not any(s.state in ("imported", "ready") for s in self.slots)):
             if self.interrupted():
                 return Outcome("interrupted", "interrupted before any mini-batch ran")
@@ -207,7 +210,9 @@ class Supervisor:
                 assert isinstance(slot.in_flight, ReportedInFlight)  # only remote workers send it
                 slot.in_flight.report(mb, rows, time.monotonic_ns())
             case Imported():
-                slot.state = "imported"
+                slot.state, self._imported = "imported", True
+            case ImportFailed(text=text) if self._remote and self._imported:
+                self._init_failed(slot, f"the entry script failed to import:\n{text}")
             case ImportFailed(text=text):
                 self.log(f"worker {slot.index}: the entry script failed to import:\n{text}")
                 self._outcome = Outcome("preflight", f"the entry script failed to import:\n{shown(text)}")
