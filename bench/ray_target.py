@@ -270,8 +270,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
                      f"{row['ray_over_ray_data']} | {row['ray_over_local']} |")
     lines += ["", "Where the time goes (medians, s): from the command's start to its first rows (the runner's "
               "first ledger commit; Ray Data's first batch at its driver), then from the first rows to the last. "
-              "The runner sends no mini-batch before every worker has imported the entry script (its pre-flight), "
-              "TensorFlow's import being most of that here.", "",
+              "Before its first mini-batch the runner waits for a worker to import the entry script (locally: every "
+              "worker), TensorFlow's import being most of that here.", "",
               "| mini_batch_size | runner ray: to first, first to last | Ray Data: to first, first to last | "
               "runner local: to first, first to last |", "|---|---|---|---|"]
     for row in result["rows"]:
