@@ -19,14 +19,15 @@ from tests.local.helpers import cli, expected_rows, make_files, output_rows, wri
 ROOT = Path(__file__).parents[2]
 
 
-def start(root: Path, *args: str, limit_bytes: int | None = None) -> subprocess.Popen[str]:
+def start(root: Path, *args: str, limit_bytes: int | None = None,
+          env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     def limit() -> None:  # a full disk, as the OS reports a file that may grow no more
         if limit_bytes is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 
     return subprocess.Popen([sys.executable, "-m", "runner", *(args or ("apply", "spec.yaml"))], cwd=root,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limit,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
 def ledger_lines(root: Path) -> int:

@@ -6,15 +6,12 @@ read is a clear exit-2 error with no credential in it."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.faults.test_crashes import run_id_of, start, wait_for
 from tests.local.helpers import cli, expected_rows, make_files, output_rows, run_folder, write_spec
 from tests.store.conftest import S3_SECRET, WRONG_KEY, Store
 
@@ -90,20 +87,11 @@ def test_a_tabular_dataset_on_object_storage_gives_the_rows_of_the_same_local_fo
 
 
 def _kill_after_commits(root: Path, count: int, env: dict[str, str]) -> str:
-    proc = subprocess.Popen([sys.executable, "-m", "runner", "apply", "remote.yaml"], cwd=root, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), **env})
-    deadline = time.monotonic() + 60
-    ledger = None
-    while time.monotonic() < deadline and ledger is None and proc.poll() is None:
-        for path in (root / ".runner" / "runs").glob("*/score/ledger.jsonl"):
-            if len(path.read_bytes().splitlines()) >= count:
-                ledger = path
-        time.sleep(0.02)
+    proc = start(root, "apply", "remote.yaml", env=env)
+    assert wait_for(root, count, proc), "the run ended before it was killed"
     proc.kill()
     proc.wait()
-    assert ledger is not None, "the run made no progress"
-    return ledger.parents[1].name
+    return run_id_of(root)
 
 
 def _ids(root: Path, run_id: str) -> list[int]:
