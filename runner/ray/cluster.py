@@ -50,8 +50,8 @@ def connected(plan: RayPlan | None) -> Iterator[None]:
     if address not in ("local", "auto"):
         _answers(address)
     try:
-        if address == "local":
-            ray.init(include_dashboard=False, runtime_env=runtime_env, **_QUIET)
+        if address == "local":  # this run's own cluster: on the loopback address, reached from nowhere else
+            ray.init(include_dashboard=False, runtime_env=runtime_env, _node_ip_address="127.0.0.1", **_QUIET)
         else:
             ray.init(address=None if address == "auto" and "RAY_ADDRESS" in os.environ else address,
                      runtime_env=runtime_env, **_QUIET)

@@ -97,3 +97,20 @@ def test_a_worker_that_fails_to_import_after_another_did_is_a_failed_start(tmp_p
     events = (run_folder(tmp_path, result.stdout.strip()) / "score" / "events.jsonl").read_text()
     assert "this node cannot import the model's package" in events
     cluster.wait_idle()
+
+
+def test_address_local_starts_a_cluster_of_this_machine_on_loopback_for_the_run(tmp_path):
+    """No cluster given: one is started for the run and ended with it, on 127.0.0.1 even
+    where Ray would pick another address (this machine's is not reachable from itself)."""
+    import os
+    import subprocess
+    import sys
+
+    names = make_files(tmp_path / "data", 6)
+    spec = write_spec(tmp_path, mini_batch_size=2, node_count=1, process_count_per_node=2)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
+    env["PYTHONPATH"] = str(Path(__file__).parents[2])
+    result = subprocess.run([sys.executable, "-m", "runner", "apply", str(spec), "--target", "ray"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    assert sorted(output_rows(tmp_path, result.stdout.strip())) == expected_rows(names)
