@@ -376,7 +376,7 @@ class Supervisor:
 
     def _attach_connected(self) -> None:
         """Connections from workers started elsewhere: each to its slot, unless that
-        worker was given up on meanwhile (the transport then closes it)."""
+        worker was given up on meanwhile (its connection is then closed)."""
         for handle, conn in self.transport.connected():
             slot = next((s for s in self.slots if s.proc is handle and s.conn is None), None)
             if slot is None or slot.state != "starting":
