@@ -4,8 +4,8 @@ starts the worker program on its node and connects it back to the driver over TC
 The supervisor's loop is the local engine's (runner/local/driver/supervisor.py); this
 module is the one thing that differs. Actors are placed one placement-group bundle per
 node (`node_count` bundles, spread across the cluster's nodes); the code snapshot is
-shipped through Ray's object store (a zip each node unpacks once) and the `runner` package
-as the job's runtime_env py_modules (runner/ray/cluster.py).
+shipped through Ray's object store (a zip each node unpacks once); the `runner` package
+is the node's own, or the job's runtime_env py_modules (runner/ray/cluster.py).
 A connection proves which worker it is by a token of 32 random bytes, given to that
 actor alone. Descriptors travel in Tasks and the worker reports what it runs in Started
 messages, as nothing is shared with another machine.

@@ -60,7 +60,8 @@ def test_the_layout_says_cluster_actors_placement_shipped_and_reads(write) -> No
     assert (second.actors, second.per_node) == (1, 1)  # process_count_per_node unset: one, as the engine runs it
     code = os.path.join(os.getcwd(), "specs", "code")
     assert layout.shipped == [f"the code snapshot of {code} (a zip in Ray's object store, unpacked once per node)",
-                              "the runner package (the job's runtime_env py_modules)",
+                              "the runner package (the job's runtime_env py_modules), unless every node imports "
+                              "this very runner itself (checked when the run joins the cluster)",
                               "pip requirements, installed by Ray for the actors (runtime_env pip): pillow>=10, tqdm"]
     assert [(r.what, r.location) for r in layout.local_paths] == [
         ("datasets.images (step first)", os.path.join(os.getcwd(), "specs", "data", "images")),

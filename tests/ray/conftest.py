@@ -21,13 +21,14 @@ ray = pytest.importorskip("ray")
 
 
 class LocalCluster:
-    def __init__(self, nodes: int, cpus: int) -> None:
+    def __init__(self, nodes: int, cpus: int, node_env: dict[str, str] | None = None) -> None:
+        """`node_env`: the environment of the nodes other than the head (and their workers')."""
         from ray.cluster_utils import Cluster
 
         self.cluster = Cluster(initialize_head=True, connect=False, head_node_args={
             "num_cpus": cpus, "node_ip_address": "127.0.0.1", "include_dashboard": False})
         for _ in range(nodes - 1):
-            self.cluster.add_node(num_cpus=cpus, node_ip_address="127.0.0.1")
+            self.cluster.add_node(num_cpus=cpus, node_ip_address="127.0.0.1", env_vars=node_env)
         self.cpus = nodes * cpus
         self.address = self.cluster.address
         assert self.address.startswith("127.0.0.1:"), self.address
@@ -83,10 +84,10 @@ def own_cluster() -> Iterator[Callable[..., LocalCluster]]:
     """A cluster of one test's own, for one that removes nodes."""
     made: list[LocalCluster] = []
 
-    def make(nodes: int = 3, cpus: int = 1) -> LocalCluster:
+    def make(nodes: int = 3, cpus: int = 1, node_env: dict[str, str] | None = None) -> LocalCluster:
         if ray.is_initialized():
             ray.shutdown()  # the shared cluster's connection; `cluster` joins it again
-        made.append(LocalCluster(nodes, cpus))
+        made.append(LocalCluster(nodes, cpus, node_env))
         return made[-1]
     try:
         yield make

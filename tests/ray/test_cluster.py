@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from runner.ray.cluster import _notices_to_stderr
@@ -19,3 +21,42 @@ def test_the_clusters_notices_go_to_stderr_not_to_the_run_id_on_stdout(capsys, m
                                "is_err": False, "ip": "127.0.0.1"}, ignore_prefix=False)
     out, err = capsys.readouterr()
     assert out == "" and "has been marked dead" in err
+
+
+def test_nodes_importing_this_runner_are_shipped_nothing(cluster):
+    from runner.ray.cluster import nodes_import_this_runner
+
+    assert nodes_import_this_runner(ray)  # every node runs this machine's environment
+
+
+def test_a_node_with_another_runner_gets_this_one_shipped(tmp_path, own_cluster):
+    """A node whose own runner differs (here: one whose worker host cannot even be imported)
+    is found out when the run joins, and the run ships this runner: every worker starts."""
+    import shutil
+    from pathlib import Path
+
+    from tests.local.helpers import cli, expected_rows, make_files, output_rows, run_folder, write_spec
+    from tests.ray.conftest import on_cluster
+
+    other = tmp_path / "node-site" / "runner"
+    shutil.copytree(Path(__file__).parents[2] / "runner", other, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(other / "ray" / "host.py", "a") as host:
+        host.write('\nraise ImportError("another runner")\n')
+    found = own_cluster(2, 1, node_env={"PYTHONPATH": str(other.parent)})
+    ray.shutdown()  # this process's join: its folder (the repo) would be on the workers' path
+
+    names = make_files(tmp_path / "data", 40)
+    spec = write_spec(tmp_path, env={"SLEEP": "0.1"}, mini_batch_size=2, node_count=2, process_count_per_node=1)
+    result = cli("apply", str(spec), *on_cluster(found.address), cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(output_rows(tmp_path, result.stdout.strip())) == expected_rows(names)
+    step = run_folder(tmp_path, result.stdout.strip()) / "score"
+    workers = {json.loads(line)["worker"] for line in (step / "ledger.jsonl").read_text().splitlines()}
+    assert workers == {0, 1}, (step / "events.jsonl").read_text()  # the worker on the other node ran too
+
+
+def test_rays_colours_are_left_out_of_an_error_the_run_records():
+    from runner.ray.cluster import _first_line
+
+    error = RuntimeError("The actor died in \x1b[36mray::WorkerHost.__init__()\x1b[39m (pid=1)\nTraceback ...")
+    assert _first_line(error) == "The actor died in ray::WorkerHost.__init__() (pid=1)"
