@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import IO
 
 from runner.errors import RunnerError, explained, file_system_error, remedy
-from runner.inputs.gpus import shared_devices
 from runner.inputs.listing import InputError
 from runner.local import job as jobs
-from runner.local.driver import report_writer
+from runner.local.driver import headstart, report_writer
 from runner.local.driver import snapshot as snapshots
 from runner.local.driver.checks import PreflightError, hide_secrets, thresholds, within
 from runner.local.driver.stop import Stop
 from runner.local.driver.supervisor import Supervisor, Task
-from runner.local.driver.workers import model_dir, worker_config, worker_env
 from runner.local.output.ledger import Ledger
 from runner.local.output.reports import OutputError, finish_parquet, staged_output, write_reports
 from runner.local.partition.descriptors import DescriptorError, encode, task_fields
@@ -38,7 +36,7 @@ from runner.local.reuse.commit import commit_reused
 from runner.local.reuse.fingerprint import find_reusable, fingerprint, link_outputs, parts
 from runner.local.reuse.items import Matching
 from runner.local.transport.base import Transports
-from runner.local.transport.processes import Processes, local_processes
+from runner.local.transport.processes import local_processes
 from runner.plan.plan import StepPlan
 from runner.runs.display import counted, reuse_text
 from runner.runs.folder import RunFolder, StepFolder, list_runs, no_links
@@ -170,6 +168,17 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
         fingerprints[job.name] = info.fingerprint
         return StepResult(job.name, info.status, output=output, reused_from=info.reused_from)
     _, info = snapshots.checked(job, folder, output, [str(runs_root)])  # pre-flight, on the code that runs
+    # Workers start importing the script and calling init() while the inputs are listed.
+    workers = headstart.ahead(job, folder, run, output, transports, runs_root, info.partitioned)
+    try:
+        return _plan_and_run(run, job, runs_root, fingerprints, stop, stream, info, output, workers)
+    finally:
+        workers.close()  # what the supervisor did not take
+
+
+def _plan_and_run(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict[str, str], stop: Stop,
+                  stream: IO[str], info: StepRecord, output: str | None, workers: headstart.Workers) -> StepResult:
+    folder = run.step(job.name)
     if not info.partitioned:
         matching = incremental.earlier_items(run, job, runs_root, fingerprints, info) if job.incremental else None
         info = _partition(job, folder, stream, matching)
@@ -185,11 +194,11 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
             origin = earlier.step(job.name).read().reused_from or earlier.id  # the run that ran it
             return StepResult(job.name, Status.REUSED, output=output, reused_from=origin)
     info = folder.update(started=info.started or time.time(), status=Status.RUNNING, reason="")
-    return _supervise(job, folder, output, info, stop, stream, runs_root, transports)
+    return _supervise(job, folder, output, info, stop, stream, runs_root, workers)
 
 
 def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: StepRecord, stop: Stop,
-               stream: IO[str], runs_root: Path, transports: Transports) -> StepResult:
+               stream: IO[str], runs_root: Path, workers: headstart.Workers) -> StepResult:
     total = info.mini_batches or 0
     _check_minibatches(folder, total)
     ledger = Ledger(folder.ledger, staged_output(output, job.row_format) if output else None, total, info.attempt)
@@ -204,20 +213,18 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
     # A table's rows are known when every range was counted at planning (not for Parquet,
     # partitions or files read whole): then progress shows "of N" rows too.
     progress = Progress(folder, job.name, total, info.items if job.kind == "file" or info.items else None, stream)
-    transport = transports(job, folder)
-    # This machine's GPUs, one per worker process; Ray gives its actors theirs.
-    devices = shared_devices(job.environment_variables) if isinstance(transport, Processes) else None
-    if devices is not None and devices.ids:
-        log(devices.summary())
+    transport = workers.transport
+    if workers.devices is not None and workers.devices.ids:
+        log(workers.devices.summary())
+    # No more workers than mini-batches left: a process that would get no work costs
+    # its start-up (interpreter, imports, init()) and a core while the others start.
+    count = min(jobs.workers(job), total - ledger.recovered)
     supervisor = Supervisor(
-        # No more workers than mini-batches left: a process that would get no work costs
-        # its start-up (interpreter, imports, init()) and a core while the others start.
-        workers=min(jobs.workers(job), total - ledger.recovered), per_node=job.process_count_per_node or 1,
-        tasks=_tasks(folder, ledger, job.kind),
+        workers=count, per_node=workers.per_node, tasks=_tasks(folder, ledger, job.kind),
         ledger=ledger, run_max_try=job.run_max_try, timeout=float(job.run_invocation_timeout),
-        thresholds=thresholds(job, total), worker_config=lambda slot: worker_config(job, folder, output, slot, devices),
-        worker_env=worker_env(job, model_dir(job, folder)), log=log, interrupted=lambda: stop.requested,
-        tick=progress.tick, event=_events(folder), transport=transport)
+        thresholds=thresholds(job, total), worker_config=workers.config, worker_env=workers.env, log=log,
+        interrupted=lambda: stop.requested, tick=progress.tick, event=_events(folder), transport=transport,
+        prestarted=workers.take(count))
     try:
         outcome = supervisor.run()
     except BaseException:

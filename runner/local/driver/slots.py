@@ -28,6 +28,18 @@ class Task:
 
 
 @dataclass
+class Spawned:
+    """A worker as its transport started it; `conn` None until one started elsewhere
+    connects (its configuration is then sent by the supervisor)."""
+
+    handle: Handle
+    conn: Connection | None
+    in_flight: InFlightView
+    config: WorkerConfig
+    at: float  # time.monotonic() when started: its start-up timeout counts from here
+
+
+@dataclass
 class Slot:
     index: int
     node: int

@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection
 from typing_extensions import assert_never  # typing's is 3.11+; runner supports 3.10 (pydantic brings it)
 
 from runner.local import protocol
-from runner.local.driver.slots import Outcome, Slot, Task, last_line, shown
+from runner.local.driver.slots import Outcome, Slot, Spawned, Task, last_line, shown
 from runner.local.output.ledger import Ledger
 from runner.local.transport.base import Transport
 from runner.local.transport.processes import Processes
@@ -61,7 +61,7 @@ class Supervisor:
                  log: Callable[[str], None], interrupted: Callable[[], bool],
                  tick: Callable[[Supervisor], None],
                  event: Callable[[dict[str, object]], None] = lambda event: None,
-                 transport: Transport | None = None) -> None:
+                 transport: Transport | None = None, prestarted: list[Spawned] | None = None) -> None:
         self.slots = [Slot(i, i // per_node, i % per_node) for i in range(workers)]
         self.tasks = tasks
         self.retries: deque[Task] = deque()
@@ -76,6 +76,9 @@ class Supervisor:
         self.tick = tick
         self.event = event  # rare events for `runner report` (runs/folder.py StepFolder.log_event)
         self.transport: Transport = transport or Processes()
+        # Workers started while the step was planned (runner/local/driver/headstart.py),
+        # their configurations sent: the first slots' workers.
+        self.prestarted = prestarted or []
         self.exhausted = False
         self.restarts = 0
         # Slots retired (a final state): counted, not found by all() over the slots each
@@ -96,7 +99,10 @@ class Supervisor:
     def run(self) -> Outcome:
         try:
             for slot in self.slots:
-                self._start(slot)
+                if slot.index < len(self.prestarted):
+                    self._adopt(slot, self.prestarted[slot.index])
+                else:
+                    self._start(slot)
             outcome = self._wait_imported() or self._loop()
         finally:
             self.ledger.maybe_flush()
@@ -364,6 +370,14 @@ class Supervisor:
         slot.state, slot.spawned, slot.config = "starting", time.monotonic(), config
         if conn is not None:
             self._attach(slot, conn)
+
+    def _adopt(self, slot: Slot, worker: Spawned) -> None:
+        """A worker started before the loop, its configuration already sent."""
+        slot.proc, slot.in_flight, slot.config = worker.handle, worker.in_flight, worker.config
+        slot.state, slot.spawned = "starting", worker.at
+        if worker.conn is not None:
+            slot.conn = worker.conn
+            self._selector.register(worker.conn.fileno(), selectors.EVENT_READ, (slot, worker.conn))
 
     def _attach(self, slot: Slot, conn: Connection) -> None:
         assert slot.config is not None

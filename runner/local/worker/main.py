@@ -210,8 +210,10 @@ class Worker:
         self.kind = config.kind
         self.summary_only = config.output_action == "summary_only"
         self.row_format = config.row_format
-        # Open for the worker's life; a remote worker gets its descriptors in Tasks.
-        self.descriptors = None if config.remote else open(config.minibatches, "rb")  # noqa: SIM115
+        # Opened at the first mini-batch (a worker started while its step is planned may
+        # come before the file), then for the worker's life; a remote worker gets its
+        # descriptors in Tasks.
+        self.descriptors: Any = None
         self.log = logging.getLogger("runner.worker")
         # A file dataset's objects on object storage, copied for run() into its scratch folder.
         self.fetched = Fetched(config.env.get("RUNNER_WORKING_DIR") or tempfile.gettempdir())
@@ -246,8 +248,10 @@ class Worker:
         if lines is not None:
             yield from lines
             return
-        if self.descriptors is None:
+        if self.config.remote:
             raise protocol.ProtocolError("a remote worker was sent descriptors by offset")
+        if self.descriptors is None:
+            self.descriptors = open(self.config.minibatches, "rb")  # noqa: SIM115 - the worker's whole life
         for offset in offsets:
             self.descriptors.seek(offset)
             yield self.descriptors.readline()

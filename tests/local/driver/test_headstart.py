@@ -1,0 +1,106 @@
+"""Workers started while their step is planned (runner/local/driver/headstart.py): they
+import the script and run init() during the listing, the supervisor adopts them, and
+what it does not take is killed."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import api
+from runner.local.driver import engine
+from runner.local.driver.checks import PreflightError
+from runner.local.transport.processes import Processes
+from runner.runs.status import Status
+from tests.local.helpers import expected_rows, make_files, output_rows, write_spec
+
+
+class Recorded:
+    """What the engine did, in order: each worker spawned, each step planned."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, before_plan: Any = None) -> None:
+        self.order: list[str] = []
+        self.handles: list[Any] = []
+        spawn, partition = Processes.spawn, engine._partition
+
+        def spawned(transport: Processes, *args: Any) -> Any:
+            self.order.append("spawn")
+            found = spawn(transport, *args)
+            self.handles.append(found[0])
+            return found
+
+        def planned(job: Any, folder: Any, *args: Any) -> Any:
+            self.order.append("partition")
+            if before_plan is not None:
+                before_plan(folder)
+            return partition(job, folder, *args)
+        monkeypatch.setattr(Processes, "spawn", spawned)
+        monkeypatch.setattr(engine, "_partition", planned)
+
+    def all_ended(self) -> bool:
+        return all(handle.poll() is not None for handle in self.handles)
+
+
+def _apply(root: Path) -> Any:
+    return api.apply(str(root / "spec.yaml"), environ=dict(os.environ), root=root / ".runner" / "runs",
+                     stream=io.StringIO())
+
+
+def _inits_done(folder: Any, workers: int) -> None:
+    """Until every worker's log says init() ran: the listing waits for it here."""
+    logs = [folder.user_log("entry_script_log", 0, process) for process in range(workers)]
+    deadline = time.monotonic() + 120
+    while not all(log.exists() and "init done" in log.read_text() for log in logs):
+        assert time.monotonic() < deadline, "the workers did not start before the listing"
+        time.sleep(0.05)
+
+
+def test_workers_run_init_while_the_inputs_are_listed_and_are_adopted(tmp_path, monkeypatch):
+    names = make_files(tmp_path / "data", 12)
+    write_spec(tmp_path, mini_batch_size=2, process_count_per_node=2)
+    recorded = Recorded(monkeypatch, before_plan=lambda folder: _inits_done(folder, 2))
+    result = _apply(tmp_path)
+    assert result.status == Status.SUCCEEDED, result.reason
+    assert recorded.order == ["spawn", "spawn", "partition"]  # adopted: none started again
+    assert sorted(output_rows(tmp_path, result.run.id)) == expected_rows(names)
+    assert recorded.all_ended()
+
+
+def test_workers_beyond_the_mini_batches_are_killed(tmp_path, monkeypatch):
+    names = make_files(tmp_path / "data", 3)
+    write_spec(tmp_path, mini_batch_size=5, process_count_per_node=2)  # one mini-batch, two workers
+    recorded = Recorded(monkeypatch)
+    result = _apply(tmp_path)
+    assert result.status == Status.SUCCEEDED, result.reason
+    assert recorded.order == ["spawn", "spawn", "partition"] and recorded.all_ended()
+    ledger = (result.run.step("score").ledger).read_text().splitlines()
+    assert [json.loads(line)["worker"] for line in ledger] == [0]
+    assert sorted(output_rows(tmp_path, result.run.id)) == expected_rows(names)
+
+
+def test_a_failed_plan_kills_the_workers_started_for_it(tmp_path, monkeypatch):
+    make_files(tmp_path / "data", 4)
+    write_spec(tmp_path, mini_batch_size=2, process_count_per_node=2)
+
+    def refused(folder: Any) -> None:
+        raise PreflightError("the listing failed")
+    recorded = Recorded(monkeypatch, before_plan=refused)
+    result = _apply(tmp_path)
+    assert result.status == Status.PREFLIGHT and "the listing failed" in result.reason
+    assert recorded.order == ["spawn", "spawn", "partition"] and recorded.all_ended()
+
+
+def test_a_step_an_earlier_run_may_be_reused_for_starts_no_worker_ahead(tmp_path, monkeypatch):
+    make_files(tmp_path / "data", 4)
+    write_spec(tmp_path, mini_batch_size=2, process_count_per_node=2, step={"allow_reuse": True})
+    assert _apply(tmp_path).status == Status.SUCCEEDED
+    recorded = Recorded(monkeypatch)
+    result = _apply(tmp_path)
+    assert result.status == Status.REUSED
+    assert recorded.order == ["partition"]  # listed to find it unchanged; no worker started
