@@ -212,8 +212,7 @@ def _supervise(job: StepPlan, folder: StepFolder, output: str | None, info: Step
         return _nothing_left(job, folder, output, ledger, tripped)
     # A table's rows are known when every range was counted at planning (not for Parquet,
     # partitions or files read whole): then progress shows "of N" rows too.
-    progress = Progress(folder, job.name, total, info.items if job.kind == "file" or info.items else None, stream,
-                        workers.started[0].at if workers.started else None)
+    progress = Progress(folder, job.name, total, info.items if job.kind == "file" or info.items else None, stream)
     transport = workers.transport
     if workers.devices is not None and workers.devices.ids:
         log(workers.devices.summary())

@@ -33,15 +33,13 @@ RATE_WINDOW = 10.0  # seconds of samples behind the rates shown while running
 
 class Progress:
     def __init__(self, folder: StepFolder, step: str, total: int, total_items: int | None,
-                 stream: IO[str] | None = None, started: float | None = None) -> None:
-        """`started`: when the workers started (time.monotonic), where that was before
-        this (runner/local/driver/headstart.py): elapsed time and rates count from it."""
+                 stream: IO[str] | None = None) -> None:
         self.folder = folder
         self.step = step
         self.total = total
         self.total_items = total_items  # None: rows, known only as workers read them
         self.stream = stream or sys.stderr
-        self.started = time.monotonic() if started is None else started
+        self.started = time.monotonic()
         self.start_done: tuple[int, int] | None = None  # mini-batches and items done before this driver
         self._samples: deque[tuple[float, int, int]] = deque()  # (time, mini-batches, items) done
         # Rows of a table whose total is not known: estimated from the bytes of the
