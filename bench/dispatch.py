@@ -54,8 +54,11 @@ def dispatch(args: argparse.Namespace) -> dict[str, Any]:
 
 def markdown(result: dict[str, Any]) -> list[str]:
     lines = [f"{result['files']:,} files, {result['workers']} workers. Run phase: from the workers' start to the "
-             "last result. End to end: the wall time of a fresh command. \"runner x faster\" is the peer's time "
-             "over the runner's (above 1: the runner is faster).", "",
+             "last result; the runner's workers start while it lists the inputs, so its run phase counts from the "
+             "plan's end (when its progress starts) and leaves out the part of their start-up the listing covered, "
+             "which the peers' run phases include (a Pool's spawn: ~0.1 s): compare end to end. End to end: the "
+             "wall time of a fresh command. \"runner x faster\" is the peer's time over the runner's (above 1: the "
+             "runner is faster).", "",
              "CPU: user + system seconds of the whole command and the processes it waited for (the runner's "
              "workers, the Pool's processes), per mini-batch.", "",
              "| mini_batch_size | contender | run-phase mb/s | run s | end to end s | CPU s | CPU µs/mb | "
