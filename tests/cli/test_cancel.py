@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import signal
 import subprocess
 import sys
 import threading
@@ -166,7 +167,10 @@ def test_cancel_of_a_starting_run_cancels_it_once_its_driver_records_itself(tmp_
     from runner.runs.status import Status
 
     run, lock = _starting_run(tmp_path)
-    driver = subprocess.Popen(["sleep", "600"])  # stands for the resuming driver
+    # Stands for the resuming driver, which sets its own SIGINT handler (driver/stop.py):
+    # SIGINT's default restored, or a test run from a background job (whose SIGINT is
+    # ignored, and `sleep` inherits that) would wait for a Ctrl-C that cannot arrive.
+    driver = subprocess.Popen(["sleep", "600"], preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def start_then_stop() -> None:
         time.sleep(2.5)  # cancel has read run.json by then: it finds the run starting
