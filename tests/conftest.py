@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import textwrap
 from pathlib import Path
 
@@ -10,6 +11,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # A run's report is drawn by a process the driver starts as the run ends (about a second
 # of CPU): the suite's hundreds of runs do without; tests/report turns it back on.
 os.environ["RUNNER_REPORT"] = "0"
+# Tests send SIGINT to the commands they start, as Ctrl-C would. A suite started from a
+# background job (a CI script's `cmd &`) inherits SIGINT ignored, which every command it
+# starts would inherit too (an ignored signal stays ignored across exec): Python's
+# handler here is reset to the default in each child instead.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
