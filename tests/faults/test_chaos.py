@@ -38,6 +38,7 @@ def _kill_and_edit(root: Path, rng: random.Random, script: Path, seed: int,
                    change_input: Callable[[str], tuple[str, ...] | None]) -> int:
     """Kill at random commits, editing between kills, until a run (or resume) ends."""
     proc, kills = start(root), 0
+    accepted: tuple[str, ...] = ()  # a changed input stays changed: every later resume must accept it again
     while True:
         if not wait_for(root, ledger_lines(root) + rng.randint(1, 10), proc) or kills == 6:
             break
@@ -49,9 +50,10 @@ def _kill_and_edit(root: Path, rng: random.Random, script: Path, seed: int,
             return kills  # the kill came as the run ended: nothing to resume
         if rng.random() < 0.7 and "v2" not in script.read_text():
             script.write_text(script.read_text() + V2)
-        args = change_input(run_id) if rng.random() < 0.6 else ()
+        args = change_input(run_id) if rng.random() < 0.6 else accepted
         if args is None:  # the check's own resume had nothing left to run, and ended the run
             return kills
+        accepted = args or accepted
         time.sleep(0.1)
         proc = start(root, "resume", run_id, *args)
     _, err = proc.communicate(timeout=180)
