@@ -376,13 +376,15 @@ class Supervisor:
         slot.proc, slot.in_flight, slot.config = worker.handle, worker.in_flight, worker.config
         slot.state, slot.spawned = "starting", worker.at
         if worker.conn is not None:
-            slot.conn = worker.conn
-            self._selector.register(worker.conn.fileno(), selectors.EVENT_READ, (slot, worker.conn))
+            self._register(slot, worker.conn)
+
+    def _register(self, slot: Slot, conn: Connection) -> None:
+        slot.conn = conn
+        self._selector.register(conn.fileno(), selectors.EVENT_READ, (slot, conn))
 
     def _attach(self, slot: Slot, conn: Connection) -> None:
         assert slot.config is not None
-        slot.conn = conn
-        self._selector.register(conn.fileno(), selectors.EVENT_READ, (slot, conn))
+        self._register(slot, conn)
         try:
             protocol.send_config(conn, slot.config)
         except OSError:
