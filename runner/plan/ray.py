@@ -6,8 +6,9 @@ The Ray backend runs the local engine's driver on this machine with the workers 
 actors: `node_count x process_count_per_node` of them per step, each reserving
 `ray.cpus_per_worker` CPUs and `ray.gpus_per_worker` GPUs, in a placement group of one
 bundle per node (strategy SPREAD). The code snapshot goes to the nodes through Ray's
-object store (a zip each node unpacks once), the runner package as the job's runtime_env
-py_modules where a node does not import this very runner itself, `ray.pip` as the actors' runtime_env pip (runner/ray/actors.py, cluster.py);
+object store (a zip each node unpacks once), the runner package likewise, used by an
+actor whose node does not import this very runner itself, `ray.pip` as the actors'
+runtime_env pip (runner/ray/actors.py, boot.py);
 the data does not: a worker opens the paths it is given, so a local path must name the
 same data on every node, while an object-storage URI is read from the store by each worker.
 
@@ -114,8 +115,8 @@ def ray_layout(plan: Plan) -> RayLayout | None:
     ray = plan.ray
     shipped = [f"the code snapshot of {os.path.normpath(os.path.join(plan.cwd, code))} (a zip in Ray's object "
                "store, unpacked once per node)" for code in dict.fromkeys(step.source_directory for step in plan.steps)]
-    shipped.append("the runner package (the job's runtime_env py_modules), unless every node imports this very "
-                   "runner itself (checked when the run joins the cluster)")
+    shipped.append("the runner package (a zip in Ray's object store), used where a node does not import this very "
+                   "runner itself (each actor checks as it starts)")
     if ray.pip:
         shipped.append(f"pip requirements, installed by Ray for the actors (runtime_env pip): {', '.join(ray.pip)}")
     local, remote, run_folder = _reads(plan)

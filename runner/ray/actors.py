@@ -4,8 +4,8 @@ starts the worker program on its node and connects it back to the driver over TC
 The supervisor's loop is the local engine's (runner/local/driver/supervisor.py); this
 module is the one thing that differs. Actors are placed one placement-group bundle per
 node (`node_count` bundles, spread across the cluster's nodes); the code snapshot is
-shipped through Ray's object store (a zip each node unpacks once); the `runner` package
-is the node's own, or the job's runtime_env py_modules (runner/ray/cluster.py).
+shipped through Ray's object store (a zip each node unpacks once), and so is the driver's
+`runner` package, for the nodes whose own is another (runner/ray/boot.py).
 A connection proves which worker it is by a token of 32 random bytes, given to that
 actor alone. Descriptors travel in Tasks and the worker reports what it runs in Started
 messages, as nothing is shared with another machine.
@@ -32,7 +32,7 @@ from runner.local.protocol import ReportedInFlight, Tasks, WorkerConfig
 from runner.local.transport.base import Handle
 from runner.plan.plan import RayPlan, StepPlan
 from runner.ray.cluster import _first_line, driver_ip, ray_module
-from runner.ray.host import WorkerHost
+from runner.ray import boot
 from runner.runs.folder import StepFolder
 
 TOKEN_BYTES = 32
@@ -105,6 +105,7 @@ class Actors:
         self._group = self._placement_group(job)
         self._actor_class: Any = None
         self._shipped: tuple[str, Any, str] | None = None  # (snapshot folder, its zip's ObjectRef, digest)
+        self._runner: tuple[str, list[Any]] | None = None  # this runner package's digest, [its zip's ObjectRef]
 
     # --- placement ---------------------------------------------------------------------
 
@@ -152,14 +153,19 @@ class Actors:
     def spawn(self, index: int, node: int, config: WorkerConfig,
               env: dict[str, str]) -> tuple[Handle, Connection | None, ReportedInFlight, WorkerConfig]:
         if self._actor_class is None:
-            self._actor_class = self.ray.remote(WorkerHost)
+            # By value: the class loads on a node whatever runner it has (or none), and chooses.
+            self.ray.cloudpickle.register_pickle_by_value(boot)
+            self._actor_class = self.ray.remote(boot.Host)
+            digest, data = boot.packed()
+            self._runner = (digest, [self.ray.put(data)])
         token = secrets.token_bytes(TOKEN_BYTES)
         code, digest = self._code(config.source_directory)
         remote = config._replace(  # code paths relative to where the host unpacks the code
             remote=True, minibatches="", source_directory=".", working_dir=".",
             entry_script=os.path.relpath(config.entry_script, config.source_directory),
             env={k: v for k, v in config.env.items() if k != "CUDA_VISIBLE_DEVICES"})  # Ray assigns GPUs
-        actor = self._actor_class.options(**self._options(node, config)).remote()
+        assert self._runner is not None
+        actor = self._actor_class.options(**self._options(node, config)).remote(*self._runner)
         handle = ActorHandle(actor, actor.serve.remote(self._address, token, remote, _job_env(env), code, digest))
         self._pending[token] = handle
         return handle, None, ReportedInFlight(), remote

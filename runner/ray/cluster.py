@@ -1,24 +1,20 @@
 """The driver's connection to a Ray cluster: joined (or, for `address: local`, started)
 once per command, and left when it ends.
 
-The workers' hosts (runner/ray/host.py) import the runner package on every node. Where
-each node alive at the start already imports this very package (the same files, by
-digest: an installed runner, a shared virtual environment, an image with it), nothing is
-shipped: shipping it as the job's runtime_env py_modules costs each actor a fresh Ray
-worker process set up for that environment, about a second per start (bench/results/ray.md).
-Otherwise, or with RUNNER_RAY_SHIP_RUNNER=always (a cluster whose nodes come and go), the
-driver joins again with the package as py_modules.
+The job has no runtime_env of its own: each worker's host chooses, as its actor starts,
+between its node's runner package and the driver's (runner/ray/boot.py). A job-level
+py_modules would cost each actor a fresh Ray worker process set up for it, and asking
+every node first which runner it imports a task per node: each about a second before
+the first actor starts (bench/results/ray.md).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from runner.errors import ExitCode, RunnerError
@@ -30,9 +26,6 @@ _QUIET: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False}
 
 
 CONNECT_SECONDS = 10.0
-PROBE_SECONDS = 30.0  # for every node to say which runner it imports; past it, the package is shipped
-SHIP_ENV = "RUNNER_RAY_SHIP_RUNNER"
-_RUNNER_PACKAGE = str(Path(__file__).resolve().parents[1])  # runner/
 
 
 class ClusterError(RunnerError):
@@ -60,61 +53,22 @@ def connected(plan: RayPlan | None) -> Iterator[None]:
     address = (plan or RayPlan()).address
     if address not in ("local", "auto"):
         _answers(address)
-    ship = os.environ.get(SHIP_ENV, "") == "always"
-    _join(ray, address, ship)
+    _join(ray, address)
     try:
-        if not ship and not nodes_import_this_runner(ray):
-            ray.shutdown()
-            _join(ray, address, ship=True)
         _notices_to_stderr(ray)
         yield
     finally:
         ray.shutdown()
 
 
-def _join(ray: Any, address: str, ship: bool) -> None:
-    runtime_env = {"py_modules": [_RUNNER_PACKAGE]} if ship else None
+def _join(ray: Any, address: str) -> None:
     try:
         if address == "local":  # this run's own cluster: on the loopback address, reached from nowhere else
-            ray.init(include_dashboard=False, runtime_env=runtime_env, _node_ip_address="127.0.0.1", **_QUIET)
+            ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", **_QUIET)
         else:
-            ray.init(address=None if address == "auto" and "RAY_ADDRESS" in os.environ else address,
-                     runtime_env=runtime_env, **_QUIET)
+            ray.init(address=None if address == "auto" and "RAY_ADDRESS" in os.environ else address, **_QUIET)
     except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError: Ray's words
         raise ClusterError(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from exc
-
-
-def nodes_import_this_runner(ray: Any) -> bool:
-    """Whether every node alive now imports the runner package this driver runs: a task
-    on each (no CPU taken) returns the digest of the package it imports. A node without
-    runner, with another version, or not answering within PROBE_SECONDS: False."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    # Pickled by reference: the node imports this module from its own runner, or fails.
-    probe = ray.remote(num_cpus=0, max_retries=0)(package_digest)
-    nodes = [node["NodeID"] for node in ray.nodes() if node.get("Alive")]
-    refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote()
-            for node in nodes]
-    try:
-        found = ray.get(refs, timeout=PROBE_SECONDS)
-    except Exception:  # noqa: BLE001 - ModuleNotFoundError on the node, a timeout, a node lost: ship it
-        for ref in refs:
-            with contextlib.suppress(Exception):
-                ray.cancel(ref, force=True)
-        return False
-    mine = package_digest()
-    return bool(nodes) and all(digest == mine for digest in found)
-
-
-def package_digest() -> str:
-    """The runner package's files (not their bytecode), as one digest."""
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if "__pycache__" not in p.parts and p.is_file()):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes())
-        digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def _notices_to_stderr(ray: Any) -> None:

@@ -8,8 +8,8 @@ when the actor ends (killed by the driver, its node lost, its driver gone, which
 answers by ending the driver's actors) the guard ends the worker's whole tree.
 
 Imported in the actor's process on a node, from the node's own `runner` package when it
-is this very one, else from the one Ray ships there (runtime_env py_modules; runner/ray/
-cluster.py decides): it imports nothing of the driver.
+is this very one, else from the driver's, shipped with the actor (runner/ray/boot.py
+decides): it imports nothing of the driver.
 """
 
 from __future__ import annotations

@@ -60,8 +60,8 @@ def test_the_layout_says_cluster_actors_placement_shipped_and_reads(write) -> No
     assert (second.actors, second.per_node) == (1, 1)  # process_count_per_node unset: one, as the engine runs it
     code = os.path.join(os.getcwd(), "specs", "code")
     assert layout.shipped == [f"the code snapshot of {code} (a zip in Ray's object store, unpacked once per node)",
-                              "the runner package (the job's runtime_env py_modules), unless every node imports "
-                              "this very runner itself (checked when the run joins the cluster)",
+                              "the runner package (a zip in Ray's object store), used where a node does not "
+                              "import this very runner itself (each actor checks as it starts)",
                               "pip requirements, installed by Ray for the actors (runtime_env pip): pillow>=10, tqdm"]
     assert [(r.what, r.location) for r in layout.local_paths] == [
         ("datasets.images (step first)", os.path.join(os.getcwd(), "specs", "data", "images")),
@@ -92,7 +92,7 @@ def test_plan_text_has_the_ray_section(write, monkeypatch: pytest.MonkeyPatch) -
     assert "Ray: the cluster behind Ray Client at head:10001 (ray.address ray://head:10001)" in section
     assert "actors         step first: 6 = 3 node(s) x 2 actor(s), each 2 CPU and 0.5 GPU" in section
     assert "placement      a placement group of 3 bundle(s) of {CPU 4, GPU 1}, one per node (SPREAD)" in section
-    assert "shipped        the runner package (the job's runtime_env py_modules)" in section
+    assert "shipped        the runner package (a zip in Ray's object store)" in section
     assert f"node reads     models.clf (steps first, second): {os.getcwd()}/specs/models/clf" in section
     assert "each must hold the same data at the same path on every node" in section
     assert "store reads    datasets.remote (step first): https://example.org/data/one.png" in section

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from runner.ray.cluster import _notices_to_stderr
@@ -21,15 +23,27 @@ def test_the_clusters_notices_go_to_stderr_not_to_the_run_id_on_stdout(capsys, m
     assert out == "" and "has been marked dead" in err
 
 
-def test_nodes_importing_this_runner_are_shipped_nothing(cluster):
-    from runner.ray.cluster import nodes_import_this_runner
+def test_a_runner_package_is_known_by_its_files_not_by_where_it_is(tmp_path):
+    import shutil
+    import zipfile
 
-    assert nodes_import_this_runner(ray)  # every node runs this machine's environment
+    from runner.ray.boot import PACKAGE, package_digest, packed
+
+    digest, data = packed()
+    copy = tmp_path / "runner"
+    shutil.copytree(PACKAGE, copy)  # with its bytecode, which is left out
+    assert package_digest(str(copy)) == digest
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = archive.namelist()
+    assert "runner/ray/boot.py" in names and not any("__pycache__" in name for name in names)
+    (copy / "ray" / "host.py").write_text((copy / "ray" / "host.py").read_text() + "\n")
+    assert package_digest(str(copy)) != digest
 
 
 def test_a_node_with_another_runner_gets_this_one_shipped(tmp_path, own_cluster):
     """A node whose own runner differs (here: one whose worker host cannot even be imported)
-    is found out when the run joins, and the run ships this runner: both workers start."""
+    gets this one with its actor; a node with this very runner (the head, running this
+    checkout) imports its own. Both workers start, and no start is counted as failed."""
     import shutil
     from pathlib import Path
 
@@ -51,16 +65,23 @@ def test_a_node_with_another_runner_gets_this_one_shipped(tmp_path, own_cluster)
     result = cli("apply", str(spec), *on_cluster(found.address), cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
     assert sorted(output_rows(tmp_path, result.stdout.strip())) == sorted(f"{n}: ok" for n in names)
-    events = (run_folder(tmp_path, result.stdout.strip()) / "score" / "events.jsonl").read_text()
+    step = run_folder(tmp_path, result.stdout.strip()) / "score"
+    events = (step / "events.jsonl").read_text()
     assert "start_failed" not in events and "retired" not in events, events
+    imported = sorted(line.removeprefix("runner from ").strip()
+                      for log in (step / "logs" / "user" / "stdout").glob("node*/*.txt")
+                      for line in log.read_text().splitlines() if line.startswith("runner from "))
+    assert len(imported) == 2 and str(Path(__file__).parents[2] / "runner") in imported, imported
+    assert any("runner-package" in path for path in imported), imported
 
 
 # Every worker's init() leaves a mark; run() waits for both workers' marks, so the job
 # finishes only if the worker on the other node started too (however late, under load).
 BARRIER = """\
-import os, time
+import os, sys, time
 
 def init():
+    print("runner from", os.path.dirname(sys.modules["runner"].__file__))
     os.makedirs(os.environ["BARRIER"], exist_ok=True)
     open(os.path.join(os.environ["BARRIER"], str(os.getpid())), "w").close()
 
