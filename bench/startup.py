@@ -84,6 +84,12 @@ def _cases(work: Path, source: Path) -> list[Case]:
         Case("validate", "`runner validate specs/mnist.yaml`", [*runner, "validate", "--no-files",
                                                                 "specs/mnist.yaml"], source, 4),
         Case("import", '`python -c "import runner.cli"`', [sys.executable, "-c", "import runner.cli"], job, None),
+        # What any command that reads a spec imports, whoever writes it: a floor under
+        # `validate` and `apply` above the interpreter's (issue 25's targets sit below it).
+        Case("libraries", '`python -c "import click, yaml, jinja2, pydantic"` (the libraries a spec is read with)',
+             [sys.executable, "-c", "import click, yaml, jinja2, pydantic"], job, None),
+        Case("basemodel", '`python -c "from pydantic import BaseModel"`',
+             [sys.executable, "-c", "from pydantic import BaseModel"], job, None),
         Case("python", "`python -c pass` (the interpreter alone: the floor)", [sys.executable, "-c", "pass"],
              job, None),
     ]
