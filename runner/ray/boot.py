@@ -23,6 +23,7 @@ import os
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
 PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the driver's runner/
@@ -75,7 +76,7 @@ class Host:
     def __init__(self, digest: str, shipped: list[Any]) -> None:
         """`shipped`: [the ObjectRef of the driver's package zip], in a list so that Ray
         fetches it only where it is needed."""
-        self.shipped = _choose_runner(digest, shipped)
+        _choose_runner(digest, shipped)
         from runner.ray.host import WorkerHost
 
         self.host = WorkerHost()
@@ -93,37 +94,42 @@ class Host:
         return self.host.peak_memory_mb()
 
 
-def _choose_runner(digest: str, shipped: list[Any]) -> bool:
-    """Make the driver's runner the one `import runner` finds here; True: it was shipped."""
+def _choose_runner(digest: str, shipped: list[Any]) -> None:
+    """Make the driver's runner the one `import runner` finds here: the node's own where
+    its files are the same, else the shipped one."""
     import importlib.util
 
     found = importlib.util.find_spec("runner")  # found, not imported
     origin = found.origin if found is not None else None
     if origin and package_digest(os.path.dirname(origin)) == digest:
-        return False
-    import ray
+        return
 
-    parent = _unpacked(ray.get(shipped[0]), digest)
-    sys.path.insert(0, parent)
+    def fetch() -> bytes:
+        import ray
+
+        return bytes(ray.get(shipped[0]))
+    sys.path.insert(0, unpacked(fetch, "runner-package", digest[:32]))
     for name in [n for n in sys.modules if n == "runner" or n.startswith("runner.")]:
         del sys.modules[name]  # a node's other runner, if anything imported it
     importlib.invalidate_caches()
-    return True
 
 
-def _unpacked(data: bytes, digest: str) -> str:
-    """The driver's package under this node's temp folder, unpacked once per node (the
-    actors of a node share it; one that loses the race to rename drops its copy)."""
-    parent = os.path.join(tempfile.gettempdir(), "runner-package", digest[:32])
-    if not os.path.isdir(parent):
-        os.makedirs(os.path.dirname(parent), exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=f"{digest[:32]}.", dir=os.path.dirname(parent))
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            archive.extractall(staging)  # the driver's own archive; extractall keeps names inside staging
+def unpacked(fetch: Callable[[], bytes], folder: str, name: str) -> str:
+    """A zip of ours (`fetch` gives its bytes, asked only if needed) unpacked as `name`
+    under `folder` in this node's temp folder, once per node: the actors of a node share
+    it, and one that loses the race to rename drops its copy. The driver's runner
+    package here; the step's code snapshot in runner/ray/host.py."""
+    parent = os.path.join(tempfile.gettempdir(), folder)
+    root = os.path.join(parent, name)
+    if not os.path.isdir(root):
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f"{name}.", dir=parent)
+        with zipfile.ZipFile(io.BytesIO(fetch())) as archive:
+            archive.extractall(staging)  # our own archive; extractall keeps names inside staging
         try:
-            os.rename(staging, parent)
+            os.rename(staging, root)
         except OSError:
             import shutil
 
             shutil.rmtree(staging, ignore_errors=True)
-    return parent
+    return root

@@ -14,17 +14,15 @@ decides): it imports nothing of the driver.
 
 from __future__ import annotations
 
-import io
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import tempfile
-import zipfile
 
 from runner.local.protocol import WorkerConfig
 from runner.local.transport.processes import kill_tree, peak_memory_mb, spawn
+from runner.ray.boot import unpacked
 
 CONNECT_SECONDS = 30.0
 
@@ -40,7 +38,7 @@ class WorkerHost:
               code: bytes, digest: str) -> int:
         """Unpack the code, connect to the driver, start the worker, and return its exit
         status once it ends. `code`: the step's code snapshot as a zip (`digest` names it)."""
-        root = _unpacked(code, digest)  # the worker's working directory: its code paths are relative to it
+        root = unpacked(lambda: code, "runner-code", digest)  # the worker's working directory: its code paths are relative to it
         config = _on_this_node(config._replace(working_dir=root))
         sock = socket.create_connection(address, timeout=CONNECT_SECONDS)
         sock.settimeout(None)
@@ -69,23 +67,6 @@ class WorkerHost:
 
     def peak_memory_mb(self) -> float | None:
         return peak_memory_mb(self.proc) if self.proc is not None else None
-
-
-def _unpacked(code: bytes, digest: str) -> str:
-    """The code snapshot in this node's temp folder, unpacked once per node (the actors of
-    a node share it; one that loses the race to rename drops its copy)."""
-    parent = os.path.join(tempfile.gettempdir(), "runner-code")
-    root = os.path.join(parent, digest)
-    if not os.path.isdir(root):
-        os.makedirs(parent, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=f"{digest}.", dir=parent)
-        with zipfile.ZipFile(io.BytesIO(code)) as archive:
-            archive.extractall(staging)  # our own archive; extractall keeps names inside staging
-        try:
-            os.rename(staging, root)
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)
-    return root
 
 
 def _on_this_node(config: WorkerConfig) -> WorkerConfig:
