@@ -41,13 +41,17 @@ def _finish(proc, timeout: float = 300) -> None:
 def test_a_node_lost_mid_run_fails_only_its_mini_batch_once_and_a_replacement_starts(
         tmp_path: Path, own_cluster: Callable[..., LocalCluster]) -> None:
     cluster = own_cluster(3)
-    names = _slow_job(tmp_path, 60, nodes=2)  # two bundles on three nodes: room for a replacement
+    # Two bundles on three nodes: room for a replacement. Enough mini-batches for the
+    # slower actor's cold start under load, while the other runs.
+    names = _slow_job(tmp_path, 120, nodes=2)
     proc = start(tmp_path, "apply", "spec.yaml", *on_cluster(cluster.address))
-    assert wait_for(tmp_path, 6, proc, timeout=120)
+    # Both workers past their start-up: the node lost holds a working worker and its
+    # mini-batch in flight (a node lost during its actor's start is a failed start).
+    assert _all_working(tmp_path, 2, proc), "the run finished before both workers ran"
     cluster.remove_node_of("runner-score")
     _finish(proc)
     run_id = run_id_of(tmp_path)
-    assert_exactly_once(tmp_path, run_id, names, 60)
+    assert_exactly_once(tmp_path, run_id, names, 120)
     restarts = [e for e in _events(tmp_path, run_id) if e["kind"] == "restart"]
     assert len(restarts) == 1, restarts
     tries = _tries(tmp_path, run_id)
