@@ -20,7 +20,7 @@ from runner.local.partition.descriptors import (ByteRange, Descriptor, FilesBatc
 from runner.inputs.listing import InputError, compression_of, glob_root, is_glob, stat_files, table_format
 from runner.inputs.remote import StoreError, is_store, open_input
 from runner.inputs.remote import identity as remote_identity
-from runner.local.partition.identity import identity, item_identity, of_stat, shown
+from runner.local.partition.identity import identity, identity_of, item_identity, of_stat, shown
 from runner.local.partition.rowscan import Cut, cut_file
 from runner.plan.references import MLTABLE, InputPlan
 from runner.spec.partitions import partition_regex, placeholders
@@ -161,9 +161,10 @@ class Partitioner:
     def _file_batches_with_identity(self, index: int, spec: InputPlan) -> Iterator[Descriptor]:
         batch: list[str] = []
         sigs: list[list[Any]] = []
+        of = identity_of(spec.location, self.identities == "digest")
         for path, st in self._listed(spec):
             batch.append(path)
-            sigs.append(item_identity(path, st, self.identities == "digest"))
+            sigs.append(of(path, st))
             if len(batch) == self.size:
                 self.items += len(batch)
                 yield FilesBatch(self._next_id(), index, batch, sigs)

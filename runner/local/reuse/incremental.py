@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from runner.inputs.listing import InputError
 from runner.local.partition.descriptors import Descriptor, FilesBatch, decode, encode, files_of
-from runner.local.partition.identity import item_identity
+from runner.local.partition.identity import identity_of
 from runner.local.partition.sources import Known, Partitioner, input_files, listing_root
 from runner.local.output.reports import staged_output
 from runner.local.reuse.fingerprint import incremental_fingerprint
@@ -188,9 +188,10 @@ def _items_now(job: StepPlan) -> Iterator[Chunk]:
             raise InputError(f"input {item.reference} is a failed-items manifest")
         paths: list[str] = []
         sigs: list[list[Any]] = []
+        of = identity_of(item.location, digest)
         for path, st in input_files(item):
             paths.append(path)
-            sigs.append(item_identity(path, st, digest))
+            sigs.append(of(path, st))
             if len(paths) == CHUNK:
                 yield index, paths, sigs
                 paths, sigs = [], []
