@@ -169,7 +169,7 @@ def _run_step(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: dict
         return StepResult(job.name, info.status, output=output, reused_from=info.reused_from)
     _, info = snapshots.checked(job, folder, output, [str(runs_root)])  # pre-flight, on the code that runs
     # Workers start importing the script and calling init() while the inputs are listed.
-    workers = headstart.ahead(job, folder, run, output, transports, runs_root, info.partitioned)
+    workers = headstart.ahead(job, folder, run, output, transports, runs_root, fingerprints, info)
     try:
         return _plan_and_run(run, job, runs_root, fingerprints, stop, stream, info, output, workers)
     finally:

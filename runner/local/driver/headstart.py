@@ -26,7 +26,9 @@ from runner.local.protocol import WorkerConfig
 from runner.local.transport.base import Transport, Transports
 from runner.local.transport.processes import Processes
 from runner.plan.plan import StepPlan
+from runner.local.reuse.incremental import reusable_run
 from runner.runs.folder import RunFolder, StepFolder, list_runs
+from runner.runs.records import StepRecord
 
 
 class Workers:
@@ -93,28 +95,37 @@ class Workers:
             worker.in_flight.close()
 
 
-def worth_starting(job: StepPlan, run: RunFolder, runs_root: Path) -> bool:
-    """Whether to start workers before the plan: not for a step an earlier run may be
-    reused for (allow_reuse, and an earlier run of it succeeded), whose workers would
-    only compete with the listing for the CPU before being killed."""
-    if not job.allow_reuse:
-        return True
-    for earlier in list_runs(runs_root):
-        if earlier.id == run.id:
-            continue
-        with contextlib.suppress(Exception):
-            if earlier.step(job.name).read().status.ok:
-                return False
-    return True
+def started_ahead(job: StepPlan, run: RunFolder, runs_root: Path, fingerprints: dict[str, str],
+                  info: StepRecord) -> int:
+    """How many workers to start before the plan:
+    - none for a step an earlier run may be reused for (allow_reuse, and an earlier run of
+      it succeeded): they would only compete with the listing for the CPU, then be killed;
+    - one for an incremental step with an earlier run to reuse items from: what runs is
+      then most often a few new items, and every other worker's start (its imports, a
+      model's load) would slow the listing down. The supervisor starts the others if the
+      plan finds work for them, and sends work to the first without waiting for them;
+    - else every worker."""
+    if job.allow_reuse:
+        for earlier in list_runs(runs_root):
+            if earlier.id == run.id:
+                continue
+            with contextlib.suppress(Exception):
+                if earlier.step(job.name).read().status.ok:
+                    return 0
+    count = jobs.workers(job)
+    if job.incremental and count > 1 and reusable_run(job, run, runs_root, fingerprints, info) is not None:
+        return 1
+    return count
 
 
 def ahead(job: StepPlan, folder: StepFolder, run: RunFolder, output: str | None, transports: Transports,
-          runs_root: Path, partitioned: bool) -> Workers:
+          runs_root: Path, fingerprints: dict[str, str], info: StepRecord) -> Workers:
     """The step's Workers, started now where its plan is still to be made and it will run."""
     workers = Workers(job, folder, output, transports)
-    if not partitioned and worth_starting(job, run, runs_root):
+    count = 0 if info.partitioned else started_ahead(job, run, runs_root, fingerprints, info)
+    if count:
         try:
-            workers.start(jobs.workers(job))
+            workers.start(count)
         except BaseException:
             workers.close()
             raise

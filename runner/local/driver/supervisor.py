@@ -79,6 +79,9 @@ class Supervisor:
         # Workers started while the step was planned (runner/local/driver/headstart.py),
         # their configurations sent: the first slots' workers.
         self.prestarted = prestarted or []
+        # Pre-flight waits for these slots' imports: those started ahead where any were (a
+        # worker the plan found work for after, or a restarted one, joins once imported).
+        self._waited = len(self.prestarted) or workers
         self.exhausted = False
         self.restarts = 0
         # Slots retired (a final state): counted, not found by all() over the slots each
@@ -115,7 +118,7 @@ class Supervisor:
         # Workers elsewhere (Ray actors) start one by one and may wait for room on their
         # cluster: once one has imported the script, the others are not waited for (one
         # that then fails to import is a failed start, as a failed init() is).
-        while ((not self._remote and any(s.state == "starting" for s in self.slots))
+        while ((not self._remote and any(s.state == "starting" for s in self.slots[:self._waited]))
                or not any(s.state in ("imported", "ready") for s in self.slots)):
             if self.interrupted():
                 return Outcome("interrupted", "interrupted before any mini-batch ran")
@@ -217,7 +220,7 @@ class Supervisor:
                 slot.in_flight.report(mb, rows, time.monotonic_ns())
             case Imported():
                 slot.state, self._imported = "imported", True
-            case ImportFailed(text=text) if self._remote and self._imported:
+            case ImportFailed(text=text) if self._imported and (self._remote or slot.index >= self._waited):
                 self._init_failed(slot, f"the entry script failed to import:\n{text}")
             case ImportFailed(text=text):
                 self.log(f"worker {slot.index}: the entry script failed to import:\n{text}")
@@ -422,14 +425,13 @@ class Supervisor:
             if peak is not None:
                 self.event({"kind": "peak_memory", "worker": slot.index, "mb": peak})
         for slot in live:
-            if graceful:
+            if graceful and slot.state == "ready" and slot.conn is not None:
                 try:
-                    if slot.conn is not None:  # none yet: nothing to say stop on; it goes with the rest
-                        protocol.send(slot.conn, Stop())
+                    protocol.send(slot.conn, Stop())
                 except OSError:
                     pass
-            else:
-                self._kill(slot, signal.SIGTERM)
+            else:  # a worker still starting holds no work: it is not waited for
+                self._kill(slot, signal.SIGTERM if not graceful else signal.SIGKILL)
         deadline = time.monotonic() + (STOP_GRACE_SECONDS if graceful else KILL_GRACE_SECONDS)
         for slot in live:
             try:

@@ -38,12 +38,24 @@ def earlier_items(run: RunFolder, job: StepPlan, runs_root: Path, fingerprints: 
                   info: StepRecord) -> Matching | None:
     """An incremental step's earlier run to reuse rows from, read; None: none to reuse
     (step.json says why)."""
-    code = info.retried[-1].snapshot if info.code else info.snapshot
-    key, earlier, why = choose(job, list_runs(runs_root), fingerprints, code, run.id)
-    if not job.reuse_items:
-        earlier, why = None, "`apply --no-reuse`"
+    key, earlier, why = _chosen(job, run, runs_root, fingerprints, info)
     run.step(job.name).update(incremental=key, item_reuse=ItemReuse(None, why=why))
     return matching(earlier, job) if earlier is not None else None
+
+
+def reusable_run(job: StepPlan, run: RunFolder, runs_root: Path, fingerprints: dict[str, str],
+                 info: StepRecord) -> RunFolder | None:
+    """The earlier run an incremental step will reuse rows from (None: none)."""
+    return _chosen(job, run, runs_root, fingerprints, info)[1]
+
+
+def _chosen(job: StepPlan, run: RunFolder, runs_root: Path, fingerprints: dict[str, str],
+            info: StepRecord) -> tuple[str, RunFolder | None, str]:
+    code = info.retried[-1].snapshot if info.code else info.snapshot  # the code this attempt runs
+    key, earlier, why = choose(job, list_runs(runs_root), fingerprints, code, run.id)
+    if not job.reuse_items:
+        return key, None, "`apply --no-reuse`"
+    return key, earlier, why
 
 
 def choose(job: StepPlan, runs: list[RunFolder], upstream: dict[str, str], code: str,

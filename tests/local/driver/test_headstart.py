@@ -104,3 +104,57 @@ def test_a_step_an_earlier_run_may_be_reused_for_starts_no_worker_ahead(tmp_path
     result = _apply(tmp_path)
     assert result.status == Status.REUSED
     assert recorded.order == ["partition"]  # listed to find it unchanged; no worker started
+
+
+LATE = '''
+import logging
+import os
+import time
+
+if os.path.exists(os.path.join(os.environ["FAULT_MARKERS"], "late")):
+    time.sleep(120)  # a worker started once the plan was made: still importing when the work is done
+
+
+def init():
+    logging.getLogger("late").info("init done")
+
+
+def run(mini_batch):
+    return [f"{os.path.basename(path)}: {int(os.path.basename(path)[1:5])}" for path in mini_batch]
+'''
+
+
+def test_an_incremental_rerun_starts_one_worker_ahead_and_waits_for_no_other(tmp_path, monkeypatch):
+    """Reusing an earlier run's items, what runs is most often a few new ones: one worker
+    starts during the listing; the one the plan finds work for after is started, but the
+    work goes to the first at once, and the other is not waited for at the end."""
+    names = make_files(tmp_path / "data", 8)
+    write_spec(tmp_path, script="late.py", mini_batch_size=2, process_count_per_node=2, step={"incremental": True})
+    (tmp_path / "code" / "late.py").write_text(LATE)
+    assert _apply(tmp_path).status == Status.SUCCEEDED
+    names += make_files(tmp_path / "data", 4, start=8)
+
+    def late(folder: Any) -> None:
+        _inits_done(folder, 1)
+        (tmp_path / "markers" / "late").touch()
+    recorded = Recorded(monkeypatch, before_plan=late)
+    started = time.monotonic()
+    result = _apply(tmp_path)
+    assert result.status == Status.SUCCEEDED, result.reason
+    assert time.monotonic() - started < 60  # the late worker's import takes 120 s
+    assert recorded.order == ["spawn", "partition", "spawn"] and recorded.all_ended()
+    assert sorted(output_rows(tmp_path, result.run.id)) == expected_rows(names)
+    ledger = [json.loads(line) for line in result.run.step("score").ledger.read_text().splitlines()]
+    assert {line["worker"] for line in ledger if line.get("tries")} == {0}  # the reused ones have none
+
+
+def test_an_incremental_step_whose_code_changed_starts_every_worker_ahead(tmp_path, monkeypatch):
+    make_files(tmp_path / "data", 8)
+    write_spec(tmp_path, mini_batch_size=2, process_count_per_node=2, step={"incremental": True})
+    assert _apply(tmp_path).status == Status.SUCCEEDED
+    with open(tmp_path / "code" / "faulty.py", "a") as handle:
+        handle.write("\n# changed\n")
+    recorded = Recorded(monkeypatch)
+    result = _apply(tmp_path)
+    assert result.status == Status.SUCCEEDED, result.reason
+    assert recorded.order == ["spawn", "spawn", "partition"]
