@@ -25,7 +25,7 @@ noisy: compare ratios from one run, not figures across runs).
                                                   MNIST job through --target ray vs Ray Data
                                                   map_batches vs --target local; a node
                                                   removed mid-run: time to recover
-    python -m bench incremental --files 1000000 --mini-batch-size 100
+    python -m bench incremental --files 1000000 --mini-batch-size 100 [--script mnist]
                                                   an incremental step scored once, then 1,000
                                                   files added and 1,000 modified: the second
                                                   apply's time against the full run's
@@ -244,6 +244,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--source", type=Path, help="startup: measure the runner package under this folder "
                         "(put first on PYTHONPATH), e.g. an unpacked `git archive` of an older commit")
     parser.add_argument("--note", help="startup: what --source is, for the results (default: its git state)")
+    parser.add_argument("--script", choices=["noop", "mnist"], default="noop",
+                        help="incremental: the no-op script, or the worked example's TensorFlow one (results then "
+                        "go to incremental-mnist.json and .md)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", type=Path, default=Path("/tmp/runner-bench"), help="where inputs and jobs go")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where <name>.json and <name>.md go")
@@ -270,8 +273,9 @@ def main() -> None:
     result["benchmark_seconds"] = round(time.perf_counter() - started, 1)
     result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # 1 min, before and after
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
-    (args.out / f"{args.name}.md").write_text(_markdown(args.name, result))
+    stem = f"{args.name}-{args.script}" if args.name == "incremental" and args.script != "noop" else args.name
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (args.out / f"{stem}.md").write_text(_markdown(args.name, result))
     print(_markdown(args.name, result))
 
 

@@ -50,15 +50,22 @@ def make_files(folder: Path, count: int, linked: bool = False) -> Path:
     return folder
 
 
-def mnist_inputs(work: Path, copies: int) -> tuple[Path, Path]:
-    """`runner example mnist`'s 360 test PNGs, linked `copies` times into one folder, made
-    once under `work`: that folder and the example's root (models/mnist holds the model)."""
+def mnist_example(work: Path) -> Path:
+    """`runner example mnist` made once under `work`: its root (data/mnist holds the 360
+    test PNGs, models/mnist the model)."""
     root = work / "mnist"
     work.mkdir(parents=True, exist_ok=True)
     made = subprocess.run([sys.executable, "-m", "runner", "example", "mnist", "--root", str(root)], cwd=work,
                           capture_output=True, text=True)
     if made.returncode != 0:
         raise SystemExit(f"runner example mnist failed:\n{made.stderr}")
+    return root
+
+
+def mnist_inputs(work: Path, copies: int) -> tuple[Path, Path]:
+    """`runner example mnist`'s 360 test PNGs, linked `copies` times into one folder, made
+    once under `work`: that folder and the example's root (models/mnist holds the model)."""
+    root = mnist_example(work)
     data = root / f"images-x{copies}"
     if not data.with_name(data.name + ".complete").exists():  # copies of the 360 PNGs, as links
         shutil.rmtree(data, ignore_errors=True)

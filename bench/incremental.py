@@ -9,7 +9,14 @@ the second state besides), the second apply's time, its ratio to the full run an
 (second - listing) / full (target: under 5%), and the driver's peak RSS of each apply
 (VmHWM, as `bench scale` reads it). Each
 output is checked: every current file's row exactly once (an order-free digest of the
-rows against one of the listing)."""
+rows against one of the listing).
+
+`--script noop` (the default) returns each path: the runner's own cost alone, against a
+full run that costs little more than its listing. `--script mnist` scores the files
+with the worked example's entry script and model (entry_scripts/digit_identification.py,
+TensorFlow): the files are names for the example's 360 test PNGs (hard links, so a
+million inputs cost no million images' data), a modified one is replaced by another
+digit's image, and each row is the file's name and its digit."""
 
 from __future__ import annotations
 
@@ -27,31 +34,42 @@ from typing import Any
 
 import yaml
 
-from bench.common import NOOP, job_spec, make_files
+from bench.common import NOOP, PER_FOLDER, REPO, job_spec, make_files, mnist_example
 
 CHANGED = 1_000  # files added, and files modified
+SCRIPT = "entry_scripts/digit_identification.py"
 
 
 def incremental(args: argparse.Namespace) -> dict[str, Any]:
     count, size, rounds = args.files, args.mini_batch_size, max(1, args.repeat)
-    data = make_files(args.work / f"incremental-files-{count}", count)
-    added = data / "new"  # last invocation's additions go: the first apply lists `count` files
-    shutil.rmtree(added, ignore_errors=True)
-    job = args.work / f"job-incremental-{count}"
+    job = args.work / f"job-incremental-{args.script}-{count}"
     shutil.rmtree(job, ignore_errors=True)
     (job / "code").mkdir(parents=True)
-    shutil.copy(NOOP, job / "code" / "noop.py")
-    spec = yaml.safe_load(job_spec(data, job / "code", "noop.py", size, args.workers))
+    if args.script == "mnist":
+        root = mnist_example(args.work)
+        pngs = sorted((root / "data" / "mnist").glob("*.png"))
+        data = _digit_files(args.work / f"incremental-digits-{count}", count, pngs)
+        spec_text = job_spec(data, REPO, SCRIPT, size, args.workers, ["--model", str(root / "models" / "mnist")])
+    else:
+        pngs = []
+        data = make_files(args.work / f"incremental-files-{count}", count)
+        shutil.copy(NOOP, job / "code" / "noop.py")
+        spec_text = job_spec(data, job / "code", "noop.py", size, args.workers)
+    added = data / "new"  # last invocation's additions go: the first apply lists `count` files
+    shutil.rmtree(added, ignore_errors=True)
+    spec = yaml.safe_load(spec_text)
     spec["steps"][0]["incremental"] = True
     (job / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    named = bool(pngs)  # rows name each file by its base name (the example's script), else by its path
 
     fulls: list[dict[str, Any]] = []
     for _ in range(rounds):  # each a full run: the one before is removed (the last stays, the base)
         if fulls:
             shutil.rmtree(fulls[-1]["run"])
         fulls.append(_apply(job))
-        _check_rows(fulls[-1], data, count)
-    modified = _change(data, added, count)
+        _check_rows(fulls[-1], data, count, named)
+    picked = _change(data, added, count, pngs)
+    modified = len(picked)
     plan_seconds, plan_says = _plan(job)
     listings: list[float] = []
     seconds: list[dict[str, Any]] = []
@@ -59,7 +77,9 @@ def incremental(args: argparse.Namespace) -> dict[str, Any]:
     for round_ in range(rounds):  # interleaved: the machine's load falls on both alike
         listings.append(_listing(job))
         seconds.append(_apply(job))
-        _check_rows(seconds[-1], data, count + CHANGED)
+        _check_rows(seconds[-1], data, count + CHANGED, named)
+        if named:
+            _check_scored(fulls[-1], seconds[-1], picked)
         reuse = seconds[-1]["step"]["item_reuse"]
         counts = {key: reuse.get(key) for key in ("new", "changed", "reused", "gone")}
         if counts != expected:
@@ -67,7 +87,7 @@ def incremental(args: argparse.Namespace) -> dict[str, Any]:
         if round_ < rounds - 1:  # the next one reuses from the full run again
             shutil.rmtree(seconds[-1]["run"])
     full, second, listing = _best(fulls), _best(seconds), min(listings)
-    return {"files": count, "added": CHANGED, "modified": modified, "mini_batch_size": size,
+    return {"script": args.script, "files": count, "added": CHANGED, "modified": modified, "mini_batch_size": size,
             "workers": args.workers, "rounds": rounds, "full": _figures(full, fulls), "second": _figures(second, seconds),
             "listing_seconds": listing, "listing_rounds": listings, "plan_command_seconds": plan_seconds,
             "plan_says": plan_says, "item_reuse": expected, "second_to_full": round(second["wall"] / full["wall"], 4),
@@ -78,22 +98,48 @@ def _best(applied: list[dict[str, Any]]) -> dict[str, Any]:
     return min(applied, key=lambda one: float(one["wall"]))
 
 
-def _change(data: Path, added: Path, count: int) -> int:
-    """CHANGED new files, and CHANGED earlier ones spread over the whole listing made one
-    byte longer, each with a modification time of its own (never hidden by the file
-    system's granularity). Returns how many were modified."""
+def _digit_files(folder: Path, count: int, pngs: list[Path]) -> Path:
+    """`count` names for the PNGs, file i for pngs[i % len(pngs)], laid out as
+    make_files lays its files out (their base names unique: each row names one), made once."""
+    marker = folder.with_name(folder.name + ".complete")
+    if marker.exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    started = time.perf_counter()
+    for start in range(0, count, PER_FOLDER):
+        sub = folder / f"d{start // PER_FOLDER:04d}"
+        sub.mkdir(parents=True)
+        for i in range(start, min(count, start + PER_FOLDER)):
+            os.link(pngs[i % len(pngs)], sub / f"{i:07d}.png")
+    marker.write_text(f"{time.perf_counter() - started:.1f}\n")
+    return folder
+
+
+def _change(data: Path, added: Path, count: int, pngs: list[Path]) -> list[int]:
+    """CHANGED new files, and CHANGED earlier ones spread over the whole listing changed,
+    each with a modification time of its own (never hidden by the file system's
+    granularity): made one byte longer, or with `pngs` (the files are links to them)
+    replaced by the image of the file after it. Returns the modified ones' numbers."""
     added.mkdir()
     for i in range(CHANGED):
-        (added / f"{i:07d}.png").touch()
+        if pngs:
+            os.link(pngs[i % len(pngs)], added / f"n{i:06d}.png")
+        else:
+            (added / f"{i:07d}.png").touch()
     step = max(1, count // CHANGED)
     picked = list(range(0, count, step))[:CHANGED]
     now = time.time_ns()
     for n, i in enumerate(picked):
-        path = data / f"d{i // 10_000:04d}" / f"{i:07d}.png"
-        with open(path, "ab") as handle:
-            handle.write(b"x")
+        path = data / f"d{i // PER_FOLDER:04d}" / f"{i:07d}.png"
+        if pngs:  # a new file in its place: its links to the PNG stay as they were
+            fresh = path.with_name(path.name + ".new")
+            shutil.copyfile(pngs[(i + 1) % len(pngs)], fresh)
+            os.replace(fresh, path)
+        else:
+            with open(path, "ab") as handle:
+                handle.write(b"x")
         os.utime(path, ns=(now + n * 1_000, now + n * 1_000))
-    return len(picked)
+    return picked
 
 
 def _apply(job: Path) -> dict[str, Any]:
@@ -154,15 +200,35 @@ def _listing(job: Path) -> float:
     return round(float(done.stdout.strip().splitlines()[-1]), 3)
 
 
-def _check_rows(applied: dict[str, Any], data: Path, files: int) -> None:
-    """Every file listed now has its row (the no-op returns the path), exactly once."""
+def _check_rows(applied: dict[str, Any], data: Path, files: int, named: bool) -> None:
+    """Every file listed now has its row (the no-op returns the path; `named`: the
+    example's script writes `<base name>: <digit>`), exactly once."""
     output = applied["run"] / "step" / "outputs" / "out" / "parallel_run_step.txt"
     with open(output, "rb") as handle:
-        rows, digest = _digest(line.rstrip(b"\n") for line in handle)
+        lines = (line.rstrip(b"\n") for line in handle)
+        rows, digest = _digest(line.rsplit(b": ", 1)[0] for line in lines) if named else _digest(lines)
     paths = (os.path.join(top, name).encode() for top, _, names in os.walk(data) for name in names)
-    listed, expected = _digest(paths)
+    listed, expected = _digest(os.path.basename(path) for path in paths) if named else _digest(paths)
     if (rows, digest) != (listed, expected) or rows != files:
         raise SystemExit(f"{output}: {rows:,} rows, not one for each of the {listed:,} files listed")
+
+
+def _check_scored(full: dict[str, Any], second: dict[str, Any], picked: list[int]) -> None:
+    """Each modified file was scored again, as what it holds now: its digit in the second
+    run is the one the full run gave the file after it, whose image it now holds."""
+    def digits(applied: dict[str, Any], names: set[bytes]) -> dict[bytes, bytes]:
+        found: dict[bytes, bytes] = {}
+        with open(applied["run"] / "step" / "outputs" / "out" / "parallel_run_step.txt", "rb") as handle:
+            for line in handle:
+                name, _, digit = line.rstrip(b"\n").rpartition(b": ")
+                if name in names:
+                    found[name] = digit
+        return found
+    now = digits(second, {f"{i:07d}.png".encode() for i in picked})
+    then = digits(full, {f"{i + 1:07d}.png".encode() for i in picked})
+    wrong = [i for i in picked if now.get(f"{i:07d}.png".encode()) != then.get(f"{i + 1:07d}.png".encode())]
+    if wrong:
+        raise SystemExit(f"{len(wrong)} modified files were not scored as what they hold now, e.g. {wrong[:3]}")
 
 
 def _digest(lines: Iterable[bytes]) -> tuple[int, int]:
@@ -177,7 +243,9 @@ def _digest(lines: Iterable[bytes]) -> tuple[int, int]:
 def markdown(result: dict[str, Any]) -> list[str]:
     full, second = result["full"], result["second"]
     rounds = result.get("rounds", 1)
-    return [f"{result['files']:,} files scored (mini_batch_size {result['mini_batch_size']}, "
+    script = ("the worked example's entry script and model (TensorFlow)" if result.get("script") == "mnist"
+              else "the no-op script")
+    return [f"{result['files']:,} files scored by {script} (mini_batch_size {result['mini_batch_size']}, "
             f"{result['workers']} workers), then {result['added']:,} added and {result['modified']:,} modified "
             "and applied again. Listing: the second state's inputs listed and cut into mini-batches as "
             f"the engine's planning does, without matching or writing: {result['listing_seconds']} s. "
