@@ -7,7 +7,8 @@ They are the workers the supervisor would start first, with the same configurati
 adopts them (runner/local/driver/supervisor.py `prestarted`). Nothing is sent to them
 before the plan is whole: a worker opens minibatches.jsonl at its first mini-batch. What
 the supervisor does not take (a step found reusable, fewer mini-batches than workers, a
-failed listing, Ctrl-C) is killed with its whole process tree.
+failed listing, Ctrl-C) is killed with its whole process tree. How many start ahead:
+`started_ahead` (all, one for an incremental step that will reuse items, or none).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from runner.local import protocol
 from runner.local.driver.slots import Slot, Spawned
 from runner.local.driver.workers import model_dir, worker_config, worker_env
 from runner.local.protocol import WorkerConfig
+from runner.local.reuse.incremental import reusable_run
 from runner.local.transport.base import Transport, Transports
 from runner.local.transport.processes import Processes
 from runner.plan.plan import StepPlan
-from runner.local.reuse.incremental import reusable_run
 from runner.runs.folder import RunFolder, StepFolder, list_runs
 from runner.runs.records import StepRecord
 
