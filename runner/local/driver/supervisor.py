@@ -113,8 +113,9 @@ class Supervisor:
         return outcome
 
     def _wait_imported(self) -> Outcome | None:
-        """Pre-flight: no mini-batch is sent until every worker has imported the entry
-        script and found run() (an import error is the user's to fix: exit 2)."""
+        """Pre-flight: no mini-batch is sent until every worker started ahead (or, where
+        none was, every worker) has imported the entry script and found run() (an import
+        error is the user's to fix: exit 2)."""
         # Workers elsewhere (Ray actors) start one by one and may wait for room on their
         # cluster: once one has imported the script, the others are not waited for (one
         # that then fails to import is a failed start, as a failed init() is).
@@ -301,6 +302,20 @@ class Supervisor:
                 return
             self._receive(slot, message)  # a failed commit (a full disk) stops the step: not caught here
 
+    def _ready_now(self, slot: Slot) -> bool:
+        """Whether a worker is ready, a Ready it sent and the loop did not read counting
+        (at a step's end: nothing else it may have sent matters then, it holds no work)."""
+        conn = slot.conn
+        while slot.state != "ready" and conn is not None:
+            try:
+                if not conn.poll(0):
+                    break
+                if isinstance(protocol.receive_from_worker(conn), Ready):
+                    slot.state = "ready"
+            except (EOFError, OSError):
+                break
+        return slot.state == "ready"
+
     def _worker_died(self, slot: Slot) -> None:
         proc = slot.proc
         self._drain(slot)
@@ -415,9 +430,10 @@ class Supervisor:
             slot.state = "down"
 
     def stop_all(self, graceful: bool) -> None:
-        """On success each worker gets `stop` and runs shutdown(); otherwise (threshold,
-        Ctrl-C) workers are stopped at once: their unfinished mini-batches are not in the
-        ledger, so a resume runs them again."""
+        """On success each ready worker gets `stop` and runs shutdown(), and one still
+        starting (importing, or in init(): it holds no work) is stopped at once; otherwise
+        (threshold, Ctrl-C) workers are stopped at once: their unfinished mini-batches are
+        not in the ledger, so a resume runs them again."""
         live = [s for s in self.slots if s.proc is not None and s.proc.poll() is None]
         for slot in live:  # once per worker per step: cheap, and read before it exits
             assert slot.proc is not None
@@ -425,13 +441,13 @@ class Supervisor:
             if peak is not None:
                 self.event({"kind": "peak_memory", "worker": slot.index, "mb": peak})
         for slot in live:
-            if graceful and slot.state == "ready" and slot.conn is not None:
+            if graceful and self._ready_now(slot) and slot.conn is not None:
                 try:
                     protocol.send(slot.conn, Stop())
                 except OSError:
                     pass
-            else:  # a worker still starting holds no work: it is not waited for
-                self._kill(slot, signal.SIGTERM if not graceful else signal.SIGKILL)
+            else:
+                self._kill(slot, signal.SIGTERM)
         deadline = time.monotonic() + (STOP_GRACE_SECONDS if graceful else KILL_GRACE_SECONDS)
         for slot in live:
             try:

@@ -16,6 +16,7 @@ import pytest
 from runner import api
 from runner.local.driver import engine
 from runner.local.driver.checks import PreflightError
+from runner.local.driver.supervisor import Supervisor
 from runner.local.transport.processes import Processes
 from runner.runs.status import Status
 from tests.local.helpers import expected_rows, make_files, output_rows, write_spec
@@ -111,8 +112,15 @@ import logging
 import os
 import time
 
-if os.path.exists(os.path.join(os.environ["FAULT_MARKERS"], "late")):
-    time.sleep(120)  # a worker started once the plan was made: still importing when the work is done
+MARKERS = os.environ["FAULT_MARKERS"]
+LATE = os.path.join(MARKERS, "late")
+if os.path.exists(LATE):  # a worker started once the plan was made
+    with open(LATE) as handle:
+        how = handle.read()
+    if how == "fail":
+        open(os.path.join(MARKERS, "import-failed"), "w").close()
+        raise ImportError("only the late worker cannot import this")
+    time.sleep(120)  # still importing when the work is done
 
 
 def init():
@@ -120,32 +128,49 @@ def init():
 
 
 def run(mini_batch):
+    if os.path.exists(LATE) and open(LATE).read() == "fail":
+        deadline = time.monotonic() + 60  # the late worker fails to import before any work is done
+        while not os.path.exists(os.path.join(MARKERS, "import-failed")) and time.monotonic() < deadline:
+            time.sleep(0.05)
     return [f"{os.path.basename(path)}: {int(os.path.basename(path)[1:5])}" for path in mini_batch]
 '''
 
 
-def test_an_incremental_rerun_starts_one_worker_ahead_and_waits_for_no_other(tmp_path, monkeypatch):
+@pytest.mark.parametrize("late", ["sleep", "fail"])
+def test_an_incremental_rerun_starts_one_worker_ahead_and_waits_for_no_other(tmp_path, monkeypatch, late):
     """Reusing an earlier run's items, what runs is most often a few new ones: one worker
     starts during the listing; the one the plan finds work for after is started, but the
-    work goes to the first at once, and the other is not waited for at the end."""
+    work goes to the first at once; at the end the other, still importing, is stopped at
+    once; one whose import fails is a failed start, not a pre-flight failure."""
     names = make_files(tmp_path / "data", 8)
     write_spec(tmp_path, script="late.py", mini_batch_size=2, process_count_per_node=2, step={"incremental": True})
     (tmp_path / "code" / "late.py").write_text(LATE)
     assert _apply(tmp_path).status == Status.SUCCEEDED
     names += make_files(tmp_path / "data", 4, start=8)
 
-    def late(folder: Any) -> None:
+    def marked(folder: Any) -> None:
         _inits_done(folder, 1)
-        (tmp_path / "markers" / "late").touch()
-    recorded = Recorded(monkeypatch, before_plan=late)
-    started = time.monotonic()
+        (tmp_path / "markers" / "late").write_text(late)
+    recorded = Recorded(monkeypatch, before_plan=marked)
+    stops: list[float] = []
+    stop_all = Supervisor.stop_all
+
+    def timed(supervisor: Supervisor, graceful: bool) -> None:
+        started = time.monotonic()
+        stop_all(supervisor, graceful)
+        stops.append(time.monotonic() - started)
+    monkeypatch.setattr(Supervisor, "stop_all", timed)
     result = _apply(tmp_path)
     assert result.status == Status.SUCCEEDED, result.reason
-    assert time.monotonic() - started < 60  # the late worker's import takes 120 s
-    assert recorded.order == ["spawn", "partition", "spawn"] and recorded.all_ended()
+    assert stops and stops[0] < 5  # a worker still importing is not given the 10 s grace
+    assert recorded.order == ["spawn", "partition", "spawn", *(["spawn"] * (len(recorded.order) - 3))]
+    assert recorded.all_ended()
     assert sorted(output_rows(tmp_path, result.run.id)) == expected_rows(names)
     ledger = [json.loads(line) for line in result.run.step("score").ledger.read_text().splitlines()]
     assert {line["worker"] for line in ledger if line.get("tries")} == {0}  # the reused ones have none
+    if late == "fail":
+        events = (result.run.step("score").path / "events.jsonl").read_text()
+        assert '"start_failed"' in events and "only the late worker cannot import this" in events
 
 
 def test_an_incremental_step_whose_code_changed_starts_every_worker_ahead(tmp_path, monkeypatch):
