@@ -123,19 +123,17 @@ class _Listed:
 
 
 def _listed(item: InputPlan, step: StepPlan, location: str) -> _Listed:
-    listed = _Listed()
     matcher = _partition_matcher(item, location) if step.partition_keys else None
-    listed.combos = set() if matcher is not None else None
+    listed = _Listed(combos=set() if matcher is not None else None)
     batch = step.mini_batch_size or 1
     for path, st in stat_files(location):
         if item.kind == "tabular" and os.path.basename(path) == MLTABLE:
             continue
         listed.files += 1
         listed.bytes += st.st_size
-        if matcher is not None and listed.combos is not None:
-            combo = matcher(path)
-            if combo is not None:
-                listed.combos.add(combo)
+        combo = matcher(path) if matcher is not None else None
+        if combo is not None and listed.combos is not None:
+            listed.combos.add(combo)
         if item.kind != "tabular":
             continue
         if not step.partition_keys:

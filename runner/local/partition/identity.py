@@ -61,8 +61,8 @@ def item_identity(path: str, st: os.stat_result, digest: bool = False) -> list[A
 
 
 def identity_of(location: str, digest: bool = False) -> Callable[[str, os.stat_result], list[Any]]:
-    """item_identity for every item of the input at `location`, chosen once an input
-    (asking each path whether it was on object storage was a tenth of a 1M listing)."""
+    """item_identity for every item of the input at `location`, chosen once an input:
+    whether it is on object storage is the input's answer, not each path's."""
     if remote.is_store(location):  # the store's change marker (etag, generation) stands for the content
         return _store_digest if digest else _store_identity
     return _content_identity if digest else _stat_identity
